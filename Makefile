@@ -1,0 +1,73 @@
+# proptrade: every entry point a developer or CI needs. `make test` and `make run` work on a fresh clone:
+# they create .venv, install the pinned dependencies and build the C engine first.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+CC ?= cc
+C_SOURCES := $(wildcard c_engine/src/*.c)
+C_HEADERS := $(wildcard c_engine/include/*.h c_engine/src/*.h)
+CFLAGS_STRICT := -std=c11 -O2 -Wall -Wextra -Werror -Ic_engine/include
+SAN_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all \
+             -Wall -Wextra -Werror -Ic_engine/include
+BUILD := build
+EXT_STAMP := $(BUILD)/.ext-built
+
+.PHONY: all install build test ctest pytest run bench fuzz clean
+
+all: build
+
+$(PY):
+	@test -n "$(PYTHON)" || { echo "python3.11 not found"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml setup.py | $(PY)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q "setuptools==80.9.0" "cffi==2.1.1"
+	$(PIP) install -q --no-build-isolation -e ".[dev]"
+	touch $@
+
+install: $(STAMP)
+
+# The cffi extension (API mode), rebuilt when any C file changes.
+$(EXT_STAMP): $(STAMP) $(C_SOURCES) $(C_HEADERS) c_engine/_build.py
+	@mkdir -p $(BUILD)
+	$(PY) c_engine/_build.py
+	touch $@
+
+build: $(EXT_STAMP)
+
+# C unit tests and a random stress run, under AddressSanitizer and UBSan.
+$(BUILD)/engine_test_san: tests/c/test_engine.c $(C_SOURCES) $(C_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(SAN_FLAGS) -o $@ tests/c/test_engine.c $(C_SOURCES)
+
+ctest: $(BUILD)/engine_test_san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/engine_test_san
+
+pytest: build
+	$(PY) -m pytest -n 2 -q
+
+test: build ctest pytest
+
+run: build
+	$(VENV)/bin/proptrade demo
+
+$(BUILD)/engine_bench: bench/engine_bench.c $(C_SOURCES) $(C_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_STRICT) -O3 -march=native -DNDEBUG -o $@ bench/engine_bench.c $(C_SOURCES)
+
+bench: build $(BUILD)/engine_bench
+	$(PY) bench/run_engine_bench.py
+
+fuzz: build ctest
+	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests
+
+clean:
+	rm -rf $(BUILD) c_engine/_cengine*.so c_engine/_cengine.c c_engine/_cengine.o *.egg-info .pytest_cache .hypothesis
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,74 @@
+"""The matching engine: price-time priority in C11 with pre-trade risk, and its Python surface.
+
+``Engine`` runs the C engine in-process (cffi, API mode); ``ReferenceEngine`` is a small pure-Python
+engine with the same semantics that the differential tests compare it with. Commands and events are
+the 64-byte structs of ``include/pt_wire.h``: ``Command``/``Event`` tuples one at a time, or numpy
+arrays of ``COMMAND_DTYPE``/``EVENT_DTYPE`` in batches. docs/ENGINE.md is the specification.
+"""
+
+from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
+from ._engine import Book, Engine
+from ._errors import (
+    ConversionError,
+    CorruptStateError,
+    EngineError,
+    EngineStatus,
+    EventBufferFullError,
+    InvalidConfigError,
+    NoMemoryError,
+    OffLotError,
+    OffTickError,
+    OutOfRangeError,
+    UnknownSymbolError,
+)
+from ._types import Command, Event
+from ._wire import (
+    COMMAND_DTYPE,
+    EVENT_DTYPE,
+    CancelReason,
+    EventType,
+    Flag,
+    Liquidity,
+    Op,
+    OrderType,
+    RejectReason,
+    Side,
+    Stp,
+    Tif,
+)
+
+__all__ = [
+    "Book",
+    "COMMAND_DTYPE",
+    "CancelReason",
+    "ClientLimits",
+    "Command",
+    "ConversionError",
+    "CorruptStateError",
+    "EVENT_DTYPE",
+    "Engine",
+    "EngineConfig",
+    "EngineError",
+    "EngineStatus",
+    "Event",
+    "EventBufferFullError",
+    "EventType",
+    "Flag",
+    "InvalidConfigError",
+    "L3Order",
+    "Level",
+    "Liquidity",
+    "NoMemoryError",
+    "OffLotError",
+    "OffTickError",
+    "Op",
+    "OrderType",
+    "OutOfRangeError",
+    "Position",
+    "RejectReason",
+    "Side",
+    "Stp",
+    "SymbolConfig",
+    "Tif",
+    "UnknownSymbolError",
+]

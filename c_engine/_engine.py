@@ -1,0 +1,324 @@
+"""``Engine``: the C matching engine in-process, through cffi.
+
+Two layers:
+
+- wire units (ticks, lots): ``execute(Command)`` and ``execute_batch(numpy array)``, what replays, tests
+  and backtests use;
+- human units: ``submit``/``cancel``/``modify``/``mass_cancel``, which convert prices and sizes exactly
+  (``OffTickError``/``OffLotError``, never rounding) and call the engine once per command.
+
+Every call returns the command's events (``Event`` tuples, or a numpy array of ``EVENT_DTYPE`` for a batch);
+the engine's event buffer is always drained before a call returns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ._cengine import ffi, lib
+from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
+from ._errors import CorruptStateError, OffLotError, OffTickError, UnknownSymbolError, error_for_status
+from ._types import Command, Event
+from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, Flag, Op, OrderType, Side, Stp, Tif
+
+__all__ = ["Book", "Engine"]
+
+_SIDES = {"buy": Side.BUY, "sell": Side.SELL, Side.BUY: Side.BUY, Side.SELL: Side.SELL}
+_TYPES = {"limit": OrderType.LIMIT, "market": OrderType.MARKET}
+_TIFS = {"GTC": Tif.GTC, "IOC": Tif.IOC, "FOK": Tif.FOK}
+_STPS = {s.name: s for s in Stp}
+_SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
+
+
+class Book(NamedTuple):
+    """Top of a book in human units: (price, size, order count) per level, best first."""
+
+    symbol: str
+    bids: list[tuple[float, float, int]]
+    asks: list[tuple[float, float, int]]
+
+
+def _check(status: int, what: str) -> None:
+    if status < 0:
+        raise error_for_status(status, what)
+
+
+class _Units:
+    """Exact conversion between human prices/sizes and integer ticks/lots for one symbol."""
+
+    __slots__ = ("tick", "lot", "_tick_dec", "_lot_dec")
+
+    def __init__(self, tick_size: float, lot_size: float) -> None:
+        if tick_size <= 0 or lot_size <= 0:
+            raise ValueError("tick_size and lot_size must be > 0")
+        self.tick = float(tick_size)
+        self.lot = float(lot_size)
+        self._tick_dec = Decimal(str(tick_size))
+        self._lot_dec = Decimal(str(lot_size))
+
+    @staticmethod
+    def _exact(value: float, step: float, step_dec: Decimal, error: type[Exception], what: str) -> int:
+        n = round(value / step)
+        # Floats cannot hold most decimal prices exactly: accept the representation error, nothing more.
+        if abs(n * step - value) > 1e-9 * max(1.0, abs(value)):
+            if isinstance(value, Decimal) and value % step_dec == 0:
+                return int(value / step_dec)
+            raise error(f"{what} {value} is not a multiple of {step_dec}")
+        return int(n)
+
+    def ticks(self, price: float) -> int:
+        return self._exact(price, self.tick, self._tick_dec, OffTickError, "price")
+
+    def lots(self, size: float) -> int:
+        return self._exact(size, self.lot, self._lot_dec, OffLotError, "size")
+
+    def price(self, ticks: int) -> float:
+        return float(Decimal(ticks) * self._tick_dec)
+
+    def size(self, lots: int) -> float:
+        return float(Decimal(lots) * self._lot_dec)
+
+
+class Engine:
+    """The C engine. Symbols, clients and limits are configured first; then commands go in, events come out."""
+
+    def __init__(self, config: EngineConfig | None = None, **overrides: int) -> None:
+        self.config = EngineConfig(**{**asdict(config or EngineConfig()), **overrides})
+        cfg = ffi.new("pt_engine_config_t *")
+        cfg.max_orders = self.config.max_orders
+        cfg.max_levels_per_side = self.config.max_levels_per_side
+        cfg.max_symbols = self.config.max_symbols
+        cfg.max_clients = self.config.max_clients
+        out = ffi.new("pt_engine_t **")
+        _check(lib.pt_engine_create(cfg, out), "pt_engine_create")
+        self._e = ffi.gc(out[0], lib.pt_engine_destroy)
+        count = ffi.new("size_t *")
+        self._events_ptr = lib.pt_engine_events(self._e, count)
+        self._symbols: dict[str, int] = {}
+        self._units: list[_Units] = []
+        self.symbol_names: dict[int, str] = {}
+
+    # ---- configuration -------------------------------------------------------
+
+    def add_symbol(self, symbol: SymbolConfig | str, **fields: Any) -> int:
+        """Adds a symbol (a ``SymbolConfig``, or its name and fields) and returns its id."""
+        cfg = symbol if isinstance(symbol, SymbolConfig) else SymbolConfig(name=symbol, **fields)
+        if cfg.name in self._symbols:
+            raise ValueError(f"symbol {cfg.name!r} already added")
+        units = _Units(cfg.tick_size, cfg.lot_size)
+        c = ffi.new("pt_symbol_config_t *")
+        for field in ("min_price_ticks", "max_price_ticks", "max_order_lots", "band_ticks", "band_bps",
+                      "reference_price", "market_band_ticks", "pnl_unit"):  # fmt: skip
+            setattr(c, field, getattr(cfg, field))
+        sid = ffi.new("uint16_t *")
+        _check(lib.pt_engine_add_symbol(self._e, c, sid), f"add_symbol {cfg.name}")
+        self._symbols[cfg.name] = sid[0]
+        self._units.append(units)
+        self.symbol_names[sid[0]] = cfg.name
+        return int(sid[0])
+
+    def set_client_limits(self, client_id: int, limits: ClientLimits | None = None, **fields: int) -> None:
+        """Sets a client's risk limits (a ``ClientLimits``, or its fields); 0 switches a limit off."""
+        lim = limits or ClientLimits(**fields)
+        c = ffi.new("pt_client_limits_t *")
+        for field, value in asdict(lim).items():
+            setattr(c, field, value)
+        _check(lib.pt_engine_set_client_limits(self._e, client_id, c), f"set_client_limits {client_id}")
+
+    def symbol_id(self, symbol: str | int) -> int:
+        if isinstance(symbol, int):
+            if symbol not in self.symbol_names:
+                raise UnknownSymbolError(symbol)
+            return symbol
+        try:
+            return self._symbols[symbol]
+        except KeyError:
+            raise UnknownSymbolError(symbol) from None
+
+    # ---- wire units ------------------------------------------------------------
+
+    def _take_events(self, count: int) -> list[Event]:
+        raw = ffi.buffer(self._events_ptr, count * MSG_SIZE)[:]
+        lib.pt_engine_clear_events(self._e)
+        return Event.unpack_all(raw)
+
+    def execute(self, cmd: Command) -> list[Event]:
+        """Runs one command (ticks and lots) and returns its events."""
+        n = lib.py_submit(self._e, cmd.op, cmd.side, cmd.symbol_id, cmd.client_id, cmd.order_type, cmd.tif,
+                          cmd.stp, cmd.flags, cmd.ts_ns, cmd.order_id, cmd.cloid, cmd.price, cmd.qty)  # fmt: skip
+        _check(n, "submit")
+        return self._take_events(n)
+
+    def execute_batch(self, commands: np.ndarray) -> np.ndarray:
+        """Runs a numpy array of ``COMMAND_DTYPE`` in order; returns all their events as ``EVENT_DTYPE``."""
+        if commands.dtype != COMMAND_DTYPE:
+            raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
+        commands = np.ascontiguousarray(commands)
+        base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
+        done = ffi.new("size_t *")
+        count = ffi.new("size_t *")
+        chunks = []
+        start, n = 0, len(commands)
+        while start < n:
+            status = lib.pt_engine_submit_batch(self._e, base + start, n - start, done)
+            ptr = lib.pt_engine_events(self._e, count)
+            chunks.append(np.frombuffer(ffi.buffer(ptr, count[0] * MSG_SIZE), dtype=EVENT_DTYPE).copy())
+            lib.pt_engine_clear_events(self._e)
+            start += done[0]
+            if status != 0 and done[0] == 0 and count[0] == 0:
+                _check(status, "submit_batch")
+        if not chunks:
+            return np.empty(0, dtype=EVENT_DTYPE)
+        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+    # ---- human units ---------------------------------------------------------------
+
+    def submit(
+        self,
+        client: int,
+        symbol: str | int,
+        side: str | int,
+        qty: float,
+        price: float | None = None,
+        *,
+        type: str = "limit",
+        tif: str | None = None,
+        post_only: bool = False,
+        stp: str = "NONE",
+        cloid: int = 0,
+        ts_ns: int | None = None,
+    ) -> list[Event]:
+        """A new order in human units. ``tif`` defaults to GTC for a limit and IOC for a market order."""
+        sid = self._symbols[symbol] if isinstance(symbol, str) else self.symbol_id(symbol)
+        units = self._units[sid]
+        order_type = _TYPES[type]
+        flags = Flag.POST_ONLY if post_only else 0
+        ticks = 0
+        if price is not None:
+            ticks = units.ticks(price)
+            flags |= Flag.HAS_PRICE
+        n = lib.py_submit(
+            self._e, Op.NEW, _SIDES[side], sid, client, order_type,
+            _TIFS[tif] if tif else (Tif.GTC if order_type == OrderType.LIMIT else Tif.IOC),
+            _STPS[stp], flags, time.monotonic_ns() if ts_ns is None else ts_ns, 0, cloid, ticks, units.lots(qty),
+        )  # fmt: skip
+        _check(n, "submit")
+        return self._take_events(n)
+
+    def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> list[Event]:
+        return self.execute(Command.cancel(client, order_id, ts_ns=self._ts(ts_ns)))
+
+    def modify(
+        self,
+        client: int,
+        order_id: int,
+        *,
+        symbol: str | int,
+        qty: float | None = None,
+        price: float | None = None,
+        ts_ns: int | None = None,
+    ) -> list[Event]:
+        """Changes an order's open size and/or price; ``symbol`` gives the units to convert them with."""
+        units = self._units[self.symbol_id(symbol)]
+        return self.execute(
+            Command.modify(
+                client,
+                order_id,
+                qty=None if qty is None else units.lots(qty),
+                price=None if price is None else units.ticks(price),
+                ts_ns=self._ts(ts_ns),
+            )
+        )
+
+    def mass_cancel(self, client: int, symbol: str | int | None = None, *, ts_ns: int | None = None) -> list[Event]:
+        sid = None if symbol is None else self.symbol_id(symbol)
+        return self.execute(Command.mass_cancel(client, sid, ts_ns=self._ts(ts_ns)))
+
+    def kill_reset(self, client: int, *, ts_ns: int | None = None) -> list[Event]:
+        return self.execute(Command.kill_reset(client, ts_ns=self._ts(ts_ns)))
+
+    @staticmethod
+    def _ts(ts_ns: int | None) -> int:
+        return time.monotonic_ns() if ts_ns is None else ts_ns
+
+    def to_price(self, symbol: str | int, ticks: int) -> float:
+        return self._units[self.symbol_id(symbol)].price(ticks)
+
+    def to_size(self, symbol: str | int, lots: int) -> float:
+        return self._units[self.symbol_id(symbol)].size(lots)
+
+    # ---- snapshots ---------------------------------------------------------------------
+
+    def l1(self, symbol: str | int) -> tuple[Level | None, Level | None]:
+        bid = ffi.new("pt_level_t *")
+        ask = ffi.new("pt_level_t *")
+        _check(lib.pt_engine_l1(self._e, self.symbol_id(symbol), bid, ask), "l1")
+        return (
+            Level(bid.price, bid.qty, bid.order_count) if bid.order_count else None,
+            Level(ask.price, ask.qty, ask.order_count) if ask.order_count else None,
+        )
+
+    def l2(self, symbol: str | int, depth: int | None = None) -> dict[str, list[Level]]:
+        """Price levels per side ("buy", "sell"), best first, in ticks and lots."""
+        sid = self.symbol_id(symbol)
+        limit = depth if depth is not None else self.config.max_levels_per_side
+        out = ffi.new("pt_level_t[]", max(limit, 1))
+        count = ffi.new("size_t *")
+        book: dict[str, list[Level]] = {}
+        for name, side in _SIDE_NAMES:
+            _check(lib.pt_engine_l2(self._e, sid, side, out, limit, count), "l2")
+            book[name] = [Level(out[i].price, out[i].qty, out[i].order_count) for i in range(count[0])]
+        return book
+
+    def l3(self, symbol: str | int) -> dict[str, list[L3Order]]:
+        """Every resting order per side, in priority order (best price, then time)."""
+        sid = self.symbol_id(symbol)
+        count = ffi.new("size_t *")
+        book: dict[str, list[L3Order]] = {}
+        for name, side in _SIDE_NAMES:
+            _check(lib.pt_engine_order_count(self._e, sid, side, count), "l3")
+            out = ffi.new("pt_l3_order_t[]", max(count[0], 1))
+            _check(lib.pt_engine_l3(self._e, sid, side, out, count[0], count), "l3")
+            book[name] = [L3Order(o.order_id, o.client_id, o.price, o.open_qty) for o in out[0 : count[0]]]
+        return book
+
+    def book(self, symbol: str | int, depth: int = 10) -> Book:
+        """The top ``depth`` levels in human prices and sizes."""
+        sid = self.symbol_id(symbol)
+        units = self._units[sid]
+        levels = self.l2(sid, depth)
+
+        def human(side: list[Level]) -> list[tuple[float, float, int]]:
+            return [(units.price(lv.price), units.size(lv.qty), lv.order_count) for lv in side]
+
+        return Book(self.symbol_names[sid], human(levels["buy"]), human(levels["sell"]))
+
+    def position(self, client_id: int, symbol: str | int) -> Position:
+        p = ffi.new("pt_position_t *")
+        _check(lib.pt_engine_position(self._e, client_id, self.symbol_id(symbol), p), "position")
+        return Position(p.position, p.cash, p.open_buy_qty, p.open_sell_qty, p.open_orders, bool(p.killed), p.pnl)
+
+    def last_price(self, symbol: str | int) -> int | None:
+        price = ffi.new("int64_t *")
+        _check(lib.pt_engine_last_price(self._e, self.symbol_id(symbol), price), "last_price")
+        return int(price[0]) or None
+
+    def stats(self) -> dict[str, int]:
+        s = ffi.new("pt_engine_stats_t *")
+        lib.pt_engine_stats(self._e, s)
+        return {f: int(getattr(s, f)) for f in ("commands", "events", "next_order_id", "next_trade_id", "live_orders")}
+
+    def state_hash(self) -> int:
+        """64-bit hash of books, orders and risk state: equal for equal command streams."""
+        return int(lib.pt_engine_state_hash(self._e))
+
+    def check(self) -> None:
+        """Walks every engine invariant; raises ``CorruptStateError`` if one is broken."""
+        status = lib.pt_engine_check(self._e)
+        if status != 0:
+            raise CorruptStateError(f"engine invariant broken (status {status})")

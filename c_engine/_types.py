@@ -1,0 +1,213 @@
+"""Commands and events as Python values: one ``NamedTuple`` each, field for field the wire structs.
+
+Both the C engine and the pure-Python reference produce ``Event`` tuples, so the differential tests compare
+them with ``==``. The generic slots of the wire (``code``, ``ref``, ``aux``) get their per-type names through
+properties and ``Event.to_dict()``, which is also the JSON form of ``proptrade engine replay --events``.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any, NamedTuple
+
+from ._wire import (
+    SYMBOL_NONE,
+    CancelReason,
+    EventType,
+    Flag,
+    Liquidity,
+    Op,
+    OrderType,
+    RejectReason,
+    Side,
+    Stp,
+    Tif,
+)
+
+__all__ = ["Command", "Event", "COMMAND_STRUCT", "EVENT_STRUCT"]
+
+#: struct formats of pt_command_t and pt_event_t (unions collapsed to their first member).
+COMMAND_STRUCT = struct.Struct("<BBHHBBBBHIQQQqqQ")
+EVENT_STRUCT = struct.Struct("<BBHHHQQQQqqq")
+assert COMMAND_STRUCT.size == 64 and EVENT_STRUCT.size == 64
+
+
+class Command(NamedTuple):
+    """One pt_command_t, in ticks and lots. Build it with the class methods."""
+
+    op: int
+    side: int = 0
+    symbol_id: int = SYMBOL_NONE
+    client_id: int = 0
+    order_type: int = 0
+    tif: int = 0
+    stp: int = 0
+    flags: int = 0
+    ts_ns: int = 0
+    order_id: int = 0
+    cloid: int = 0
+    price: int = 0
+    qty: int = 0
+
+    @classmethod
+    def new(
+        cls,
+        client_id: int,
+        symbol_id: int,
+        side: int,
+        qty: int,
+        price: int | None = None,
+        *,
+        order_type: int = OrderType.LIMIT,
+        tif: int = Tif.GTC,
+        stp: int = Stp.NONE,
+        post_only: bool = False,
+        cloid: int = 0,
+        ts_ns: int = 0,
+    ) -> Command:
+        flags = (Flag.POST_ONLY if post_only else 0) | (Flag.HAS_PRICE if price is not None else 0)
+        return cls(Op.NEW, side, symbol_id, client_id, order_type, tif, stp, flags, ts_ns, 0, cloid, price or 0, qty)
+
+    @classmethod
+    def cancel(cls, client_id: int, order_id: int, *, ts_ns: int = 0) -> Command:
+        return cls(Op.CANCEL, client_id=client_id, order_id=order_id, ts_ns=ts_ns)
+
+    @classmethod
+    def modify(
+        cls, client_id: int, order_id: int, *, qty: int | None = None, price: int | None = None, ts_ns: int = 0
+    ) -> Command:
+        flags = (Flag.HAS_QTY if qty is not None else 0) | (Flag.HAS_PRICE if price is not None else 0)
+        return cls(
+            Op.MODIFY, client_id=client_id, flags=flags, ts_ns=ts_ns, order_id=order_id, price=price or 0, qty=qty or 0
+        )
+
+    @classmethod
+    def mass_cancel(cls, client_id: int, symbol_id: int | None = None, *, ts_ns: int = 0) -> Command:
+        if symbol_id is None:
+            return cls(Op.MASS_CANCEL, client_id=client_id, ts_ns=ts_ns)
+        return cls(Op.MASS_CANCEL, symbol_id=symbol_id, client_id=client_id, flags=Flag.HAS_SYMBOL, ts_ns=ts_ns)
+
+    @classmethod
+    def kill_reset(cls, client_id: int, *, ts_ns: int = 0) -> Command:
+        return cls(Op.KILL_RESET, client_id=client_id, ts_ns=ts_ns)
+
+    def pack(self) -> bytes:
+        return COMMAND_STRUCT.pack(
+            self.op, self.side, self.symbol_id, self.client_id, self.order_type, self.tif, self.stp, self.flags,
+            0, 0, self.ts_ns, self.order_id, self.cloid, self.price, self.qty, 0,
+        )  # fmt: skip
+
+    @classmethod
+    def unpack(cls, raw: bytes | memoryview, offset: int = 0) -> Command:
+        v = COMMAND_STRUCT.unpack_from(raw, offset)
+        return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[10], v[11], v[12], v[13], v[14])
+
+
+def _name(enum_cls: Any, value: int) -> str:
+    try:
+        return str(enum_cls(value).name)
+    except ValueError:
+        return str(value)
+
+
+class Event(NamedTuple):
+    """One pt_event_t. ``code``, ``ref`` and ``aux`` are the wire's unions; see the properties."""
+
+    type: int
+    side: int
+    symbol_id: int
+    client_id: int
+    code: int
+    seq: int
+    ts_ns: int
+    order_id: int
+    ref: int
+    price: int
+    qty: int
+    aux: int
+
+    # Per-type names of the generic slots (pt_wire.h has the table).
+    @property
+    def reason(self) -> int:
+        return self.code
+
+    @property
+    def liquidity(self) -> int:
+        return self.code
+
+    @property
+    def maker_client(self) -> int:
+        return self.code
+
+    @property
+    def acked_op(self) -> int:
+        return self.code
+
+    @property
+    def cloid(self) -> int:
+        return self.ref
+
+    @property
+    def trade_id(self) -> int:
+        return self.ref
+
+    @property
+    def order_count(self) -> int:
+        return self.ref
+
+    @property
+    def leaves(self) -> int:
+        return self.aux
+
+    @property
+    def maker_order_id(self) -> int:
+        return self.aux
+
+    @property
+    def type_name(self) -> str:
+        return _name(EventType, self.type)
+
+    def to_dict(self, symbol_names: dict[int, str] | None = None) -> dict[str, Any]:
+        """The event with its fields named for its type (the JSON of the command-file tools)."""
+        symbol: Any = self.symbol_id
+        if symbol_names is not None:
+            symbol = symbol_names.get(self.symbol_id, None if self.symbol_id == SYMBOL_NONE else self.symbol_id)
+        side = _name(Side, self.side).lower() if self.side else None
+        out: dict[str, Any] = {"type": self.type_name, "seq": self.seq, "ts": self.ts_ns}
+        t = self.type
+        if t == EventType.TRADE:
+            out.update(
+                symbol=symbol, price=self.price, qty=self.qty, trade_id=self.trade_id, side=side,
+                maker_order_id=self.maker_order_id, taker_order_id=self.order_id,
+                maker_client=self.maker_client, taker_client=self.client_id,
+            )  # fmt: skip
+        elif t == EventType.BOOK_DELTA:
+            out.update(symbol=symbol, side=side, price=self.price, qty=self.qty, order_count=self.order_count)
+        elif t == EventType.FILL:
+            out.update(
+                client=self.client_id, symbol=symbol, side=side, order_id=self.order_id, trade_id=self.trade_id,
+                price=self.price, qty=self.qty, leaves=self.leaves, liquidity=_name(Liquidity, self.liquidity),
+            )  # fmt: skip
+        else:
+            out.update(client=self.client_id, symbol=symbol, side=side, order_id=self.order_id, cloid=self.cloid)
+            out.update(price=self.price, qty=self.qty, leaves=self.leaves)
+            if t == EventType.REJECT:
+                out["reason"] = _name(RejectReason, self.reason)
+            elif t == EventType.CANCELED:
+                out["reason"] = _name(CancelReason, self.reason)
+            elif t == EventType.ACK:
+                out["op"] = _name(Op, self.acked_op).lower()
+        return out
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{k}={v!r}" for k, v in self.to_dict().items() if k != "type")
+        return f"{self.type_name}({fields})"
+
+    @classmethod
+    def unpack_all(cls, raw: bytes | memoryview) -> list[Event]:
+        return [cls._make(v) for v in EVENT_STRUCT.iter_unpack(raw)]
+
+    def pack(self) -> bytes:
+        return EVENT_STRUCT.pack(*self)
+
+

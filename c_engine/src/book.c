@@ -1,0 +1,169 @@
+/*
+ * book.c - one symbol's price levels.
+ *
+ * Each side keeps its levels in two parallel arrays sorted by key, best LAST
+ * (key = price for bids, -price for asks). Almost all activity is near the
+ * touch, so inserting or removing a level moves only the short tail after it,
+ * and the best level is arrays[count-1]. Levels themselves live in a pool and
+ * are named by index, so an order finds its level in O(1) when it is cancelled.
+ *
+ * Invariants (pt_engine_check walks them after every command in the tests):
+ *   (1) keys are strictly ascending on each side: one level per price;
+ *   (2) a level's qty = the sum of its orders' open_qty, order_count = their
+ *       number, and both are > 0 (empty levels are removed at once);
+ *   (3) every order's price is its level's price, open_qty > 0;
+ *   (4) after every command, best bid < best ask: the book is never crossed
+ *       or locked.
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+static inline int64_t key_of(int si, int64_t price) { return si == 0 ? price : -price; }
+
+int book_init(book_t *b, const pt_symbol_config_t *cfg, uint32_t max_levels_per_side)
+{
+    b->cfg = *cfg;
+    b->last_price = 0;
+    uint32_t pool = 2 * max_levels_per_side;
+    b->levels = calloc(pool, sizeof *b->levels);
+    if (b->levels == NULL)
+        return PT_E_NOMEM;
+    for (uint32_t i = 0; i < pool; i++)
+        b->levels[i].head = (i + 1 < pool) ? i + 1 : PT_NIL;
+    b->free_level = 0;
+    for (int si = 0; si < 2; si++) {
+        b->sides[si].keys = malloc(max_levels_per_side * sizeof(int64_t));
+        b->sides[si].levels = malloc(max_levels_per_side * sizeof(pt_idx_t));
+        b->sides[si].count = 0;
+        if (b->sides[si].keys == NULL || b->sides[si].levels == NULL)
+            return PT_E_NOMEM;
+    }
+    return PT_OK;
+}
+
+void book_free(book_t *b)
+{
+    free(b->levels);
+    for (int si = 0; si < 2; si++) {
+        free(b->sides[si].keys);
+        free(b->sides[si].levels);
+    }
+}
+
+level_t *book_best(const book_t *b, int si)
+{
+    const book_side_t *s = &b->sides[si];
+    return s->count ? &b->levels[s->levels[s->count - 1]] : NULL;
+}
+
+/* Position of the first key >= key. Searches from the best end first: most
+ * lookups are for prices within a few levels of the touch. */
+static uint32_t lower_bound(const book_side_t *s, int64_t key)
+{
+    uint32_t n = s->count;
+    if (n == 0 || s->keys[n - 1] < key)
+        return n;
+    if (n >= 2 && s->keys[n - 2] < key)
+        return n - 1;
+    uint32_t lo = 0, hi = n - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (s->keys[mid] < key)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+pt_idx_t book_find_level(const book_t *b, int si, int64_t price)
+{
+    const book_side_t *s = &b->sides[si];
+    int64_t key = key_of(si, price);
+    uint32_t pos = lower_bound(s, key);
+    return (pos < s->count && s->keys[pos] == key) ? s->levels[pos] : PT_NIL;
+}
+
+bool book_can_add_level(const book_t *b, int si, uint32_t max_levels_per_side)
+{
+    return b->sides[si].count < max_levels_per_side;
+}
+
+/* The level at price, created empty if absent (the caller checked capacity). */
+pt_idx_t book_level_for_insert(book_t *b, int si, int64_t price, bool *created)
+{
+    book_side_t *s = &b->sides[si];
+    int64_t key = key_of(si, price);
+    uint32_t pos = lower_bound(s, key);
+    if (pos < s->count && s->keys[pos] == key) {
+        *created = false;
+        return s->levels[pos];
+    }
+    pt_idx_t li = b->free_level;
+    level_t *lv = &b->levels[li];
+    b->free_level = lv->head;
+    *lv = (level_t){.price = price, .qty = 0, .order_count = 0, .head = PT_NIL, .tail = PT_NIL, .touch_stamp = 0};
+    for (uint32_t i = s->count; i > pos; i--) {
+        s->keys[i] = s->keys[i - 1];
+        s->levels[i] = s->levels[i - 1];
+    }
+    s->keys[pos] = key;
+    s->levels[pos] = li;
+    s->count++;
+    *created = true;
+    return li;
+}
+
+static void free_level(book_t *b, pt_idx_t li)
+{
+    b->levels[li].head = b->free_level;
+    b->free_level = li;
+}
+
+void book_remove_level(book_t *b, int si, pt_idx_t li)
+{
+    book_side_t *s = &b->sides[si];
+    uint32_t pos = lower_bound(s, key_of(si, b->levels[li].price));
+    for (uint32_t i = pos; i + 1 < s->count; i++) {
+        s->keys[i] = s->keys[i + 1];
+        s->levels[i] = s->levels[i + 1];
+    }
+    s->count--;
+    free_level(b, li);
+}
+
+void book_pop_best(book_t *b, int si)
+{
+    book_side_t *s = &b->sides[si];
+    free_level(b, s->levels[--s->count]);
+}
+
+void level_append(pt_engine_t *e, level_t *lv, pt_idx_t oi)
+{
+    order_t *o = &e->orders[oi];
+    o->next = PT_NIL;
+    o->prev = lv->tail;
+    if (lv->tail != PT_NIL)
+        e->orders[lv->tail].next = oi;
+    else
+        lv->head = oi;
+    lv->tail = oi;
+    lv->qty += o->open_qty;
+    lv->order_count++;
+}
+
+void level_unlink(pt_engine_t *e, level_t *lv, pt_idx_t oi)
+{
+    order_t *o = &e->orders[oi];
+    if (o->prev != PT_NIL)
+        e->orders[o->prev].next = o->next;
+    else
+        lv->head = o->next;
+    if (o->next != PT_NIL)
+        e->orders[o->next].prev = o->prev;
+    else
+        lv->tail = o->prev;
+    lv->qty -= o->open_qty;
+    lv->order_count--;
+}

@@ -1,0 +1,630 @@
+/*
+ * engine.c - commands in, events out.
+ *
+ * pt_engine_submit validates a command in the order docs/ENGINE.md lists,
+ * rejecting with the first failing reason before anything changes; an
+ * accepted command then runs to completion and ends in finish_command(),
+ * which runs the kill switch after a trade and emits one BOOK_DELTA per
+ * level the command touched.
+ *
+ * Order lifecycle (an order slot exists only while the order rests):
+ *
+ *   new GTC remainder --rest_order()--> RESTING --order_remove_from_book()--> (off book)
+ *        --order_release()--> slot back in the pool
+ *
+ * A taker that never rests (IOC, FOK, market, a fully filled limit) lives only
+ * in a taker_t on the stack. A modify that re-prices an order takes it off its
+ * level, walks the book as a taker under its own id, and rests what is left.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* The most events a command can emit (4 per resting order: fill, fill, trade or
+ * cancel, delta; plus the taker's own), checked before each command starts. */
+static inline size_t worst_case_events(const pt_engine_t *e) { return 4 * e->live_orders + 16; }
+
+/* ---- events --------------------------------------------------------------- */
+
+pt_event_t *emit(pt_engine_t *e, uint8_t type, uint64_t ts)
+{
+    pt_event_t *ev = &e->events[e->nevents++];
+    memset(ev, 0, sizeof *ev);
+    ev->type = type;
+    ev->seq = ++e->seq;
+    ev->ts_ns = ts;
+    return ev;
+}
+
+void emit_canceled(pt_engine_t *e, const order_t *o, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
+{
+    pt_event_t *ev = emit(e, PT_EV_CANCELED, ts);
+    ev->side = o->side;
+    ev->symbol_id = o->symbol;
+    ev->client_id = o->client;
+    ev->reason = reason;
+    ev->order_id = o->id;
+    ev->cloid = o->cloid;
+    ev->price = o->price;
+    ev->qty = qty;
+    ev->leaves = leaves;
+}
+
+static void emit_reject(pt_engine_t *e, const pt_command_t *c, uint16_t reason)
+{
+    pt_event_t *ev = emit(e, PT_EV_REJECT, c->ts_ns);
+    ev->side = c->side;
+    ev->symbol_id = c->symbol_id;
+    ev->client_id = c->client_id;
+    ev->reason = reason;
+    ev->order_id = c->order_id;
+    ev->cloid = c->cloid;
+    ev->price = c->price;
+    ev->qty = c->qty;
+}
+
+static void emit_ack(pt_engine_t *e, const pt_command_t *c, uint16_t op, uint64_t order_id, int64_t price,
+                     int64_t qty, int64_t leaves)
+{
+    pt_event_t *ev = emit(e, PT_EV_ACK, c->ts_ns);
+    ev->side = op == PT_OP_NEW ? c->side : 0;
+    ev->symbol_id = c->symbol_id;
+    ev->client_id = c->client_id;
+    ev->acked_op = op;
+    ev->order_id = order_id;
+    ev->cloid = c->cloid;
+    ev->price = price;
+    ev->qty = qty;
+    ev->leaves = leaves;
+}
+
+/* ---- touched levels and the end of a command -------------------------------- */
+
+void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
+{
+    if (lv->touch_stamp == e->cmd_stamp)
+        return;
+    lv->touch_stamp = e->cmd_stamp;
+    e->touched[e->ntouched++] = (touched_t){.price = lv->price, .symbol = symbol, .side = (uint8_t)si};
+}
+
+/* A level created in this command at a price it already touched (and emptied):
+ * keep one delta for that price. */
+static void touch_new_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
+{
+    for (size_t i = 0; i < e->ntouched; i++) {
+        const touched_t *t = &e->touched[i];
+        if (t->price == lv->price && t->symbol == symbol && t->side == si) {
+            lv->touch_stamp = e->cmd_stamp;
+            return;
+        }
+    }
+    touch_level(e, symbol, si, lv);
+}
+
+static void finish_command(pt_engine_t *e, uint64_t ts)
+{
+    if (e->cmd_traded)
+        risk_kill_switch_sweep(e, ts);
+    for (size_t i = 0; i < e->ntouched; i++) {
+        const touched_t *t = &e->touched[i];
+        const book_t *b = &e->books[t->symbol];
+        pt_idx_t li = book_find_level(b, t->side, t->price);
+        pt_event_t *ev = emit(e, PT_EV_BOOK_DELTA, ts);
+        ev->side = t->side == 0 ? PT_SIDE_BUY : PT_SIDE_SELL;
+        ev->symbol_id = t->symbol;
+        ev->price = t->price;
+        if (li != PT_NIL) {
+            ev->qty = b->levels[li].qty;
+            ev->order_count = (uint64_t)b->levels[li].order_count;
+        }
+    }
+    e->ntouched = 0;
+    e->cmd_stamp++;
+    e->cmd_traded = false;
+}
+
+/* ---- order lifecycle ------------------------------------------------------- */
+
+static pt_idx_t rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool post_only)
+{
+    int si = side_index(t->side);
+    bool created;
+    pt_idx_t li = book_level_for_insert(b, si, t->limit, &created);
+    level_t *lv = &b->levels[li];
+    pt_idx_t oi = t->resting;
+    order_t *o;
+    if (oi == PT_NIL) {
+        oi = e->free_order;
+        o = &e->orders[oi];
+        e->free_order = o->next;
+        *o = (order_t){.id = t->id, .cloid = t->cloid, .price = t->limit, .open_qty = t->open_qty,
+                       .client = t->client, .symbol = t->symbol, .side = t->side, .stp = t->stp,
+                       .post_only = post_only};
+        index_insert_id(e, oi);
+        if (o->cloid != 0)
+            index_insert_cloid(e, oi);
+        client_t *c = &e->clients[t->client];
+        o->cnext = PT_NIL;
+        o->cprev = c->tail;
+        if (c->tail != PT_NIL)
+            e->orders[c->tail].cnext = oi;
+        else
+            c->head = oi;
+        c->tail = oi;
+        c->open_orders++;
+        e->live_orders++;
+    } else {
+        o = &e->orders[oi];
+        o->price = t->limit;
+        o->open_qty = t->open_qty;
+    }
+    o->level = li;
+    level_append(e, lv, oi);
+    risk_cs(e, t->client, t->symbol)->open_qty[si] += t->open_qty;
+    if (created)
+        touch_new_level(e, t->symbol, si, lv);
+    else
+        touch_level(e, t->symbol, si, lv);
+    return oi;
+}
+
+/* Takes a resting order off its level (it keeps its id, indexes and client list). */
+void order_remove_from_book(pt_engine_t *e, pt_idx_t oi)
+{
+    order_t *o = &e->orders[oi];
+    book_t *b = &e->books[o->symbol];
+    int si = side_index(o->side);
+    level_t *lv = &b->levels[o->level];
+    touch_level(e, o->symbol, si, lv);
+    level_unlink(e, lv, oi);
+    risk_cs(e, o->client, o->symbol)->open_qty[si] -= o->open_qty;
+    if (lv->order_count == 0)
+        book_remove_level(b, si, o->level);
+}
+
+/* Forgets an order that is off the book and returns its slot to the pool. */
+void order_release(pt_engine_t *e, pt_idx_t oi)
+{
+    order_t *o = &e->orders[oi];
+    index_erase_id(e, oi);
+    if (o->cloid != 0)
+        index_erase_cloid(e, oi);
+    client_t *c = &e->clients[o->client];
+    if (o->cprev != PT_NIL)
+        e->orders[o->cprev].cnext = o->cnext;
+    else
+        c->head = o->cnext;
+    if (o->cnext != PT_NIL)
+        e->orders[o->cnext].cprev = o->cprev;
+    else
+        c->tail = o->cprev;
+    c->open_orders--;
+    e->live_orders--;
+    o->id = 0;
+    o->next = e->free_order;
+    e->free_order = oi;
+}
+
+/* ---- commands -------------------------------------------------------------- */
+
+static bool would_cross(const book_t *b, uint8_t side, int64_t price)
+{
+    const level_t *opp = book_best(b, !side_index(side));
+    if (opp == NULL)
+        return false;
+    return side == PT_SIDE_BUY ? price >= opp->price : price <= opp->price;
+}
+
+static uint16_t check_price(const book_t *b, int64_t price)
+{
+    if (price <= 0)
+        return PT_REJ_INVALID_PRICE;
+    if (price < b->cfg.min_price_ticks || price > b->cfg.max_price_ticks)
+        return PT_REJ_PRICE_OUT_OF_RANGE;
+    if (risk_outside_band(b, price))
+        return PT_REJ_PRICE_BAND;
+    return 0;
+}
+
+static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_t *tokens_after)
+{
+    if (c->symbol_id >= e->nsymbols)
+        return PT_REJ_UNKNOWN_SYMBOL;
+    if (c->side != PT_SIDE_BUY && c->side != PT_SIDE_SELL)
+        return PT_REJ_UNKNOWN_SIDE;
+    if (c->order_type != PT_TYPE_LIMIT && c->order_type != PT_TYPE_MARKET)
+        return PT_REJ_UNKNOWN_ORDER_TYPE;
+    if (c->tif < PT_TIF_GTC || c->tif > PT_TIF_FOK)
+        return PT_REJ_UNKNOWN_TIF;
+    if (c->stp > PT_STP_DECREMENT)
+        return PT_REJ_UNKNOWN_STP;
+    bool market = c->order_type == PT_TYPE_MARKET;
+    bool gtc_limit = !market && c->tif == PT_TIF_GTC;
+    if (market && c->tif == PT_TIF_GTC)
+        return PT_REJ_MARKET_NOT_IOC_FOK;
+    if ((c->flags & PT_FLAG_POST_ONLY) && !gtc_limit)
+        return PT_REJ_POST_ONLY_NOT_GTC_LIMIT;
+    const book_t *b = &e->books[c->symbol_id];
+    if (c->qty <= 0)
+        return PT_REJ_INVALID_QTY;
+    if (c->qty > b->cfg.max_order_lots)
+        return PT_REJ_QTY_ABOVE_SYMBOL_MAX;
+    bool has_price = c->flags & PT_FLAG_HAS_PRICE;
+    if (!market && !has_price)
+        return PT_REJ_MISSING_PRICE;
+    if (market && has_price)
+        return PT_REJ_MARKET_WITH_PRICE;
+    if (!market) {
+        uint16_t r = check_price(b, c->price);
+        if (r)
+            return r;
+    }
+    if (c->cloid != 0 && index_find_cloid(e, c->client_id, c->cloid) != PT_NIL)
+        return PT_REJ_DUPLICATE_CLIENT_ORDER_ID;
+    const client_t *cl = &e->clients[c->client_id];
+    if (cl->killed)
+        return PT_REJ_KILL_SWITCH;
+    if (!risk_rate_available(cl, c->ts_ns, tokens_after))
+        return PT_REJ_RATE_LIMIT;
+    if (cl->limits.max_order_qty > 0 && c->qty > cl->limits.max_order_qty)
+        return PT_REJ_RISK_MAX_ORDER_QTY;
+    if (gtc_limit && cl->limits.max_open_orders > 0 && cl->open_orders + 1 > cl->limits.max_open_orders)
+        return PT_REJ_RISK_MAX_OPEN_ORDERS;
+    if (risk_position_exceeded(e, c->client_id, c->symbol_id, c->side, c->qty))
+        return PT_REJ_RISK_MAX_POSITION;
+    if ((c->flags & PT_FLAG_POST_ONLY) && would_cross(b, c->side, c->price))
+        return PT_REJ_POST_ONLY_WOULD_TAKE;
+    if (gtc_limit) {
+        if (e->free_order == PT_NIL)
+            return PT_REJ_ORDER_POOL_EXHAUSTED;
+        int si = side_index(c->side);
+        if (book_find_level(b, si, c->price) == PT_NIL &&
+            !book_can_add_level(b, si, e->cfg.max_levels_per_side))
+            return PT_REJ_BOOK_LEVELS_EXHAUSTED;
+    }
+    return 0;
+}
+
+static void cmd_new(pt_engine_t *e, const pt_command_t *c)
+{
+    int64_t tokens_after;
+    uint16_t reason = validate_new(e, c, &tokens_after);
+    if (reason) {
+        emit_reject(e, c, reason);
+        return;
+    }
+    client_t *cl = &e->clients[c->client_id];
+    risk_rate_consume(cl, c->ts_ns, tokens_after);
+    book_t *b = &e->books[c->symbol_id];
+    bool market = c->order_type == PT_TYPE_MARKET;
+    taker_t t = {.id = ++e->order_seq, .cloid = c->cloid, .limit = market ? 0 : c->price, .open_qty = c->qty,
+                 .resting = PT_NIL, .client = c->client_id, .symbol = c->symbol_id, .side = c->side,
+                 .stp = c->stp, .has_limit = !market};
+    emit_ack(e, c, PT_OP_NEW, t.id, t.limit, c->qty, c->qty);
+
+    if (c->tif == PT_TIF_FOK && !match_fok_fillable(e, b, &t)) {
+        pt_event_t *ev = emit(e, PT_EV_CANCELED, c->ts_ns);
+        ev->side = t.side;
+        ev->symbol_id = t.symbol;
+        ev->client_id = t.client;
+        ev->reason = PT_CXL_FOK;
+        ev->order_id = t.id;
+        ev->cloid = t.cloid;
+        ev->price = t.limit;
+        ev->qty = t.open_qty;
+        finish_command(e, c->ts_ns);
+        return;
+    }
+    int stop = match_taker(e, b, &t, c->ts_ns);
+    if (t.open_qty > 0) {
+        if (!market && c->tif == PT_TIF_GTC) {
+            rest_order(e, b, &t, c->flags & PT_FLAG_POST_ONLY);
+        } else {
+            uint16_t why = !market ? PT_CXL_IOC : stop == MATCH_BANDED ? PT_CXL_PRICE_BAND : PT_CXL_NO_LIQUIDITY;
+            pt_event_t *ev = emit(e, PT_EV_CANCELED, c->ts_ns);
+            ev->side = t.side;
+            ev->symbol_id = t.symbol;
+            ev->client_id = t.client;
+            ev->reason = why;
+            ev->order_id = t.id;
+            ev->cloid = t.cloid;
+            ev->price = t.limit;
+            ev->qty = t.open_qty;
+        }
+    }
+    finish_command(e, c->ts_ns);
+}
+
+/* The order a cancel or modify targets, or a reject reason. */
+static uint16_t find_own_order(const pt_engine_t *e, const pt_command_t *c, pt_idx_t *oi)
+{
+    *oi = c->order_id ? index_find_id(e, c->order_id) : PT_NIL;
+    if (*oi == PT_NIL)
+        return PT_REJ_UNKNOWN_ORDER;
+    if (e->orders[*oi].client != c->client_id)
+        return PT_REJ_NOT_OWNER;
+    return 0;
+}
+
+static void cmd_cancel(pt_engine_t *e, const pt_command_t *c)
+{
+    pt_idx_t oi;
+    uint16_t reason = find_own_order(e, c, &oi);
+    if (reason) {
+        emit_reject(e, c, reason);
+        return;
+    }
+    emit_canceled(e, &e->orders[oi], PT_CXL_USER, e->orders[oi].open_qty, 0, c->ts_ns);
+    order_remove_from_book(e, oi);
+    order_release(e, oi);
+    finish_command(e, c->ts_ns);
+}
+
+static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_idx_t *oi, int64_t *tokens_after)
+{
+    bool has_qty = c->flags & PT_FLAG_HAS_QTY, has_price = c->flags & PT_FLAG_HAS_PRICE;
+    if (!has_qty && !has_price)
+        return PT_REJ_MODIFY_NOTHING;
+    if (has_qty && c->qty <= 0)
+        return PT_REJ_INVALID_QTY;
+    if (has_price && c->price <= 0)
+        return PT_REJ_INVALID_PRICE;
+    uint16_t reason = find_own_order(e, c, oi);
+    if (reason)
+        return reason;
+    const order_t *o = &e->orders[*oi];
+    const book_t *b = &e->books[o->symbol];
+    const client_t *cl = &e->clients[c->client_id];
+    int64_t new_qty = has_qty ? c->qty : o->open_qty;
+    int64_t new_price = has_price ? c->price : o->price;
+    if (has_qty && c->qty > b->cfg.max_order_lots)
+        return PT_REJ_QTY_ABOVE_SYMBOL_MAX;
+    if (has_price && (reason = check_price(b, c->price)))
+        return reason;
+    if (!risk_rate_available(cl, c->ts_ns, tokens_after))
+        return PT_REJ_RATE_LIMIT;
+    if (has_qty && cl->limits.max_order_qty > 0 && c->qty > cl->limits.max_order_qty)
+        return PT_REJ_RISK_MAX_ORDER_QTY;
+    if (new_qty > o->open_qty &&
+        risk_position_exceeded(e, o->client, o->symbol, o->side, new_qty - o->open_qty))
+        return PT_REJ_RISK_MAX_POSITION;
+    if (new_price != o->price) {
+        if (o->post_only && would_cross(b, o->side, new_price))
+            return PT_REJ_POST_ONLY_WOULD_TAKE;
+        int si = side_index(o->side);
+        if (book_find_level(b, si, new_price) == PT_NIL && !book_can_add_level(b, si, e->cfg.max_levels_per_side) &&
+            b->levels[o->level].order_count > 1)
+            return PT_REJ_BOOK_LEVELS_EXHAUSTED;
+    }
+    return 0;
+}
+
+static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
+{
+    pt_idx_t oi;
+    int64_t tokens_after;
+    uint16_t reason = validate_modify(e, c, &oi, &tokens_after);
+    if (reason) {
+        emit_reject(e, c, reason);
+        return;
+    }
+    risk_rate_consume(&e->clients[c->client_id], c->ts_ns, tokens_after);
+    order_t *o = &e->orders[oi];
+    book_t *b = &e->books[o->symbol];
+    int64_t new_qty = (c->flags & PT_FLAG_HAS_QTY) ? c->qty : o->open_qty;
+    int64_t new_price = (c->flags & PT_FLAG_HAS_PRICE) ? c->price : o->price;
+
+    pt_event_t *ev = emit(e, PT_EV_MODIFIED, c->ts_ns);
+    ev->side = o->side;
+    ev->symbol_id = o->symbol;
+    ev->client_id = o->client;
+    ev->order_id = o->id;
+    ev->cloid = o->cloid;
+    ev->price = new_price;
+    ev->qty = new_qty;
+    ev->leaves = new_qty;
+
+    if (new_price == o->price && new_qty <= o->open_qty) {
+        if (new_qty < o->open_qty) { /* reduced in place: keeps its time priority */
+            int si = side_index(o->side);
+            level_t *lv = &b->levels[o->level];
+            int64_t d = o->open_qty - new_qty;
+            touch_level(e, o->symbol, si, lv);
+            o->open_qty = new_qty;
+            lv->qty -= d;
+            risk_cs(e, o->client, o->symbol)->open_qty[si] -= d;
+        }
+        finish_command(e, c->ts_ns);
+        return;
+    }
+    order_remove_from_book(e, oi);
+    taker_t t = {.id = o->id, .cloid = o->cloid, .limit = new_price, .open_qty = new_qty, .resting = oi,
+                 .client = o->client, .symbol = o->symbol, .side = o->side, .stp = o->stp, .has_limit = true};
+    match_taker(e, b, &t, c->ts_ns);
+    if (t.open_qty > 0)
+        rest_order(e, b, &t, e->orders[oi].post_only);
+    else
+        order_release(e, oi);
+    finish_command(e, c->ts_ns);
+}
+
+static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
+{
+    bool by_symbol = c->flags & PT_FLAG_HAS_SYMBOL;
+    if (by_symbol && c->symbol_id >= e->nsymbols) {
+        emit_reject(e, c, PT_REJ_UNKNOWN_SYMBOL);
+        return;
+    }
+    int64_t cancelled = 0;
+    for (pt_idx_t oi = e->clients[c->client_id].head; oi != PT_NIL;) {
+        pt_idx_t next = e->orders[oi].cnext;
+        if (!by_symbol || e->orders[oi].symbol == c->symbol_id) {
+            emit_canceled(e, &e->orders[oi], PT_CXL_MASS_CANCEL, e->orders[oi].open_qty, 0, c->ts_ns);
+            order_remove_from_book(e, oi);
+            order_release(e, oi);
+            cancelled++;
+        }
+        oi = next;
+    }
+    emit_ack(e, c, PT_OP_MASS_CANCEL, 0, 0, cancelled, 0);
+    finish_command(e, c->ts_ns);
+}
+
+static void cmd_kill_reset(pt_engine_t *e, const pt_command_t *c)
+{
+    e->clients[c->client_id].killed = false;
+    emit_ack(e, c, PT_OP_KILL_RESET, 0, 0, 0, 0);
+    finish_command(e, c->ts_ns);
+}
+
+int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd)
+{
+    if (e->event_capacity - e->nevents < worst_case_events(e))
+        return PT_E_FULL;
+    e->commands++;
+    if (cmd->client_id >= e->cfg.max_clients) {
+        emit_reject(e, cmd, PT_REJ_UNKNOWN_CLIENT);
+        return PT_OK;
+    }
+    switch (cmd->op) {
+    case PT_OP_NEW:
+        cmd_new(e, cmd);
+        break;
+    case PT_OP_CANCEL:
+        cmd_cancel(e, cmd);
+        break;
+    case PT_OP_MODIFY:
+        cmd_modify(e, cmd);
+        break;
+    case PT_OP_MASS_CANCEL:
+        cmd_mass_cancel(e, cmd);
+        break;
+    case PT_OP_KILL_RESET:
+        cmd_kill_reset(e, cmd);
+        break;
+    default:
+        emit_reject(e, cmd, PT_REJ_UNKNOWN_OP);
+        break;
+    }
+    return PT_OK;
+}
+
+int pt_engine_submit_batch(pt_engine_t *e, const pt_command_t *cmds, size_t n, size_t *done)
+{
+    size_t i = 0;
+    int rc = PT_OK;
+    for (; i < n; i++) {
+        rc = pt_engine_submit(e, &cmds[i]);
+        if (rc != PT_OK)
+            break;
+    }
+    *done = i;
+    return rc;
+}
+
+pt_event_t *pt_engine_events(pt_engine_t *e, size_t *count)
+{
+    *count = e->nevents;
+    return e->events;
+}
+
+void pt_engine_clear_events(pt_engine_t *e) { e->nevents = 0; }
+
+/* ---- life cycle and configuration ------------------------------------------ */
+
+int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
+{
+    *out = NULL;
+    if (cfg->max_orders == 0 || cfg->max_orders >= PT_NIL / 2 || cfg->max_levels_per_side == 0 ||
+        cfg->max_levels_per_side >= PT_NIL / 4 || cfg->max_symbols == 0 || cfg->max_symbols == PT_SYMBOL_NONE ||
+        cfg->max_clients == 0 || cfg->max_clients == PT_CLIENT_NONE)
+        return PT_E_INVALID;
+    pt_engine_t *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return PT_E_NOMEM;
+    e->cfg = *cfg;
+    size_t min_events = 4 * (size_t)cfg->max_orders + 1024;
+    e->event_capacity = cfg->event_capacity > min_events ? cfg->event_capacity : min_events;
+    e->cfg.event_capacity = (uint32_t)(e->event_capacity > UINT32_MAX ? UINT32_MAX : e->event_capacity);
+    e->orders = calloc(cfg->max_orders, sizeof *e->orders);
+    e->books = calloc(cfg->max_symbols, sizeof *e->books);
+    e->clients = calloc(cfg->max_clients, sizeof *e->clients);
+    e->client_symbols = calloc((size_t)cfg->max_clients * cfg->max_symbols, sizeof *e->client_symbols);
+    e->loss_clients = calloc(cfg->max_clients, sizeof *e->loss_clients);
+    /* Reserved, not touched: pages are only mapped as far as the buffer is ever filled. */
+    e->events = malloc(e->event_capacity * sizeof *e->events);
+    e->touched = malloc(e->event_capacity * sizeof *e->touched);
+    if (!e->orders || !e->books || !e->clients || !e->client_symbols || !e->loss_clients || !e->events ||
+        !e->touched || index_init(&e->by_id, cfg->max_orders) || index_init(&e->by_cloid, cfg->max_orders)) {
+        pt_engine_destroy(e);
+        return PT_E_NOMEM;
+    }
+    for (uint32_t i = 0; i < cfg->max_orders; i++)
+        e->orders[i].next = (i + 1 < cfg->max_orders) ? i + 1 : PT_NIL;
+    e->free_order = 0;
+    for (uint16_t c = 0; c < cfg->max_clients; c++)
+        e->clients[c].head = e->clients[c].tail = PT_NIL;
+    e->cmd_stamp = 1;
+    *out = e;
+    return PT_OK;
+}
+
+void pt_engine_destroy(pt_engine_t *e)
+{
+    if (e == NULL)
+        return;
+    for (uint16_t s = 0; s < e->nsymbols; s++)
+        book_free(&e->books[s]);
+    index_free(&e->by_id);
+    index_free(&e->by_cloid);
+    free(e->orders);
+    free(e->books);
+    free(e->clients);
+    free(e->client_symbols);
+    free(e->loss_clients);
+    free(e->events);
+    free(e->touched);
+    free(e);
+}
+
+int pt_engine_add_symbol(pt_engine_t *e, const pt_symbol_config_t *cfg, uint16_t *symbol_id)
+{
+    if (e->nsymbols >= e->cfg.max_symbols)
+        return PT_E_RANGE;
+    /* One trade's notional (price x qty) must fit int64 with room to spare. */
+    if (cfg->min_price_ticks < 1 || cfg->max_price_ticks < cfg->min_price_ticks || cfg->max_order_lots < 1 ||
+        cfg->band_ticks < 0 || cfg->band_bps < 0 || cfg->reference_price < 0 || cfg->market_band_ticks < 0 ||
+        cfg->pnl_unit < 1 || (__int128)cfg->max_price_ticks * cfg->max_order_lots > ((__int128)1 << 62))
+        return PT_E_INVALID;
+    book_t *b = &e->books[e->nsymbols];
+    int rc = book_init(b, cfg, e->cfg.max_levels_per_side);
+    if (rc != PT_OK) {
+        book_free(b);
+        memset(b, 0, sizeof *b);
+        return rc;
+    }
+    *symbol_id = e->nsymbols++;
+    return PT_OK;
+}
+
+int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_client_limits_t *limits)
+{
+    if (client_id >= e->cfg.max_clients)
+        return PT_E_RANGE;
+    if (limits->max_order_qty < 0 || limits->max_open_orders < 0 || limits->max_position < 0 ||
+        limits->rate_per_s < 0 || limits->rate_burst < 0 || limits->max_loss < 0 ||
+        limits->rate_per_s > INT64_MAX / 1000000000LL || limits->rate_burst > INT64_MAX / 1000000000LL)
+        return PT_E_INVALID;
+    client_t *c = &e->clients[client_id];
+    c->limits = *limits;
+    int64_t burst = limits->rate_burst > 0 ? limits->rate_burst : limits->rate_per_s;
+    c->tokens = burst * 1000000000LL;
+    c->last_ts = 0;
+    e->nloss_clients = 0;
+    for (uint16_t i = 0; i < e->cfg.max_clients; i++)
+        if (e->clients[i].limits.max_loss > 0)
+            e->loss_clients[e->nloss_clients++] = i;
+    return PT_OK;
+}

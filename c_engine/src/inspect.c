@@ -1,0 +1,236 @@
+/*
+ * inspect.c - read-only views of the engine: snapshots (L1, L2, L3),
+ * positions, the state hash and the invariant walk. None of this is on the
+ * order path.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static bool valid_symbol(const pt_engine_t *e, uint16_t symbol_id) { return symbol_id < e->nsymbols; }
+
+static void level_view(const level_t *lv, pt_level_t *out)
+{
+    if (lv == NULL) {
+        *out = (pt_level_t){0, 0, 0};
+        return;
+    }
+    *out = (pt_level_t){.price = lv->price, .qty = lv->qty, .order_count = lv->order_count};
+}
+
+int pt_engine_l1(const pt_engine_t *e, uint16_t symbol_id, pt_level_t *bid, pt_level_t *ask)
+{
+    if (!valid_symbol(e, symbol_id))
+        return PT_E_RANGE;
+    const book_t *b = &e->books[symbol_id];
+    level_view(book_best(b, 0), bid);
+    level_view(book_best(b, 1), ask);
+    return PT_OK;
+}
+
+int pt_engine_l2(const pt_engine_t *e, uint16_t symbol_id, uint8_t side, pt_level_t *out, size_t depth, size_t *count)
+{
+    if (!valid_symbol(e, symbol_id) || (side != PT_SIDE_BUY && side != PT_SIDE_SELL))
+        return PT_E_RANGE;
+    const book_t *b = &e->books[symbol_id];
+    const book_side_t *s = &b->sides[side_index(side)];
+    size_t n = 0;
+    for (uint32_t i = s->count; i-- > 0 && n < depth;)
+        level_view(&b->levels[s->levels[i]], &out[n++]);
+    *count = n;
+    return PT_OK;
+}
+
+int pt_engine_order_count(const pt_engine_t *e, uint16_t symbol_id, uint8_t side, size_t *count)
+{
+    if (!valid_symbol(e, symbol_id) || (side != PT_SIDE_BUY && side != PT_SIDE_SELL))
+        return PT_E_RANGE;
+    const book_t *b = &e->books[symbol_id];
+    const book_side_t *s = &b->sides[side_index(side)];
+    size_t n = 0;
+    for (uint32_t i = 0; i < s->count; i++)
+        n += (size_t)b->levels[s->levels[i]].order_count;
+    *count = n;
+    return PT_OK;
+}
+
+int pt_engine_l3(const pt_engine_t *e, uint16_t symbol_id, uint8_t side, pt_l3_order_t *out, size_t max, size_t *count)
+{
+    if (!valid_symbol(e, symbol_id) || (side != PT_SIDE_BUY && side != PT_SIDE_SELL))
+        return PT_E_RANGE;
+    const book_t *b = &e->books[symbol_id];
+    const book_side_t *s = &b->sides[side_index(side)];
+    size_t n = 0;
+    for (uint32_t i = s->count; i-- > 0;) {
+        for (pt_idx_t oi = b->levels[s->levels[i]].head; oi != PT_NIL && n < max; oi = e->orders[oi].next) {
+            const order_t *o = &e->orders[oi];
+            out[n++] = (pt_l3_order_t){.order_id = o->id, .cloid = o->cloid, .price = o->price,
+                                       .open_qty = o->open_qty, .client_id = o->client, .side = o->side,
+                                       .stp = o->stp, .post_only = o->post_only};
+        }
+    }
+    *count = n;
+    return PT_OK;
+}
+
+int pt_engine_position(const pt_engine_t *e, uint16_t client_id, uint16_t symbol_id, pt_position_t *out)
+{
+    if (client_id >= e->cfg.max_clients || !valid_symbol(e, symbol_id))
+        return PT_E_RANGE;
+    const client_symbol_t *cs = &e->client_symbols[(size_t)client_id * e->cfg.max_symbols + symbol_id];
+    const client_t *c = &e->clients[client_id];
+    bool overflow;
+    *out = (pt_position_t){.position = cs->position, .cash = cs->cash, .open_buy_qty = cs->open_qty[0],
+                           .open_sell_qty = cs->open_qty[1], .open_orders = c->open_orders,
+                           .killed = c->killed, .pnl = risk_pnl(e, client_id, &overflow)};
+    return PT_OK;
+}
+
+int pt_engine_last_price(const pt_engine_t *e, uint16_t symbol_id, int64_t *price)
+{
+    if (!valid_symbol(e, symbol_id))
+        return PT_E_RANGE;
+    *price = e->books[symbol_id].last_price;
+    return PT_OK;
+}
+
+void pt_engine_stats(const pt_engine_t *e, pt_engine_stats_t *out)
+{
+    *out = (pt_engine_stats_t){.commands = e->commands, .events = e->seq, .next_order_id = e->order_seq + 1,
+                               .next_trade_id = e->trade_seq + 1, .live_orders = e->live_orders,
+                               .pending_events = e->nevents};
+}
+
+/* ---- state hash ------------------------------------------------------------ */
+
+static inline uint64_t hash_word(uint64_t h, uint64_t w)
+{
+    h ^= w;
+    h *= 0x100000001b3ULL; /* FNV-1a prime over 64-bit words, then a final avalanche */
+    return h ^ (h >> 29);
+}
+
+/* Covers what determines future behaviour: books in priority order, every resting order,
+ * risk state and the id counters. The event sequence number is left out on purpose: a
+ * journal replays accepted commands only, and rejected commands change nothing else. */
+uint64_t pt_engine_state_hash(const pt_engine_t *e)
+{
+    uint64_t h = 0xcbf29ce484222325ULL;
+    h = hash_word(h, e->order_seq);
+    h = hash_word(h, e->trade_seq);
+    for (uint16_t s = 0; s < e->nsymbols; s++) {
+        const book_t *b = &e->books[s];
+        h = hash_word(h, (uint64_t)b->last_price);
+        for (int si = 0; si < 2; si++) {
+            const book_side_t *side = &b->sides[si];
+            h = hash_word(h, side->count);
+            for (uint32_t i = side->count; i-- > 0;) {
+                const level_t *lv = &b->levels[side->levels[i]];
+                h = hash_word(h, (uint64_t)lv->price);
+                h = hash_word(h, (uint64_t)lv->order_count);
+                for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
+                    const order_t *o = &e->orders[oi];
+                    h = hash_word(h, o->id);
+                    h = hash_word(h, o->cloid);
+                    h = hash_word(h, (uint64_t)o->open_qty);
+                    h = hash_word(h, ((uint64_t)o->client << 24) | ((uint64_t)o->stp << 8) | o->post_only);
+                }
+            }
+        }
+    }
+    for (uint16_t c = 0; c < e->cfg.max_clients; c++) {
+        const client_t *cl = &e->clients[c];
+        h = hash_word(h, (uint64_t)cl->tokens);
+        h = hash_word(h, cl->last_ts);
+        h = hash_word(h, cl->killed);
+        for (uint16_t s = 0; s < e->nsymbols; s++) {
+            const client_symbol_t *cs = &e->client_symbols[(size_t)c * e->cfg.max_symbols + s];
+            h = hash_word(h, (uint64_t)cs->position);
+            h = hash_word(h, (uint64_t)cs->cash);
+        }
+    }
+    return h ^ (h >> 32);
+}
+
+/* ---- invariants ------------------------------------------------------------ */
+
+#define REQUIRE(cond)              \
+    do {                           \
+        if (!(cond))               \
+            return PT_E_CORRUPT;   \
+    } while (0)
+
+static int check_book(const pt_engine_t *e, uint16_t s, int64_t *open_by_client_side, uint64_t *resting)
+{
+    const book_t *b = &e->books[s];
+    for (int si = 0; si < 2; si++) {
+        const book_side_t *side = &b->sides[si];
+        for (uint32_t i = 0; i < side->count; i++) {
+            REQUIRE(i == 0 || side->keys[i - 1] < side->keys[i]);
+            const level_t *lv = &b->levels[side->levels[i]];
+            REQUIRE(side->keys[i] == (si == 0 ? lv->price : -lv->price));
+            int64_t qty = 0, count = 0;
+            pt_idx_t prev = PT_NIL;
+            for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
+                const order_t *o = &e->orders[oi];
+                REQUIRE(o->prev == prev && o->price == lv->price && o->open_qty > 0 && o->symbol == s);
+                REQUIRE(side_index(o->side) == si && o->level == side->levels[i]);
+                REQUIRE(index_find_id(e, o->id) == oi);
+                REQUIRE(o->cloid == 0 || index_find_cloid(e, o->client, o->cloid) == oi);
+                open_by_client_side[o->client * 2 + si] += o->open_qty;
+                qty += o->open_qty;
+                count++;
+                prev = oi;
+            }
+            REQUIRE(lv->tail == prev && lv->qty == qty && lv->order_count == count && count > 0);
+            *resting += (uint64_t)count;
+        }
+    }
+    const level_t *bid = book_best(b, 0), *ask = book_best(b, 1);
+    REQUIRE(bid == NULL || ask == NULL || bid->price < ask->price);
+    return PT_OK;
+}
+
+/* Not on the order path: allocates its scratch sums. */
+int pt_engine_check(const pt_engine_t *e)
+{
+    int64_t *open = calloc((size_t)e->cfg.max_clients * 2, sizeof *open);
+    if (open == NULL)
+        return PT_E_NOMEM;
+    uint64_t resting = 0;
+    int rc = PT_OK;
+    for (uint16_t s = 0; s < e->nsymbols && rc == PT_OK; s++) {
+        memset(open, 0, (size_t)e->cfg.max_clients * 2 * sizeof *open);
+        rc = check_book(e, s, open, &resting);
+        int64_t position = 0, cash = 0;
+        for (uint16_t c = 0; c < e->cfg.max_clients && rc == PT_OK; c++) {
+            const client_symbol_t *cs = &e->client_symbols[(size_t)c * e->cfg.max_symbols + s];
+            if (cs->open_qty[0] != open[2 * c] || cs->open_qty[1] != open[2 * c + 1])
+                rc = PT_E_CORRUPT;
+            position += cs->position;
+            cash += cs->cash;
+        }
+        if (rc == PT_OK && (position != 0 || cash != 0))
+            rc = PT_E_CORRUPT;
+    }
+    uint64_t listed = 0;
+    for (uint16_t c = 0; c < e->cfg.max_clients && rc == PT_OK; c++) {
+        int64_t n = 0;
+        pt_idx_t prev = PT_NIL;
+        for (pt_idx_t oi = e->clients[c].head; oi != PT_NIL; oi = e->orders[oi].cnext) {
+            const order_t *o = &e->orders[oi];
+            if (o->cprev != prev || o->client != c || (prev != PT_NIL && e->orders[prev].id >= o->id))
+                rc = PT_E_CORRUPT;
+            prev = oi;
+            n++;
+        }
+        if (e->clients[c].tail != prev || e->clients[c].open_orders != n)
+            rc = PT_E_CORRUPT;
+        listed += (uint64_t)n;
+    }
+    if (rc == PT_OK && (resting != e->live_orders || listed != e->live_orders || e->ntouched != 0))
+        rc = PT_E_CORRUPT;
+    free(open);
+    return rc;
+}

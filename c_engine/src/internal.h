@@ -1,0 +1,195 @@
+/*
+ * internal.h - the engine's private state, shared by the files of c_engine/src.
+ *
+ * Memory: everything is allocated by pt_engine_create (orders, indexes, events,
+ * client state) or pt_engine_add_symbol (that symbol's price levels); the
+ * order path never allocates. Objects refer to each other by 32-bit index
+ * into their pool, never by pointer, so pools could be moved or mapped.
+ *
+ * Who does what:
+ *   index.c  order id -> order and (client, cloid) -> order, open addressing
+ *   book.c   price levels: sorted per side, each a FIFO of orders
+ *   risk.c   per-client limits, positions, cash, rate bucket, kill switch
+ *   match.c  the taker walk (trades, self-trade prevention) and the FOK dry run
+ *   engine.c commands: validation order, events, per-command bookkeeping
+ *   inspect.c snapshots, state hash, invariant checks
+ */
+#ifndef PT_INTERNAL_H
+#define PT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pt_engine.h"
+
+typedef uint32_t pt_idx_t;
+#define PT_NIL UINT32_MAX
+
+/* side index: 0 = buy (bids), 1 = sell (asks) */
+static inline int side_index(uint8_t side) { return side == PT_SIDE_SELL; }
+
+typedef struct order {
+    uint64_t id;
+    uint64_t cloid;
+    int64_t price;
+    int64_t open_qty;
+    pt_idx_t prev, next;   /* FIFO at the level; PT_NIL at the ends */
+    pt_idx_t cprev, cnext; /* the client's resting orders, ascending id */
+    pt_idx_t level;        /* index in the symbol's level pool while resting */
+    uint16_t client;
+    uint16_t symbol;
+    uint8_t side;
+    uint8_t stp;
+    uint8_t post_only;
+} order_t;
+
+typedef struct level {
+    int64_t price;
+    int64_t qty;           /* = sum of its orders' open_qty (book_check) */
+    int64_t order_count;
+    pt_idx_t head, tail;   /* head = oldest = next to trade; free list link when unused */
+    uint64_t touch_stamp;  /* == engine cmd_stamp when already in this command's touched list */
+} level_t;
+
+/*
+ * One side of a book: its levels sorted so that the best is LAST, keyed by
+ * price for bids and -price for asks, so one ascending order serves both and
+ * the activity near the touch only moves the tail of the arrays.
+ */
+typedef struct book_side {
+    int64_t *keys;
+    pt_idx_t *levels;
+    uint32_t count;
+} book_side_t;
+
+typedef struct book {
+    pt_symbol_config_t cfg;
+    book_side_t sides[2];
+    level_t *levels;       /* pool of 2*max_levels_per_side */
+    pt_idx_t free_level;
+    int64_t last_price;    /* 0 until the first trade */
+} book_t;
+
+typedef struct client_symbol {
+    int64_t position;
+    int64_t cash;
+    int64_t open_qty[2];   /* resting lots, by side index */
+} client_symbol_t;
+
+typedef struct client {
+    pt_client_limits_t limits;
+    int64_t tokens;        /* rate bucket, in 1e-9 tokens */
+    uint64_t last_ts;
+    int64_t open_orders;
+    pt_idx_t head, tail;   /* resting orders, ascending id */
+    bool killed;
+} client_t;
+
+typedef struct touched {
+    int64_t price;
+    uint16_t symbol;
+    uint8_t side;
+} touched_t;
+
+typedef struct order_index {
+    pt_idx_t *slots;
+    uint64_t mask;
+    int shift;
+} order_index_t;
+
+struct pt_engine {
+    pt_engine_config_t cfg;
+
+    order_t *orders;
+    pt_idx_t free_order;
+    uint64_t live_orders;
+
+    order_index_t by_id;
+    order_index_t by_cloid;
+
+    book_t *books;
+    uint16_t nsymbols;
+
+    client_t *clients;
+    client_symbol_t *client_symbols;  /* [client * max_symbols + symbol] */
+    uint16_t *loss_clients;           /* clients with max_loss > 0, ascending */
+    uint16_t nloss_clients;
+
+    pt_event_t *events;
+    size_t nevents, event_capacity;
+
+    touched_t *touched;
+    size_t ntouched;
+    uint64_t cmd_stamp;
+    bool cmd_traded;
+
+    uint64_t seq;          /* last event sequence number */
+    uint64_t order_seq;    /* last order id */
+    uint64_t trade_seq;    /* last trade id */
+    uint64_t commands;
+};
+
+/* index.c */
+int index_init(order_index_t *ix, uint32_t max_entries);
+void index_free(order_index_t *ix);
+pt_idx_t index_find_id(const pt_engine_t *e, uint64_t id);
+void index_insert_id(pt_engine_t *e, pt_idx_t oi);
+void index_erase_id(pt_engine_t *e, pt_idx_t oi);
+pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid);
+void index_insert_cloid(pt_engine_t *e, pt_idx_t oi);
+void index_erase_cloid(pt_engine_t *e, pt_idx_t oi);
+
+/* book.c */
+int book_init(book_t *b, const pt_symbol_config_t *cfg, uint32_t max_levels_per_side);
+void book_free(book_t *b);
+level_t *book_best(const book_t *b, int si);
+pt_idx_t book_find_level(const book_t *b, int si, int64_t price);
+pt_idx_t book_level_for_insert(book_t *b, int si, int64_t price, bool *created);
+void book_remove_level(book_t *b, int si, pt_idx_t li);
+void book_pop_best(book_t *b, int si);
+bool book_can_add_level(const book_t *b, int si, uint32_t max_levels_per_side);
+void level_append(pt_engine_t *e, level_t *lv, pt_idx_t oi);
+void level_unlink(pt_engine_t *e, level_t *lv, pt_idx_t oi);
+
+/* risk.c */
+int64_t risk_reference_price(const book_t *b);
+bool risk_outside_band(const book_t *b, int64_t price);
+bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after);
+void risk_rate_consume(client_t *c, uint64_t ts, int64_t tokens_after);
+client_symbol_t *risk_cs(pt_engine_t *e, uint16_t client, uint16_t symbol);
+bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t add_qty);
+void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t price, int64_t qty);
+int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow);
+void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts);
+
+/* match.c */
+typedef struct taker {
+    uint64_t id;
+    uint64_t cloid;
+    int64_t limit;         /* meaningful when has_limit */
+    int64_t open_qty;
+    pt_idx_t resting;      /* the order being modified, PT_NIL for a new order */
+    uint16_t client;
+    uint16_t symbol;
+    uint8_t side;
+    uint8_t stp;
+    bool has_limit;
+} taker_t;
+
+/* Why the walk ended; either way the taker's open_qty is what is left (0 after an STP stop). */
+enum match_stop {
+    MATCH_DONE = 0,   /* filled, STP-stopped, or no more liquidity within the limit */
+    MATCH_BANDED = 1, /* the market protection band stopped it with liquidity left */
+};
+int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts);
+bool match_fok_fillable(const pt_engine_t *e, const book_t *b, const taker_t *t);
+
+/* engine.c: events and order lifecycle used by the other files */
+pt_event_t *emit(pt_engine_t *e, uint8_t type, uint64_t ts);
+void emit_canceled(pt_engine_t *e, const order_t *o, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts);
+void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv);
+void order_remove_from_book(pt_engine_t *e, pt_idx_t oi);
+void order_release(pt_engine_t *e, pt_idx_t oi);
+
+#endif

@@ -1,0 +1,181 @@
+/*
+ * match.c - the taker walk: price-time priority, trades at the maker's price,
+ * self-trade prevention, and the FOK dry run.
+ *
+ * The walk is a loop over (best level, front order), never a recursion, and
+ * allocates nothing: a filled maker's order slot goes back to the pool at once.
+ * It leaves the opposite side with no empty level, and since it stops at the
+ * first level that does not cross the taker's limit, a taker that then rests
+ * cannot lock or cross the book.
+ */
+#include "internal.h"
+
+static inline bool crosses(uint8_t side, bool bounded, int64_t bound, int64_t level_price)
+{
+    if (!bounded)
+        return true;
+    return side == PT_SIDE_BUY ? level_price <= bound : level_price >= bound;
+}
+
+/* The price the walk may not go beyond: the taker's limit, or for a market order
+ * its protection band around the touch it found; has_limit false = no bound. */
+static bool walk_bound(const book_t *b, const taker_t *t, int64_t *bound)
+{
+    if (t->has_limit) {
+        *bound = t->limit;
+        return true;
+    }
+    int64_t band = b->cfg.market_band_ticks;
+    const level_t *touch = book_best(b, !side_index(t->side));
+    if (band <= 0 || touch == NULL)
+        return false;
+    *bound = t->side == PT_SIDE_BUY ? touch->price + band : touch->price - band;
+    return true;
+}
+
+static void emit_fill(pt_engine_t *e, uint16_t symbol, uint16_t client, uint8_t side, uint64_t order_id,
+                      uint16_t liquidity, uint64_t trade_id, int64_t price, int64_t qty, int64_t leaves,
+                      uint64_t ts)
+{
+    pt_event_t *ev = emit(e, PT_EV_FILL, ts);
+    ev->side = side;
+    ev->symbol_id = symbol;
+    ev->client_id = client;
+    ev->liquidity = liquidity;
+    ev->order_id = order_id;
+    ev->trade_id = trade_id;
+    ev->price = price;
+    ev->qty = qty;
+    ev->leaves = leaves;
+}
+
+static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *t, uint64_t ts)
+{
+    order_t *m = &e->orders[mi];
+    int64_t q = m->open_qty < t->open_qty ? m->open_qty : t->open_qty;
+    int64_t price = lv->price;
+    uint64_t trade_id = ++e->trade_seq;
+
+    m->open_qty -= q;
+    lv->qty -= q;
+    t->open_qty -= q;
+    risk_cs(e, m->client, m->symbol)->open_qty[side_index(m->side)] -= q;
+    risk_on_fill(e, m->client, m->symbol, m->side, price, q);
+    risk_on_fill(e, t->client, t->symbol, t->side, price, q);
+    b->last_price = price;
+    e->cmd_traded = true;
+
+    emit_fill(e, m->symbol, m->client, m->side, m->id, PT_LIQ_MAKER, trade_id, price, q, m->open_qty, ts);
+    emit_fill(e, t->symbol, t->client, t->side, t->id, PT_LIQ_TAKER, trade_id, price, q, t->open_qty, ts);
+    pt_event_t *ev = emit(e, PT_EV_TRADE, ts);
+    ev->side = t->side;
+    ev->symbol_id = t->symbol;
+    ev->client_id = t->client;
+    ev->maker_client = m->client;
+    ev->order_id = t->id;
+    ev->trade_id = trade_id;
+    ev->price = price;
+    ev->qty = q;
+    ev->maker_order_id = m->id;
+}
+
+static void cancel_taker(pt_engine_t *e, taker_t *t, int64_t qty, uint64_t ts)
+{
+    pt_event_t *ev = emit(e, PT_EV_CANCELED, ts);
+    ev->side = t->side;
+    ev->symbol_id = t->symbol;
+    ev->client_id = t->client;
+    ev->reason = PT_CXL_STP;
+    ev->order_id = t->id;
+    ev->cloid = t->cloid;
+    ev->price = t->has_limit ? t->limit : 0;
+    ev->qty = qty;
+    t->open_qty -= qty;
+    ev->leaves = t->open_qty;
+}
+
+/* Cancels qty of a resting maker (all of it, or a DECREMENT part); it leaves the book at 0. */
+static void cancel_maker(pt_engine_t *e, level_t *lv, pt_idx_t mi, int64_t qty, uint64_t ts)
+{
+    order_t *m = &e->orders[mi];
+    m->open_qty -= qty;
+    lv->qty -= qty;
+    risk_cs(e, m->client, m->symbol)->open_qty[side_index(m->side)] -= qty;
+    emit_canceled(e, m, PT_CXL_STP, qty, m->open_qty, ts);
+}
+
+int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
+{
+    int osi = !side_index(t->side);
+    book_side_t *opp = &b->sides[osi];
+    int64_t bound = 0;
+    bool bounded = walk_bound(b, t, &bound);
+
+    while (t->open_qty > 0 && opp->count > 0) {
+        level_t *lv = &b->levels[opp->levels[opp->count - 1]];
+        if (!crosses(t->side, bounded, bound, lv->price))
+            return t->has_limit ? MATCH_DONE : MATCH_BANDED;
+        touch_level(e, t->symbol, osi, lv);
+        pt_idx_t mi = lv->head;
+        order_t *m = &e->orders[mi];
+
+        if (m->client == t->client && t->stp != PT_STP_NONE) {
+            switch (t->stp) {
+            case PT_STP_EXPIRE_TAKER:
+                cancel_taker(e, t, t->open_qty, ts);
+                return MATCH_DONE;
+            case PT_STP_EXPIRE_MAKER:
+                cancel_maker(e, lv, mi, m->open_qty, ts);
+                break;
+            case PT_STP_EXPIRE_BOTH:
+                cancel_maker(e, lv, mi, m->open_qty, ts);
+                cancel_taker(e, t, t->open_qty, ts);
+                break;
+            default: { /* PT_STP_DECREMENT */
+                int64_t d = m->open_qty < t->open_qty ? m->open_qty : t->open_qty;
+                cancel_maker(e, lv, mi, d, ts);
+                cancel_taker(e, t, d, ts);
+                break;
+            }
+            }
+        } else {
+            trade(e, b, lv, mi, t, ts);
+        }
+
+        if (m->open_qty == 0) {
+            level_unlink(e, lv, mi);
+            order_release(e, mi);
+            if (lv->order_count == 0)
+                book_pop_best(b, osi);
+        }
+    }
+    return MATCH_DONE;
+}
+
+/* Would the FOK fill completely? The same walk, read-only (docs/ENGINE.md, "FOK"). */
+bool match_fok_fillable(const pt_engine_t *e, const book_t *b, const taker_t *t)
+{
+    int osi = !side_index(t->side);
+    const book_side_t *opp = &b->sides[osi];
+    int64_t bound = 0;
+    bool bounded = walk_bound(b, t, &bound);
+    int64_t need = t->open_qty;
+
+    for (uint32_t i = opp->count; i-- > 0;) {
+        const level_t *lv = &b->levels[opp->levels[i]];
+        if (!crosses(t->side, bounded, bound, lv->price))
+            return false;
+        for (pt_idx_t mi = lv->head; mi != PT_NIL; mi = e->orders[mi].next) {
+            const order_t *m = &e->orders[mi];
+            if (m->client == t->client && t->stp != PT_STP_NONE) {
+                if (t->stp == PT_STP_EXPIRE_MAKER)
+                    continue;
+                return false;
+            }
+            need -= m->open_qty;
+            if (need <= 0)
+                return true;
+        }
+    }
+    return false;
+}

@@ -1,0 +1,146 @@
+/*
+ * risk.c - pre-trade risk on integer state: price band, rate bucket,
+ * position limit, PnL and the loss kill switch.
+ *
+ * Everything a check reads is exact integers; a check never changes state
+ * (the rate bucket's refill is computed, and stored only when the command is
+ * accepted), so a rejected command leaves the risk state as it was.
+ *
+ * Invariants (pt_engine_check):
+ *   (1) client_symbol.open_qty[side] = the sum of that client's resting open
+ *       qty on that symbol and side;
+ *   (2) client.open_orders = the length of the client's order list;
+ *   (3) sum over clients of position = 0 for every symbol (every trade has
+ *       a buyer and a seller) and the same for cash.
+ */
+#include "internal.h"
+
+#define TOKEN_UNITS 1000000000LL /* one token, in 1e-9 tokens: refill is rate_per_s units per ns */
+
+int64_t risk_reference_price(const book_t *b)
+{
+    return b->last_price ? b->last_price : b->cfg.reference_price;
+}
+
+bool risk_outside_band(const book_t *b, int64_t price)
+{
+    int64_t ref = risk_reference_price(b);
+    if (ref <= 0)
+        return false;
+    int64_t band;
+    if (b->cfg.band_ticks > 0)
+        band = b->cfg.band_ticks;
+    else if (b->cfg.band_bps > 0)
+        band = (int64_t)((__int128)ref * b->cfg.band_bps / 10000);
+    else
+        return false;
+    int64_t diff = price > ref ? price - ref : ref - price;
+    return diff > band;
+}
+
+/* Tokens the client would hold at ts, after taking one; false if it has none. */
+bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after)
+{
+    int64_t rate = c->limits.rate_per_s;
+    if (rate <= 0) {
+        *tokens_after = 0;
+        return true;
+    }
+    int64_t burst = c->limits.rate_burst > 0 ? c->limits.rate_burst : rate;
+    __int128 cap = (__int128)burst * TOKEN_UNITS;
+    __int128 tokens = c->tokens;
+    if (ts > c->last_ts)
+        tokens += (__int128)(ts - c->last_ts) * rate;
+    if (tokens > cap)
+        tokens = cap;
+    if (tokens < TOKEN_UNITS)
+        return false;
+    *tokens_after = (int64_t)(tokens - TOKEN_UNITS);
+    return true;
+}
+
+void risk_rate_consume(client_t *c, uint64_t ts, int64_t tokens_after)
+{
+    if (c->limits.rate_per_s <= 0)
+        return;
+    c->tokens = tokens_after;
+    if (ts > c->last_ts)
+        c->last_ts = ts;
+}
+
+client_symbol_t *risk_cs(pt_engine_t *e, uint16_t client, uint16_t symbol)
+{
+    return &e->client_symbols[(size_t)client * e->cfg.max_symbols + symbol];
+}
+
+static const client_symbol_t *risk_cs_const(const pt_engine_t *e, uint16_t client, uint16_t symbol)
+{
+    return &e->client_symbols[(size_t)client * e->cfg.max_symbols + symbol];
+}
+
+/* position + resting buys + add <= limit (and the mirror for sells); add replaces nothing. */
+bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t add_qty)
+{
+    int64_t limit = e->clients[client].limits.max_position;
+    if (limit <= 0)
+        return false;
+    const client_symbol_t *cs = risk_cs_const(e, client, symbol);
+    __int128 exposure = side == PT_SIDE_BUY ? (__int128)cs->position + cs->open_qty[0] + add_qty
+                                            : -(__int128)cs->position + cs->open_qty[1] + add_qty;
+    return exposure > limit;
+}
+
+void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t price, int64_t qty)
+{
+    client_symbol_t *cs = risk_cs(e, client, symbol);
+    if (side == PT_SIDE_BUY) {
+        cs->position += qty;
+        cs->cash -= price * qty;
+    } else {
+        cs->position -= qty;
+        cs->cash += price * qty;
+    }
+}
+
+/* Realised + unrealised PnL at the last trade prices, in money units, summed over symbols. */
+int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow)
+{
+    __int128 pnl = 0;
+    for (uint16_t s = 0; s < e->nsymbols; s++) {
+        const client_symbol_t *cs = risk_cs_const(e, client, s);
+        if (cs->position == 0 && cs->cash == 0)
+            continue;
+        const book_t *b = &e->books[s];
+        pnl += ((__int128)cs->cash + (__int128)cs->position * b->last_price) * b->cfg.pnl_unit;
+    }
+    *overflow = pnl > INT64_MAX || pnl < INT64_MIN;
+    return *overflow ? (pnl > 0 ? INT64_MAX : INT64_MIN) : (int64_t)pnl;
+}
+
+static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
+{
+    client_t *c = &e->clients[client];
+    c->killed = true;
+    for (pt_idx_t oi = c->head; oi != PT_NIL;) {
+        pt_idx_t next = e->orders[oi].cnext;
+        emit_canceled(e, &e->orders[oi], PT_CXL_KILL_SWITCH, e->orders[oi].open_qty, 0, ts);
+        order_remove_from_book(e, oi);
+        order_release(e, oi);
+        oi = next;
+    }
+}
+
+/* After a command that traded: every client with a loss limit, ascending id. */
+void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts)
+{
+    for (uint16_t i = 0; i < e->nloss_clients; i++) {
+        uint16_t client = e->loss_clients[i];
+        const client_t *c = &e->clients[client];
+        if (c->killed)
+            continue;
+        bool overflow;
+        int64_t pnl = risk_pnl(e, client, &overflow);
+        if (pnl < -c->limits.max_loss)
+            kill_client(e, client, ts);
+    }
+}

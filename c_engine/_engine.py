@@ -23,7 +23,7 @@ import numpy as np
 from ._cengine import ffi, lib
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
 from ._errors import CorruptStateError, OffLotError, OffTickError, UnknownSymbolError, error_for_status
-from ._types import Command, Event
+from ._types import COMMAND_STRUCT, EVENT_STRUCT, Command, Event
 from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, Flag, Op, OrderType, Side, Stp, Tif
 
 __all__ = ["Book", "Engine"]
@@ -34,6 +34,12 @@ _TIFS = {"GTC": Tif.GTC, "IOC": Tif.IOC, "FOK": Tif.FOK}
 _STPS = {s.name: s for s in Stp}
 _SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
 
+# Bound once: attribute lookups are a visible part of a 1 us call.
+_submit_one = lib.py_submit_one
+_pack_command = COMMAND_STRUCT.pack_into
+_iter_unpack = EVENT_STRUCT.iter_unpack
+_make_event = Event._make
+
 
 class Book(NamedTuple):
     """Top of a book in human units: (price, size, order count) per level, best first."""
@@ -41,6 +47,12 @@ class Book(NamedTuple):
     symbol: str
     bids: list[tuple[float, float, int]]
     asks: list[tuple[float, float, int]]
+
+
+def _event_capacity(engine: Any) -> int:
+    stats = ffi.new("pt_engine_stats_t *")
+    lib.pt_engine_stats(engine, stats)
+    return int(stats.event_capacity)
 
 
 def _check(status: int, what: str) -> None:
@@ -51,31 +63,31 @@ def _check(status: int, what: str) -> None:
 class _Units:
     """Exact conversion between human prices/sizes and integer ticks/lots for one symbol."""
 
-    __slots__ = ("tick", "lot", "_tick_dec", "_lot_dec")
+    __slots__ = ("tick", "lot", "_per_tick", "_per_lot", "_tick_dec", "_lot_dec")
 
     def __init__(self, tick_size: float, lot_size: float) -> None:
         if tick_size <= 0 or lot_size <= 0:
             raise ValueError("tick_size and lot_size must be > 0")
-        self.tick = float(tick_size)
-        self.lot = float(lot_size)
-        self._tick_dec = Decimal(str(tick_size))
-        self._lot_dec = Decimal(str(lot_size))
+        self.tick, self.lot = float(tick_size), float(lot_size)
+        self._per_tick, self._per_lot = 1.0 / self.tick, 1.0 / self.lot
+        self._tick_dec, self._lot_dec = Decimal(str(tick_size)), Decimal(str(lot_size))
 
     @staticmethod
-    def _exact(value: float, step: float, step_dec: Decimal, error: type[Exception], what: str) -> int:
-        n = round(value / step)
-        # Floats cannot hold most decimal prices exactly: accept the representation error, nothing more.
-        if abs(n * step - value) > 1e-9 * max(1.0, abs(value)):
-            if isinstance(value, Decimal) and value % step_dec == 0:
-                return int(value / step_dec)
-            raise error(f"{what} {value} is not a multiple of {step_dec}")
-        return int(n)
+    def _exact(value: float, per_step: float, step: float, step_dec: Decimal, error: type[Exception]) -> int:
+        n = round(value * per_step)
+        # Binary floats hold most decimal prices inexactly: allow that representation error (far below a
+        # millionth of a step), nothing more.
+        if abs(n * step - value) <= step * 1e-6:
+            return n
+        if isinstance(value, Decimal) and value % step_dec == 0:
+            return int(value / step_dec)
+        raise error(f"{value} is not a multiple of {step_dec}")
 
     def ticks(self, price: float) -> int:
-        return self._exact(price, self.tick, self._tick_dec, OffTickError, "price")
+        return self._exact(price, self._per_tick, self.tick, self._tick_dec, OffTickError)
 
     def lots(self, size: float) -> int:
-        return self._exact(size, self.lot, self._lot_dec, OffLotError, "size")
+        return self._exact(size, self._per_lot, self.lot, self._lot_dec, OffLotError)
 
     def price(self, ticks: int) -> float:
         return float(Decimal(ticks) * self._tick_dec)
@@ -98,7 +110,11 @@ class Engine:
         _check(lib.pt_engine_create(cfg, out), "pt_engine_create")
         self._e = ffi.gc(out[0], lib.pt_engine_destroy)
         count = ffi.new("size_t *")
-        self._events_ptr = lib.pt_engine_events(self._e, count)
+        events = lib.pt_engine_events(self._e, count)
+        # The single-call path: commands are packed into _cmd and events read in place from _events.
+        self._cmd = bytearray(MSG_SIZE)
+        self._cmd_ptr = ffi.from_buffer("pt_command_t *", self._cmd)
+        self._events = memoryview(ffi.buffer(events, _event_capacity(self._e) * MSG_SIZE))
         self._symbols: dict[str, int] = {}
         self._units: list[_Units] = []
         self.symbol_names: dict[int, str] = {}
@@ -142,17 +158,18 @@ class Engine:
 
     # ---- wire units ------------------------------------------------------------
 
-    def _take_events(self, count: int) -> list[Event]:
-        raw = ffi.buffer(self._events_ptr, count * MSG_SIZE)[:]
-        lib.pt_engine_clear_events(self._e)
-        return Event.unpack_all(raw)
+    def _run_packed(self) -> list[Event]:
+        """Runs the command packed in ``_cmd``; its events are valid until the next call."""
+        n = _submit_one(self._e, self._cmd_ptr)
+        if n < 0:
+            _check(n, "submit")
+        return list(map(_make_event, _iter_unpack(self._events[: n * MSG_SIZE])))
 
     def execute(self, cmd: Command) -> list[Event]:
         """Runs one command (ticks and lots) and returns its events."""
-        n = lib.py_submit(self._e, cmd.op, cmd.side, cmd.symbol_id, cmd.client_id, cmd.order_type, cmd.tif,
-                          cmd.stp, cmd.flags, cmd.ts_ns, cmd.order_id, cmd.cloid, cmd.price, cmd.qty)  # fmt: skip
-        _check(n, "submit")
-        return self._take_events(n)
+        _pack_command(self._cmd, 0, cmd.op, cmd.side, cmd.symbol_id, cmd.client_id, cmd.order_type, cmd.tif,
+                      cmd.stp, cmd.flags, 0, 0, cmd.ts_ns, cmd.order_id, cmd.cloid, cmd.price, cmd.qty, 0)  # fmt: skip
+        return self._run_packed()
 
     def execute_batch(self, commands: np.ndarray) -> np.ndarray:
         """Runs a numpy array of ``COMMAND_DTYPE`` in order; returns all their events as ``EVENT_DTYPE``."""
@@ -202,13 +219,13 @@ class Engine:
         if price is not None:
             ticks = units.ticks(price)
             flags |= Flag.HAS_PRICE
-        n = lib.py_submit(
-            self._e, Op.NEW, _SIDES[side], sid, client, order_type,
+        _pack_command(
+            self._cmd, 0, Op.NEW, _SIDES[side], sid, client, order_type,
             _TIFS[tif] if tif else (Tif.GTC if order_type == OrderType.LIMIT else Tif.IOC),
-            _STPS[stp], flags, time.monotonic_ns() if ts_ns is None else ts_ns, 0, cloid, ticks, units.lots(qty),
+            _STPS[stp], flags, 0, 0, time.monotonic_ns() if ts_ns is None else ts_ns, 0, cloid, ticks,
+            units.lots(qty), 0,
         )  # fmt: skip
-        _check(n, "submit")
-        return self._take_events(n)
+        return self._run_packed()
 
     def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> list[Event]:
         return self.execute(Command.cancel(client, order_id, ts_ns=self._ts(ts_ns)))

@@ -95,6 +95,7 @@ typedef struct pt_engine_stats {
     uint64_t next_trade_id;
     uint64_t live_orders;
     uint64_t pending_events;
+    uint64_t event_capacity;
 } pt_engine_stats_t;
 
 int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out);

@@ -7,6 +7,14 @@
  * table at 4 bytes a slot. Deletion shifts later entries back instead of
  * leaving tombstones, so lookups never slow down over a long session.
  *
+ * The home slot keeps locality on purpose instead of scattering keys: order
+ * ids are 1, 2, 3, ..., so id & mask puts consecutive orders in consecutive
+ * slots (16 to a cache line), and the live orders, mostly recent, share a few
+ * hot lines. A scattering hash cost one cache and TLB miss per insert: 150 ns
+ * of a 330 ns add on this machine (perf, before this change). Client order
+ * ids get the same treatment (sequential per client in practice), with the
+ * client spreading clients apart and the high half of the cloid folded in.
+ *
  * Invariant (checked by pt_engine_check): an order is in by_id exactly while it
  * rests, and in by_cloid exactly while it rests with cloid != 0.
  */
@@ -14,19 +22,11 @@
 
 #include "internal.h"
 
-static inline uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdULL;
-    x ^= x >> 33;
-    return x;
-}
-
-static inline uint64_t hash_id(uint64_t id) { return id * 0x9E3779B97F4A7C15ULL; }
+static inline uint64_t hash_id(uint64_t id) { return id; }
 
 static inline uint64_t hash_cloid(uint16_t client, uint64_t cloid)
 {
-    return mix64(cloid ^ ((uint64_t)client << 48) ^ ((uint64_t)client * 0xC2B2AE3D27D4EB4FULL));
+    return (cloid ^ (cloid >> 32) ^ (cloid >> 48)) + (uint64_t)client * 0x9E3779B97F4A7C15ULL;
 }
 
 int index_init(order_index_t *ix, uint32_t max_entries)
@@ -43,7 +43,7 @@ int index_init(order_index_t *ix, uint32_t max_entries)
     for (uint64_t i = 0; i < cap; i++)
         ix->slots[i] = PT_NIL;
     ix->mask = cap - 1;
-    ix->shift = 64 - bits;
+    (void)bits;
     return PT_OK;
 }
 
@@ -53,8 +53,7 @@ void index_free(order_index_t *ix)
     ix->slots = NULL;
 }
 
-/* Home slot from the top bits of a multiplicative hash (the low bits of id*K are weak). */
-static inline uint64_t home(const order_index_t *ix, uint64_t h) { return h >> ix->shift; }
+static inline uint64_t home(const order_index_t *ix, uint64_t h) { return h & ix->mask; }
 
 static inline uint64_t id_home(const pt_engine_t *e, pt_idx_t oi) { return home(&e->by_id, hash_id(e->orders[oi].id)); }
 

@@ -99,7 +99,7 @@ void pt_engine_stats(const pt_engine_t *e, pt_engine_stats_t *out)
 {
     *out = (pt_engine_stats_t){.commands = e->commands, .events = e->seq, .next_order_id = e->order_seq + 1,
                                .next_trade_id = e->trade_seq + 1, .live_orders = e->live_orders,
-                               .pending_events = e->nevents};
+                               .pending_events = e->nevents, .event_capacity = e->event_capacity};
 }
 
 /* ---- state hash ------------------------------------------------------------ */

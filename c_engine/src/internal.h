@@ -95,7 +95,6 @@ typedef struct touched {
 typedef struct order_index {
     pt_idx_t *slots;
     uint64_t mask;
-    int shift;
 } order_index_t;
 
 struct pt_engine {

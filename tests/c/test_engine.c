@@ -1,0 +1,350 @@
+/*
+ * test_engine.c - the engine's own C tests, run under AddressSanitizer and
+ * UBSan by `make ctest` (part of `make test`).
+ *
+ * Scenario tests pin single rules through the plain C API; the stress test
+ * feeds a long seeded random stream (every op, bad values, several symbols
+ * and clients, risk limits) and walks pt_engine_check after every command,
+ * then replays the same stream into a second engine and requires the same
+ * events byte for byte and the same state hash.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt_engine.h"
+
+static int g_failed, g_passed;
+
+#define EXPECT(cond)                                                              \
+    do {                                                                          \
+        if (!(cond)) {                                                            \
+            fprintf(stderr, "%s:%d: %s: expected %s\n", __FILE__, __LINE__, __func__, #cond); \
+            return 1;                                                             \
+        }                                                                         \
+    } while (0)
+
+static pt_engine_t *make_engine(uint32_t max_orders, uint32_t max_levels)
+{
+    pt_engine_config_t cfg = {.max_orders = max_orders, .max_levels_per_side = max_levels,
+                              .max_symbols = 4, .max_clients = 16};
+    pt_engine_t *e;
+    if (pt_engine_create(&cfg, &e) != PT_OK)
+        abort();
+    pt_symbol_config_t sym = {.min_price_ticks = 1, .max_price_ticks = 1000000, .max_order_lots = 100000,
+                              .pnl_unit = 1};
+    uint16_t id;
+    if (pt_engine_add_symbol(e, &sym, &id) != PT_OK || id != 0)
+        abort();
+    return e;
+}
+
+static uint64_t g_ts;
+
+static pt_command_t limit_order(uint16_t client, uint8_t side, int64_t price, int64_t qty, uint8_t tif, uint8_t stp)
+{
+    return (pt_command_t){.op = PT_OP_NEW, .side = side, .symbol_id = 0, .client_id = client,
+                          .order_type = PT_TYPE_LIMIT, .tif = tif, .stp = stp, .flags = PT_FLAG_HAS_PRICE,
+                          .ts_ns = ++g_ts, .price = price, .qty = qty};
+}
+
+/* Submits and returns the events of this command only (the buffer is cleared first). */
+static pt_event_t *run(pt_engine_t *e, pt_command_t c, size_t *n)
+{
+    pt_engine_clear_events(e);
+    if (pt_engine_submit(e, &c) != PT_OK || pt_engine_check(e) != PT_OK)
+        abort();
+    return pt_engine_events(e, n);
+}
+
+static size_t count_type(const pt_event_t *ev, size_t n, uint8_t type)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += ev[i].type == type;
+    return k;
+}
+
+static int test_same_price_makers_fill_in_arrival_order(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    size_t n;
+    run(e, limit_order(1, PT_SIDE_SELL, 100, 2, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(2, PT_SIDE_SELL, 100, 2, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, limit_order(3, PT_SIDE_BUY, 100, 3, PT_TIF_GTC, 0), &n);
+    EXPECT(count_type(ev, n, PT_EV_TRADE) == 2);
+    EXPECT(ev[3].type == PT_EV_TRADE && ev[3].maker_order_id == 1 && ev[3].qty == 2);
+    EXPECT(ev[6].type == PT_EV_TRADE && ev[6].maker_order_id == 2 && ev[6].qty == 1);
+    pt_l3_order_t l3[4];
+    EXPECT(pt_engine_l3(e, 0, PT_SIDE_SELL, l3, 4, &n) == PT_OK && n == 1 && l3[0].order_id == 2 && l3[0].open_qty == 1);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+static int test_rejected_order_changes_nothing_and_takes_no_id(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    size_t n;
+    run(e, limit_order(1, PT_SIDE_SELL, 100, 2, PT_TIF_GTC, 0), &n);
+    uint64_t before = pt_engine_state_hash(e);
+    pt_event_t *ev = run(e, limit_order(1, PT_SIDE_BUY, 100, 0, PT_TIF_GTC, 0), &n);
+    EXPECT(n == 1 && ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_INVALID_QTY);
+    EXPECT(pt_engine_state_hash(e) == before);
+    ev = run(e, limit_order(2, PT_SIDE_BUY, 99, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(ev[0].type == PT_EV_ACK && ev[0].order_id == 2);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+static int test_sweep_of_five_thousand_makers_trades_each_once(void)
+{
+    pt_engine_t *e = make_engine(8192, 64);
+    size_t n;
+    for (int i = 0; i < 5000; i++)
+        run(e, limit_order((uint16_t)(1 + i % 8), PT_SIDE_SELL, 100 + i % 7, 1, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, limit_order(9, PT_SIDE_BUY, 106, 5000, PT_TIF_IOC, 0), &n);
+    EXPECT(count_type(ev, n, PT_EV_TRADE) == 5000);
+    EXPECT(count_type(ev, n, PT_EV_BOOK_DELTA) == 7);
+    int64_t last = 0;
+    for (size_t i = 0; i < n; i++)
+        if (ev[i].type == PT_EV_TRADE) {
+            EXPECT(ev[i].price >= last);
+            last = ev[i].price;
+        }
+    pt_level_t bid, ask;
+    EXPECT(pt_engine_l1(e, 0, &bid, &ask) == PT_OK && ask.order_count == 0 && bid.order_count == 0);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+static int test_full_order_pool_rejects_cleanly(void)
+{
+    pt_engine_t *e = make_engine(2, 64);
+    size_t n;
+    run(e, limit_order(1, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(1, PT_SIDE_SELL, 101, 1, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, limit_order(1, PT_SIDE_SELL, 102, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(n == 1 && ev[0].reason == PT_REJ_ORDER_POOL_EXHAUSTED);
+    ev = run(e, limit_order(2, PT_SIDE_BUY, 100, 1, PT_TIF_IOC, 0), &n);
+    EXPECT(ev[0].type == PT_EV_ACK && count_type(ev, n, PT_EV_TRADE) == 1);
+    ev = run(e, limit_order(1, PT_SIDE_SELL, 102, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(ev[0].type == PT_EV_ACK);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+static int test_full_side_rejects_a_new_level_but_joins_an_existing_one(void)
+{
+    pt_engine_t *e = make_engine(64, 2);
+    size_t n;
+    run(e, limit_order(1, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(1, PT_SIDE_BUY, 99, 1, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, limit_order(1, PT_SIDE_BUY, 98, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(n == 1 && ev[0].reason == PT_REJ_BOOK_LEVELS_EXHAUSTED);
+    ev = run(e, limit_order(1, PT_SIDE_BUY, 99, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(ev[0].type == PT_EV_ACK);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+static int test_event_buffer_never_overflows_mid_command(void)
+{
+    pt_engine_config_t cfg = {.max_orders = 100, .max_levels_per_side = 64, .max_symbols = 1, .max_clients = 4};
+    pt_engine_t *e;
+    EXPECT(pt_engine_create(&cfg, &e) == PT_OK);
+    pt_symbol_config_t sym = {.min_price_ticks = 1, .max_price_ticks = 1000, .max_order_lots = 1000, .pnl_unit = 1};
+    uint16_t id;
+    EXPECT(pt_engine_add_symbol(e, &sym, &id) == PT_OK);
+    size_t done = 0, total = 0;
+    pt_command_t cmds[400];
+    for (int i = 0; i < 400; i++)
+        cmds[i] = limit_order((uint16_t)(i % 2), i % 2 ? PT_SIDE_BUY : PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0);
+    while (total < 400) {
+        pt_engine_submit_batch(e, cmds + total, 400 - total, &done);
+        total += done;
+        size_t n;
+        pt_engine_events(e, &n);
+        EXPECT(n <= 4 * 100 + 1024);
+        pt_engine_clear_events(e);
+    }
+    EXPECT(pt_engine_check(e) == PT_OK);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+static int test_kill_switch_cancels_and_blocks_until_reset(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    pt_client_limits_t lim = {.max_loss = 10};
+    EXPECT(pt_engine_set_client_limits(e, 1, &lim) == PT_OK);
+    size_t n;
+    run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(2, PT_SIDE_SELL, 120, 10, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(1, PT_SIDE_BUY, 120, 10, PT_TIF_GTC, 0), &n); /* long 10 at 120 */
+    run(e, limit_order(3, PT_SIDE_BUY, 118, 1, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, limit_order(4, PT_SIDE_SELL, 118, 1, PT_TIF_GTC, 0), &n); /* marks at 118: -20 */
+    size_t kills = 0;
+    for (size_t i = 0; i < n; i++)
+        kills += ev[i].type == PT_EV_CANCELED && ev[i].reason == PT_CXL_KILL_SWITCH;
+    EXPECT(kills == 1);
+    ev = run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_KILL_SWITCH);
+    run(e, (pt_command_t){.op = PT_OP_KILL_RESET, .client_id = 1, .ts_ns = ++g_ts}, &n);
+    ev = run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(ev[0].type == PT_EV_ACK);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+/* ---- random stress ------------------------------------------------------- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+static int64_t rnd_in(int64_t lo, int64_t hi) { return lo + (int64_t)(rnd() % (uint64_t)(hi - lo + 1)); }
+
+static pt_command_t random_command(uint64_t next_id_hint)
+{
+    pt_command_t c = {.ts_ns = ++g_ts, .client_id = (uint16_t)rnd_in(0, 6)};
+    if (rnd() % 200 == 0)
+        c.client_id = (uint16_t)rnd_in(16, 70000 % 65536);
+    uint64_t kind = rnd() % 100;
+    if (kind < 55) {
+        c.op = PT_OP_NEW;
+        c.symbol_id = (uint16_t)(rnd() % 50 == 0 ? 9 : rnd_in(0, 2));
+        c.side = (uint8_t)(rnd() % 60 == 0 ? 3 : rnd_in(1, 2));
+        c.order_type = (uint8_t)(rnd() % 10 == 0 ? PT_TYPE_MARKET : PT_TYPE_LIMIT);
+        c.tif = (uint8_t)(rnd() % 4 == 0 ? rnd_in(2, 3) : PT_TIF_GTC);
+        if (c.order_type == PT_TYPE_MARKET)
+            c.tif = (uint8_t)rnd_in(2, 3);
+        c.stp = (uint8_t)(rnd() % 3 == 0 ? rnd_in(0, 5) : 0);
+        c.flags = (uint8_t)((rnd() % 8 == 0 ? PT_FLAG_POST_ONLY : 0) |
+                            (c.order_type == PT_TYPE_LIMIT && rnd() % 50 ? PT_FLAG_HAS_PRICE : 0));
+        c.price = rnd_in(990, 1010) * (rnd() % 100 == 0 ? -1 : 1);
+        c.qty = rnd_in(rnd() % 100 == 0 ? -1 : 1, 20);
+        c.cloid = rnd() % 3 ? (uint64_t)rnd_in(1, 40) : 0;
+    } else if (kind < 80) {
+        c.op = PT_OP_CANCEL;
+        c.order_id = next_id_hint > 1 ? (uint64_t)rnd_in(1, (int64_t)next_id_hint) : 1;
+    } else if (kind < 97) {
+        c.op = PT_OP_MODIFY;
+        c.order_id = next_id_hint > 1 ? (uint64_t)rnd_in(1, (int64_t)next_id_hint) : 1;
+        c.flags = (uint8_t)rnd_in(0, 6) & (PT_FLAG_HAS_PRICE | PT_FLAG_HAS_QTY);
+        c.price = rnd_in(990, 1010);
+        c.qty = rnd_in(0, 25);
+    } else if (kind < 99) {
+        c.op = PT_OP_MASS_CANCEL;
+        c.flags = rnd() % 2 ? PT_FLAG_HAS_SYMBOL : 0;
+        c.symbol_id = (uint16_t)rnd_in(0, 3);
+    } else {
+        c.op = (uint8_t)(rnd() % 2 ? PT_OP_KILL_RESET : 9);
+    }
+    return c;
+}
+
+static pt_engine_t *make_stress_engine(void)
+{
+    pt_engine_config_t cfg = {.max_orders = 4096, .max_levels_per_side = 32, .max_symbols = 4, .max_clients = 16};
+    pt_engine_t *e;
+    if (pt_engine_create(&cfg, &e) != PT_OK)
+        abort();
+    for (int s = 0; s < 3; s++) {
+        pt_symbol_config_t sym = {.min_price_ticks = 1, .max_price_ticks = s == 2 ? 1005 : 100000,
+                                  .max_order_lots = s == 2 ? 15 : 1000, .band_ticks = s == 1 ? 8 : 0,
+                                  .reference_price = s == 1 ? 1000 : 0, .market_band_ticks = s == 0 ? 3 : 0,
+                                  .pnl_unit = 1 + s};
+        uint16_t id;
+        if (pt_engine_add_symbol(e, &sym, &id) != PT_OK)
+            abort();
+    }
+    pt_client_limits_t risky = {.max_order_qty = 15, .max_open_orders = 30, .max_position = 60, .rate_per_s = 3,
+                                .rate_burst = 20, .max_loss = 200};
+    pt_client_limits_t rate_only = {.rate_per_s = 1000000000, .rate_burst = 5};
+    if (pt_engine_set_client_limits(e, 2, &risky) != PT_OK || pt_engine_set_client_limits(e, 4, &rate_only) != PT_OK)
+        abort();
+    return e;
+}
+
+static int test_random_stream_keeps_invariants_and_replays_identically(void)
+{
+    const size_t n_cmds = 300000;
+    pt_command_t *cmds = malloc(n_cmds * sizeof *cmds);
+    EXPECT(cmds != NULL);
+    pt_engine_t *a = make_stress_engine(), *b = make_stress_engine();
+    rng_state = 0x9E3779B97F4A7C15ULL;
+    g_ts = 0;
+    uint64_t checksum_a = 0, checksum_b = 0;
+    for (size_t i = 0; i < n_cmds; i++) {
+        pt_engine_stats_t st;
+        pt_engine_stats(a, &st);
+        cmds[i] = random_command(st.next_order_id);
+        EXPECT(pt_engine_submit(a, &cmds[i]) == PT_OK);
+        if (i % 7 == 0 || i < 20000)
+            EXPECT(pt_engine_check(a) == PT_OK);
+        size_t n;
+        pt_event_t *ev = pt_engine_events(a, &n);
+        for (size_t k = 0; k < n; k++) {
+            const uint64_t *w = (const uint64_t *)&ev[k];
+            for (int j = 0; j < 8; j++)
+                checksum_a = (checksum_a ^ w[j]) * 0x100000001b3ULL;
+        }
+        pt_engine_clear_events(a);
+    }
+    EXPECT(pt_engine_check(a) == PT_OK);
+    for (size_t done_total = 0; done_total < n_cmds;) {
+        size_t done, n;
+        pt_engine_submit_batch(b, cmds + done_total, n_cmds - done_total, &done);
+        done_total += done;
+        pt_event_t *ev = pt_engine_events(b, &n);
+        for (size_t k = 0; k < n; k++) {
+            const uint64_t *w = (const uint64_t *)&ev[k];
+            for (int j = 0; j < 8; j++)
+                checksum_b = (checksum_b ^ w[j]) * 0x100000001b3ULL;
+        }
+        pt_engine_clear_events(b);
+    }
+    EXPECT(checksum_a == checksum_b);
+    EXPECT(pt_engine_state_hash(a) == pt_engine_state_hash(b));
+    pt_engine_stats_t st;
+    pt_engine_stats(a, &st);
+    printf("stress: %zu commands, %llu events, %llu trades, %llu resting\n", n_cmds,
+           (unsigned long long)st.events, (unsigned long long)(st.next_trade_id - 1),
+           (unsigned long long)st.live_orders);
+    EXPECT(st.next_trade_id > 1000);
+    pt_engine_destroy(a);
+    pt_engine_destroy(b);
+    free(cmds);
+    return 0;
+}
+
+#define RUN(t)                         \
+    do {                               \
+        if (t()) {                     \
+            g_failed++;                \
+            printf("FAIL %s\n", #t);   \
+        } else {                       \
+            g_passed++;                \
+            printf("ok   %s\n", #t);   \
+        }                              \
+    } while (0)
+
+int main(void)
+{
+    RUN(test_same_price_makers_fill_in_arrival_order);
+    RUN(test_rejected_order_changes_nothing_and_takes_no_id);
+    RUN(test_sweep_of_five_thousand_makers_trades_each_once);
+    RUN(test_full_order_pool_rejects_cleanly);
+    RUN(test_full_side_rejects_a_new_level_but_joins_an_existing_one);
+    RUN(test_event_buffer_never_overflows_mid_command);
+    RUN(test_kill_switch_cancels_and_blocks_until_reset);
+    RUN(test_random_stream_keeps_invariants_and_replays_identically);
+    printf("%d passed, %d failed\n", g_passed, g_failed);
+    return g_failed ? 1 : 0;
+}

@@ -103,7 +103,8 @@ pt_idx_t book_level_for_insert(book_t *b, int si, int64_t price, bool *created)
     pt_idx_t li = b->free_level;
     level_t *lv = &b->levels[li];
     b->free_level = lv->head;
-    *lv = (level_t){.price = price, .qty = 0, .order_count = 0, .head = PT_NIL, .tail = PT_NIL, .touch_stamp = 0};
+    *lv = (level_t){.price = price, .qty = 0, .order_count = 0, .head = PT_NIL, .tail = PT_NIL, .touch_stamp = 0,
+                    .side = (uint8_t)si};
     for (uint32_t i = s->count; i > pos; i--) {
         s->keys[i] = s->keys[i - 1];
         s->levels[i] = s->levels[i - 1];

@@ -86,7 +86,9 @@ void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
     if (lv->touch_stamp == e->cmd_stamp)
         return;
     lv->touch_stamp = e->cmd_stamp;
-    e->touched[e->ntouched++] = (touched_t){.price = lv->price, .symbol = symbol, .side = (uint8_t)si};
+    e->touched[e->ntouched++] =
+        (touched_t){.price = lv->price, .level = (pt_idx_t)(lv - e->books[symbol].levels), .symbol = symbol,
+                    .side = (uint8_t)si};
 }
 
 /* A level created in this command at a price it already touched (and emptied):
@@ -94,9 +96,10 @@ void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
 static void touch_new_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
 {
     for (size_t i = 0; i < e->ntouched; i++) {
-        const touched_t *t = &e->touched[i];
+        touched_t *t = &e->touched[i];
         if (t->price == lv->price && t->symbol == symbol && t->side == si) {
             lv->touch_stamp = e->cmd_stamp;
+            t->level = (pt_idx_t)(lv - e->books[symbol].levels);
             return;
         }
     }
@@ -109,15 +112,17 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
         risk_kill_switch_sweep(e, ts);
     for (size_t i = 0; i < e->ntouched; i++) {
         const touched_t *t = &e->touched[i];
-        const book_t *b = &e->books[t->symbol];
-        pt_idx_t li = book_find_level(b, t->side, t->price);
+        /* t->level is the level now at that price, if there is one: a level created at a touched
+         * price re-points the entry (touch_new_level). A slot freed since then has count 0 and,
+         * if reused, another price or side. */
+        const level_t *lv = &e->books[t->symbol].levels[t->level];
         pt_event_t *ev = emit(e, PT_EV_BOOK_DELTA, ts);
         ev->side = t->side == 0 ? PT_SIDE_BUY : PT_SIDE_SELL;
         ev->symbol_id = t->symbol;
         ev->price = t->price;
-        if (li != PT_NIL) {
-            ev->qty = b->levels[li].qty;
-            ev->order_count = (uint64_t)b->levels[li].order_count;
+        if (lv->price == t->price && lv->side == t->side && lv->order_count > 0) {
+            ev->qty = lv->qty;
+            ev->order_count = (uint64_t)lv->order_count;
         }
     }
     e->ntouched = 0;
@@ -280,8 +285,7 @@ static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_
         if (e->free_order == PT_NIL)
             return PT_REJ_ORDER_POOL_EXHAUSTED;
         int si = side_index(c->side);
-        if (book_find_level(b, si, c->price) == PT_NIL &&
-            !book_can_add_level(b, si, e->cfg.max_levels_per_side))
+        if (!book_can_add_level(b, si, e->cfg.max_levels_per_side) && book_find_level(b, si, c->price) == PT_NIL)
             return PT_REJ_BOOK_LEVELS_EXHAUSTED;
     }
     return 0;
@@ -394,7 +398,7 @@ static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_
         if (o->post_only && would_cross(b, o->side, new_price))
             return PT_REJ_POST_ONLY_WOULD_TAKE;
         int si = side_index(o->side);
-        if (book_find_level(b, si, new_price) == PT_NIL && !book_can_add_level(b, si, e->cfg.max_levels_per_side) &&
+        if (!book_can_add_level(b, si, e->cfg.max_levels_per_side) && book_find_level(b, si, new_price) == PT_NIL &&
             b->levels[o->level].order_count > 1)
             return PT_REJ_BOOK_LEVELS_EXHAUSTED;
     }
@@ -475,6 +479,7 @@ static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
 static void cmd_kill_reset(pt_engine_t *e, const pt_command_t *c)
 {
     e->clients[c->client_id].killed = false;
+    e->clients[c->client_id].pnl_dirty = true;
     emit_ack(e, c, PT_OP_KILL_RESET, 0, 0, 0, 0);
     finish_command(e, c->ts_ns);
 }
@@ -548,16 +553,16 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     size_t min_events = 4 * (size_t)cfg->max_orders + 1024;
     e->event_capacity = cfg->event_capacity > min_events ? cfg->event_capacity : min_events;
     e->cfg.event_capacity = (uint32_t)(e->event_capacity > UINT32_MAX ? UINT32_MAX : e->event_capacity);
-    e->orders = calloc(cfg->max_orders, sizeof *e->orders);
+    e->orders = mem_alloc(cfg->max_orders * sizeof *e->orders);
     e->books = calloc(cfg->max_symbols, sizeof *e->books);
     e->clients = calloc(cfg->max_clients, sizeof *e->clients);
     e->client_symbols = calloc((size_t)cfg->max_clients * cfg->max_symbols, sizeof *e->client_symbols);
     e->loss_clients = calloc(cfg->max_clients, sizeof *e->loss_clients);
-    /* Reserved, not touched: pages are only mapped as far as the buffer is ever filled. */
-    e->events = malloc(e->event_capacity * sizeof *e->events);
-    e->touched = malloc(e->event_capacity * sizeof *e->touched);
+    /* Reserved, not touched: pages are only backed as far as the buffer is ever filled. */
+    e->events = mem_alloc(e->event_capacity * sizeof *e->events);
+    e->touched = mem_alloc(e->event_capacity * sizeof *e->touched);
     if (!e->orders || !e->books || !e->clients || !e->client_symbols || !e->loss_clients || !e->events ||
-        !e->touched || index_init(&e->by_id, cfg->max_orders) || index_init(&e->by_cloid, cfg->max_orders)) {
+        !e->touched || index_init(e) != PT_OK) {
         pt_engine_destroy(e);
         return PT_E_NOMEM;
     }
@@ -577,15 +582,14 @@ void pt_engine_destroy(pt_engine_t *e)
         return;
     for (uint16_t s = 0; s < e->nsymbols; s++)
         book_free(&e->books[s]);
-    index_free(&e->by_id);
-    index_free(&e->by_cloid);
-    free(e->orders);
+    index_free(e);
+    mem_free(e->orders, e->cfg.max_orders * sizeof *e->orders);
     free(e->books);
     free(e->clients);
     free(e->client_symbols);
     free(e->loss_clients);
-    free(e->events);
-    free(e->touched);
+    mem_free(e->events, e->event_capacity * sizeof *e->events);
+    mem_free(e->touched, e->event_capacity * sizeof *e->touched);
     free(e);
 }
 
@@ -622,6 +626,7 @@ int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_cli
     int64_t burst = limits->rate_burst > 0 ? limits->rate_burst : limits->rate_per_s;
     c->tokens = burst * 1000000000LL;
     c->last_ts = 0;
+    c->pnl_dirty = true;
     e->nloss_clients = 0;
     for (uint16_t i = 0; i < e->cfg.max_clients; i++)
         if (e->clients[i].limits.max_loss > 0)

@@ -1,135 +1,184 @@
 /*
  * index.c - order lookups by engine order id and by (client, client order id).
  *
- * Open addressing with linear probing over a power-of-two table at least twice
- * the order pool, so the load factor stays <= 0.5 and probes stay short. A slot
- * holds an order index; the key is read from the order itself, which keeps the
- * table at 4 bytes a slot. Deletion shifts later entries back instead of
- * leaving tombstones, so lookups never slow down over a long session.
+ * By id. Ids are 1, 2, 3, ... so the index is a ring: slot id & mask. The
+ * ring has at least 2 x max_orders slots, so a slot is only still taken when
+ * the order one lap (>= 2 x max_orders ids) older still rests; that new id then
+ * goes to a small open-addressing overflow table. Consecutive orders use
+ * consecutive slots (16 to a cache line) and a lookup is one load plus a check
+ * of the order's id. A scattering hash here cost a cache and TLB miss per
+ * insert, and the identity hash in a linear-probing table made erasing scan
+ * whole clusters of consecutive ids: both showed at the top of perf on the
+ * benchmark (docs/BENCHMARKS.md).
  *
- * The home slot keeps locality on purpose instead of scattering keys: order
- * ids are 1, 2, 3, ..., so id & mask puts consecutive orders in consecutive
- * slots (16 to a cache line), and the live orders, mostly recent, share a few
- * hot lines. A scattering hash cost one cache and TLB miss per insert: 150 ns
- * of a 330 ns add on this machine (perf, before this change). Client order
- * ids get the same treatment (sequential per client in practice), with the
- * client spreading clients apart and the high half of the cloid folded in.
+ * By client order id. Client-chosen keys, so a scattering hash over open
+ * addressing with linear probing, the key kept in the slot so that probing
+ * and the backward-shift deletion never touch the orders themselves.
  *
- * Invariant (checked by pt_engine_check): an order is in by_id exactly while it
- * rests, and in by_cloid exactly while it rests with cloid != 0.
+ * Both tables hold <= max_orders entries in >= 2 x max_orders slots (load
+ * <= 0.5). Deletion shifts later entries back instead of leaving tombstones,
+ * so lookups do not slow down over a long session.
+ *
+ * Invariant (pt_engine_check): an order is in by_id exactly while it rests,
+ * and in by_cloid exactly while it rests with cloid != 0.
  */
-#include <stdlib.h>
-
 #include "internal.h"
 
-static inline uint64_t hash_id(uint64_t id) { return id; }
-
-static inline uint64_t hash_cloid(uint16_t client, uint64_t cloid)
-{
-    return (cloid ^ (cloid >> 32) ^ (cloid >> 48)) + (uint64_t)client * 0x9E3779B97F4A7C15ULL;
-}
-
-int index_init(order_index_t *ix, uint32_t max_entries)
+static uint64_t table_size(uint32_t max_entries)
 {
     uint64_t cap = 16;
-    int bits = 4;
-    while (cap < 2ULL * max_entries) {
+    while (cap < 2ULL * max_entries)
         cap <<= 1;
-        bits++;
-    }
-    ix->slots = malloc(cap * sizeof *ix->slots);
-    if (ix->slots == NULL)
+    return cap;
+}
+
+static inline uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ULL;
+    x ^= x >> 33;
+    return x;
+}
+
+int index_init(pt_engine_t *e)
+{
+    uint64_t cap = table_size(e->cfg.max_orders);
+    id_index_t *ix = &e->by_id;
+    ix->ring_mask = ix->overflow_mask = cap - 1;
+    ix->ring = mem_alloc(cap * sizeof *ix->ring);
+    ix->overflow = mem_alloc(cap * sizeof *ix->overflow);
+    e->by_cloid.mask = cap - 1;
+    e->by_cloid.slots = mem_alloc(cap * sizeof *e->by_cloid.slots);
+    if (ix->ring == NULL || ix->overflow == NULL || e->by_cloid.slots == NULL)
         return PT_E_NOMEM;
-    for (uint64_t i = 0; i < cap; i++)
-        ix->slots[i] = PT_NIL;
-    ix->mask = cap - 1;
-    (void)bits;
+    for (uint64_t i = 0; i < cap; i++) {
+        ix->ring[i] = PT_NIL;
+        ix->overflow[i] = PT_NIL;
+        e->by_cloid.slots[i].order = PT_NIL;
+    }
     return PT_OK;
 }
 
-void index_free(order_index_t *ix)
+void index_free(pt_engine_t *e)
 {
-    free(ix->slots);
-    ix->slots = NULL;
+    uint64_t cap = e->by_id.ring_mask + 1;
+    mem_free(e->by_id.ring, cap * sizeof *e->by_id.ring);
+    mem_free(e->by_id.overflow, cap * sizeof *e->by_id.overflow);
+    mem_free(e->by_cloid.slots, cap * sizeof *e->by_cloid.slots);
 }
 
-static inline uint64_t home(const order_index_t *ix, uint64_t h) { return h & ix->mask; }
+/* ---- by id ------------------------------------------------------------------ */
 
-static inline uint64_t id_home(const pt_engine_t *e, pt_idx_t oi) { return home(&e->by_id, hash_id(e->orders[oi].id)); }
-
-static inline uint64_t cloid_home(const pt_engine_t *e, pt_idx_t oi)
-{
-    const order_t *o = &e->orders[oi];
-    return home(&e->by_cloid, hash_cloid(o->client, o->cloid));
-}
+static inline uint64_t overflow_home(const id_index_t *ix, uint64_t id) { return mix64(id) & ix->overflow_mask; }
 
 pt_idx_t index_find_id(const pt_engine_t *e, uint64_t id)
 {
-    const order_index_t *ix = &e->by_id;
-    for (uint64_t i = home(ix, hash_id(id));; i = (i + 1) & ix->mask) {
-        pt_idx_t oi = ix->slots[i];
+    const id_index_t *ix = &e->by_id;
+    pt_idx_t oi = ix->ring[id & ix->ring_mask];
+    if (oi != PT_NIL && e->orders[oi].id == id)
+        return oi;
+    if (ix->overflow_count == 0)
+        return PT_NIL;
+    for (uint64_t i = overflow_home(ix, id);; i = (i + 1) & ix->overflow_mask) {
+        oi = ix->overflow[i];
         if (oi == PT_NIL || e->orders[oi].id == id)
             return oi;
     }
 }
 
-pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid)
+void index_insert_id(pt_engine_t *e, pt_idx_t oi)
 {
-    const order_index_t *ix = &e->by_cloid;
-    for (uint64_t i = home(ix, hash_cloid(client, cloid));; i = (i + 1) & ix->mask) {
-        pt_idx_t oi = ix->slots[i];
-        if (oi == PT_NIL)
-            return PT_NIL;
-        if (e->orders[oi].cloid == cloid && e->orders[oi].client == client)
-            return oi;
+    id_index_t *ix = &e->by_id;
+    uint64_t id = e->orders[oi].id;
+    pt_idx_t *slot = &ix->ring[id & ix->ring_mask];
+    if (*slot == PT_NIL) {
+        *slot = oi;
+        return;
     }
-}
-
-static void insert_at(order_index_t *ix, uint64_t i, pt_idx_t oi)
-{
-    while (ix->slots[i] != PT_NIL)
-        i = (i + 1) & ix->mask;
-    ix->slots[i] = oi;
-}
-
-void index_insert_id(pt_engine_t *e, pt_idx_t oi) { insert_at(&e->by_id, id_home(e, oi), oi); }
-
-void index_insert_cloid(pt_engine_t *e, pt_idx_t oi) { insert_at(&e->by_cloid, cloid_home(e, oi), oi); }
-
-/* Backward-shift deletion: move each later entry of the probe run into the hole
- * unless its home lies cyclically in (hole, entry]. */
-static void erase_at(pt_engine_t *e, order_index_t *ix, uint64_t hole, uint64_t (*home_of)(const pt_engine_t *, pt_idx_t))
-{
-    uint64_t j = hole;
-    for (;;) {
-        j = (j + 1) & ix->mask;
-        pt_idx_t oj = ix->slots[j];
-        if (oj == PT_NIL)
-            break;
-        uint64_t k = home_of(e, oj);
-        bool stays = (hole <= j) ? (hole < k && k <= j) : (hole < k || k <= j);
-        if (!stays) {
-            ix->slots[hole] = oj;
-            hole = j;
-        }
-    }
-    ix->slots[hole] = PT_NIL;
+    uint64_t i = overflow_home(ix, id);
+    while (ix->overflow[i] != PT_NIL)
+        i = (i + 1) & ix->overflow_mask;
+    ix->overflow[i] = oi;
+    ix->overflow_count++;
 }
 
 void index_erase_id(pt_engine_t *e, pt_idx_t oi)
 {
-    order_index_t *ix = &e->by_id;
-    uint64_t i = id_home(e, oi);
-    while (ix->slots[i] != oi)
+    id_index_t *ix = &e->by_id;
+    uint64_t id = e->orders[oi].id;
+    pt_idx_t *slot = &ix->ring[id & ix->ring_mask];
+    if (*slot == oi) {
+        *slot = PT_NIL;
+        return;
+    }
+    uint64_t hole = overflow_home(ix, id);
+    while (ix->overflow[hole] != oi)
+        hole = (hole + 1) & ix->overflow_mask;
+    /* Backward shift: move each later entry of the probe run into the hole
+     * unless its home lies cyclically in (hole, entry]. */
+    for (uint64_t j = hole;;) {
+        j = (j + 1) & ix->overflow_mask;
+        pt_idx_t oj = ix->overflow[j];
+        if (oj == PT_NIL)
+            break;
+        uint64_t k = overflow_home(ix, e->orders[oj].id);
+        bool stays = (hole <= j) ? (hole < k && k <= j) : (hole < k || k <= j);
+        if (!stays) {
+            ix->overflow[hole] = oj;
+            hole = j;
+        }
+    }
+    ix->overflow[hole] = PT_NIL;
+    ix->overflow_count--;
+}
+
+/* ---- by (client, cloid) --------------------------------------------------------- */
+
+static inline uint64_t cloid_home(const cloid_index_t *ix, uint16_t client, uint64_t cloid)
+{
+    return mix64(cloid ^ ((uint64_t)client << 48) ^ client) & ix->mask;
+}
+
+pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid)
+{
+    const cloid_index_t *ix = &e->by_cloid;
+    for (uint64_t i = cloid_home(ix, client, cloid);; i = (i + 1) & ix->mask) {
+        const cloid_slot_t *s = &ix->slots[i];
+        if (s->order == PT_NIL || (s->cloid == cloid && s->client == client))
+            return s->order;
+    }
+}
+
+void index_insert_cloid(pt_engine_t *e, pt_idx_t oi)
+{
+    cloid_index_t *ix = &e->by_cloid;
+    const order_t *o = &e->orders[oi];
+    uint64_t i = cloid_home(ix, o->client, o->cloid);
+    while (ix->slots[i].order != PT_NIL)
         i = (i + 1) & ix->mask;
-    erase_at(e, ix, i, id_home);
+    ix->slots[i] = (cloid_slot_t){.cloid = o->cloid, .order = oi, .client = o->client};
 }
 
 void index_erase_cloid(pt_engine_t *e, pt_idx_t oi)
 {
-    order_index_t *ix = &e->by_cloid;
-    uint64_t i = cloid_home(e, oi);
-    while (ix->slots[i] != oi)
-        i = (i + 1) & ix->mask;
-    erase_at(e, ix, i, cloid_home);
+    cloid_index_t *ix = &e->by_cloid;
+    const order_t *o = &e->orders[oi];
+    uint64_t hole = cloid_home(ix, o->client, o->cloid);
+    while (ix->slots[hole].order != oi)
+        hole = (hole + 1) & ix->mask;
+    for (uint64_t j = hole;;) {
+        j = (j + 1) & ix->mask;
+        const cloid_slot_t *s = &ix->slots[j];
+        if (s->order == PT_NIL)
+            break;
+        uint64_t k = cloid_home(ix, s->client, s->cloid);
+        bool stays = (hole <= j) ? (hole < k && k <= j) : (hole < k || k <= j);
+        if (!stays) {
+            ix->slots[hole] = *s;
+            hole = j;
+        }
+    }
+    ix->slots[hole].order = PT_NIL;
 }

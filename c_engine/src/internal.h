@@ -50,6 +50,7 @@ typedef struct level {
     int64_t order_count;
     pt_idx_t head, tail;   /* head = oldest = next to trade; free list link when unused */
     uint64_t touch_stamp;  /* == engine cmd_stamp when already in this command's touched list */
+    uint8_t side;          /* side index, so a reused slot is not mistaken for the level it was */
 } level_t;
 
 /*
@@ -84,18 +85,38 @@ typedef struct client {
     int64_t open_orders;
     pt_idx_t head, tail;   /* resting orders, ascending id */
     bool killed;
+    bool pnl_dirty;        /* cash, position or limits changed since the kill switch last looked */
 } client_t;
 
 typedef struct touched {
     int64_t price;
+    pt_idx_t level;        /* the level at that price when last touched; see finish_command */
     uint16_t symbol;
     uint8_t side;
 } touched_t;
 
-typedef struct order_index {
-    pt_idx_t *slots;
+/* by_id: a ring indexed by id & mask, plus an overflow table for the rare id whose
+ * slot is still held by an order one lap older (index.c). */
+typedef struct id_index {
+    pt_idx_t *ring;
+    uint64_t ring_mask;
+    pt_idx_t *overflow;   /* open addressing, scattered hash */
+    uint64_t overflow_mask;
+    uint64_t overflow_count;
+} id_index_t;
+
+typedef struct cloid_slot {
+    uint64_t cloid;
+    pt_idx_t order;       /* PT_NIL = empty */
+    uint16_t client;
+    uint16_t reserved;
+} cloid_slot_t;
+
+/* by_cloid: open addressing over (client, cloid), the key kept in the slot. */
+typedef struct cloid_index {
+    cloid_slot_t *slots;
     uint64_t mask;
-} order_index_t;
+} cloid_index_t;
 
 struct pt_engine {
     pt_engine_config_t cfg;
@@ -104,8 +125,8 @@ struct pt_engine {
     pt_idx_t free_order;
     uint64_t live_orders;
 
-    order_index_t by_id;
-    order_index_t by_cloid;
+    id_index_t by_id;
+    cloid_index_t by_cloid;
 
     book_t *books;
     uint16_t nsymbols;
@@ -122,6 +143,8 @@ struct pt_engine {
     size_t ntouched;
     uint64_t cmd_stamp;
     bool cmd_traded;
+    uint16_t cmd_trade_symbol;      /* a command trades on one symbol: the taker's */
+    int64_t cmd_last_price_before;  /* that symbol's last price before the command's first trade */
 
     uint64_t seq;          /* last event sequence number */
     uint64_t order_seq;    /* last order id */
@@ -129,9 +152,13 @@ struct pt_engine {
     uint64_t commands;
 };
 
+/* mem.c */
+void *mem_alloc(size_t bytes);
+void mem_free(void *p, size_t bytes);
+
 /* index.c */
-int index_init(order_index_t *ix, uint32_t max_entries);
-void index_free(order_index_t *ix);
+int index_init(pt_engine_t *e);
+void index_free(pt_engine_t *e);
 pt_idx_t index_find_id(const pt_engine_t *e, uint64_t id);
 void index_insert_id(pt_engine_t *e, pt_idx_t oi);
 void index_erase_id(pt_engine_t *e, pt_idx_t oi);

@@ -93,6 +93,7 @@ bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symb
 void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t price, int64_t qty)
 {
     client_symbol_t *cs = risk_cs(e, client, symbol);
+    e->clients[client].pnl_dirty = true;
     if (side == PT_SIDE_BUY) {
         cs->position += qty;
         cs->cash -= price * qty;
@@ -130,14 +131,25 @@ static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
     }
 }
 
-/* After a command that traded: every client with a loss limit, ascending id. */
+/*
+ * After a command that traded: every client with a loss limit, ascending id.
+ * A client's PnL only moves when its cash or position does (it traded: dirty),
+ * when the last price of a symbol it holds moves, or it is looked at again
+ * because its limit or kill switch was reset (dirty too); any other client was
+ * above its limit when last looked at and still is, so it is skipped.
+ */
 void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts)
 {
+    uint16_t s = e->cmd_trade_symbol;
+    bool price_moved = e->books[s].last_price != e->cmd_last_price_before;
     for (uint16_t i = 0; i < e->nloss_clients; i++) {
         uint16_t client = e->loss_clients[i];
-        const client_t *c = &e->clients[client];
+        client_t *c = &e->clients[client];
         if (c->killed)
             continue;
+        if (!c->pnl_dirty && !(price_moved && risk_cs(e, client, s)->position != 0))
+            continue;
+        c->pnl_dirty = false;
         bool overflow;
         int64_t pnl = risk_pnl(e, client, &overflow);
         if (pnl < -c->limits.max_loss)

@@ -57,7 +57,7 @@ run: build
 
 $(BUILD)/engine_bench: bench/engine_bench.c $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS_STRICT) -O3 -march=native -DNDEBUG -o $@ bench/engine_bench.c $(C_SOURCES)
+	$(CC) $(CFLAGS_STRICT) -O3 -march=native -flto -DNDEBUG -o $@ bench/engine_bench.c $(C_SOURCES)
 
 bench: build $(BUILD)/engine_bench
 	$(PY) bench/run_engine_bench.py

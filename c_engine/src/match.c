@@ -52,6 +52,7 @@ static void emit_fill(pt_engine_t *e, uint16_t symbol, uint16_t client, uint8_t 
 static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *t, uint64_t ts)
 {
     order_t *m = &e->orders[mi];
+    touch_level(e, t->symbol, !side_index(t->side), lv);
     int64_t q = m->open_qty < t->open_qty ? m->open_qty : t->open_qty;
     int64_t price = lv->price;
     uint64_t trade_id = ++e->trade_seq;
@@ -102,6 +103,7 @@ static void cancel_taker(pt_engine_t *e, taker_t *t, int64_t qty, uint64_t ts)
 static void cancel_maker(pt_engine_t *e, level_t *lv, pt_idx_t mi, int64_t qty, uint64_t ts)
 {
     order_t *m = &e->orders[mi];
+    touch_level(e, m->symbol, side_index(m->side), lv);
     m->open_qty -= qty;
     lv->qty -= qty;
     risk_cs(e, m->client, m->symbol)->open_qty[side_index(m->side)] -= qty;
@@ -119,7 +121,6 @@ int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
         level_t *lv = &b->levels[opp->levels[opp->count - 1]];
         if (!crosses(t->side, bounded, bound, lv->price))
             return t->has_limit ? MATCH_DONE : MATCH_BANDED;
-        touch_level(e, t->symbol, osi, lv);
         pt_idx_t mi = lv->head;
         order_t *m = &e->orders[mi];
 

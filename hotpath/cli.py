@@ -1,0 +1,81 @@
+"""``proptrade``: the one command-line entry point, with subcommands.
+
+::
+
+    proptrade engine replay COMMANDS.jsonl --symbols SYMBOLS.toml [--limits LIMITS.toml] [--events EVENTS.jsonl]
+                            [--l3 L3.json] [--engine c|reference]
+    proptrade engine lobster MESSAGE.csv ORDERBOOK.csv [--tick 100] [--show 5] [--engine c|reference]
+    proptrade demo [--seconds S] [--seed N]
+
+The arguments are declared here; each subcommand's module is imported only when it runs (its ``run(args)``
+returns the exit code), so ``proptrade --help`` works before the C engine is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable
+
+__all__ = ["build_parser", "main"]
+
+
+def _lazy(module: str, function: str = "run") -> Callable[[argparse.Namespace], int]:
+    def call(args: argparse.Namespace) -> int:
+        code = getattr(importlib.import_module(module), function)(args)
+        return int(code or 0)
+
+    return call
+
+
+def _engine_choice(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("c", "reference"), default="c",
+                        help="the C engine (default) or the pure-Python reference engine")  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="proptrade", description="proptrade: matching engine and trading platform")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    engine = commands.add_parser("engine", help="run the matching engine on files")
+    engine_commands = engine.add_subparsers(dest="engine_command", metavar="SUBCOMMAND", required=True)
+
+    text = "feed a JSONL command file through the engine; write its events and final L3 book"
+    replay = engine_commands.add_parser("replay", help=text, description=text)
+    replay.add_argument("commands", metavar="COMMANDS.jsonl", help="the command file, one JSON object per line")
+    replay.add_argument("--symbols", required=True, metavar="SYMBOLS.toml", help="the [symbols.NAME] tables")
+    replay.add_argument("--limits", metavar="LIMITS.toml", help="client risk limits: [default] and [clients.N]")
+    replay.add_argument("--events", metavar="EVENTS.jsonl", help="write every event here, one JSON object a line")
+    replay.add_argument("--l3", metavar="L3.json", help="write the final order-by-order book here")
+    _engine_choice(replay)
+    replay.set_defaults(func=_lazy("c_engine.replay"))
+
+    text = "replay a LOBSTER day through the engine's matching and compare its book with every order-book row"
+    lobster = engine_commands.add_parser("lobster", help=text, description=text)
+    lobster.add_argument("message", metavar="MESSAGE.csv", help="LOBSTER message file")
+    lobster.add_argument("orderbook", metavar="ORDERBOOK.csv", help="LOBSTER order-book file of the same day")
+    lobster.add_argument("--tick", type=int, default=100,
+                         help="tick size in LOBSTER price units (dollars x 10000); default 100 = $0.01")  # fmt: skip
+    lobster.add_argument("--show", type=int, default=5, metavar="N", help="print the first N mismatches (default 5)")
+    _engine_choice(lobster)
+    lobster.set_defaults(func=_lazy("c_engine.lobster"))
+
+    demo = commands.add_parser("demo", help="run the live demo")
+    demo.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
+    demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    demo.set_defaults(func=_lazy("c_engine.demo", "main"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``proptrade`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

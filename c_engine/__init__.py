@@ -6,8 +6,10 @@ the 64-byte structs of ``include/pt_wire.h``: ``Command``/``Event`` tuples one a
 arrays of ``COMMAND_DTYPE``/``EVENT_DTYPE`` in batches. docs/ENGINE.md is the specification.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
-from ._engine import Book, Engine
 from ._errors import (
     ConversionError,
     CorruptStateError,
@@ -36,6 +38,20 @@ from ._wire import (
     Stp,
     Tif,
 )
+
+if _TYPE_CHECKING:
+    from ._engine import Book, Engine
+
+
+def __getattr__(name: str) -> _Any:
+    # Engine needs the compiled extension; importing it lazily keeps the pure-Python parts (reference engine,
+    # command files, the CLI's --help) usable before `make build`.
+    if name in ("Book", "Engine"):
+        from . import _engine
+
+        return getattr(_engine, name)
+    raise AttributeError(f"module 'c_engine' has no attribute {name!r}")
+
 
 __all__ = [
     "Book",

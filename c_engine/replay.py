@@ -192,7 +192,9 @@ def run(args: argparse.Namespace, factory: Callable[..., Any] | None = None) -> 
     try:
         symbols = load_symbols(args.symbols)
         limits = load_limits(args.limits) if args.limits else {}
-        engine = build_engine(symbols, limits, factory or engine_class(args.engine), None, args.symbols, args.limits)
+        config = EngineConfig(max_orders=args.max_orders, max_levels_per_side=args.max_levels_per_side,
+                              max_symbols=max(EngineConfig().max_symbols, len(symbols)), max_clients=args.max_clients)
+        engine = build_engine(symbols, limits, factory or engine_class(args.engine), config, args.symbols, args.limits)
         if args.events:
             with open(args.events, "w", encoding="utf-8") as events_out:
                 summary = replay(args.commands, engine, events_out)

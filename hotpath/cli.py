@@ -18,6 +18,8 @@ import importlib
 import sys
 from collections.abc import Callable
 
+from c_engine._config import EngineConfig  # pure Python: --help still works before the C build
+
 __all__ = ["build_parser", "main"]
 
 
@@ -48,6 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--limits", metavar="LIMITS.toml", help="client risk limits: [default] and [clients.N]")
     replay.add_argument("--events", metavar="EVENTS.jsonl", help="write every event here, one JSON object a line")
     replay.add_argument("--l3", metavar="L3.json", help="write the final order-by-order book here")
+    defaults = EngineConfig()
+    for field, text in (("max_orders", "resting orders the engine holds"),
+                        ("max_levels_per_side", "price levels per symbol and side"),
+                        ("max_clients", "client ids are 0 .. N-1")):  # fmt: skip
+        replay.add_argument(f"--{field.replace('_', '-')}", type=int, default=getattr(defaults, field), metavar="N",
+                            help=f"engine capacity: {text} (default {getattr(defaults, field)})")  # fmt: skip
     _engine_choice(replay)
     replay.set_defaults(func=_lazy("c_engine.replay"))
 

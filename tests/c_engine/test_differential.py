@@ -211,7 +211,7 @@ def first_difference(got: list[Event], want: list[Event]) -> str:
     return f"C gave {len(got)} events, the reference {len(want)}:\n  C:         {got}\n  reference: {want}"
 
 
-def save_failure(commands: list[Command], name: str, symbol_names: dict[int, str]) -> str:
+def save_failure(commands: list[Command], name: str, symbol_names: dict[int, str], config: EngineConfig) -> str:
     """Writes the stream as a command file, with the SYMBOLS.toml and LIMITS.toml to replay it; says how."""
     FAILURES_DIR.mkdir(parents=True, exist_ok=True)
     path = FAILURES_DIR / f"{name}.jsonl"
@@ -231,7 +231,9 @@ def save_failure(commands: list[Command], name: str, symbol_names: dict[int, str
         f"[clients.{client}]\n" + "".join(f"{k} = {v}\n" for k, v in asdict(lim).items())
         for client, lim in LIMITS.items()
     ))  # fmt: skip
-    return f"{path} (replay: proptrade engine replay {path} --symbols {symbols} --limits {limits} --engine c)"
+    capacity = (f"--max-orders {config.max_orders} --max-levels-per-side {config.max_levels_per_side} "
+                f"--max-clients {config.max_clients}")
+    return f"{path} (replay: proptrade engine replay {path} --symbols {symbols} --limits {limits} {capacity})"
 
 
 def check_not_crossed(engine: AnyEngine, where: str) -> None:
@@ -264,7 +266,7 @@ def run_stream(records: bytes, config_name: str, name: str) -> int:
         assert c_engine.stats() == ref.stats(), "stats differ"
         c_engine.check()  # type: ignore[attr-defined]
     except Exception as exc:
-        saved = save_failure(executed, name, ref.symbol_names)
+        saved = save_failure(executed, name, ref.symbol_names, config)
         raise AssertionError(
             f"C engine and reference disagree after {len(executed)} commands, engine config {config}. "
             f"The stream is saved as {saved}. {type(exc).__name__}: {exc}"

@@ -17,6 +17,9 @@ from typing import Any
 
 import pytest
 
+from c_engine import EventType, Side
+from c_engine.commandfile import iter_commands, load_symbols
+from c_engine.replay import engine_class
 from hotpath.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -198,3 +201,42 @@ def test_the_installed_console_script_replays_a_scenario(tmp_path: Path) -> None
     got = observed(*read_outputs(events_path, l3_path))
     want = expected(scenario)
     assert got == {k: want[k] for k in ("trades", "rejected_lines", "l3")}, want["shows"]
+
+
+def snapshot_problems(engine: Any, deltas: dict[tuple[int, int, int], tuple[int, int]]) -> list[str]:
+    """L1, L2, L3 and the levels rebuilt from BOOK_DELTA events must all tell the same book."""
+    problems = []
+    for sid, name in engine.symbol_names.items():
+        l2, l3 = engine.l2(sid), engine.l3(sid)
+        for side_name, side in (("buy", Side.BUY), ("sell", Side.SELL)):
+            from_l3: dict[int, list[int]] = defaultdict(lambda: [0, 0])
+            for order in l3[side_name]:
+                from_l3[order.price][0] += order.open_qty
+                from_l3[order.price][1] += 1
+            as_l2 = [(lv.price, lv.qty, lv.order_count) for lv in l2[side_name]]
+            if as_l2 != [(p, q, n) for p, (q, n) in from_l3.items()]:
+                problems.append(f"{name} {side_name}: L2 {as_l2} disagrees with L3 {dict(from_l3)}")
+            from_deltas = sorted((p, q, n) for (s, sd, p), (q, n) in deltas.items() if s == sid and sd == side and q)
+            if sorted(as_l2) != from_deltas:
+                problems.append(f"{name} {side_name}: L2 {as_l2} disagrees with the BOOK_DELTAs {from_deltas}")
+        bid, ask = engine.l1(sid)
+        best = (l2["buy"][:1] or [None])[0], (l2["sell"][:1] or [None])[0]
+        if (bid, ask) != best:
+            problems.append(f"{name}: L1 {bid, ask} is not the best of L2 {best}")
+    return problems
+
+
+@pytest.mark.parametrize("engine_kind", ENGINES)
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.stem for s in SCENARIOS])
+def test_scenario_l1_l2_l3_and_deltas_agree_after_every_command(scenario: Path, engine_kind: str) -> None:
+    engine = engine_class(engine_kind)()
+    for cfg in load_symbols(SYMBOLS):
+        engine.add_symbol(cfg)
+    symbol_ids = {name: sid for sid, name in engine.symbol_names.items()}
+    deltas: dict[tuple[int, int, int], tuple[int, int]] = {}
+    for line_no, cmd in enumerate(iter_commands(scenario, symbol_ids), start=1):
+        for event in engine.execute(cmd):
+            if event.type == EventType.BOOK_DELTA:
+                deltas[(event.symbol_id, event.side, event.price)] = (event.qty, event.order_count)
+        problems = snapshot_problems(engine, deltas)
+        assert not problems, f"{scenario.stem} line {line_no}: {problems}. Rule: {expected(scenario)['shows']}"

@@ -1,17 +1,15 @@
-"""The pure-Python ``ReferenceEngine`` against the spec (docs/ENGINE.md).
+"""Both engines against the spec (docs/ENGINE.md), one scenario per test.
 
-First every scenario of ``../shared/conformance`` (trades, rejected lines and final L3, as its README says),
-then one scenario per test for what those files do not cover: risk limits, price bands, the market protection
-band, capacity limits, a big sweep, exact event sequences, and quantity conservation on a random stream.
+Every test runs on the C ``Engine`` and on the pure-Python ``ReferenceEngine``. They cover what the
+conformance files (tests/c_engine/test_conformance.py) do not: risk limits, price bands, the market
+protection band, capacity limits, a 5,000-maker sweep, exact event sequences, and quantity conservation
+with a never-crossed book on a random stream.
 """
 
 from __future__ import annotations
 
-import json
 import random
-import tomllib
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,10 +28,8 @@ from c_engine._wire import (
     Stp,
     Tif,
 )
+from c_engine import Engine
 from c_engine.reference import ReferenceEngine
-
-CONFORMANCE = Path(__file__).resolve().parents[3] / "shared" / "conformance"
-SCENARIOS = sorted(CONFORMANCE.glob("*.jsonl")) if CONFORMANCE.is_dir() else []
 
 BUY, SELL = Side.BUY, Side.SELL
 ACK, REJECT, FILL, CANCELED, MODIFIED, BOOK_DELTA, TRADE = (
@@ -42,80 +38,23 @@ ACK, REJECT, FILL, CANCELED, MODIFIED, BOOK_DELTA, TRADE = (
 )  # fmt: skip
 
 
-# ---- the conformance scenarios ---------------------------------------------------------------------------------
-
-_NAMES = {
-    "side": {"buy": Side.BUY, "sell": Side.SELL},
-    "type": {"limit": OrderType.LIMIT, "market": OrderType.MARKET},
-    "tif": {t.name: t for t in Tif},
-    "stp": {s.name: s for s in Stp},
-}
-#: codes for names that map to nothing: 0 is never a side, type or tif; 255 is no STP mode
-_UNKNOWN = {"side": 0, "type": 0, "tif": 0, "stp": 255}
-
-
-def _code(line: dict[str, Any], key: str) -> int:
-    return int(_NAMES[key].get(line.get(key, ""), _UNKNOWN[key]))
-
-
-def parse_line(line: dict[str, Any], symbol_ids: dict[str, int]) -> Command:
-    """A minimal reader of one command-file line (the real one is c_engine.commandfile)."""
-    op, ts, client = line["op"], line["ts"], line["client"]
-    if op == "new":
-        return Command.new(
-            client, symbol_ids.get(line["symbol"], SYMBOL_NONE), _code(line, "side"), line["qty"], line.get("price"),
-            order_type=_code(line, "type"), tif=_code(line, "tif"), stp=_code(line, "stp"),
-            post_only=line.get("post_only", False), cloid=line.get("cloid", 0), ts_ns=ts,
-        )  # fmt: skip
-    if op == "cancel":
-        return Command.cancel(client, line["order_id"], ts_ns=ts)
-    if op == "modify":
-        return Command.modify(client, line["order_id"], qty=line.get("qty"), price=line.get("price"), ts_ns=ts)
-    if op == "mass_cancel":
-        symbol = line.get("symbol")
-        return Command.mass_cancel(client, None if symbol is None else symbol_ids.get(symbol, SYMBOL_NONE), ts_ns=ts)
-    if op == "kill_reset":
-        return Command.kill_reset(client, ts_ns=ts)
-    raise ValueError(f"unknown op {op!r}")
-
-
-def conformance_engine() -> ReferenceEngine:
-    engine = ReferenceEngine()
-    symbols = tomllib.loads((CONFORMANCE / "SYMBOLS.toml").read_text())["symbols"]
-    for name, fields in symbols.items():
-        engine.add_symbol(SymbolConfig(name=name, **fields))
-    return engine
-
-
-@pytest.mark.skipif(not SCENARIOS, reason=f"conformance scenarios not found at {CONFORMANCE}")
-@pytest.mark.parametrize("scenario", SCENARIOS, ids=[p.stem for p in SCENARIOS])
-def test_reference_engine_matches_conformance_scenario(scenario: Path) -> None:
-    expected = json.loads(scenario.with_suffix(".expected.json").read_text())
-    engine = conformance_engine()
-    symbol_ids = {name: sid for sid, name in engine.symbol_names.items()}
-    events: list[Event] = []
-    for text in scenario.read_text().splitlines():
-        if text.strip():
-            events += engine.execute(parse_line(json.loads(text), symbol_ids))
-    got = {
-        "trades": [[engine.symbol_names[e.symbol_id], e.price, e.qty, e.maker_order_id, e.order_id]
-                   for e in events if e.type == TRADE],  # fmt: skip
-        "rejected_lines": sorted({e.ts_ns for e in events if e.type == REJECT}),
-        "l3": {
-            name: {side: [list(o) for o in orders] for side, orders in engine.l3(name).items()}
-            for name in engine.symbol_names.values()
-            if any(engine.l3(name).values())
-        },
-    }
-    for key in ("trades", "rejected_lines", "l3"):
-        assert got[key] == expected[key], f"{scenario.stem}: {key} differs. Rule: {expected['shows']}"
-
-
 # ---- helpers for the scenarios below -------------------------------------------------------------------------------
 
 
+ENGINE_CLASSES = {"c": Engine, "reference": ReferenceEngine}
+_engine_cls: type = ReferenceEngine
+
+
+@pytest.fixture(autouse=True, params=sorted(ENGINE_CLASSES))
+def engine_kind(request: pytest.FixtureRequest) -> str:
+    """Runs every test of this module once per engine: make_engine() builds the one in use."""
+    global _engine_cls
+    _engine_cls = ENGINE_CLASSES[request.param]
+    return str(request.param)
+
+
 def make_engine(config: EngineConfig = EngineConfig(), **symbol_fields: Any) -> ReferenceEngine:
-    engine = ReferenceEngine(config)
+    engine = _engine_cls(config)
     engine.add_symbol(SymbolConfig(name="AAA", **symbol_fields))
     return engine
 

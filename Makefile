@@ -24,7 +24,6 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml setup.py | $(PY)
-	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "setuptools==80.9.0" "cffi==2.1.1"
 	$(PIP) install -q --no-build-isolation -e ".[dev]"
 	touch $@

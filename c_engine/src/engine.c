@@ -51,6 +51,22 @@ void emit_canceled(pt_engine_t *e, const order_t *o, uint8_t reason, int64_t qty
     ev->leaves = leaves;
 }
 
+/* Cancels qty of a taker that is not resting (its order slot, if any, is off the book). */
+void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty, uint64_t ts)
+{
+    pt_event_t *ev = emit(e, PT_EV_CANCELED, ts);
+    t->open_qty -= qty;
+    ev->side = t->side;
+    ev->symbol_id = t->symbol;
+    ev->client_id = t->client;
+    ev->reason = reason;
+    ev->order_id = t->id;
+    ev->cloid = t->cloid;
+    ev->price = t->has_limit ? t->limit : 0;
+    ev->qty = qty;
+    ev->leaves = t->open_qty;
+}
+
 static void emit_reject(pt_engine_t *e, const pt_command_t *c, uint16_t reason)
 {
     pt_event_t *ev = emit(e, PT_EV_REJECT, c->ts_ns);
@@ -309,15 +325,7 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
     emit_ack(e, c, PT_OP_NEW, t.id, t.limit, c->qty, c->qty);
 
     if (c->tif == PT_TIF_FOK && !match_fok_fillable(e, b, &t)) {
-        pt_event_t *ev = emit(e, PT_EV_CANCELED, c->ts_ns);
-        ev->side = t.side;
-        ev->symbol_id = t.symbol;
-        ev->client_id = t.client;
-        ev->reason = PT_CXL_FOK;
-        ev->order_id = t.id;
-        ev->cloid = t.cloid;
-        ev->price = t.limit;
-        ev->qty = t.open_qty;
+        emit_taker_canceled(e, &t, PT_CXL_FOK, t.open_qty, c->ts_ns);
         finish_command(e, c->ts_ns);
         return;
     }
@@ -326,16 +334,8 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
         if (!market && c->tif == PT_TIF_GTC) {
             rest_order(e, b, &t, c->flags & PT_FLAG_POST_ONLY);
         } else {
-            uint16_t why = !market ? PT_CXL_IOC : stop == MATCH_BANDED ? PT_CXL_PRICE_BAND : PT_CXL_NO_LIQUIDITY;
-            pt_event_t *ev = emit(e, PT_EV_CANCELED, c->ts_ns);
-            ev->side = t.side;
-            ev->symbol_id = t.symbol;
-            ev->client_id = t.client;
-            ev->reason = why;
-            ev->order_id = t.id;
-            ev->cloid = t.cloid;
-            ev->price = t.limit;
-            ev->qty = t.open_qty;
+            uint8_t why = !market ? PT_CXL_IOC : stop == MATCH_BANDED ? PT_CXL_PRICE_BAND : PT_CXL_NO_LIQUIDITY;
+            emit_taker_canceled(e, &t, why, t.open_qty, c->ts_ns);
         }
     }
     finish_command(e, c->ts_ns);

@@ -12,12 +12,15 @@
  * benchmark (docs/BENCHMARKS.md).
  *
  * By client order id. Client-chosen keys, usually counting up per client.
- * The home slot keeps runs of 16 consecutive cloids of a client in one block
- * of 16 slots and scatters the blocks: sequential cloids share cache lines
- * (a fully scattering hash cost a cache miss on every new order and every
- * order leaving the book: 5.1 M ops/s fell to 2.7 M in the benchmark), while
- * no cluster grows past a block or two, so the backward-shift deletion stays
- * short. The key is kept in the slot, so probing never touches the orders.
+ * The home slot keeps runs of 256 consecutive cloids of a client in one block
+ * of 256 slots (one 4 KiB page of 16-byte slots) and scatters the blocks:
+ * sequential cloids walk consecutive cache lines, which the prefetcher
+ * follows (a fully scattering hash cost a cache miss on every new order and
+ * every order leaving the book: 5.1 M ops/s fell to 2.7 M in the benchmark;
+ * blocks of 16 got back only part of it), while cloids with a large stride
+ * still spread over the table instead of piling onto a few slots. The key is
+ * kept in the slot, so probing and the backward-shift deletion read only the
+ * table, never the orders.
  *
  * Both tables hold <= max_orders entries in >= 2 x max_orders slots (load
  * <= 0.5). Deletion shifts later entries back instead of leaving tombstones,
@@ -142,8 +145,8 @@ void index_erase_id(pt_engine_t *e, pt_idx_t oi)
 
 static inline uint64_t cloid_home(const cloid_index_t *ix, uint16_t client, uint64_t cloid)
 {
-    uint64_t block = mix64((cloid >> 4) ^ ((uint64_t)client << 48) ^ client);
-    return ((block << 4) | (cloid & 15)) & ix->mask;
+    uint64_t block = mix64((cloid >> 8) ^ ((uint64_t)client << 48) ^ client);
+    return ((block << 8) | (cloid & 255)) & ix->mask;
 }
 
 pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid)

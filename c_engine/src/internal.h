@@ -214,6 +214,7 @@ bool match_fok_fillable(const pt_engine_t *e, const book_t *b, const taker_t *t)
 /* engine.c: events and order lifecycle used by the other files */
 pt_event_t *emit(pt_engine_t *e, uint8_t type, uint64_t ts);
 void emit_canceled(pt_engine_t *e, const order_t *o, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts);
+void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty, uint64_t ts);
 void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv);
 void order_remove_from_book(pt_engine_t *e, pt_idx_t oi);
 void order_release(pt_engine_t *e, pt_idx_t oi);

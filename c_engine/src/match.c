@@ -84,21 +84,6 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
     ev->maker_order_id = m->id;
 }
 
-static void cancel_taker(pt_engine_t *e, taker_t *t, int64_t qty, uint64_t ts)
-{
-    pt_event_t *ev = emit(e, PT_EV_CANCELED, ts);
-    ev->side = t->side;
-    ev->symbol_id = t->symbol;
-    ev->client_id = t->client;
-    ev->reason = PT_CXL_STP;
-    ev->order_id = t->id;
-    ev->cloid = t->cloid;
-    ev->price = t->has_limit ? t->limit : 0;
-    ev->qty = qty;
-    t->open_qty -= qty;
-    ev->leaves = t->open_qty;
-}
-
 /* Cancels qty of a resting maker (all of it, or a DECREMENT part); it leaves the book at 0. */
 static void cancel_maker(pt_engine_t *e, level_t *lv, pt_idx_t mi, int64_t qty, uint64_t ts)
 {
@@ -127,19 +112,19 @@ int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
         if (m->client == t->client && t->stp != PT_STP_NONE) {
             switch (t->stp) {
             case PT_STP_EXPIRE_TAKER:
-                cancel_taker(e, t, t->open_qty, ts);
+                emit_taker_canceled(e, t, PT_CXL_STP, t->open_qty, ts);
                 return MATCH_DONE;
             case PT_STP_EXPIRE_MAKER:
                 cancel_maker(e, lv, mi, m->open_qty, ts);
                 break;
             case PT_STP_EXPIRE_BOTH:
                 cancel_maker(e, lv, mi, m->open_qty, ts);
-                cancel_taker(e, t, t->open_qty, ts);
+                emit_taker_canceled(e, t, PT_CXL_STP, t->open_qty, ts);
                 break;
             default: { /* PT_STP_DECREMENT */
                 int64_t d = m->open_qty < t->open_qty ? m->open_qty : t->open_qty;
                 cancel_maker(e, lv, mi, d, ts);
-                cancel_taker(e, t, d, ts);
+                emit_taker_canceled(e, t, PT_CXL_STP, d, ts);
                 break;
             }
             }

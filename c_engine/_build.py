@@ -49,10 +49,21 @@ static int py_submit_one(pt_engine_t *e, const pt_command_t *c)
     pt_engine_events(e, &n);
     return (int)n;
 }
+
+/* A batch in one crossing: clears the previous events, runs as many commands as the event buffer
+ * can take, and says how many ran and how many events they left to read. */
+static int py_submit_batch(pt_engine_t *e, const pt_command_t *cmds, size_t n, size_t *done, size_t *nevents)
+{
+    pt_engine_clear_events(e);
+    int rc = pt_engine_submit_batch(e, cmds, n, done);
+    pt_engine_events(e, nevents);
+    return rc;
+}
 """
 
 GLUE_CDEF = """
 int py_submit_one(pt_engine_t *e, const pt_command_t *c);
+int py_submit_batch(pt_engine_t *e, const pt_command_t *cmds, size_t n, size_t *done, size_t *nevents);
 """
 
 # setuptools (pip install -e .) runs from the project root and insists on relative paths;

@@ -37,6 +37,7 @@ _SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
 
 # Bound once: attribute lookups are a visible part of a 1 us call.
 _submit_one = lib.py_submit_one
+_submit_batch = lib.py_submit_batch
 _pack_command = COMMAND_STRUCT.pack_into
 _iter_unpack = EVENT_STRUCT.iter_unpack
 _make_event = partial(tuple.__new__, Event)  # about 40% cheaper than Event._make per event
@@ -175,26 +176,35 @@ class Engine:
         return self._run_packed()
 
     def execute_batch(self, commands: np.ndarray) -> np.ndarray:
-        """Runs a numpy array of ``COMMAND_DTYPE`` in order; returns all their events as ``EVENT_DTYPE``."""
+        """Runs a numpy array of ``COMMAND_DTYPE`` in order; returns all their events as ``EVENT_DTYPE``.
+
+        One C call runs the whole batch unless its events outgrow the engine's event buffer (sized for the
+        worst command, 4 events per resting order); then it runs in as many calls as that takes.
+        """
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
         commands = np.ascontiguousarray(commands)
         base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
         done = ffi.new("size_t *")
         count = ffi.new("size_t *")
-        chunks = []
-        start, n = 0, len(commands)
+        # Raw bytes, viewed as EVENT_DTYPE at the end: numpy cannot resize or copy a dtype with overlapping
+        # fields (the wire's unions) as a whole, only as bytes.
+        out = np.empty(max(16, 3 * len(commands)) * MSG_SIZE, dtype=np.uint8)
+        start, filled, n = 0, 0, len(commands)
         while start < n:
-            status = lib.pt_engine_submit_batch(self._e, base + start, n - start, done)
-            ptr = lib.pt_engine_events(self._e, count)
-            chunks.append(np.frombuffer(ffi.buffer(ptr, count[0] * MSG_SIZE), dtype=EVENT_DTYPE).copy())
-            lib.pt_engine_clear_events(self._e)
-            start += done[0]
-            if status != 0 and done[0] == 0 and count[0] == 0:
+            status = _submit_batch(self._e, base + start, n - start, done, count)
+            if status != 0 and done[0] == 0:
                 _check(status, "submit_batch")
-        if not chunks:
-            return np.empty(0, dtype=EVENT_DTYPE)
-        return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+            size = count[0] * MSG_SIZE
+            if filled + size > len(out):
+                grown = np.empty(max(2 * len(out), filled + size), dtype=np.uint8)
+                grown[:filled] = out[:filled]
+                out = grown
+            out[filled : filled + size] = np.frombuffer(self._events[:size], dtype=np.uint8)
+            filled += size
+            start += done[0]
+        lib.pt_engine_clear_events(self._e)
+        return out[:filled].view(EVENT_DTYPE)
 
     # ---- human units ---------------------------------------------------------------
 

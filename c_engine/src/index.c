@@ -49,6 +49,13 @@ static inline uint64_t mix64(uint64_t x)
     return x;
 }
 
+/* Backward-shift deletion over a linear-probing run: the entry at slot j, whose home slot is k, stays
+ * where it is unless the hole lies cyclically between its home and it, i.e. k is not in (hole, j]. */
+static inline bool stays_put(uint64_t hole, uint64_t k, uint64_t j)
+{
+    return (hole <= j) ? (hole < k && k <= j) : (hole < k || k <= j);
+}
+
 int index_init(pt_engine_t *e)
 {
     uint64_t cap = table_size(e->cfg.max_orders);
@@ -123,16 +130,12 @@ void index_erase_id(pt_engine_t *e, pt_idx_t oi)
     uint64_t hole = overflow_home(ix, id);
     while (ix->overflow[hole] != oi)
         hole = (hole + 1) & ix->overflow_mask;
-    /* Backward shift: move each later entry of the probe run into the hole
-     * unless its home lies cyclically in (hole, entry]. */
     for (uint64_t j = hole;;) {
         j = (j + 1) & ix->overflow_mask;
         pt_idx_t oj = ix->overflow[j];
         if (oj == PT_NIL)
             break;
-        uint64_t k = overflow_home(ix, e->orders[oj].id);
-        bool stays = (hole <= j) ? (hole < k && k <= j) : (hole < k || k <= j);
-        if (!stays) {
+        if (!stays_put(hole, overflow_home(ix, e->orders[oj].id), j)) {
             ix->overflow[hole] = oj;
             hole = j;
         }
@@ -181,9 +184,7 @@ void index_erase_cloid(pt_engine_t *e, pt_idx_t oi)
         const cloid_slot_t *s = &ix->slots[j];
         if (s->order == PT_NIL)
             break;
-        uint64_t k = cloid_home(ix, s->client, s->cloid);
-        bool stays = (hole <= j) ? (hole < k && k <= j) : (hole < k || k <= j);
-        if (!stays) {
+        if (!stays_put(hole, cloid_home(ix, s->client, s->cloid), j)) {
             ix->slots[hole] = *s;
             hole = j;
         }

@@ -196,6 +196,39 @@ static int test_kill_switch_cancels_and_blocks_until_reset(void)
     return 0;
 }
 
+static int test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring(void)
+{
+    /* 4 orders: a 16-slot id ring. Order 1 rests while 200 newer ids pass its slot, so ids 17, 33, ...
+     * go to the overflow table; every order must stay cancellable by id all along. */
+    pt_engine_t *e = make_engine(4, 64);
+    size_t n;
+    run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(1, PT_SIDE_BUY, 51, 1, PT_TIF_GTC, 0), &n);
+    for (uint64_t id = 3; id < 200; id++) {
+        pt_event_t *ev = run(e, limit_order(2, PT_SIDE_SELL, 100 + (int64_t)(id % 5), 1, PT_TIF_GTC, 0), &n);
+        EXPECT(ev[0].type == PT_EV_ACK && ev[0].order_id == id);
+        if (id % 3 == 0)
+            continue; /* keep some alive across laps too */
+        ev = run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 2, .order_id = id, .ts_ns = ++g_ts}, &n);
+        EXPECT(ev[0].type == PT_EV_CANCELED && ev[0].order_id == id);
+        if (id % 3 == 1) { /* and cancel the oldest survivor of client 2 now and then */
+            pt_l3_order_t l3[8];
+            EXPECT(pt_engine_l3(e, 0, PT_SIDE_SELL, l3, 8, &n) == PT_OK);
+            if (n > 0) {
+                ev = run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 2, .order_id = l3[0].order_id,
+                                           .ts_ns = ++g_ts}, &n);
+                EXPECT(ev[0].type == PT_EV_CANCELED);
+            }
+        }
+    }
+    pt_event_t *ev = run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 1, .order_id = 1, .ts_ns = ++g_ts}, &n);
+    EXPECT(ev[0].type == PT_EV_CANCELED && ev[0].order_id == 1);
+    ev = run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 1, .order_id = 2, .ts_ns = ++g_ts}, &n);
+    EXPECT(ev[0].type == PT_EV_CANCELED && ev[0].order_id == 2);
+    pt_engine_destroy(e);
+    return 0;
+}
+
 /* ---- random stress ------------------------------------------------------- */
 
 static uint64_t rng_state;
@@ -344,6 +377,7 @@ int main(void)
     RUN(test_full_side_rejects_a_new_level_but_joins_an_existing_one);
     RUN(test_event_buffer_never_overflows_mid_command);
     RUN(test_kill_switch_cancels_and_blocks_until_reset);
+    RUN(test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring);
     RUN(test_random_stream_keeps_invariants_and_replays_identically);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;

@@ -25,7 +25,7 @@ from ._cengine import ffi, lib
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
 from ._errors import CorruptStateError, OffLotError, OffTickError, UnknownSymbolError, error_for_status
 from ._types import COMMAND_STRUCT, EVENT_STRUCT, Command, Event
-from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, Flag, Op, OrderType, Side, Stp, Tif
+from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, SYMBOL_NONE, Flag, Op, OrderType, Side, Stp, Tif
 
 __all__ = ["Book", "Engine"]
 
@@ -241,7 +241,10 @@ class Engine:
         return self._run_packed()
 
     def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> list[Event]:
-        return self.execute(Command.cancel(client, order_id, ts_ns=self._ts(ts_ns)))
+        # Packed directly, without a Command tuple: cancels are a third of a market maker's traffic.
+        _pack_command(self._cmd, 0, Op.CANCEL, 0, SYMBOL_NONE, client, 0, 0, 0, 0, 0, 0,
+                      time.monotonic_ns() if ts_ns is None else ts_ns, order_id, 0, 0, 0, 0)  # fmt: skip
+        return self._run_packed()
 
     def modify(
         self,

@@ -528,28 +528,41 @@ def main() -> int:
     report["table"] = rows
 
     (a.out / "results.json").write_text(json.dumps(report, indent=2, default=float))
-    try:
-        import matplotlib  # noqa: F401  (optional: never a dependency)
-    except ImportError:
-        pass
-    else:
-        write_plot(rows, a.out / "throughput.png")
+    write_plot(rows, med, a.out / "engine_bench.png")
     print(f"\nresults: {a.out / 'results.json'}")
     return 0
 
 
-def write_plot(rows: list[dict[str, Any]], path: Path) -> None:
+def write_plot(rows: list[dict[str, Any]], c_median: dict[str, Any], path: Path) -> None:
+    """Throughput of every tier (log scale) beside the C latency percentiles per op kind."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 3))
-    ax.barh([r["tier"] for r in rows][::-1], [r["ops_per_s"] for r in rows][::-1])
-    ax.set_xscale("log")
-    ax.set_xlabel("ops/s")
+    fig, (tiers, lat) = plt.subplots(1, 2, figsize=(13, 4), gridspec_kw={"width_ratios": [1.1, 1]})
+    names = [r["tier"] for r in rows][::-1]
+    tiers.barh(names, [r["ops_per_s"] for r in rows][::-1], color="tab:blue")
+    tiers.axvline(12e6, color="tab:red", linestyle="--", linewidth=1, label="C target 12 M ops/s")
+    tiers.axvline(3e6, color="tab:orange", linestyle=":", linewidth=1, label="batch target 3 M ops/s")
+    tiers.set_xscale("log")
+    tiers.set_xlabel("ops/s (log)")
+    tiers.legend(loc="lower right", fontsize=8)
+    tiers.tick_params(axis="y", labelsize=8)
+
+    marks = [("p50", "p50_ns"), ("p90", "p90_ns"), ("p99", "p99_ns"), ("p99.9", "p99_9_ns")]
+    for kind in ("passive", "cancel", "ioc", "all"):
+        got = c_median["latency"].get(kind)
+        if got:
+            lat.plot([m for m, _ in marks], [got[k] for _, k in marks], marker="o", label=kind)
+    lat.axhline(400, color="tab:red", linestyle="--", linewidth=1, label="p99 target 400 ns")
+    lat.set_yscale("log")
+    lat.set_ylabel("ns per op (log)")
+    lat.set_title("C pt_engine_submit latency by op kind (median of runs)", fontsize=9)
+    lat.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
     print(f"plot: {path}")
 
 

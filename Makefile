@@ -14,8 +14,12 @@ SAN_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefine
              -Wall -Wextra -Werror -Ic_engine/include
 BUILD := build
 EXT_STAMP := $(BUILD)/.ext-built
+RING_SOURCES := $(wildcard hotpath/src/*.c)
+RING_HEADERS := $(wildcard hotpath/include/*.h) c_engine/include/pt_wire.h
+RING_INCLUDES := -Ihotpath/include -Ic_engine/include
+RING_EXT_STAMP := $(BUILD)/.ring-ext-built
 
-.PHONY: all install build test ctest pytest run bench fuzz clean
+.PHONY: all install build test ctest tsan pytest run bench fuzz clean
 
 all: build
 
@@ -36,15 +40,41 @@ $(EXT_STAMP): $(STAMP) $(C_SOURCES) $(C_HEADERS) c_engine/_build.py
 	$(PY) c_engine/_build.py
 	touch $@
 
-build: $(EXT_STAMP)
+# The ring's cffi extension (hotpath._cring), built the same way.
+$(RING_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/_build.py
+	@mkdir -p $(BUILD)
+	$(PY) hotpath/_build.py
+	touch $@
+
+build: $(EXT_STAMP) $(RING_EXT_STAMP)
 
 # C unit tests and a random stress run, under AddressSanitizer and UBSan.
 $(BUILD)/engine_test_san: tests/c/test_engine.c $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) -o $@ tests/c/test_engine.c $(C_SOURCES)
 
-ctest: $(BUILD)/engine_test_san
+# The ring's C tests (two forked processes move 10 M messages): -O2 for the throughput it prints, then sanitized.
+$(BUILD)/ring_test: tests/c/test_ring.c $(RING_SOURCES) $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_STRICT) $(RING_INCLUDES) -pthread -o $@ tests/c/test_ring.c $(RING_SOURCES)
+
+$(BUILD)/ring_test_san: tests/c/test_ring.c $(RING_SOURCES) $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -pthread -o $@ tests/c/test_ring.c $(RING_SOURCES)
+
+ctest: $(BUILD)/engine_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/engine_test_san
+	timeout 120 $(BUILD)/ring_test
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/ring_test_san
+
+# The ring under ThreadSanitizer (its two-thread transfer; TSan does not see across processes).
+$(BUILD)/ring_test_tsan: tests/c/test_ring.c $(RING_SOURCES) $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O1 -g -fsanitize=thread -Wall -Wextra -Werror $(RING_INCLUDES) -pthread \
+		-o $@ tests/c/test_ring.c $(RING_SOURCES)
+
+tsan: $(BUILD)/ring_test_tsan
+	TSAN_OPTIONS=halt_on_error=1 PT_RING_TEST_MESSAGES=1000000 timeout 120 $(BUILD)/ring_test_tsan
 
 pytest: build
 	$(PY) -m pytest -n 2 -q
@@ -65,7 +95,7 @@ fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests
 
 clean:
-	rm -rf $(BUILD) c_engine/_cengine*.so c_engine/_cengine.c c_engine/_cengine.o *.egg-info .pytest_cache .hypothesis
+	rm -rf $(BUILD) c_engine/_cengine*.so c_engine/_cengine.c c_engine/_cengine.o hotpath/_cring*.so hotpath/_cring.c hotpath/_cring.o *.egg-info .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

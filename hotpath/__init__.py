@@ -1,1 +1,34 @@
-"""The hot path: the engine process, the shared-memory rings, the launcher and the ``proptrade`` command line."""
+"""The hot path: the engine process, the shared-memory rings, the launcher and the ``proptrade`` command line.
+
+Done so far: the SPSC ring (``include/pt_ring.h``, ``src/ring.c``; Python: ``Ring``, ``SharedMemoryRing``)
+and the idle strategy (``BackoffIdle``). docs/HOTPATH.md describes them.
+"""
+
+from typing import Any as _Any
+
+from .idle import BackoffIdle
+
+# The ring needs the compiled extension (hotpath._cring); importing it lazily keeps `proptrade --help`
+# usable before `make build`.
+_RING_NAMES = (
+    "BadMagicError",
+    "BadVersionError",
+    "InvalidRingError",
+    "Ring",
+    "RingError",
+    "RingFullError",
+    "RingStatus",
+    "SharedMemoryRing",
+    "ring_bytes",
+)
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _RING_NAMES:
+        from . import ring
+
+        return getattr(ring, name)
+    raise AttributeError(f"module 'hotpath' has no attribute {name!r}")
+
+
+__all__ = sorted(("BackoffIdle", *_RING_NAMES))

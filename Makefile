@@ -62,10 +62,21 @@ $(BUILD)/ring_test_san: tests/c/test_ring.c $(RING_SOURCES) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -pthread -o $@ tests/c/test_ring.c $(RING_SOURCES)
 
-ctest: $(BUILD)/engine_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san
+# The broadcast ring's C tests (a producer and two reader processes, 5 M messages), built the same two ways.
+$(BUILD)/bcast_test: tests/c/test_bcast.c $(RING_SOURCES) $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_STRICT) $(RING_INCLUDES) -o $@ tests/c/test_bcast.c $(RING_SOURCES)
+
+$(BUILD)/bcast_test_san: tests/c/test_bcast.c $(RING_SOURCES) $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -o $@ tests/c/test_bcast.c $(RING_SOURCES)
+
+ctest: $(BUILD)/engine_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san $(BUILD)/bcast_test $(BUILD)/bcast_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/engine_test_san
 	timeout 120 $(BUILD)/ring_test
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/ring_test_san
+	timeout 120 $(BUILD)/bcast_test
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/bcast_test_san
 
 # The ring under ThreadSanitizer (its two-thread transfer; TSan does not see across processes).
 $(BUILD)/ring_test_tsan: tests/c/test_ring.c $(RING_SOURCES) $(RING_HEADERS)
@@ -90,6 +101,18 @@ $(BUILD)/engine_bench: bench/engine_bench.c $(C_SOURCES) $(C_HEADERS)
 
 bench: build $(BUILD)/engine_bench
 	$(PY) bench/run_engine_bench.py
+
+# Ring ping-pong floors (issue 10, acceptance 3 (a) and (a')): C<->C, then Python<->C echo; two busy-polling
+# processes pinned to cores 0 and 1 (needs 2 cores). Writes build/bench/ring_pingpong.json and .png.
+.PHONY: bench-ring
+$(BUILD)/ring_pingpong: bench/ring_pingpong.c bench/ring_hist.h hotpath/src/ring.c hotpath/include/pt_ring.h \
+		c_engine/include/pt_wire.h
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O3 -march=native -DNDEBUG -Wall -Wextra -Werror -Ihotpath/include -Ic_engine/include \
+		-o $@ bench/ring_pingpong.c hotpath/src/ring.c
+
+bench-ring: build $(BUILD)/ring_pingpong
+	$(PY) bench/ring_pingpong.py
 
 fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests

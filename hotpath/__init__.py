@@ -1,7 +1,8 @@
 """The hot path: the engine process, the shared-memory rings, the launcher and the ``proptrade`` command line.
 
-Done so far: the SPSC ring (``include/pt_ring.h``, ``src/ring.c``; Python: ``Ring``, ``SharedMemoryRing``)
-and the idle strategy (``BackoffIdle``). docs/HOTPATH.md describes them.
+Done so far: the SPSC ring (``include/pt_ring.h``, ``src/ring.c``; Python: ``Ring``, ``SharedMemoryRing``),
+the broadcast market-data ring (``include/pt_bcast.h``, ``src/bcast.c``; Python: ``SharedMemoryBroadcast``,
+``BroadcastReader``, ``Overrun``) and the idle strategy (``BackoffIdle``). docs/HOTPATH.md describes them.
 """
 
 from typing import Any as _Any
@@ -21,6 +22,18 @@ _RING_NAMES = (
     "SharedMemoryRing",
     "ring_bytes",
 )
+_BCAST_NAMES = (
+    "Broadcast",
+    "BroadcastBadMagicError",
+    "BroadcastBadVersionError",
+    "BroadcastError",
+    "BroadcastReader",
+    "BroadcastStatus",
+    "InvalidBroadcastError",
+    "Overrun",
+    "SharedMemoryBroadcast",
+    "broadcast_bytes",
+)
 
 
 def __getattr__(name: str) -> _Any:
@@ -28,7 +41,11 @@ def __getattr__(name: str) -> _Any:
         from . import ring
 
         return getattr(ring, name)
+    if name in _BCAST_NAMES:
+        from . import bcast
+
+        return getattr(bcast, name)
     raise AttributeError(f"module 'hotpath' has no attribute {name!r}")
 
 
-__all__ = sorted(("BackoffIdle", *_RING_NAMES))
+__all__ = sorted(("BackoffIdle", *_RING_NAMES, *_BCAST_NAMES))

@@ -1,8 +1,9 @@
-"""Builds the cffi extension ``hotpath._cring`` (API mode): the SPSC ring of ``include/pt_ring.h``.
+"""Builds the cffi extension ``hotpath._cring`` (API mode): the SPSC ring of ``include/pt_ring.h`` and the
+broadcast ring of ``include/pt_bcast.h``.
 
 Used by ``pip install -e .`` (setup.py's ``cffi_modules``) and by ``make build``
 (``python hotpath/_build.py`` compiles in place), the same pattern as ``c_engine/_build.py``.
-The cdef is the public header itself, minus preprocessor lines, so the C API is declared once.
+The cdef is the public headers themselves, minus preprocessor lines, so the C API is declared once.
 """
 
 from __future__ import annotations
@@ -38,15 +39,22 @@ def header_cdef(path: Path) -> str:
 # from_buffer call (about 0.1 us each); the ring itself takes `const void *`.
 GLUE = r"""
 #include "pt_ring.h"
+#include "pt_bcast.h"
 
 static int py_ring_push(pt_ring_t *r, const char *msg64)
 {
     return pt_ring_try_push(r, msg64);
 }
+
+static int py_bcast_publish(pt_bcast_t *b, const char *msg64)
+{
+    return pt_bcast_publish(b, msg64);
+}
 """
 
 GLUE_CDEF = """
 int py_ring_push(pt_ring_t *r, const char *msg64);
+int py_bcast_publish(pt_bcast_t *b, const char *msg64);
 """
 
 # setuptools (pip install -e .) runs from the project root and insists on relative paths;
@@ -60,6 +68,7 @@ def _path(p: Path) -> str:
 
 ffi = FFI()
 ffi.cdef(header_cdef(INCLUDE / "pt_ring.h"))
+ffi.cdef(header_cdef(INCLUDE / "pt_bcast.h"))
 ffi.cdef(GLUE_CDEF)
 ffi.set_source(
     "hotpath._cring",

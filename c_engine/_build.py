@@ -7,7 +7,6 @@ headers themselves, minus preprocessor lines, so the C API is declared once.
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -20,17 +19,23 @@ SOURCES = sorted((HERE / "src").glob("*.c"))
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-flto"]
 
 
-def header_cdef(path: Path) -> str:
-    """The header as cffi's cdef accepts it: no includes, guards or static asserts."""
-    out = []
-    for line in path.read_text().splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("#include", "#ifndef", "#endif", "_Static_assert")):
-            continue
-        if re.match(r"#define\s+\w+_H\s*$", stripped):
-            continue
-        out.append(line)
-    return "\n".join(out)
+def _load_support():  # by path: see c_engine/_cffi_support.py for why
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "c_engine" / "_cffi_support.py"
+    spec = importlib.util.spec_from_file_location("_cffi_support", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+_support = _load_support()
+header_cdef = _support.header_cdef
+_STANDALONE = __name__ == "__main__"
+
+
+def _path(p: Path) -> str:
+    return _support.source_path(p, _STANDALONE)
 
 
 # Python's fast path: the command is packed by struct.pack_into into a buffer Python owns, and one C call
@@ -66,15 +71,6 @@ int py_submit_one(pt_engine_t *e, const pt_command_t *c);
 int py_submit_batch(pt_engine_t *e, const pt_command_t *cmds, size_t n, size_t *done, size_t *nevents);
 """
 
-# setuptools (pip install -e .) runs from the project root and insists on relative paths;
-# `python c_engine/_build.py` compiles inside a scratch folder and needs absolute ones.
-_STANDALONE = __name__ == "__main__"
-
-
-def _path(p: Path) -> str:
-    return str(p if _STANDALONE else p.relative_to(HERE.parent))
-
-
 ffi = FFI()
 ffi.cdef(header_cdef(INCLUDE / "pt_wire.h"))
 ffi.cdef(header_cdef(INCLUDE / "pt_engine.h"))
@@ -90,14 +86,5 @@ ffi.set_source(
 
 if __name__ == "__main__":
     # Compile in place: the .so lands next to this file, as an editable install expects.
-    import os
-
-    os.chdir(HERE.parent)
-    build_dir = HERE.parent / "build" / "cffi"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    so = ffi.compile(tmpdir=str(build_dir), verbose="-v" in sys.argv)
-    for stale in HERE.glob("_cengine*.so"):
-        stale.unlink()
-    target = HERE / Path(so).name
-    Path(so).replace(target)
-    print(f"built {target.relative_to(HERE.parent)}")
+    built = _support.compile_in_place(ffi, HERE, "_cengine", verbose="-v" in sys.argv)
+    print(f"built {built.relative_to(_support.ROOT)}")

@@ -8,7 +8,6 @@ The cdef is the public headers themselves, minus preprocessor lines, so the C AP
 
 from __future__ import annotations
 
-import re
 import sys
 from pathlib import Path
 
@@ -22,17 +21,23 @@ SOURCES = sorted((HERE / "src").glob("*.c"))
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"]
 
 
-def header_cdef(path: Path) -> str:
-    """The header as cffi's cdef accepts it: no includes, guards or static asserts."""
-    out = []
-    for line in path.read_text().splitlines():
-        stripped = line.strip()
-        if stripped.startswith(("#include", "#ifndef", "#endif", "_Static_assert")):
-            continue
-        if re.match(r"#define\s+\w+_H\s*$", stripped):
-            continue
-        out.append(line)
-    return "\n".join(out)
+def _load_support():  # by path: see c_engine/_cffi_support.py for why
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "c_engine" / "_cffi_support.py"
+    spec = importlib.util.spec_from_file_location("_cffi_support", path)
+    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+_support = _load_support()
+header_cdef = _support.header_cdef
+_STANDALONE = __name__ == "__main__"
+
+
+def _path(p: Path) -> str:
+    return _support.source_path(p, _STANDALONE)
 
 
 # Python's per-message path: `const char *` lets cffi pass a bytes object without a copy or a
@@ -57,15 +62,6 @@ int py_ring_push(pt_ring_t *r, const char *msg64);
 int py_bcast_publish(pt_bcast_t *b, const char *msg64);
 """
 
-# setuptools (pip install -e .) runs from the project root and insists on relative paths;
-# `python hotpath/_build.py` compiles inside a scratch folder and needs absolute ones.
-_STANDALONE = __name__ == "__main__"
-
-
-def _path(p: Path) -> str:
-    return str(p if _STANDALONE else p.relative_to(ROOT))
-
-
 ffi = FFI()
 ffi.cdef(header_cdef(INCLUDE / "pt_ring.h"))
 ffi.cdef(header_cdef(INCLUDE / "pt_bcast.h"))
@@ -80,14 +76,5 @@ ffi.set_source(
 
 if __name__ == "__main__":
     # Compile in place: the .so lands next to this file, as an editable install expects.
-    import os
-
-    os.chdir(ROOT)
-    build_dir = ROOT / "build" / "cffi-hotpath"
-    build_dir.mkdir(parents=True, exist_ok=True)
-    so = ffi.compile(tmpdir=str(build_dir), verbose="-v" in sys.argv)
-    for stale in HERE.glob("_cring*.so"):
-        stale.unlink()
-    target = HERE / Path(so).name
-    Path(so).replace(target)
-    print(f"built {target.relative_to(ROOT)}")
+    built = _support.compile_in_place(ffi, HERE, "_cring", verbose="-v" in sys.argv)
+    print(f"built {built.relative_to(_support.ROOT)}")

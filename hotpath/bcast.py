@@ -24,10 +24,7 @@ Exactly one producer per ring (one ``Broadcast`` object that publishes); readers
 from __future__ import annotations
 
 import enum
-import mmap
-import os
 import time
-from multiprocessing import resource_tracker
 from types import TracebackType
 from typing import Any
 
@@ -38,7 +35,8 @@ from c_engine._wire import EVENT_DTYPE, MSG_SIZE
 
 from ._cring import ffi, lib
 from .idle import BackoffIdle
-from .ring import SHM_DIR, Message
+from .ring import Message
+from .shm import ShmSegment
 
 __all__ = [
     "Broadcast",
@@ -310,52 +308,31 @@ class BroadcastReader:
 
 
 class SharedMemoryBroadcast(Broadcast):
-    """A broadcast ring in the named shared-memory segment ``/dev/shm/NAME`` (same rules as ``SharedMemoryRing``).
+    """A broadcast ring in the named shared-memory segment ``/dev/shm/NAME`` (ownership rules: ``hotpath.shm``).
 
-    ``SharedMemoryBroadcast.create(name, capacity)`` makes the segment (it must not exist) and owns it:
-    ``close()`` unlinks it, and multiprocessing's resource tracker unlinks it if the owner dies without closing.
-    ``SharedMemoryBroadcast.attach(name)`` maps an existing one, never unlinks it and does not register with the
-    resource tracker (which would otherwise unlink the owner's segment when the attaching process exits).
+    ``SharedMemoryBroadcast.create(name, capacity)`` makes and owns the segment: ``close()`` unlinks it.
+    ``SharedMemoryBroadcast.attach(name)`` maps the ring another process created and never unlinks it.
     """
 
     def __init__(self, name: str, capacity: int | None = None, *, create: bool = False) -> None:
-        if not name or "/" in name or name in (".", ".."):
-            raise ValueError(f"bad shared-memory name {name!r}")
+        if create and capacity is None:
+            raise ValueError("create=True needs a capacity")
         self.name = name
-        self.owner = create
-        path = SHM_DIR / name
-        self._mmap: mmap.mmap | None = None
-        if create:
-            if capacity is None:
-                raise ValueError("create=True needs a capacity")
-            size = broadcast_bytes(capacity)
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-            try:
-                # Registered as multiprocessing.shared_memory does, so a crashed owner's segment is unlinked.
-                resource_tracker.register("/" + name, "shared_memory")
-                os.ftruncate(fd, size)
-                self._mmap = mmap.mmap(fd, size)
-                Broadcast.create(self._mmap, capacity).close()  # format only; this object attaches below
-                super().__init__(self._mmap)
-            except BaseException:
-                self._close_mapping()
-                self._unlink()
-                raise
-            finally:
-                os.close(fd)
-        else:
-            fd = os.open(path, os.O_RDWR)
-            try:
-                size = os.fstat(fd).st_size
-                if size < lib.PT_BCAST_HEADER_BYTES:
-                    raise InvalidBroadcastError(f"{path} has {size} bytes: too small for a broadcast ring")
-                self._mmap = mmap.mmap(fd, size)
-                super().__init__(self._mmap)
-            except BaseException:
-                self._close_mapping()
-                raise
-            finally:
-                os.close(fd)
+        self._segment = ShmSegment(name, broadcast_bytes(capacity) if create else None, create=create)
+        try:
+            if create:
+                Broadcast.create(self._segment.mmap, capacity).close()  # format only; this object attaches below
+            elif self._segment.size < lib.PT_BCAST_HEADER_BYTES:
+                raise InvalidBroadcastError(
+                    f"{self._segment.path} has {self._segment.size} bytes: too small for a broadcast ring")
+            super().__init__(self._segment.mmap)
+        except BaseException:
+            self._segment.close()
+            raise
+
+    @property
+    def owner(self) -> bool:
+        return self._segment.owner
 
     @classmethod
     def create(cls, name: str, capacity: int) -> SharedMemoryBroadcast:  # type: ignore[override]
@@ -367,26 +344,10 @@ class SharedMemoryBroadcast(Broadcast):
         """Maps the broadcast ring another process created under ``name``."""
         return cls(name)
 
-    def _close_mapping(self) -> None:
-        if self._mmap is not None:
-            self._mmap.close()
-            self._mmap = None
-
-    def _unlink(self) -> None:
-        try:
-            os.unlink(SHM_DIR / self.name)
-        except FileNotFoundError:
-            pass
-        resource_tracker.unregister("/" + self.name, "shared_memory")
-
     def close(self) -> None:
         """Unmaps; the owner also removes the segment (attached processes keep their mapping until they close)."""
-        if self.owner:
-            self.owner = False
-            self._unlink()
-        if self._mmap is not None:
-            self._release_buffer()
-            self._close_mapping()
+        self._release_buffer()
+        self._segment.close()
 
     def __enter__(self) -> SharedMemoryBroadcast:
         return self

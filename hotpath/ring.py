@@ -22,11 +22,7 @@ One ``Ring`` object per side per process; a ring has exactly one producer and on
 from __future__ import annotations
 
 import enum
-import mmap
-import os
 import time
-from multiprocessing import resource_tracker
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -37,6 +33,7 @@ from c_engine._wire import COMMAND_DTYPE, MSG_SIZE
 
 from ._cring import ffi, lib
 from .idle import BackoffIdle
+from .shm import SHM_DIR, ShmSegment
 
 __all__ = [
     "BadMagicError",
@@ -50,10 +47,6 @@ __all__ = [
     "SharedMemoryRing",
     "ring_bytes",
 ]
-
-#: Where Linux keeps POSIX shared-memory segments (shm_open names map to files here).
-SHM_DIR = Path("/dev/shm")
-
 
 class RingStatus(enum.IntEnum):
     """The C return codes (``enum pt_ring_rc``); FULL and EMPTY mean "try again"."""
@@ -296,55 +289,33 @@ class Ring:
 
 
 class SharedMemoryRing(Ring):
-    """A ring in the named shared-memory segment ``/dev/shm/NAME``.
+    """A ring in the named shared-memory segment ``/dev/shm/NAME`` (ownership rules: ``hotpath.shm``).
 
-    ``SharedMemoryRing.create(name, capacity)`` makes the segment (it must not exist) and owns it: ``close()``
-    unlinks it, and multiprocessing's resource tracker unlinks it if the owner dies without closing.
-    ``SharedMemoryRing.attach(name)`` maps an existing one and never unlinks it; it does not register with
-    the resource tracker (on Python 3.11 ``SharedMemory(create=False)`` would, and the tracker would unlink
-    the owner's segment, or warn about it, when the attaching process exits).
+    ``SharedMemoryRing.create(name, capacity)`` makes and owns the segment: ``close()`` unlinks it.
+    ``SharedMemoryRing.attach(name)`` maps the ring another process created and never unlinks it.
     """
 
     def __init__(
         self, name: str, capacity: int | None = None, *, create: bool = False, dtype: npt.DTypeLike = COMMAND_DTYPE
     ) -> None:
-        if not name or "/" in name or name in (".", ".."):
-            raise ValueError(f"bad shared-memory name {name!r}")
+        if create and capacity is None:
+            raise ValueError("create=True needs a capacity")
         self.name = name
-        self.owner = create
-        path = SHM_DIR / name
-        self._mmap: mmap.mmap | None = None
-        if create:
-            if capacity is None:
-                raise ValueError("create=True needs a capacity")
-            size = ring_bytes(capacity)
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
-            try:
-                # Registered as multiprocessing.shared_memory does, so a crashed owner's segment is unlinked.
-                resource_tracker.register("/" + name, "shared_memory")
-                os.ftruncate(fd, size)
-                self._mmap = mmap.mmap(fd, size)
-                Ring.create(self._mmap, capacity)
-                super().__init__(self._mmap, dtype=dtype)
-            except BaseException:
-                self._close_mapping()
-                self._unlink()
-                raise
-            finally:
-                os.close(fd)
-        else:
-            fd = os.open(path, os.O_RDWR)
-            try:
-                size = os.fstat(fd).st_size
-                if size < lib.PT_RING_HEADER_BYTES:
-                    raise InvalidRingError(f"{path} has {size} bytes: too small for a ring", RingStatus.EINVAL)
-                self._mmap = mmap.mmap(fd, size)
-                super().__init__(self._mmap, dtype=dtype)
-            except BaseException:
-                self._close_mapping()
-                raise
-            finally:
-                os.close(fd)
+        self._segment = ShmSegment(name, ring_bytes(capacity) if create else None, create=create)
+        try:
+            if create:
+                Ring.create(self._segment.mmap, capacity)
+            elif self._segment.size < lib.PT_RING_HEADER_BYTES:
+                raise InvalidRingError(f"{self._segment.path} has {self._segment.size} bytes: too small for a ring",
+                                       RingStatus.EINVAL)  # fmt: skip
+            super().__init__(self._segment.mmap, dtype=dtype)
+        except BaseException:
+            self._segment.close()
+            raise
+
+    @property
+    def owner(self) -> bool:
+        return self._segment.owner
 
     @classmethod
     def create(  # type: ignore[override]
@@ -358,29 +329,10 @@ class SharedMemoryRing(Ring):
         """Maps the ring another process created under ``name``."""
         return cls(name, dtype=dtype)
 
-    def _close_mapping(self) -> None:
-        if self._mmap is not None:
-            try:
-                self._mmap.close()
-            except BufferError:  # views from peek_batch still use it; it is unmapped when they go
-                pass
-            self._mmap = None
-
-    def _unlink(self) -> None:
-        try:
-            os.unlink(SHM_DIR / self.name)
-        except FileNotFoundError:
-            pass
-        resource_tracker.unregister("/" + self.name, "shared_memory")
-
     def close(self) -> None:
         """Unmaps; the owner also removes the segment (attached processes keep their mapping until they close)."""
-        if self.owner:
-            self.owner = False
-            self._unlink()
-        if self._mmap is not None:
-            self._release_buffer()
-            self._close_mapping()
+        self._release_buffer()
+        self._segment.close()
 
     def __enter__(self) -> SharedMemoryRing:
         return self

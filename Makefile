@@ -49,25 +49,25 @@ $(RING_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/_build.py
 build: $(EXT_STAMP) $(RING_EXT_STAMP)
 
 # C unit tests and a random stress run, under AddressSanitizer and UBSan.
-$(BUILD)/engine_test_san: tests/c/test_engine.c $(C_SOURCES) $(C_HEADERS)
+$(BUILD)/engine_test_san: tests/c/test_engine.c tests/c/harness.h $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) -o $@ tests/c/test_engine.c $(C_SOURCES)
 
 # The ring's C tests (two forked processes move 10 M messages): -O2 for the throughput it prints, then sanitized.
-$(BUILD)/ring_test: tests/c/test_ring.c $(RING_SOURCES) $(RING_HEADERS)
+$(BUILD)/ring_test: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_STRICT) $(RING_INCLUDES) -pthread -o $@ tests/c/test_ring.c $(RING_SOURCES)
 
-$(BUILD)/ring_test_san: tests/c/test_ring.c $(RING_SOURCES) $(RING_HEADERS)
+$(BUILD)/ring_test_san: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -pthread -o $@ tests/c/test_ring.c $(RING_SOURCES)
 
 # The broadcast ring's C tests (a producer and two reader processes, 5 M messages), built the same two ways.
-$(BUILD)/bcast_test: tests/c/test_bcast.c $(RING_SOURCES) $(RING_HEADERS)
+$(BUILD)/bcast_test: tests/c/test_bcast.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_STRICT) $(RING_INCLUDES) -o $@ tests/c/test_bcast.c $(RING_SOURCES)
 
-$(BUILD)/bcast_test_san: tests/c/test_bcast.c $(RING_SOURCES) $(RING_HEADERS)
+$(BUILD)/bcast_test_san: tests/c/test_bcast.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -o $@ tests/c/test_bcast.c $(RING_SOURCES)
 
@@ -79,7 +79,7 @@ ctest: $(BUILD)/engine_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san $(BUIL
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/bcast_test_san
 
 # The ring under ThreadSanitizer (its two-thread transfer; TSan does not see across processes).
-$(BUILD)/ring_test_tsan: tests/c/test_ring.c $(RING_SOURCES) $(RING_HEADERS)
+$(BUILD)/ring_test_tsan: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -O1 -g -fsanitize=thread -Wall -Wextra -Werror $(RING_INCLUDES) -pthread \
 		-o $@ tests/c/test_ring.c $(RING_SOURCES)
@@ -95,7 +95,7 @@ test: build ctest pytest
 run: build
 	$(VENV)/bin/proptrade demo
 
-$(BUILD)/engine_bench: bench/engine_bench.c $(C_SOURCES) $(C_HEADERS)
+$(BUILD)/engine_bench: bench/engine_bench.c bench/bench_util.h $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_STRICT) -O3 -march=native -flto -DNDEBUG -o $@ bench/engine_bench.c $(C_SOURCES)
 
@@ -105,7 +105,7 @@ bench: build $(BUILD)/engine_bench
 # Ring ping-pong floors (issue 10, acceptance 3 (a) and (a')): C<->C, then Python<->C echo; two busy-polling
 # processes pinned to cores 0 and 1 (needs 2 cores). Writes build/bench/ring_pingpong.json and .png.
 .PHONY: bench-ring
-$(BUILD)/ring_pingpong: bench/ring_pingpong.c bench/ring_hist.h hotpath/src/ring.c hotpath/include/pt_ring.h \
+$(BUILD)/ring_pingpong: bench/ring_pingpong.c bench/bench_util.h hotpath/src/ring.c hotpath/include/pt_ring.h \
 		c_engine/include/pt_wire.h
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -O3 -march=native -DNDEBUG -Wall -Wextra -Werror -Ihotpath/include -Ic_engine/include \

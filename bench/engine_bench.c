@@ -76,10 +76,8 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
-#if defined(__x86_64__) || defined(__i386__)
-#include <x86intrin.h>
-#endif
 
+#include "bench_util.h"
 #include "pt_engine.h"
 
 /* ---- parameters ------------------------------------------------------- */
@@ -127,22 +125,6 @@ typedef struct params {
 static _Noreturn void die(const char *what, int rc) {
     fprintf(stderr, "engine_bench: %s failed (%d)\n", what, rc);
     exit(1);
-}
-
-static uint64_t mono_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* Per-op timestamps: the TSC where there is one (constant on this machine, ~12 ns
- * a read, calibrated against CLOCK_MONOTONIC), else the monotonic clock itself. */
-static inline uint64_t ticks_now(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    return __rdtsc();
-#else
-    return mono_ns();
-#endif
 }
 
 /* What the machine did to a timed pass: page faults, involuntary context
@@ -411,65 +393,6 @@ static void generate(const params_t *p, pt_command_t *cmds, uint8_t *kinds, gen_
     free(m.ids); free(m.owner); free(m.pos); free(next_cloid);
 }
 
-/* ---- log-linear (HDR-style) histogram of TSC ticks ---------------------- */
-
-#define H_SUB_BITS 7                          /* values below 128 exact, then 64 buckets per octave: <= 1.6% error */
-#define H_HALF (1u << (H_SUB_BITS - 1))
-#define H_MAX_SHIFT 40
-#define H_BUCKETS ((H_MAX_SHIFT + 2) * H_HALF)
-
-typedef struct hist {
-    uint32_t count[H_BUCKETS];
-    uint64_t n, max, sum;
-} hist_t;
-
-static inline void hist_record(hist_t *h, uint64_t v) {
-    uint32_t idx;
-    if (v < (1u << H_SUB_BITS)) {
-        idx = (uint32_t)v;
-    } else {
-        int shift = 63 - __builtin_clzll(v) - (H_SUB_BITS - 1);
-        if (shift > H_MAX_SHIFT) shift = H_MAX_SHIFT, v = ((uint64_t)(2 * H_HALF) << H_MAX_SHIFT) - 1;
-        idx = (uint32_t)shift * H_HALF + (uint32_t)(v >> shift);
-    }
-    h->count[idx]++;
-    h->n++;
-    h->sum += v;
-    if (v > h->max) h->max = v;
-}
-
-/* The highest value that lands in bucket idx (HDR's "highest equivalent value"). */
-static uint64_t hist_bucket_high(uint32_t idx) {
-    if (idx < (1u << H_SUB_BITS)) return idx;
-    uint32_t shift = idx / H_HALF - 1, m = idx - shift * H_HALF;
-    return (((uint64_t)m + 1) << shift) - 1;
-}
-
-static void hist_add(hist_t *into, const hist_t *h) {
-    for (uint32_t i = 0; i < H_BUCKETS; i++) into->count[i] += h->count[i];
-    into->n += h->n;
-    into->sum += h->sum;
-    if (h->max > into->max) into->max = h->max;
-}
-
-static uint64_t hist_percentile(const hist_t *h, double pct) {
-    if (h->n == 0) return 0;
-    uint64_t rank = (uint64_t)((pct / 100.0) * (double)h->n + 0.999999);
-    if (rank < 1) rank = 1;
-    uint64_t cum = 0;
-    for (uint32_t i = 0; i < H_BUCKETS; i++) {
-        cum += h->count[i];
-        if (cum >= rank) {
-            uint64_t v = hist_bucket_high(i);
-            return v < h->max ? v : h->max;
-        }
-    }
-    return h->max;
-}
-
-static const double PCTS[] = {50, 90, 99, 99.9, 99.99};
-#define NPCTS 5
-
 /* ---- timed loops (noinline: callgrind --toggle-collect names them) -------- */
 
 __attribute__((noinline)) void bench_run_ops(pt_engine_t *e, const pt_command_t *cmds, size_t n, sink_t *s) {
@@ -553,29 +476,6 @@ __attribute__((noinline)) void bench_run_overhead(size_t n, hist_t *h) {
 }
 
 /* ---- reporting ---------------------------------------------------------- */
-
-/* "model name" of /proc/cpuinfo, with family and model (a VM may print only "AMD EPYC"). */
-static void cpu_model(char *out, size_t cap) {
-    char name[160] = "unknown", family[16] = "?", model[16] = "?";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f)) {
-            char *v = strchr(line, ':');
-            if (!v) continue;
-            v += 1 + (v[1] == ' ');
-            v[strcspn(v, "\n")] = 0;
-            if (!strncmp(line, "model name", 10)) snprintf(name, sizeof name, "%s", v);
-            else if (!strncmp(line, "cpu family", 10)) snprintf(family, sizeof family, "%s", v);
-            else if (!strncmp(line, "model\t", 6)) snprintf(model, sizeof model, "%s", v);
-            else if (line[0] == '\n' || !strncmp(line, "processor", 9)) {
-                if (strcmp(name, "unknown")) break;  /* the first processor is enough */
-            }
-        }
-        fclose(f);
-    }
-    snprintf(out, cap, "%s (family %s model %s)", name, family, model);
-}
 
 typedef struct lat_report {
     double pct_ns[NPCTS], max_ns, mean_ns;

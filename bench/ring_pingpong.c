@@ -11,7 +11,7 @@
  * trip the initiator writes a 64-byte message carrying a sequence number, reads
  * the TSC, pushes it on ping, spins on pong until the echo comes back, reads
  * the TSC again, checks the sequence number and records the difference in a
- * log-linear histogram (bench/ring_hist.h, <= 1.6% bucket error). The TSC is
+ * log-linear histogram (bench/bench_util.h, <= 1.6% bucket error). The TSC is
  * calibrated against CLOCK_MONOTONIC over the whole run. The timer's own cost
  * (two TSC reads and a recording around nothing) is measured after the run and
  * printed; the round trips include it. Both sides spin without pause or yield.
@@ -51,7 +51,7 @@
 #include <unistd.h>
 
 #include "pt_ring.h"
-#include "ring_hist.h"
+#include "bench_util.h"
 
 #define STOP_MAGIC 0x504F54535050544Eull   /* word 1 of the stop message */
 #define PING_MAGIC 0x474E495050505450ull   /* word 1 of every other message */
@@ -63,8 +63,6 @@ typedef struct msg {
 } msg_t;
 _Static_assert(sizeof(msg_t) == PT_RING_SLOT_BYTES, "one slot");
 
-static const double PCTS[] = {50, 90, 99, 99.9, 99.99};
-#define NPCTS 5
 /* The percentile curve written to --json (for the plot): x = percentile. */
 static const double CURVE[] = {0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5, 99.7, 99.8, 99.9,
                                99.95, 99.97, 99.99, 99.995, 99.999, 99.9995, 99.9999, 100};

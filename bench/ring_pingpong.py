@@ -49,7 +49,7 @@ PCTS = (50.0, 90.0, 99.0, 99.9, 99.99)
 #: The percentile curve (json and plot), as in ring_pingpong.c.
 CURVE = (0, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99, 99.5, 99.7, 99.8, 99.9, 99.95, 99.97,
          99.99, 99.995, 99.999, 99.9995, 99.9999, 100)  # fmt: skip
-H_SUB_BITS = 7  #: the histogram of bench/ring_hist.h: < 128 exact, then 64 buckets per octave
+H_SUB_BITS = 7  #: the histogram of bench/bench_util.h: < 128 exact, then 64 buckets per octave
 
 
 class EchoDied(RuntimeError):
@@ -82,11 +82,11 @@ def cpu_model() -> str:
     return f"{info.get('model name', 'unknown')} (family {info.get('cpu family', '?')} model {info.get('model', '?')})"
 
 
-# ---- the log-linear histogram of ring_hist.h, over ns ----------------------------------------------
+# ---- the log-linear histogram of bench_util.h, over ns ----------------------------------------------
 
 
 def hist_summary(ns: np.ndarray) -> dict[str, Any]:
-    """Percentiles as ring_hist.h reports them: each bucket's highest value, capped by the exact max."""
+    """Percentiles as bench_util.h reports them: each bucket's highest value, capped by the exact max."""
     v = ns.astype(np.int64)
     big = v >= (1 << H_SUB_BITS)
     idx = v.copy()

@@ -7,8 +7,10 @@ headers themselves, minus preprocessor lines, so the C API is declared once.
 
 from __future__ import annotations
 
+import runpy
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from cffi import FFI
 
@@ -19,17 +21,8 @@ SOURCES = sorted((HERE / "src").glob("*.c"))
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-flto"]
 
 
-def _load_support():  # by path: see c_engine/_cffi_support.py for why
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "c_engine" / "_cffi_support.py"
-    spec = importlib.util.spec_from_file_location("_cffi_support", path)
-    module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-_support = _load_support()
+# Loaded by path, not imported: setuptools runs this script before the package can be imported.
+_support = SimpleNamespace(**runpy.run_path(str(Path(__file__).resolve().parents[1] / "c_engine" / "_cffi_support.py")))
 header_cdef = _support.header_cdef
 _STANDALONE = __name__ == "__main__"
 

@@ -18,56 +18,16 @@
  * Every wait is bounded: children arm alarm(), the parent kills them after a
  * deadline.
  */
-#define _GNU_SOURCE
-#include <errno.h>
+#include "harness.h"
+
 #include <inttypes.h>
-#include <sched.h>
-#include <signal.h>
 #include <stdatomic.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "pt_bcast.h"
 
-#define EXPECT(cond)                                                                                  \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            fprintf(stderr, "%s:%d: %s: expected %s\n", __FILE__, __LINE__, __func__, #cond);         \
-            return 1;                                                                                 \
-        }                                                                                             \
-    } while (0)
-
-#define DEADLINE_S 90
-
-typedef struct msg {
-    uint64_t w[8];
-} msg_t;
-
 _Static_assert(sizeof(msg_t) == PT_BCAST_SLOT_BYTES, "a test message is one slot");
-
-static msg_t make_msg(uint64_t seq)
-{
-    msg_t m;
-    m.w[0] = seq;
-    for (int i = 1; i < 8; i++)
-        m.w[i] = seq * 0x9E3779B97F4A7C15ull ^ (uint64_t)i;
-    return m;
-}
-
-static int msg_ok(const msg_t *m, uint64_t seq)
-{
-    if (m->w[0] != seq)
-        return 0;
-    for (int i = 1; i < 8; i++)
-        if (m->w[i] != (seq * 0x9E3779B97F4A7C15ull ^ (uint64_t)i))
-            return 0;
-    return 1;
-}
 
 /* A fresh broadcast ring in an mmap'd (so page-aligned) region; *bytes_out for munmap. */
 static void *new_region(uint32_t capacity, size_t *bytes_out, int shared)
@@ -276,19 +236,6 @@ static int test_bad_regions_and_arguments_are_errors(void)
 
 /* ---- one producer, two reader processes ---- */
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static void idle(unsigned *misses)
-{
-    if (++*misses > 64)
-        sched_yield(); /* three processes on two cores: give the CPU away */
-}
-
 /* Test-only state beside the ring (its own MAP_SHARED page), not part of the ring. */
 typedef struct xfer {
     /* The fast reader release-stores its cursor after checking messages; the producer acquire-loads it to pace. */
@@ -412,34 +359,12 @@ static int run_slow_reader(pt_bcast_reader_t *rd, xfer_t *x)
     return 0;
 }
 
-/* Waits for pid until deadline (monotonic seconds); kills it after. Returns its exit status or -1. */
-static int wait_until(pid_t pid, double deadline)
-{
-    int status;
-    for (;;) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-        if (got == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (got < 0 && errno != EINTR)
-            return -1;
-        if (now_s() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fprintf(stderr, "child %d killed after the deadline\n", (int)pid);
-            return -1;
-        }
-        struct timespec nap = {0, 1000000};
-        nanosleep(&nap, NULL);
-    }
-}
-
 enum role { ROLE_PRODUCER, ROLE_FAST, ROLE_SLOW };
 
 static pid_t spawn(enum role role, void *mem, size_t bytes, pt_bcast_reader_t *rd, xfer_t *x)
 {
-    pid_t pid = fork();
+    pid_t pid = fork_bounded();
     if (pid == 0) {
-        alarm(DEADLINE_S); /* never outlive a hung peer */
         pt_bcast_t b;
         if (pt_bcast_attach(mem, bytes, &b) != PT_BCAST_OK)
             _exit(2);
@@ -497,10 +422,7 @@ static int test_one_producer_and_a_fast_and_a_slow_reader_process(void)
 
 int main(void)
 {
-    struct {
-        const char *name;
-        int (*fn)(void);
-    } tests[] = {
+    static const test_case_t tests[] = {
         {"messages_come_out_in_publish_order", test_messages_come_out_in_publish_order},
         {"a_reader_opened_later_sees_only_newer_messages_and_readers_are_independent",
          test_a_reader_opened_later_sees_only_newer_messages_and_readers_are_independent},
@@ -515,15 +437,5 @@ int main(void)
         {"bad_regions_and_arguments_are_errors", test_bad_regions_and_arguments_are_errors},
         {"one_producer_and_a_fast_and_a_slow_reader_process", test_one_producer_and_a_fast_and_a_slow_reader_process},
     };
-    int failed = 0, passed = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        if (tests[i].fn() == 0) {
-            passed++;
-        } else {
-            failed++;
-            fprintf(stderr, "FAILED %s\n", tests[i].name);
-        }
-    }
-    printf("bcast tests: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return run_tests("bcast tests", tests, sizeof tests / sizeof tests[0]);
 }

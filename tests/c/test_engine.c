@@ -8,21 +8,13 @@
  * then replays the same stream into a second engine and requires the same
  * events byte for byte and the same state hash.
  */
-#include <stdio.h>
-#include <stdlib.h>
+#include "harness.h"
+
 #include <string.h>
 
 #include "pt_engine.h"
 
 static int g_failed, g_passed;
-
-#define EXPECT(cond)                                                              \
-    do {                                                                          \
-        if (!(cond)) {                                                            \
-            fprintf(stderr, "%s:%d: %s: expected %s\n", __FILE__, __LINE__, __func__, #cond); \
-            return 1;                                                             \
-        }                                                                         \
-    } while (0)
 
 static pt_engine_t *make_engine(uint32_t max_orders, uint32_t max_levels)
 {

@@ -15,56 +15,16 @@
  * messages), which is what `make tsan` checks: ThreadSanitizer sees races
  * between threads, not between processes.
  */
-#define _GNU_SOURCE
-#include <errno.h>
+#include "harness.h"
+
 #include <inttypes.h>
 #include <pthread.h>
-#include <sched.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "pt_ring.h"
 
-#define EXPECT(cond)                                                                                  \
-    do {                                                                                              \
-        if (!(cond)) {                                                                                \
-            fprintf(stderr, "%s:%d: %s: expected %s\n", __FILE__, __LINE__, __func__, #cond);         \
-            return 1;                                                                                 \
-        }                                                                                             \
-    } while (0)
-
-#define DEADLINE_S 90
-
-typedef struct msg {
-    uint64_t w[8];
-} msg_t;
-
 _Static_assert(sizeof(msg_t) == PT_RING_SLOT_BYTES, "a test message is one slot");
-
-static msg_t make_msg(uint64_t seq)
-{
-    msg_t m;
-    m.w[0] = seq;
-    for (int i = 1; i < 8; i++)
-        m.w[i] = seq * 0x9E3779B97F4A7C15ull ^ (uint64_t)i;
-    return m;
-}
-
-static int msg_ok(const msg_t *m, uint64_t seq)
-{
-    if (m->w[0] != seq)
-        return 0;
-    for (int i = 1; i < 8; i++)
-        if (m->w[i] != (seq * 0x9E3779B97F4A7C15ull ^ (uint64_t)i))
-            return 0;
-    return 1;
-}
 
 /* A fresh ring in an mmap'd (so page-aligned) private region; *bytes_out for munmap. */
 static void *new_region(uint32_t capacity, size_t *bytes_out, int shared)
@@ -252,19 +212,6 @@ static int test_capacity_not_a_power_of_two_is_rejected(void)
 
 /* ---- two processes ---- */
 
-static void idle(unsigned *misses)
-{
-    if (++*misses > 64)
-        sched_yield(); /* the peer may share our core: give it the CPU */
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 /* Producer: cycles through try_push and push_batch of 1..64 messages. */
 static int run_producer(pt_ring_t *r, uint64_t count)
 {
@@ -351,36 +298,14 @@ static int run_consumer(pt_ring_t *r, uint64_t count)
 
 static pid_t spawn(int (*fn)(pt_ring_t *, uint64_t), void *mem, size_t bytes, uint64_t count)
 {
-    pid_t pid = fork();
+    pid_t pid = fork_bounded();
     if (pid == 0) {
-        alarm(DEADLINE_S); /* never outlive a hung peer */
         pt_ring_t r;
         if (pt_ring_attach(mem, bytes, &r) != PT_RING_OK)
             _exit(2);
         _exit(fn(&r, count));
     }
     return pid;
-}
-
-/* Waits for pid until deadline (monotonic seconds); kills it after. Returns its exit status or -1. */
-static int wait_until(pid_t pid, double deadline)
-{
-    int status;
-    for (;;) {
-        pid_t got = waitpid(pid, &status, WNOHANG);
-        if (got == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        if (got < 0 && errno != EINTR)
-            return -1;
-        if (now_s() > deadline) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            fprintf(stderr, "child %d killed after the deadline\n", (int)pid);
-            return -1;
-        }
-        struct timespec nap = {0, 1000000};
-        nanosleep(&nap, NULL);
-    }
 }
 
 static int test_two_processes_transfer_every_message_in_order(void)
@@ -446,10 +371,7 @@ static int test_two_threads_transfer_every_message_in_order(void)
 
 int main(void)
 {
-    struct {
-        const char *name;
-        int (*fn)(void);
-    } tests[] = {
+    static const test_case_t tests[] = {
         {"fifo_order_is_kept", test_fifo_order_is_kept},
         {"wrap_around_many_times_keeps_order", test_wrap_around_many_times_keeps_order},
         {"full_ring_returns_full_and_never_overwrites", test_full_ring_returns_full_and_never_overwrites},
@@ -462,15 +384,5 @@ int main(void)
         {"two_threads_transfer_every_message_in_order", test_two_threads_transfer_every_message_in_order},
         {"two_processes_transfer_every_message_in_order", test_two_processes_transfer_every_message_in_order},
     };
-    int failed = 0, passed = 0;
-    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        if (tests[i].fn() == 0) {
-            passed++;
-        } else {
-            failed++;
-            fprintf(stderr, "FAILED %s\n", tests[i].name);
-        }
-    }
-    printf("ring tests: %d passed, %d failed\n", passed, failed);
-    return failed ? 1 : 0;
+    return run_tests("ring tests", tests, sizeof tests / sizeof tests[0]);
 }

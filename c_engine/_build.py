@@ -22,7 +22,8 @@ CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden
 
 
 # Loaded by path, not imported: setuptools runs this script before the package can be imported.
-_support = SimpleNamespace(**runpy.run_path(str(Path(__file__).resolve().parents[1] / "c_engine" / "_cffi_support.py")))
+_SUPPORT_FILE = Path(__file__).resolve().parents[1] / "c_engine" / "_cffi_support.py"
+_support = SimpleNamespace(**runpy.run_path(str(_SUPPORT_FILE)))
 header_cdef = _support.header_cdef
 _STANDALONE = __name__ == "__main__"
 

@@ -14,10 +14,11 @@ SAN_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefine
              -Wall -Wextra -Werror -Ic_engine/include
 BUILD := build
 EXT_STAMP := $(BUILD)/.ext-built
-RING_SOURCES := $(wildcard hotpath/src/*.c)
+RING_SOURCES := hotpath/src/ring.c hotpath/src/bcast.c
 RING_HEADERS := $(wildcard hotpath/include/*.h) c_engine/include/pt_wire.h
 RING_INCLUDES := -Ihotpath/include -Ic_engine/include
 RING_EXT_STAMP := $(BUILD)/.ring-ext-built
+LOOP_EXT_STAMP := $(BUILD)/.loop-ext-built
 
 .PHONY: all install build test ctest tsan pytest run bench fuzz clean
 
@@ -46,7 +47,14 @@ $(RING_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/_build.py
 	$(PY) hotpath/_build.py
 	touch $@
 
-build: $(EXT_STAMP) $(RING_EXT_STAMP)
+# The engine loop's cffi extension (hotpath._cloop): the loop, the rings and its own copy of the engine.
+$(LOOP_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/src/loop.c $(C_SOURCES) $(C_HEADERS) \
+		hotpath/_build_loop.py
+	@mkdir -p $(BUILD)
+	$(PY) hotpath/_build_loop.py
+	touch $@
+
+build: $(EXT_STAMP) $(RING_EXT_STAMP) $(LOOP_EXT_STAMP)
 
 # C unit tests and a random stress run, under AddressSanitizer and UBSan.
 $(BUILD)/engine_test_san: tests/c/test_engine.c tests/c/harness.h $(C_SOURCES) $(C_HEADERS)
@@ -71,12 +79,20 @@ $(BUILD)/bcast_test_san: tests/c/test_bcast.c tests/c/harness.h $(RING_SOURCES) 
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -o $@ tests/c/test_bcast.c $(RING_SOURCES)
 
-ctest: $(BUILD)/engine_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san $(BUILD)/bcast_test $(BUILD)/bcast_test_san
+# The engine loop's C tests (the loop in a thread, the test playing two clients), sanitized.
+LOOP_SOURCES := $(C_SOURCES) $(RING_SOURCES) hotpath/src/loop.c
+$(BUILD)/loop_test_san: tests/c/test_loop.c tests/c/harness.h $(LOOP_SOURCES) $(C_HEADERS) $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -pthread -o $@ tests/c/test_loop.c $(LOOP_SOURCES)
+
+ctest: $(BUILD)/engine_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san $(BUILD)/bcast_test $(BUILD)/bcast_test_san \
+		$(BUILD)/loop_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/engine_test_san
 	timeout 120 $(BUILD)/ring_test
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/ring_test_san
 	timeout 120 $(BUILD)/bcast_test
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/bcast_test_san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/loop_test_san
 
 # The ring under ThreadSanitizer (its two-thread transfer; TSan does not see across processes).
 $(BUILD)/ring_test_tsan: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)
@@ -84,8 +100,14 @@ $(BUILD)/ring_test_tsan: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $
 	$(CC) -std=c11 -O1 -g -fsanitize=thread -Wall -Wextra -Werror $(RING_INCLUDES) -pthread \
 		-o $@ tests/c/test_ring.c $(RING_SOURCES)
 
-tsan: $(BUILD)/ring_test_tsan
+$(BUILD)/loop_test_tsan: tests/c/test_loop.c tests/c/harness.h $(LOOP_SOURCES) $(C_HEADERS) $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) -std=c11 -O1 -g -fsanitize=thread -Wall -Wextra -Werror $(RING_INCLUDES) -pthread \
+		-o $@ tests/c/test_loop.c $(LOOP_SOURCES)
+
+tsan: $(BUILD)/ring_test_tsan $(BUILD)/loop_test_tsan
 	TSAN_OPTIONS=halt_on_error=1 PT_RING_TEST_MESSAGES=1000000 timeout 120 $(BUILD)/ring_test_tsan
+	TSAN_OPTIONS=halt_on_error=1 timeout 120 $(BUILD)/loop_test_tsan
 
 pytest: build
 	$(PY) -m pytest -n 2 -q
@@ -118,7 +140,8 @@ fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests
 
 clean:
-	rm -rf $(BUILD) c_engine/_cengine*.so c_engine/_cengine.c c_engine/_cengine.o hotpath/_cring*.so hotpath/_cring.c hotpath/_cring.o *.egg-info .pytest_cache .hypothesis
+	rm -rf $(BUILD) c_engine/_cengine*.so c_engine/_cengine.c c_engine/_cengine.o hotpath/_cring*.so hotpath/_cring.c hotpath/_cring.o \
+		hotpath/_cloop*.so hotpath/_cloop.c hotpath/_cloop.o *.egg-info .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean

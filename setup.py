@@ -2,4 +2,4 @@
 
 from setuptools import setup
 
-setup(cffi_modules=["c_engine/_build.py:ffi", "hotpath/_build.py:ffi"])
+setup(cffi_modules=["c_engine/_build.py:ffi", "hotpath/_build.py:ffi", "hotpath/_build_loop.py:ffi"])

@@ -123,6 +123,12 @@ class Engine:
         self._units: list[_Units] = []
         self.symbol_names: dict[int, str] = {}
 
+    @property
+    def _handle(self) -> int:
+        """The raw ``pt_engine_t *`` as an int, for C code in another cffi module (``hotpath._cloop``'s loop).
+        Valid while this Engine lives; nothing else may call the engine while that code runs."""
+        return int(ffi.cast("uintptr_t", self._e))
+
     # ---- configuration -------------------------------------------------------
 
     def add_symbol(self, symbol: SymbolConfig | str, **fields: Any) -> int:

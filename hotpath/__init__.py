@@ -2,7 +2,8 @@
 
 Done so far: the SPSC ring (``include/pt_ring.h``, ``src/ring.c``; Python: ``Ring``, ``SharedMemoryRing``),
 the broadcast market-data ring (``include/pt_bcast.h``, ``src/bcast.c``; Python: ``SharedMemoryBroadcast``,
-``BroadcastReader``, ``Overrun``) and the idle strategy (``BackoffIdle``). docs/HOTPATH.md describes them.
+``BroadcastReader``, ``Overrun``), the idle strategy (``BackoffIdle``) and the engine process's core
+(``include/pt_loop.h``, ``src/loop.c``; Python: ``hotpath.engine_process``). docs/HOTPATH.md describes them.
 """
 
 from typing import Any as _Any

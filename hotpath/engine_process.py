@@ -1,0 +1,338 @@
+"""The engine process: a pinned Python start-up, then the C event loop of ``include/pt_loop.h`` until stopped.
+
+``run_engine_process(config)`` is the whole body of the process. It routes SIGTERM/SIGINT to a waiter
+thread (through ``signal.set_wakeup_fd``), pins itself to one core, creates the engine from an
+:class:`EngineProcessConfig`, creates every shared-memory segment under the run's ``prefix`` (one command ring
+and one event ring per client, the market-data broadcast ring, and last the control block, so a valid control
+block means everything is there), then calls ``pt_loop_run``, which holds no GIL and returns when the stop
+flag in the control block is set: by the waiter thread on SIGTERM/SIGINT, or by anyone through
+:meth:`EngineControl.request_stop`. It then removes every segment it created (if it is SIGKILLed instead,
+multiprocessing's resource tracker removes them).
+
+Segment names (``/dev/shm/NAME``): ``{prefix}_ctl``, ``{prefix}_md``, ``{prefix}_c{client}_cmd``,
+``{prefix}_c{client}_evt``. Run it as ``python -m hotpath.engine_process CONFIG_JSON``
+(:meth:`EngineProcessConfig.to_json`).
+
+:class:`EngineControl` reads the live counters and sets the stop flag from any process; :class:`EngineClient`
+is one client's side of its ring pair (tests and strategies). Neither spins: they back off (``BackoffIdle``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from c_engine import EVENT_DTYPE, ClientLimits, Command, EngineConfig, Event, SymbolConfig
+
+from ._cloop import ffi, lib
+from .bcast import Broadcast, SharedMemoryBroadcast, broadcast_bytes
+from .idle import BackoffIdle
+from .ring import Ring, SharedMemoryRing, ring_bytes
+from .shm import ShmSegment
+
+__all__ = [
+    "EngineClient",
+    "EngineControl",
+    "EngineProcessConfig",
+    "LoopError",
+    "command_ring_name",
+    "control_name",
+    "event_ring_name",
+    "market_data_name",
+    "run_engine_process",
+]
+
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+
+
+def control_name(prefix: str) -> str:
+    return f"{prefix}_ctl"
+
+
+def market_data_name(prefix: str) -> str:
+    return f"{prefix}_md"
+
+
+def command_ring_name(prefix: str, client_id: int) -> str:
+    return f"{prefix}_c{client_id}_cmd"
+
+
+def event_ring_name(prefix: str, client_id: int) -> str:
+    return f"{prefix}_c{client_id}_evt"
+
+
+class LoopError(Exception):
+    """A ``pt_loop_*`` call returned a negative ``enum pt_loop_rc``."""
+
+    def __init__(self, what: str, code: int) -> None:
+        super().__init__(f"{what}: pt_loop rc {code}")
+        self.code = code
+
+
+def _check(rc: int, what: str) -> None:
+    if rc != lib.PT_LOOP_OK:
+        raise LoopError(what, rc)
+
+
+@dataclass(frozen=True)
+class EngineProcessConfig:
+    """What the engine process starts with. ``prefix`` must be unique per run (it names the segments)."""
+
+    prefix: str
+    #: client ids that get a ring pair (and a slot in the loop)
+    clients: tuple[int, ...] = (1, 2)
+    symbols: tuple[SymbolConfig, ...] = (SymbolConfig("TEST"),)
+    #: (client id, limits) pairs; clients not listed have no limits
+    limits: tuple[tuple[int, ClientLimits], ...] = ()
+    #: small by default: the engine preallocates its order pool and levels
+    engine: EngineConfig = field(
+        default_factory=lambda: EngineConfig(max_orders=1 << 16, max_levels_per_side=1 << 10, max_symbols=8,
+                                             max_clients=64))  # fmt: skip
+    #: slots of each client ring (power of two)
+    ring_capacity: int = 1024
+    #: slots of the market-data ring (power of two)
+    md_capacity: int = 1 << 14
+    #: the core to pin to; None = the last core this process may use
+    core: int | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> EngineProcessConfig:
+        d = json.loads(text)
+        return cls(
+            prefix=d["prefix"],
+            clients=tuple(d["clients"]),
+            symbols=tuple(SymbolConfig(**s) for s in d["symbols"]),
+            limits=tuple((int(c), ClientLimits(**lim)) for c, lim in d["limits"]),
+            engine=EngineConfig(**d["engine"]),
+            ring_capacity=d["ring_capacity"],
+            md_capacity=d["md_capacity"],
+            core=d["core"],
+        )
+
+
+class _Mapped:
+    """A segment this process created, and the cdata the loop holds on it (released before unmapping)."""
+
+    def __init__(self, segment: ShmSegment) -> None:
+        self.segment = segment
+        assert segment.mmap is not None
+        self.ptr: Any = ffi.from_buffer(segment.mmap, require_writable=True)
+        self.size = segment.size
+
+    def close(self) -> None:
+        ffi.release(self.ptr)
+        self.segment.close()
+
+
+def _create_ring(name: str, capacity: int) -> _Mapped:
+    seg = ShmSegment.create(name, ring_bytes(capacity))
+    try:
+        Ring.create(seg.mmap, capacity).close()  # format only; the loop attaches in C
+        return _Mapped(seg)
+    except BaseException:
+        seg.close()
+        raise
+
+
+def _create_broadcast(name: str, capacity: int) -> _Mapped:
+    seg = ShmSegment.create(name, broadcast_bytes(capacity))
+    try:
+        Broadcast.create(seg.mmap, capacity).close()
+        return _Mapped(seg)
+    except BaseException:
+        seg.close()
+        raise
+
+
+def run_engine_process(config: EngineProcessConfig) -> int:
+    """The engine process's body (see the module docstring); returns the loop's rc (0 = stopped cleanly)."""
+    from c_engine import Engine  # the compiled engine: imported here so the config works without it
+
+    # SIGTERM/SIGINT get a no-op Python handler, and Python's C-level handler (whichever thread the kernel picks:
+    # numpy's BLAS threads too) writes the signal number to a pipe that a waiter thread reads; the waiter sets
+    # the stop flag. No Python handler could run on the main thread while it is inside the C loop.
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    old_handlers = {sig: signal.signal(sig, lambda *_: None) for sig in _STOP_SIGNALS}
+    core = config.core if config.core is not None else max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+
+    engine = Engine(config.engine)
+    for sym in config.symbols:
+        engine.add_symbol(sym)
+    for client, limits in config.limits:
+        engine.set_client_limits(client, limits)
+
+    mapped: list[_Mapped] = []
+    loop_out = ffi.new("pt_loop_t **")
+    waiter: threading.Thread | None = None
+    done = threading.Event()
+    try:
+        rings = []
+        for client in config.clients:
+            cmd = _create_ring(command_ring_name(config.prefix, client), config.ring_capacity)
+            mapped.append(cmd)
+            evt = _create_ring(event_ring_name(config.prefix, client), config.ring_capacity)
+            mapped.append(evt)
+            rings.append((client, cmd, evt))
+        md = _create_broadcast(market_data_name(config.prefix), config.md_capacity)
+        mapped.append(md)
+        ctl_seg = ShmSegment.create(control_name(config.prefix), lib.PT_LOOP_CONTROL_BYTES)
+        ctl = _Mapped(ctl_seg)
+        mapped.append(ctl)
+        _check(lib.pt_loop_control_init(ctl.ptr, ctl.size), "control_init")
+
+        _check(lib.pt_loop_create(ffi.cast("pt_engine_t *", engine._handle), ctl.ptr, ctl.size, loop_out), "create")
+        for client, cmd, evt in rings:
+            _check(lib.pt_loop_add_client(loop_out[0], client, cmd.ptr, cmd.size, evt.ptr, evt.size), "add_client")
+        _check(lib.pt_loop_set_market_data(loop_out[0], md.ptr, md.size), "set_market_data")
+
+        def wait_for_signal() -> None:
+            wanted = {int(sig) for sig in _STOP_SIGNALS}
+            while not done.is_set():
+                data = os.read(wake_r, 64)
+                if not done.is_set() and wanted.intersection(data):
+                    lib.pt_loop_request_stop(ctl.ptr, ctl.size)
+                    return
+
+        waiter = threading.Thread(target=wait_for_signal, name="stop-signal", daemon=True)
+        waiter.start()
+        return int(lib.pt_loop_run(loop_out[0]))  # cffi releases the GIL: the waiter can run
+    finally:
+        done.set()
+        if waiter is not None:
+            os.write(wake_w, b"\0")  # wakes the waiter's read; 0 is no signal
+            waiter.join(5)
+        signal.set_wakeup_fd(old_wakeup)
+        for sig, handler in old_handlers.items():
+            signal.signal(sig, handler)
+        os.close(wake_r)
+        os.close(wake_w)
+        if loop_out[0] != ffi.NULL:
+            lib.pt_loop_destroy(loop_out[0])
+        for m in reversed(mapped):
+            m.close()
+        del engine
+
+
+class EngineControl:
+    """The control block of a running engine, mapped read-write from any process (never unlinked here)."""
+
+    def __init__(self, prefix: str, timeout_s: float = 10.0) -> None:
+        """Attaches once the engine has created it and its loop is running; TimeoutError otherwise."""
+        self.prefix = prefix
+        self._out = ffi.new("pt_loop_counters_t *")
+        deadline = time.monotonic() + timeout_s
+        idle = BackoffIdle()
+        while True:
+            try:
+                self._segment = ShmSegment.attach(control_name(prefix))
+                self._ptr: Any = ffi.from_buffer(self._segment.mmap, require_writable=True)
+                if lib.pt_loop_control_read(self._ptr, self._segment.size, self._out) == lib.PT_LOOP_OK:
+                    if self._out.running:
+                        return
+                ffi.release(self._ptr)
+                self._segment.close()
+            except (FileNotFoundError, ValueError):  # not created yet, or not sized yet (mmap of 0 bytes)
+                pass
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"engine {prefix!r} not running after {timeout_s} s")
+            idle.idle(0)
+
+    def counters(self) -> dict[str, int]:
+        """A snapshot of the live counters (``pt_loop_counters_t``; each exact, the set not atomic)."""
+        _check(lib.pt_loop_control_read(self._ptr, self._segment.size, self._out), "control_read")
+        return {name: int(getattr(self._out, name)) for name, _ in ffi.typeof("pt_loop_counters_t").fields}
+
+    def request_stop(self) -> None:
+        """Sets the stop flag: the loop returns within one pass (or one stalled push)."""
+        _check(lib.pt_loop_request_stop(self._ptr, self._segment.size), "request_stop")
+
+    def close(self) -> None:
+        ffi.release(self._ptr)
+        self._segment.close()
+
+    def __enter__(self) -> EngineControl:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class EngineClient:
+    """One client's ring pair: commands in (this side produces), events out (this side consumes).
+
+    The engine overwrites every command's ``client_id`` with this client's id, whatever ``submit`` sends.
+    """
+
+    def __init__(self, prefix: str, client_id: int, timeout_s: float = 10.0) -> None:
+        EngineControl(prefix, timeout_s).close()  # waits until the segments exist and the loop runs
+        self.client_id = client_id
+        self.commands = SharedMemoryRing.attach(command_ring_name(prefix, client_id))
+        try:
+            self.events = SharedMemoryRing.attach(event_ring_name(prefix, client_id), dtype=EVENT_DTYPE)
+        except BaseException:
+            self.commands.close()
+            raise
+
+    def submit(self, cmd: Command | bytes, timeout_s: float = 5.0) -> None:
+        """Queues one command, backing off while the ring is full; RingFullError after ``timeout_s``."""
+        self.commands.push_wait(cmd, timeout_s)
+
+    def poll_events(self, max_count: int = 256) -> list[Event]:
+        """Whatever events are there (up to ``max_count``), without waiting."""
+        batch = self.events.pop_batch(max_count)
+        return Event.unpack_all(batch.tobytes()) if len(batch) else []
+
+    def wait_events(self, n: int, timeout_s: float = 5.0) -> list[Event]:
+        """Exactly ``n`` events (fewer are left in the ring if more came); TimeoutError if they do not come."""
+        got: list[Event] = []
+        idle = BackoffIdle()
+        deadline = time.monotonic() + timeout_s
+        while len(got) < n:
+            new = self.poll_events(n - len(got))
+            got += new
+            if not new:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"client {self.client_id}: {len(got)} of {n} events after {timeout_s} s")
+                idle.idle(0)
+            else:
+                idle.reset()
+        return got
+
+    def market_data(self) -> SharedMemoryBroadcast:
+        """Attaches the engine's market-data ring (its readers start at the newest message)."""
+        prefix = self.commands.name[: -len(f"_c{self.client_id}_cmd")]
+        return SharedMemoryBroadcast.attach(market_data_name(prefix))
+
+    def close(self) -> None:
+        self.commands.close()
+        self.events.close()
+
+    def __enter__(self) -> EngineClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m hotpath.engine_process CONFIG_JSON", file=sys.stderr)
+        return 2
+    return run_engine_process(EngineProcessConfig.from_json(args[0]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+/*
+ * pt_loop.h - the engine process's event loop: client command rings in, engine, event rings and the
+ * market-data ring out. No syscall and no Python inside pt_loop_run; it spins until the stop flag in the
+ * shared control block is set.
+ *
+ * Per pass (hotpath/src/loop.c has the details):
+ *   1. acquire-load the stop flag; set: leave.
+ *   2. for each attached client slot, in slot order: take up to PT_LOOP_CLIENT_BATCH commands from its
+ *      command ring (zero copy), overwrite each command's client_id with the slot's (a client cannot act
+ *      as another), run it through pt_engine_submit, then route the engine's events and clear them.
+ *   3. publish the live counters (relaxed stores; the loop is their only writer).
+ *
+ * Routing: ACK, REJECT, CANCELED, MODIFIED, FILL (and HEARTBEAT) go to the event ring of the client the
+ * event names (event client_id): a trade gives each side its own FILL, the maker's included. BOOK_DELTA and
+ * TRADE go to the market-data (broadcast) ring only; TRADE is public data, and each party already has its
+ * FILL. An event for a client id with no slot is dropped and counted (unrouted).
+ *
+ * Stall rule: a client event ring that is full is waited on (spinning, re-checking the stop flag), never
+ * overwritten or dropped, and counted once per waiting event in `stalls`. Until cancel-on-disconnect exists
+ * a client that stops reading its events stalls the whole engine.
+ *
+ * Control block (one shared region, PT_LOOP_CONTROL_BYTES, 64-byte aligned):
+ *
+ *     0  +--------------------------------------------------------------+
+ *        | magic u64 | version u32 | pad                                 | init writes, readers check
+ *    64  +--------------------------------------------------------------+
+ *        | stop (_Atomic u64)   anyone release-stores 1; loop acquires   |
+ *   128  +--------------------------------------------------------------+
+ *        | commands | events | iterations | idle_passes | stalls |       | _Atomic u64 each; only the loop
+ *        | unrouted | running |                                          | writes (relaxed), monitors read
+ *   192  +--------------------------------------------------------------+
+ *
+ * The counters share one line: they have one writer, which writes them all once per pass, so splitting them
+ * would only cost the monitor more line transfers. The stop flag is written by other processes and sits alone.
+ *
+ * Return codes: 0 OK, negative enum pt_loop_rc. No global state: everything is in the pt_loop_t.
+ */
+#ifndef PT_LOOP_H
+#define PT_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pt_engine.h"
+
+#define PT_LOOP_CONTROL_BYTES 192
+#define PT_LOOP_OFF_META 0
+#define PT_LOOP_OFF_STOP 64
+#define PT_LOOP_OFF_COUNTERS 128
+#define PT_LOOP_MAGIC 0x4C4F4F4C54505450
+#define PT_LOOP_VERSION 1
+#define PT_LOOP_MAX_CLIENTS 64   /* client slots per loop */
+#define PT_LOOP_CLIENT_BATCH 32  /* commands taken from one client per pass: no client starves the others */
+
+enum pt_loop_rc {
+    PT_LOOP_OK = 0,
+    PT_LOOP_EINVAL = -1,     /* NULL, misaligned or too small region, bad ring */
+    PT_LOOP_EBADMAGIC = -2,  /* the control region was never initialised */
+    PT_LOOP_ESLOTS = -3,     /* PT_LOOP_MAX_CLIENTS slots already attached */
+    PT_LOOP_EDUPLICATE = -4, /* that client id already has a slot */
+    PT_LOOP_ENOMEM = -5,     /* pt_loop_create could not allocate */
+    PT_LOOP_EENGINE = -6,    /* pt_engine_submit failed with an empty event buffer (cannot happen) */
+};
+
+/* A snapshot of the control block, read with relaxed loads (each value is exact, the set is not atomic). */
+typedef struct pt_loop_counters {
+    uint64_t commands;    /* commands taken from client rings and run */
+    uint64_t events;      /* engine events routed (client rings and market data) */
+    uint64_t iterations;  /* passes over all slots */
+    uint64_t idle_passes; /* passes that found no command */
+    uint64_t stalls;      /* events that had to wait for a full client event ring */
+    uint64_t unrouted;    /* events for a client id with no slot, dropped */
+    uint64_t running;     /* 1 while pt_loop_run is inside its loop */
+    uint64_t stop;        /* the stop flag */
+} pt_loop_counters_t;
+
+typedef struct pt_loop pt_loop_t;
+
+/* Control block: format (before the loop starts), request stop (any process), read counters (any process). */
+int pt_loop_control_init(void *mem, size_t bytes);
+int pt_loop_control_read(void *mem, size_t bytes, pt_loop_counters_t *out);
+int pt_loop_request_stop(void *mem, size_t bytes);
+
+/* Setup (allocates; not on the hot path). The engine and every region must outlive the loop. */
+int pt_loop_create(pt_engine_t *engine, void *control_mem, size_t control_bytes, pt_loop_t **out);
+void pt_loop_destroy(pt_loop_t *loop);
+/* Attaches client_id's ring pair: the loop consumes cmd_mem's ring and produces into evt_mem's. */
+int pt_loop_add_client(pt_loop_t *loop, uint16_t client_id, void *cmd_mem, size_t cmd_bytes, void *evt_mem,
+                       size_t evt_bytes);
+/* Attaches the market-data broadcast ring (optional: without one, BOOK_DELTA and TRADE are dropped, counted). */
+int pt_loop_set_market_data(pt_loop_t *loop, void *md_mem, size_t md_bytes);
+
+/* Runs until the stop flag is set; PT_LOOP_OK, or PT_LOOP_EENGINE. Clears running on the way out. */
+int pt_loop_run(pt_loop_t *loop);
+
+#endif

@@ -1,0 +1,340 @@
+/*
+ * loop.c - the engine process's event loop (pt_loop.h has the per-pass steps, routing and stall rule).
+ *
+ * Invariants:
+ *   (1) every command taken from a ring is run exactly once, with client_id = its slot's client;
+ *   (2) every engine event is routed (client ring, market-data ring, or counted as unrouted) before
+ *       pt_engine_clear_events, in engine order; a full client ring is waited on, never skipped;
+ *   (3) the loop makes no syscall and takes no lock: rings and counters are atomics in shared memory.
+ *
+ * Memory ordering of the control block:
+ *   - stop: another process release-stores 1 (pt_loop_request_stop); the loop acquire-loads it once per pass
+ *     and on every spin of a stall. Nothing is published through it beyond "stop", so acquire is for form:
+ *     it orders the loop's exit after whatever the requester did before asking.
+ *   - counters and running: the loop is the only writer and stores them relaxed (plain movs on x86-64);
+ *     monitors load them relaxed. Each value is exact and monotonic; a snapshot of several is not atomic.
+ *   - magic: release-stored last by pt_loop_control_init, acquire-loaded by everyone else, so a reader that
+ *     sees the magic sees the zeroed counters.
+ */
+#include "pt_loop.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt_bcast.h"
+#include "pt_ring.h"
+#include "pt_wire.h"
+
+#define MD_BATCH 64 /* market-data events gathered before one publish_batch */
+
+typedef struct pt_loop_control {
+    _Atomic uint64_t magic;
+    uint32_t version;
+    unsigned char pad0[64 - 12];
+    _Atomic uint64_t stop;
+    unsigned char pad1[56];
+    _Atomic uint64_t commands;
+    _Atomic uint64_t events;
+    _Atomic uint64_t iterations;
+    _Atomic uint64_t idle_passes;
+    _Atomic uint64_t stalls;
+    _Atomic uint64_t unrouted;
+    _Atomic uint64_t running;
+    unsigned char pad2[8];
+} pt_loop_control_t;
+
+_Static_assert(sizeof(pt_loop_control_t) == PT_LOOP_CONTROL_BYTES, "control block layout");
+_Static_assert(offsetof(pt_loop_control_t, stop) == PT_LOOP_OFF_STOP, "stop on its own line");
+_Static_assert(offsetof(pt_loop_control_t, commands) == PT_LOOP_OFF_COUNTERS, "counters on their own line");
+_Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be shared across processes");
+
+typedef struct pt_loop_slot {
+    pt_ring_t cmd; /* the client's commands: this loop is the consumer */
+    pt_ring_t evt; /* the client's events: this loop is the producer */
+    uint16_t client_id;
+} pt_loop_slot_t;
+
+/* Local copies of the counters: the loop owns them and stores them to the control block once per pass. */
+typedef struct pt_loop_tally {
+    uint64_t commands, events, iterations, idle_passes, stalls, unrouted;
+} pt_loop_tally_t;
+
+struct pt_loop {
+    pt_engine_t *engine;
+    pt_loop_control_t *control;
+    pt_bcast_t md;
+    int has_md;
+    uint32_t nslots;
+    pt_loop_tally_t tally;
+    uint32_t md_count;
+    pt_event_t md_buf[MD_BATCH];
+    pt_loop_slot_t slots[PT_LOOP_MAX_CLIENTS];
+};
+
+static pt_loop_control_t *control_of(void *mem, size_t bytes)
+{
+    if (mem == NULL || ((uintptr_t)mem & 63) != 0 || bytes < PT_LOOP_CONTROL_BYTES)
+        return NULL;
+    return (pt_loop_control_t *)mem;
+}
+
+int pt_loop_control_init(void *mem, size_t bytes)
+{
+    pt_loop_control_t *c = control_of(mem, bytes);
+    if (c == NULL)
+        return PT_LOOP_EINVAL;
+    memset(mem, 0, PT_LOOP_CONTROL_BYTES);
+    c->version = PT_LOOP_VERSION;
+    /* Publishes the zeroed block: pairs with the acquire load in checked(). */
+    atomic_store_explicit(&c->magic, PT_LOOP_MAGIC, memory_order_release);
+    return PT_LOOP_OK;
+}
+
+static pt_loop_control_t *checked(void *mem, size_t bytes, int *rc)
+{
+    pt_loop_control_t *c = control_of(mem, bytes);
+    if (c == NULL) {
+        *rc = PT_LOOP_EINVAL;
+        return NULL;
+    }
+    /* Pairs with the release store in pt_loop_control_init. */
+    if (atomic_load_explicit(&c->magic, memory_order_acquire) != PT_LOOP_MAGIC || c->version != PT_LOOP_VERSION) {
+        *rc = PT_LOOP_EBADMAGIC;
+        return NULL;
+    }
+    *rc = PT_LOOP_OK;
+    return c;
+}
+
+int pt_loop_control_read(void *mem, size_t bytes, pt_loop_counters_t *out)
+{
+    int rc;
+    pt_loop_control_t *c = checked(mem, bytes, &rc);
+    if (c == NULL || out == NULL)
+        return c == NULL ? rc : PT_LOOP_EINVAL;
+    /* Relaxed: monitoring values, each written by the loop alone (see the top comment). */
+    out->commands = atomic_load_explicit(&c->commands, memory_order_relaxed);
+    out->events = atomic_load_explicit(&c->events, memory_order_relaxed);
+    out->iterations = atomic_load_explicit(&c->iterations, memory_order_relaxed);
+    out->idle_passes = atomic_load_explicit(&c->idle_passes, memory_order_relaxed);
+    out->stalls = atomic_load_explicit(&c->stalls, memory_order_relaxed);
+    out->unrouted = atomic_load_explicit(&c->unrouted, memory_order_relaxed);
+    out->running = atomic_load_explicit(&c->running, memory_order_relaxed);
+    out->stop = atomic_load_explicit(&c->stop, memory_order_relaxed);
+    return PT_LOOP_OK;
+}
+
+int pt_loop_request_stop(void *mem, size_t bytes)
+{
+    int rc;
+    pt_loop_control_t *c = checked(mem, bytes, &rc);
+    if (c == NULL)
+        return rc;
+    /* Pairs with the loop's acquire load of stop. */
+    atomic_store_explicit(&c->stop, 1, memory_order_release);
+    return PT_LOOP_OK;
+}
+
+int pt_loop_create(pt_engine_t *engine, void *control_mem, size_t control_bytes, pt_loop_t **out)
+{
+    int rc;
+    if (engine == NULL || out == NULL)
+        return PT_LOOP_EINVAL;
+    pt_loop_control_t *c = checked(control_mem, control_bytes, &rc);
+    if (c == NULL)
+        return rc;
+    pt_loop_t *loop = calloc(1, sizeof *loop);
+    if (loop == NULL)
+        return PT_LOOP_ENOMEM;
+    loop->engine = engine;
+    loop->control = c;
+    *out = loop;
+    return PT_LOOP_OK;
+}
+
+void pt_loop_destroy(pt_loop_t *loop)
+{
+    free(loop);
+}
+
+int pt_loop_add_client(pt_loop_t *loop, uint16_t client_id, void *cmd_mem, size_t cmd_bytes, void *evt_mem,
+                       size_t evt_bytes)
+{
+    if (loop == NULL)
+        return PT_LOOP_EINVAL;
+    if (loop->nslots == PT_LOOP_MAX_CLIENTS)
+        return PT_LOOP_ESLOTS;
+    for (uint32_t i = 0; i < loop->nslots; i++)
+        if (loop->slots[i].client_id == client_id)
+            return PT_LOOP_EDUPLICATE;
+    pt_loop_slot_t *s = &loop->slots[loop->nslots];
+    if (pt_ring_attach(cmd_mem, cmd_bytes, &s->cmd) != PT_RING_OK ||
+        pt_ring_attach(evt_mem, evt_bytes, &s->evt) != PT_RING_OK)
+        return PT_LOOP_EINVAL;
+    s->client_id = client_id;
+    loop->nslots++;
+    return PT_LOOP_OK;
+}
+
+int pt_loop_set_market_data(pt_loop_t *loop, void *md_mem, size_t md_bytes)
+{
+    if (loop == NULL || pt_bcast_attach(md_mem, md_bytes, &loop->md) != PT_BCAST_OK)
+        return PT_LOOP_EINVAL;
+    loop->has_md = 1;
+    return PT_LOOP_OK;
+}
+
+static inline int stop_requested(const pt_loop_t *loop)
+{
+    /* Pairs with the release store in pt_loop_request_stop. */
+    return atomic_load_explicit(&loop->control->stop, memory_order_acquire) != 0;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause(); /* not a syscall: eases the spin on the core (and its SMT sibling) */
+#endif
+}
+
+static void publish_counters(pt_loop_t *loop)
+{
+    pt_loop_control_t *c = loop->control;
+    const pt_loop_tally_t *t = &loop->tally;
+    /* Relaxed: the loop is the only writer; monitors read relaxed (top comment). */
+    atomic_store_explicit(&c->commands, t->commands, memory_order_relaxed);
+    atomic_store_explicit(&c->events, t->events, memory_order_relaxed);
+    atomic_store_explicit(&c->iterations, t->iterations, memory_order_relaxed);
+    atomic_store_explicit(&c->idle_passes, t->idle_passes, memory_order_relaxed);
+    atomic_store_explicit(&c->stalls, t->stalls, memory_order_relaxed);
+    atomic_store_explicit(&c->unrouted, t->unrouted, memory_order_relaxed);
+}
+
+static void flush_md(pt_loop_t *loop)
+{
+    if (loop->md_count > 0) {
+        pt_bcast_publish_batch(&loop->md, loop->md_buf, loop->md_count); /* never waits */
+        loop->md_count = 0;
+    }
+}
+
+static pt_loop_slot_t *slot_of(pt_loop_t *loop, pt_loop_slot_t *hint, uint16_t client_id)
+{
+    if (hint != NULL && hint->client_id == client_id)
+        return hint; /* ACK/REJECT and the taker's events belong to the sender */
+    for (uint32_t i = 0; i < loop->nslots; i++)
+        if (loop->slots[i].client_id == client_id)
+            return &loop->slots[i];
+    return NULL;
+}
+
+/* Pushes one event to a client's ring, waiting while it is full. 0, or -1 if stop was requested meanwhile. */
+static int deliver(pt_loop_t *loop, pt_loop_slot_t *s, const pt_event_t *ev)
+{
+    if (pt_ring_try_push(&s->evt, ev) == PT_RING_OK)
+        return 0;
+    loop->tally.stalls++;
+    publish_counters(loop); /* a monitor sees the stall while it lasts */
+    while (pt_ring_try_push(&s->evt, ev) != PT_RING_OK) {
+        if (stop_requested(loop))
+            return -1;
+        cpu_relax();
+    }
+    return 0;
+}
+
+/* Routes every pending engine event (pt_loop.h: routing), then clears them. -1 if stop interrupted a stall. */
+static int route_events(pt_loop_t *loop, pt_loop_slot_t *sender)
+{
+    size_t n;
+    pt_event_t *evs = pt_engine_events(loop->engine, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        const pt_event_t *ev = &evs[i];
+        if (ev->type == PT_EV_BOOK_DELTA || ev->type == PT_EV_TRADE) {
+            if (!loop->has_md) {
+                loop->tally.unrouted++;
+                continue;
+            }
+            loop->md_buf[loop->md_count++] = *ev;
+            if (loop->md_count == MD_BATCH)
+                flush_md(loop);
+            continue;
+        }
+        pt_loop_slot_t *s = slot_of(loop, sender, ev->client_id);
+        if (s == NULL) {
+            loop->tally.unrouted++;
+            continue;
+        }
+        if (deliver(loop, s, ev) != 0)
+            rc = -1;
+    }
+    flush_md(loop);
+    loop->tally.events += n;
+    pt_engine_clear_events(loop->engine);
+    return rc;
+}
+
+/* Runs up to PT_LOOP_CLIENT_BATCH of one client's commands. Returns how many, or < 0 (stop / engine error). */
+static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
+{
+    const void *first;
+    size_t n = pt_ring_peek(&s->cmd, &first, PT_LOOP_CLIENT_BATCH);
+    if (n == 0)
+        return 0;
+    const pt_command_t *cmds = first;
+    for (size_t i = 0; i < n; i++) {
+        pt_command_t cmd = cmds[i]; /* a copy: the slot is the client's memory, client_id is ours to set */
+        cmd.client_id = s->client_id;
+        int erc = pt_engine_submit(loop->engine, &cmd);
+        if (erc == PT_E_FULL) { /* the event buffer could overflow: drain it and run the command again */
+            if (route_events(loop, s) != 0) {
+                pt_ring_release(&s->cmd, i);
+                return -1;
+            }
+            erc = pt_engine_submit(loop->engine, &cmd);
+        }
+        if (erc != PT_OK) {
+            pt_ring_release(&s->cmd, i);
+            *rc = PT_LOOP_EENGINE;
+            return -1;
+        }
+    }
+    pt_ring_release(&s->cmd, n); /* the slots go back to the client before its events do */
+    loop->tally.commands += n;
+    if (route_events(loop, s) != 0)
+        return -1;
+    return (int)n;
+}
+
+int pt_loop_run(pt_loop_t *loop)
+{
+    if (loop == NULL)
+        return PT_LOOP_EINVAL;
+    int rc = PT_LOOP_OK;
+    atomic_store_explicit(&loop->control->running, 1, memory_order_relaxed);
+    while (!stop_requested(loop)) {
+        uint64_t work = 0;
+        int stopped = 0;
+        for (uint32_t i = 0; i < loop->nslots; i++) {
+            int n = serve_client(loop, &loop->slots[i], &rc);
+            if (n < 0) {
+                stopped = 1;
+                break;
+            }
+            work += (uint64_t)n;
+        }
+        loop->tally.iterations++;
+        if (work == 0) {
+            loop->tally.idle_passes++;
+            cpu_relax();
+        }
+        publish_counters(loop);
+        if (stopped)
+            break;
+    }
+    publish_counters(loop);
+    atomic_store_explicit(&loop->control->running, 0, memory_order_release);
+    return rc;
+}

@@ -1,0 +1,283 @@
+/*
+ * test_loop.c - the engine loop (hotpath/src/loop.c) in one process: the loop runs in a thread, the test's
+ * main thread plays both clients and the market-data reader. Every wait has a deadline (wait_ring/wait_for),
+ * and alarm(DEADLINE_S) ends a hung run. Built with the engine and the rings, -O2 and under ASan+UBSan.
+ */
+#include "harness.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pt_bcast.h"
+#include "pt_engine.h"
+#include "pt_loop.h"
+#include "pt_ring.h"
+#include "pt_wire.h"
+
+#define WAIT_S 10.0
+
+typedef struct client_mem {
+    void *cmd_mem, *evt_mem;
+    size_t cmd_bytes, evt_bytes;
+    pt_ring_t cmd, evt; /* the client's handles: producer of cmd, consumer of evt */
+} client_mem_t;
+
+typedef struct fixture {
+    pt_engine_t *engine;
+    void *control;
+    void *md_mem;
+    size_t md_bytes;
+    pt_bcast_reader_t md;
+    client_mem_t clients[2]; /* client ids 1 and 2 */
+    pt_loop_t *loop;
+    pthread_t thread;
+    int loop_rc;
+} fixture_t;
+
+static void *aligned(size_t bytes)
+{
+    void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (p != NULL)
+        memset(p, 0, bytes);
+    return p;
+}
+
+static int setup(fixture_t *f, uint32_t evt_capacity)
+{
+    memset(f, 0, sizeof *f);
+    pt_engine_config_t cfg = {.max_orders = 1024, .max_levels_per_side = 64, .max_symbols = 2, .max_clients = 8};
+    EXPECT(pt_engine_create(&cfg, &f->engine) == PT_OK);
+    pt_symbol_config_t sym = {.min_price_ticks = 1, .max_price_ticks = 100000, .max_order_lots = 1000, .pnl_unit = 1};
+    uint16_t sid;
+    EXPECT(pt_engine_add_symbol(f->engine, &sym, &sid) == PT_OK && sid == 0);
+    f->control = aligned(PT_LOOP_CONTROL_BYTES);
+    EXPECT(pt_loop_control_init(f->control, PT_LOOP_CONTROL_BYTES) == PT_LOOP_OK);
+    EXPECT(pt_loop_create(f->engine, f->control, PT_LOOP_CONTROL_BYTES, &f->loop) == PT_LOOP_OK);
+    for (int i = 0; i < 2; i++) {
+        client_mem_t *c = &f->clients[i];
+        c->cmd_bytes = pt_ring_bytes(64);
+        c->evt_bytes = pt_ring_bytes(evt_capacity);
+        c->cmd_mem = aligned(c->cmd_bytes);
+        c->evt_mem = aligned(c->evt_bytes);
+        EXPECT(pt_ring_init(c->cmd_mem, c->cmd_bytes, 64) == PT_RING_OK);
+        EXPECT(pt_ring_init(c->evt_mem, c->evt_bytes, evt_capacity) == PT_RING_OK);
+        EXPECT(pt_ring_attach(c->cmd_mem, c->cmd_bytes, &c->cmd) == PT_RING_OK);
+        EXPECT(pt_ring_attach(c->evt_mem, c->evt_bytes, &c->evt) == PT_RING_OK);
+        EXPECT(pt_loop_add_client(f->loop, (uint16_t)(i + 1), c->cmd_mem, c->cmd_bytes, c->evt_mem, c->evt_bytes) ==
+               PT_LOOP_OK);
+    }
+    f->md_bytes = pt_bcast_bytes(256);
+    f->md_mem = aligned(f->md_bytes);
+    EXPECT(pt_bcast_init(f->md_mem, f->md_bytes, 256) == PT_BCAST_OK);
+    pt_bcast_t md;
+    EXPECT(pt_bcast_attach(f->md_mem, f->md_bytes, &md) == PT_BCAST_OK);
+    EXPECT(pt_bcast_reader_open(&md, &f->md) == PT_BCAST_OK);
+    EXPECT(pt_loop_set_market_data(f->loop, f->md_mem, f->md_bytes) == PT_LOOP_OK);
+    return 0;
+}
+
+static void *run_loop(void *arg)
+{
+    fixture_t *f = arg;
+    f->loop_rc = pt_loop_run(f->loop);
+    return NULL;
+}
+
+static int start(fixture_t *f)
+{
+    EXPECT(pthread_create(&f->thread, NULL, run_loop, f) == 0);
+    return 0;
+}
+
+static int stop_and_teardown(fixture_t *f)
+{
+    EXPECT(pt_loop_request_stop(f->control, PT_LOOP_CONTROL_BYTES) == PT_LOOP_OK);
+    pthread_join(f->thread, NULL);
+    pt_loop_counters_t k;
+    EXPECT(pt_loop_control_read(f->control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+    EXPECT(f->loop_rc == PT_LOOP_OK && k.running == 0 && k.stop == 1);
+    EXPECT(pt_engine_check(f->engine) == PT_OK);
+    pt_loop_destroy(f->loop);
+    pt_engine_destroy(f->engine);
+    for (int i = 0; i < 2; i++) {
+        free(f->clients[i].cmd_mem);
+        free(f->clients[i].evt_mem);
+    }
+    free(f->md_mem);
+    free(f->control);
+    return 0;
+}
+
+static pt_command_t new_order(uint16_t client, uint8_t side, int64_t qty, int64_t price, uint64_t cloid)
+{
+    pt_command_t c;
+    memset(&c, 0, sizeof c);
+    c.op = PT_OP_NEW;
+    c.side = side;
+    c.symbol_id = 0;
+    c.client_id = client;
+    c.order_type = PT_TYPE_LIMIT;
+    c.tif = PT_TIF_GTC;
+    c.flags = PT_FLAG_HAS_PRICE;
+    c.price = price;
+    c.qty = qty;
+    c.cloid = cloid;
+    c.ts_ns = cloid;
+    return c;
+}
+
+/* Pops n events from a client's ring within WAIT_S; 0 on success. */
+static int wait_ring(pt_ring_t *r, pt_event_t *out, size_t n)
+{
+    double deadline = now_s() + WAIT_S;
+    unsigned misses = 0;
+    for (size_t got = 0; got < n;) {
+        if (pt_ring_try_pop(r, &out[got]) == PT_RING_OK) {
+            got++;
+            misses = 0;
+        } else {
+            EXPECT(now_s() < deadline);
+            idle(&misses);
+        }
+    }
+    return 0;
+}
+
+static int wait_md(pt_bcast_reader_t *rd, pt_event_t *out, size_t n)
+{
+    double deadline = now_s() + WAIT_S;
+    unsigned misses = 0;
+    for (size_t got = 0; got < n;) {
+        int rc = pt_bcast_read(rd, &out[got]);
+        EXPECT(rc == PT_BCAST_OK || rc == PT_BCAST_EMPTY);
+        if (rc == PT_BCAST_OK) {
+            got++;
+            misses = 0;
+        } else {
+            EXPECT(now_s() < deadline);
+            idle(&misses);
+        }
+    }
+    return 0;
+}
+
+static int test_events_go_to_their_owners_and_book_and_trades_to_market_data(void)
+{
+    fixture_t f;
+    if (setup(&f, 64))
+        return 1;
+    if (start(&f))
+        return 1;
+    pt_command_t sell = new_order(1, PT_SIDE_SELL, 5, 100, 1);
+    EXPECT(pt_ring_try_push(&f.clients[0].cmd, &sell) == PT_RING_OK);
+    pt_event_t ev[4];
+    if (wait_ring(&f.clients[0].evt, ev, 1))
+        return 1;
+    EXPECT(ev[0].type == PT_EV_ACK && ev[0].client_id == 1 && ev[0].cloid == 1);
+    /* Client 2 claims to be client 1: the loop runs it as client 2. */
+    pt_command_t buy = new_order(1, PT_SIDE_BUY, 3, 100, 2);
+    EXPECT(pt_ring_try_push(&f.clients[1].cmd, &buy) == PT_RING_OK);
+    if (wait_ring(&f.clients[1].evt, ev, 2))
+        return 1;
+    EXPECT(ev[0].type == PT_EV_ACK && ev[0].client_id == 2);
+    EXPECT(ev[1].type == PT_EV_FILL && ev[1].client_id == 2 && ev[1].liquidity == PT_LIQ_TAKER && ev[1].qty == 3);
+    if (wait_ring(&f.clients[0].evt, ev, 1))
+        return 1;
+    EXPECT(ev[0].type == PT_EV_FILL && ev[0].client_id == 1 && ev[0].liquidity == PT_LIQ_MAKER && ev[0].leaves == 2);
+    /* Market data: the ask level appears, then the trade and the level's new size. */
+    pt_event_t md[3];
+    if (wait_md(&f.md, md, 3))
+        return 1;
+    EXPECT(md[0].type == PT_EV_BOOK_DELTA && md[0].qty == 5);
+    int trades = 0;
+    for (int i = 1; i < 3; i++)
+        trades += md[i].type == PT_EV_TRADE && md[i].client_id == 2 && md[i].maker_client == 1;
+    EXPECT(trades == 1);
+    pt_loop_counters_t k;
+    EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+    EXPECT(k.commands == 2 && k.running == 1 && k.stalls == 0 && k.unrouted == 0);
+    return stop_and_teardown(&f);
+}
+
+static int test_a_full_event_ring_stalls_the_loop_and_loses_nothing(void)
+{
+    fixture_t f;
+    if (setup(&f, 2))
+        return 1;
+    for (uint64_t i = 0; i < 6; i++) {
+        pt_command_t c = new_order(1, PT_SIDE_BUY, 1, (int64_t)(100 + i), i + 1);
+        EXPECT(pt_ring_try_push(&f.clients[0].cmd, &c) == PT_RING_OK);
+    }
+    if (start(&f))
+        return 1;
+    pt_loop_counters_t k = {0};
+    double deadline = now_s() + WAIT_S;
+    while (k.stalls == 0) {
+        EXPECT(now_s() < deadline);
+        EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+        sched_yield();
+    }
+    pt_event_t ev[6];
+    if (wait_ring(&f.clients[0].evt, ev, 6))
+        return 1;
+    for (int i = 0; i < 6; i++)
+        EXPECT(ev[i].type == PT_EV_ACK && ev[i].cloid == (uint64_t)i + 1);
+    return stop_and_teardown(&f);
+}
+
+static int test_a_stop_during_a_stall_ends_the_loop(void)
+{
+    fixture_t f;
+    if (setup(&f, 1))
+        return 1;
+    for (uint64_t i = 0; i < 3; i++) {
+        pt_command_t c = new_order(1, PT_SIDE_BUY, 1, (int64_t)(100 + i), i + 1);
+        EXPECT(pt_ring_try_push(&f.clients[0].cmd, &c) == PT_RING_OK);
+    }
+    if (start(&f))
+        return 1;
+    pt_loop_counters_t k = {0};
+    double deadline = now_s() + WAIT_S;
+    while (k.stalls == 0) {
+        EXPECT(now_s() < deadline);
+        EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+        sched_yield();
+    }
+    return stop_and_teardown(&f); /* joins: the stalled loop must see the flag */
+}
+
+static int test_bad_control_blocks_and_duplicate_clients_are_errors(void)
+{
+    void *mem = aligned(PT_LOOP_CONTROL_BYTES);
+    pt_loop_counters_t k;
+    EXPECT(pt_loop_control_read(mem, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_EBADMAGIC);
+    EXPECT(pt_loop_request_stop(mem, PT_LOOP_CONTROL_BYTES) == PT_LOOP_EBADMAGIC);
+    EXPECT(pt_loop_control_init(mem, PT_LOOP_CONTROL_BYTES - 1) == PT_LOOP_EINVAL);
+    EXPECT(pt_loop_control_init((char *)mem + 8, PT_LOOP_CONTROL_BYTES) == PT_LOOP_EINVAL);
+    free(mem);
+    fixture_t f;
+    if (setup(&f, 8))
+        return 1;
+    client_mem_t *c = &f.clients[0];
+    EXPECT(pt_loop_add_client(f.loop, 1, c->cmd_mem, c->cmd_bytes, c->evt_mem, c->evt_bytes) == PT_LOOP_EDUPLICATE);
+    void *junk = aligned(4096);
+    EXPECT(pt_loop_add_client(f.loop, 3, junk, 4096, c->evt_mem, c->evt_bytes) == PT_LOOP_EINVAL);
+    free(junk);
+    if (start(&f))
+        return 1;
+    return stop_and_teardown(&f);
+}
+
+int main(void)
+{
+    alarm(DEADLINE_S);
+    static const test_case_t tests[] = {
+        {"events_go_to_their_owners_and_book_and_trades_to_market_data",
+         test_events_go_to_their_owners_and_book_and_trades_to_market_data},
+        {"a_full_event_ring_stalls_the_loop_and_loses_nothing", test_a_full_event_ring_stalls_the_loop_and_loses_nothing},
+        {"a_stop_during_a_stall_ends_the_loop", test_a_stop_during_a_stall_ends_the_loop},
+        {"bad_control_blocks_and_duplicate_clients_are_errors", test_bad_control_blocks_and_duplicate_clients_are_errors},
+    };
+    return run_tests("loop tests", tests, sizeof tests / sizeof tests[0]);
+}

@@ -1,0 +1,209 @@
+"""The engine process: a real child process running the pinned C loop, with clients on its rings.
+
+Each test starts `python -m hotpath.engine_process` pinned to the last core (it busy-spins there; this process
+backs off with BackoffIdle), talks to it through EngineClient/EngineControl, then stops it. Every wait has a
+deadline; the fixture kills the child if it outlives its SIGTERM and fails the test if a process or a
+/dev/shm entry of the run is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from c_engine import Command, Engine, EventType, OrderType, RejectReason, Side
+from c_engine._types import Event
+from hotpath._cloop import lib
+from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
+
+SHM = Path("/dev/shm")
+START_TIMEOUT_S = 15.0
+WAIT_S = 5.0
+MD_TYPES = (EventType.BOOK_DELTA, EventType.TRADE)
+
+
+class EngineRun:
+    """A running engine child process and its config."""
+
+    def __init__(self, config: EngineProcessConfig) -> None:
+        self.config = config
+        self.prefix = config.prefix
+        self.proc = subprocess.Popen([sys.executable, "-m", "hotpath.engine_process", config.to_json()])
+        try:
+            self.control = EngineControl(self.prefix, START_TIMEOUT_S)
+        except BaseException:
+            self.proc.kill()  # SIGKILL: the engine's resource tracker unlinks whatever it created
+            self.proc.wait(WAIT_S)
+            raise
+
+    def client(self, client_id: int) -> EngineClient:
+        return EngineClient(self.prefix, client_id, WAIT_S)
+
+    def segments(self) -> set[str]:
+        return {p.name for p in SHM.iterdir() if p.name.startswith(self.prefix + "_")}
+
+    def processes(self) -> list[int]:
+        """Pids whose command line names this run (the engine child, or anything it left behind)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if self.prefix.encode() in (entry / "cmdline").read_bytes():
+                        pids.append(int(entry.name))
+                except OSError:
+                    pass
+        return pids
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(WAIT_S)
+
+
+def _config(**overrides: object) -> EngineProcessConfig:
+    prefix = f"pt_eng_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    return EngineProcessConfig(prefix=prefix, core=max(os.sched_getaffinity(0)), **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def engine_run(request: pytest.FixtureRequest) -> Iterator[EngineRun]:
+    marker = request.node.get_closest_marker("engine_config")
+    run = EngineRun(_config(**(marker.kwargs if marker else {})))
+    try:
+        yield run
+    finally:
+        run.control.close()
+        if run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGTERM)
+            try:
+                run.proc.wait(WAIT_S)
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+                run.proc.wait(WAIT_S)
+        leaked = run.segments()
+        for name in leaked:
+            os.unlink(SHM / name)
+        assert not leaked, f"segments left behind: {leaked}"
+        assert not run.processes(), "a process of the run is still alive"
+
+
+def _reference_events(commands: list[Command]) -> list[Event]:
+    """The in-process engine fed the same commands in the same order."""
+    config = _config()
+    engine = Engine(config.engine)
+    for sym in config.symbols:
+        engine.add_symbol(sym)
+    out: list[Event] = []
+    for cmd in commands:
+        out += engine.execute(cmd)
+    return out
+
+
+def _read_md(reader: object, n: int) -> list[Event]:
+    got: list[Event] = []
+    deadline = time.monotonic() + WAIT_S
+    while len(got) < n:
+        got.append(Event.unpack_all(reader.read_wait(max(0.0, deadline - time.monotonic())))[0])  # type: ignore[attr-defined]
+    return got
+
+
+def test_the_loop_constants_match_the_header() -> None:
+    assert lib.PT_LOOP_CONTROL_BYTES == 192 and lib.PT_LOOP_OFF_STOP == 64 and lib.PT_LOOP_OFF_COUNTERS == 128
+    assert lib.PT_LOOP_MAX_CLIENTS == 64 and lib.PT_LOOP_CLIENT_BATCH == 32
+
+
+def test_crossing_orders_route_acks_fills_and_rejects_like_the_in_process_engine(engine_run: EngineRun) -> None:
+    sells = [
+        Command.new(1, 0, Side.SELL, 5, 100, cloid=11, ts_ns=1000),
+        Command.new(1, 0, Side.SELL, 3, 101, cloid=12, ts_ns=1001),
+        Command.new(1, 0, Side.SELL, 0, 102, cloid=13, ts_ns=1002),  # qty 0: REJECT
+    ]
+    buys = [
+        Command.new(2, 0, Side.BUY, 6, 101, cloid=21, ts_ns=2000),  # takes 5 @ 100 and 1 @ 101
+        Command.new(2, 0, Side.BUY, 2, None, order_type=OrderType.MARKET, cloid=22, ts_ns=2001),  # market without IOC/FOK: REJECT
+    ]
+    expected = _reference_events(sells + buys)
+    per_client = {c: [e for e in expected if e.type not in MD_TYPES and e.client_id == c] for c in (1, 2)}
+    md_expected = [e for e in expected if e.type in MD_TYPES]
+    assert {e.type for e in expected} >= {EventType.ACK, EventType.REJECT, EventType.FILL, EventType.TRADE}
+
+    with engine_run.client(1) as one, engine_run.client(2) as two, two.market_data() as md:
+        reader = md.reader()
+        for cmd in sells:
+            one.submit(cmd)
+        got_one = one.wait_events(3, WAIT_S)  # ACK, ACK, REJECT: all of client 1's own events come first
+        for cmd in buys:
+            two.submit(cmd)
+        got_two = two.wait_events(len(per_client[2]), WAIT_S)
+        got_one += one.wait_events(len(per_client[1]) - 3, WAIT_S)  # the maker FILLs
+        md_got = _read_md(reader, len(md_expected))
+        time.sleep(0.05)
+        assert one.poll_events() == [] and two.poll_events() == [] and reader.read() is None
+
+    assert got_one == per_client[1]
+    assert got_two == per_client[2]
+    assert md_got == md_expected
+    assert [e.type for e in got_one].count(EventType.FILL) == 2  # each maker order gets its own FILL
+    assert any(e.type == EventType.REJECT and e.reason == RejectReason.MARKET_NOT_IOC_FOK for e in got_two)
+
+
+def test_a_client_cannot_act_as_another_client(engine_run: EngineRun) -> None:
+    with engine_run.client(1) as one, engine_run.client(2) as two:
+        one.submit(Command.new(1, 0, Side.SELL, 5, 100, ts_ns=1))
+        (ack,) = one.wait_events(1, WAIT_S)
+        two.submit(Command.cancel(1, ack.order_id, ts_ns=2))  # claims to be client 1
+        (reject,) = two.wait_events(1, WAIT_S)
+        two.submit(Command.new(1, 0, Side.BUY, 1, 90, ts_ns=3))
+        (ack2,) = two.wait_events(1, WAIT_S)
+        time.sleep(0.05)
+        assert one.poll_events() == []
+    assert (reject.type, reject.reason, reject.client_id) == (EventType.REJECT, RejectReason.NOT_OWNER, 2)
+    assert (ack2.type, ack2.client_id) == (EventType.ACK, 2)
+
+
+def test_counters_are_live_and_the_stop_flag_ends_the_loop_and_cleans_up(engine_run: EngineRun) -> None:
+    before = engine_run.control.counters()
+    assert before["running"] == 1 and before["stop"] == 0
+    with engine_run.client(1) as one:
+        for i in range(10):
+            one.submit(Command.new(1, 0, Side.BUY, 1, 50 + i, ts_ns=i + 1))
+        one.wait_events(10, WAIT_S)
+        deadline = time.monotonic() + WAIT_S
+        while engine_run.control.counters()["commands"] < 10 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        after = engine_run.control.counters()
+    assert after["commands"] == 10
+    assert after["events"] >= 20  # an ACK and a BOOK_DELTA each
+    assert after["iterations"] > before["iterations"] and after["idle_passes"] > before["idle_passes"]
+    assert after["stalls"] == after["unrouted"] == 0
+    engine_run.control.request_stop()
+    assert engine_run.proc.wait(WAIT_S) == 0
+    assert engine_run.segments() == set()
+
+
+@pytest.mark.engine_config(ring_capacity=8)
+def test_a_full_event_ring_stalls_the_loop_and_loses_nothing(engine_run: EngineRun) -> None:
+    with engine_run.client(1) as one:
+        for i in range(12):  # 8 ACKs fill the event ring; the 9th waits
+            one.submit(Command.new(1, 0, Side.BUY, 1, 100 + i, cloid=i + 1, ts_ns=i + 1))
+        deadline = time.monotonic() + WAIT_S
+        while engine_run.control.counters()["stalls"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.001)
+        assert engine_run.control.counters()["stalls"] > 0
+        acks = one.wait_events(12, WAIT_S)
+    assert [(e.type, e.cloid) for e in acks] == [(EventType.ACK, i + 1) for i in range(12)]
+
+
+def test_sigterm_stops_the_engine_and_leaves_no_process_or_segment(engine_run: EngineRun) -> None:
+    assert len(engine_run.segments()) == 2 * len(engine_run.config.clients) + 2
+    assert engine_run.processes() == [engine_run.proc.pid]
+    assert engine_run.terminate() == 0
+    assert engine_run.segments() == set()
+    assert engine_run.processes() == []

@@ -48,7 +48,7 @@ $(RING_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/_build.py
 	touch $@
 
 # The engine loop's cffi extension (hotpath._cloop): the loop, the rings and its own copy of the engine.
-$(LOOP_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/src/loop.c $(C_SOURCES) $(C_HEADERS) \
+$(LOOP_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/src/loop.c hotpath/src/journal.c $(C_SOURCES) $(C_HEADERS) \
 		hotpath/_build_loop.py
 	@mkdir -p $(BUILD)
 	$(PY) hotpath/_build_loop.py
@@ -80,19 +80,25 @@ $(BUILD)/bcast_test_san: tests/c/test_bcast.c tests/c/harness.h $(RING_SOURCES) 
 	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -o $@ tests/c/test_bcast.c $(RING_SOURCES)
 
 # The engine loop's C tests (the loop in a thread, the test playing two clients), sanitized.
-LOOP_SOURCES := $(C_SOURCES) $(RING_SOURCES) hotpath/src/loop.c
+LOOP_SOURCES := $(C_SOURCES) $(RING_SOURCES) hotpath/src/journal.c hotpath/src/loop.c
 $(BUILD)/loop_test_san: tests/c/test_loop.c tests/c/harness.h $(LOOP_SOURCES) $(C_HEADERS) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -pthread -o $@ tests/c/test_loop.c $(LOOP_SOURCES)
 
+# The journal's C tests (a file mapped MAP_SHARED in a temporary directory), sanitized.
+$(BUILD)/journal_test_san: tests/c/test_journal.c tests/c/harness.h hotpath/src/journal.c $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -o $@ tests/c/test_journal.c hotpath/src/journal.c
+
 ctest: $(BUILD)/engine_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san $(BUILD)/bcast_test $(BUILD)/bcast_test_san \
-		$(BUILD)/loop_test_san
+		$(BUILD)/loop_test_san $(BUILD)/journal_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/engine_test_san
 	timeout 120 $(BUILD)/ring_test
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/ring_test_san
 	timeout 120 $(BUILD)/bcast_test
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/bcast_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/loop_test_san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/journal_test_san
 
 # The ring under ThreadSanitizer (its two-thread transfer; TSan does not see across processes).
 $(BUILD)/ring_test_tsan: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)

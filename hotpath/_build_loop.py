@@ -1,5 +1,5 @@
 """Builds the cffi extension ``hotpath._cloop`` (API mode): the engine process's event loop of
-``include/pt_loop.h``, linked with its own copy of the engine (``c_engine/src``) and of the rings.
+``include/pt_loop.h`` and the journal of ``include/pt_journal.h``, linked with its own copy of the engine (``c_engine/src``) and of the rings.
 
 Used by ``pip install -e .`` (setup.py's ``cffi_modules``) and by ``make build`` (``python
 hotpath/_build_loop.py`` compiles in place), the same pattern as ``hotpath/_build.py``.
@@ -27,6 +27,7 @@ SOURCES = [
     *sorted((ENGINE / "src").glob("*.c")),
     HERE / "src" / "ring.c",
     HERE / "src" / "bcast.c",
+    HERE / "src" / "journal.c",
     HERE / "src" / "loop.c",
 ]
 # The engine's flags (c_engine/_build.py): -flto inlines across its files.
@@ -44,10 +45,12 @@ def _path(p: Path) -> str:
 
 ffi = FFI()
 ffi.cdef("typedef struct pt_engine pt_engine_t;")  # opaque here: the loop only passes it to the engine
+ffi.cdef("typedef struct pt_command pt_command_t;")  # opaque too: Python reads records with numpy (COMMAND_DTYPE)
+ffi.cdef(_support.header_cdef(INCLUDE / "pt_journal.h"))
 ffi.cdef(_support.header_cdef(INCLUDE / "pt_loop.h"))
 ffi.set_source(
     "hotpath._cloop",
-    '#include "pt_loop.h"\n',
+    '#include "pt_journal.h"\n#include "pt_loop.h"\n',
     sources=[_path(p) for p in SOURCES],
     include_dirs=[_path(INCLUDE), _path(ENGINE / "include")],
     extra_compile_args=CFLAGS,

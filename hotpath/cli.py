@@ -5,6 +5,7 @@
     proptrade engine replay COMMANDS.jsonl --symbols SYMBOLS.toml [--limits LIMITS.toml] [--events EVENTS.jsonl]
                             [--l3 L3.json] [--engine c|reference]
     proptrade engine lobster MESSAGE.csv ORDERBOOK.csv [--tick 100] [--show 5] [--engine c|reference]
+    proptrade journal dump JOURNAL [--symbols SYMBOLS.toml] [--out COMMANDS.jsonl]
     proptrade demo [--seconds S] [--seed N]
 
 The arguments are declared here; each subcommand's module is imported only when it runs (its ``run(args)``
@@ -68,6 +69,17 @@ def build_parser() -> argparse.ArgumentParser:
     lobster.add_argument("--show", type=int, default=5, metavar="N", help="print the first N mismatches (default 5)")
     _engine_choice(lobster)
     lobster.set_defaults(func=_lazy("c_engine.lobster"))
+
+    journal = commands.add_parser("journal", help="read the engine process's command journal")
+    journal_commands = journal.add_subparsers(dest="journal_command", metavar="SUBCOMMAND", required=True)
+    text = "write a journal's commands as the command-file JSONL that `proptrade engine replay` accepts"
+    jdump = journal_commands.add_parser("dump", help=text, description=text)
+    jdump.add_argument("journal", metavar="JOURNAL", help="the journal file (EngineProcessConfig.journal_path)")
+    jdump.add_argument("--symbols", metavar="SYMBOLS.toml",
+                       help="the engine's symbols, to write names (ids in file order); without it symbol ids are "
+                            "written as integers, which the command-file parser takes as wire codes")  # fmt: skip
+    jdump.add_argument("--out", metavar="COMMANDS.jsonl", help="write here instead of stdout")
+    jdump.set_defaults(func=_lazy("hotpath.journal", "run_dump"))
 
     demo = commands.add_parser("demo", help="run the live demo")
     demo.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")

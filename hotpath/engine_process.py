@@ -9,6 +9,14 @@ flag in the control block is set: by the waiter thread on SIGTERM/SIGINT, or by 
 :meth:`EngineControl.request_stop`. It then removes every segment it created (if it is SIGKILLed instead,
 multiprocessing's resource tracker removes them).
 
+Journal (optional, ``journal_path``; docs/HOTPATH.md, "Journal"): before creating any segment the process
+opens the journal file, or creates it with ``journal_capacity`` records, and replays every committed record
+through the fresh engine (``execute_batch``, events discarded), then hands it to the loop, which appends each
+accepted command before routing its events. A flusher thread (on the other cores) msyncs the file every
+``journal_flush_ms`` (0 = never). At a clean stop it flushes once more and, if ``status_path`` is set, writes a
+JSON status file: ``{"rc", "replayed", "recovered_state_hash", "journaled", "state_hash", "commands"}``:
+``recovered_state_hash`` is the engine's state hash right after the replay, ``state_hash`` at the stop.
+
 Segment names (``/dev/shm/NAME``): ``{prefix}_ctl``, ``{prefix}_md``, ``{prefix}_c{client}_cmd``,
 ``{prefix}_c{client}_evt``. Run it as ``python -m hotpath.engine_process CONFIG_JSON``
 (:meth:`EngineProcessConfig.to_json`).
@@ -33,6 +41,7 @@ from c_engine import EVENT_DTYPE, ClientLimits, Command, EngineConfig, Event, Sy
 from ._cloop import ffi, lib
 from .bcast import Broadcast, SharedMemoryBroadcast, broadcast_bytes
 from .idle import BackoffIdle
+from .journal import Journal
 from .ring import Ring, SharedMemoryRing, ring_bytes
 from .shm import ShmSegment
 
@@ -100,6 +109,15 @@ class EngineProcessConfig:
     md_capacity: int = 1 << 14
     #: the core to pin to; None = the last core this process may use
     core: int | None = None
+    #: the journal file (a regular file, not /dev/shm); None = no journal. An existing one is replayed first
+    journal_path: str | None = None
+    #: records of a new journal (an existing one keeps its own); 64 bytes each, the file is sparse
+    journal_capacity: int = 1 << 20
+    #: msync the journal every this many ms from a background thread; 0 = never (the kernel writes back when
+    #: it likes; a SIGKILL still loses nothing, a power loss may lose everything since the last writeback)
+    journal_flush_ms: float = 5.0
+    #: where to write the JSON status (state hashes, counts) at a clean stop; None = nowhere
+    status_path: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -116,6 +134,10 @@ class EngineProcessConfig:
             ring_capacity=d["ring_capacity"],
             md_capacity=d["md_capacity"],
             core=d["core"],
+            journal_path=d.get("journal_path"),
+            journal_capacity=d.get("journal_capacity", 1 << 20),
+            journal_flush_ms=d.get("journal_flush_ms", 5.0),
+            status_path=d.get("status_path"),
         )
 
 
@@ -153,6 +175,40 @@ def _create_broadcast(name: str, capacity: int) -> _Mapped:
         raise
 
 
+#: commands per execute_batch call when replaying a journal
+_REPLAY_CHUNK = 1 << 16
+
+
+def _replay(engine: Any, journal: Journal) -> int:
+    """Feeds the journal's committed records through ``engine`` in order, discarding their events."""
+    commands = journal.commands()
+    for start in range(0, len(commands), _REPLAY_CHUNK):
+        engine.execute_batch(commands[start : start + _REPLAY_CHUNK])
+    return len(commands)
+
+
+def _start_flusher(journal: Journal, period_ms: float, spare: set[int], done: threading.Event) -> threading.Thread:
+    """A thread that msyncs the journal every ``period_ms`` until ``done``, on the ``spare`` cores if any (it
+    starts on the engine's core, inherited from the pinned main thread)."""
+
+    def flush_loop() -> None:
+        if spare:
+            os.sched_setaffinity(0, spare)  # this thread only (Linux: pid 0 = the calling thread)
+        while not done.wait(period_ms / 1000.0):
+            journal.flush()
+
+    thread = threading.Thread(target=flush_loop, name="journal-flush", daemon=True)
+    thread.start()
+    return thread
+
+
+def _write_status(path: str, status: dict[str, int]) -> None:
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(status, f)
+    os.replace(tmp, path)  # a reader never sees half a file
+
+
 def run_engine_process(config: EngineProcessConfig) -> int:
     """The engine process's body (see the module docstring); returns the loop's rc (0 = stopped cleanly)."""
     from c_engine import Engine  # the compiled engine: imported here so the config works without it
@@ -164,7 +220,8 @@ def run_engine_process(config: EngineProcessConfig) -> int:
     os.set_blocking(wake_w, False)
     old_wakeup = signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
     old_handlers = {sig: signal.signal(sig, lambda *_: None) for sig in _STOP_SIGNALS}
-    core = config.core if config.core is not None else max(os.sched_getaffinity(0))
+    allowed = os.sched_getaffinity(0)
+    core = config.core if config.core is not None else max(allowed)
     os.sched_setaffinity(0, {core})
 
     engine = Engine(config.engine)
@@ -176,8 +233,15 @@ def run_engine_process(config: EngineProcessConfig) -> int:
     mapped: list[_Mapped] = []
     loop_out = ffi.new("pt_loop_t **")
     waiter: threading.Thread | None = None
+    flusher: threading.Thread | None = None
+    journal: Journal | None = None
     done = threading.Event()
+    status: dict[str, int] = {}
     try:
+        if config.journal_path is not None:
+            journal = Journal.open_or_create(config.journal_path, config.journal_capacity)
+            status["replayed"] = _replay(engine, journal)
+            status["recovered_state_hash"] = int(engine.state_hash())
         rings = []
         for client in config.clients:
             cmd = _create_ring(command_ring_name(config.prefix, client), config.ring_capacity)
@@ -196,6 +260,10 @@ def run_engine_process(config: EngineProcessConfig) -> int:
         for client, cmd, evt in rings:
             _check(lib.pt_loop_add_client(loop_out[0], client, cmd.ptr, cmd.size, evt.ptr, evt.size), "add_client")
         _check(lib.pt_loop_set_market_data(loop_out[0], md.ptr, md.size), "set_market_data")
+        if journal is not None:
+            _check(lib.pt_loop_set_journal(loop_out[0], journal.ptr, journal.size), "set_journal")
+            if config.journal_flush_ms > 0:
+                flusher = _start_flusher(journal, config.journal_flush_ms, allowed - {core}, done)
 
         def wait_for_signal() -> None:
             wanted = {int(sig) for sig in _STOP_SIGNALS}
@@ -207,12 +275,23 @@ def run_engine_process(config: EngineProcessConfig) -> int:
 
         waiter = threading.Thread(target=wait_for_signal, name="stop-signal", daemon=True)
         waiter.start()
-        return int(lib.pt_loop_run(loop_out[0]))  # cffi releases the GIL: the waiter can run
+        rc = int(lib.pt_loop_run(loop_out[0]))  # cffi releases the GIL: the waiter can run
+        if journal is not None:
+            journal.flush()
+            status["journaled"] = journal.committed()
+        if config.status_path is not None:
+            counters = ffi.new("pt_loop_counters_t *")
+            _check(lib.pt_loop_control_read(ctl.ptr, ctl.size, counters), "control_read")
+            status.update(rc=rc, state_hash=int(engine.state_hash()), commands=int(counters.commands))
+            _write_status(config.status_path, status)
+        return rc
     finally:
         done.set()
         if waiter is not None:
             os.write(wake_w, b"\0")  # wakes the waiter's read; 0 is no signal
             waiter.join(5)
+        if flusher is not None:
+            flusher.join(5)
         signal.set_wakeup_fd(old_wakeup)
         for sig, handler in old_handlers.items():
             signal.signal(sig, handler)
@@ -222,6 +301,8 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             lib.pt_loop_destroy(loop_out[0])
         for m in reversed(mapped):
             m.close()
+        if journal is not None:
+            journal.close()
         del engine
 
 

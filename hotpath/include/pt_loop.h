@@ -10,6 +10,13 @@
  *      as another), run it through pt_engine_submit, then route the engine's events and clear them.
  *   3. publish the live counters (relaxed stores; the loop is their only writer).
  *
+ * Journal (optional, pt_loop_set_journal; pt_journal.h): every command whose first event is not a REJECT
+ * is appended to the journal right after it ran, before any of its events is routed to a client ring or the
+ * market-data ring. So a client that has an ACK (or a FILL) knows its command is in the journal. Before each
+ * command the loop checks that the journal has room; if not, it leaves that command (and the rest) in the
+ * ring unrun, routes the events of those before it, sets `journal_full` and returns PT_LOOP_EJOURNALFULL.
+ * It stops rather than run a command it could not journal.
+ *
  * Routing: ACK, REJECT, CANCELED, MODIFIED, FILL (and HEARTBEAT) go to the event ring of the client the
  * event names (event client_id): a trade gives each side its own FILL, the maker's included. BOOK_DELTA and
  * TRADE go to the market-data (broadcast) ring only; TRADE is public data, and each party already has its
@@ -27,7 +34,7 @@
  *        | stop (_Atomic u64)   anyone release-stores 1; loop acquires   |
  *   128  +--------------------------------------------------------------+
  *        | commands | events | iterations | idle_passes | stalls |       | _Atomic u64 each; only the loop
- *        | unrouted | running |                                          | writes (relaxed), monitors read
+ *        | unrouted | running | journal_full |                           | writes (relaxed), monitors read
  *   192  +--------------------------------------------------------------+
  *
  * The counters share one line: they have one writer, which writes them all once per pass, so splitting them
@@ -60,6 +67,7 @@ enum pt_loop_rc {
     PT_LOOP_EDUPLICATE = -4, /* that client id already has a slot */
     PT_LOOP_ENOMEM = -5,     /* pt_loop_create could not allocate */
     PT_LOOP_EENGINE = -6,    /* pt_engine_submit failed with an empty event buffer (cannot happen) */
+    PT_LOOP_EJOURNALFULL = -7, /* the journal had no room for the next command: the loop stopped (pt_loop.h) */
 };
 
 /* A snapshot of the control block, read with relaxed loads (each value is exact, the set is not atomic). */
@@ -71,6 +79,7 @@ typedef struct pt_loop_counters {
     uint64_t stalls;      /* events that had to wait for a full client event ring */
     uint64_t unrouted;    /* events for a client id with no slot, dropped */
     uint64_t running;     /* 1 while pt_loop_run is inside its loop */
+    uint64_t journal_full; /* 1 once the loop stopped because the journal had no room (PT_LOOP_EJOURNALFULL) */
     uint64_t stop;        /* the stop flag */
 } pt_loop_counters_t;
 
@@ -90,7 +99,11 @@ int pt_loop_add_client(pt_loop_t *loop, uint16_t client_id, void *cmd_mem, size_
 /* Attaches the market-data broadcast ring (optional: without one, BOOK_DELTA and TRADE are dropped, counted). */
 int pt_loop_set_market_data(pt_loop_t *loop, void *md_mem, size_t md_bytes);
 
-/* Runs until the stop flag is set; PT_LOOP_OK, or PT_LOOP_EENGINE. Clears running on the way out. */
+/* Attaches the journal (optional: without one nothing is journaled). journal_mem is a pt_journal_init'ed
+ * region (a MAP_SHARED file mapping); appending continues after the records already committed there. */
+int pt_loop_set_journal(pt_loop_t *loop, void *journal_mem, size_t journal_bytes);
+
+/* Runs until the stop flag is set; PT_LOOP_OK, PT_LOOP_EJOURNALFULL, or PT_LOOP_EENGINE. Clears running on the way out. */
 int pt_loop_run(pt_loop_t *loop);
 
 #endif

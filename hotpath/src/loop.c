@@ -5,7 +5,11 @@
  *   (1) every command taken from a ring is run exactly once, with client_id = its slot's client;
  *   (2) every engine event is routed (client ring, market-data ring, or counted as unrouted) before
  *       pt_engine_clear_events, in engine order; a full client ring is waited on, never skipped;
- *   (3) the loop makes no syscall and takes no lock: rings and counters are atomics in shared memory.
+ *   (3) the loop makes no syscall and takes no lock: rings and counters are atomics in shared memory;
+ *   (4) with a journal: every command whose first event is not a REJECT (or that has no event) is appended
+ *       to the journal right after pt_engine_submit, before any event of it, or of a later command, is routed;
+ *       a command is only run when the journal has room for it (a full journal stops the loop, it never
+ *       runs a command it could not journal).
  *
  * Memory ordering of the control block:
  *   - stop: another process release-stores 1 (pt_loop_request_stop); the loop acquire-loads it once per pass
@@ -23,6 +27,7 @@
 #include <string.h>
 
 #include "pt_bcast.h"
+#include "pt_journal.h"
 #include "pt_ring.h"
 #include "pt_wire.h"
 
@@ -41,7 +46,7 @@ typedef struct pt_loop_control {
     _Atomic uint64_t stalls;
     _Atomic uint64_t unrouted;
     _Atomic uint64_t running;
-    unsigned char pad2[8];
+    _Atomic uint64_t journal_full;
 } pt_loop_control_t;
 
 _Static_assert(sizeof(pt_loop_control_t) == PT_LOOP_CONTROL_BYTES, "control block layout");
@@ -65,6 +70,8 @@ struct pt_loop {
     pt_loop_control_t *control;
     pt_bcast_t md;
     int has_md;
+    pt_journal_t journal;
+    int has_journal;
     uint32_t nslots;
     pt_loop_tally_t tally;
     uint32_t md_count;
@@ -121,6 +128,7 @@ int pt_loop_control_read(void *mem, size_t bytes, pt_loop_counters_t *out)
     out->stalls = atomic_load_explicit(&c->stalls, memory_order_relaxed);
     out->unrouted = atomic_load_explicit(&c->unrouted, memory_order_relaxed);
     out->running = atomic_load_explicit(&c->running, memory_order_relaxed);
+    out->journal_full = atomic_load_explicit(&c->journal_full, memory_order_relaxed);
     out->stop = atomic_load_explicit(&c->stop, memory_order_relaxed);
     return PT_LOOP_OK;
 }
@@ -182,6 +190,14 @@ int pt_loop_set_market_data(pt_loop_t *loop, void *md_mem, size_t md_bytes)
     if (loop == NULL || pt_bcast_attach(md_mem, md_bytes, &loop->md) != PT_BCAST_OK)
         return PT_LOOP_EINVAL;
     loop->has_md = 1;
+    return PT_LOOP_OK;
+}
+
+int pt_loop_set_journal(pt_loop_t *loop, void *journal_mem, size_t journal_bytes)
+{
+    if (loop == NULL || pt_journal_attach(journal_mem, journal_bytes, &loop->journal) != PT_JOURNAL_OK)
+        return PT_LOOP_EINVAL;
+    loop->has_journal = 1;
     return PT_LOOP_OK;
 }
 
@@ -276,6 +292,16 @@ static int route_events(pt_loop_t *loop, pt_loop_slot_t *sender)
     return rc;
 }
 
+/* Invariant (4): journals cmd, just run, unless its first event (at index `first` of the engine's pending
+ * events) is a REJECT. The caller checked that the journal has room, so the append cannot fail. */
+static void journal_accepted(pt_loop_t *loop, const pt_command_t *cmd, size_t first)
+{
+    size_t n;
+    const pt_event_t *evs = pt_engine_events(loop->engine, &n);
+    if (n == first || evs[first].type != PT_EV_REJECT)
+        (void)pt_journal_append(&loop->journal, cmd);
+}
+
 /* Runs up to PT_LOOP_CLIENT_BATCH of one client's commands. Returns how many, or < 0 (stop / engine error). */
 static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
 {
@@ -287,12 +313,25 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
     for (size_t i = 0; i < n; i++) {
         pt_command_t cmd = cmds[i]; /* a copy: the slot is the client's memory, client_id is ours to set */
         cmd.client_id = s->client_id;
+        if (loop->has_journal && pt_journal_free(&loop->journal) == 0) {
+            /* Cannot journal it, so do not run it: it stays in the ring; the commands before it are journaled
+             * and their events still go out. The loop stops (pt_loop_run returns PT_LOOP_EJOURNALFULL). */
+            pt_ring_release(&s->cmd, i);
+            loop->tally.commands += i;
+            atomic_store_explicit(&loop->control->journal_full, 1, memory_order_relaxed);
+            *rc = PT_LOOP_EJOURNALFULL;
+            (void)route_events(loop, s);
+            return -1;
+        }
+        size_t first;
+        (void)pt_engine_events(loop->engine, &first); /* where this command's events will start */
         int erc = pt_engine_submit(loop->engine, &cmd);
         if (erc == PT_E_FULL) { /* the event buffer could overflow: drain it and run the command again */
             if (route_events(loop, s) != 0) {
                 pt_ring_release(&s->cmd, i);
                 return -1;
             }
+            first = 0;
             erc = pt_engine_submit(loop->engine, &cmd);
         }
         if (erc != PT_OK) {
@@ -300,6 +339,8 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
             *rc = PT_LOOP_EENGINE;
             return -1;
         }
+        if (loop->has_journal)
+            journal_accepted(loop, &cmd, first); /* before route_events: invariant (4) */
     }
     pt_ring_release(&s->cmd, n); /* the slots go back to the client before its events do */
     loop->tally.commands += n;

@@ -11,6 +11,7 @@
 
 #include "pt_bcast.h"
 #include "pt_engine.h"
+#include "pt_journal.h"
 #include "pt_loop.h"
 #include "pt_ring.h"
 #include "pt_wire.h"
@@ -33,6 +34,7 @@ typedef struct fixture {
     pt_loop_t *loop;
     pthread_t thread;
     int loop_rc;
+    int expected_rc; /* what pt_loop_run must have returned (stop_and_teardown checks) */
 } fixture_t;
 
 static void *aligned(size_t bytes)
@@ -96,7 +98,7 @@ static int stop_and_teardown(fixture_t *f)
     pthread_join(f->thread, NULL);
     pt_loop_counters_t k;
     EXPECT(pt_loop_control_read(f->control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
-    EXPECT(f->loop_rc == PT_LOOP_OK && k.running == 0 && k.stop == 1);
+    EXPECT(f->loop_rc == f->expected_rc && k.running == 0 && k.stop == 1);
     EXPECT(pt_engine_check(f->engine) == PT_OK);
     pt_loop_destroy(f->loop);
     pt_engine_destroy(f->engine);
@@ -247,6 +249,59 @@ static int test_a_stop_during_a_stall_ends_the_loop(void)
     return stop_and_teardown(&f); /* joins: the stalled loop must see the flag */
 }
 
+/* Accepted commands are journaled before their events go out, rejected ones never; a full journal stops the
+ * loop before the command it has no room for, which stays unrun. */
+static int test_accepted_commands_are_journaled_before_their_events_and_a_full_journal_stops_the_loop(void)
+{
+    fixture_t f;
+    if (setup(&f, 64))
+        return 1;
+    size_t jbytes = pt_journal_bytes(3);
+    void *jmem = aligned(jbytes);
+    EXPECT(pt_journal_init(jmem, jbytes, 3) == PT_JOURNAL_OK);
+    EXPECT(pt_loop_set_journal(f.loop, jmem, jbytes) == PT_LOOP_OK);
+    EXPECT(pt_loop_set_journal(f.loop, f.control, PT_LOOP_CONTROL_BYTES) == PT_LOOP_EINVAL); /* not a journal */
+    pt_journal_t j;
+    EXPECT(pt_journal_attach(jmem, jbytes, &j) == PT_JOURNAL_OK);
+    int64_t qty[5] = {1, 0, 1, 1, 1}; /* the second is rejected (qty 0) */
+    for (uint64_t i = 0; i < 5; i++) {
+        pt_command_t c = new_order(2, PT_SIDE_BUY, qty[i], (int64_t)(100 + i), i + 1); /* claims client 2 */
+        EXPECT(pt_ring_try_push(&f.clients[0].cmd, &c) == PT_RING_OK);
+    }
+    if (start(&f))
+        return 1;
+    pt_event_t ev[4];
+    uint64_t want_type[4] = {PT_EV_ACK, PT_EV_REJECT, PT_EV_ACK, PT_EV_ACK};
+    uint64_t journaled_by[4] = {1, 1, 2, 3}; /* records committed once each event is visible */
+    for (int i = 0; i < 4; i++) {
+        if (wait_ring(&f.clients[0].evt, &ev[i], 1))
+            return 1;
+        EXPECT(ev[i].type == want_type[i] && ev[i].cloid == (uint64_t)i + 1);
+        EXPECT(pt_journal_committed(&j) >= journaled_by[i]); /* the record was there before its event */
+    }
+    pt_loop_counters_t k = {0};
+    double deadline = now_s() + WAIT_S;
+    do {
+        EXPECT(now_s() < deadline);
+        EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+        sched_yield();
+    } while (k.running == 1 || k.journal_full == 0);
+    EXPECT(k.journal_full == 1 && k.commands == 4);
+    EXPECT(pt_journal_committed(&j) == 3);
+    uint64_t want_cloid[3] = {1, 3, 4};
+    for (uint64_t i = 0; i < 3; i++) {
+        pt_command_t rec;
+        EXPECT(pt_journal_read(&j, i, &rec) == PT_JOURNAL_OK);
+        EXPECT(rec.cloid == want_cloid[i] && rec.client_id == 1 && rec.ts_ns == want_cloid[i]);
+    }
+    pt_event_t extra;
+    EXPECT(pt_ring_try_pop(&f.clients[0].evt, &extra) == PT_RING_EMPTY); /* command 5 never ran */
+    f.expected_rc = PT_LOOP_EJOURNALFULL;
+    int rc = stop_and_teardown(&f);
+    free(jmem);
+    return rc;
+}
+
 static int test_bad_control_blocks_and_duplicate_clients_are_errors(void)
 {
     void *mem = aligned(PT_LOOP_CONTROL_BYTES);
@@ -278,6 +333,8 @@ int main(void)
         {"a_full_event_ring_stalls_the_loop_and_loses_nothing", test_a_full_event_ring_stalls_the_loop_and_loses_nothing},
         {"a_stop_during_a_stall_ends_the_loop", test_a_stop_during_a_stall_ends_the_loop},
         {"bad_control_blocks_and_duplicate_clients_are_errors", test_bad_control_blocks_and_duplicate_clients_are_errors},
+        {"accepted_commands_are_journaled_before_their_events_and_a_full_journal_stops_the_loop",
+         test_accepted_commands_are_journaled_before_their_events_and_a_full_journal_stops_the_loop},
     };
     return run_tests("loop tests", tests, sizeof tests / sizeof tests[0]);
 }

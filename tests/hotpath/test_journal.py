@@ -1,0 +1,252 @@
+"""The journal end to end: the engine process journals accepted commands, recovers from its journal after a
+clean stop or a SIGKILL, and `proptrade journal dump` turns a journal into a command file that
+`proptrade engine replay` runs to the same state hash.
+
+Every engine is a real child process pinned to the last core; journal and status files live in tmp_path.
+Every wait has a deadline; the fixture SIGKILLs whatever is still running and fails the test if a process or a
+/dev/shm entry of the run is left behind (after a SIGKILL the engine's resource tracker unlinks its segments,
+which takes a moment: the fixture waits for that, with a deadline).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from c_engine import Command, Engine, EventType, SymbolConfig, Side
+from hotpath.cli import main as proptrade
+from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
+from hotpath.journal import Journal, JournalError, read_commands
+
+SHM = Path("/dev/shm")
+START_TIMEOUT_S = 15.0
+WAIT_S = 5.0
+LOOP_EJOURNALFULL = -7
+
+
+class Runs:
+    """Starts engine processes (one at a time) and cleans up after all of them."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.prefixes: list[str] = []
+
+    def start(self, **overrides: object) -> tuple[EngineProcessConfig, subprocess.Popen[bytes]]:
+        prefix = f"pt_jrn_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        n = len(self.prefixes)
+        config = EngineProcessConfig(prefix=prefix, core=max(os.sched_getaffinity(0)),
+                                     journal_path=str(self.tmp_path / "journal.bin"),
+                                     status_path=str(self.tmp_path / f"status{n}.json"), **overrides)  # type: ignore[arg-type]  # fmt: skip
+        self.prefixes.append(prefix)
+        proc = subprocess.Popen([sys.executable, "-m", "hotpath.engine_process", config.to_json()])
+        self.procs.append(proc)
+        EngineControl(prefix, START_TIMEOUT_S).close()  # running
+        return config, proc
+
+    def stop(self, config: EngineProcessConfig, proc: subprocess.Popen[bytes]) -> dict[str, int]:
+        with EngineControl(config.prefix, WAIT_S) as control:
+            control.request_stop()
+        assert proc.wait(WAIT_S) == 0
+        assert config.status_path is not None
+        status: dict[str, int] = json.loads(Path(config.status_path).read_text())
+        return status
+
+    def segments(self) -> set[Path]:
+        return {p for p in SHM.iterdir() if any(p.name.startswith(prefix + "_") for prefix in self.prefixes)}
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(WAIT_S)
+        deadline = time.monotonic() + WAIT_S  # a killed engine's resource tracker unlinks its segments
+        while self.segments() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        leaked = self.segments()
+        for path in leaked:
+            path.unlink(missing_ok=True)
+        assert not leaked, f"segments left behind: {leaked}"
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Iterator[Runs]:
+    r = Runs(tmp_path)
+    try:
+        yield r
+    finally:
+        r.cleanup()
+
+
+def _stream(n: int, seed: int) -> list[Command]:
+    """Clients 1 and 2 alternating: crossing limit orders around 100, with every 7th a qty-0 REJECT."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        client = 1 + i % 2
+        qty = 0 if i % 7 == 3 else rng.randint(1, 5)
+        side = Side.BUY if rng.random() < 0.5 else Side.SELL
+        out.append(Command.new(client, 0, side, qty, rng.randint(95, 105), cloid=i + 1, ts_ns=1_000 + i))
+    return out
+
+
+def _reference_hash(records: np.ndarray, config: EngineProcessConfig) -> int:
+    """An uninterrupted in-process engine fed the journaled commands."""
+    engine = Engine(config.engine)
+    for sym in config.symbols:
+        engine.add_symbol(sym)
+    engine.execute_batch(records)
+    return int(engine.state_hash())
+
+
+def _submit_all(config: EngineProcessConfig, commands: list[Command]) -> None:
+    """Sends each command from its client and waits until the loop has run them all."""
+    with EngineClient(config.prefix, 1, WAIT_S) as one, EngineClient(config.prefix, 2, WAIT_S) as two, \
+            EngineControl(config.prefix, WAIT_S) as control:  # fmt: skip
+        clients = {1: one, 2: two}
+        for i, cmd in enumerate(commands):
+            clients[cmd.client_id].submit(cmd)
+            if i % 64 == 63:  # keep the event rings drained
+                one.poll_events(1024), two.poll_events(1024)
+        deadline = time.monotonic() + WAIT_S
+        while control.counters()["commands"] < len(commands):
+            one.poll_events(1024), two.poll_events(1024)
+            assert time.monotonic() < deadline, "the engine did not run every command"
+            time.sleep(0.001)
+
+
+def test_a_restart_replays_the_journal_to_the_state_of_the_first_run_and_keeps_appending(runs: Runs) -> None:
+    commands = _stream(400, seed=1)
+    config, proc = runs.start()
+    _submit_all(config, commands)
+    first = runs.stop(config, proc)
+    records = read_commands(config.journal_path)  # type: ignore[arg-type]
+    rejected = sum(1 for c in commands if c.qty == 0)
+    assert first["rc"] == 0 and first["replayed"] == 0 and first["commands"] == len(commands)
+    assert first["journaled"] == len(records) == len(commands) - rejected  # only qty-0 orders are rejected here
+    for client in (1, 2):  # the loop serves clients in turn: each client's commands keep its order
+        sent = [c.cloid for c in commands if c.qty != 0 and c.client_id == client]
+        assert records["cloid"][records["client_id"] == client].tolist() == sent
+    assert first["state_hash"] == _reference_hash(records, config)
+
+    config2, proc2 = runs.start()
+    more = [Command.new(1, 0, Side.BUY, 2, 90 + i, cloid=1000 + i, ts_ns=10_000 + i) for i in range(5)]
+    _submit_all(config2, more)
+    second = runs.stop(config2, proc2)
+    assert second["replayed"] == len(records)
+    assert second["recovered_state_hash"] == first["state_hash"] == _reference_hash(records, config2)
+    all_records = read_commands(config.journal_path)  # type: ignore[arg-type]
+    assert len(all_records) == second["journaled"] == len(records) + len(more)
+    assert (all_records[: len(records)] == records).all()
+    assert second["state_hash"] == _reference_hash(all_records, config2)
+
+
+@pytest.mark.parametrize("kill_after", [1, 57, 300])
+def test_after_a_sigkill_every_acknowledged_command_is_journaled_and_recovery_matches(runs: Runs,
+                                                                                   kill_after: int) -> None:  # fmt: skip
+    commands = _stream(2000, seed=kill_after)
+    config, proc = runs.start(ring_capacity=256)
+    acked: set[tuple[int, int]] = set()
+    with EngineClient(config.prefix, 1, WAIT_S) as one, EngineClient(config.prefix, 2, WAIT_S) as two:
+        clients = {1: one, 2: two}
+        deadline = time.monotonic() + WAIT_S
+        sent = 0
+        while len(acked) < kill_after:
+            assert time.monotonic() < deadline, f"{len(acked)} ACKs of {kill_after}"
+            for cmd in commands[sent : sent + 16]:  # keep commands in flight while the ACKs come back
+                clients[cmd.client_id].submit(cmd)
+            sent = min(sent + 16, len(commands))
+            for client in (one, two):
+                acked |= {(e.client_id, e.cloid) for e in client.poll_events(1024) if e.type == EventType.ACK}
+        proc.send_signal(signal.SIGKILL)  # mid-stream: commands are still in the rings
+        assert proc.wait(WAIT_S) == -signal.SIGKILL
+    assert not Path(config.status_path).exists()  # type: ignore[arg-type]  # it died, it wrote nothing
+
+    records = read_commands(config.journal_path)  # type: ignore[arg-type]
+    journaled = set(zip(records["client_id"].tolist(), records["cloid"].tolist()))
+    assert acked <= journaled
+    assert len(journaled) == len(records)
+    for client in (1, 2):  # each client's commands in the order it sent them, rejected ones left out
+        cloids = records["cloid"][records["client_id"] == client].tolist()
+        assert cloids == sorted(cloids)
+    assert all(c.qty != 0 for c in commands if (c.client_id, c.cloid) in journaled)
+
+    config2, proc2 = runs.start(ring_capacity=256)
+    recovered = runs.stop(config2, proc2)
+    assert recovered["replayed"] == len(records)
+    assert recovered["recovered_state_hash"] == recovered["state_hash"] == _reference_hash(records, config2)
+
+
+def _symbols_toml(path: Path, symbols: tuple[SymbolConfig, ...]) -> None:
+    lines = []
+    for sym in symbols:
+        lines.append(f"[symbols.{sym.name}]")
+        lines += [f"{key} = {value!r}" for key, value in asdict(sym).items() if key != "name"]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_journal_dump_replays_through_engine_replay_to_the_same_state_hash(
+    runs: Runs, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config, proc = runs.start()
+    _submit_all(config, _stream(300, seed=7))
+    status = runs.stop(config, proc)
+    symbols = tmp_path / "SYMBOLS.toml"
+    _symbols_toml(symbols, config.symbols)
+    engine = ["--max-orders", str(config.engine.max_orders), "--max-levels-per-side",
+              str(config.engine.max_levels_per_side), "--max-clients", str(config.engine.max_clients)]  # fmt: skip
+    for named in (True, False):  # symbol names from SYMBOLS.toml, or ids written as integers
+        out = tmp_path / f"commands_{named}.jsonl"
+        args = ["journal", "dump", config.journal_path, "--out", str(out)]
+        assert proptrade(args + (["--symbols", str(symbols)] if named else [])) == 0  # type: ignore[operator]
+        first = json.loads(out.read_text().splitlines()[0])
+        assert first["symbol"] == ("TEST" if named else 0)
+        capsys.readouterr()
+        assert proptrade(["engine", "replay", str(out), "--symbols", str(symbols), *engine]) == 0
+        line = capsys.readouterr().out
+        assert f"replayed {status['journaled']} commands" in line
+        assert f"state hash {status['state_hash']:#018x}" in line
+
+
+def test_a_full_journal_stops_the_loop_without_running_what_it_cannot_journal(runs: Runs) -> None:
+    config, proc = runs.start(journal_capacity=5)
+    with EngineClient(config.prefix, 1, WAIT_S) as one:
+        for i in range(8):
+            one.submit(Command.new(1, 0, Side.BUY, 1, 50 + i, cloid=i + 1, ts_ns=i + 1))
+        acks = one.wait_events(5, WAIT_S)
+        assert proc.wait(WAIT_S) == LOOP_EJOURNALFULL & 0xFF
+        assert one.poll_events() == []  # commands 6..8 were never run
+    assert [e.cloid for e in acks] == [1, 2, 3, 4, 5]
+    assert read_commands(config.journal_path)["cloid"].tolist() == [1, 2, 3, 4, 5]  # type: ignore[arg-type]
+    status = json.loads(Path(config.status_path).read_text())  # type: ignore[arg-type]
+    assert status["rc"] == LOOP_EJOURNALFULL and status["journaled"] == 5 and status["commands"] == 5
+
+
+def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
+    bad = tmp_path / "not_a_journal"
+    bad.write_bytes(b"\0" * 4096)
+    with pytest.raises(JournalError, match="bad magic"):
+        read_commands(bad)
+    (tmp_path / "short").write_bytes(b"x")
+    with pytest.raises(JournalError):
+        read_commands(tmp_path / "short")
+    journal = Journal.create(tmp_path / "j", 4)
+    journal.close()
+    with pytest.raises(FileExistsError):
+        Journal.create(tmp_path / "j", 4)  # never overwrites a journal
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["j", "not_a_journal", "short"]
+    os.truncate(tmp_path / "j", 200)  # truncated below its capacity
+    with pytest.raises(JournalError, match="truncated"):
+        read_commands(tmp_path / "j")

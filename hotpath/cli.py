@@ -6,6 +6,7 @@
                             [--l3 L3.json] [--engine c|reference]
     proptrade engine lobster MESSAGE.csv ORDERBOOK.csv [--tick 100] [--show 5] [--engine c|reference]
     proptrade journal dump JOURNAL [--symbols SYMBOLS.toml] [--out COMMANDS.jsonl]
+    proptrade stats [PREFIX] [--interval S] [--count N]
     proptrade demo [--seconds S] [--seed N]
 
 The arguments are declared here; each subcommand's module is imported only when it runs (its ``run(args)``
@@ -80,6 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
                             "written as integers, which the command-file parser takes as wire codes")  # fmt: skip
     jdump.add_argument("--out", metavar="COMMANDS.jsonl", help="write here instead of stdout")
     jdump.set_defaults(func=_lazy("hotpath.journal", "run_dump"))
+
+    text = "print the live counters of running engines from their shared-memory control blocks"
+    stats = commands.add_parser("stats", help=text, description=text)
+    stats.add_argument("prefix", nargs="?", help="the engine's segment prefix (default: every running engine)")
+    stats.add_argument("--interval", type=float, default=0.0, metavar="S",
+                       help="print again every S seconds, with rates (default: once)")  # fmt: skip
+    stats.add_argument("--count", type=int, default=0, metavar="N", help="with --interval: stop after N lines")
+    stats.add_argument("--timeout", type=float, default=2.0, metavar="S",
+                       help="how long to wait for an engine's loop to show as running (default 2)")  # fmt: skip
+    stats.set_defaults(func=_lazy("hotpath.stats"))
 
     demo = commands.add_parser("demo", help="run the live demo")
     demo.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")

@@ -207,3 +207,22 @@ def test_sigterm_stops_the_engine_and_leaves_no_process_or_segment(engine_run: E
     assert engine_run.terminate() == 0
     assert engine_run.segments() == set()
     assert engine_run.processes() == []
+
+
+def test_proptrade_stats_prints_the_live_counters_of_a_running_engine(
+    engine_run: EngineRun, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hotpath.cli import main
+
+    client = engine_run.client(1)
+    try:
+        client.submit(Command.new(1, 0, Side.BUY, 1, 100, ts_ns=1))
+        client.wait_events(1)
+    finally:
+        client.close()
+    assert main(["stats", engine_run.prefix, "--interval", "0.05", "--count", "2"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(engine_run.prefix)]
+    assert len(lines) == 2
+    assert "commands 1" in lines[0] and "events" in lines[0] and "/s)" in lines[1]
+    assert main(["stats"]) == 0  # every running engine: this one is among them
+    assert engine_run.prefix in capsys.readouterr().out

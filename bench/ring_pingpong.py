@@ -40,6 +40,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_common import cpu_model, git_commit  # noqa: E402
 from hotpath.ring import SHM_DIR, SharedMemoryRing  # noqa: E402
 
 PING_MAGIC = 0x474E495050505450  #: word 1 of every message (ring_pingpong.c)
@@ -54,32 +55,6 @@ H_SUB_BITS = 7  #: the histogram of bench/bench_util.h: < 128 exact, then 64 buc
 
 class EchoDied(RuntimeError):
     pass
-
-
-def git_commit() -> str:
-    """HEAD, with +dirty when the ring, the bench or the Makefile differ from it."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        if rev.returncode != 0:
-            return "uncommitted"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "hotpath", "bench", "Makefile"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()  # fmt: skip
-        return rev.stdout.strip() + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
-
-
-def cpu_model() -> str:
-    info: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if not line.strip():
-                break
-            key, _, value = line.partition(":")
-            info.setdefault(key.strip(), value.strip())
-    except OSError:
-        pass
-    return f"{info.get('model name', 'unknown')} (family {info.get('cpu family', '?')} model {info.get('model', '?')})"
 
 
 # ---- the log-linear histogram of bench_util.h, over ns ----------------------------------------------
@@ -338,7 +313,7 @@ def main() -> int:
         print(f"ring_pingpong.py: {a.bin} not built (make bench-ring builds it)", file=sys.stderr)
         return 1
     a.out.mkdir(parents=True, exist_ok=True)
-    commit = git_commit()
+    commit = git_commit("hotpath", "bench", "Makefile")
     cpu = cpu_model()
     print(f"ring_pingpong.py  {time.strftime('%Y-%m-%d %H:%M:%S')}  commit {commit}  python "
           f"{platform.python_version()}")  # fmt: skip

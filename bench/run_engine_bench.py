@@ -43,6 +43,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.bench_common import git_commit  # noqa: E402
 from c_engine import (  # noqa: E402
     COMMAND_DTYPE,
     ClientLimits,
@@ -60,19 +61,6 @@ TARGET_C_OPS = 12e6
 TARGET_C_P99_NS = 400
 TARGET_BATCH_OPS = 3e6
 TARGET_SINGLE_P50_NS = 2000
-
-
-def git_commit() -> str:
-    """HEAD, with +dirty when the engine or the bench differ from it (untracked files there included)."""
-    try:
-        rev = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        if rev.returncode != 0:
-            return "uncommitted"
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "c_engine", "bench", "Makefile"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()  # fmt: skip
-        return rev.stdout.strip() + ("+dirty" if dirty else "")
-    except OSError:
-        return "unknown"
 
 
 def stale_sources(binary: Path) -> list[str]:
@@ -403,7 +391,7 @@ def main() -> int:
         print(f"{a.bin} not found: build it with `make build/engine_bench` (or run `make bench`)", file=sys.stderr)
         return 2
     a.out.mkdir(parents=True, exist_ok=True)
-    commit = a.commit or git_commit()
+    commit = a.commit or git_commit("c_engine", "bench", "Makefile")
     stale = stale_sources(a.bin)
     if stale:
         print(f"WARNING: {a.bin} is older than {', '.join(stale)}: run `make build/engine_bench` first", flush=True)

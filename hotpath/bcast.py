@@ -35,7 +35,7 @@ from c_engine._wire import EVENT_DTYPE, MSG_SIZE
 
 from ._cring import ffi, lib
 from .idle import BackoffIdle
-from .ring import Message
+from .messages import Message, message_bytes, message_rows
 from .shm import ShmSegment
 
 __all__ = [
@@ -158,18 +158,13 @@ class Broadcast:
 
     def publish(self, msg: Message) -> None:
         """Copies one 64-byte message in and publishes it; never waits (the oldest message is overwritten)."""
-        if not isinstance(msg, bytes):
-            msg = msg.pack() if hasattr(msg, "pack") else bytes(msg)  # type: ignore[union-attr, arg-type]
-        if len(msg) != MSG_SIZE:
-            raise ValueError(f"a message is {MSG_SIZE} bytes, not {len(msg)}")
+        msg = message_bytes(msg)
         self._check_open()
         lib.py_bcast_publish(self._h, msg)
 
     def publish_batch(self, msgs: npt.NDArray[Any]) -> int:
         """Publishes every row in order (one release store per up to ``capacity`` rows); returns how many."""
-        arr = np.ascontiguousarray(msgs)
-        if arr.dtype.itemsize != MSG_SIZE:
-            raise ValueError(f"rows must be {MSG_SIZE} bytes, not {arr.dtype.itemsize}")
+        arr = message_rows(msgs)
         if arr.size == 0:
             return 0
         self._check_open()

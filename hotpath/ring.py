@@ -24,7 +24,7 @@ from __future__ import annotations
 import enum
 import time
 from types import TracebackType
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -33,6 +33,7 @@ from c_engine._wire import COMMAND_DTYPE, MSG_SIZE
 
 from ._cring import ffi, lib
 from .idle import BackoffIdle
+from .messages import Message, message_bytes, message_rows
 from .shm import SHM_DIR, ShmSegment
 
 __all__ = [
@@ -98,11 +99,6 @@ def _raise_for(rc: int, what: str) -> None:
         raise _ERRORS.get(rc, RingError)(f"{what}: {RingStatus(rc).name}", RingStatus(rc))
 
 
-class _Packable(Protocol):
-    def pack(self) -> bytes: ...
-
-
-Message = bytes | bytearray | memoryview | _Packable
 
 
 def ring_bytes(capacity: int) -> int:
@@ -157,17 +153,11 @@ class Ring:
 
     def push(self, msg: Message) -> bool:
         """Copies one 64-byte message in; False (nothing written) if the ring is full."""
-        if not isinstance(msg, bytes):
-            msg = msg.pack() if hasattr(msg, "pack") else bytes(msg)  # type: ignore[union-attr, arg-type]
-        if len(msg) != MSG_SIZE:
-            raise ValueError(f"a message is {MSG_SIZE} bytes, not {len(msg)}")
-        return lib.py_ring_push(self._h, msg) == RingStatus.OK  # type: ignore[no-any-return]
+        return lib.py_ring_push(self._h, message_bytes(msg)) == RingStatus.OK  # type: ignore[no-any-return]
 
     def push_batch(self, msgs: npt.NDArray[Any]) -> int:
         """Copies as many rows as fit (one release store publishes them all); returns how many."""
-        arr = np.ascontiguousarray(msgs)
-        if arr.dtype.itemsize != MSG_SIZE:
-            raise ValueError(f"rows must be {MSG_SIZE} bytes, not {arr.dtype.itemsize}")
+        arr = message_rows(msgs)
         if arr.size == 0:
             return 0
         return int(lib.pt_ring_push_batch(self._h, ffi.from_buffer(arr), arr.size))

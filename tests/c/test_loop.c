@@ -202,24 +202,33 @@ static int test_events_go_to_their_owners_and_book_and_trades_to_market_data(voi
     return stop_and_teardown(&f);
 }
 
-static int test_a_full_event_ring_stalls_the_loop_and_loses_nothing(void)
+/* Queues n resting buys of client 1 before the loop starts, with an event ring of event_capacity slots
+ * too small for their ACKs, starts the loop and waits until it reports a stall. */
+static int start_stalled(fixture_t *f, uint32_t event_capacity, uint64_t n)
 {
-    fixture_t f;
-    if (setup(&f, 2))
+    if (setup(f, event_capacity))
         return 1;
-    for (uint64_t i = 0; i < 6; i++) {
+    for (uint64_t i = 0; i < n; i++) {
         pt_command_t c = new_order(1, PT_SIDE_BUY, 1, (int64_t)(100 + i), i + 1);
-        EXPECT(pt_ring_try_push(&f.clients[0].cmd, &c) == PT_RING_OK);
+        EXPECT(pt_ring_try_push(&f->clients[0].cmd, &c) == PT_RING_OK);
     }
-    if (start(&f))
+    if (start(f))
         return 1;
     pt_loop_counters_t k = {0};
     double deadline = now_s() + WAIT_S;
     while (k.stalls == 0) {
         EXPECT(now_s() < deadline);
-        EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+        EXPECT(pt_loop_control_read(f->control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
         sched_yield();
     }
+    return 0;
+}
+
+static int test_a_full_event_ring_stalls_the_loop_and_loses_nothing(void)
+{
+    fixture_t f;
+    if (start_stalled(&f, 2, 6))
+        return 1;
     pt_event_t ev[6];
     if (wait_ring(&f.clients[0].evt, ev, 6))
         return 1;
@@ -231,21 +240,8 @@ static int test_a_full_event_ring_stalls_the_loop_and_loses_nothing(void)
 static int test_a_stop_during_a_stall_ends_the_loop(void)
 {
     fixture_t f;
-    if (setup(&f, 1))
+    if (start_stalled(&f, 1, 3))
         return 1;
-    for (uint64_t i = 0; i < 3; i++) {
-        pt_command_t c = new_order(1, PT_SIDE_BUY, 1, (int64_t)(100 + i), i + 1);
-        EXPECT(pt_ring_try_push(&f.clients[0].cmd, &c) == PT_RING_OK);
-    }
-    if (start(&f))
-        return 1;
-    pt_loop_counters_t k = {0};
-    double deadline = now_s() + WAIT_S;
-    while (k.stalls == 0) {
-        EXPECT(now_s() < deadline);
-        EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
-        sched_yield();
-    }
     return stop_and_teardown(&f); /* joins: the stalled loop must see the flag */
 }
 

@@ -16,7 +16,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -69,18 +68,6 @@ def seq_of(raw: bytes) -> int:
 
 def intact(arr: np.ndarray, start: int) -> bool:
     return bool(np.array_equal(arr, batch(start, len(arr))))
-
-
-@pytest.fixture
-def shm_name() -> Iterator[str]:
-    """A fresh segment name; fails the test if the segment is still in /dev/shm afterwards (and removes it)."""
-    name = f"pt_test_bcast_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-    assert not (SHM / name).exists()
-    yield name
-    leaked = (SHM / name).exists()
-    if leaked:
-        os.unlink(SHM / name)
-    assert not leaked, f"/dev/shm/{name} left behind"
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -57,18 +56,6 @@ def batch(start: int, n: int) -> np.ndarray:
     arr["op"] = 2
     arr["order_id"] = np.arange(start, start + n)
     return arr
-
-
-@pytest.fixture
-def shm_name() -> Iterator[str]:
-    """A fresh segment name; fails the test if the segment is still in /dev/shm afterwards (and removes it)."""
-    name = f"pt_test_{os.getpid()}_{uuid.uuid4().hex[:12]}"
-    assert not (SHM / name).exists()
-    yield name
-    leaked = (SHM / name).exists()
-    if leaked:
-        os.unlink(SHM / name)
-    assert not leaked, f"/dev/shm/{name} left behind"
 
 
 @pytest.fixture

@@ -82,10 +82,17 @@ class Command(NamedTuple):
         )
 
     @classmethod
-    def mass_cancel(cls, client_id: int, symbol_id: int | None = None, *, ts_ns: int = 0) -> Command:
+    def mass_cancel(
+        cls, client_id: int, symbol_id: int | None = None, *, ts_ns: int = 0, disconnect: bool = False
+    ) -> Command:
+        """Cancels the client's orders (on one symbol if given). ``disconnect``: the engine process cancels for a
+        client that is gone; the CANCELED events then say DISCONNECT instead of MASS_CANCEL."""
+        flags = Flag.DISCONNECT if disconnect else 0
         if symbol_id is None:
-            return cls(Op.MASS_CANCEL, client_id=client_id, ts_ns=ts_ns)
-        return cls(Op.MASS_CANCEL, symbol_id=symbol_id, client_id=client_id, flags=Flag.HAS_SYMBOL, ts_ns=ts_ns)
+            return cls(Op.MASS_CANCEL, client_id=client_id, flags=flags, ts_ns=ts_ns)
+        return cls(
+            Op.MASS_CANCEL, symbol_id=symbol_id, client_id=client_id, flags=flags | Flag.HAS_SYMBOL, ts_ns=ts_ns
+        )
 
     @classmethod
     def kill_reset(cls, client_id: int, *, ts_ns: int = 0) -> Command:

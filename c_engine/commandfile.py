@@ -9,7 +9,9 @@ docs/ENGINE.md, "Command files"; in short::
      "tif":"GTC","post_only":false,"stp":"NONE","cloid":7}
     {"op":"cancel","ts":2,"client":1,"order_id":3}
     {"op":"modify","ts":3,"client":1,"order_id":3,"qty":4,"price":999}      (qty and price each optional)
-    {"op":"mass_cancel","ts":4,"client":1}                                   (symbol optional)
+    {"op":"mass_cancel","ts":4,"client":1}                                   (symbol optional; "disconnect":true
+                                                                              when the engine process cancels
+                                                                              for a client that is gone)
     {"op":"kill_reset","ts":5,"client":1}
 
 Two kinds of bad input, kept apart on purpose:
@@ -120,7 +122,7 @@ _OP_FIELDS: dict[int, frozenset[str]] = {
     Op.NEW: frozenset({"symbol", "side", "type", "price", "qty", "tif", "post_only", "stp", "cloid"}),
     Op.CANCEL: frozenset({"order_id"}),
     Op.MODIFY: frozenset({"order_id", "qty", "price"}),
-    Op.MASS_CANCEL: frozenset({"symbol"}),
+    Op.MASS_CANCEL: frozenset({"symbol", "disconnect"}),
     Op.KILL_RESET: frozenset(),
 }
 _ALL_FIELDS = frozenset({"op", "ts", "client", "order_id"}).union(*_OP_FIELDS.values())
@@ -129,8 +131,8 @@ _ALLOWED_ANY_OP = _ALL_FIELDS
 
 # Plain ints for the parser's hot path (IntEnum members are slower to combine and compare).
 _NEW, _LIMIT, _GTC = int(Op.NEW), int(OrderType.LIMIT), int(Tif.GTC)
-_POST_ONLY, _HAS_PRICE, _HAS_QTY, _HAS_SYMBOL = (int(f) for f in (Flag.POST_ONLY, Flag.HAS_PRICE, Flag.HAS_QTY,
-                                                                  Flag.HAS_SYMBOL))  # fmt: skip
+_POST_ONLY, _HAS_PRICE, _HAS_QTY, _HAS_SYMBOL, _DISCONNECT = (
+    int(f) for f in (Flag.POST_ONLY, Flag.HAS_PRICE, Flag.HAS_QTY, Flag.HAS_SYMBOL, Flag.DISCONNECT))
 
 
 # --- parsing -----------------------------------------------------------------------------------------------------
@@ -261,6 +263,11 @@ def _parse(obj: dict[str, Any], symbol_ids: Mapping[str, int]) -> Command:
         if post_only is not True:
             raise _Bad(f"post_only must be true or false, not {json.dumps(post_only)}")
         flags |= _POST_ONLY
+    disconnect = get("disconnect", False)
+    if disconnect is not False:
+        if disconnect is not True:
+            raise _Bad(f"disconnect must be true or false, not {json.dumps(disconnect)}")
+        flags |= _DISCONNECT
     return Command(op, side, symbol, client, order_type, tif, stp, flags, ts, order_id, cloid, price, qty)
 
 
@@ -314,7 +321,7 @@ def command_to_json(cmd: Command, symbol_names: Mapping[int, str]) -> dict[str, 
         used = {"side", "symbol_id", "order_type", "tif", "stp", "cloid", "qty"}
         used |= {"price"} if flags & Flag.HAS_PRICE else set()
     elif op in _OP_FIELDS:
-        allowed_flags = {Op.MODIFY: Flag.HAS_QTY | Flag.HAS_PRICE, Op.MASS_CANCEL: Flag.HAS_SYMBOL}.get(op, 0)
+        allowed_flags = {Op.MODIFY: Flag.HAS_QTY | Flag.HAS_PRICE, Op.MASS_CANCEL: Flag.HAS_SYMBOL | Flag.DISCONNECT}.get(op, 0)
         if flags & ~allowed_flags:
             raise _unrepresentable(cmd, f"flags {flags:#x}")
         used = set()
@@ -330,6 +337,8 @@ def command_to_json(cmd: Command, symbol_names: Mapping[int, str]) -> dict[str, 
         if flags & Flag.HAS_SYMBOL:
             out["symbol"] = symbol()
             used.add("symbol_id")
+        if flags & Flag.DISCONNECT:
+            out["disconnect"] = True
     else:  # an unknown op: every field that is not its default, flags from presence
         if flags & ~(Flag.POST_ONLY | Flag.HAS_PRICE | Flag.HAS_QTY | Flag.HAS_SYMBOL):
             raise _unrepresentable(cmd, f"flags {flags:#x}")

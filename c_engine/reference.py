@@ -449,11 +449,12 @@ class ReferenceEngine:
         if has_symbol and cmd.symbol_id >= len(self._symbols):
             raise _Reject(RejectReason.UNKNOWN_SYMBOL)
         client = self._client(cmd.client_id)
+        reason = CancelReason.DISCONNECT if cmd.flags & Flag.DISCONNECT else CancelReason.MASS_CANCEL
         count = 0
         for order_id in sorted(client.order_ids):
             order = self.orders[order_id]
             if not has_symbol or order.symbol_id == cmd.symbol_id:
-                self._cancel_resting(order, CancelReason.MASS_CANCEL)
+                self._cancel_resting(order, reason)
                 count += 1
         # Choice: the ACK echoes the command's symbol_id and cloid (as a REJECT would); side, order_id, price
         # and leaves are 0.

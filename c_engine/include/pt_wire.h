@@ -62,6 +62,7 @@ enum pt_command_flag {
     PT_FLAG_HAS_PRICE = 2,  /* new: a limit price is given; modify: change the price */
     PT_FLAG_HAS_QTY = 4,    /* modify: change the open quantity */
     PT_FLAG_HAS_SYMBOL = 8, /* mass cancel: only this symbol */
+    PT_FLAG_DISCONNECT = 16, /* mass cancel: sent by the engine process for a client that is gone (reason DISCONNECT) */
 };
 
 /* Names that do not map to anything (unknown symbol, client...) use these. */

@@ -457,6 +457,7 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
 static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
 {
     bool by_symbol = c->flags & PT_FLAG_HAS_SYMBOL;
+    uint16_t reason = (c->flags & PT_FLAG_DISCONNECT) ? PT_CXL_DISCONNECT : PT_CXL_MASS_CANCEL;
     if (by_symbol && c->symbol_id >= e->nsymbols) {
         emit_reject(e, c, PT_REJ_UNKNOWN_SYMBOL);
         return;
@@ -465,7 +466,7 @@ static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
     for (pt_idx_t oi = e->clients[c->client_id].head; oi != PT_NIL;) {
         pt_idx_t next = e->orders[oi].cnext;
         if (!by_symbol || e->orders[oi].symbol == c->symbol_id) {
-            emit_canceled(e, &e->orders[oi], PT_CXL_MASS_CANCEL, e->orders[oi].open_qty, 0, c->ts_ns);
+            emit_canceled(e, &e->orders[oi], reason, e->orders[oi].open_qty, 0, c->ts_ns);
             order_remove_from_book(e, oi);
             order_release(e, oi);
             cancelled++;

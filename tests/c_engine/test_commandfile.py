@@ -335,6 +335,7 @@ ODD_COMMANDS = [
     Command.mass_cancel(1, ts_ns=7),
     Command.mass_cancel(1, 1, ts_ns=7),
     Command.mass_cancel(1, SYMBOL_NONE, ts_ns=7),
+    Command.mass_cancel(1, 1, ts_ns=7, disconnect=True),
     Command.kill_reset(4, ts_ns=8),
     Command(0, side=1, client_id=5, flags=Flag.HAS_QTY, qty=3, ts_ns=9),
     Command(200, client_id=5, ts_ns=9),

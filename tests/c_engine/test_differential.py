@@ -182,7 +182,8 @@ def decode(records: bytes, ref: ReferenceEngine) -> Iterator[Command]:
                 price = order.price if order is not None else MID  # the same price again
             yield Command.modify(client, order_id, qty=qty, price=price, ts_ns=ts)
         elif op == Op.MASS_CANCEL:
-            yield Command.mass_cancel(client, SYMBOL_IDS[b[2]] if b[3] < 128 else None, ts_ns=ts)
+            symbol = SYMBOL_IDS[b[2]] if b[3] < 128 else None
+            yield Command.mass_cancel(client, symbol, ts_ns=ts, disconnect=b[4] < 64)  # a quarter: cancel-on-disconnect
         elif op == Op.KILL_RESET:
             yield Command.kill_reset(3 if b[3] < 128 else client, ts_ns=ts)  # client 3 is the one that trips
         else:
@@ -337,4 +338,4 @@ def test_decoded_streams_cover_every_op_and_reject_reason_of_the_reference() -> 
     assert set(Op) <= ops and {0, 6} & ops
     missing = {r.name for r in RejectReason} - {RejectReason(r).name for r in reasons}
     assert not missing, f"never rejected with {sorted(missing)}"
-    assert {CancelReason(r).name for r in cancels} == {r.name for r in CancelReason} - {"DISCONNECT"}
+    assert {CancelReason(r).name for r in cancels} == {r.name for r in CancelReason}

@@ -128,6 +128,7 @@ CANCEL_CASES: dict[CancelReason, tuple[dict[int, ClientLimits], list[Command], C
     CancelReason.NO_LIQUIDITY: ({}, [], Command.new(1, 0, BUY, 3, order_type=OrderType.MARKET, tif=Tif.IOC)),
     CancelReason.STP: ({}, [limit(1, SELL, 100, 1)], limit(1, BUY, 100, 3, stp=Stp.EXPIRE_TAKER)),
     CancelReason.MASS_CANCEL: ({}, [limit(1, BUY, 100, 3)], Command.mass_cancel(1)),
+    CancelReason.DISCONNECT: ({}, [limit(1, BUY, 100, 3)], Command.mass_cancel(1, disconnect=True)),
     CancelReason.KILL_SWITCH: ({1: ClientLimits(max_loss=10)}, LOSS[:3] + [limit(1, BUY, 50, 1)], LOSS[3]),
     CancelReason.PRICE_BAND: ({}, [Command.new(2, 2, SELL, 1, 100), Command.new(2, 2, SELL, 1, 105)],
                               Command.new(1, 2, BUY, 2, order_type=OrderType.MARKET, tif=Tif.IOC)),  # fmt: skip
@@ -148,6 +149,5 @@ def test_each_cancel_reason_is_reported(engine_cls: type, reason: CancelReason) 
     assert any(e.type == EventType.CANCELED and e.reason == reason for e in events), events
 
 
-def test_every_cancel_reason_but_disconnect_has_a_scenario() -> None:
-    # DISCONNECT comes from the hot path (cancel-on-disconnect), not from an engine command.
-    assert set(CANCEL_CASES) == set(CancelReason) - {CancelReason.DISCONNECT}
+def test_every_cancel_reason_has_a_scenario() -> None:
+    assert set(CANCEL_CASES) == set(CancelReason)

@@ -100,6 +100,25 @@ class _Units:
         return float(Decimal(lots) * self._lot_dec)
 
 
+def pack_new_order(
+    buf: Any, offset: int, units: _Units, symbol_id: int, client: int, side: str | int, qty: float,
+    price: float | None, type: str, tif: str | None, post_only: bool, stp: str, cloid: int, ts_ns: int,
+) -> None:  # fmt: skip
+    """Packs a new order given in human units into ``buf`` at ``offset`` (the one conversion both
+    ``Engine.submit`` and ``hotpath.Client.submit`` use). ``tif`` None: GTC for a limit, IOC for a market."""
+    order_type = _TYPES[type]
+    flags = Flag.POST_ONLY if post_only else 0
+    ticks = 0
+    if price is not None:
+        ticks = units.ticks(price)
+        flags |= Flag.HAS_PRICE
+    _pack_command(
+        buf, offset, Op.NEW, _SIDES[side], symbol_id, client, order_type,
+        _TIFS[tif] if tif else (Tif.GTC if order_type == OrderType.LIMIT else Tif.IOC),
+        _STPS[stp], flags, 0, 0, ts_ns, 0, cloid, ticks, units.lots(qty), 0,
+    )  # fmt: skip
+
+
 class Engine:
     """The C engine. Symbols, clients and limits are configured first; then commands go in, events come out."""
 
@@ -231,19 +250,8 @@ class Engine:
     ) -> list[Event]:
         """A new order in human units. ``tif`` defaults to GTC for a limit and IOC for a market order."""
         sid = self._symbols[symbol] if isinstance(symbol, str) else self.symbol_id(symbol)
-        units = self._units[sid]
-        order_type = _TYPES[type]
-        flags = Flag.POST_ONLY if post_only else 0
-        ticks = 0
-        if price is not None:
-            ticks = units.ticks(price)
-            flags |= Flag.HAS_PRICE
-        _pack_command(
-            self._cmd, 0, Op.NEW, _SIDES[side], sid, client, order_type,
-            _TIFS[tif] if tif else (Tif.GTC if order_type == OrderType.LIMIT else Tif.IOC),
-            _STPS[stp], flags, 0, 0, time.monotonic_ns() if ts_ns is None else ts_ns, 0, cloid, ticks,
-            units.lots(qty), 0,
-        )  # fmt: skip
+        pack_new_order(self._cmd, 0, self._units[sid], sid, client, side, qty, price, type, tif, post_only, stp,
+                       cloid, time.monotonic_ns() if ts_ns is None else ts_ns)  # fmt: skip
         return self._run_packed()
 
     def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> list[Event]:

@@ -17,6 +17,12 @@ accepted command before routing its events. A flusher thread (on the other cores
 JSON status file: ``{"rc", "replayed", "recovered_state_hash", "journaled", "state_hash", "commands"}``:
 ``recovered_state_hash`` is the engine's state hash right after the replay, ``state_hash`` at the stop.
 
+Control plane (``hotpath/control.py``): a thread of this process serves ZeroMQ REQ/REP on
+``control_endpoint`` (default :func:`~hotpath.control.control_endpoint` of the prefix): clients attach (the
+engine creates their ring pair and hands back the names), heartbeat and detach; a client whose process
+exits or whose heartbeats stop has its orders cancelled (a journaled DISCONNECT mass cancel) and its slot
+freed. The ``clients`` of the config are static slots, attached for the whole run without heartbeats.
+
 Segment names (``/dev/shm/NAME``): ``{prefix}_ctl``, ``{prefix}_md``, ``{prefix}_c{client}_cmd``,
 ``{prefix}_c{client}_evt``. Run it as ``python -m hotpath.engine_process CONFIG_JSON``
 (:meth:`EngineProcessConfig.to_json`).
@@ -40,6 +46,7 @@ from c_engine import EVENT_DTYPE, ClientLimits, Command, EngineConfig, Event, Sy
 
 from ._cloop import ffi, lib
 from .bcast import Broadcast, SharedMemoryBroadcast, broadcast_bytes
+from .control import ControlServer, control_endpoint, symbol_dicts
 from .idle import BackoffIdle
 from .journal import Journal
 from .ring import Ring, SharedMemoryRing, ring_bytes
@@ -118,6 +125,14 @@ class EngineProcessConfig:
     journal_flush_ms: float = 5.0
     #: where to write the JSON status (state hashes, counts) at a clean stop; None = nowhere
     status_path: str | None = None
+    #: the control plane's ZeroMQ endpoint; None = control_endpoint(prefix) (an abstract ipc socket)
+    control_endpoint: str | None = None
+    #: a dynamically attached client that sends no heartbeat for this long is disconnected; 0 = never
+    heartbeat_timeout_s: float = 5.0
+
+    @property
+    def endpoint(self) -> str:
+        return self.control_endpoint or control_endpoint(self.prefix)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -138,6 +153,8 @@ class EngineProcessConfig:
             journal_capacity=d.get("journal_capacity", 1 << 20),
             journal_flush_ms=d.get("journal_flush_ms", 5.0),
             status_path=d.get("status_path"),
+            control_endpoint=d.get("control_endpoint"),
+            heartbeat_timeout_s=d.get("heartbeat_timeout_s", 5.0),
         )
 
 
@@ -162,6 +179,15 @@ def _create_ring(name: str, capacity: int) -> _Mapped:
         return _Mapped(seg)
     except BaseException:
         seg.close()
+        raise
+
+
+def _create_ring_pair(prefix: str, client_id: int, capacity: int) -> tuple[_Mapped, _Mapped]:
+    cmd = _create_ring(command_ring_name(prefix, client_id), capacity)
+    try:
+        return cmd, _create_ring(event_ring_name(prefix, client_id), capacity)
+    except BaseException:
+        cmd.close()
         raise
 
 
@@ -235,6 +261,8 @@ def run_engine_process(config: EngineProcessConfig) -> int:
     waiter: threading.Thread | None = None
     flusher: threading.Thread | None = None
     journal: Journal | None = None
+    control: ControlServer | None = None
+    md_view: Broadcast | None = None
     done = threading.Event()
     status: dict[str, int] = {}
     try:
@@ -244,10 +272,8 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             status["recovered_state_hash"] = int(engine.state_hash())
         rings = []
         for client in config.clients:
-            cmd = _create_ring(command_ring_name(config.prefix, client), config.ring_capacity)
-            mapped.append(cmd)
-            evt = _create_ring(event_ring_name(config.prefix, client), config.ring_capacity)
-            mapped.append(evt)
+            cmd, evt = _create_ring_pair(config.prefix, client, config.ring_capacity)
+            mapped += [cmd, evt]
             rings.append((client, cmd, evt))
         md = _create_broadcast(market_data_name(config.prefix), config.md_capacity)
         mapped.append(md)
@@ -264,6 +290,26 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             _check(lib.pt_loop_set_journal(loop_out[0], journal.ptr, journal.size), "set_journal")
             if config.journal_flush_ms > 0:
                 flusher = _start_flusher(journal, config.journal_flush_ms, allowed - {core}, done)
+        md_view = view = Broadcast(md.segment.mmap)
+        counters = ffi.new("pt_loop_counters_t *")
+
+        def loop_running() -> bool:
+            return lib.pt_loop_control_read(ctl.ptr, ctl.size, counters) == 0 and bool(counters.running)
+
+        control = ControlServer(
+            loop=loop_out[0],
+            engine=engine,
+            endpoint=config.endpoint,
+            names=lambda cid: (command_ring_name(config.prefix, cid), event_ring_name(config.prefix, cid)),
+            market_data=market_data_name(config.prefix),
+            create_rings=lambda cid: _create_ring_pair(config.prefix, cid, config.ring_capacity),
+            static={client: (cmd, evt) for client, cmd, evt in rings},
+            symbols=symbol_dicts(config.symbols),
+            md_tail=lambda: view.tail,
+            running=loop_running,
+            heartbeat_timeout_s=config.heartbeat_timeout_s,
+        )
+        control.start(allowed - {core})
 
         def wait_for_signal() -> None:
             wanted = {int(sig) for sig in _STOP_SIGNALS}
@@ -275,18 +321,23 @@ def run_engine_process(config: EngineProcessConfig) -> int:
 
         waiter = threading.Thread(target=wait_for_signal, name="stop-signal", daemon=True)
         waiter.start()
-        rc = int(lib.pt_loop_run(loop_out[0]))  # cffi releases the GIL: the waiter can run
+        rc = int(lib.pt_loop_run(loop_out[0]))  # cffi releases the GIL: the waiter and the control plane run
+        control.stop()  # no pause can be asked of a loop that has returned
         if journal is not None:
             journal.flush()
             status["journaled"] = journal.committed()
         if config.status_path is not None:
-            counters = ffi.new("pt_loop_counters_t *")
             _check(lib.pt_loop_control_read(ctl.ptr, ctl.size, counters), "control_read")
-            status.update(rc=rc, state_hash=int(engine.state_hash()), commands=int(counters.commands))
+            status.update(rc=rc, state_hash=int(engine.state_hash()), commands=int(counters.commands),
+                          disconnects=control.stats()["disconnects"])  # fmt: skip
             _write_status(config.status_path, status)
         return rc
     finally:
         done.set()
+        if control is not None:
+            control.close()  # the dynamic clients' rings: the loop no longer runs
+        if md_view is not None:
+            md_view.close()
         if waiter is not None:
             os.write(wake_w, b"\0")  # wakes the waiter's read; 0 is no signal
             waiter.join(5)
@@ -357,11 +408,24 @@ class EngineClient:
     """
 
     def __init__(self, prefix: str, client_id: int, timeout_s: float = 10.0) -> None:
+        """A static client of engine run ``prefix`` (one of its config's ``clients``), once the loop runs."""
         EngineControl(prefix, timeout_s).close()  # waits until the segments exist and the loop runs
+        self._open(client_id, command_ring_name(prefix, client_id), event_ring_name(prefix, client_id),
+                   market_data_name(prefix))  # fmt: skip
+
+    @classmethod
+    def from_names(cls, client_id: int, command_ring: str, event_ring: str, market_data: str) -> EngineClient:
+        """The ring pair a control-plane attach handed back (``hotpath.client.Client`` uses this)."""
+        self = cls.__new__(cls)
+        self._open(client_id, command_ring, event_ring, market_data)
+        return self
+
+    def _open(self, client_id: int, command_ring: str, event_ring: str, market_data: str) -> None:
         self.client_id = client_id
-        self.commands = SharedMemoryRing.attach(command_ring_name(prefix, client_id))
+        self.market_data_name = market_data
+        self.commands = SharedMemoryRing.attach(command_ring)
         try:
-            self.events = SharedMemoryRing.attach(event_ring_name(prefix, client_id), dtype=EVENT_DTYPE)
+            self.events = SharedMemoryRing.attach(event_ring, dtype=EVENT_DTYPE)
         except BaseException:
             self.commands.close()
             raise
@@ -393,8 +457,7 @@ class EngineClient:
 
     def market_data(self) -> SharedMemoryBroadcast:
         """Attaches the engine's market-data ring (its readers start at the newest message)."""
-        prefix = self.commands.name[: -len(f"_c{self.client_id}_cmd")]
-        return SharedMemoryBroadcast.attach(market_data_name(prefix))
+        return SharedMemoryBroadcast.attach(self.market_data_name)
 
     def close(self) -> None:
         self.commands.close()

@@ -22,9 +22,20 @@
  * TRADE go to the market-data (broadcast) ring only; TRADE is public data, and each party already has its
  * FILL. An event for a client id with no slot is dropped and counted (unrouted).
  *
- * Stall rule: a client event ring that is full is waited on (spinning, re-checking the stop flag), never
- * overwritten or dropped, and counted once per waiting event in `stalls`. Until cancel-on-disconnect exists
- * a client that stops reading its events stalls the whole engine.
+ * Stall rule: a client event ring that is full is waited on (spinning, re-checking the stop flag and the
+ * slot's gone flag), never overwritten, and counted once per waiting event in `stalls`. A live client that
+ * stops reading stalls the engine until it reads or is declared gone; the controller declares a client gone
+ * when its process exits or its heartbeats stop (hotpath/control.py), so a dead client stalls nobody.
+ *
+ * Controller (one thread of the engine process other than the loop's; hotpath/control.py):
+ *   - pt_loop_set_client_gone(client): any time. From then on the loop runs none of that client's commands
+ *     and drops (counts in `dropped`) the events addressed to it, a stalled push included.
+ *   - pause handshake: t = pt_loop_pause_begin(); poll pt_loop_pause_granted(t) until 1; ... ; pt_loop_resume().
+ *     The loop checks for a request once per pass, between commands, when every event so far is routed; it
+ *     then parks (spinning) until resumed. While granted, the controller alone may call pt_loop_add_client,
+ *     pt_loop_remove_client, pt_loop_execute and any pt_engine_* function (snapshots, limits, symbols).
+ *     A pause request is never broken by the stop flag: the controller must resume (its work is bounded).
+ * Before pt_loop_run starts and after it returns, the thread that owns the loop may make those calls.
  *
  * Control block (one shared region, PT_LOOP_CONTROL_BYTES, 64-byte aligned):
  *
@@ -36,6 +47,8 @@
  *        | commands | events | iterations | idle_passes | stalls |       | _Atomic u64 each; only the loop
  *        | unrouted | running | journal_full |                           | writes (relaxed), monitors read
  *   192  +--------------------------------------------------------------+
+ *        | dropped | clients | pauses | pad                              | the same, second line
+ *   256  +--------------------------------------------------------------+
  *
  * The counters share one line: they have one writer, which writes them all once per pass, so splitting them
  * would only cost the monitor more line transfers. The stop flag is written by other processes and sits alone.
@@ -50,12 +63,12 @@
 
 #include "pt_engine.h"
 
-#define PT_LOOP_CONTROL_BYTES 192
+#define PT_LOOP_CONTROL_BYTES 256
 #define PT_LOOP_OFF_META 0
 #define PT_LOOP_OFF_STOP 64
 #define PT_LOOP_OFF_COUNTERS 128
 #define PT_LOOP_MAGIC 0x4C4F4F4C54505450
-#define PT_LOOP_VERSION 1
+#define PT_LOOP_VERSION 2
 #define PT_LOOP_MAX_CLIENTS 64   /* client slots per loop */
 #define PT_LOOP_CLIENT_BATCH 32  /* commands taken from one client per pass: no client starves the others */
 
@@ -68,6 +81,7 @@ enum pt_loop_rc {
     PT_LOOP_ENOMEM = -5,     /* pt_loop_create could not allocate */
     PT_LOOP_EENGINE = -6,    /* pt_engine_submit failed with an empty event buffer (cannot happen) */
     PT_LOOP_EJOURNALFULL = -7, /* the journal had no room for the next command: the loop stopped (pt_loop.h) */
+    PT_LOOP_ENOCLIENT = -8,  /* no slot has that client id */
 };
 
 /* A snapshot of the control block, read with relaxed loads (each value is exact, the set is not atomic). */
@@ -81,6 +95,9 @@ typedef struct pt_loop_counters {
     uint64_t running;     /* 1 while pt_loop_run is inside its loop */
     uint64_t journal_full; /* 1 once the loop stopped because the journal had no room (PT_LOOP_EJOURNALFULL) */
     uint64_t stop;        /* the stop flag */
+    uint64_t dropped;     /* events addressed to a client declared gone, dropped */
+    uint64_t clients;     /* client slots attached now */
+    uint64_t pauses;      /* pauses granted to the controller */
 } pt_loop_counters_t;
 
 typedef struct pt_loop pt_loop_t;
@@ -102,6 +119,21 @@ int pt_loop_set_market_data(pt_loop_t *loop, void *md_mem, size_t md_bytes);
 /* Attaches the journal (optional: without one nothing is journaled). journal_mem is a pt_journal_init'ed
  * region (a MAP_SHARED file mapping); appending continues after the records already committed there. */
 int pt_loop_set_journal(pt_loop_t *loop, void *journal_mem, size_t journal_bytes);
+
+/* The controller's calls (see "Controller" above). */
+int pt_loop_set_client_gone(pt_loop_t *loop, uint16_t client_id);
+/* Asks the loop to park at its next pass boundary; returns the ticket to poll with (never 0). */
+uint64_t pt_loop_pause_begin(pt_loop_t *loop);
+/* 1 once the loop is parked for this ticket, 0 not yet, -1 if the loop is not running (then nothing is
+ * granted: before pt_loop_run the owner thread does the work itself; after it, the loop is gone). */
+int pt_loop_pause_granted(pt_loop_t *loop, uint64_t ticket);
+/* Ends the pause (or withdraws a request not yet granted). */
+void pt_loop_resume(pt_loop_t *loop);
+/* Paused only: detaches client_id's slot (its rings are the caller's to unmap afterwards). */
+int pt_loop_remove_client(pt_loop_t *loop, uint16_t client_id);
+/* Paused only: runs one command exactly as if the loop had taken it from a ring (journal first, then its
+ * events routed; client_id is taken as given). PT_LOOP_OK, PT_LOOP_EJOURNALFULL (not run) or PT_LOOP_EENGINE. */
+int pt_loop_execute(pt_loop_t *loop, const pt_command_t *cmd);
 
 /* Runs until the stop flag is set; PT_LOOP_OK, PT_LOOP_EJOURNALFULL, or PT_LOOP_EENGINE. Clears running on the way out. */
 int pt_loop_run(pt_loop_t *loop);

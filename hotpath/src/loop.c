@@ -19,6 +19,18 @@
  *     monitors load them relaxed. Each value is exact and monotonic; a snapshot of several is not atomic.
  *   - magic: release-stored last by pt_loop_control_init, acquire-loaded by everyone else, so a reader that
  *     sees the magic sees the zeroed counters.
+ *
+ * The pause handshake (pt_loop.h, "Controller") is between two threads of the engine process, on two words
+ * of the loop struct that share a line of their own:
+ *   - pause_req: the controller release-stores a fresh ticket (pause_begin) or 0 (resume); the loop
+ *     acquire-loads it once per pass, and on every spin while parked.
+ *   - paused: the loop release-stores the ticket it parks for, after it routed every event and published its
+ *     counters; the controller's acquire load of it (pause_granted) therefore sees all the loop did before
+ *     parking. The controller's resume (release) likewise publishes its own writes (slots, engine state) to
+ *     the loop's acquire load of pause_req. Tickets never repeat, so a stale `paused` from an earlier pause
+ *     never grants a later one.
+ *   - gone (per slot): the controller release-stores 1; the loop acquire-loads it before serving the slot
+ *     and while stalled on its event ring. Only the loop reads the slot's rings after that, and only to drop.
  */
 #include "pt_loop.h"
 
@@ -47,6 +59,10 @@ typedef struct pt_loop_control {
     _Atomic uint64_t unrouted;
     _Atomic uint64_t running;
     _Atomic uint64_t journal_full;
+    _Atomic uint64_t dropped;
+    _Atomic uint64_t clients;
+    _Atomic uint64_t pauses;
+    unsigned char pad2[40];
 } pt_loop_control_t;
 
 _Static_assert(sizeof(pt_loop_control_t) == PT_LOOP_CONTROL_BYTES, "control block layout");
@@ -58,11 +74,12 @@ typedef struct pt_loop_slot {
     pt_ring_t cmd; /* the client's commands: this loop is the consumer */
     pt_ring_t evt; /* the client's events: this loop is the producer */
     uint16_t client_id;
+    _Atomic uint32_t gone; /* set by the controller: run none of its commands, drop its events */
 } pt_loop_slot_t;
 
 /* Local copies of the counters: the loop owns them and stores them to the control block once per pass. */
 typedef struct pt_loop_tally {
-    uint64_t commands, events, iterations, idle_passes, stalls, unrouted;
+    uint64_t commands, events, iterations, idle_passes, stalls, unrouted, dropped, pauses;
 } pt_loop_tally_t;
 
 struct pt_loop {
@@ -77,6 +94,10 @@ struct pt_loop {
     uint32_t md_count;
     pt_event_t md_buf[MD_BATCH];
     pt_loop_slot_t slots[PT_LOOP_MAX_CLIENTS];
+    /* The pause handshake, on a line of its own: the controller writes it, the loop reads it every pass. */
+    _Alignas(64) _Atomic uint64_t pause_req;
+    _Atomic uint64_t paused;
+    uint64_t last_ticket; /* the controller's alone */
 };
 
 static pt_loop_control_t *control_of(void *mem, size_t bytes)
@@ -130,6 +151,9 @@ int pt_loop_control_read(void *mem, size_t bytes, pt_loop_counters_t *out)
     out->running = atomic_load_explicit(&c->running, memory_order_relaxed);
     out->journal_full = atomic_load_explicit(&c->journal_full, memory_order_relaxed);
     out->stop = atomic_load_explicit(&c->stop, memory_order_relaxed);
+    out->dropped = atomic_load_explicit(&c->dropped, memory_order_relaxed);
+    out->clients = atomic_load_explicit(&c->clients, memory_order_relaxed);
+    out->pauses = atomic_load_explicit(&c->pauses, memory_order_relaxed);
     return PT_LOOP_OK;
 }
 
@@ -152,9 +176,11 @@ int pt_loop_create(pt_engine_t *engine, void *control_mem, size_t control_bytes,
     pt_loop_control_t *c = checked(control_mem, control_bytes, &rc);
     if (c == NULL)
         return rc;
-    pt_loop_t *loop = calloc(1, sizeof *loop);
+    size_t size = (sizeof(pt_loop_t) + 63) & ~(size_t)63; /* aligned_alloc wants a multiple of the alignment */
+    pt_loop_t *loop = aligned_alloc(64, size);
     if (loop == NULL)
         return PT_LOOP_ENOMEM;
+    memset(loop, 0, size);
     loop->engine = engine;
     loop->control = c;
     *out = loop;
@@ -181,8 +207,73 @@ int pt_loop_add_client(pt_loop_t *loop, uint16_t client_id, void *cmd_mem, size_
         pt_ring_attach(evt_mem, evt_bytes, &s->evt) != PT_RING_OK)
         return PT_LOOP_EINVAL;
     s->client_id = client_id;
+    atomic_store_explicit(&s->gone, 0, memory_order_relaxed); /* published by resume (or before run) */
     loop->nslots++;
+    atomic_store_explicit(&loop->control->clients, loop->nslots, memory_order_relaxed);
     return PT_LOOP_OK;
+}
+
+static pt_loop_slot_t *find_slot(pt_loop_t *loop, uint16_t client_id)
+{
+    for (uint32_t i = 0; i < loop->nslots; i++)
+        if (loop->slots[i].client_id == client_id)
+            return &loop->slots[i];
+    return NULL;
+}
+
+int pt_loop_remove_client(pt_loop_t *loop, uint16_t client_id)
+{
+    if (loop == NULL)
+        return PT_LOOP_EINVAL;
+    pt_loop_slot_t *s = find_slot(loop, client_id);
+    if (s == NULL)
+        return PT_LOOP_ENOCLIENT;
+    /* Keeps the others in slot order: polling stays round-robin in attach order. */
+    uint32_t i = (uint32_t)(s - loop->slots);
+    for (; i + 1 < loop->nslots; i++) {
+        loop->slots[i].cmd = loop->slots[i + 1].cmd;
+        loop->slots[i].evt = loop->slots[i + 1].evt;
+        loop->slots[i].client_id = loop->slots[i + 1].client_id;
+        atomic_store_explicit(&loop->slots[i].gone,
+                              atomic_load_explicit(&loop->slots[i + 1].gone, memory_order_relaxed),
+                              memory_order_relaxed);
+    }
+    loop->nslots--;
+    atomic_store_explicit(&loop->control->clients, loop->nslots, memory_order_relaxed);
+    return PT_LOOP_OK;
+}
+
+int pt_loop_set_client_gone(pt_loop_t *loop, uint16_t client_id)
+{
+    if (loop == NULL)
+        return PT_LOOP_EINVAL;
+    /* The slot array only changes while paused, by this same controller thread: reading it here is safe. */
+    pt_loop_slot_t *s = find_slot(loop, client_id);
+    if (s == NULL)
+        return PT_LOOP_ENOCLIENT;
+    atomic_store_explicit(&s->gone, 1, memory_order_release); /* pairs with the loop's acquire loads */
+    return PT_LOOP_OK;
+}
+
+uint64_t pt_loop_pause_begin(pt_loop_t *loop)
+{
+    uint64_t ticket = ++loop->last_ticket;
+    atomic_store_explicit(&loop->pause_req, ticket, memory_order_release);
+    return ticket;
+}
+
+int pt_loop_pause_granted(pt_loop_t *loop, uint64_t ticket)
+{
+    /* Acquire: pairs with the loop's release store of paused (it routed everything before parking). */
+    if (atomic_load_explicit(&loop->paused, memory_order_acquire) == ticket)
+        return 1;
+    return atomic_load_explicit(&loop->control->running, memory_order_acquire) ? 0 : -1;
+}
+
+void pt_loop_resume(pt_loop_t *loop)
+{
+    /* Release: the loop's acquire load of pause_req sees every change made while it was parked. */
+    atomic_store_explicit(&loop->pause_req, 0, memory_order_release);
 }
 
 int pt_loop_set_market_data(pt_loop_t *loop, void *md_mem, size_t md_bytes)
@@ -225,6 +316,8 @@ static void publish_counters(pt_loop_t *loop)
     atomic_store_explicit(&c->idle_passes, t->idle_passes, memory_order_relaxed);
     atomic_store_explicit(&c->stalls, t->stalls, memory_order_relaxed);
     atomic_store_explicit(&c->unrouted, t->unrouted, memory_order_relaxed);
+    atomic_store_explicit(&c->dropped, t->dropped, memory_order_relaxed);
+    atomic_store_explicit(&c->pauses, t->pauses, memory_order_relaxed);
 }
 
 static void flush_md(pt_loop_t *loop)
@@ -239,15 +332,22 @@ static pt_loop_slot_t *slot_of(pt_loop_t *loop, pt_loop_slot_t *hint, uint16_t c
 {
     if (hint != NULL && hint->client_id == client_id)
         return hint; /* ACK/REJECT and the taker's events belong to the sender */
-    for (uint32_t i = 0; i < loop->nslots; i++)
-        if (loop->slots[i].client_id == client_id)
-            return &loop->slots[i];
-    return NULL;
+    return find_slot(loop, client_id);
 }
 
-/* Pushes one event to a client's ring, waiting while it is full. 0, or -1 if stop was requested meanwhile. */
+static inline int is_gone(const pt_loop_slot_t *s)
+{
+    return atomic_load_explicit(&s->gone, memory_order_acquire) != 0; /* pairs with set_client_gone */
+}
+
+/* Pushes one event to a client's ring, waiting while it is full. 0, or -1 if stop was requested meanwhile.
+ * The events of a client declared gone are dropped, even in the middle of a stall. */
 static int deliver(pt_loop_t *loop, pt_loop_slot_t *s, const pt_event_t *ev)
 {
+    if (is_gone(s)) {
+        loop->tally.dropped++;
+        return 0;
+    }
     if (pt_ring_try_push(&s->evt, ev) == PT_RING_OK)
         return 0;
     loop->tally.stalls++;
@@ -255,6 +355,10 @@ static int deliver(pt_loop_t *loop, pt_loop_slot_t *s, const pt_event_t *ev)
     while (pt_ring_try_push(&s->evt, ev) != PT_RING_OK) {
         if (stop_requested(loop))
             return -1;
+        if (is_gone(s)) {
+            loop->tally.dropped++;
+            return 0;
+        }
         cpu_relax();
     }
     return 0;
@@ -305,6 +409,8 @@ static void journal_accepted(pt_loop_t *loop, const pt_command_t *cmd, size_t fi
 /* Runs up to PT_LOOP_CLIENT_BATCH of one client's commands. Returns how many, or < 0 (stop / engine error). */
 static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
 {
+    if (is_gone(s))
+        return 0; /* commands it left behind were never acknowledged: not run */
     const void *first;
     size_t n = pt_ring_peek(&s->cmd, &first, PT_LOOP_CLIENT_BATCH);
     if (n == 0)
@@ -349,6 +455,37 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
     return (int)n;
 }
 
+int pt_loop_execute(pt_loop_t *loop, const pt_command_t *cmd)
+{
+    if (loop == NULL || cmd == NULL)
+        return PT_LOOP_EINVAL;
+    if (loop->has_journal && pt_journal_free(&loop->journal) == 0)
+        return PT_LOOP_EJOURNALFULL;
+    size_t first;
+    (void)pt_engine_events(loop->engine, &first); /* 0 at a pass boundary: everything was routed */
+    if (pt_engine_submit(loop->engine, cmd) != PT_OK)
+        return PT_LOOP_EENGINE;
+    if (loop->has_journal)
+        journal_accepted(loop, cmd, first);
+    loop->tally.commands++;
+    int rc = route_events(loop, slot_of(loop, NULL, cmd->client_id)) == 0 ? PT_LOOP_OK : PT_LOOP_EENGINE;
+    publish_counters(loop);
+    return rc;
+}
+
+/* The pause handshake, loop side (top comment): parks until the controller resumes. */
+static void park_if_asked(pt_loop_t *loop)
+{
+    uint64_t ticket = atomic_load_explicit(&loop->pause_req, memory_order_acquire);
+    if (ticket == 0)
+        return;
+    loop->tally.pauses++;
+    publish_counters(loop);
+    atomic_store_explicit(&loop->paused, ticket, memory_order_release);
+    while (atomic_load_explicit(&loop->pause_req, memory_order_acquire) == ticket)
+        cpu_relax();
+}
+
 int pt_loop_run(pt_loop_t *loop)
 {
     if (loop == NULL)
@@ -374,6 +511,7 @@ int pt_loop_run(pt_loop_t *loop)
         publish_counters(loop);
         if (stopped)
             break;
+        park_if_asked(loop);
     }
     publish_counters(loop);
     atomic_store_explicit(&loop->control->running, 0, memory_order_release);

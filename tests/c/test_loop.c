@@ -320,6 +320,128 @@ static int test_bad_control_blocks_and_duplicate_clients_are_errors(void)
     return stop_and_teardown(&f);
 }
 
+/* A client declared gone unblocks a loop stalled on its full event ring: the rest of its events are dropped
+ * (counted), the commands it left in its ring are not run, and the other client is served. */
+static int test_a_gone_client_unstalls_the_loop_and_its_leftover_commands_do_not_run(void)
+{
+    fixture_t f;
+    if (start_stalled(&f, 1, 6)) /* ACK 1 fits, ACK 2 stalls */
+        return 1;
+    EXPECT(pt_loop_set_client_gone(f.loop, 1) == PT_LOOP_OK);
+    EXPECT(pt_loop_set_client_gone(f.loop, 9) == PT_LOOP_ENOCLIENT);
+    pt_command_t c = new_order(2, PT_SIDE_SELL, 1, 500, 77);
+    EXPECT(pt_ring_try_push(&f.clients[1].cmd, &c) == PT_RING_OK);
+    pt_event_t ev;
+    if (wait_ring(&f.clients[1].evt, &ev, 1)) /* client 2 is served again */
+        return 1;
+    EXPECT(ev.type == PT_EV_ACK && ev.cloid == 77);
+    pt_loop_counters_t k;
+    EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+    /* The first batch (up to PT_LOOP_CLIENT_BATCH = all 6) had run: ACK 1 delivered, ACKs 2-6 dropped. */
+    EXPECT(k.commands == 7 && k.dropped == 5 && k.stalls == 1);
+    return stop_and_teardown(&f);
+}
+
+/* Waits (bounded) until the loop grants the pause for ticket t. */
+static int wait_granted(pt_loop_t *loop, uint64_t t)
+{
+    double deadline = now_s() + WAIT_S;
+    int g;
+    while ((g = pt_loop_pause_granted(loop, t)) == 0) {
+        EXPECT(now_s() < deadline);
+        sched_yield();
+    }
+    EXPECT(g == 1);
+    return 0;
+}
+
+/* The controller's path for a client that is gone: pause, run the journaled DISCONNECT mass cancel through
+ * pt_loop_execute (book deltas to market data, the gone client's own events dropped), detach its slot,
+ * resume; the loop then serves the remaining client, and a new client can take the freed slot. */
+static int test_pause_execute_detach_and_resume(void)
+{
+    fixture_t f;
+    if (setup(&f, 64))
+        return 1;
+    size_t jbytes = pt_journal_bytes(16);
+    void *jmem = aligned(jbytes);
+    EXPECT(pt_journal_init(jmem, jbytes, 16) == PT_JOURNAL_OK);
+    EXPECT(pt_loop_set_journal(f.loop, jmem, jbytes) == PT_LOOP_OK);
+    pt_journal_t j;
+    EXPECT(pt_journal_attach(jmem, jbytes, &j) == PT_JOURNAL_OK);
+    EXPECT(pt_loop_pause_granted(f.loop, 1) == -1); /* not running: nothing to grant */
+    if (start(&f))
+        return 1;
+    for (uint64_t i = 0; i < 3; i++) {
+        pt_command_t c = new_order(1, PT_SIDE_BUY, 2, (int64_t)(100 + i), i + 1);
+        EXPECT(pt_ring_try_push(&f.clients[0].cmd, &c) == PT_RING_OK);
+    }
+    pt_event_t ev[3];
+    if (wait_ring(&f.clients[0].evt, ev, 3))
+        return 1;
+    pt_event_t md[3];
+    if (wait_md(&f.md, md, 3))
+        return 1;
+
+    EXPECT(pt_loop_set_client_gone(f.loop, 1) == PT_LOOP_OK);
+    uint64_t t = pt_loop_pause_begin(f.loop);
+    if (wait_granted(f.loop, t))
+        return 1;
+    pt_command_t bye;
+    memset(&bye, 0, sizeof bye);
+    bye.op = PT_OP_MASS_CANCEL;
+    bye.client_id = 1;
+    bye.flags = PT_FLAG_DISCONNECT;
+    bye.ts_ns = 99;
+    EXPECT(pt_loop_execute(f.loop, &bye) == PT_LOOP_OK);
+    EXPECT(pt_loop_remove_client(f.loop, 1) == PT_LOOP_OK);
+    EXPECT(pt_loop_remove_client(f.loop, 1) == PT_LOOP_ENOCLIENT);
+    pt_level_t bids[4];
+    size_t nb = 99;
+    EXPECT(pt_engine_l2(f.engine, 0, PT_SIDE_BUY, bids, 4, &nb) == PT_OK && nb == 0); /* the engine is ours */
+    pt_loop_resume(f.loop);
+
+    EXPECT(pt_journal_committed(&j) == 4); /* 3 orders + the disconnect */
+    pt_command_t rec;
+    EXPECT(pt_journal_read(&j, 3, &rec) == PT_JOURNAL_OK);
+    EXPECT(rec.op == PT_OP_MASS_CANCEL && rec.flags == PT_FLAG_DISCONNECT && rec.client_id == 1);
+    if (wait_md(&f.md, md, 3)) /* the three levels emptied */
+        return 1;
+    for (int i = 0; i < 3; i++)
+        EXPECT(md[i].type == PT_EV_BOOK_DELTA && md[i].qty == 0);
+    pt_event_t none;
+    EXPECT(pt_ring_try_pop(&f.clients[0].evt, &none) == PT_RING_EMPTY); /* the gone client's events dropped */
+
+    pt_command_t c = new_order(2, PT_SIDE_SELL, 1, 500, 5);
+    EXPECT(pt_ring_try_push(&f.clients[1].cmd, &c) == PT_RING_OK);
+    if (wait_ring(&f.clients[1].evt, ev, 1))
+        return 1;
+    EXPECT(ev[0].type == PT_EV_ACK && ev[0].cloid == 5);
+
+    /* Client 3 attaches into the freed slot (fresh rings: the old client's memory is reused here). */
+    client_mem_t *c1 = &f.clients[0];
+    EXPECT(pt_ring_init(c1->cmd_mem, c1->cmd_bytes, 64) == PT_RING_OK);
+    EXPECT(pt_ring_init(c1->evt_mem, c1->evt_bytes, 64) == PT_RING_OK);
+    EXPECT(pt_ring_attach(c1->cmd_mem, c1->cmd_bytes, &c1->cmd) == PT_RING_OK);
+    EXPECT(pt_ring_attach(c1->evt_mem, c1->evt_bytes, &c1->evt) == PT_RING_OK);
+    t = pt_loop_pause_begin(f.loop);
+    if (wait_granted(f.loop, t))
+        return 1;
+    EXPECT(pt_loop_add_client(f.loop, 3, c1->cmd_mem, c1->cmd_bytes, c1->evt_mem, c1->evt_bytes) == PT_LOOP_OK);
+    pt_loop_resume(f.loop);
+    c = new_order(1, PT_SIDE_BUY, 1, 500, 6); /* claims client 1: runs as 3 and trades with client 2 */
+    EXPECT(pt_ring_try_push(&c1->cmd, &c) == PT_RING_OK);
+    if (wait_ring(&c1->evt, ev, 2))
+        return 1;
+    EXPECT(ev[0].type == PT_EV_ACK && ev[0].client_id == 3 && ev[1].type == PT_EV_FILL);
+    pt_loop_counters_t k;
+    EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+    EXPECT(k.pauses == 2 && k.clients == 2 && k.dropped == 4); /* 3 CANCELED + the ACK of the disconnect */
+    int rc = stop_and_teardown(&f);
+    free(jmem);
+    return rc;
+}
+
 int main(void)
 {
     alarm(DEADLINE_S);
@@ -331,6 +453,9 @@ int main(void)
         {"bad_control_blocks_and_duplicate_clients_are_errors", test_bad_control_blocks_and_duplicate_clients_are_errors},
         {"accepted_commands_are_journaled_before_their_events_and_a_full_journal_stops_the_loop",
          test_accepted_commands_are_journaled_before_their_events_and_a_full_journal_stops_the_loop},
+        {"a_gone_client_unstalls_the_loop_and_its_leftover_commands_do_not_run",
+         test_a_gone_client_unstalls_the_loop_and_its_leftover_commands_do_not_run},
+        {"pause_execute_detach_and_resume", test_pause_execute_detach_and_resume},
     };
     return run_tests("loop tests", tests, sizeof tests / sizeof tests[0]);
 }

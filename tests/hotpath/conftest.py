@@ -1,16 +1,27 @@
-"""Fixtures shared by the hot-path tests."""
+"""Fixtures shared by the hot-path tests: segment names, and a real engine child process (``engine_run``).
+
+The engine child is pinned to the last core (it busy-spins there; the test process backs off with
+BackoffIdle). Every wait has a deadline; the fixture kills the child if it outlives its SIGTERM and fails the
+test if a process or a /dev/shm entry of the run is left behind.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-SHM = Path("/dev/shm")
+from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
 
+SHM = Path("/dev/shm")
+START_TIMEOUT_S = 15.0
+WAIT_S = 5.0
 
 @pytest.fixture
 def shm_name(request: pytest.FixtureRequest) -> Iterator[str]:
@@ -22,3 +33,71 @@ def shm_name(request: pytest.FixtureRequest) -> Iterator[str]:
     if leaked:
         os.unlink(SHM / name)
     assert not leaked, f"/dev/shm/{name} left behind"
+
+
+class EngineRun:
+    """A running engine child process and its config."""
+
+    def __init__(self, config: EngineProcessConfig) -> None:
+        self.config = config
+        self.prefix = config.prefix
+        self.proc = subprocess.Popen([sys.executable, "-m", "hotpath.engine_process", config.to_json()])
+        try:
+            self.control = EngineControl(self.prefix, START_TIMEOUT_S)
+        except BaseException:
+            self.proc.kill()  # SIGKILL: the engine's resource tracker unlinks whatever it created
+            self.proc.wait(WAIT_S)
+            raise
+
+    def client(self, client_id: int) -> EngineClient:
+        return EngineClient(self.prefix, client_id, WAIT_S)
+
+    def segments(self) -> set[str]:
+        return {p.name for p in SHM.iterdir() if p.name.startswith(self.prefix + "_")}
+
+    def processes(self) -> list[int]:
+        """Pids whose command line names this run (the engine child, or anything it left behind)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit() and int(entry.name) != os.getpid():
+                try:
+                    if self.prefix.encode() in (entry / "cmdline").read_bytes():
+                        pids.append(int(entry.name))
+                except OSError:
+                    pass
+        return pids
+
+    def terminate(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(WAIT_S)
+
+
+def new_config(**overrides: object) -> EngineProcessConfig:
+    prefix = f"pt_eng_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    return EngineProcessConfig(prefix=prefix, core=max(os.sched_getaffinity(0)), **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def engine_run(request: pytest.FixtureRequest) -> Iterator[EngineRun]:
+    marker = request.node.get_closest_marker("engine_config")
+    kwargs = dict(marker.kwargs) if marker else {}
+    if kwargs.pop("journal", False):  # engine_config(journal=True): a journal in the test's tmp_path
+        kwargs["journal_path"] = str(request.getfixturevalue("tmp_path") / "engine.journal")
+        kwargs.setdefault("journal_capacity", 1 << 12)
+    run = EngineRun(new_config(**kwargs))
+    try:
+        yield run
+    finally:
+        run.control.close()
+        if run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGTERM)
+            try:
+                run.proc.wait(WAIT_S)
+            except subprocess.TimeoutExpired:
+                run.proc.kill()
+                run.proc.wait(WAIT_S)
+        leaked = run.segments()
+        for name in leaked:
+            os.unlink(SHM / name)
+        assert not leaked, f"segments left behind: {leaked}"
+        assert not run.processes(), "a process of the run is still alive"

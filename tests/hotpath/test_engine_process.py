@@ -8,95 +8,21 @@ deadline; the fixture kills the child if it outlives its SIGTERM and fails the t
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from c_engine import Command, Engine, EventType, OrderType, RejectReason, Side
 from c_engine._types import Event
 from hotpath._cloop import lib
-from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
+from conftest import WAIT_S, EngineRun, new_config  # tests/hotpath/conftest.py
 
-SHM = Path("/dev/shm")
-START_TIMEOUT_S = 15.0
-WAIT_S = 5.0
 MD_TYPES = (EventType.BOOK_DELTA, EventType.TRADE)
-
-
-class EngineRun:
-    """A running engine child process and its config."""
-
-    def __init__(self, config: EngineProcessConfig) -> None:
-        self.config = config
-        self.prefix = config.prefix
-        self.proc = subprocess.Popen([sys.executable, "-m", "hotpath.engine_process", config.to_json()])
-        try:
-            self.control = EngineControl(self.prefix, START_TIMEOUT_S)
-        except BaseException:
-            self.proc.kill()  # SIGKILL: the engine's resource tracker unlinks whatever it created
-            self.proc.wait(WAIT_S)
-            raise
-
-    def client(self, client_id: int) -> EngineClient:
-        return EngineClient(self.prefix, client_id, WAIT_S)
-
-    def segments(self) -> set[str]:
-        return {p.name for p in SHM.iterdir() if p.name.startswith(self.prefix + "_")}
-
-    def processes(self) -> list[int]:
-        """Pids whose command line names this run (the engine child, or anything it left behind)."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    if self.prefix.encode() in (entry / "cmdline").read_bytes():
-                        pids.append(int(entry.name))
-                except OSError:
-                    pass
-        return pids
-
-    def terminate(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(WAIT_S)
-
-
-def _config(**overrides: object) -> EngineProcessConfig:
-    prefix = f"pt_eng_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    return EngineProcessConfig(prefix=prefix, core=max(os.sched_getaffinity(0)), **overrides)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-def engine_run(request: pytest.FixtureRequest) -> Iterator[EngineRun]:
-    marker = request.node.get_closest_marker("engine_config")
-    run = EngineRun(_config(**(marker.kwargs if marker else {})))
-    try:
-        yield run
-    finally:
-        run.control.close()
-        if run.proc.poll() is None:
-            run.proc.send_signal(signal.SIGTERM)
-            try:
-                run.proc.wait(WAIT_S)
-            except subprocess.TimeoutExpired:
-                run.proc.kill()
-                run.proc.wait(WAIT_S)
-        leaked = run.segments()
-        for name in leaked:
-            os.unlink(SHM / name)
-        assert not leaked, f"segments left behind: {leaked}"
-        assert not run.processes(), "a process of the run is still alive"
 
 
 def _reference_events(commands: list[Command]) -> list[Event]:
     """The in-process engine fed the same commands in the same order."""
-    config = _config()
+    config = new_config()
     engine = Engine(config.engine)
     for sym in config.symbols:
         engine.add_symbol(sym)
@@ -115,7 +41,7 @@ def _read_md(reader: object, n: int) -> list[Event]:
 
 
 def test_the_loop_constants_match_the_header() -> None:
-    assert lib.PT_LOOP_CONTROL_BYTES == 192 and lib.PT_LOOP_OFF_STOP == 64 and lib.PT_LOOP_OFF_COUNTERS == 128
+    assert lib.PT_LOOP_CONTROL_BYTES == 256 and lib.PT_LOOP_OFF_STOP == 64 and lib.PT_LOOP_OFF_COUNTERS == 128
     assert lib.PT_LOOP_MAX_CLIENTS == 64 and lib.PT_LOOP_CLIENT_BATCH == 32
 
 

@@ -1,0 +1,246 @@
+"""``Client``: a strategy process's connection to a running engine.
+
+It attaches through the control plane (``hotpath/control.py``), which creates its ring pair; orders go in
+and events come out over those shared-memory rings; market data is read from the engine's broadcast ring.
+A background thread heartbeats on its own control socket, so the engine notices a client that hangs; the
+engine notices one that exits at once (it watches the pid). Either way its orders are cancelled.
+
+Prices and sizes are human units in, converted exactly to ticks and lots with each symbol's tick and lot
+size (``OffTickError``/``OffLotError`` otherwise); events come back in wire units (ticks, lots): use
+:meth:`Client.price` and :meth:`Client.size` to read them, or work in ticks throughout.
+
+    with Client(7, prefix="demo") as c:
+        cloid = c.submit("SIM", "buy", 2, 99.5)
+        for ev in c.wait_events(1):
+            print(ev)
+
+Sending never blocks beyond ``timeout_s``: a full command ring (the engine is behind) is waited on with
+back-off, then ``RingFullError``; nothing is dropped. Not thread-safe: one Client per thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from typing import Any
+
+import numpy.typing as npt
+
+from c_engine import Command, Event
+from c_engine._engine import _Units, pack_new_order
+from c_engine._wire import MSG_SIZE
+
+from .bcast import BroadcastReader, SharedMemoryBroadcast
+from .control import ControlClient, ControlError, control_endpoint
+from .engine_process import EngineClient
+
+__all__ = ["Client"]
+
+log = logging.getLogger("proptrade.client")
+
+
+class _Heartbeat:
+    """Sends a heartbeat every ``interval_s`` from a daemon thread, on a control socket of its own."""
+
+    def __init__(self, endpoint: str, client_id: int, interval_s: float) -> None:
+        self._ctl = ControlClient(endpoint, timeout_s=max(interval_s, 0.5))
+        self._client_id = client_id
+        self._interval_s = interval_s
+        self._done = threading.Event()
+        self.failures = 0
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{client_id}", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._interval_s):
+            try:
+                self._ctl.request("heartbeat", client=self._client_id)
+            except (TimeoutError, ControlError) as e:
+                self.failures += 1
+                log.warning("client %d: heartbeat failed: %s", self._client_id, e)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(5)
+        self._ctl.close()
+
+
+class Client:
+    """One client id attached to a running engine (see the module docstring)."""
+
+    def __init__(
+        self,
+        client_id: int,
+        *,
+        prefix: str | None = None,
+        endpoint: str | None = None,
+        timeout_s: float = 10.0,
+        heartbeat: bool = True,
+    ) -> None:
+        """Attaches ``client_id`` to the engine run ``prefix`` (or at ``endpoint``). ``ControlError`` with code
+        ALREADY_ATTACHED if another live process holds that id; ``TimeoutError`` if no engine answers."""
+        if endpoint is None:
+            if prefix is None:
+                raise ValueError("give the engine run's prefix or its control endpoint")
+            endpoint = control_endpoint(prefix)
+        self.client_id = client_id
+        self.endpoint = endpoint
+        self._ctl = ControlClient(endpoint, timeout_s)
+        reply = self._ctl.request("attach", client=client_id, pid=os.getpid())
+        self.static = bool(reply["static"])
+        self._rings = EngineClient.from_names(client_id, reply["command_ring"], reply["event_ring"],
+                                              reply["market_data"])  # fmt: skip
+        self.symbols: dict[str, int] = {s["name"]: s["symbol_id"] for s in reply["symbols"]}
+        self.symbol_names: dict[int, str] = {sid: name for name, sid in self.symbols.items()}
+        self._units = {s["symbol_id"]: _Units(s["tick_size"], s["lot_size"]) for s in reply["symbols"]}
+        self._cmd = bytearray(MSG_SIZE)
+        self._next_cloid = 1
+        self._heartbeat: _Heartbeat | None = None
+        timeout = float(reply["heartbeat_timeout_s"])
+        if heartbeat and timeout > 0 and not self.static:
+            self._heartbeat = _Heartbeat(endpoint, client_id, timeout / 4)  # four chances before the timeout
+        self._closed = False
+
+    # --- orders ------------------------------------------------------------------------------------------
+
+    def symbol_id(self, symbol: str | int) -> int:
+        if isinstance(symbol, str):
+            try:
+                return self.symbols[symbol]
+            except KeyError:
+                raise KeyError(f"unknown symbol {symbol!r} (known: {sorted(self.symbols)})") from None
+        if symbol not in self.symbol_names:
+            raise KeyError(f"unknown symbol id {symbol}")
+        return symbol
+
+    def submit(
+        self,
+        symbol: str | int,
+        side: str,
+        qty: float,
+        price: float | None = None,
+        *,
+        type: str = "limit",
+        tif: str | None = None,
+        post_only: bool = False,
+        stp: str = "NONE",
+        cloid: int | None = None,
+        timeout_s: float = 5.0,
+    ) -> int:
+        """Sends a new order in human units; returns its client order id (given, or the next of this client's
+        own sequence), which its ACK or REJECT echoes. ``tif`` defaults to GTC for a limit, IOC for a market."""
+        sid = self.symbol_id(symbol)
+        if cloid is None:
+            cloid = self._next_cloid
+            self._next_cloid += 1
+        pack_new_order(self._cmd, 0, self._units[sid], sid, self.client_id, side, qty, price, type, tif,
+                       post_only, stp, cloid, time.monotonic_ns())  # fmt: skip
+        self._rings.submit(bytes(self._cmd), timeout_s)
+        return cloid
+
+    def cancel(self, order_id: int, *, timeout_s: float = 5.0) -> None:
+        self.send(Command.cancel(self.client_id, order_id, ts_ns=time.monotonic_ns()), timeout_s)
+
+    def modify(
+        self, order_id: int, *, symbol: str | int, qty: float | None = None, price: float | None = None,
+        timeout_s: float = 5.0,
+    ) -> None:  # fmt: skip
+        """Changes an order's open size and/or price; ``symbol`` gives the units to convert them with."""
+        units = self._units[self.symbol_id(symbol)]
+        self.send(
+            Command.modify(
+                self.client_id,
+                order_id,
+                qty=None if qty is None else units.lots(qty),
+                price=None if price is None else units.ticks(price),
+                ts_ns=time.monotonic_ns(),
+            ),
+            timeout_s,
+        )
+
+    def mass_cancel(self, symbol: str | int | None = None, *, timeout_s: float = 5.0) -> None:
+        sid = None if symbol is None else self.symbol_id(symbol)
+        self.send(Command.mass_cancel(self.client_id, sid, ts_ns=time.monotonic_ns()), timeout_s)
+
+    def send(self, cmd: Command | bytes, timeout_s: float = 5.0) -> None:
+        """Sends one command in wire units as it is (the engine sets its client id to this client's)."""
+        self._rings.submit(cmd, timeout_s)
+
+    def send_batch(self, commands: npt.NDArray[Any], timeout_s: float = 5.0) -> None:
+        """Sends a ``COMMAND_DTYPE`` array in order, waiting (with back-off) while the ring is full."""
+        self._rings.commands.push_batch_wait(commands, timeout_s)
+
+    # --- events and market data --------------------------------------------------------------------------
+
+    def poll(self, max_count: int = 256) -> list[Event]:
+        """Whatever events are there (up to ``max_count``), without waiting."""
+        return self._rings.poll_events(max_count)
+
+    def poll_batch(self, max_count: int = 4096) -> npt.NDArray[Any]:
+        """The same as an ``EVENT_DTYPE`` array (a copy), for batch consumers."""
+        return self._rings.events.pop_batch(max_count)
+
+    def wait_events(self, n: int, timeout_s: float = 5.0) -> list[Event]:
+        """Exactly ``n`` events; ``TimeoutError`` if they do not come within ``timeout_s``."""
+        return self._rings.wait_events(n, timeout_s)
+
+    def market_data(self) -> BroadcastReader:
+        """A reader of the engine's market-data ring (BOOK_DELTA and TRADE), from the newest message on. The
+        reader keeps the ring mapped; close it with :meth:`close_market_data` or let :meth:`close` do it."""
+        if not hasattr(self, "_md"):
+            self._md = SharedMemoryBroadcast.attach(self._rings.market_data_name)
+        return self._md.reader()
+
+    def snapshot(self, symbol: str | int, depth: int = 10) -> dict[str, Any]:
+        """The engine's L2 book of ``symbol`` now (ticks, lots, order counts), with the engine seq it includes
+        (apply market data with a greater seq on top of it) and the market-data ring position after it."""
+        return self._ctl.request("snapshot", symbol=self.symbol_names[self.symbol_id(symbol)], depth=depth)
+
+    def price(self, symbol: str | int, ticks: int) -> float:
+        return self._units[self.symbol_id(symbol)].price(ticks)
+
+    def size(self, symbol: str | int, lots: int) -> float:
+        return self._units[self.symbol_id(symbol)].size(lots)
+
+    def ticks(self, symbol: str | int, price: float) -> int:
+        return self._units[self.symbol_id(symbol)].ticks(price)
+
+    def lots(self, symbol: str | int, size: float) -> int:
+        return self._units[self.symbol_id(symbol)].lots(size)
+
+    # --- lifetime ----------------------------------------------------------------------------------------
+
+    def close(self, *, cancel: bool = True, drain_timeout_s: float = 2.0) -> None:
+        """Detaches: waits (bounded) until the engine has taken every command sent, then asks the engine to
+        free the slot, cancelling this client's resting orders unless ``cancel`` is False. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._heartbeat is not None:
+            self._heartbeat.stop()
+        try:
+            deadline = time.monotonic() + drain_timeout_s
+            while self._rings.commands.depth() and time.monotonic() < deadline:
+                time.sleep(0.0005)
+            if not self.static:
+                try:
+                    self._ctl.request("detach", client=self.client_id, cancel=cancel)
+                except (TimeoutError, ControlError) as e:
+                    log.warning("client %d: detach failed (%s); the engine will notice the exit", self.client_id, e)
+        finally:
+            if hasattr(self, "_md"):
+                self._md.close()
+            self._rings.close()
+            self._ctl.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.client_id}, endpoint={self.endpoint!r})"
+

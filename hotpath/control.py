@@ -1,0 +1,469 @@
+"""The control plane: ZeroMQ REQ/REP between clients and the engine process, served from a thread of it.
+
+Nothing here is on the latency path: orders go through the shared-memory rings. The control plane attaches
+and detaches clients (handing back the names of their ring pair), takes heartbeats, answers snapshot and
+stats requests, and notices a client that is gone:
+
+- its process exits: the server holds a pidfd for it (``os.pidfd_open``), which its poller wakes on at once;
+- its heartbeats stop for ``heartbeat_timeout_s``;
+- it detaches.
+
+A client that is gone has its resting orders cancelled (cancel-on-disconnect) by a mass cancel with the
+DISCONNECT flag, which runs through the loop like any command: journaled first, book deltas to market data.
+Its slot and rings are then freed, and the id may attach again. Other clients never notice beyond the
+pause: every action that touches the engine or the loop's slots parks the loop at a pass boundary for its
+duration (``pt_loop.h``, "Controller"); :meth:`ControlServer.stats` reports how long the pauses took.
+
+Protocol: one JSON object per request and per reply (``send_json``). Every reply has ``"ok"``; a failed
+request gets ``"ok": false, "code": ..., "error": ...`` and changes nothing. docs/HOTPATH.md lists the ops.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import zmq
+
+from c_engine import Command
+
+from ._cloop import ffi, lib
+from .idle import BackoffIdle
+
+__all__ = ["ControlClient", "ControlError", "ControlServer", "control_endpoint"]
+
+log = logging.getLogger("proptrade.control")
+
+
+def control_endpoint(prefix: str) -> str:
+    """The default control endpoint of the engine run ``prefix``: an ipc socket in Linux's abstract namespace
+    (the ``@``), which has no file to leave behind when the engine is killed."""
+    return f"ipc://@proptrade-{prefix}.ctl"
+
+
+class ControlError(Exception):
+    """A control request that failed: ``code`` is the reply's code (``BAD_REQUEST``, ``ALREADY_ATTACHED``...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+
+
+@dataclass
+class _Attached:
+    """A client slot the server knows: its rings, and how it watches the client."""
+
+    client_id: int
+    cmd: Any  # engine_process._Mapped
+    evt: Any
+    static: bool
+    pid: int | None = None
+    pidfd: int | None = None
+    last_heartbeat: float = 0.0
+    attached_at: float = 0.0
+
+
+@dataclass
+class _PauseStats:
+    count: int = 0
+    total_ns: int = 0
+    max_ns: int = 0
+    last_ns: int = 0
+
+    def add(self, ns: int) -> None:
+        self.count += 1
+        self.total_ns += ns
+        self.max_ns = max(self.max_ns, ns)
+        self.last_ns = ns
+
+
+class ControlServer:
+    """Serves the control plane of one engine process from a background thread.
+
+    ``create_rings(client_id) -> (cmd, evt)`` makes a fresh ring pair for a client and returns the mapped
+    segments (objects with ``.segment``, ``.ptr``, ``.size`` and ``close()``); the server closes them when
+    the client goes. ``static`` are the slots the process attached itself (their rings stay until the end).
+    """
+
+    def __init__(
+        self,
+        *,
+        loop: Any,
+        engine: Any,
+        endpoint: str,
+        names: Callable[[int], tuple[str, str]],
+        market_data: str,
+        create_rings: Callable[[int], tuple[Any, Any]],
+        static: dict[int, tuple[Any, Any]],
+        symbols: list[dict[str, Any]],
+        md_tail: Callable[[], int],
+        running: Callable[[], bool],
+        heartbeat_timeout_s: float = 5.0,
+        pause_timeout_s: float = 2.0,
+    ) -> None:
+        self._loop = loop
+        self._engine = engine
+        self.endpoint = endpoint
+        self._names = names
+        self._market_data = market_data
+        self._create_rings = create_rings
+        self._symbols = symbols
+        self._md_tail = md_tail
+        self._running = running
+        self.heartbeat_timeout_s = heartbeat_timeout_s
+        self.pause_timeout_s = pause_timeout_s
+        self._clients: dict[int, _Attached] = {
+            cid: _Attached(cid, cmd, evt, static=True) for cid, (cmd, evt) in static.items()
+        }
+        self._pauses = _PauseStats()
+        self._disconnects = 0
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._ctx = zmq.Context.instance()
+        self._sock = self._ctx.socket(zmq.REP)
+        self._sock.setsockopt(zmq.LINGER, 0)
+        self._sock.bind(endpoint)  # bound here, before the loop runs: a client may connect at once
+
+    # --- thread ------------------------------------------------------------------------------------------
+
+    def start(self, cores: set[int] | None = None) -> None:
+        """Serves from a daemon thread, on ``cores`` if given (not the engine's)."""
+
+        def serve() -> None:
+            if cores:
+                os.sched_setaffinity(0, cores)  # this thread only
+            self._serve()
+
+        self._thread = threading.Thread(target=serve, name="control", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stops serving (waits for the thread); the loop must have returned first or be about to."""
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def close(self) -> None:
+        """Closes the socket and every dynamic client's rings. Only after pt_loop_run returned."""
+        self.stop()
+        self._sock.close(0)
+        if self.endpoint.startswith("ipc://") and not self.endpoint.startswith("ipc://@"):  # a socket file
+            try:
+                os.unlink(self.endpoint[len("ipc://") :])
+            except FileNotFoundError:
+                pass
+        for att in list(self._clients.values()):
+            if not att.static:
+                self._release(att)
+        self._clients.clear()
+
+    def _serve(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self._sock, zmq.POLLIN)
+        watched: dict[int, int] = {}  # pidfd -> client id
+        while not self._running():  # requests wait in the socket until the loop can be paused
+            if self._done.wait(0.001):
+                return
+        while not self._done.is_set():
+            self._sync_watch(poller, watched)
+            for item, _ in poller.poll(self._poll_ms()):
+                if item is self._sock:
+                    self._answer_one()
+                elif item in watched:
+                    self._gone(watched[item], "process exited")
+            self._check_heartbeats()
+
+    def _poll_ms(self) -> int:
+        """Wakes often enough to see a heartbeat timeout (and the stop request) within ~100 ms."""
+        return 100
+
+    def _sync_watch(self, poller: zmq.Poller, watched: dict[int, int]) -> None:
+        live = {att.pidfd: cid for cid, att in self._clients.items() if att.pidfd is not None}
+        for fd in set(watched) - set(live):
+            poller.unregister(fd)
+        for fd in set(live) - set(watched):
+            poller.register(fd, zmq.POLLIN)
+        watched.clear()
+        watched.update(live)
+
+    def _check_heartbeats(self) -> None:
+        if self.heartbeat_timeout_s <= 0:
+            return
+        now = time.monotonic()
+        for cid, att in list(self._clients.items()):
+            if not att.static and now - att.last_heartbeat > self.heartbeat_timeout_s:
+                self._gone(cid, f"no heartbeat for {now - att.last_heartbeat:.1f} s")
+
+    def _answer_one(self) -> None:
+        try:
+            request = self._sock.recv_json()
+        except ValueError:
+            self._sock.send_json({"ok": False, "code": "BAD_REQUEST", "error": "not JSON"})
+            return
+        try:
+            reply = self.handle(request)
+        except ControlError as e:
+            reply = {"ok": False, "code": e.code, "error": str(e)}
+        except Exception as e:  # a bug must not kill the control plane: say so, keep serving
+            log.exception("control request %r failed", request)
+            reply = {"ok": False, "code": "INTERNAL", "error": repr(e)}
+        self._sock.send_json(reply)
+
+    # --- requests ----------------------------------------------------------------------------------------
+
+    def handle(self, request: Any) -> dict[str, Any]:
+        """One request -> its reply (raises ControlError for a failed one)."""
+        if not isinstance(request, dict) or not isinstance(request.get("op"), str):
+            raise ControlError("BAD_REQUEST", 'a request is a JSON object with an "op"')
+        handler = self._HANDLERS.get(request["op"])
+        if handler is None:
+            raise ControlError("BAD_REQUEST", f"unknown op {request['op']!r} (known: {sorted(self._HANDLERS)})")
+        return {"ok": True, **handler(self, request)}
+
+    def _client_id(self, request: dict[str, Any]) -> int:
+        cid = request.get("client")
+        max_clients = self._engine.config.max_clients
+        if type(cid) is not int or not 0 <= cid < max_clients:
+            raise ControlError("BAD_REQUEST", f"client must be an integer in 0..{max_clients - 1}, not {cid!r}")
+        return cid
+
+    def _attach(self, request: dict[str, Any]) -> dict[str, Any]:
+        cid = self._client_id(request)
+        pid = request.get("pid")
+        if pid is not None and (type(pid) is not int or pid <= 0):
+            raise ControlError("BAD_REQUEST", f"pid must be a positive integer, not {pid!r}")
+        att = self._clients.get(cid)
+        if att is not None and not att.static:
+            raise ControlError("ALREADY_ATTACHED", f"client {cid} is attached (pid {att.pid})")
+        if att is None:
+            pidfd = None
+            if pid is not None:
+                try:
+                    pidfd = os.pidfd_open(pid)
+                except ProcessLookupError:
+                    raise ControlError("BAD_REQUEST", f"no process {pid}") from None
+            try:
+                att = self._attach_slot(cid, pid, pidfd)
+            except BaseException:
+                if pidfd is not None:
+                    os.close(pidfd)
+                raise
+        cmd_name, evt_name = self._names(cid)
+        return {
+            "client": cid,
+            "static": att.static,
+            "command_ring": cmd_name,
+            "event_ring": evt_name,
+            "market_data": self._market_data,
+            "symbols": self._symbols,
+            "heartbeat_timeout_s": self.heartbeat_timeout_s,
+        }
+
+    def _attach_slot(self, cid: int, pid: int | None, pidfd: int | None) -> _Attached:
+        cmd, evt = self._create_rings(cid)
+        try:
+            with self._paused():
+                rc = lib.pt_loop_add_client(self._loop, cid, cmd.ptr, cmd.size, evt.ptr, evt.size)
+            if rc == lib.PT_LOOP_ESLOTS:
+                raise ControlError("NO_SLOT", f"all {lib.PT_LOOP_MAX_CLIENTS} client slots are taken")
+            if rc != lib.PT_LOOP_OK:
+                raise ControlError("INTERNAL", f"pt_loop_add_client rc {rc}")
+        except BaseException:
+            cmd.close()
+            evt.close()
+            raise
+        now = time.monotonic()
+        att = _Attached(cid, cmd, evt, static=False, pid=pid, pidfd=pidfd, last_heartbeat=now, attached_at=now)
+        self._clients[cid] = att
+        log.info("client %d attached (pid %s)", cid, pid)
+        return att
+
+    def _attached(self, request: dict[str, Any]) -> _Attached:
+        cid = self._client_id(request)
+        att = self._clients.get(cid)
+        if att is None:
+            raise ControlError("NOT_ATTACHED", f"client {cid} is not attached")
+        return att
+
+    def _detach(self, request: dict[str, Any]) -> dict[str, Any]:
+        att = self._attached(request)
+        if att.static:
+            raise ControlError("STATIC", f"client {att.client_id} is attached by the engine's config")
+        cancel = request.get("cancel", True)
+        if type(cancel) is not bool:
+            raise ControlError("BAD_REQUEST", f"cancel must be true or false, not {cancel!r}")
+        return {"cancelled": self._disconnect(att, "detached", cancel)}
+
+    def _heartbeat(self, request: dict[str, Any]) -> dict[str, Any]:
+        att = self._attached(request)
+        att.last_heartbeat = time.monotonic()
+        return {}
+
+    def _snapshot(self, request: dict[str, Any]) -> dict[str, Any]:
+        symbol = request.get("symbol")
+        depth = request.get("depth", 10)
+        if type(depth) is not int or depth < 1:
+            raise ControlError("BAD_REQUEST", f"depth must be a positive integer, not {depth!r}")
+        try:
+            sid = self._engine.symbol_id(symbol)
+        except Exception:
+            raise ControlError("UNKNOWN_SYMBOL", f"no symbol {symbol!r}") from None
+        with self._paused():
+            book = self._engine.l2(sid, depth)
+            engine_seq = self._engine.stats()["events"]
+            md_position = self._md_tail()
+        return {
+            "symbol": self._engine.symbol_names[sid],
+            "symbol_id": sid,
+            "engine_seq": engine_seq,  # the snapshot includes every event up to this seq
+            "md_position": md_position,  # the market-data ring position of the next event after it
+            "bids": [list(lv) for lv in book["buy"]],
+            "asks": [list(lv) for lv in book["sell"]],
+        }
+
+    def _stats(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self.stats()
+
+    def _symbols_op(self, request: dict[str, Any]) -> dict[str, Any]:
+        return {"symbols": self._symbols}
+
+    _HANDLERS: dict[str, Callable[[ControlServer, dict[str, Any]], dict[str, Any]]] = {
+        "attach": _attach,
+        "detach": _detach,
+        "heartbeat": _heartbeat,
+        "snapshot": _snapshot,
+        "stats": _stats,
+        "symbols": _symbols_op,
+    }
+
+    # --- what the requests do to the loop ----------------------------------------------------------------
+
+    @contextmanager
+    def _paused(self) -> Iterator[None]:
+        """Parks the loop at a pass boundary for the block (pt_loop.h: Controller); BUSY if it does not park
+        within ``pause_timeout_s`` (stalled on a live client's full event ring)."""
+        ticket = lib.pt_loop_pause_begin(self._loop)
+        start = time.perf_counter_ns()
+        deadline = time.monotonic() + self.pause_timeout_s
+        idle = BackoffIdle(max_spins=10_000)  # a pass takes microseconds: spin first
+        while (granted := lib.pt_loop_pause_granted(self._loop, ticket)) != 1:
+            if granted < 0 or time.monotonic() > deadline:
+                lib.pt_loop_resume(self._loop)  # withdraws the request
+                if granted < 0:
+                    raise ControlError("STOPPED", "the engine loop is not running")
+                raise ControlError("BUSY", f"the engine loop did not pause within {self.pause_timeout_s} s")
+            idle.idle(0)
+        try:
+            yield
+        finally:
+            lib.pt_loop_resume(self._loop)
+            self._pauses.add(time.perf_counter_ns() - start)
+
+    def _gone(self, cid: int, why: str) -> None:
+        att = self._clients.get(cid)
+        if att is not None and not att.static:
+            n = self._disconnect(att, why, cancel=True)
+            log.warning("client %d (pid %s) is gone: %s; %d orders cancelled", cid, att.pid, why, n)
+
+    def _disconnect(self, att: _Attached, why: str, cancel: bool) -> int:
+        """Cancel-on-disconnect (if ``cancel``) and frees the slot; returns how many orders were cancelled."""
+        cid = att.client_id
+        lib.pt_loop_set_client_gone(self._loop, cid)  # at once: a stall on its ring ends, its commands stop
+        cancelled = 0
+        with self._paused():
+            if cancel:
+                before = self._engine.stats()["live_orders"]
+                cmd = Command.mass_cancel(cid, ts_ns=time.monotonic_ns(), disconnect=True).pack()
+                buf = ffi.from_buffer(cmd)
+                rc = lib.pt_loop_execute(self._loop, ffi.cast("pt_command_t *", buf))
+                ffi.release(buf)
+                if rc != lib.PT_LOOP_OK:
+                    log.error("client %d: cancel-on-disconnect failed (pt_loop rc %d)", cid, rc)
+                cancelled = before - self._engine.stats()["live_orders"]
+            lib.pt_loop_remove_client(self._loop, cid)
+        del self._clients[cid]
+        self._release(att)
+        self._disconnects += 1
+        log.info("client %d detached (%s)", cid, why)
+        return cancelled
+
+    @staticmethod
+    def _release(att: _Attached) -> None:
+        att.cmd.close()
+        att.evt.close()
+        if att.pidfd is not None:
+            os.close(att.pidfd)
+            att.pidfd = None
+
+    def stats(self) -> dict[str, Any]:
+        """The clients attached now, and the pauses the control plane caused."""
+        now = time.monotonic()
+        p = self._pauses
+        return {
+            "clients": [
+                {
+                    "client": a.client_id,
+                    "static": a.static,
+                    "pid": a.pid,
+                    "heartbeat_age_s": None if a.static else round(now - a.last_heartbeat, 3),
+                }
+                for a in sorted(self._clients.values(), key=lambda a: a.client_id)
+            ],
+            "disconnects": self._disconnects,
+            "pauses": p.count,
+            "pause_max_us": p.max_ns / 1e3,
+            "pause_mean_us": p.total_ns / p.count / 1e3 if p.count else 0.0,
+        }
+
+
+class ControlClient:
+    """A REQ socket to an engine's control plane, with a timeout (a REQ socket whose reply never comes is
+    replaced, so the next request works: the "lazy pirate" pattern of the ZeroMQ guide)."""
+
+    def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._ctx = zmq.Context.instance()
+        self._sock: zmq.Socket[bytes] | None = None
+
+    def _socket(self) -> zmq.Socket[bytes]:
+        if self._sock is None:
+            self._sock = self._ctx.socket(zmq.REQ)
+            self._sock.setsockopt(zmq.LINGER, 0)
+            self._sock.connect(self.endpoint)
+        return self._sock
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Sends one request; the reply, or ControlError (its code), or TimeoutError if none came."""
+        sock = self._socket()
+        sock.send_json({"op": op, **fields})
+        if not sock.poll(int(self.timeout_s * 1000)):
+            sock.close(0)
+            self._sock = None
+            raise TimeoutError(f"no reply to {op!r} from {self.endpoint} within {self.timeout_s} s")
+        reply: dict[str, Any] = sock.recv_json()  # type: ignore[assignment]
+        if not reply.get("ok"):
+            raise ControlError(str(reply.get("code")), str(reply.get("error")))
+        return reply
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def symbol_dicts(symbols: Any) -> list[dict[str, Any]]:
+    """The symbol configs as the attach reply carries them (id = position)."""
+    return [{"symbol_id": i, **asdict(s)} for i, s in enumerate(symbols)]

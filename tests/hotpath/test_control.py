@@ -1,0 +1,215 @@
+"""The control plane against a real engine process: attach and detach, heartbeats, cancel-on-disconnect when a
+client process dies (even one stalling the loop on a full event ring), snapshots, bad requests.
+
+Clients that must die are child processes (``_spawn_client``): they attach, rest orders, report on stdout,
+then wait to be killed. Every wait has a deadline; the engine_run fixture (conftest.py) checks that nothing
+is left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from typing import Any
+from pathlib import Path
+
+import pytest
+import zmq
+
+from c_engine import Command, EventType, Flag, Op, Side
+from c_engine._types import Event
+from hotpath.client import Client
+from hotpath.control import ControlClient, ControlError
+from hotpath.journal import read_commands
+
+from conftest import SHM, WAIT_S, EngineRun  # tests/hotpath/conftest.py
+
+
+def _wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError(what)
+        time.sleep(0.005)
+
+
+def _spawn_client(run: EngineRun, client_id: int, orders: int, *, read_events: bool = True) -> subprocess.Popen[str]:
+    """A child process that attaches ``client_id``, rests ``orders`` buys (prices 90, 89, ...), prints "ready"
+    (after their ACKs if ``read_events``), then sleeps until killed."""
+    code = textwrap.dedent(f"""
+        import sys, time
+        from hotpath.client import Client
+        c = Client({client_id}, endpoint={run.config.endpoint!r})
+        for i in range({orders}):
+            c.submit("TEST", "buy", 1, 90 - i % 50)
+        if {read_events}:
+            c.wait_events({orders})
+        print("ready", flush=True)
+        time.sleep(60)
+    """)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout is not None
+    line = child.stdout.readline()
+    assert line.strip() == "ready", f"child said {line!r}"
+    return child
+
+
+def _snapshot(run: EngineRun) -> dict[str, object]:
+    with ControlClient(run.config.endpoint) as ctl:
+        return ctl.request("snapshot", symbol="TEST", depth=50)
+
+
+def _stats(run: EngineRun) -> dict[str, object]:
+    with ControlClient(run.config.endpoint) as ctl:
+        return ctl.request("stats")
+
+
+def test_attach_trade_detach_with_cancel_and_attach_again(engine_run: EngineRun) -> None:
+    with Client(5, endpoint=engine_run.config.endpoint) as c:
+        assert not c.static and c.symbols == {"TEST": 0}
+        assert (SHM / f"{engine_run.prefix}_c5_cmd").exists()
+        cloid = c.submit("TEST", "buy", 2, 99)
+        ack = c.wait_events(1)[0]
+        assert ack.type == EventType.ACK and ack.client_id == 5 and ack.cloid == cloid and ack.price == 99
+        c.submit("TEST", "sell", 1, 101)
+        c.wait_events(1)
+        snap = c.snapshot("TEST")
+        assert snap["bids"] == [[99, 2, 1]] and snap["asks"] == [[101, 1, 1]]
+        assert snap["engine_seq"] == 4  # two ACKs and two BOOK_DELTAs
+        assert [cl["client"] for cl in _stats(engine_run)["clients"]] == [1, 2, 5]  # type: ignore[index]
+    # close() detached with cancel: both orders gone, the ring pair unlinked, the id free again
+    assert _snapshot(engine_run)["bids"] == [] and _snapshot(engine_run)["asks"] == []
+    assert not (SHM / f"{engine_run.prefix}_c5_cmd").exists()
+    with Client(5, endpoint=engine_run.config.endpoint) as again:
+        again.submit("TEST", "sell", 1, 100, cloid=77)
+        assert again.wait_events(1)[0].cloid == 77
+
+
+def test_detach_without_cancel_leaves_the_orders(engine_run: EngineRun) -> None:
+    c = Client(6, endpoint=engine_run.config.endpoint)
+    c.submit("TEST", "buy", 3, 98)
+    c.wait_events(1)
+    c.close(cancel=False)
+    assert _snapshot(engine_run)["bids"] == [[98, 3, 1]]
+
+
+def test_one_client_id_attaches_once(engine_run: EngineRun) -> None:
+    with Client(5, endpoint=engine_run.config.endpoint):
+        with pytest.raises(ControlError) as err:
+            Client(5, endpoint=engine_run.config.endpoint)
+        assert err.value.code == "ALREADY_ATTACHED"
+
+
+def test_a_static_client_attaches_to_its_config_slot(engine_run: EngineRun) -> None:
+    with Client(1, endpoint=engine_run.config.endpoint) as c:
+        assert c.static
+        c.send(Command.new(1, 0, Side.SELL, 1, 100, cloid=3))
+        assert c.wait_events(1)[0].type == EventType.ACK
+
+
+@pytest.mark.engine_config(journal=True)
+def test_a_client_that_dies_has_its_orders_cancelled_and_others_do_not_notice(engine_run: EngineRun) -> None:
+    other = engine_run.client(1)
+    other.submit(Command.new(1, 0, Side.SELL, 4, 120, cloid=1))
+    assert other.wait_events(1)[0].type == EventType.ACK
+    with other.market_data() as md:
+        reader = md.reader()
+        child = _spawn_client(engine_run, 7, orders=3)
+        assert len(_snapshot(engine_run)["bids"]) == 3  # type: ignore[arg-type]
+        child.kill()
+        child.wait(WAIT_S)
+        _wait_for(lambda: _snapshot(engine_run)["bids"] == [], "the dead client's orders were not cancelled")
+        deltas = _read_md(reader, 6)  # three levels made, then emptied by the cancel-on-disconnect
+        assert [ev.qty for ev in deltas] == [1, 1, 1, 0, 0, 0]
+    assert _snapshot(engine_run)["asks"] == [[120, 4, 1]]  # the other client's order is untouched
+    assert _stats(engine_run)["disconnects"] == 1
+    assert not (SHM / f"{engine_run.prefix}_c7_cmd").exists()
+    other.submit(Command.new(1, 0, Side.SELL, 1, 121, cloid=2))  # the engine goes on
+    assert other.wait_events(1)[0].cloid == 2
+    other.close()
+    assert engine_run.terminate() == 0
+    # journaled like any command: a mass cancel of client 7 with the DISCONNECT flag, after its 3 orders
+    assert engine_run.config.journal_path is not None
+    journaled = read_commands(engine_run.config.journal_path)
+    assert [(int(r["op"]), int(r["client_id"]), int(r["flags"])) for r in journaled[1:5]] == [(Op.NEW, 7, Flag.HAS_PRICE)] * 3 + [
+        (Op.MASS_CANCEL, 7, Flag.DISCONNECT)
+    ]
+
+
+def _read_md(reader: Any, n: int) -> list[Event]:
+    got: list[Event] = []
+    deadline = time.monotonic() + WAIT_S
+    while len(got) < n:
+        got += Event.unpack_all(reader.read_wait(max(0.0, deadline - time.monotonic())))
+    return got
+
+
+def test_a_dead_client_stalling_the_loop_on_its_full_event_ring_is_cut_loose(engine_run: EngineRun) -> None:
+    # ring_capacity is 1024: 1500 orders whose ACKs (and deltas) it never reads fill its event ring
+    child = _spawn_client(engine_run, 8, orders=1500, read_events=False)
+    _wait_for(lambda: engine_run.control.counters()["stalls"] > 0, "the loop never stalled")
+    other = engine_run.client(1)
+    other.submit(Command.new(1, 0, Side.SELL, 1, 200, cloid=9))
+    with pytest.raises(TimeoutError):
+        other.wait_events(1, timeout_s=0.3)  # the live-but-not-reading client holds the loop
+    child.kill()
+    child.wait(WAIT_S)
+    assert other.wait_events(1)[0].cloid == 9  # freed once the engine sees the exit
+    _wait_for(lambda: engine_run.control.counters()["clients"] == 2, "the dead client's slot was not freed")
+    assert engine_run.control.counters()["dropped"] > 0  # its events, the one it stalled on included
+    _wait_for(lambda: _snapshot(engine_run)["bids"] == [], "the dead client's orders were not cancelled")
+    other.close()
+
+
+@pytest.mark.engine_config(heartbeat_timeout_s=0.5)
+def test_a_client_that_stops_heartbeating_is_disconnected(engine_run: EngineRun) -> None:
+    silent = Client(9, endpoint=engine_run.config.endpoint, heartbeat=False)
+    beating = Client(10, endpoint=engine_run.config.endpoint)  # heartbeats every 0.125 s
+    silent.submit("TEST", "buy", 1, 95)
+    silent.wait_events(1)
+    _wait_for(lambda: _snapshot(engine_run)["bids"] == [], "the silent client was not disconnected", 5.0)
+    clients = [c["client"] for c in _stats(engine_run)["clients"]]  # type: ignore[index]
+    assert 9 not in clients and 10 in clients
+    silent.close()  # detach fails (NOT_ATTACHED): logged, not raised
+    beating.close()
+
+
+def test_bad_requests_get_typed_errors_and_change_nothing(engine_run: EngineRun) -> None:
+    with ControlClient(engine_run.config.endpoint) as ctl:
+        for op, fields, code in [
+            ("launch", {}, "BAD_REQUEST"),
+            ("attach", {"client": -1}, "BAD_REQUEST"),
+            ("attach", {"client": "7"}, "BAD_REQUEST"),
+            ("attach", {"client": 7, "pid": 2**22 + 12345}, "BAD_REQUEST"),  # no such process
+            ("detach", {"client": 7}, "NOT_ATTACHED"),
+            ("detach", {"client": 1}, "STATIC"),
+            ("heartbeat", {"client": 7}, "NOT_ATTACHED"),
+            ("snapshot", {"symbol": "NOPE"}, "UNKNOWN_SYMBOL"),
+            ("snapshot", {"symbol": "TEST", "depth": 0}, "BAD_REQUEST"),
+        ]:
+            with pytest.raises(ControlError) as err:
+                ctl.request(op, **fields)
+            assert err.value.code == code, (op, fields)
+        assert [c["client"] for c in ctl.request("stats")["clients"]] == [1, 2]
+    raw = zmq.Context.instance().socket(zmq.REQ)
+    raw.setsockopt(zmq.LINGER, 0)
+    raw.connect(engine_run.config.endpoint)
+    raw.send(b"not json")
+    assert raw.poll(int(WAIT_S * 1000))
+    assert json.loads(raw.recv())["code"] == "BAD_REQUEST"
+    raw.close(0)
+
+
+def test_a_stopped_engine_leaves_no_socket_and_a_client_times_out(engine_run: EngineRun) -> None:
+    c = Client(11, endpoint=engine_run.config.endpoint)
+    assert engine_run.proc.send_signal(signal.SIGTERM) is None
+    assert engine_run.proc.wait(WAIT_S) == 0
+    c._ctl.timeout_s = 0.2
+    c.close()  # the detach times out: logged; the rings' mappings are closed anyway
+    with pytest.raises(TimeoutError):
+        ControlClient(engine_run.config.endpoint, timeout_s=0.2).request("stats")

@@ -121,7 +121,7 @@ pytest: build
 test: build ctest pytest
 
 run: build
-	$(VENV)/bin/proptrade demo
+	$(VENV)/bin/proptrade up
 
 $(BUILD)/engine_bench: bench/engine_bench.c bench/bench_util.h $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
@@ -141,6 +141,13 @@ $(BUILD)/ring_pingpong: bench/ring_pingpong.c bench/bench_util.h hotpath/src/rin
 
 bench-ring: build $(BUILD)/ring_pingpong
 	$(PY) bench/ring_pingpong.py
+
+# Hot-path round trips and throughput (issue 10, acceptance 3 (b)-(e), with (a') from the same run): a Python client
+# against the engine process over the rings, the same over ZeroMQ ipc, order -> fill, batched throughput. The client
+# busy-polls core 0 and the engine core 1 (needs 2 cores). Writes build/bench/hotpath.json and .png.
+.PHONY: bench-hotpath
+bench-hotpath: build $(BUILD)/ring_pingpong
+	$(PY) bench/hotpath_bench.py
 
 fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests

@@ -7,6 +7,7 @@
     proptrade engine lobster MESSAGE.csv ORDERBOOK.csv [--tick 100] [--show 5] [--engine c|reference]
     proptrade journal dump JOURNAL [--symbols SYMBOLS.toml] [--out COMMANDS.jsonl]
     proptrade stats [PREFIX] [--interval S] [--count N]
+    proptrade up [--config FILE.toml] [--seconds N] [--prefix P] [--print-config]
     proptrade demo [--seconds S] [--seed N]
 
 The arguments are declared here; each subcommand's module is imported only when it runs (its ``run(args)``
@@ -92,7 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
                        help="how long to wait for an engine's loop to show as running (default 2)")  # fmt: skip
     stats.set_defaults(func=_lazy("hotpath.stats"))
 
-    demo = commands.add_parser("demo", help="run the live demo")
+    text = "start the platform (engine, bridge, agents) from a TOML config, show it live, stop it on Ctrl-C"
+    up = commands.add_parser("up", help=text, description=text)
+    up.add_argument("--config", metavar="FILE.toml", help="the platform config (default: the embedded one)")
+    up.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
+    up.add_argument("--prefix", help="shared-memory prefix of the run (default: pt_PID_RANDOM)")
+    up.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
+    up.set_defaults(func=_lazy("hotpath.launcher"))
+
+    demo = commands.add_parser("demo", help="the in-process engine demo (no processes)")
     demo.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
     demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     demo.set_defaults(func=_lazy("c_engine.demo", "main"))

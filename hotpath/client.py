@@ -198,6 +198,10 @@ class Client:
         (apply market data with a greater seq on top of it) and the market-data ring position after it."""
         return self._ctl.request("snapshot", symbol=self.symbol_names[self.symbol_id(symbol)], depth=depth)
 
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """A control-plane request as it is (docs/HOTPATH.md, "Control plane"); ControlError if it failed."""
+        return self._ctl.request(op, **fields)
+
     def price(self, symbol: str | int, ticks: int) -> float:
         return self._units[self.symbol_id(symbol)].price(ticks)
 

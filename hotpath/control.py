@@ -314,6 +314,7 @@ class ControlServer:
             sid = self._engine.symbol_id(symbol)
         except Exception:
             raise ControlError("UNKNOWN_SYMBOL", f"no symbol {symbol!r}") from None
+        depth = min(depth, self._engine.config.max_levels_per_side)  # no side has more levels
         with self._paused():
             book = self._engine.l2(sid, depth)
             engine_seq = self._engine.stats()["events"]
@@ -330,6 +331,18 @@ class ControlServer:
     def _stats(self, request: dict[str, Any]) -> dict[str, Any]:
         return self.stats()
 
+    def _position(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The engine's own risk state of one client on one symbol (lots, ticks x lots, money units)."""
+        cid = self._client_id(request)
+        try:
+            sid = self._engine.symbol_id(request.get("symbol"))
+        except Exception:
+            raise ControlError("UNKNOWN_SYMBOL", f"no symbol {request.get('symbol')!r}") from None
+        with self._paused():
+            pos = self._engine.position(cid, sid)
+            last = self._engine.last_price(sid)
+        return {"client": cid, "symbol": self._engine.symbol_names[sid], "last_price": last, **pos._asdict()}
+
     def _symbols_op(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"symbols": self._symbols}
 
@@ -339,6 +352,7 @@ class ControlServer:
         "heartbeat": _heartbeat,
         "snapshot": _snapshot,
         "stats": _stats,
+        "position": _position,
         "symbols": _symbols_op,
     }
 

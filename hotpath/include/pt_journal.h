@@ -1,11 +1,11 @@
 /*
  * pt_journal.h - the engine's append-only command journal in a memory-mapped regular file.
  *
- * The journal holds the accepted command stream: every command the loop ran whose first event was not a
- * REJECT, as the engine ran it (client_id already overwritten with the sender's slot, ts_ns as received), in
- * engine order. Replaying its records through a fresh engine with the same symbols and limits rebuilds the
- * same book, proven by pt_engine_state_hash (rejected commands change nothing, so leaving them out changes no
- * hash). docs/HOTPATH.md, "Journal", has the crash and power-loss guarantees and the recovery procedure.
+ * The journal holds the command stream: every command the loop ran, as the engine ran it (client_id already
+ * overwritten with the sender's slot, ts_ns as received), in engine order. Replaying its records through a
+ * fresh engine with the same symbols and limits gives the same events byte for byte and the same
+ * pt_engine_state_hash. Rejected commands are kept: they change no book or risk state, but each REJECT
+ * takes an event seq, so a journal without them would replay to other seq numbers than the clients saw. docs/HOTPATH.md, "Journal", has the crash and power-loss guarantees and the recovery procedure.
  *
  * Layout (the whole file; the caller maps it MAP_SHARED, 64-byte aligned, >= pt_journal_bytes(capacity)):
  *

@@ -10,7 +10,7 @@
  *      as another), run it through pt_engine_submit, then route the engine's events and clear them.
  *   3. publish the live counters (relaxed stores; the loop is their only writer).
  *
- * Journal (optional, pt_loop_set_journal; pt_journal.h): every command whose first event is not a REJECT
+ * Journal (optional, pt_loop_set_journal; pt_journal.h): every command the loop runs, rejected or not,
  * is appended to the journal right after it ran, before any of its events is routed to a client ring or the
  * market-data ring. So a client that has an ACK (or a FILL) knows its command is in the journal. Before each
  * command the loop checks that the journal has room; if not, it leaves that command (and the rest) in the

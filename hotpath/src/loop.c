@@ -6,8 +6,8 @@
  *   (2) every engine event is routed (client ring, market-data ring, or counted as unrouted) before
  *       pt_engine_clear_events, in engine order; a full client ring is waited on, never skipped;
  *   (3) the loop makes no syscall and takes no lock: rings and counters are atomics in shared memory;
- *   (4) with a journal: every command whose first event is not a REJECT (or that has no event) is appended
- *       to the journal right after pt_engine_submit, before any event of it, or of a later command, is routed;
+ *   (4) with a journal: every command run (rejected ones too) is appended to the journal right after
+ *       pt_engine_submit, before any event of it, or of a later command, is routed;
  *       a command is only run when the journal has room for it (a full journal stops the loop, it never
  *       runs a command it could not journal).
  *
@@ -396,14 +396,11 @@ static int route_events(pt_loop_t *loop, pt_loop_slot_t *sender)
     return rc;
 }
 
-/* Invariant (4): journals cmd, just run, unless its first event (at index `first` of the engine's pending
- * events) is a REJECT. The caller checked that the journal has room, so the append cannot fail. */
-static void journal_accepted(pt_loop_t *loop, const pt_command_t *cmd, size_t first)
+/* Invariant (4): journals cmd, just run (accepted or rejected: see pt_journal.h for why rejects are kept).
+ * The caller checked that the journal has room, so the append cannot fail. */
+static void journal_command(pt_loop_t *loop, const pt_command_t *cmd)
 {
-    size_t n;
-    const pt_event_t *evs = pt_engine_events(loop->engine, &n);
-    if (n == first || evs[first].type != PT_EV_REJECT)
-        (void)pt_journal_append(&loop->journal, cmd);
+    (void)pt_journal_append(&loop->journal, cmd);
 }
 
 /* Runs up to PT_LOOP_CLIENT_BATCH of one client's commands. Returns how many, or < 0 (stop / engine error). */
@@ -429,15 +426,12 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
             (void)route_events(loop, s);
             return -1;
         }
-        size_t first;
-        (void)pt_engine_events(loop->engine, &first); /* where this command's events will start */
         int erc = pt_engine_submit(loop->engine, &cmd);
         if (erc == PT_E_FULL) { /* the event buffer could overflow: drain it and run the command again */
             if (route_events(loop, s) != 0) {
                 pt_ring_release(&s->cmd, i);
                 return -1;
             }
-            first = 0;
             erc = pt_engine_submit(loop->engine, &cmd);
         }
         if (erc != PT_OK) {
@@ -446,7 +440,7 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
             return -1;
         }
         if (loop->has_journal)
-            journal_accepted(loop, &cmd, first); /* before route_events: invariant (4) */
+            journal_command(loop, &cmd); /* before route_events: invariant (4) */
     }
     pt_ring_release(&s->cmd, n); /* the slots go back to the client before its events do */
     loop->tally.commands += n;
@@ -461,12 +455,10 @@ int pt_loop_execute(pt_loop_t *loop, const pt_command_t *cmd)
         return PT_LOOP_EINVAL;
     if (loop->has_journal && pt_journal_free(&loop->journal) == 0)
         return PT_LOOP_EJOURNALFULL;
-    size_t first;
-    (void)pt_engine_events(loop->engine, &first); /* 0 at a pass boundary: everything was routed */
-    if (pt_engine_submit(loop->engine, cmd) != PT_OK)
+    if (pt_engine_submit(loop->engine, cmd) != PT_OK) /* the buffer is empty at a pass boundary: fits */
         return PT_LOOP_EENGINE;
     if (loop->has_journal)
-        journal_accepted(loop, cmd, first);
+        journal_command(loop, cmd);
     loop->tally.commands++;
     int rc = route_events(loop, slot_of(loop, NULL, cmd->client_id)) == 0 ? PT_LOOP_OK : PT_LOOP_EENGINE;
     publish_counters(loop);

@@ -26,6 +26,8 @@ import numpy as np
 import pytest
 
 from c_engine import Command, Engine, EventType, SymbolConfig, Side
+from c_engine._types import Event
+from hotpath.client import Client
 from hotpath.cli import main as proptrade
 from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
 from hotpath.journal import Journal, JournalError, read_commands
@@ -133,11 +135,10 @@ def test_a_restart_replays_the_journal_to_the_state_of_the_first_run_and_keeps_a
     _submit_all(config, commands)
     first = runs.stop(config, proc)
     records = read_commands(config.journal_path)  # type: ignore[arg-type]
-    rejected = sum(1 for c in commands if c.qty == 0)
     assert first["rc"] == 0 and first["replayed"] == 0 and first["commands"] == len(commands)
-    assert first["journaled"] == len(records) == len(commands) - rejected  # only qty-0 orders are rejected here
+    assert first["journaled"] == len(records) == len(commands)  # the qty-0 REJECTs too: they take a seq
     for client in (1, 2):  # the loop serves clients in turn: each client's commands keep its order
-        sent = [c.cloid for c in commands if c.qty != 0 and c.client_id == client]
+        sent = [c.cloid for c in commands if c.client_id == client]
         assert records["cloid"][records["client_id"] == client].tolist() == sent
     assert first["state_hash"] == _reference_hash(records, config)
 
@@ -178,10 +179,9 @@ def test_after_a_sigkill_every_acknowledged_command_is_journaled_and_recovery_ma
     journaled = set(zip(records["client_id"].tolist(), records["cloid"].tolist()))
     assert acked <= journaled
     assert len(journaled) == len(records)
-    for client in (1, 2):  # each client's commands in the order it sent them, rejected ones left out
+    for client in (1, 2):  # each client's commands in the order it sent them
         cloids = records["cloid"][records["client_id"] == client].tolist()
         assert cloids == sorted(cloids)
-    assert all(c.qty != 0 for c in commands if (c.client_id, c.cloid) in journaled)
 
     config2, proc2 = runs.start(ring_capacity=256)
     recovered = runs.stop(config2, proc2)
@@ -250,3 +250,71 @@ def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:
     os.truncate(tmp_path / "j", 200)  # truncated below its capacity
     with pytest.raises(JournalError, match="truncated"):
         read_commands(tmp_path / "j")
+
+
+def _flow_agent(endpoint: str, client: int, rate: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "hotpath.agents.flow", "--endpoint", endpoint, "--client",
+                             str(client), "--symbol", "TEST", "--mid", "100", "--rate", str(rate),
+                             "--seed", str(client)], stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+@pytest.mark.parametrize("kill_after", [20, 1500])
+def test_a_sigkill_under_load_loses_no_acknowledged_event_and_clients_reattach(runs: Runs, kill_after: int) -> None:
+    """Two flow agents (separate processes, attached through the control plane) load the engine while this
+    test's own client trades against them; the engine is SIGKILLed after ``kill_after`` of our ACKs. Every
+    event our client received must be, byte for byte, the event of the same seq in a replay of the journal;
+    the restarted engine recovers that replay's state; and the client id attaches again and finds its
+    resting orders there."""
+    config, proc = runs.start(ring_capacity=1024)
+    agents = [_flow_agent(config.endpoint, c, 5_000) for c in (10, 11)]
+    received: list[bytes] = []
+    try:
+        with EngineControl(config.prefix, WAIT_S) as control:
+            deadline = time.monotonic() + 30
+            while control.counters()["clients"] < 4 or control.counters()["commands"] < 200:
+                assert time.monotonic() < deadline, "the flow agents did not attach and trade"  # 10, 11
+                time.sleep(0.01)
+        client = Client(5, endpoint=config.endpoint)
+        rng = random.Random(kill_after)
+        acks = 0
+        deadline = time.monotonic() + 30
+        while acks < kill_after:
+            assert time.monotonic() < deadline, f"{acks} ACKs of {kill_after}"
+            for _ in range(8):
+                side = "buy" if rng.random() < 0.5 else "sell"
+                client.submit("TEST", side, rng.randint(1, 5), rng.randint(97, 103))
+            for ev in client.poll(1024):
+                received.append(ev.pack())
+                acks += ev.type == EventType.ACK
+            time.sleep(0.0005)
+        with EngineControl(config.prefix, WAIT_S) as control:
+            assert control.counters()["clients"] == 5  # the agents are still trading
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(WAIT_S) == -signal.SIGKILL
+        received += [ev.pack() for ev in client.poll(1 << 16)]  # whatever had reached our ring
+        client._ctl.timeout_s = 0.2
+        client.close()  # the engine is gone: the detach times out (logged), the mappings are released
+    finally:
+        for agent in agents:
+            agent.kill()
+            agent.wait(WAIT_S)
+
+    records = read_commands(config.journal_path)  # type: ignore[arg-type]
+    journaled_clients = set(records["client_id"].tolist())
+    assert 5 in journaled_clients and journaled_clients & {10, 11}  # ours, and the load
+    replay = Engine(config.engine)
+    for sym in config.symbols:
+        replay.add_symbol(sym)
+    events = replay.execute_batch(records)
+    by_seq = {int(row["seq"]): row.tobytes() for row in events}
+    assert received and all(by_seq.get(Event.unpack_all(raw)[0].seq) == raw for raw in received)
+
+    config2, proc2 = runs.start(ring_capacity=1024)
+    with Client(5, endpoint=config2.endpoint) as again:  # the same id attaches to the recovered engine
+        resting = replay.position(5, "TEST").open_orders
+        again.mass_cancel()
+        got = again.wait_events(resting + 1)
+        assert [e.type for e in got] == [EventType.CANCELED] * resting + [EventType.ACK]
+    recovered = runs.stop(config2, proc2)
+    assert recovered["replayed"] == len(records)
+    assert recovered["recovered_state_hash"] == int(replay.state_hash())

@@ -1,0 +1,82 @@
+"""What every agent process shares: the event/market-data/step loop, idling, and a clean stop.
+
+An agent is an object with three callbacks (:class:`Agent`). :func:`run_agent` attaches nothing itself: it
+drives an agent over a :class:`~hotpath.client.Client` and a :class:`~hotpath.md_view.BookView` until
+``stop`` is set or ``seconds`` pass, backing off (``BackoffIdle``) whenever a pass found nothing to do, so an
+idle agent costs almost no CPU. :func:`agent_main` is the process entry: it turns SIGINT/SIGTERM into the
+stop flag, and on the way out the Client detaches, which cancels the agent's resting orders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from c_engine import Event
+
+from ..client import Client
+from ..control import control_endpoint
+from ..idle import BackoffIdle
+from ..md_view import BookView, control_snapshot
+
+__all__ = ["Agent", "add_common_arguments", "agent_main", "run_agent"]
+
+log = logging.getLogger("proptrade.agent")
+
+
+class Agent(Protocol):
+    def on_events(self, events: list[Event]) -> None:
+        """The agent's own events (ACK, REJECT, FILL, CANCELED, MODIFIED), in engine order."""
+
+    def on_book(self, view: BookView) -> None:
+        """Market data changed (the view's books are current)."""
+
+    def step(self, now_ns: int) -> int:
+        """Time passed: act if due; return how many commands were sent (0 lets the loop back off)."""
+
+
+def run_agent(agent: Agent, client: Client, view: BookView, stop: threading.Event, seconds: float = 0.0) -> None:
+    """Drives ``agent`` until ``stop`` is set (or ``seconds`` > 0 pass)."""
+    idle = BackoffIdle(max_sleep_s=2e-4)  # wakes at least every 0.2 ms: an agent's own timers stay honest
+    deadline = time.monotonic() + seconds if seconds > 0 else float("inf")
+    while not stop.is_set() and time.monotonic() < deadline:
+        work = 0
+        events = client.poll(1024)
+        if events:
+            agent.on_events(events)
+            work += len(events)
+        if len(view.poll()):
+            agent.on_book(view)
+            work += 1
+        work += agent.step(time.monotonic_ns())
+        idle.idle(work)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prefix", help="the engine run's prefix (its control endpoint is derived from it)")
+    parser.add_argument("--endpoint", help="the engine's control endpoint (instead of --prefix)")
+    parser.add_argument("--client", type=int, required=True, help="client id to attach as")
+    parser.add_argument("--symbol", required=True, help="symbol to trade")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until signalled)")
+
+
+def agent_main(args: argparse.Namespace, make: Callable[[Client, BookView, argparse.Namespace], Any]) -> int:
+    """Attaches, builds the agent with ``make(client, view, args)``, runs it until SIGINT/SIGTERM, detaches."""
+    logging.basicConfig(level=logging.INFO, format=f"%(asctime)s client {args.client} %(levelname)s %(message)s")
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    endpoint = args.endpoint or control_endpoint(args.prefix)
+    with Client(args.client, endpoint=endpoint) as client:
+        sid = client.symbol_id(args.symbol)
+        view = BookView(client.market_data(), [sid], control_snapshot(client.request, client.symbol_names))
+        view.resync()  # the books as they are now; deltas from here on
+        agent = make(client, view, args)
+        run_agent(agent, client, view, stop, args.seconds)
+    return 0

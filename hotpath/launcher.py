@@ -1,0 +1,478 @@
+"""``proptrade up``: starts the platform from a TOML config, supervises it, shows it live, stops it cleanly.
+
+Start order: the engine process (pinned to its core; the launcher waits until its loop runs), the market-data
+bridge, then the agents (one process per client id; ``hotpath.agents.flow`` and ``hotpath.agents.maker`` in
+the embedded default). Every child gets its own session, so a Ctrl-C reaches the launcher alone and the
+launcher stops the children in order: agents first (each detaches, which cancels its orders), then the
+bridge, then the engine; a child that outlives its SIGTERM by ``STOP_TIMEOUT_S`` is killed. At the end no
+process of the run is left and no ``/dev/shm`` segment of its prefix (any found are removed and reported).
+
+Supervision: an agent that exits is restarted if its config says ``restart = true`` (at most
+``max_restarts`` times, with a growing delay); the engine or the bridge dying stops the run with an error.
+
+Live view, once a second: the engine's commands and events per second (its shared-memory counters), the
+order -> ACK and cancel -> CANCELED round trips of a probe client the launcher attaches itself (a passive
+order far behind the touch, sent and cancelled ``probe_hz`` times a second, timed from send to event), the
+top of book (the launcher's own view of the market-data ring) and each maker's position and PnL as the
+engine's risk state has them.
+
+On a machine with fewer cores than processes the engine still takes its core (default: the last) and every
+other process is confined to the remaining ones, where they back off when idle; with a single core the
+engine's busy loop shares it with everything else, which works but is slow, and the launcher says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+import numpy as np
+
+from c_engine import ClientLimits, EngineConfig, EventType, SymbolConfig
+
+from .client import Client
+from .control import ControlClient, ControlError
+from .engine_process import EngineControl, EngineProcessConfig, market_data_name
+from .md_view import BookView, control_snapshot
+
+__all__ = ["DEFAULT_CONFIG", "Launcher", "PlatformConfig", "load_config", "run"]
+
+STOP_TIMEOUT_S = 10.0
+START_TIMEOUT_S = 30.0
+
+DEFAULT_CONFIG = """\
+# proptrade up: the platform that `make run` starts. Copy it (`proptrade up --print-config > my.toml`), edit,
+# and run it with `proptrade up --config my.toml`. Prices in [symbols] are ticks unless the key says otherwise.
+
+[engine]
+core = "last"              # the core the engine busy-polls on: "last" or a core number
+ring_capacity = 4096       # slots of each client's command ring and event ring
+md_capacity = 65536        # slots of the market-data broadcast ring
+heartbeat_timeout_s = 5.0  # a client silent this long is disconnected and its orders cancelled
+journal = ""               # a file to journal every accepted command to ("" = no journal)
+journal_flush_ms = 5.0
+max_orders = 262144
+max_clients = 64
+
+[[symbols]]
+name = "SIM"
+tick_size = 0.01
+lot_size = 1
+max_order_lots = 10000
+band_ticks = 1000          # limit orders more than 1000 ticks from the last trade are rejected
+reference_price = 10000    # the band's reference (ticks) before the first trade: 100.00
+
+[bridge]
+enabled = true
+pub = "tcp://127.0.0.1:5556"   # market data, a topic per symbol
+rep = "tcp://127.0.0.1:5557"   # snapshot requests
+
+[probe]
+client = 63
+hz = 200
+
+[[agents]]
+name = "flow"
+module = "hotpath.agents.flow"
+clients = [10, 11, 12]
+symbol = "SIM"
+args = ["--rate", "300", "--mid", "100"]
+restart = true
+
+[[agents]]
+name = "maker"
+module = "hotpath.agents.maker"
+clients = [1]
+symbol = "SIM"
+args = ["--size", "5", "--half-spread", "2", "--max-position", "200"]
+restart = true
+maker = true
+limits = { max_order_qty = 100, max_open_orders = 10, max_position = 400 }
+"""
+
+
+@dataclass(frozen=True)
+class AgentSpec:
+    name: str
+    module: str
+    clients: tuple[int, ...]
+    symbol: str
+    args: tuple[str, ...] = ()
+    restart: bool = False
+    max_restarts: int = 5
+    maker: bool = False  #: show its position and PnL in the live view
+    limits: ClientLimits | None = None
+
+
+@dataclass(frozen=True)
+class PlatformConfig:
+    engine: EngineProcessConfig
+    agents: tuple[AgentSpec, ...] = ()
+    bridge_pub: str | None = None  #: None: no bridge
+    bridge_rep: str | None = None
+    probe_client: int | None = 63
+    probe_hz: float = 200.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
+    """Parses a platform TOML (the format of :data:`DEFAULT_CONFIG`); ValueError names what is wrong."""
+    doc = tomllib.loads(text)
+    eng = doc.get("engine", {})
+    symbols = tuple(SymbolConfig(**s) for s in doc.get("symbols", []))
+    if not symbols:
+        raise ValueError("the config has no [[symbols]]")
+    agents = []
+    for a in doc.get("agents", []):
+        limits = ClientLimits(**a["limits"]) if "limits" in a else None
+        agents.append(AgentSpec(name=a["name"], module=a["module"], clients=tuple(a["clients"]), symbol=a["symbol"],
+                                args=tuple(a.get("args", ())), restart=bool(a.get("restart", False)),
+                                max_restarts=int(a.get("max_restarts", 5)), maker=bool(a.get("maker", False)),
+                                limits=limits))  # fmt: skip
+    ids = [c for a in agents for c in a.clients]
+    probe = doc.get("probe", {})
+    probe_client = probe.get("client", 63) if probe.get("hz", 200) > 0 else None
+    if probe_client is not None:
+        ids.append(probe_client)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"client ids must be distinct across agents and the probe: {sorted(ids)}")
+    max_clients = int(eng.get("max_clients", 64))
+    if any(not 0 <= c < max_clients for c in ids):
+        raise ValueError(f"client ids must be in 0..{max_clients - 1}")
+    core = eng.get("core", "last")
+    journal = eng.get("journal", "")
+    engine = EngineProcessConfig(
+        prefix=prefix or f"pt_{os.getpid()}_{uuid.uuid4().hex[:6]}",
+        clients=(),  # every client attaches through the control plane
+        symbols=symbols,
+        limits=tuple((c, a.limits) for a in agents if a.limits is not None for c in a.clients),
+        engine=EngineConfig(max_orders=int(eng.get("max_orders", 1 << 18)), max_levels_per_side=1 << 12,
+                            max_symbols=max(8, len(symbols)), max_clients=max_clients),  # fmt: skip
+        ring_capacity=int(eng.get("ring_capacity", 4096)),
+        md_capacity=int(eng.get("md_capacity", 1 << 16)),
+        core=None if core == "last" else int(core),
+        journal_path=journal or None,
+        journal_flush_ms=float(eng.get("journal_flush_ms", 5.0)),
+        heartbeat_timeout_s=float(eng.get("heartbeat_timeout_s", 5.0)),
+    )
+    bridge = doc.get("bridge", {})
+    on = bridge.get("enabled", True)
+    return PlatformConfig(
+        engine=engine,
+        agents=tuple(agents),
+        bridge_pub=bridge.get("pub", "tcp://127.0.0.1:5556") if on else None,
+        bridge_rep=bridge.get("rep", "tcp://127.0.0.1:5557") if on else None,
+        probe_client=probe_client,
+        probe_hz=float(probe.get("hz", 200)),
+    )
+
+
+class _Child:
+    """One supervised process."""
+
+    def __init__(self, name: str, argv: list[str], cores: set[int] | None, restart: bool = False,
+                 max_restarts: int = 0) -> None:  # fmt: skip
+        self.name, self.argv, self.cores = name, argv, cores
+        self.restart, self.max_restarts = restart, max_restarts
+        self.restarts = 0
+        self.next_start = 0.0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, stdout: int | None = None) -> None:
+        # Its own session: the terminal's Ctrl-C goes to the launcher only, which stops children in order.
+        self.proc = subprocess.Popen(self.argv, start_new_session=True, stdout=stdout)
+        if self.cores:
+            try:
+                os.sched_setaffinity(self.proc.pid, self.cores)
+            except ProcessLookupError:
+                pass
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig: int) -> None:
+        if self.alive():
+            assert self.proc is not None
+            self.proc.send_signal(sig)
+
+
+class _Probe:
+    """Times order -> ACK and cancel -> CANCELED round trips of a passive order far behind the touch."""
+
+    def __init__(self, client: Client, symbol_id: int, view: BookView, fallback_ticks: int) -> None:
+        self.client, self.symbol_id, self.view = client, symbol_id, view
+        self.fallback_ticks = fallback_ticks
+        self.ack_ns: list[int] = []
+        self.cancel_ns: list[int] = []
+        self.all_ack_ns: list[int] = []
+
+    def once(self) -> None:
+        bid, _ = self.view.best(self.symbol_id)
+        price = max(1, (bid[0] if bid else self.fallback_ticks) - 50)
+        ack = self._round_trip(lambda: self.client.send(_probe_new(self.client.client_id, self.symbol_id, price)),
+                               EventType.ACK)  # fmt: skip
+        if ack is None:
+            return
+        t, ev = ack
+        self.ack_ns.append(t)
+        self.all_ack_ns.append(t)
+        if ev.leaves > 0:
+            done = self._round_trip(lambda: self.client.cancel(ev.order_id), EventType.CANCELED)
+            if done is not None:
+                self.cancel_ns.append(done[0])
+
+    def _round_trip(self, send: Any, want: int, timeout_s: float = 0.1) -> tuple[int, Any] | None:
+        t0 = time.perf_counter_ns()
+        send()
+        deadline = t0 + int(timeout_s * 1e9)
+        while True:  # spins: a round trip takes microseconds, and the probe runs only probe_hz times a second
+            for ev in self.client.poll(16):
+                if ev.type == want or ev.type == EventType.REJECT:
+                    return (time.perf_counter_ns() - t0, ev) if ev.type == want else None
+            if time.perf_counter_ns() > deadline:
+                return None
+
+
+def _probe_new(client_id: int, symbol_id: int, price: int) -> Any:
+    from c_engine import Command, Side
+
+    return Command.new(client_id, symbol_id, Side.BUY, 1, price, post_only=True, ts_ns=time.monotonic_ns())
+
+
+def _percentiles(ns: list[int]) -> str:
+    if not ns:
+        return "n/a"
+    p50, p99 = np.percentile(np.asarray(ns), [50, 99])
+    return f"p50 {p50 / 1e3:.1f} us, p99 {p99 / 1e3:.1f} us, max {max(ns) / 1e3:.1f} us (n={len(ns)})"
+
+
+class Launcher:
+    """Runs one platform (see the module docstring)."""
+
+    def __init__(self, config: PlatformConfig, out: TextIO = sys.stdout) -> None:
+        self.config = config
+        self.out = out
+        self.prefix = config.engine.prefix
+        self.endpoint = config.engine.endpoint
+        self.children: list[_Child] = []
+        self.failed: str | None = None
+        self._stop = threading.Event()
+
+    def say(self, text: str) -> None:
+        print(text, file=self.out, flush=True)
+
+    # --- start -------------------------------------------------------------------------------------------
+
+    def _cores(self) -> tuple[int, set[int] | None]:
+        allowed = os.sched_getaffinity(0)
+        core = self.config.engine.core if self.config.engine.core is not None else max(allowed)
+        others = allowed - {core}
+        nproc = 1 + (self.config.bridge_pub is not None) + sum(len(a.clients) for a in self.config.agents)
+        if not others:
+            self.say(f"note: 1 core for {nproc} processes: the engine's busy loop shares it with everything")
+            return core, None
+        if len(allowed) < nproc:
+            self.say(f"note: {len(allowed)} cores for {nproc} processes: the engine takes core {core}, "
+                     f"the rest share cores {sorted(others)} and back off when idle")  # fmt: skip
+        return core, others
+
+    def start(self) -> None:
+        core, others = self._cores()
+        if others:
+            os.sched_setaffinity(0, others)  # the launcher too keeps off the engine's core
+        cfg = self.config.engine
+        engine = _Child("engine", [sys.executable, "-m", "hotpath.engine_process", cfg.to_json()], None)
+        engine.start()
+        self.children.append(engine)
+        EngineControl(self.prefix, START_TIMEOUT_S).close()
+        self.say(f"engine up: prefix {self.prefix}, pinned to core {core}, control {self.endpoint}")
+        if self.config.bridge_pub is not None:
+            symbols = ",".join(f"{i}={s.name}" for i, s in enumerate(cfg.symbols))
+            bridge = _Child("bridge", [sys.executable, "-m", "hotpath.bridge", "--md", market_data_name(self.prefix),
+                                       "--symbols", symbols, "--pub", self.config.bridge_pub,
+                                       "--rep", str(self.config.bridge_rep), "--control", self.endpoint],
+                            others)  # fmt: skip
+            bridge.start(stdout=subprocess.PIPE)
+            self.children.append(bridge)
+            assert bridge.proc is not None and bridge.proc.stdout is not None
+            line = bridge.proc.stdout.readline().decode().strip()
+            if not line.startswith("ready"):
+                raise RuntimeError(f"the bridge did not start (said {line!r})")
+            self.say(f"bridge up: {line.removeprefix('ready ')}")
+        for spec in self.config.agents:
+            for i, client in enumerate(spec.clients):
+                argv = [sys.executable, "-m", spec.module, "--endpoint", self.endpoint, "--client", str(client),
+                        "--symbol", spec.symbol, "--seed", str(client), *spec.args]  # fmt: skip
+                child = _Child(f"{spec.name}[{client}]", argv, others, spec.restart, spec.max_restarts)
+                child.start()
+                self.children.append(child)
+            self.say(f"{spec.name}: {len(spec.clients)} process(es), clients {list(spec.clients)}")
+
+    # --- supervise ---------------------------------------------------------------------------------------
+
+    def supervise(self) -> None:
+        """Restarts agents that exited (if configured); a dead engine or bridge fails the run."""
+        now = time.monotonic()
+        for child in self.children:
+            if child.alive() or child.proc is None:
+                continue
+            rc = child.proc.returncode
+            if child.name in ("engine", "bridge"):
+                self.failed = f"the {child.name} exited (rc {rc})"
+                self._stop.set()
+                return
+            if child.restart and child.restarts < child.max_restarts:
+                if child.next_start == 0.0:
+                    child.next_start = now + 0.5 * 2**child.restarts  # growing delay: no restart storm
+                    self.say(f"{child.name} exited (rc {rc}); restarting in {child.next_start - now:.1f} s")
+                elif now >= child.next_start:
+                    child.restarts += 1
+                    child.next_start = 0.0
+                    child.start()
+                    self.say(f"{child.name} restarted ({child.restarts}/{child.max_restarts})")
+
+    # --- run ---------------------------------------------------------------------------------------------
+
+    def run(self, seconds: float = 0.0) -> int:
+        """Starts, shows the live view until Ctrl-C/SIGTERM or ``seconds``, stops; returns the exit code."""
+        previous = {sig: signal.signal(sig, lambda *_: self._stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        probe_client: Client | None = None
+        try:
+            self.start()
+            probe_client, view, probe = self._attach_probe()
+            self._live(view, probe, seconds)
+        except Exception as e:
+            self.failed = self.failed or f"{type(e).__name__}: {e}"
+        finally:
+            if probe_client is not None:
+                probe_client.close()
+            self.stop()
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if self.failed:
+            self.say(f"FAILED: {self.failed}")
+            return 1
+        return 0
+
+    def _attach_probe(self) -> tuple[Client | None, BookView | None, _Probe | None]:
+        cfg = self.config.engine
+        client = Client(self.config.probe_client if self.config.probe_client is not None else cfg.engine.max_clients - 1,
+                        endpoint=self.endpoint)  # fmt: skip
+        view = BookView(client.market_data(), list(range(len(cfg.symbols))),
+                        control_snapshot(client.request, client.symbol_names))  # fmt: skip
+        view.resync()
+        probe = None
+        if self.config.probe_client is not None:
+            probe = _Probe(client, 0, view, cfg.symbols[0].reference_price or cfg.symbols[0].min_price_ticks + 100)
+        return client, view, probe
+
+    def _live(self, view: BookView | None, probe: _Probe | None, seconds: float) -> None:
+        control = EngineControl(self.prefix)
+        try:
+            start = last = time.monotonic()
+            last_counts = control.counters()
+            period = 1.0 / self.config.probe_hz if probe is not None and self.config.probe_hz > 0 else 0.05
+            while not self._stop.is_set():
+                now = time.monotonic()
+                if seconds and now - start >= seconds:
+                    break
+                self.supervise()
+                if view is not None:
+                    view.poll()
+                if probe is not None:
+                    probe.once()
+                if now - last >= 1.0:
+                    counts = control.counters()
+                    self.say(self._line(now - start, counts, last_counts, now - last, view, probe))
+                    last, last_counts = now, counts
+                    if probe is not None:
+                        probe.ack_ns.clear()
+                        probe.cancel_ns.clear()
+                self._stop.wait(period)
+            if probe is not None:
+                self.say(f"probe order -> ACK over the whole run: {_percentiles(probe.all_ack_ns)}")
+        finally:
+            control.close()
+
+    def _line(self, t: float, counts: dict[str, int], before: dict[str, int], dt: float, view: BookView | None,
+              probe: _Probe | None) -> str:  # fmt: skip
+        rate = (counts["commands"] - before["commands"]) / dt
+        evs = (counts["events"] - before["events"]) / dt
+        parts = [f"t={t:5.0f}s  {rate:9,.0f} cmd/s {evs:9,.0f} evt/s  clients {counts['clients']}"
+                 f"  stalls {counts['stalls']}"]  # fmt: skip
+        if probe is not None:
+            parts.append(f"order->ACK {_percentiles(probe.ack_ns)}")
+        if view is not None:
+            for sid, sym in enumerate(self.config.engine.symbols):
+                bid, ask = view.best(sid)
+                last = view.last_trade.get(sid)
+                tick = sym.tick_size
+
+                def px(level: tuple[int, int] | None) -> str:
+                    return f"{level[1]} @ {level[0] * tick:.2f}" if level else "--"
+
+                parts.append(f"{sym.name} {px(bid)} | {px(ask)} last {last[0] * tick:.2f}" if last else
+                             f"{sym.name} {px(bid)} | {px(ask)}")  # fmt: skip
+        parts += self._makers()
+        return "  ".join(parts)
+
+    def _makers(self) -> list[str]:
+        out = []
+        with ControlClient(self.endpoint, timeout_s=1.0) as ctl:
+            for spec in self.config.agents:
+                if not spec.maker:
+                    continue
+                for client in spec.clients:
+                    try:
+                        pos = ctl.request("position", client=client, symbol=spec.symbol)
+                    except (ControlError, TimeoutError):
+                        continue
+                    out.append(f"{spec.name}[{client}] pos {pos['position']:+d} pnl {pos['pnl']:+,d}")
+        return out
+
+    # --- stop --------------------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Agents, then the bridge, then the engine: SIGTERM, wait, SIGKILL if need be; then checks /dev/shm."""
+        agents = [c for c in self.children if c.name not in ("engine", "bridge")]
+        for group in (agents, [c for c in self.children if c.name == "bridge"],
+                      [c for c in self.children if c.name == "engine"]):  # fmt: skip
+            for child in group:
+                child.signal(signal.SIGTERM)
+            for child in group:
+                if child.proc is None:
+                    continue
+                try:
+                    child.proc.wait(STOP_TIMEOUT_S)
+                except subprocess.TimeoutExpired:
+                    self.say(f"{child.name} did not stop within {STOP_TIMEOUT_S} s: killed")
+                    child.proc.kill()
+                    child.proc.wait(STOP_TIMEOUT_S)
+        leftovers = sorted(p.name for p in Path("/dev/shm").glob(f"{self.prefix}_*"))
+        for name in leftovers:
+            os.unlink(f"/dev/shm/{name}")
+        if leftovers:
+            self.say(f"removed shared-memory segments left behind: {leftovers}")
+        else:
+            self.say("stopped: every process exited, no shared-memory segment left")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``proptrade up``."""
+    if args.print_config:
+        print(DEFAULT_CONFIG, end="")
+        return 0
+    text = Path(args.config).read_text() if args.config else DEFAULT_CONFIG
+    config = load_config(text, prefix=args.prefix)
+    return Launcher(config).run(args.seconds)
+

@@ -1,0 +1,153 @@
+"""``proptrade up``: the whole platform as processes (engine, bridge, flow agents, maker), live view, restart of
+a crashed agent, and a clean stop on --seconds, SIGINT or SIGTERM with no process or /dev/shm entry left.
+
+The runs use a small config (low rates, ipc endpoints in the abstract namespace) and a unique prefix; each has
+a deadline, and the helper kills whatever is left before failing the test.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hotpath.launcher import DEFAULT_CONFIG, load_config
+
+from conftest import SHM
+
+SMALL = """
+[engine]
+ring_capacity = 1024
+md_capacity = 4096
+heartbeat_timeout_s = 2.0
+max_orders = 65536
+
+[[symbols]]
+name = "SIM"
+tick_size = 0.01
+band_ticks = 1000
+reference_price = 10000
+
+[bridge]
+enabled = true
+pub = "ipc://@{prefix}-pub"
+rep = "ipc://@{prefix}-rep"
+
+[probe]
+client = 63
+hz = 50
+
+[[agents]]
+name = "flow"
+module = "hotpath.agents.flow"
+clients = [10, 11]
+symbol = "SIM"
+args = ["--rate", "200", "--mid", "100"{flow_extra}]
+restart = true
+max_restarts = 3
+
+[[agents]]
+name = "maker"
+module = "hotpath.agents.maker"
+clients = [1]
+symbol = "SIM"
+maker = true
+limits = {{ max_position = 400 }}
+"""
+
+
+def _processes(prefix: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if prefix.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def _up(tmp_path: Path, seconds: float, flow_extra: str = "") -> tuple[subprocess.Popen[str], str]:
+    prefix = f"pt_up_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    config = tmp_path / "platform.toml"
+    config.write_text(SMALL.format(prefix=prefix, flow_extra=flow_extra))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hotpath.cli", "up", "--config", str(config), "--seconds", str(seconds),
+         "--prefix", prefix],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    return proc, prefix
+
+
+def _finish(proc: subprocess.Popen[str], prefix: str, timeout_s: float = 60.0) -> str:
+    try:
+        out, _ = proc.communicate(timeout=timeout_s)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        deadline = time.monotonic() + 10
+        while _processes(prefix) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = _processes(prefix)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        segments = list(SHM.glob(f"{prefix}_*"))
+        for seg in segments:
+            seg.unlink()
+    assert not left, f"processes left behind: {left}"
+    assert not segments, f"segments left behind: {segments}"
+    return out
+
+
+def test_the_default_config_parses_and_bad_ones_say_why() -> None:
+    config = load_config(DEFAULT_CONFIG, prefix="x")
+    assert [a.name for a in config.agents] == ["flow", "maker"] and config.engine.symbols[0].name == "SIM"
+    assert config.engine.limits == ((1, config.agents[1].limits),)
+    with pytest.raises(ValueError, match="distinct"):
+        load_config(DEFAULT_CONFIG.replace("clients = [1]", "clients = [10]"))
+    with pytest.raises(ValueError, match="no \\[\\[symbols\\]\\]"):
+        load_config("[engine]\n")
+    with pytest.raises(ValueError, match="0..63"):
+        load_config(DEFAULT_CONFIG.replace("clients = [1]", "clients = [64]"))
+
+
+def test_up_runs_the_platform_shows_it_live_and_stops_cleanly(tmp_path: Path) -> None:
+    proc, prefix = _up(tmp_path, seconds=5)
+    out = _finish(proc, prefix)
+    assert proc.returncode == 0, out
+    assert "engine up" in out and "bridge up" in out and "flow: 2 process(es)" in out
+    live = [line for line in out.splitlines() if line.startswith("t=")]
+    assert len(live) >= 3, out
+    assert "clients 4" in live[-1] and "order->ACK p50" in live[-1] and "maker[1] pos" in live[-1], live[-1]
+    assert "stopped: every process exited, no shared-memory segment left" in out
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_stops_everything(tmp_path: Path, sig: int) -> None:
+    proc, prefix = _up(tmp_path, seconds=0)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # wait for the first live line: everything is up
+        line = proc.stdout.readline()
+        if line.startswith("t=") or not line:
+            break
+    proc.send_signal(sig)
+    out = _finish(proc, prefix)
+    assert proc.returncode == 0, out
+    assert "no shared-memory segment left" in out
+
+
+def test_a_crashed_agent_is_restarted(tmp_path: Path) -> None:
+    # the flow agents exit after 1 s on their own: the launcher restarts them (restart = true)
+    proc, prefix = _up(tmp_path, seconds=6, flow_extra=', "--seconds", "1"')
+    out = _finish(proc, prefix)
+    assert proc.returncode == 0, out
+    assert "flow[10] restarted (1/3)" in out, out

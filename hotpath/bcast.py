@@ -241,6 +241,9 @@ class BroadcastReader:
         On Overrun nothing is returned: the whole batch counts as lost (``Overrun.lost``), and the next call reads
         on from the oldest message the ring still holds.
         """
+        # Sized by the lag (not beyond max_count): an idle reader does not allocate max_count rows per call.
+        # A lag beyond the capacity means an overrun, which pt_bcast_read_batch reports.
+        max_count = min(max_count, int(lib.pt_bcast_reader_lag(self._rd)))
         out = np.empty(max_count, dtype=dtype)
         if out.dtype.itemsize != MSG_SIZE:
             raise ValueError(f"dtype itemsize must be {MSG_SIZE}")

@@ -34,8 +34,9 @@ class BackoffIdle:
         self._yields = 0
         self._sleep_s = self.min_sleep_s
 
-    def idle(self, work_count: int = 0) -> None:
-        """One step of waiting; ``work_count > 0`` means the last poll found work, so start over."""
+    def idle(self, work_count: int = 0, cap_s: float | None = None) -> None:
+        """One step of waiting; ``work_count > 0`` means the last poll found work, so start over. ``cap_s``
+        bounds this step's sleep (a caller with a timer due sooner than the back-off would sleep passes it)."""
         if work_count > 0:
             self.reset()
         elif self._spins < self.max_spins:
@@ -44,5 +45,5 @@ class BackoffIdle:
             self._yields += 1
             os.sched_yield()
         else:
-            time.sleep(self._sleep_s)
+            time.sleep(self._sleep_s if cap_s is None else max(0.0, min(self._sleep_s, cap_s)))
             self._sleep_s = min(self._sleep_s * 2, self.max_sleep_s)

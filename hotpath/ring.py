@@ -211,13 +211,16 @@ class Ring:
         return msg
 
     def pop_batch(self, max_count: int, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]:
-        """Up to ``max_count`` messages copied out as a structured array (empty if none); frees their slots."""
-        out = np.empty(max_count, dtype=self.dtype if dtype is None else dtype)
+        """Up to ``max_count`` messages copied out as a structured array (empty if none); frees their slots.
+
+        Sized by what is there: an idle poller does not allocate (and free) ``max_count`` rows per call."""
+        count = min(max_count, int(lib.pt_ring_depth(self._h)))
+        out = np.empty(count, dtype=self.dtype if dtype is None else dtype)
         if out.dtype.itemsize != MSG_SIZE:
             raise ValueError(f"dtype itemsize must be {MSG_SIZE}")
-        if max_count == 0:
+        if count == 0:
             return out
-        n = int(lib.pt_ring_pop_batch(self._h, ffi.from_buffer(out, require_writable=True), max_count))
+        n = int(lib.pt_ring_pop_batch(self._h, ffi.from_buffer(out, require_writable=True), count))
         return out[:n]
 
     def peek_batch(self, max_count: int, dtype: npt.DTypeLike | None = None) -> npt.NDArray[Any]:

@@ -90,6 +90,9 @@ class PoissonFlow:
             self._next_ns = max(self._next_ns, now_ns)
         return n
 
+    def next_due_ns(self) -> int | None:
+        return self._next_ns or None
+
     def _arrive(self) -> None:
         rng = self._rng
         u = rng.random()

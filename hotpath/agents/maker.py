@@ -141,6 +141,13 @@ class DemoMaker:
                 sent += 1
         return sent
 
+    def next_due_ns(self) -> int | None:
+        """A requote held back by ``requote_ms`` is due then; otherwise only events and market data matter."""
+        now = time.monotonic_ns()
+        held = [q.last_change_ns + self.requote_ns for q in self.quotes.values()]
+        future = [t for t in held if t > now]
+        return min(future) if future else None
+
     def pnl_ticks(self, mark: float) -> float:
         """Cash plus the position marked at ``mark`` (ticks x lots)."""
         return self.cash + self.position * mark

@@ -108,6 +108,10 @@ _ERRORS: dict[int, type[BroadcastError]] = {
 }
 
 
+# Plain ints for the per-read comparisons (an IntEnum member compare costs ~200 ns in CPython 3.11).
+_OK, _EMPTY = int(BroadcastStatus.OK), int(BroadcastStatus.EMPTY)
+
+
 def _raise_for(rc: int, what: str) -> None:
     if rc != BroadcastStatus.OK:
         raise _ERRORS.get(rc, BroadcastError)(f"{what}: {BroadcastStatus(rc).name}", BroadcastStatus(rc))
@@ -226,9 +230,9 @@ class BroadcastReader:
         """The next message as 64 bytes (a copy), or None if nothing new; raises Overrun if lapped."""
         self._b._check_open()
         rc = lib.pt_bcast_read(self._rd, self._out)
-        if rc == BroadcastStatus.OK:
+        if rc == _OK:
             return self._out_bytes[:]
-        if rc == BroadcastStatus.EMPTY:
+        if rc == _EMPTY:
             return None
         if rc == BroadcastStatus.OVERRUN:
             raise self._overrun()
@@ -251,9 +255,9 @@ class BroadcastReader:
             return out
         self._b._check_open()
         rc = lib.pt_bcast_read_batch(self._rd, ffi.from_buffer(out, require_writable=True), max_count, self._n)
-        if rc == BroadcastStatus.OK:
+        if rc == _OK:
             return out[: int(self._n[0])]
-        if rc == BroadcastStatus.EMPTY:
+        if rc == _EMPTY:
             return out[:0]
         if rc == BroadcastStatus.OVERRUN:
             raise self._overrun()

@@ -228,11 +228,10 @@ class Client:
             deadline = time.monotonic() + drain_timeout_s
             while self._rings.commands.depth() and time.monotonic() < deadline:
                 time.sleep(0.0005)
-            if not self.static:
-                try:
-                    self._ctl.request("detach", client=self.client_id, cancel=cancel)
-                except (TimeoutError, ControlError) as e:
-                    log.warning("client %d: detach failed (%s); the engine will notice the exit", self.client_id, e)
+            try:  # for a static slot, the detach only frees it for another process (nothing is cancelled)
+                self._ctl.request("detach", client=self.client_id, cancel=cancel, pid=os.getpid())
+            except (TimeoutError, ControlError) as e:
+                log.warning("client %d: detach failed (%s); the engine will notice the exit", self.client_id, e)
         finally:
             if hasattr(self, "_md"):
                 self._md.close()

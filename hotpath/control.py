@@ -53,6 +53,7 @@ class ControlError(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
+        self.message = message
 
 
 @dataclass
@@ -209,7 +210,7 @@ class ControlServer:
         try:
             reply = self.handle(request)
         except ControlError as e:
-            reply = {"ok": False, "code": e.code, "error": str(e)}
+            reply = {"ok": False, "code": e.code, "error": e.message}
         except Exception as e:  # a bug must not kill the control plane: say so, keep serving
             log.exception("control request %r failed", request)
             reply = {"ok": False, "code": "INTERNAL", "error": repr(e)}
@@ -239,9 +240,13 @@ class ControlServer:
         if pid is not None and (type(pid) is not int or pid <= 0):
             raise ControlError("BAD_REQUEST", f"pid must be a positive integer, not {pid!r}")
         att = self._clients.get(cid)
-        if att is not None and not att.static:
+        if att is not None and att.pid is not None and _alive(att.pid) and att.pid != pid:
             raise ControlError("ALREADY_ATTACHED", f"client {cid} is attached (pid {att.pid})")
-        if att is None:
+        if att is not None and not att.static:  # the same pid attaching twice
+            raise ControlError("ALREADY_ATTACHED", f"client {cid} is attached (pid {att.pid})")
+        if att is not None:
+            att.pid = pid  # a static slot: one process at a time may use its rings (never watched, never cancelled)
+        else:
             pidfd = None
             if pid is not None:
                 try:
@@ -294,6 +299,9 @@ class ControlServer:
     def _detach(self, request: dict[str, Any]) -> dict[str, Any]:
         att = self._attached(request)
         if att.static:
+            if att.pid is not None and att.pid == request.get("pid"):
+                att.pid = None  # the static slot's user leaves; the slot stays
+                return {"cancelled": 0}
             raise ControlError("STATIC", f"client {att.client_id} is attached by the engine's config")
         cancel = request.get("cancel", True)
         if type(cancel) is not bool:
@@ -476,6 +484,16 @@ class ControlClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def symbol_dicts(symbols: Any) -> list[dict[str, Any]]:

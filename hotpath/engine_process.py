@@ -228,6 +228,21 @@ def _start_flusher(journal: Journal, period_ms: float, spare: set[int], done: th
     return thread
 
 
+def _off_core(spare: set[int]) -> None:
+    """Moves every thread of this process but the calling (loop) thread to the ``spare`` cores: threads started
+    after the pin inherited the engine's core (ZeroMQ's I/O and reaper threads, the signal waiter, numpy's
+    OpenBLAS pool), and any of them waking there would preempt the spinning loop."""
+    if not spare:
+        return  # one core: nowhere else to go
+    me = threading.get_native_id()
+    for tid in os.listdir("/proc/self/task"):
+        if int(tid) != me:
+            try:
+                os.sched_setaffinity(int(tid), spare)
+            except (ProcessLookupError, PermissionError):
+                pass  # a thread that just exited
+
+
 def _write_status(path: str, status: dict[str, int]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -321,6 +336,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
 
         waiter = threading.Thread(target=wait_for_signal, name="stop-signal", daemon=True)
         waiter.start()
+        _off_core(allowed - {core})
         rc = int(lib.pt_loop_run(loop_out[0]))  # cffi releases the GIL: the waiter and the control plane run
         control.stop()  # no pause can be asked of a loop that has returned
         if journal is not None:

@@ -42,6 +42,7 @@ import numpy as np
 
 from c_engine import ClientLimits, EngineConfig, EventType, SymbolConfig
 
+from .bridge import DEFAULT_PUB_ENDPOINT, DEFAULT_REP_ENDPOINT
 from .client import Client
 from .control import ControlClient, ControlError
 from .engine_process import EngineControl, EngineProcessConfig, market_data_name
@@ -76,8 +77,8 @@ reference_price = 10000    # the band's reference (ticks) before the first trade
 
 [bridge]
 enabled = true
-pub = "tcp://127.0.0.1:5556"   # market data, a topic per symbol
-rep = "tcp://127.0.0.1:5557"   # snapshot requests
+pub = "tcp://127.0.0.1:5560"   # market data, a topic per symbol
+rep = "tcp://127.0.0.1:5561"   # snapshot requests
 
 [probe]
 client = 63
@@ -123,7 +124,7 @@ class PlatformConfig:
     bridge_pub: str | None = None  #: None: no bridge
     bridge_rep: str | None = None
     probe_client: int | None = 63
-    probe_hz: float = 200.0
+    probe_hz: float = 50.0
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -143,7 +144,7 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
                                 limits=limits))  # fmt: skip
     ids = [c for a in agents for c in a.clients]
     probe = doc.get("probe", {})
-    probe_client = probe.get("client", 63) if probe.get("hz", 200) > 0 else None
+    probe_client = probe.get("client", 63) if probe.get("hz", 50) > 0 else None
     if probe_client is not None:
         ids.append(probe_client)
     if len(set(ids)) != len(ids):
@@ -172,10 +173,10 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
     return PlatformConfig(
         engine=engine,
         agents=tuple(agents),
-        bridge_pub=bridge.get("pub", "tcp://127.0.0.1:5556") if on else None,
-        bridge_rep=bridge.get("rep", "tcp://127.0.0.1:5557") if on else None,
+        bridge_pub=bridge.get("pub", DEFAULT_PUB_ENDPOINT) if on else None,
+        bridge_rep=bridge.get("rep", DEFAULT_REP_ENDPOINT) if on else None,
         probe_client=probe_client,
-        probe_hz=float(probe.get("hz", 200)),
+        probe_hz=float(probe.get("hz", 50)),
     )
 
 

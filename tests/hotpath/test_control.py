@@ -9,6 +9,7 @@ is left behind.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -105,11 +106,31 @@ def test_one_client_id_attaches_once(engine_run: EngineRun) -> None:
         assert err.value.code == "ALREADY_ATTACHED"
 
 
-def test_a_static_client_attaches_to_its_config_slot(engine_run: EngineRun) -> None:
-    with Client(1, endpoint=engine_run.config.endpoint) as c:
+def test_a_static_client_attaches_to_its_config_slot_one_process_at_a_time(engine_run: EngineRun) -> None:
+    child = _spawn_client(engine_run, 1, orders=0)  # holds static slot 1 until killed
+    with pytest.raises(ControlError) as err:
+        Client(1, endpoint=engine_run.config.endpoint)  # two producers on one SPSC ring: refused
+    assert err.value.code == "ALREADY_ATTACHED" and err.value.message.startswith("client 1 is attached")
+    child.kill()
+    child.wait(WAIT_S)
+    with Client(1, endpoint=engine_run.config.endpoint) as c:  # its process is gone: the slot is free
         assert c.static
         c.send(Command.new(1, 0, Side.SELL, 1, 100, cloid=3))
         assert c.wait_events(1)[0].type == EventType.ACK
+    with Client(1, endpoint=engine_run.config.endpoint) as c:  # and after a detach
+        assert c.static
+    assert _snapshot(engine_run)["asks"] == [[100, 1, 1]]  # a static slot's orders are never cancelled for it
+
+
+def test_only_the_loop_thread_runs_on_the_engine_core(engine_run: EngineRun) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("one core: every thread shares it")
+    with Client(5, endpoint=engine_run.config.endpoint):  # control traffic: ZeroMQ's threads are up
+        pass
+    core = engine_run.config.core
+    tasks = Path(f"/proc/{engine_run.proc.pid}/task")
+    on_core = [t.name for t in tasks.iterdir() if core in os.sched_getaffinity(int(t.name))]
+    assert on_core == [str(engine_run.proc.pid)], f"threads allowed on the engine's core {core}: {on_core}"
 
 
 @pytest.mark.engine_config(journal=True)

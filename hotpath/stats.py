@@ -7,6 +7,11 @@
 Without PREFIX it shows every engine whose control block is in ``/dev/shm`` (``{prefix}_ctl``). With
 ``--interval`` it prints a line per engine every S seconds, with rates over the interval, ``--count`` times
 (0 = until Ctrl-C). Reading the counters never disturbs the engine: they are relaxed atomics its loop writes.
+
+Each line ends with the depth of every client's rings (``c5 cmd 0 evt 12``: commands not yet taken, events
+not yet read) and how many messages the market-data ring has carried, read from the rings' own head and tail
+indexes in shared memory: the loop spends nothing on them. A client whose event ring sits near its capacity is
+the one stalling the engine.
 """
 
 from __future__ import annotations
@@ -25,6 +30,29 @@ _RATES = ("commands", "events", "iterations")
 def running_prefixes() -> list[str]:
     """Prefixes of the engines whose control block exists now."""
     return sorted(p.name[: -len(_SUFFIX)] for p in SHM_DIR.glob(f"*{_SUFFIX}"))
+
+
+def ring_depths(prefix: str) -> dict[str, int]:
+    """``{"c5 cmd": depth, "c5 evt": depth, ..., "md published": n}`` for the rings of engine ``prefix`` now."""
+    from .bcast import SharedMemoryBroadcast
+    from .ring import SharedMemoryRing
+
+    out: dict[str, int] = {}
+    clients = sorted(int(p.name[len(prefix) + 2 : -4]) for p in SHM_DIR.glob(f"{prefix}_c*_cmd")
+                     if p.name[len(prefix) + 2 : -4].isdigit())  # fmt: skip
+    for cid in clients:
+        for kind in ("cmd", "evt"):
+            try:
+                with SharedMemoryRing.attach(f"{prefix}_c{cid}_{kind}") as ring:
+                    out[f"c{cid} {kind}"] = ring.depth()
+            except (FileNotFoundError, ValueError):  # detached meanwhile, or not formatted yet
+                pass
+    try:
+        with SharedMemoryBroadcast.attach(f"{prefix}_md") as md:
+            out["md published"] = md.tail
+    except (FileNotFoundError, ValueError):
+        pass
+    return out
 
 
 def _line(prefix: str, now: dict[str, int], before: dict[str, int] | None, seconds: float) -> str:
@@ -60,7 +88,8 @@ def run(args: argparse.Namespace) -> int:
             now_t = time.monotonic()
             for prefix, control in controls.items():
                 now = control.counters()
-                print(_line(prefix, now, before.get(prefix), now_t - last), flush=True)
+                depths = "  ".join(f"{name} {value:,}" for name, value in ring_depths(prefix).items())
+                print(_line(prefix, now, before.get(prefix), now_t - last) + "  |  " + depths, flush=True)
                 before[prefix] = now
             last = now_t
             shown += 1

@@ -127,6 +127,36 @@ def test_a_full_event_ring_stalls_the_loop_and_loses_nothing(engine_run: EngineR
     assert [(e.type, e.cloid) for e in acks] == [(EventType.ACK, i + 1) for i in range(12)]
 
 
+@pytest.mark.engine_config(ring_capacity=8)
+def test_a_full_command_ring_back_pressures_the_client_and_loses_nothing(engine_run: EngineRun) -> None:
+    from hotpath.ring import RingFullError
+
+    with engine_run.client(1) as one, engine_run.client(2) as two:
+        for i in range(12):  # client 1 reads nothing: 8 ACKs fill its event ring and the loop stalls
+            one.submit(Command.new(1, 0, Side.BUY, 1, 100 + i, cloid=i + 1, ts_ns=i + 1))
+        deadline = time.monotonic() + WAIT_S
+        while engine_run.control.counters()["stalls"] == 0:
+            assert time.monotonic() < deadline, "the loop never stalled"
+            time.sleep(0.001)
+        sells = [Command.new(2, 0, Side.SELL, 1, 200 + i, cloid=100 + i, ts_ns=100 + i) for i in range(20)]
+        pushed = 0
+        while two.commands.push(sells[pushed]):  # nobody takes client 2's commands now: its ring fills
+            pushed += 1
+        assert pushed == 8  # the ring's capacity: the ninth push is refused, nothing overwritten
+        with pytest.raises(RingFullError):
+            two.submit(sells[pushed], timeout_s=0.05)  # a bounded wait, then a clear error
+        got_one = one.wait_events(12)  # client 1 reads: the loop runs again and drains client 2's ring
+        got_two: list[Event] = []
+        deadline = time.monotonic() + WAIT_S
+        for cmd in sells[pushed:]:  # client 2 must read its own events meanwhile, or it stalls the loop itself
+            while not two.commands.push(cmd):
+                got_two += two.poll_events()
+                assert time.monotonic() < deadline
+        got_two += two.wait_events(len(sells) - len(got_two))
+    assert [e.cloid for e in got_one] == list(range(1, 13))
+    assert [(e.type, e.cloid) for e in got_two] == [(EventType.ACK, 100 + i) for i in range(20)]  # all, in order
+
+
 def test_sigterm_stops_the_engine_and_leaves_no_process_or_segment(engine_run: EngineRun) -> None:
     assert len(engine_run.segments()) == 2 * len(engine_run.config.clients) + 2
     assert engine_run.processes() == [engine_run.proc.pid]
@@ -144,11 +174,18 @@ def test_proptrade_stats_prints_the_live_counters_of_a_running_engine(
     try:
         client.submit(Command.new(1, 0, Side.BUY, 1, 100, ts_ns=1))
         client.wait_events(1)
+        client.submit(Command.new(1, 0, Side.BUY, 1, 99, ts_ns=2))  # its ACK is left unread in the ring
+        deadline = time.monotonic() + WAIT_S
+        while engine_run.control.counters()["commands"] < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.001)
+        assert main(["stats", engine_run.prefix, "--interval", "0.05", "--count", "2"]) == 0
     finally:
         client.close()
-    assert main(["stats", engine_run.prefix, "--interval", "0.05", "--count", "2"]) == 0
     lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith(engine_run.prefix)]
     assert len(lines) == 2
-    assert "commands 1" in lines[0] and "events" in lines[0] and "/s)" in lines[1]
+    assert "commands 2" in lines[0] and "events" in lines[0] and "/s)" in lines[1]
+    # ring depths from the rings themselves: client 1's unread ACK, two book deltas carried on market data
+    assert "c1 cmd 0  c1 evt 1  c2 cmd 0  c2 evt 0  md published 2" in lines[0], lines[0]
     assert main(["stats"]) == 0  # every running engine: this one is among them
     assert engine_run.prefix in capsys.readouterr().out

@@ -48,7 +48,7 @@ from ._cloop import ffi, lib
 from .bcast import Broadcast, SharedMemoryBroadcast, broadcast_bytes
 from .control import ControlServer, control_endpoint, symbol_dicts
 from .idle import BackoffIdle
-from .journal import Journal
+from .journal import Journal, config_fingerprint
 from .ring import Ring, SharedMemoryRing, ring_bytes
 from .shm import ShmSegment
 
@@ -129,6 +129,12 @@ class EngineProcessConfig:
     control_endpoint: str | None = None
     #: a dynamically attached client that sends no heartbeat for this long is disconnected; 0 = never
     heartbeat_timeout_s: float = 5.0
+
+    def fingerprint(self) -> int:
+        """What a journal of this run is stamped with: everything that decides how its commands replay (the
+        symbols in order, the client limits, the engine's capacities: ``max_clients`` is in the state hash)."""
+        return config_fingerprint([asdict(s) for s in self.symbols], [[c, asdict(lim)] for c, lim in self.limits],
+                                  asdict(self.engine))  # fmt: skip
 
     @property
     def endpoint(self) -> str:
@@ -282,7 +288,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
     status: dict[str, int] = {}
     try:
         if config.journal_path is not None:
-            journal = Journal.open_or_create(config.journal_path, config.journal_capacity)
+            journal = Journal.open_or_create(config.journal_path, config.journal_capacity, config.fingerprint())
             status["replayed"] = _replay(engine, journal)
             status["recovered_state_hash"] = int(engine.state_hash())
         rings = []

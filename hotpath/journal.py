@@ -17,6 +17,7 @@ Exceptions: :class:`JournalError` (``.code``: the negative ``enum pt_journal_rc`
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import mmap
 import os
@@ -33,7 +34,8 @@ from c_engine.commandfile import ConfigFileError, command_to_json, load_symbols
 
 from ._cloop import ffi, lib
 
-__all__ = ["Journal", "JournalError", "dump", "journal_bytes", "read_commands", "run_dump"]
+__all__ = ["Journal", "JournalConfigError", "JournalError", "config_fingerprint", "dump", "journal_bytes", "read_commands",
+           "run_dump"]
 
 StrPath = str | PathLike[str]
 RECORD_BYTES = 64
@@ -55,6 +57,27 @@ _REASONS = {
     -3: "a journal of another version or record size",
     -4: "a damaged journal (committed count beyond its capacity)",
 }
+
+
+class JournalConfigError(JournalError):
+    """The journal was written under another engine configuration than the one recovering from it."""
+
+    def __init__(self, path: StrPath, found: int, expected: int) -> None:
+        Exception.__init__(
+            self,
+            f"{os.fspath(path)}: written under another configuration (fingerprint {found:#018x}, this engine's is "
+            f"{expected:#018x}): symbols, their order, client limits and engine capacities must be the same to "
+            "replay it; start the engine with the configuration it was written under, or with a new journal",
+        )
+        self.path = os.fspath(path)
+        self.code = -100  # not a pt_journal rc: the file is fine, the configuration is not
+        self.found, self.expected = found, expected
+
+
+def config_fingerprint(*parts: Any) -> int:
+    """A nonzero 64-bit fingerprint of whatever decides how commands replay (JSON-able parts, in order)."""
+    digest = hashlib.blake2b(json.dumps(parts, sort_keys=True).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") or 1
 
 
 def journal_bytes(capacity: int) -> int:
@@ -87,10 +110,12 @@ class Journal:
             self.close()
             raise JournalError(path, rc, _REASONS.get(rc, "unusable"))
         self.capacity = int(self._handle.capacity)
+        #: the writer's configuration fingerprint (``config_fingerprint``), 0 if it gave none
+        self.config_hash = int(self._handle.config_hash)
 
     @classmethod
-    def create(cls, path: StrPath, capacity: int) -> Journal:
-        """Formats a new, empty journal at ``path`` (which must not exist)."""
+    def create(cls, path: StrPath, capacity: int, config_hash: int = 0) -> Journal:
+        """Formats a new, empty journal at ``path`` (which must not exist), stamped with ``config_hash``."""
         path = os.fspath(path)
         size = journal_bytes(capacity)
         tmp = path + ".new"
@@ -99,7 +124,7 @@ class Journal:
             os.ftruncate(fd, size)  # sparse: pages appear as records are appended
             with mmap.mmap(fd, size, access=mmap.ACCESS_WRITE) as mm:
                 ptr = ffi.from_buffer(mm, require_writable=True)
-                rc = lib.pt_journal_init(ptr, size, capacity)
+                rc = lib.pt_journal_init(ptr, size, capacity, config_hash)
                 ffi.release(ptr)
                 if rc != lib.PT_JOURNAL_OK:
                     raise JournalError(path, rc, "cannot format")
@@ -111,9 +136,18 @@ class Journal:
         return cls(path)
 
     @classmethod
-    def open_or_create(cls, path: StrPath, capacity: int) -> Journal:
-        """The journal at ``path`` if there is one (its own capacity wins), else a new one of ``capacity``."""
-        return cls(path) if os.path.exists(path) else cls.create(path, capacity)
+    def open_or_create(cls, path: StrPath, capacity: int, config_hash: int = 0) -> Journal:
+        """The journal at ``path`` if there is one (its own capacity wins), else a new one of ``capacity``.
+
+        An existing journal stamped with another nonzero ``config_hash`` is refused (``JournalConfigError``):
+        its records would replay to another state under this configuration."""
+        if not os.path.exists(path):
+            return cls.create(path, capacity, config_hash)
+        journal = cls(path)
+        if config_hash and journal.config_hash and journal.config_hash != config_hash:
+            journal.close()
+            raise JournalConfigError(path, journal.config_hash, config_hash)
+        return journal
 
     def committed(self) -> int:
         """Records appended so far (acquire load: they are whole)."""

@@ -11,6 +11,7 @@
  *
  *     0  +--------------------------------------------------------------+
  *        | magic u64 | version u32 | record_bytes u32 (64) | capacity u64 | written once by pt_journal_init
+ *        | config_hash u64 (the writer's configuration, 0 = none)         |
  *    64  +--------------------------------------------------------------+
  *        | committed (_Atomic u64): records 0 .. committed-1 are whole  | the appender release-stores it;
  *        |                                                              | readers acquire-load it
@@ -40,7 +41,7 @@
 #define PT_JOURNAL_OFF_COMMITTED 64
 #define PT_JOURNAL_RECORD_BYTES 64
 #define PT_JOURNAL_MAGIC 0x4C4E524A54505450 /* "PTPTJRNL" little-endian */
-#define PT_JOURNAL_VERSION 1
+#define PT_JOURNAL_VERSION 2 /* 2: config_hash in the header */
 #define PT_JOURNAL_MAX_CAPACITY 1099511627776ULL /* 2^40 records (64 TiB): keeps the byte size in 64 bits */
 
 enum pt_journal_rc {
@@ -60,13 +61,16 @@ typedef struct pt_journal {
     pt_journal_region_t *region;
     pt_command_t *records;  /* region + PT_JOURNAL_HEADER_BYTES */
     uint64_t capacity;      /* records */
+    uint64_t config_hash;   /* as given to pt_journal_init */
     uint64_t committed;     /* the appender's copy of the committed count (it is the only writer) */
 } pt_journal_t;
 
 /* Bytes a journal of this capacity needs; 0 if capacity is 0 or above PT_JOURNAL_MAX_CAPACITY. */
 size_t pt_journal_bytes(uint64_t capacity);
-/* Formats mem as an empty journal of `capacity` records. Not safe while anyone is attached. */
-int pt_journal_init(void *mem, size_t bytes, uint64_t capacity);
+/* Formats mem as an empty journal of `capacity` records. Not safe while anyone is attached. config_hash is
+ * the writer's fingerprint of the configuration the records need to replay (symbols, limits, capacities): the
+ * journal only keeps it; the engine process refuses to recover from a journal whose fingerprint differs. */
+int pt_journal_init(void *mem, size_t bytes, uint64_t capacity, uint64_t config_hash);
 /* Checks the header of a formatted region (magic, version, record size, capacity fits, committed <= capacity)
  * and fills *out. A recovering engine attaches the journal it was running on and appends after its records. */
 int pt_journal_attach(void *mem, size_t bytes, pt_journal_t *out);

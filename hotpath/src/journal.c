@@ -24,7 +24,8 @@ struct pt_journal_region {
     uint32_t version;
     uint32_t record_bytes;
     uint64_t capacity;
-    unsigned char pad0[64 - 24];
+    uint64_t config_hash; /* the writer's configuration fingerprint (0 = not given); opaque to the journal */
+    unsigned char pad0[64 - 32];
     _Atomic uint64_t committed;
     unsigned char pad1[56];
 };
@@ -46,7 +47,7 @@ static int region_ok(const void *mem)
     return mem != NULL && ((uintptr_t)mem & 63) == 0;
 }
 
-int pt_journal_init(void *mem, size_t bytes, uint64_t capacity)
+int pt_journal_init(void *mem, size_t bytes, uint64_t capacity, uint64_t config_hash)
 {
     size_t need = pt_journal_bytes(capacity);
     if (!region_ok(mem) || need == 0 || bytes < need)
@@ -56,6 +57,7 @@ int pt_journal_init(void *mem, size_t bytes, uint64_t capacity)
     r->version = PT_JOURNAL_VERSION;
     r->record_bytes = PT_JOURNAL_RECORD_BYTES;
     r->capacity = capacity;
+    r->config_hash = config_hash;
     /* Publishes the header: pairs with the acquire load in pt_journal_attach. */
     atomic_store_explicit(&r->magic, PT_JOURNAL_MAGIC, memory_order_release);
     return PT_JOURNAL_OK;
@@ -81,6 +83,7 @@ int pt_journal_attach(void *mem, size_t bytes, pt_journal_t *out)
     out->region = r;
     out->records = (pt_command_t *)((unsigned char *)mem + PT_JOURNAL_HEADER_BYTES);
     out->capacity = r->capacity;
+    out->config_hash = r->config_hash;
     out->committed = committed;
     return PT_JOURNAL_OK;
 }

@@ -63,10 +63,11 @@ static int test_appended_commands_read_back_exactly_in_order_after_a_reattach(vo
     if (map_file(&m, pt_journal_bytes(16)))
         return 1;
     EXPECT(pt_journal_bytes(16) == PT_JOURNAL_HEADER_BYTES + 16 * 64);
-    EXPECT(pt_journal_init(m.mem, m.bytes, 16) == PT_JOURNAL_OK);
+    EXPECT(pt_journal_init(m.mem, m.bytes, 16, 0x1234567890ABCDEFull) == PT_JOURNAL_OK);
     pt_journal_t j;
     EXPECT(pt_journal_attach(m.mem, m.bytes, &j) == PT_JOURNAL_OK);
     EXPECT(j.capacity == 16 && pt_journal_committed(&j) == 0 && pt_journal_free(&j) == 16);
+    EXPECT(j.config_hash == 0x1234567890ABCDEFull); /* kept as given */
     for (uint64_t i = 0; i < 10; i++) {
         pt_command_t c = command(i);
         EXPECT(pt_journal_append(&j, &c) == PT_JOURNAL_OK);
@@ -100,7 +101,7 @@ static int test_a_full_journal_refuses_the_append_and_writes_nothing(void)
     mapped_file_t m;
     if (map_file(&m, pt_journal_bytes(4)))
         return 1;
-    EXPECT(pt_journal_init(m.mem, m.bytes, 4) == PT_JOURNAL_OK);
+    EXPECT(pt_journal_init(m.mem, m.bytes, 4, 0) == PT_JOURNAL_OK);
     pt_journal_t j;
     EXPECT(pt_journal_attach(m.mem, m.bytes, &j) == PT_JOURNAL_OK);
     for (uint64_t i = 0; i < 4; i++) {
@@ -125,12 +126,12 @@ static int test_attach_refuses_a_bad_header_truncated_file_or_damaged_count(void
         return 1;
     pt_journal_t j;
     EXPECT(pt_journal_attach(m.mem, m.bytes, &j) == PT_JOURNAL_EBADMAGIC); /* zeroed file: never formatted */
-    EXPECT(pt_journal_init(m.mem, m.bytes, 9) == PT_JOURNAL_EINVAL);      /* too small for 9 records */
-    EXPECT(pt_journal_init(m.mem, m.bytes, 0) == PT_JOURNAL_EINVAL);
-    EXPECT(pt_journal_init((unsigned char *)m.mem + 8, m.bytes - 8, 1) == PT_JOURNAL_EINVAL); /* misaligned */
-    EXPECT(pt_journal_init(NULL, m.bytes, 8) == PT_JOURNAL_EINVAL);
+    EXPECT(pt_journal_init(m.mem, m.bytes, 9, 0) == PT_JOURNAL_EINVAL);      /* too small for 9 records */
+    EXPECT(pt_journal_init(m.mem, m.bytes, 0, 0) == PT_JOURNAL_EINVAL);
+    EXPECT(pt_journal_init((unsigned char *)m.mem + 8, m.bytes - 8, 1, 0) == PT_JOURNAL_EINVAL); /* misaligned */
+    EXPECT(pt_journal_init(NULL, m.bytes, 8, 0) == PT_JOURNAL_EINVAL);
     EXPECT(pt_journal_bytes(0) == 0 && pt_journal_bytes(PT_JOURNAL_MAX_CAPACITY + 1) == 0);
-    EXPECT(pt_journal_init(m.mem, m.bytes, 8) == PT_JOURNAL_OK);
+    EXPECT(pt_journal_init(m.mem, m.bytes, 8, 0) == PT_JOURNAL_OK);
     EXPECT(pt_journal_attach(m.mem, m.bytes - 64, &j) == PT_JOURNAL_EINVAL); /* a truncated file */
     EXPECT(pt_journal_attach(m.mem, 64, &j) == PT_JOURNAL_EINVAL);
     EXPECT(pt_journal_attach(m.mem, m.bytes, NULL) == PT_JOURNAL_EINVAL);
@@ -165,7 +166,7 @@ static int test_records_of_a_sigkilled_appender_are_in_the_file(void)
     mapped_file_t m;
     if (map_file(&m, pt_journal_bytes(N)))
         return 1;
-    EXPECT(pt_journal_init(m.mem, m.bytes, N) == PT_JOURNAL_OK);
+    EXPECT(pt_journal_init(m.mem, m.bytes, N, 0) == PT_JOURNAL_OK);
     pid_t pid = fork_bounded();
     EXPECT(pid >= 0);
     if (pid == 0) {

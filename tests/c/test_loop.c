@@ -254,7 +254,7 @@ static int test_commands_are_journaled_before_their_events_and_a_full_journal_st
         return 1;
     size_t jbytes = pt_journal_bytes(3);
     void *jmem = aligned(jbytes);
-    EXPECT(pt_journal_init(jmem, jbytes, 3) == PT_JOURNAL_OK);
+    EXPECT(pt_journal_init(jmem, jbytes, 3, 0) == PT_JOURNAL_OK);
     EXPECT(pt_loop_set_journal(f.loop, jmem, jbytes) == PT_LOOP_OK);
     EXPECT(pt_loop_set_journal(f.loop, f.control, PT_LOOP_CONTROL_BYTES) == PT_LOOP_EINVAL); /* not a journal */
     pt_journal_t j;
@@ -369,7 +369,7 @@ static int test_pause_execute_detach_and_resume(void)
         return 1;
     size_t jbytes = pt_journal_bytes(16);
     void *jmem = aligned(jbytes);
-    EXPECT(pt_journal_init(jmem, jbytes, 16) == PT_JOURNAL_OK);
+    EXPECT(pt_journal_init(jmem, jbytes, 16, 0) == PT_JOURNAL_OK);
     EXPECT(pt_loop_set_journal(f.loop, jmem, jbytes) == PT_LOOP_OK);
     pt_journal_t j;
     EXPECT(pt_journal_attach(jmem, jbytes, &j) == PT_JOURNAL_OK);

@@ -30,7 +30,7 @@ from c_engine._types import Event
 from hotpath.client import Client
 from hotpath.cli import main as proptrade
 from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
-from hotpath.journal import Journal, JournalError, read_commands
+from hotpath.journal import Journal, JournalConfigError, JournalError, read_commands
 
 SHM = Path("/dev/shm")
 START_TIMEOUT_S = 15.0
@@ -232,6 +232,26 @@ def test_a_full_journal_stops_the_loop_without_running_what_it_cannot_journal(ru
     assert read_commands(config.journal_path)["cloid"].tolist() == [1, 2, 3, 4, 5]  # type: ignore[arg-type]
     status = json.loads(Path(config.status_path).read_text())  # type: ignore[arg-type]
     assert status["rc"] == LOOP_EJOURNALFULL and status["journaled"] == 5 and status["commands"] == 5
+
+
+def test_a_journal_is_only_recovered_under_the_configuration_it_was_written_under(runs: Runs) -> None:
+    config, proc = runs.start()
+    _submit_all(config, _stream(20, seed=3))
+    runs.stop(config, proc)
+    assert config.journal_path is not None
+    with Journal(config.journal_path, writable=False) as journal:
+        assert journal.config_hash == config.fingerprint() != 0
+    other = EngineProcessConfig(prefix="x", symbols=(SymbolConfig("TEST", band_ticks=5),))
+    assert other.fingerprint() != config.fingerprint()  # a symbol's band changes how commands replay
+    with pytest.raises(JournalConfigError, match="written under another configuration"):
+        Journal.open_or_create(config.journal_path, 16, other.fingerprint())
+    bad = subprocess.run([sys.executable, "-m", "hotpath.engine_process",
+                          EngineProcessConfig(**{**asdict(other), "prefix": config.prefix + "b",
+                                                 "symbols": other.symbols, "engine": other.engine,
+                                                 "journal_path": config.journal_path}).to_json()],
+                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert bad.returncode != 0 and "written under another configuration" in bad.stderr
+    assert not list(SHM.glob(config.prefix + "b_*"))  # refused before creating anything
 
 
 def test_a_file_that_is_not_a_journal_is_refused(tmp_path: Path) -> None:

@@ -38,6 +38,20 @@ def test_human_prices_and_sizes_become_ticks_and_lots_exactly() -> None:
     assert engine.book("BTC").bids == [(61234.5, 0.25, 1)]
 
 
+def test_decimals_and_ints_of_any_size_convert_exactly() -> None:
+    from decimal import Decimal
+
+    from c_engine._engine import _Units
+
+    cents = _Units(0.01, 1)
+    assert cents.ticks(Decimal("100.07")) == 10007 and cents.ticks(100.07) == 10007 and cents.ticks(100) == 10000
+    with pytest.raises(OffTickError):
+        cents.ticks(Decimal("100.005"))
+    whole = _Units(1, 1)
+    assert whole.ticks(2**62 + 1) == 2**62 + 1  # no float product: exact beyond 2^53
+    assert whole.lots(Decimal(7)) == 7
+
+
 def test_price_off_the_tick_raises_and_changes_nothing() -> None:
     engine = make_engine()
     before = engine.state_hash()

@@ -388,10 +388,22 @@ class ControlServer:
             self._pauses.add(time.perf_counter_ns() - start)
 
     def _gone(self, cid: int, why: str) -> None:
+        """Cancel-on-disconnect for a client that is gone. Never raises: the control thread must live. If the
+        loop cannot be paused now (BUSY: stalled on another, live client's full event ring), the client stays
+        marked gone in the loop (its events dropped, its commands not run) and the next wake-up tries again:
+        its pidfd stays readable, its heartbeat stays late."""
         att = self._clients.get(cid)
-        if att is not None and not att.static:
+        if att is None or att.static:
+            return
+        try:
             n = self._disconnect(att, why, cancel=True)
-            log.warning("client %d (pid %s) is gone: %s; %d orders cancelled", cid, att.pid, why, n)
+        except ControlError as e:
+            log.warning("client %d (pid %s) is gone (%s) but not yet detached: %s; retrying", cid, att.pid, why, e)
+            return
+        except Exception:
+            log.exception("client %d: cancel-on-disconnect failed", cid)
+            return
+        log.warning("client %d (pid %s) is gone: %s; %d orders cancelled", cid, att.pid, why, n)
 
     def _disconnect(self, att: _Attached, why: str, cancel: bool) -> int:
         """Cancel-on-disconnect (if ``cancel``) and frees the slot; returns how many orders were cancelled."""

@@ -234,3 +234,25 @@ def test_a_stopped_engine_leaves_no_socket_and_a_client_times_out(engine_run: En
     c.close()  # the detach times out: logged; the rings' mappings are closed anyway
     with pytest.raises(TimeoutError):
         ControlClient(engine_run.config.endpoint, timeout_s=0.2).request("stats")
+
+
+def test_a_client_that_dies_while_the_loop_is_stalled_on_another_is_cancelled_once_the_stall_ends(
+    engine_run: EngineRun,
+) -> None:
+    """The control thread cannot pause a loop stalled on a live client's full event ring (BUSY after 2 s); it
+    must survive that and retry, and the dead client's orders go once the live one reads again."""
+    dead = _spawn_client(engine_run, 7, orders=3)
+    stalling = engine_run.client(1)
+    for i in range(1500):  # more ACKs and fills than its 1024-slot event ring holds, none read
+        stalling.submit(Command.new(1, 0, Side.SELL, 1, 300 + i % 100, cloid=i + 1, ts_ns=i + 1))
+    _wait_for(lambda: engine_run.control.counters()["stalls"] > 0, "the loop never stalled")
+    dead.kill()
+    dead.wait(WAIT_S)
+    time.sleep(2.5)  # one pause attempt timed out meanwhile
+    assert engine_run.control.counters()["clients"] == 3  # 1, 2 and the dead 7: not detached yet
+    got = stalling.wait_events(1500, timeout_s=10)  # reading ends the stall
+    assert len(got) == 1500
+    _wait_for(lambda: engine_run.control.counters()["clients"] == 2, "the dead client was never detached", 10)
+    assert _snapshot(engine_run)["bids"] == []  # its three buys are cancelled
+    assert _stats(engine_run)["disconnects"] == 1  # and the control plane still answers
+    stalling.close()

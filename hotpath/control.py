@@ -6,6 +6,8 @@ stats requests, and notices a client that is gone:
 
 - its process exits: the server holds a pidfd for it (``os.pidfd_open``), which its poller wakes on at once;
 - its heartbeats stop for ``heartbeat_timeout_s``;
+- the loop has waited on its full event ring for ``slow_consumer_s`` (a live client that stopped reading its
+  events would otherwise hold every other client up: a slow consumer is disconnected, not waited for);
 - it detaches.
 
 A client that is gone has its resting orders cancelled (cancel-on-disconnect) by a mass cancel with the
@@ -105,7 +107,9 @@ class ControlServer:
         symbols: list[dict[str, Any]],
         md_tail: Callable[[], int],
         running: Callable[[], bool],
+        stalled_on: Callable[[], int] = lambda: 0,
         heartbeat_timeout_s: float = 5.0,
+        slow_consumer_s: float = 2.0,
         pause_timeout_s: float = 2.0,
     ) -> None:
         self._loop = loop
@@ -117,6 +121,9 @@ class ControlServer:
         self._symbols = symbols
         self._md_tail = md_tail
         self._running = running
+        self._stalled_on = stalled_on
+        self.slow_consumer_s = slow_consumer_s
+        self._stall: tuple[int, float] | None = None  # (client id, since) of the stall the loop is in
         self.heartbeat_timeout_s = heartbeat_timeout_s
         self.pause_timeout_s = pause_timeout_s
         self._clients: dict[int, _Attached] = {
@@ -173,12 +180,44 @@ class ControlServer:
                 return
         while not self._done.is_set():
             self._sync_watch(poller, watched)
-            for item, _ in poller.poll(self._poll_ms()):
-                if item is self._sock:
-                    self._answer_one()
-                elif item in watched:
-                    self._gone(watched[item], "process exited")
+            ready = dict(poller.poll(self._poll_ms()))
+            if self._sock in ready:
+                self._answer_pending()  # all of them first: heartbeats must not wait behind a slow disconnect
+            for fd in ready:
+                if fd in watched:
+                    self._gone(watched[fd], "process exited")
             self._check_heartbeats()
+            self._check_slow_consumer()
+
+    def _answer_pending(self, most: int = 256) -> None:
+        for _ in range(most):
+            if not self._sock.poll(0, zmq.POLLIN):
+                return
+            self._answer_one()
+
+    def _check_slow_consumer(self) -> None:
+        """Disconnects a dynamic client whose full event ring has held the loop for ``slow_consumer_s`` (a
+        static one is only reported, once per stall: its slot belongs to the engine's config)."""
+        if self.slow_consumer_s <= 0:
+            return
+        cid = self._stalled_on() - 1
+        now = time.monotonic()
+        if cid < 0:
+            self._stall = None
+            return
+        if self._stall is None or self._stall[0] != cid:
+            self._stall = (cid, now)
+            return
+        held = now - self._stall[1]
+        if held < self.slow_consumer_s:
+            return
+        att = self._clients.get(cid)
+        if att is not None and not att.static:
+            self._gone(cid, f"slow consumer: its full event ring held the engine for {held:.1f} s")
+        else:
+            log.warning("client %d (static) has held the engine for %.1f s: static slots are not disconnected",
+                        cid, held)  # fmt: skip
+            self._stall = (cid, float("inf"))  # once per stall
 
     def _poll_ms(self) -> int:
         """Wakes often enough to see a heartbeat timeout (and the stop request) within ~100 ms."""

@@ -129,6 +129,8 @@ class EngineProcessConfig:
     control_endpoint: str | None = None
     #: a dynamically attached client that sends no heartbeat for this long is disconnected; 0 = never
     heartbeat_timeout_s: float = 5.0
+    #: a dynamically attached client whose full event ring holds the loop this long is disconnected; 0 = never
+    slow_consumer_s: float = 2.0
 
     def fingerprint(self) -> int:
         """What a journal of this run is stamped with: everything that decides how its commands replay (the
@@ -161,6 +163,7 @@ class EngineProcessConfig:
             status_path=d.get("status_path"),
             control_endpoint=d.get("control_endpoint"),
             heartbeat_timeout_s=d.get("heartbeat_timeout_s", 5.0),
+            slow_consumer_s=d.get("slow_consumer_s", 2.0),
         )
 
 
@@ -314,8 +317,13 @@ def run_engine_process(config: EngineProcessConfig) -> int:
         md_view = view = Broadcast(md.segment.mmap)
         counters = ffi.new("pt_loop_counters_t *")
 
+        watch = ffi.new("pt_loop_counters_t *")  # the control thread's own: `counters` is the main thread's
+
         def loop_running() -> bool:
-            return lib.pt_loop_control_read(ctl.ptr, ctl.size, counters) == 0 and bool(counters.running)
+            return lib.pt_loop_control_read(ctl.ptr, ctl.size, watch) == 0 and bool(watch.running)
+
+        def stalled_on() -> int:
+            return int(watch.stalled_on) if lib.pt_loop_control_read(ctl.ptr, ctl.size, watch) == 0 else 0
 
         control = ControlServer(
             loop=loop_out[0],
@@ -328,7 +336,9 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             symbols=symbol_dicts(config.symbols),
             md_tail=lambda: view.tail,
             running=loop_running,
+            stalled_on=stalled_on,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
+            slow_consumer_s=config.slow_consumer_s,
         )
         control.start(allowed - {core})
 

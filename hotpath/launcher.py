@@ -62,6 +62,7 @@ core = "last"              # the core the engine busy-polls on: "last" or a core
 ring_capacity = 4096       # slots of each client's command ring and event ring
 md_capacity = 65536        # slots of the market-data broadcast ring
 heartbeat_timeout_s = 5.0  # a client silent this long is disconnected and its orders cancelled
+slow_consumer_s = 2.0      # a client whose full event ring holds the engine this long is disconnected too
 journal = ""               # a file to journal every accepted command to ("" = no journal)
 journal_flush_ms = 5.0
 max_orders = 262144
@@ -167,6 +168,7 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         journal_path=journal or None,
         journal_flush_ms=float(eng.get("journal_flush_ms", 5.0)),
         heartbeat_timeout_s=float(eng.get("heartbeat_timeout_s", 5.0)),
+        slow_consumer_s=float(eng.get("slow_consumer_s", 2.0)),
     )
     bridge = doc.get("bridge", {})
     on = bridge.get("enabled", True)

@@ -25,7 +25,8 @@
  * Stall rule: a client event ring that is full is waited on (spinning, re-checking the stop flag and the
  * slot's gone flag), never overwritten, and counted once per waiting event in `stalls`. A live client that
  * stops reading stalls the engine until it reads or is declared gone; the controller declares a client gone
- * when its process exits or its heartbeats stop (hotpath/control.py), so a dead client stalls nobody.
+ * when its process exits, its heartbeats stop, or the loop has been stalled on its ring (`stalled_on`) for
+ * longer than the slow-consumer timeout (hotpath/control.py), so no client stalls the others for long.
  *
  * Controller (one thread of the engine process other than the loop's; hotpath/control.py):
  *   - pt_loop_set_client_gone(client): any time. From then on the loop runs none of that client's commands
@@ -47,7 +48,7 @@
  *        | commands | events | iterations | idle_passes | stalls |       | _Atomic u64 each; only the loop
  *        | unrouted | running | journal_full |                           | writes (relaxed), monitors read
  *   192  +--------------------------------------------------------------+
- *        | dropped | clients | pauses | pad                              | the same, second line
+ *        | dropped | clients | pauses | stalled_on | pad                 | the same, second line
  *   256  +--------------------------------------------------------------+
  *
  * The counters share one line: they have one writer, which writes them all once per pass, so splitting them
@@ -98,6 +99,7 @@ typedef struct pt_loop_counters {
     uint64_t dropped;     /* events addressed to a client declared gone, dropped */
     uint64_t clients;     /* client slots attached now */
     uint64_t pauses;      /* pauses granted to the controller */
+    uint64_t stalled_on;  /* client id + 1 while the loop waits on that client's full event ring, else 0 */
 } pt_loop_counters_t;
 
 typedef struct pt_loop pt_loop_t;

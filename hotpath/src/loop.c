@@ -62,7 +62,8 @@ typedef struct pt_loop_control {
     _Atomic uint64_t dropped;
     _Atomic uint64_t clients;
     _Atomic uint64_t pauses;
-    unsigned char pad2[40];
+    _Atomic uint64_t stalled_on; /* client id + 1 while the loop waits on that client's full event ring, else 0 */
+    unsigned char pad2[32];
 } pt_loop_control_t;
 
 _Static_assert(sizeof(pt_loop_control_t) == PT_LOOP_CONTROL_BYTES, "control block layout");
@@ -154,6 +155,7 @@ int pt_loop_control_read(void *mem, size_t bytes, pt_loop_counters_t *out)
     out->dropped = atomic_load_explicit(&c->dropped, memory_order_relaxed);
     out->clients = atomic_load_explicit(&c->clients, memory_order_relaxed);
     out->pauses = atomic_load_explicit(&c->pauses, memory_order_relaxed);
+    out->stalled_on = atomic_load_explicit(&c->stalled_on, memory_order_relaxed);
     return PT_LOOP_OK;
 }
 
@@ -351,17 +353,23 @@ static int deliver(pt_loop_t *loop, pt_loop_slot_t *s, const pt_event_t *ev)
     if (pt_ring_try_push(&s->evt, ev) == PT_RING_OK)
         return 0;
     loop->tally.stalls++;
-    publish_counters(loop); /* a monitor sees the stall while it lasts */
+    publish_counters(loop); /* a monitor sees the stall while it lasts, and whose ring it is (the controller
+                             * disconnects a client that stays too slow: hotpath/control.py) */
+    atomic_store_explicit(&loop->control->stalled_on, (uint64_t)s->client_id + 1, memory_order_relaxed);
+    int rc = 0;
     while (pt_ring_try_push(&s->evt, ev) != PT_RING_OK) {
-        if (stop_requested(loop))
-            return -1;
+        if (stop_requested(loop)) {
+            rc = -1;
+            break;
+        }
         if (is_gone(s)) {
             loop->tally.dropped++;
-            return 0;
+            break;
         }
         cpu_relax();
     }
-    return 0;
+    atomic_store_explicit(&loop->control->stalled_on, 0, memory_order_relaxed);
+    return rc;
 }
 
 /* Routes every pending engine event (pt_loop.h: routing), then clears them. -1 if stop interrupted a stall. */

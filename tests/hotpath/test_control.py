@@ -256,3 +256,21 @@ def test_a_client_that_dies_while_the_loop_is_stalled_on_another_is_cancelled_on
     assert _snapshot(engine_run)["bids"] == []  # its three buys are cancelled
     assert _stats(engine_run)["disconnects"] == 1  # and the control plane still answers
     stalling.close()
+
+
+@pytest.mark.engine_config(slow_consumer_s=0.5)
+def test_a_live_client_that_stops_reading_is_disconnected_as_a_slow_consumer(engine_run: EngineRun) -> None:
+    slow = _spawn_client(engine_run, 8, orders=1500, read_events=False)  # alive, heartbeating, never reads
+    try:
+        _wait_for(lambda: engine_run.control.counters()["stalled_on"] == 8 + 1, "the loop never stalled on it")
+        other = engine_run.client(1)
+        other.submit(Command.new(1, 0, Side.SELL, 1, 200, cloid=9))
+        assert other.wait_events(1, timeout_s=5)[0].cloid == 9  # served again within the slow-consumer timeout
+        _wait_for(lambda: engine_run.control.counters()["clients"] == 2, "the slow client was not disconnected")
+        assert engine_run.control.counters()["stalled_on"] == 0
+        _wait_for(lambda: _snapshot(engine_run)["bids"] == [], "the slow client's orders were not cancelled")
+        assert slow.poll() is None  # the process lives on; its next request gets NOT_ATTACHED
+        other.close()
+    finally:
+        slow.kill()
+        slow.wait(WAIT_S)

@@ -216,11 +216,12 @@ static int start_stalled(fixture_t *f, uint32_t event_capacity, uint64_t n)
         return 1;
     pt_loop_counters_t k = {0};
     double deadline = now_s() + WAIT_S;
-    while (k.stalls == 0) {
+    while (k.stalls == 0 || k.stalled_on == 0) {
         EXPECT(now_s() < deadline);
         EXPECT(pt_loop_control_read(f->control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
         sched_yield();
     }
+    EXPECT(k.stalled_on == 1 + 1); /* client 1's ring, published while the loop waits on it */
     return 0;
 }
 
@@ -234,6 +235,13 @@ static int test_a_full_event_ring_stalls_the_loop_and_loses_nothing(void)
         return 1;
     for (int i = 0; i < 6; i++)
         EXPECT(ev[i].type == PT_EV_ACK && ev[i].cloid == (uint64_t)i + 1);
+    pt_loop_counters_t k = {.stalled_on = 1};
+    double deadline = now_s() + WAIT_S;
+    while (k.stalled_on != 0) { /* cleared once the last ACK went out */
+        EXPECT(now_s() < deadline);
+        EXPECT(pt_loop_control_read(f.control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
+        sched_yield();
+    }
     return stop_and_teardown(&f);
 }
 

@@ -60,7 +60,7 @@
  *
  * Usage: engine_bench [--ops N] [--prefill N] [--seed S] [--clients N]
  *        [--core C] [--warmup N] [--chunk N] [--sink checksum|copy]
- *        [--commit STR] [--dump-commands FILE] [--json FILE] [--callgrind]
+ *        [--commit STR] [--dump-commands FILE] [--json FILE] [--callgrind] [--no-risk]
  *        [--max-orders N] [--max-levels N] [--event-capacity N]   (engine shape;
  *        defaults: those of c_engine.EngineConfig)
  */
@@ -116,6 +116,7 @@ typedef struct params {
     uint32_t clients, chunk;
     int core;
     bool sink_copy, callgrind;
+    bool no_risk; /* --no-risk: no client limits and no price band (what the risk layer costs) */
     const char *commit, *dump_path, *json_path;
     pt_engine_config_t cfg;
 } params_t;
@@ -228,7 +229,7 @@ static pt_engine_t *bench_engine(const params_t *p) {
     if (rc) die("pt_engine_create", rc);
     pt_symbol_config_t sc = {
         .min_price_ticks = 1, .max_price_ticks = SYM_MAX_PRICE_TICKS, .max_order_lots = SYM_MAX_ORDER_LOTS,
-        .band_ticks = SYM_BAND_TICKS, .band_bps = 0, .reference_price = MID0_TICKS,
+        .band_ticks = p->no_risk ? 0 : SYM_BAND_TICKS, .band_bps = 0, .reference_price = MID0_TICKS,
         .market_band_ticks = 0, .pnl_unit = 1,
     };
     uint16_t sym;
@@ -238,7 +239,7 @@ static pt_engine_t *bench_engine(const params_t *p) {
         .max_position = LIM_MAX_POSITION, .rate_per_s = LIM_RATE_PER_S, .rate_burst = LIM_RATE_BURST,
         .max_loss = LIM_MAX_LOSS,
     };
-    for (uint16_t c = 0; c < p->clients; c++)
+    for (uint16_t c = 0; c < p->clients && !p->no_risk; c++)
         if ((rc = pt_engine_set_client_limits(e, c, &lim))) die("pt_engine_set_client_limits", rc);
     return e;
 }
@@ -507,7 +508,7 @@ static void usage(void) {
     fprintf(stderr,
             "usage: engine_bench [--ops N] [--prefill N] [--seed S] [--clients N] [--core C] [--warmup N]\n"
             "                    [--chunk N] [--sink checksum|copy] [--commit STR] [--dump-commands FILE]\n"
-            "                    [--json FILE] [--callgrind] [--max-orders N] [--max-levels N]\n"
+            "                    [--json FILE] [--callgrind] [--no-risk] [--max-orders N] [--max-levels N]\n"
             "                    [--event-capacity N]\n");
     exit(2);
 }
@@ -532,6 +533,7 @@ int main(int argc, char **argv) {
         const char *a = argv[i];
         bool more = i + 1 < argc;
         if (!strcmp(a, "--callgrind")) p.callgrind = true;
+        else if (!strcmp(a, "--no-risk")) p.no_risk = true;
         else if (!more) usage();
         else if (!strcmp(a, "--ops")) p.ops = parse_u64(argv[++i]);
         else if (!strcmp(a, "--prefill")) p.prefill = parse_u64(argv[++i]);
@@ -579,10 +581,13 @@ int main(int argc, char **argv) {
     printf("engine        max_orders %u, max_levels_per_side %u, max_symbols %u, max_clients %u, event_capacity %u "
            "(0 = default)\n",
            p.cfg.max_orders, p.cfg.max_levels_per_side, p.cfg.max_symbols, p.cfg.max_clients, p.cfg.event_capacity);
-    printf("risk          on: max_order_qty %d, max_open_orders %d, max_position %lld, rate %d/s burst %d, "
-           "max_loss %lld; band %d ticks\n",
-           LIM_MAX_ORDER_QTY, LIM_MAX_OPEN_ORDERS, (long long)LIM_MAX_POSITION, LIM_RATE_PER_S, LIM_RATE_BURST,
-           (long long)LIM_MAX_LOSS, SYM_BAND_TICKS);
+    if (p.no_risk)
+        printf("risk          off (--no-risk): no client limits, no price band\n");
+    else
+        printf("risk          on: max_order_qty %d, max_open_orders %d, max_position %lld, rate %d/s burst %d, "
+               "max_loss %lld; band %d ticks\n",
+               LIM_MAX_ORDER_QTY, LIM_MAX_OPEN_ORDERS, (long long)LIM_MAX_POSITION, LIM_RATE_PER_S, LIM_RATE_BURST,
+               (long long)LIM_MAX_LOSS, SYM_BAND_TICKS);
     printf("event sink    %s, after every command\n", p.sink_copy ? "copy to a 1 MiB ring" : "sum of all 8 words");
 
     size_t total = p.prefill + p.ops;
@@ -745,11 +750,12 @@ int main(int argc, char **argv) {
         fprintf(f, "  \"symbol\": {\"min_price_ticks\": 1, \"max_price_ticks\": %d, \"max_order_lots\": %d, "
                    "\"band_ticks\": %d, \"band_bps\": 0, \"reference_price\": %d, \"market_band_ticks\": 0, "
                    "\"pnl_unit\": 1},\n",
-                SYM_MAX_PRICE_TICKS, SYM_MAX_ORDER_LOTS, SYM_BAND_TICKS, MID0_TICKS);
+                SYM_MAX_PRICE_TICKS, SYM_MAX_ORDER_LOTS, p.no_risk ? 0 : SYM_BAND_TICKS, MID0_TICKS);
+        bool on = !p.no_risk; /* --no-risk: every limit 0 (off) */
         fprintf(f, "  \"limits\": {\"max_order_qty\": %d, \"max_open_orders\": %d, \"max_position\": %lld, "
                    "\"rate_per_s\": %d, \"rate_burst\": %d, \"max_loss\": %lld},\n",
-                LIM_MAX_ORDER_QTY, LIM_MAX_OPEN_ORDERS, (long long)LIM_MAX_POSITION, LIM_RATE_PER_S, LIM_RATE_BURST,
-                (long long)LIM_MAX_LOSS);
+                on ? LIM_MAX_ORDER_QTY : 0, on ? LIM_MAX_OPEN_ORDERS : 0, on ? (long long)LIM_MAX_POSITION : 0,
+                on ? LIM_RATE_PER_S : 0, on ? LIM_RATE_BURST : 0, on ? (long long)LIM_MAX_LOSS : 0);
         fprintf(f, "  \"warmup_ops\": %" PRIu64 ", \"warmup_s\": %.4f, \"sink\": \"%s\",\n", p.warmup, warm_s,
                 p.sink_copy ? "copy" : "checksum");
         fprintf(f, "  \"ops_per_s\": %.1f, \"batch_ops_per_s\": %.1f, \"timed_run_ops_per_s\": %.1f, \"chunk\": %u,\n",

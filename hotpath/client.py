@@ -15,7 +15,9 @@ size (``OffTickError``/``OffLotError`` otherwise); events come back in wire unit
             print(ev)
 
 Sending never blocks beyond ``timeout_s``: a full command ring (the engine is behind) is waited on with
-back-off, then ``RingFullError``; nothing is dropped. Not thread-safe: one Client per thread.
+back-off, then ``RingFullError``; nothing is dropped. If the engine process dies meanwhile (the attach reply
+names its pid, which the waits check every few milliseconds), they raise :class:`EngineGoneError` at once
+instead. Not thread-safe: one Client per thread.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy.typing as npt
@@ -35,10 +38,20 @@ from c_engine._wire import MSG_SIZE
 from .bcast import BroadcastReader, SharedMemoryBroadcast
 from .control import ControlClient, ControlError, control_endpoint
 from .engine_process import EngineClient
+from .idle import BackoffIdle
+from .ring import RingFullError
 
-__all__ = ["Client"]
+__all__ = ["Client", "EngineGoneError"]
 
 log = logging.getLogger("proptrade.client")
+
+
+class EngineGoneError(ConnectionError):
+    """The engine process this client was attached to has exited: nothing more will be taken or answered."""
+
+
+#: how often a wait checks that the engine process still exists
+_ALIVE_CHECK_S = 0.005
 
 
 class _Heartbeat:
@@ -90,6 +103,7 @@ class Client:
         self._ctl = ControlClient(endpoint, timeout_s)
         reply = self._ctl.request("attach", client=client_id, pid=os.getpid())
         self.static = bool(reply["static"])
+        self.engine_pid: int | None = reply.get("engine_pid")
         self._rings = EngineClient.from_names(client_id, reply["command_ring"], reply["event_ring"],
                                               reply["market_data"])  # fmt: skip
         self.symbols: dict[str, int] = {s["name"]: s["symbol_id"] for s in reply["symbols"]}
@@ -137,7 +151,7 @@ class Client:
             self._next_cloid += 1
         pack_new_order(self._cmd, 0, self._units[sid], sid, self.client_id, side, qty, price, type, tif,
                        post_only, stp, cloid, time.monotonic_ns())  # fmt: skip
-        self._rings.submit(bytes(self._cmd), timeout_s)
+        self._push(bytes(self._cmd), timeout_s)
         return cloid
 
     def cancel(self, order_id: int, *, timeout_s: float = 5.0) -> None:
@@ -166,11 +180,52 @@ class Client:
 
     def send(self, cmd: Command | bytes, timeout_s: float = 5.0) -> None:
         """Sends one command in wire units as it is (the engine sets its client id to this client's)."""
-        self._rings.submit(cmd, timeout_s)
+        self._push(cmd, timeout_s)
 
     def send_batch(self, commands: npt.NDArray[Any], timeout_s: float = 5.0) -> None:
         """Sends a ``COMMAND_DTYPE`` array in order, waiting (with back-off) while the ring is full."""
-        self._rings.commands.push_batch_wait(commands, timeout_s)
+        ring = self._rings.commands
+        rest = commands
+
+        def attempt() -> bool:
+            nonlocal rest
+            rest = rest[ring.push_batch(rest) :]
+            return len(rest) == 0
+
+        if not attempt():
+            self._wait(attempt, timeout_s, "command ring still full", RingFullError)
+
+    def _push(self, cmd: Command | bytes, timeout_s: float) -> None:
+        ring = self._rings.commands
+        if not ring.push(cmd):
+            self._wait(lambda: ring.push(cmd), timeout_s, "command ring still full", RingFullError)
+
+    def _engine_alive(self) -> bool:
+        if self.engine_pid is None:
+            return True
+        try:
+            os.kill(self.engine_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True
+
+    def _wait(self, attempt: Callable[[], bool], timeout_s: float, what: str, timeout: type[Exception]) -> None:
+        """Retries ``attempt()`` with back-off until it returns true; ``timeout`` after ``timeout_s``,
+        EngineGoneError as soon as the engine process is gone."""
+        idle = BackoffIdle()
+        deadline = time.monotonic() + timeout_s
+        next_check = time.monotonic() + _ALIVE_CHECK_S
+        while not attempt():
+            now = time.monotonic()
+            if now >= next_check:
+                if not self._engine_alive():
+                    raise EngineGoneError(f"client {self.client_id}: the engine (pid {self.engine_pid}) has exited")
+                next_check = now + _ALIVE_CHECK_S
+            if now >= deadline:
+                raise timeout(f"client {self.client_id}: {what} after {timeout_s} s")
+            idle.idle(0)
 
     # --- events and market data --------------------------------------------------------------------------
 
@@ -183,8 +238,17 @@ class Client:
         return self._rings.events.pop_batch(max_count)
 
     def wait_events(self, n: int, timeout_s: float = 5.0) -> list[Event]:
-        """Exactly ``n`` events; ``TimeoutError`` if they do not come within ``timeout_s``."""
-        return self._rings.wait_events(n, timeout_s)
+        """Exactly ``n`` events (more stay in the ring); ``TimeoutError`` if they do not come within
+        ``timeout_s``, ``EngineGoneError`` as soon as the engine is gone."""
+        got: list[Event] = []
+
+        def attempt() -> bool:
+            got.extend(self.poll(n - len(got)))
+            return len(got) >= n
+
+        if not attempt():
+            self._wait(attempt, timeout_s, f"fewer than {n} events", TimeoutError)
+        return got
 
     def market_data(self) -> BroadcastReader:
         """A reader of the engine's market-data ring (BOOK_DELTA and TRADE), from the newest message on. The
@@ -226,8 +290,10 @@ class Client:
             self._heartbeat.stop()
         try:
             deadline = time.monotonic() + drain_timeout_s
-            while self._rings.commands.depth() and time.monotonic() < deadline:
+            while self._rings.commands.depth() and time.monotonic() < deadline and self._engine_alive():
                 time.sleep(0.0005)
+            # Best effort, briefly: if the engine does not answer, it notices this process's exit anyway.
+            self._ctl.timeout_s = min(self._ctl.timeout_s, 1.0)
             try:  # for a static slot, the detach only frees it for another process (nothing is cancelled)
                 self._ctl.request("detach", client=self.client_id, cancel=cancel, pid=os.getpid())
             except (TimeoutError, ControlError) as e:

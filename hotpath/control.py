@@ -307,6 +307,7 @@ class ControlServer:
             "market_data": self._market_data,
             "symbols": self._symbols,
             "heartbeat_timeout_s": self.heartbeat_timeout_s,
+            "engine_pid": os.getpid(),  # the client watches it: a dead engine fails its waits at once
         }
 
     def _attach_slot(self, cid: int, pid: int | None, pidfd: int | None) -> _Attached:

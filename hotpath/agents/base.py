@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from c_engine import Event
 
-from ..client import Client
+from ..client import Client, EngineGoneError
 from ..control import control_endpoint
 from ..idle import BackoffIdle
 from ..md_view import BookView, control_snapshot
@@ -89,5 +89,9 @@ def agent_main(args: argparse.Namespace, make: Callable[[Client, BookView, argpa
         view = BookView(client.market_data(), [sid], control_snapshot(client.request, client.symbol_names))
         view.resync()  # the books as they are now; deltas from here on
         agent = make(client, view, args)
-        run_agent(agent, client, view, stop, args.seconds)
+        try:
+            run_agent(agent, client, view, stop, args.seconds)
+        except EngineGoneError as e:
+            log.error("%s: stopping", e)
+            return 1
     return 0

@@ -274,3 +274,22 @@ def test_a_live_client_that_stops_reading_is_disconnected_as_a_slow_consumer(eng
     finally:
         slow.kill()
         slow.wait(WAIT_S)
+
+
+@pytest.mark.engine_config(ring_capacity=8)
+def test_a_client_learns_at_once_that_the_engine_died(engine_run: EngineRun) -> None:
+    from hotpath.client import EngineGoneError
+
+    c = Client(5, endpoint=engine_run.config.endpoint)
+    assert c.engine_pid == engine_run.proc.pid
+    engine_run.proc.kill()
+    engine_run.proc.wait(WAIT_S)
+    t0 = time.monotonic()
+    with pytest.raises(EngineGoneError):
+        c.wait_events(1, timeout_s=30)
+    for i in range(8):  # nobody takes them: the command ring fills
+        c.send(Command.new(5, 0, Side.BUY, 1, 90, cloid=i + 1))
+    with pytest.raises(EngineGoneError):
+        c.send(Command.new(5, 0, Side.BUY, 1, 90, cloid=9), timeout_s=30)
+    c.close()  # no engine to drain to or to detach from: quick
+    assert time.monotonic() - t0 < 5.0  # each wait ended on the engine's death, not on its 30 s timeout

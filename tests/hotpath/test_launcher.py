@@ -214,3 +214,19 @@ def test_an_idle_platform_costs_under_5_percent_of_a_core_outside_the_engine(tmp
         proc.send_signal(signal.SIGINT)
     out = _finish(proc, prefix)
     assert proc.returncode == 0, out
+
+
+def test_a_dead_engine_stops_the_run_with_an_error_and_leaves_nothing(tmp_path: Path) -> None:
+    proc, prefix = _up(tmp_path, seconds=0)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:  # everything is up at the first live line
+        line = proc.stdout.readline()
+        if line.startswith("t=") or not line:
+            break
+    engines = [pid for pid in _processes(prefix) if b"engine_process" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    assert len(engines) == 1
+    os.kill(engines[0], signal.SIGKILL)
+    out = _finish(proc, prefix)  # the launcher notices, stops the agents and the bridge, removes the segments
+    assert proc.returncode == 1, out
+    assert "FAILED: the engine exited (rc -9)" in out, out

@@ -51,6 +51,9 @@ from .md_view import BookView, control_snapshot
 __all__ = ["DEFAULT_CONFIG", "Launcher", "PlatformConfig", "load_config", "run"]
 
 STOP_TIMEOUT_S = 10.0
+#: the bridge's longest idle sleep: the first market data after a silence reaches subscribers up to this late;
+#: 10 ms keeps an idle bridge under 1% of a core (agents: hotpath/agents/base.py, AGENT_MAX_SLEEP_S)
+BRIDGE_MAX_SLEEP_MS = 10
 START_TIMEOUT_S = 30.0
 
 DEFAULT_CONFIG = """\
@@ -311,7 +314,8 @@ class Launcher:
             symbols = ",".join(f"{i}={s.name}" for i, s in enumerate(cfg.symbols))
             bridge = _Child("bridge", [sys.executable, "-m", "hotpath.bridge", "--md", market_data_name(self.prefix),
                                        "--symbols", symbols, "--pub", self.config.bridge_pub,
-                                       "--rep", str(self.config.bridge_rep), "--control", self.endpoint],
+                                       "--rep", str(self.config.bridge_rep), "--control", self.endpoint,
+                                       "--max-sleep-ms", str(BRIDGE_MAX_SLEEP_MS)],
                             others)  # fmt: skip
             bridge.start(stdout=subprocess.PIPE)
             self.children.append(bridge)

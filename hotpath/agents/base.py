@@ -43,10 +43,11 @@ class Agent(Protocol):
         """When ``step`` next has something to do on its own (monotonic ns), or None: only events wake it."""
 
 
-#: the longest idle sleep of an agent: each wake-up of a Python process costs tens of microseconds of CPU on
-#: these VMs, so 10 ms keeps an idle agent near 1% of a core; the first event after a silence waits up to this
-#: (a strategy that cannot afford that owns a core and spins: docs/HOTPATH.md)
-AGENT_MAX_SLEEP_S = 10e-3
+#: the longest idle sleep of an agent. Each wake-up of a Python process costs ~50-80 us of CPU on these VMs
+#: (a bare sleep loop: 1.5% of a core at 5 ms), so 20 ms keeps an idle agent well under 1% and an idle platform
+#: under the 5% budget with room for a loaded machine; the first event after a silence waits up to this (a
+#: strategy that cannot afford that owns a core and spins: docs/HOTPATH.md)
+AGENT_MAX_SLEEP_S = 20e-3
 
 
 def run_agent(agent: Agent, client: Client, view: BookView, stop: threading.Event, seconds: float = 0.0) -> None:

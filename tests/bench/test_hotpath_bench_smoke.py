@@ -27,7 +27,8 @@ pytestmark = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="the be
 
 def _run_bench(out: Path) -> subprocess.CompletedProcess[str]:
     args = [sys.executable, str(BENCH), "--round-trips", "2000", "--zmq-round-trips", "500", "--warmup", "200",
-            "--throughput-seconds", "0.2", "--throughput-runs", "2", "--out", str(out)]  # fmt: skip
+            "--throughput-seconds", "0.2", "--throughput-runs", "2", "--ratio-blocks", "2",
+            "--ratio-block-round-trips", "1000", "--out", str(out)]  # fmt: skip
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         stdout, _ = proc.communicate(timeout=TIMEOUT_S)
@@ -73,6 +74,8 @@ def test_a_tiny_run_writes_every_section_with_sane_numbers(tmp_path: Path) -> No
         _check_latency(name, report[name], 500 if name.startswith("c") else 2000)
     if (ROOT / "build" / "ring_pingpong").exists():
         _check_latency("a_prime", report["a_prime"], 2000)
+        pairs = report["ratio_blocks"]["pairs"]
+        assert len(pairs) == 2 and all(r["ratio"] == r["b_p50_ns"] / r["a_prime_p50_ns"] > 0 for r in pairs)
     else:
         assert "skipped" in report["a_prime"]
 

@@ -34,13 +34,14 @@ import threading
 import time
 import tomllib
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 import numpy as np
 
-from c_engine import ClientLimits, EngineConfig, EventType, SymbolConfig
+from c_engine import ClientLimits, Command, EngineConfig, Event, EventType, Side, SymbolConfig
 
 from .bridge import DEFAULT_PUB_ENDPOINT, DEFAULT_REP_ENDPOINT
 from .client import Client
@@ -129,7 +130,6 @@ class PlatformConfig:
     bridge_rep: str | None = None
     probe_client: int | None = 63
     probe_hz: float = 50.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
@@ -233,8 +233,9 @@ class _Probe:
     def _pair(self) -> None:
         bid, _ = self.view.best(self.symbol_id)
         price = max(1, (bid[0] if bid else self.fallback_ticks) - 50)
-        ack = self._round_trip(lambda: self.client.send(_probe_new(self.client.client_id, self.symbol_id, price)),
-                               EventType.ACK)  # fmt: skip
+        order = Command.new(self.client.client_id, self.symbol_id, Side.BUY, 1, price, post_only=True,
+                            ts_ns=time.monotonic_ns())  # fmt: skip
+        ack = self._round_trip(lambda: self.client.send(order), EventType.ACK)
         if ack is None:
             return
         t, ev = ack
@@ -245,7 +246,7 @@ class _Probe:
             if done is not None:
                 self.cancel_ns.append(done[0])
 
-    def _round_trip(self, send: Any, want: int, timeout_s: float = 0.1) -> tuple[int, Any] | None:
+    def _round_trip(self, send: Callable[[], None], want: int, timeout_s: float = 0.1) -> tuple[int, Event] | None:
         t0 = time.perf_counter_ns()
         send()
         deadline = t0 + int(timeout_s * 1e9)
@@ -255,12 +256,6 @@ class _Probe:
                     return (time.perf_counter_ns() - t0, ev) if ev.type == want else None
             if time.perf_counter_ns() > deadline:
                 return None
-
-
-def _probe_new(client_id: int, symbol_id: int, price: int) -> Any:
-    from c_engine import Command, Side
-
-    return Command.new(client_id, symbol_id, Side.BUY, 1, price, post_only=True, ts_ns=time.monotonic_ns())
 
 
 def _percentiles(ns: list[int]) -> str:

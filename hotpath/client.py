@@ -26,7 +26,6 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import numpy.typing as npt
@@ -38,8 +37,6 @@ from c_engine._wire import MSG_SIZE
 from .bcast import BroadcastReader, SharedMemoryBroadcast
 from .control import ControlClient, ControlError, control_endpoint
 from .engine_process import EngineClient
-from .idle import BackoffIdle
-from .ring import RingFullError
 
 __all__ = ["Client", "EngineGoneError"]
 
@@ -104,6 +101,7 @@ class Client:
         reply = self._ctl.request("attach", client=client_id, pid=os.getpid())
         self.static = bool(reply["static"])
         self.engine_pid: int | None = reply.get("engine_pid")
+        self._next_alive_check = 0.0
         self._rings = EngineClient.from_names(client_id, reply["command_ring"], reply["event_ring"],
                                               reply["market_data"])  # fmt: skip
         self.symbols: dict[str, int] = {s["name"]: s["symbol_id"] for s in reply["symbols"]}
@@ -151,7 +149,7 @@ class Client:
             self._next_cloid += 1
         pack_new_order(self._cmd, 0, self._units[sid], sid, self.client_id, side, qty, price, type, tif,
                        post_only, stp, cloid, time.monotonic_ns())  # fmt: skip
-        self._push(bytes(self._cmd), timeout_s)
+        self.send(bytes(self._cmd), timeout_s)
         return cloid
 
     def cancel(self, order_id: int, *, timeout_s: float = 5.0) -> None:
@@ -180,25 +178,11 @@ class Client:
 
     def send(self, cmd: Command | bytes, timeout_s: float = 5.0) -> None:
         """Sends one command in wire units as it is (the engine sets its client id to this client's)."""
-        self._push(cmd, timeout_s)
+        self._rings.submit(cmd, timeout_s, self._check_engine)
 
     def send_batch(self, commands: npt.NDArray[Any], timeout_s: float = 5.0) -> None:
         """Sends a ``COMMAND_DTYPE`` array in order, waiting (with back-off) while the ring is full."""
-        ring = self._rings.commands
-        rest = commands
-
-        def attempt() -> bool:
-            nonlocal rest
-            rest = rest[ring.push_batch(rest) :]
-            return len(rest) == 0
-
-        if not attempt():
-            self._wait(attempt, timeout_s, "command ring still full", RingFullError)
-
-    def _push(self, cmd: Command | bytes, timeout_s: float) -> None:
-        ring = self._rings.commands
-        if not ring.push(cmd):
-            self._wait(lambda: ring.push(cmd), timeout_s, "command ring still full", RingFullError)
+        self._rings.commands.push_batch_wait(commands, timeout_s, self._check_engine)
 
     def _engine_alive(self) -> bool:
         if self.engine_pid is None:
@@ -211,21 +195,14 @@ class Client:
             pass
         return True
 
-    def _wait(self, attempt: Callable[[], bool], timeout_s: float, what: str, timeout: type[Exception]) -> None:
-        """Retries ``attempt()`` with back-off until it returns true; ``timeout`` after ``timeout_s``,
-        EngineGoneError as soon as the engine process is gone."""
-        idle = BackoffIdle()
-        deadline = time.monotonic() + timeout_s
-        next_check = time.monotonic() + _ALIVE_CHECK_S
-        while not attempt():
-            now = time.monotonic()
-            if now >= next_check:
-                if not self._engine_alive():
-                    raise EngineGoneError(f"client {self.client_id}: the engine (pid {self.engine_pid}) has exited")
-                next_check = now + _ALIVE_CHECK_S
-            if now >= deadline:
-                raise timeout(f"client {self.client_id}: {what} after {timeout_s} s")
-            idle.idle(0)
+    def _check_engine(self) -> None:
+        """The waits' abort hook: EngineGoneError once the engine process is gone (looked at every few ms)."""
+        now = time.monotonic()
+        if now < self._next_alive_check:
+            return
+        self._next_alive_check = now + _ALIVE_CHECK_S
+        if not self._engine_alive():
+            raise EngineGoneError(f"client {self.client_id}: the engine (pid {self.engine_pid}) has exited")
 
     # --- events and market data --------------------------------------------------------------------------
 
@@ -240,19 +217,11 @@ class Client:
     def wait_events(self, n: int, timeout_s: float = 5.0) -> list[Event]:
         """Exactly ``n`` events (more stay in the ring); ``TimeoutError`` if they do not come within
         ``timeout_s``, ``EngineGoneError`` as soon as the engine is gone."""
-        got: list[Event] = []
-
-        def attempt() -> bool:
-            got.extend(self.poll(n - len(got)))
-            return len(got) >= n
-
-        if not attempt():
-            self._wait(attempt, timeout_s, f"fewer than {n} events", TimeoutError)
-        return got
+        return self._rings.wait_events(n, timeout_s, self._check_engine)
 
     def market_data(self) -> BroadcastReader:
         """A reader of the engine's market-data ring (BOOK_DELTA and TRADE), from the newest message on. The
-        reader keeps the ring mapped; close it with :meth:`close_market_data` or let :meth:`close` do it."""
+        ring stays mapped until :meth:`close`."""
         if not hasattr(self, "_md"):
             self._md = SharedMemoryBroadcast.attach(self._rings.market_data_name)
         return self._md.reader()

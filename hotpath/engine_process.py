@@ -39,6 +39,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -462,17 +463,19 @@ class EngineClient:
             self.commands.close()
             raise
 
-    def submit(self, cmd: Command | bytes, timeout_s: float = 5.0) -> None:
-        """Queues one command, backing off while the ring is full; RingFullError after ``timeout_s``."""
-        self.commands.push_wait(cmd, timeout_s)
+    def submit(self, cmd: Command | bytes, timeout_s: float = 5.0, check: Callable[[], None] | None = None) -> None:
+        """Queues one command, backing off while the ring is full; RingFullError after ``timeout_s``. ``check``
+        is called while waiting; what it raises ends the wait (``Ring.push_wait``)."""
+        self.commands.push_wait(cmd, timeout_s, check)
 
     def poll_events(self, max_count: int = 256) -> list[Event]:
         """Whatever events are there (up to ``max_count``), without waiting."""
         batch = self.events.pop_batch(max_count)
         return Event.unpack_all(batch.tobytes()) if len(batch) else []
 
-    def wait_events(self, n: int, timeout_s: float = 5.0) -> list[Event]:
-        """Exactly ``n`` events (fewer are left in the ring if more came); TimeoutError if they do not come."""
+    def wait_events(self, n: int, timeout_s: float = 5.0, check: Callable[[], None] | None = None) -> list[Event]:
+        """Exactly ``n`` events (fewer are left in the ring if more came); TimeoutError if they do not come.
+        ``check`` is called while waiting; what it raises ends the wait."""
         got: list[Event] = []
         idle = BackoffIdle()
         deadline = time.monotonic() + timeout_s
@@ -482,6 +485,8 @@ class EngineClient:
             if not new:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(f"client {self.client_id}: {len(got)} of {n} events after {timeout_s} s")
+                if check is not None:
+                    check()
                 idle.idle(0)
             else:
                 idle.reset()

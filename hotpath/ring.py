@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import time
 from types import TracebackType
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -167,8 +168,11 @@ class Ring:
             return 0
         return int(lib.pt_ring_push_batch(self._h, ffi.from_buffer(arr), arr.size))
 
-    def push_wait(self, msg: Message, timeout_s: float) -> None:
-        """Pushes one message, backing off while the ring is full; RingFullError after ``timeout_s``."""
+    def push_wait(self, msg: Message, timeout_s: float, check: Callable[[], None] | None = None) -> None:
+        """Pushes one message, backing off while the ring is full; RingFullError after ``timeout_s``.
+
+        ``check`` is called at every idle step; whatever it raises ends the wait (a client's "the consumer is
+        gone", say)."""
         if self.push(msg):
             return
         idle = BackoffIdle()
@@ -176,10 +180,13 @@ class Ring:
         while not self.push(msg):
             if time.monotonic() >= deadline:
                 raise RingFullError(f"ring still full after {timeout_s} s (capacity {self.capacity})")
+            if check is not None:
+                check()
             idle.idle(0)
 
-    def push_batch_wait(self, msgs: npt.NDArray[Any], timeout_s: float) -> None:
-        """Pushes every row, in order, backing off while full; RingFullError (with some rows pushed) on timeout."""
+    def push_batch_wait(self, msgs: npt.NDArray[Any], timeout_s: float, check: Callable[[], None] | None = None) -> None:
+        """Pushes every row, in order, backing off while full; RingFullError (with some rows pushed) on timeout.
+        ``check`` as in :meth:`push_wait`."""
         arr = np.ascontiguousarray(msgs)
         done = self.push_batch(arr)
         idle = BackoffIdle()
@@ -190,6 +197,8 @@ class Ring:
             if n == 0:
                 if time.monotonic() >= deadline:
                     raise RingFullError(f"ring still full after {timeout_s} s: {done} of {len(arr)} rows pushed")
+                if check is not None:
+                    check()
                 idle.idle(0)
             else:
                 idle.reset()

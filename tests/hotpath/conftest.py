@@ -11,12 +11,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from c_engine._types import Event
 from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
 
 SHM = Path("/dev/shm")
@@ -33,6 +36,28 @@ def shm_name(request: pytest.FixtureRequest) -> Iterator[str]:
     if leaked:
         os.unlink(SHM / name)
     assert not leaked, f"/dev/shm/{name} left behind"
+
+
+def processes_named(text: str) -> list[int]:
+    """Pids (not this one) whose command line contains ``text``: a run's prefix names all its processes."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+def read_market_data(reader: Any, n: int) -> list[Event]:
+    """The next ``n`` market-data events from a broadcast reader, each within WAIT_S of the first."""
+    got: list[Event] = []
+    deadline = time.monotonic() + WAIT_S
+    while len(got) < n:
+        got += Event.unpack_all(reader.read_wait(max(0.0, deadline - time.monotonic())))
+    return got
 
 
 class EngineRun:
@@ -57,15 +82,7 @@ class EngineRun:
 
     def processes(self) -> list[int]:
         """Pids whose command line names this run (the engine child, or anything it left behind)."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    if self.prefix.encode() in (entry / "cmdline").read_bytes():
-                        pids.append(int(entry.name))
-                except OSError:
-                    pass
-        return pids
+        return processes_named(self.prefix)
 
     def terminate(self) -> int:
         self.proc.send_signal(signal.SIGTERM)

@@ -16,19 +16,17 @@ import sys
 import textwrap
 import time
 from collections.abc import Callable
-from typing import Any
 from pathlib import Path
 
 import pytest
 import zmq
 
 from c_engine import Command, EventType, Flag, Op, Side
-from c_engine._types import Event
 from hotpath.client import Client
 from hotpath.control import ControlClient, ControlError
 from hotpath.journal import read_commands
 
-from conftest import SHM, WAIT_S, EngineRun  # tests/hotpath/conftest.py
+from conftest import SHM, WAIT_S, EngineRun, read_market_data  # tests/hotpath/conftest.py
 
 
 def _wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
@@ -145,7 +143,7 @@ def test_a_client_that_dies_has_its_orders_cancelled_and_others_do_not_notice(en
         child.kill()
         child.wait(WAIT_S)
         _wait_for(lambda: _snapshot(engine_run)["bids"] == [], "the dead client's orders were not cancelled")
-        deltas = _read_md(reader, 6)  # three levels made, then emptied by the cancel-on-disconnect
+        deltas = read_market_data(reader, 6)  # three levels made, then emptied by the cancel-on-disconnect
         assert [ev.qty for ev in deltas] == [1, 1, 1, 0, 0, 0]
     assert _snapshot(engine_run)["asks"] == [[120, 4, 1]]  # the other client's order is untouched
     assert _stats(engine_run)["disconnects"] == 1
@@ -160,14 +158,6 @@ def test_a_client_that_dies_has_its_orders_cancelled_and_others_do_not_notice(en
     assert [(int(r["op"]), int(r["client_id"]), int(r["flags"])) for r in journaled[1:5]] == [(Op.NEW, 7, Flag.HAS_PRICE)] * 3 + [
         (Op.MASS_CANCEL, 7, Flag.DISCONNECT)
     ]
-
-
-def _read_md(reader: Any, n: int) -> list[Event]:
-    got: list[Event] = []
-    deadline = time.monotonic() + WAIT_S
-    while len(got) < n:
-        got += Event.unpack_all(reader.read_wait(max(0.0, deadline - time.monotonic())))
-    return got
 
 
 def test_a_dead_client_stalling_the_loop_on_its_full_event_ring_is_cut_loose(engine_run: EngineRun) -> None:

@@ -15,7 +15,7 @@ import pytest
 from c_engine import Command, Engine, EventType, OrderType, RejectReason, Side
 from c_engine._types import Event
 from hotpath._cloop import lib
-from conftest import WAIT_S, EngineRun, new_config  # tests/hotpath/conftest.py
+from conftest import WAIT_S, EngineRun, new_config, read_market_data  # tests/hotpath/conftest.py
 
 MD_TYPES = (EventType.BOOK_DELTA, EventType.TRADE)
 
@@ -30,14 +30,6 @@ def _reference_events(commands: list[Command]) -> list[Event]:
     for cmd in commands:
         out += engine.execute(cmd)
     return out
-
-
-def _read_md(reader: object, n: int) -> list[Event]:
-    got: list[Event] = []
-    deadline = time.monotonic() + WAIT_S
-    while len(got) < n:
-        got.append(Event.unpack_all(reader.read_wait(max(0.0, deadline - time.monotonic())))[0])  # type: ignore[attr-defined]
-    return got
 
 
 def test_the_loop_constants_match_the_header() -> None:
@@ -69,7 +61,7 @@ def test_crossing_orders_route_acks_fills_and_rejects_like_the_in_process_engine
             two.submit(cmd)
         got_two = two.wait_events(len(per_client[2]), WAIT_S)
         got_one += one.wait_events(len(per_client[1]) - 3, WAIT_S)  # the maker FILLs
-        md_got = _read_md(reader, len(md_expected))
+        md_got = read_market_data(reader, len(md_expected))
         time.sleep(0.05)
         assert one.poll_events() == [] and two.poll_events() == [] and reader.read() is None
 

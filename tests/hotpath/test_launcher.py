@@ -19,7 +19,7 @@ import pytest
 
 from hotpath.launcher import DEFAULT_CONFIG, load_config
 
-from conftest import SHM
+from conftest import SHM, processes_named
 
 SMALL = """
 [engine]
@@ -62,18 +62,6 @@ limits = {{ max_position = 400 }}
 """
 
 
-def _processes(prefix: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if prefix.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
 def _up(tmp_path: Path, seconds: float, flow_extra: str = "") -> tuple[subprocess.Popen[str], str]:
     prefix = f"pt_up_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     config = tmp_path / "platform.toml"
@@ -94,9 +82,9 @@ def _finish(proc: subprocess.Popen[str], prefix: str, timeout_s: float = 60.0) -
             proc.kill()
             proc.wait()
         deadline = time.monotonic() + 10
-        while _processes(prefix) and time.monotonic() < deadline:
+        while processes_named(prefix) and time.monotonic() < deadline:
             time.sleep(0.1)
-        left = _processes(prefix)
+        left = processes_named(prefix)
         for pid in left:
             os.kill(pid, signal.SIGKILL)
         segments = list(SHM.glob(f"{prefix}_*"))
@@ -203,7 +191,7 @@ def test_an_idle_platform_costs_under_5_percent_of_a_core_outside_the_engine(tmp
             if line.startswith("maker:"):
                 break
         time.sleep(2.0)  # start-up (imports, attach) is not idling
-        others = [pid for pid in _processes(prefix) if b"engine_process" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        others = [pid for pid in processes_named(prefix) if b"engine_process" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
         others += [proc.pid]
         before, t0 = _cpu_ns(others), time.monotonic()
         time.sleep(5.0)
@@ -225,7 +213,7 @@ def test_a_dead_engine_stops_the_run_with_an_error_and_leaves_nothing(tmp_path: 
         line = proc.stdout.readline()
         if line.startswith("t=") or not line:
             break
-    engines = [pid for pid in _processes(prefix) if b"engine_process" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    engines = [pid for pid in processes_named(prefix) if b"engine_process" in Path(f"/proc/{pid}/cmdline").read_bytes()]
     assert len(engines) == 1
     os.kill(engines[0], signal.SIGKILL)
     out = _finish(proc, prefix)  # the launcher notices, stops the agents and the bridge, removes the segments

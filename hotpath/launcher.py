@@ -374,7 +374,8 @@ class Launcher:
             return 1
         return 0
 
-    def _attach_probe(self) -> tuple[Client | None, BookView | None, _Probe | None]:
+    def _attach_probe(self) -> tuple[Client, BookView, _Probe | None]:
+        """The launcher's own client: its market-data view for the live book, and the probe if configured."""
         cfg = self.config.engine
         client = Client(self.config.probe_client if self.config.probe_client is not None else cfg.engine.max_clients - 1,
                         endpoint=self.endpoint)  # fmt: skip
@@ -386,8 +387,9 @@ class Launcher:
             probe = _Probe(client, 0, view, cfg.symbols[0].reference_price or cfg.symbols[0].min_price_ticks + 100)
         return client, view, probe
 
-    def _live(self, view: BookView | None, probe: _Probe | None, seconds: float) -> None:
+    def _live(self, view: BookView, probe: _Probe | None, seconds: float) -> None:
         control = EngineControl(self.prefix)
+        positions = ControlClient(self.endpoint, timeout_s=1.0)  # one socket for the run's position requests
         try:
             start = last = time.monotonic()
             last_counts = control.counters()
@@ -397,13 +399,12 @@ class Launcher:
                 if seconds and now - start >= seconds:
                     break
                 self.supervise()
-                if view is not None:
-                    view.poll()
+                view.poll()
                 if probe is not None:
                     probe.once()
                 if now - last >= 1.0:
                     counts = control.counters()
-                    self.say(self._line(now - start, counts, last_counts, now - last, view, probe))
+                    self.say(self._line(now - start, counts, last_counts, now - last, view, probe, positions))
                     last, last_counts = now, counts
                     if probe is not None:
                         probe.ack_ns.clear()
@@ -412,42 +413,41 @@ class Launcher:
             if probe is not None:
                 self.say(f"probe order -> ACK over the whole run: {_percentiles(probe.all_ack_ns)}")
         finally:
+            positions.close()
             control.close()
 
-    def _line(self, t: float, counts: dict[str, int], before: dict[str, int], dt: float, view: BookView | None,
-              probe: _Probe | None) -> str:  # fmt: skip
+    def _line(self, t: float, counts: dict[str, int], before: dict[str, int], dt: float, view: BookView,
+              probe: _Probe | None, positions: ControlClient) -> str:  # fmt: skip
         rate = (counts["commands"] - before["commands"]) / dt
         evs = (counts["events"] - before["events"]) / dt
         parts = [f"t={t:5.0f}s  {rate:9,.0f} cmd/s {evs:9,.0f} evt/s  clients {counts['clients']}"
                  f"  stalls {counts['stalls']}"]  # fmt: skip
         if probe is not None:
             parts.append(f"order->ACK {_percentiles(probe.ack_ns)}")
-        if view is not None:
-            for sid, sym in enumerate(self.config.engine.symbols):
-                bid, ask = view.best(sid)
-                last = view.last_trade.get(sid)
-                tick = sym.tick_size
+        for sid, sym in enumerate(self.config.engine.symbols):
+            bid, ask = view.best(sid)
+            last = view.last_trade.get(sid)
+            tick = sym.tick_size
 
-                def px(level: tuple[int, int] | None) -> str:
-                    return f"{level[1]} @ {level[0] * tick:.2f}" if level else "--"
+            def px(level: tuple[int, int] | None) -> str:
+                return f"{level[1]} @ {level[0] * tick:.2f}" if level else "--"
 
-                parts.append(f"{sym.name} {px(bid)} | {px(ask)} last {last[0] * tick:.2f}" if last else
-                             f"{sym.name} {px(bid)} | {px(ask)}")  # fmt: skip
-        parts += self._makers()
+            parts.append(f"{sym.name} {px(bid)} | {px(ask)} last {last[0] * tick:.2f}" if last else
+                         f"{sym.name} {px(bid)} | {px(ask)}")  # fmt: skip
+        parts += self._makers(positions)
         return "  ".join(parts)
 
-    def _makers(self) -> list[str]:
+    def _makers(self, ctl: ControlClient) -> list[str]:
         out = []
-        with ControlClient(self.endpoint, timeout_s=1.0) as ctl:
-            for spec in self.config.agents:
-                if not spec.maker:
+        for spec in self.config.agents:
+            if not spec.maker:
+                continue
+            for client in spec.clients:
+                try:
+                    pos = ctl.request("position", client=client, symbol=spec.symbol)
+                except (ControlError, TimeoutError):
                     continue
-                for client in spec.clients:
-                    try:
-                        pos = ctl.request("position", client=client, symbol=spec.symbol)
-                    except (ControlError, TimeoutError):
-                        continue
-                    out.append(f"{spec.name}[{client}] pos {pos['position']:+d} pnl {pos['pnl']:+,d}")
+                out.append(f"{spec.name}[{client}] pos {pos['position']:+d} pnl {pos['pnl']:+,d}")
         return out
 
     # --- stop --------------------------------------------------------------------------------------------

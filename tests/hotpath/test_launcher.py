@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from hotpath.engine_process import EngineControl
 from hotpath.launcher import DEFAULT_CONFIG, load_config
 
 from conftest import SHM, processes_named
@@ -190,7 +191,14 @@ def test_an_idle_platform_costs_under_5_percent_of_a_core_outside_the_engine(tmp
         for line in proc.stdout:  # up once the maker is started
             if line.startswith("maker:"):
                 break
-        time.sleep(2.0)  # start-up (imports, attach) is not idling
+        # Start-up (imports, attach, the first snapshot) is not idling, and on a loaded machine it can take
+        # seconds: wait until the maker and the launcher's own client are attached, then let them settle.
+        with EngineControl(prefix, timeout_s=30) as control:
+            deadline = time.monotonic() + 30
+            while control.counters()["clients"] < 2:
+                assert time.monotonic() < deadline, "the maker never attached"
+                time.sleep(0.05)
+        time.sleep(1.0)
         others = [pid for pid in processes_named(prefix) if b"engine_process" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
         others += [proc.pid]
         before, t0 = _cpu_ns(others), time.monotonic()

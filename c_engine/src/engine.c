@@ -479,8 +479,7 @@ static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
 
 static void cmd_kill_reset(pt_engine_t *e, const pt_command_t *c)
 {
-    e->clients[c->client_id].killed = false;
-    e->clients[c->client_id].pnl_dirty = true;
+    e->clients[c->client_id].killed = false; /* the next trade's sweep looks at it again */
     emit_ack(e, c, PT_OP_KILL_RESET, 0, 0, 0, 0);
     finish_command(e, c->ts_ns);
 }
@@ -627,7 +626,7 @@ int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_cli
     int64_t burst = limits->rate_burst > 0 ? limits->rate_burst : limits->rate_per_s;
     c->tokens = burst * 1000000000LL;
     c->last_ts = 0;
-    c->pnl_dirty = true;
+    c->pnl = risk_pnl_exact(e, client_id); /* marks equal last prices between commands */
     e->nloss_clients = 0;
     for (uint16_t i = 0; i < e->cfg.max_clients; i++)
         if (e->clients[i].limits.max_loss > 0)

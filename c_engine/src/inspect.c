@@ -170,6 +170,7 @@ static int check_book(const pt_engine_t *e, uint16_t s, int64_t *open_by_client_
             REQUIRE(i == 0 || side->keys[i - 1] < side->keys[i]);
             const level_t *lv = &b->levels[side->levels[i]];
             REQUIRE(side->keys[i] == (si == 0 ? lv->price : -lv->price));
+            REQUIRE(lv->pos == i && book_find_level(b, si, lv->price) == side->levels[i]);
             int64_t qty = 0, count = 0;
             pt_idx_t prev = PT_NIL;
             for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
@@ -231,6 +232,13 @@ int pt_engine_check(const pt_engine_t *e)
     }
     if (rc == PT_OK && (resting != e->live_orders || listed != e->live_orders || e->ntouched != 0))
         rc = PT_E_CORRUPT;
+    /* the kill switch's running PnL: marks are the last prices and each loss client's pnl is exact */
+    for (uint16_t s = 0; s < e->nsymbols && rc == PT_OK; s++)
+        if (e->books[s].mark_price != e->books[s].last_price)
+            rc = PT_E_CORRUPT;
+    for (uint16_t i = 0; i < e->nloss_clients && rc == PT_OK; i++)
+        if (e->clients[e->loss_clients[i]].pnl != risk_pnl_exact(e, e->loss_clients[i]))
+            rc = PT_E_CORRUPT;
     free(open);
     return rc;
 }

@@ -50,6 +50,7 @@ typedef struct level {
     int64_t order_count;
     pt_idx_t head, tail;   /* head = oldest = next to trade; free list link when unused */
     uint64_t touch_stamp;  /* == engine cmd_stamp when already in this command's touched list */
+    uint32_t pos;          /* index in its side's sorted arrays while it exists */
     uint8_t side;          /* side index, so a reused slot is not mistaken for the level it was */
 } level_t;
 
@@ -62,6 +63,10 @@ typedef struct book_side {
     int64_t *keys;
     pt_idx_t *levels;
     uint32_t count;
+    /* price -> level: Robin Hood open addressing on price & mask (prices near the touch are consecutive
+     * integers, so each sits in its own slot), holding the level index; book.c */
+    pt_idx_t *by_price;
+    uint64_t price_mask;
 } book_side_t;
 
 typedef struct book {
@@ -70,6 +75,7 @@ typedef struct book {
     level_t *levels;       /* pool of 2*max_levels_per_side */
     pt_idx_t free_level;
     int64_t last_price;    /* 0 until the first trade */
+    int64_t mark_price;    /* the price the loss clients' pnl is marked at: last_price after every command */
 } book_t;
 
 typedef struct client_symbol {
@@ -79,13 +85,15 @@ typedef struct client_symbol {
 } client_symbol_t;
 
 typedef struct client {
+    /* Realised + unrealised PnL at the books' mark prices, money units; kept up to date for clients with
+     * a loss limit (risk.c), so the kill switch reads it instead of summing every symbol after each trade. */
+    __int128 pnl;
     pt_client_limits_t limits;
     int64_t tokens;        /* rate bucket, in 1e-9 tokens */
     uint64_t last_ts;
     int64_t open_orders;
     pt_idx_t head, tail;   /* resting orders, ascending id */
     bool killed;
-    bool pnl_dirty;        /* cash, position or limits changed since the kill switch last looked */
 } client_t;
 
 typedef struct touched {
@@ -109,13 +117,15 @@ typedef struct cloid_slot {
     uint64_t cloid;
     pt_idx_t order;       /* PT_NIL = empty */
     uint16_t client;
-    uint16_t reserved;
+    uint16_t dist;        /* slots from its home (Robin Hood probing) */
 } cloid_slot_t;
 
-/* by_cloid: open addressing over (client, cloid), the key kept in the slot. */
+/* by_cloid: open addressing over (client, cloid), the key kept in the slot. Its probe runs stay far below
+ * 65,535 slots (dist is 16 bits): a run that long needs that many live entries hashing to one place. */
 typedef struct cloid_index {
     cloid_slot_t *slots;
     uint64_t mask;
+    uint64_t seed;        /* secret, so clients cannot aim cloids at one home */
 } cloid_index_t;
 
 struct pt_engine {
@@ -144,7 +154,6 @@ struct pt_engine {
     uint64_t cmd_stamp;
     bool cmd_traded;
     uint16_t cmd_trade_symbol;      /* a command trades on one symbol: the taker's */
-    int64_t cmd_last_price_before;  /* that symbol's last price before the command's first trade */
 
     uint64_t seq;          /* last event sequence number */
     uint64_t order_seq;    /* last order id */
@@ -186,6 +195,7 @@ void risk_rate_consume(client_t *c, uint64_t ts, int64_t tokens_after);
 client_symbol_t *risk_cs(pt_engine_t *e, uint16_t client, uint16_t symbol);
 bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t add_qty);
 void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t price, int64_t qty);
+__int128 risk_pnl_exact(const pt_engine_t *e, uint16_t client);
 int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow);
 void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts);
 

@@ -63,11 +63,8 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
     risk_cs(e, m->client, m->symbol)->open_qty[side_index(m->side)] -= q;
     risk_on_fill(e, m->client, m->symbol, m->side, price, q);
     risk_on_fill(e, t->client, t->symbol, t->side, price, q);
-    if (!e->cmd_traded) {
-        e->cmd_traded = true;
-        e->cmd_trade_symbol = t->symbol;
-        e->cmd_last_price_before = b->last_price;
-    }
+    e->cmd_traded = true;
+    e->cmd_trade_symbol = t->symbol;
     b->last_price = price;
 
     emit_fill(e, m->symbol, m->client, m->side, m->id, PT_LIQ_MAKER, trade_id, price, q, m->open_qty, ts);

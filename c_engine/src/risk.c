@@ -90,10 +90,14 @@ bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symb
     return exposure > limit;
 }
 
+/* A fill moves cash and position; at the unchanged mark price it moves the pnl by (mark - price) per lot
+ * bought (the mirror for a sale). The mark itself moves in the sweep. */
 void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t price, int64_t qty)
 {
     client_symbol_t *cs = risk_cs(e, client, symbol);
-    e->clients[client].pnl_dirty = true;
+    const book_t *b = &e->books[symbol];
+    __int128 per_lot = side == PT_SIDE_BUY ? b->mark_price - price : price - b->mark_price;
+    e->clients[client].pnl += per_lot * qty * b->cfg.pnl_unit;
     if (side == PT_SIDE_BUY) {
         cs->position += qty;
         cs->cash -= price * qty;
@@ -103,17 +107,22 @@ void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side
     }
 }
 
-/* Realised + unrealised PnL at the last trade prices, in money units, summed over symbols. */
-int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow)
+/* Realised + unrealised PnL at the last trade prices, in money units, summed over symbols, exactly. */
+__int128 risk_pnl_exact(const pt_engine_t *e, uint16_t client)
 {
     __int128 pnl = 0;
     for (uint16_t s = 0; s < e->nsymbols; s++) {
         const client_symbol_t *cs = risk_cs_const(e, client, s);
-        if (cs->position == 0 && cs->cash == 0)
-            continue;
         const book_t *b = &e->books[s];
         pnl += ((__int128)cs->cash + (__int128)cs->position * b->last_price) * b->cfg.pnl_unit;
     }
+    return pnl;
+}
+
+/* The same, saturated to int64 for reports. */
+int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow)
+{
+    __int128 pnl = risk_pnl_exact(e, client);
     *overflow = pnl > INT64_MAX || pnl < INT64_MIN;
     return *overflow ? (pnl > 0 ? INT64_MAX : INT64_MIN) : (int64_t)pnl;
 }
@@ -132,27 +141,23 @@ static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
 }
 
 /*
- * After a command that traded: every client with a loss limit, ascending id.
- * A client's PnL only moves when its cash or position does (it traded: dirty),
- * when the last price of a symbol it holds moves, or it is looked at again
- * because its limit or kill switch was reset (dirty too); any other client was
- * above its limit when last looked at and still is, so it is skipped.
+ * After a command that traded (on one symbol): re-marks every client with a loss limit to the symbol's
+ * new last price, then kills, in ascending client id, each one not yet killed whose PnL is below
+ * -max_loss. A client's PnL only moves through its fills (risk_on_fill, at the old mark) and the mark's
+ * move (here), so one multiply-add per client keeps it exact; nothing is summed over symbols.
+ * Killed clients are re-marked too, so their PnL is right when the switch is reset.
  */
 void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts)
 {
     uint16_t s = e->cmd_trade_symbol;
-    bool price_moved = e->books[s].last_price != e->cmd_last_price_before;
+    book_t *b = &e->books[s];
+    __int128 step = (__int128)(b->last_price - b->mark_price) * b->cfg.pnl_unit;
+    b->mark_price = b->last_price;
     for (uint16_t i = 0; i < e->nloss_clients; i++) {
         uint16_t client = e->loss_clients[i];
         client_t *c = &e->clients[client];
-        if (c->killed)
-            continue;
-        if (!c->pnl_dirty && !(price_moved && risk_cs(e, client, s)->position != 0))
-            continue;
-        c->pnl_dirty = false;
-        bool overflow;
-        int64_t pnl = risk_pnl(e, client, &overflow);
-        if (pnl < -c->limits.max_loss)
+        c->pnl += step * risk_cs(e, client, s)->position;
+        if (!c->killed && c->pnl < -(__int128)c->limits.max_loss)
             kill_client(e, client, ts);
     }
 }

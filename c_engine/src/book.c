@@ -71,7 +71,7 @@ level_t *book_best(const book_t *b, int si)
 }
 
 /* Position of the first key >= key, for a new level. The best level is checked first (a new touch is
-  * the commonest); otherwise a branchless binary search: the comparisons compile to
+ * the commonest); otherwise a branchless binary search: the comparisons compile to
  * conditional moves, since a price a few levels off the touch is a coin flip for the branch
  * predictor at every step. */
 static uint32_t lower_bound(const book_side_t *s, int64_t key)

@@ -624,7 +624,8 @@ int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_cli
     client_t *c = &e->clients[client_id];
     c->limits = *limits;
     int64_t burst = limits->rate_burst > 0 ? limits->rate_burst : limits->rate_per_s;
-    c->tokens = burst * 1000000000LL;
+    c->rate_cap = burst * 1000000000LL;
+    c->tokens = c->rate_cap;
     c->last_ts = 0;
     c->pnl = risk_pnl_exact(e, client_id); /* marks equal last prices between commands */
     e->nloss_clients = 0;

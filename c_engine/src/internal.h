@@ -90,6 +90,7 @@ typedef struct client {
     __int128 pnl;
     pt_client_limits_t limits;
     int64_t tokens;        /* rate bucket, in 1e-9 tokens */
+    int64_t rate_cap;      /* a full bucket: burst x 10^9 */
     uint64_t last_ts;
     int64_t open_orders;
     pt_idx_t head, tail;   /* resting orders, ascending id */

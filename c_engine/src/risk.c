@@ -38,7 +38,8 @@ bool risk_outside_band(const book_t *b, int64_t price)
     return diff > band;
 }
 
-/* Tokens the client would hold at ts, after taking one; false if it has none. */
+/* Tokens the client would hold at ts, after taking one; false if it has none. In int64: a full bucket
+ * (burst x 10^9) fits (set_client_limits checks), and a refill that would overflow fills it anyway. */
 bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after)
 {
     int64_t rate = c->limits.rate_per_s;
@@ -46,16 +47,20 @@ bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after)
         *tokens_after = 0;
         return true;
     }
-    int64_t burst = c->limits.rate_burst > 0 ? c->limits.rate_burst : rate;
-    __int128 cap = (__int128)burst * TOKEN_UNITS;
-    __int128 tokens = c->tokens;
-    if (ts > c->last_ts)
-        tokens += (__int128)(ts - c->last_ts) * rate;
+    int64_t cap = c->rate_cap;
+    int64_t tokens = c->tokens;
+    if (ts > c->last_ts) {
+        uint64_t elapsed = ts - c->last_ts;
+        int64_t refill;
+        if (elapsed > (uint64_t)INT64_MAX || __builtin_mul_overflow((int64_t)elapsed, rate, &refill) ||
+            __builtin_add_overflow(tokens, refill, &tokens))
+            tokens = cap;
+    }
     if (tokens > cap)
         tokens = cap;
     if (tokens < TOKEN_UNITS)
         return false;
-    *tokens_after = (int64_t)(tokens - TOKEN_UNITS);
+    *tokens_after = tokens - TOKEN_UNITS;
     return true;
 }
 
@@ -96,8 +101,9 @@ void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side
 {
     client_symbol_t *cs = risk_cs(e, client, symbol);
     const book_t *b = &e->books[symbol];
-    __int128 per_lot = side == PT_SIDE_BUY ? b->mark_price - price : price - b->mark_price;
-    e->clients[client].pnl += per_lot * qty * b->cfg.pnl_unit;
+    /* |mark - price| <= max_price_ticks and qty <= max_order_lots, whose product add_symbol keeps below 2^62 */
+    int64_t per_lot = side == PT_SIDE_BUY ? b->mark_price - price : price - b->mark_price;
+    e->clients[client].pnl += (__int128)(per_lot * qty) * b->cfg.pnl_unit;
     if (side == PT_SIDE_BUY) {
         cs->position += qty;
         cs->cash -= price * qty;

@@ -14,7 +14,7 @@
  * By client order id. Client-chosen keys, usually counting up per client.
  * The home slot keeps runs of 256 consecutive cloids of a client in one block
  * of 256 slots (one 4 KiB page of 16-byte slots) and scatters the blocks with
- * a seeded hash: sequential cloids walk consecutive cache lines, which the
+ * a secret hash: sequential cloids walk consecutive cache lines, which the
  * prefetcher follows (a fully scattering hash cost a cache miss on every new
  * order and every order leaving the book: 5.1 M ops/s fell to 2.7 M in the
  * benchmark; blocks of 16 got back only part of it). The key is kept in the
@@ -63,8 +63,11 @@ int index_init(pt_engine_t *e)
     ix->ring = mem_alloc(cap * sizeof *ix->ring);
     ix->overflow = mem_alloc(cap * sizeof *ix->overflow);
     e->by_cloid.mask = cap - 1;
-    /* Placement never shows in events or the state hash, so the seed may differ per run: ASLR'd addresses. */
-    e->by_cloid.seed = mix64((uint64_t)(uintptr_t)e ^ ((uint64_t)(uintptr_t)&cap << 17));
+    /* Placement never shows in events or the state hash, so the multiplier may differ per run: from ASLR'd
+     * addresses. It must be odd for multiply-shift hashing. */
+    e->by_cloid.multiplier = mix64((uint64_t)(uintptr_t)e ^ ((uint64_t)(uintptr_t)&cap << 17)) | 1;
+    unsigned table_bits = (unsigned)__builtin_ctzll(cap);
+    e->by_cloid.block_shift = table_bits > 8 ? 64 - (table_bits - 8) : 63;
     e->by_cloid.slots = mem_alloc(cap * sizeof *e->by_cloid.slots);
     if (ix->ring == NULL || ix->overflow == NULL || e->by_cloid.slots == NULL)
         return PT_E_NOMEM;
@@ -147,11 +150,12 @@ void index_erase_id(pt_engine_t *e, pt_idx_t oi)
 
 /* ---- by (client, cloid) --------------------------------------------------------- */
 
-/* The block number and the client, mixed with the engine's secret seed (index_init): a client that could
- * compute homes could choose cloids that all land in one run and make every lookup walk it. */
+/* The block number and the client, hashed by multiply-shift with the engine's secret odd multiplier (a
+ * universal family: Dietzfelbinger et al. 1997): two keys share a block with probability about 2^-block_bits
+ * whatever cloids a client picks, so it cannot aim them at one run. The top bits of the product are the block. */
 static inline uint64_t cloid_home(const cloid_index_t *ix, uint16_t client, uint64_t cloid)
 {
-    uint64_t block = mix64((cloid >> 8) ^ ((uint64_t)client << 48) ^ ix->seed);
+    uint64_t block = (((cloid >> 8) ^ ((uint64_t)client << 48)) * ix->multiplier) >> ix->block_shift;
     return ((block << 8) | (cloid & 255)) & ix->mask;
 }
 

@@ -126,7 +126,8 @@ typedef struct cloid_slot {
 typedef struct cloid_index {
     cloid_slot_t *slots;
     uint64_t mask;
-    uint64_t seed;        /* secret, so clients cannot aim cloids at one home */
+    uint64_t multiplier;  /* secret and odd: the hash of cloid blocks (index.c) */
+    unsigned block_shift; /* 64 - the bits that number a block */
 } cloid_index_t;
 
 struct pt_engine {

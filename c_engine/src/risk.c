@@ -90,9 +90,15 @@ bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symb
     if (limit <= 0)
         return false;
     const client_symbol_t *cs = risk_cs_const(e, client, symbol);
-    __int128 exposure = side == PT_SIDE_BUY ? (__int128)cs->position + cs->open_qty[0] + add_qty
-                                            : -(__int128)cs->position + cs->open_qty[1] + add_qty;
-    return exposure > limit;
+    int64_t open = cs->open_qty[side_index(side)], exposure;
+    /* the position counted toward this side, plus open, plus add: in int64 unless a step overflows */
+    bool fits = side == PT_SIDE_BUY ? !__builtin_add_overflow(cs->position, open, &exposure)
+                                    : !__builtin_sub_overflow(open, cs->position, &exposure);
+    if (fits && !__builtin_add_overflow(exposure, add_qty, &exposure))
+        return exposure > limit;
+    __int128 wide = side == PT_SIDE_BUY ? (__int128)cs->position + open + add_qty
+                                        : -(__int128)cs->position + open + add_qty;
+    return wide > limit;
 }
 
 /* A fill moves cash and position; at the unchanged mark price it moves the pnl by (mark - price) per lot
@@ -159,10 +165,17 @@ void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts)
     book_t *b = &e->books[s];
     __int128 step = (__int128)(b->last_price - b->mark_price) * b->cfg.pnl_unit;
     b->mark_price = b->last_price;
+    /* In practice step x position fits int64 (one 64-bit multiply); the 128-bit product is the fallback. */
+    int64_t step64 = (int64_t)step;
+    bool small_step = step == step64;
     for (uint16_t i = 0; i < e->nloss_clients; i++) {
         uint16_t client = e->loss_clients[i];
         client_t *c = &e->clients[client];
-        c->pnl += step * risk_cs(e, client, s)->position;
+        int64_t position = risk_cs(e, client, s)->position, move;
+        if (small_step && !__builtin_mul_overflow(step64, position, &move))
+            c->pnl += move;
+        else
+            c->pnl += step * position;
         if (!c->killed && c->pnl < -(__int128)c->limits.max_loss)
             kill_client(e, client, ts);
     }

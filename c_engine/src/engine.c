@@ -235,7 +235,7 @@ static bool would_cross(const book_t *b, uint8_t side, int64_t price)
     const level_t *opp = book_best(b, !side_index(side));
     if (opp == NULL)
         return false;
-    return side == PT_SIDE_BUY ? price >= opp->price : price <= opp->price;
+    return side_sign(side) * (price - opp->price) >= 0; /* buy: price >= ask; sell: price <= bid */
 }
 
 static uint16_t check_price(const book_t *b, int64_t price)

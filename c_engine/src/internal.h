@@ -28,6 +28,9 @@ typedef uint32_t pt_idx_t;
 
 /* side index: 0 = buy (bids), 1 = sell (asks) */
 static inline int side_index(uint8_t side) { return side == PT_SIDE_SELL; }
+/* +1 for a buy, -1 for a sell. Whether an order buys or sells is a coin flip for the branch predictor, so
+ * side-dependent arithmetic multiplies by this instead of branching (mispredictions, callgrind --branch-sim). */
+static inline int64_t side_sign(uint8_t side) { return 1 - 2 * (int64_t)side_index(side); }
 
 typedef struct order {
     uint64_t id;

@@ -12,9 +12,8 @@
 
 static inline bool crosses(uint8_t side, bool bounded, int64_t bound, int64_t level_price)
 {
-    if (!bounded)
-        return true;
-    return side == PT_SIDE_BUY ? level_price <= bound : level_price >= bound;
+    /* buy: level <= bound; sell: level >= bound. Branch-free in the side (side_sign). */
+    return !bounded || side_sign(side) * (bound - level_price) >= 0;
 }
 
 /* The price the walk may not go beyond: the taker's limit, or for a market order

@@ -90,15 +90,12 @@ bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symb
     if (limit <= 0)
         return false;
     const client_symbol_t *cs = risk_cs_const(e, client, symbol);
-    int64_t open = cs->open_qty[side_index(side)], exposure;
+    int64_t open = cs->open_qty[side_index(side)], toward, exposure;
     /* the position counted toward this side, plus open, plus add: in int64 unless a step overflows */
-    bool fits = side == PT_SIDE_BUY ? !__builtin_add_overflow(cs->position, open, &exposure)
-                                    : !__builtin_sub_overflow(open, cs->position, &exposure);
-    if (fits && !__builtin_add_overflow(exposure, add_qty, &exposure))
+    if (!__builtin_mul_overflow(cs->position, side_sign(side), &toward) &&
+        !__builtin_add_overflow(toward, open, &exposure) && !__builtin_add_overflow(exposure, add_qty, &exposure))
         return exposure > limit;
-    __int128 wide = side == PT_SIDE_BUY ? (__int128)cs->position + open + add_qty
-                                        : -(__int128)cs->position + open + add_qty;
-    return wide > limit;
+    return (__int128)cs->position * side_sign(side) + open + add_qty > limit;
 }
 
 /* A fill moves cash and position; at the unchanged mark price it moves the pnl by (mark - price) per lot
@@ -108,15 +105,11 @@ void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side
     client_symbol_t *cs = risk_cs(e, client, symbol);
     const book_t *b = &e->books[symbol];
     /* |mark - price| <= max_price_ticks and qty <= max_order_lots, whose product add_symbol keeps below 2^62 */
-    int64_t per_lot = side == PT_SIDE_BUY ? b->mark_price - price : price - b->mark_price;
+    int64_t sign = side_sign(side);
+    int64_t per_lot = sign * (b->mark_price - price);
     e->clients[client].pnl += (__int128)(per_lot * qty) * b->cfg.pnl_unit;
-    if (side == PT_SIDE_BUY) {
-        cs->position += qty;
-        cs->cash -= price * qty;
-    } else {
-        cs->position -= qty;
-        cs->cash += price * qty;
-    }
+    cs->position += sign * qty;
+    cs->cash -= sign * (price * qty);
 }
 
 /* Realised + unrealised PnL at the last trade prices, in money units, summed over symbols, exactly. */

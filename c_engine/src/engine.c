@@ -627,7 +627,7 @@ int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_cli
     c->rate_cap = burst * 1000000000LL;
     c->tokens = c->rate_cap;
     c->last_ts = 0;
-    c->pnl = risk_pnl_exact(e, client_id); /* marks equal last prices between commands */
+    c->loss_headroom = limits->max_loss + risk_pnl_exact(e, client_id); /* marks = last prices between commands */
     e->nloss_clients = 0;
     for (uint16_t i = 0; i < e->cfg.max_clients; i++)
         if (e->clients[i].limits.max_loss > 0)

@@ -232,13 +232,16 @@ int pt_engine_check(const pt_engine_t *e)
     }
     if (rc == PT_OK && (resting != e->live_orders || listed != e->live_orders || e->ntouched != 0))
         rc = PT_E_CORRUPT;
-    /* the kill switch's running PnL: marks are the last prices and each loss client's pnl is exact */
+    /* the kill switch's running PnL: marks are the last prices, and each loss client's headroom is
+     * max_loss + its exact PnL */
     for (uint16_t s = 0; s < e->nsymbols && rc == PT_OK; s++)
         if (e->books[s].mark_price != e->books[s].last_price)
             rc = PT_E_CORRUPT;
-    for (uint16_t i = 0; i < e->nloss_clients && rc == PT_OK; i++)
-        if (e->clients[e->loss_clients[i]].pnl != risk_pnl_exact(e, e->loss_clients[i]))
+    for (uint16_t i = 0; i < e->nloss_clients && rc == PT_OK; i++) {
+        const client_t *c = &e->clients[e->loss_clients[i]];
+        if (c->loss_headroom != c->limits.max_loss + risk_pnl_exact(e, e->loss_clients[i]))
             rc = PT_E_CORRUPT;
+    }
     free(open);
     return rc;
 }

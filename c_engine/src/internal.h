@@ -88,9 +88,10 @@ typedef struct client_symbol {
 } client_symbol_t;
 
 typedef struct client {
-    /* Realised + unrealised PnL at the books' mark prices, money units; kept up to date for clients with
-     * a loss limit (risk.c), so the kill switch reads it instead of summing every symbol after each trade. */
-    __int128 pnl;
+    /* max_loss + realised + unrealised PnL at the books' mark prices, money units: the kill switch fires
+     * when it is below 0. Kept up to date for clients with a loss limit (risk.c), so the kill switch reads
+     * one sign instead of summing every symbol after each trade. */
+    __int128 loss_headroom;
     pt_client_limits_t limits;
     int64_t tokens;        /* rate bucket, in 1e-9 tokens */
     int64_t rate_cap;      /* a full bucket: burst x 10^9 */

@@ -107,7 +107,7 @@ void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side
     /* |mark - price| <= max_price_ticks and qty <= max_order_lots, whose product add_symbol keeps below 2^62 */
     int64_t sign = side_sign(side);
     int64_t per_lot = sign * (b->mark_price - price);
-    e->clients[client].pnl += (__int128)(per_lot * qty) * b->cfg.pnl_unit;
+    e->clients[client].loss_headroom += (__int128)(per_lot * qty) * b->cfg.pnl_unit;
     cs->position += sign * qty;
     cs->cash -= sign * (price * qty);
 }
@@ -148,7 +148,7 @@ static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
 /*
  * After a command that traded (on one symbol): re-marks every client with a loss limit to the symbol's
  * new last price, then kills, in ascending client id, each one not yet killed whose PnL is below
- * -max_loss. A client's PnL only moves through its fills (risk_on_fill, at the old mark) and the mark's
+ * -max_loss (loss_headroom below 0). A client's PnL only moves through its fills (risk_on_fill, at the old mark) and the mark's
  * move (here), so one multiply-add per client keeps it exact; nothing is summed over symbols.
  * Killed clients are re-marked too, so their PnL is right when the switch is reset.
  */
@@ -166,10 +166,10 @@ void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts)
         client_t *c = &e->clients[client];
         int64_t position = risk_cs(e, client, s)->position, move;
         if (small_step && !__builtin_mul_overflow(step64, position, &move))
-            c->pnl += move;
+            c->loss_headroom += move;
         else
-            c->pnl += step * position;
-        if (!c->killed && c->pnl < -(__int128)c->limits.max_loss)
+            c->loss_headroom += step * position;
+        if (c->loss_headroom < 0 && !c->killed)
             kill_client(e, client, ts);
     }
 }

@@ -43,10 +43,17 @@ _SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
 
 # Bound once: attribute lookups are a visible part of a 1 us call.
 _submit_one = lib.py_submit_one
+_new_order = lib.py_new_order
+_cancel = lib.py_cancel
+_CONVERT_IN_PYTHON = lib.PY_CONVERT_IN_PYTHON
+_monotonic_ns = time.monotonic_ns
 _submit_batch = lib.py_submit_batch
 _pack_command = COMMAND_STRUCT.pack_into
 _iter_unpack = EVENT_STRUCT.iter_unpack
 _make_event = partial(tuple.__new__, Event)  # about 40% cheaper than Event._make per event
+# The only argument types py_new_order converts as _Units would: cffi would turn a Decimal or a numpy scalar
+# into a double through __float__, rounding it.
+_C_NUMBERS = frozenset((float, int))
 
 
 class Book(NamedTuple):
@@ -160,6 +167,7 @@ class Engine:
         self._events = memoryview(ffi.buffer(events, _event_capacity(self._e) * MSG_SIZE))
         self._symbols: dict[str, int] = {}
         self._units: list[_Units] = []
+        self._c_units: list[Any] = []  # py_units_t * per symbol, the same values as _units for C
         self.symbol_names: dict[int, str] = {}
 
     @property
@@ -184,6 +192,8 @@ class Engine:
         _check(lib.pt_engine_add_symbol(self._e, c, sid), f"add_symbol {cfg.name}")
         self._symbols[cfg.name] = sid[0]
         self._units.append(units)
+        self._c_units.append(ffi.new("py_units_t *", (units.tick, units._per_tick, units._tick_tol,
+                                                      units.lot, units._per_lot, units._lot_tol)))  # fmt: skip
         self.symbol_names[sid[0]] = cfg.name
         return int(sid[0])
 
@@ -208,8 +218,11 @@ class Engine:
     # ---- wire units ------------------------------------------------------------
 
     def _run_packed(self) -> list[Event]:
-        """Runs the command packed in ``_cmd``; its events are valid until the next call."""
-        n = _submit_one(self._e, self._cmd_ptr)
+        """Runs the command packed in ``_cmd`` and returns its events."""
+        return self._events_of(_submit_one(self._e, self._cmd_ptr))
+
+    def _events_of(self, n: int) -> list[Event]:
+        """The ``n`` events of the command just run (``n`` < 0: its failure status, raised)."""
         if n < 0:
             _check(n, "submit")
         return list(map(_make_event, _iter_unpack(self._events[: n * MSG_SIZE])))
@@ -270,15 +283,42 @@ class Engine:
     ) -> list[Event]:
         """A new order in human units. ``tif`` defaults to GTC for a limit and IOC for a market order."""
         sid = self._symbols[symbol] if isinstance(symbol, str) else self.symbol_id(symbol)
-        pack_new_order(self._cmd, 0, self._units[sid], sid, client, side, qty, price, type, tif, post_only, stp,
-                       cloid, time.monotonic_ns() if ts_ns is None else ts_ns)  # fmt: skip
-        return self._run_packed()
+        if ts_ns is None:
+            ts_ns = _monotonic_ns()
+        n = _CONVERT_IN_PYTHON
+        if qty.__class__ in _C_NUMBERS and (price is None or price.__class__ in _C_NUMBERS):
+            # One crossing converts, packs and runs the order (the Python packing and conversion below cost
+            # more than the engine). Any argument it cannot take as pack_new_order would (an unknown name, a
+            # value outside its field, a size beyond a double's exact integers) leaves it to pack_new_order,
+            # which raises the same error as ever: C runs nothing unless it converted everything.
+            try:
+                order_type = _TYPES[type]
+                n = _new_order(
+                    self._e, self._c_units[sid], sid, client, _SIDES[side], order_type,
+                    _TIFS[tif] if tif else _DEFAULT_TIF[order_type], _STPS[stp],
+                    (_POST_ONLY if post_only else 0) | (0 if price is None else _HAS_PRICE),
+                    cloid, ts_ns, 0.0 if price is None else price, qty,
+                )  # fmt: skip
+            except (KeyError, OverflowError, TypeError):
+                pass
+        if n == _CONVERT_IN_PYTHON:
+            pack_new_order(self._cmd, 0, self._units[sid], sid, client, side, qty, price, type, tif, post_only,
+                           stp, cloid, ts_ns)  # fmt: skip
+            n = _submit_one(self._e, self._cmd_ptr)
+        return self._events_of(n)
 
     def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> list[Event]:
-        # Packed directly, without a Command tuple: cancels are a third of a market maker's traffic.
-        _pack_command(self._cmd, 0, _OP_CANCEL, 0, SYMBOL_NONE, client, 0, 0, 0, 0, 0, 0,
-                      time.monotonic_ns() if ts_ns is None else ts_ns, order_id, 0, 0, 0, 0)  # fmt: skip
-        return self._run_packed()
+        # Packed in C, without a Command tuple: cancels are a third of a market maker's traffic.
+        if ts_ns is None:
+            ts_ns = _monotonic_ns()
+        try:
+            n = _cancel(self._e, client, order_id, ts_ns)
+        except (OverflowError, TypeError):
+            # A value outside its wire field: the packer raises the error it always has.
+            _pack_command(self._cmd, 0, _OP_CANCEL, 0, SYMBOL_NONE, client, 0, 0, 0, 0, 0, 0, ts_ns, order_id,
+                          0, 0, 0, 0)  # fmt: skip
+            n = _submit_one(self._e, self._cmd_ptr)
+        return self._events_of(n)
 
     def modify(
         self,

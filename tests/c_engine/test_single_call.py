@@ -1,5 +1,6 @@
-"""Engine's single-call path: ``submit`` and ``cancel`` convert and pack in C (``py_new_order``, ``py_cancel``).
-It may not be told apart from the Python path: the same ticks and lots, the same errors."""
+"""Engine's single-call path: ``submit`` and ``cancel`` convert and pack in C (``py_new_order``, ``py_cancel``),
+and the human-unit calls return ``Events``, decoded when read. Neither may be told apart from the Python path:
+the same ticks and lots, the same errors, the same ``Event`` values."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from c_engine import Command, Engine, EngineConfig, EventType, SymbolConfig
+from c_engine import Command, Engine, EngineConfig, Event, Events, EventType, SymbolConfig
 from c_engine._engine import _Units, pack_new_order
 from c_engine.reference import ReferenceEngine
 
@@ -123,3 +124,66 @@ def test_market_orders_and_post_only_take_the_c_path_with_their_flags() -> None:
         ref.execute(Command.new(2, 0, 1, 2, 100, tif=2, stp=2, ts_ns=3)),
     ]
     assert got == want
+
+
+# ---- Events ------------------------------------------------------------------------------------------------------
+
+
+def every_field(event: Event) -> dict[str, Any]:
+    names = ("reason", "liquidity", "maker_client", "acked_op", "cloid", "trade_id", "order_count", "leaves",
+             "maker_order_id", "type_name")  # fmt: skip
+    return {**event._asdict(), **{n: getattr(event, n) for n in names}, "dict": event.to_dict({0: "S"})}
+
+
+def test_human_unit_calls_return_events_equal_to_the_reference_and_field_for_field() -> None:
+    engine, ref = Engine(), ReferenceEngine()
+    for e in (engine, ref):
+        e.add_symbol(SymbolConfig("S"))
+    calls: list[tuple[Events, Command]] = [
+        (engine.submit(1, "S", "sell", 5, 100, cloid=3, ts_ns=1), Command.new(1, 0, 2, 5, 100, cloid=3, ts_ns=1)),
+        (engine.submit(1, "S", "sell", 2, 101, ts_ns=2), Command.new(1, 0, 2, 2, 101, ts_ns=2)),
+        (engine.submit(2, "S", "buy", 7, 101, ts_ns=3), Command.new(2, 0, 1, 7, 101, ts_ns=3)),  # two fills
+        (engine.submit(2, "S", "buy", 1, 90, ts_ns=4), Command.new(2, 0, 1, 1, 90, ts_ns=4)),
+        (engine.modify(2, 4, symbol="S", qty=3, price=91, ts_ns=5), Command.modify(2, 4, qty=3, price=91, ts_ns=5)),
+        (engine.submit(3, "S", "buy", 1, 80, ts_ns=6), Command.new(3, 0, 1, 1, 80, ts_ns=6)),
+        (engine.cancel(2, 4, ts_ns=7), Command.cancel(2, 4, ts_ns=7)),
+        (engine.cancel(2, 4, ts_ns=8), Command.cancel(2, 4, ts_ns=8)),  # gone: a reject
+        (engine.mass_cancel(3, "S", ts_ns=9), Command.mass_cancel(3, 0, ts_ns=9)),
+        (engine.kill_reset(3, ts_ns=10), Command.kill_reset(3, ts_ns=10)),
+    ]
+    seen = set()
+    for got, cmd in calls:
+        want = ref.execute(cmd)
+        assert isinstance(got, Events) and got == want and want == got and not got != want
+        assert len(got) == len(want) and list(got) == want
+        for i, event in enumerate(want):
+            assert type(got[i]) is Event and got[i] == event and got[i - len(want)] == event
+            assert every_field(got[i]) == every_field(event)
+            seen.add(event.type)
+    assert seen == {EventType.ACK, EventType.REJECT, EventType.FILL, EventType.CANCELED, EventType.MODIFIED,
+                    EventType.BOOK_DELTA, EventType.TRADE}  # fmt: skip
+
+
+def test_events_behave_as_a_read_only_list() -> None:
+    engine = Engine()
+    engine.add_symbol(SymbolConfig("S"))
+    events = engine.submit(1, "S", "buy", 5, 100, ts_ns=1)
+    as_list = list(events)
+    engine.submit(1, "S", "buy", 1, 99, ts_ns=2)  # overwrites the engine's buffer: events hold their own copy
+    assert list(events) == list(events) == as_list and len(as_list) == 2
+    assert events[0].type == EventType.ACK and events[-1].type == EventType.BOOK_DELTA
+    assert events[1:] == as_list[1:] and events[::-1] == as_list[::-1] and events[5:] == []
+    for bad in (2, -3):
+        with pytest.raises(IndexError):
+            events[bad]
+    assert as_list[1] in events and as_list[1]._replace(qty=6) not in events
+    assert list(reversed(events)) == as_list[::-1] and events.index(as_list[1]) == 1 and events.count(as_list[0]) == 1
+    assert repr(events) == repr(as_list)
+    assert events + as_list == as_list + events == as_list * 2 and isinstance(events + events, list)
+    assert events != as_list[:1] and events != tuple(as_list) and events != Events(b"")
+    assert not Events(b"") and len(Events(b"")) == 0 and Events(b"") == []
+    with pytest.raises(TypeError):
+        hash(events)
+    twin = Engine()
+    twin.add_symbol(SymbolConfig("S"))
+    assert twin.submit(1, "S", "buy", 5, 100, ts_ns=1) == events != twin.submit(1, "S", "buy", 5, 100, ts_ns=1)

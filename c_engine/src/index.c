@@ -1,17 +1,15 @@
 /*
  * index.c - order lookups by engine order id and by (client, client order id).
  *
- * By id. Ids are 1, 2, 3, ... so an order lives at its home slot, id & mask,
- * in the order pool (engine.c sizes it: at least 2 x max_orders home slots,
- * then max_orders spill slots). A home slot is only still taken when the order
- * one lap (>= 2 x max_orders ids) older still rests; that new order then takes
- * a spill slot, found through a small open-addressing overflow table. So a
- * lookup is one load of the order itself: a cancel's first cache miss is the
- * order, where a separate id -> slot table cost a miss before it. A new order
- * writes the next home slot along, a sequential stream the prefetcher follows.
- * (A scattering hash here cost a cache and TLB miss per insert, and the
- * identity hash in a linear-probing table made erasing scan whole clusters of
- * consecutive ids: both showed at the top of perf on the benchmark.)
+ * By id. Ids are 1, 2, 3, ... so the index is a ring: slot id & mask. The
+ * ring has at least 2 x max_orders slots, so a slot is only still taken when
+ * the order one lap (>= 2 x max_orders ids) older still rests; that new id then
+ * goes to a small open-addressing overflow table. Consecutive orders use
+ * consecutive slots (16 to a cache line) and a lookup is one load plus a check
+ * of the order's id. A scattering hash here cost a cache and TLB miss per
+ * insert, and the identity hash in a linear-probing table made erasing scan
+ * whole clusters of consecutive ids: both showed at the top of perf on the
+ * benchmark (docs/BENCHMARKS.md).
  *
  * By client order id. Client-chosen keys, usually counting up per client.
  * The home slot keeps runs of 256 consecutive cloids of a client in one block
@@ -61,9 +59,8 @@ int index_init(pt_engine_t *e)
 {
     uint64_t cap = table_size(e->cfg.max_orders);
     id_index_t *ix = &e->by_id;
-    ix->home_mask = ix->overflow_mask = cap - 1;
-    ix->next_spill = (pt_idx_t)cap;
-    ix->free_spill = PT_NIL;
+    ix->ring_mask = ix->overflow_mask = cap - 1;
+    ix->ring = mem_alloc(cap * sizeof *ix->ring);
     ix->overflow = mem_alloc(cap * sizeof *ix->overflow);
     e->by_cloid.mask = cap - 1;
     /* Placement never shows in events or the state hash, so the multiplier may differ per run: from ASLR'd
@@ -72,9 +69,10 @@ int index_init(pt_engine_t *e)
     unsigned table_bits = (unsigned)__builtin_ctzll(cap);
     e->by_cloid.block_shift = table_bits > 8 ? 64 - (table_bits - 8) : 63;
     e->by_cloid.slots = mem_alloc(cap * sizeof *e->by_cloid.slots);
-    if (ix->overflow == NULL || e->by_cloid.slots == NULL)
+    if (ix->ring == NULL || ix->overflow == NULL || e->by_cloid.slots == NULL)
         return PT_E_NOMEM;
     for (uint64_t i = 0; i < cap; i++) {
+        ix->ring[i] = PT_NIL;
         ix->overflow[i] = PT_NIL;
         e->by_cloid.slots[i].order = PT_NIL;
     }
@@ -83,12 +81,11 @@ int index_init(pt_engine_t *e)
 
 void index_free(pt_engine_t *e)
 {
-    uint64_t cap = e->by_id.home_mask + 1;
+    uint64_t cap = e->by_id.ring_mask + 1;
+    mem_free(e->by_id.ring, cap * sizeof *e->by_id.ring);
     mem_free(e->by_id.overflow, cap * sizeof *e->by_id.overflow);
     mem_free(e->by_cloid.slots, cap * sizeof *e->by_cloid.slots);
 }
-
-size_t index_pool_slots(uint32_t max_orders) { return table_size(max_orders) + max_orders; }
 
 /* ---- by id ------------------------------------------------------------------ */
 
@@ -97,8 +94,8 @@ static inline uint64_t overflow_home(const id_index_t *ix, uint64_t id) { return
 pt_idx_t index_find_id(const pt_engine_t *e, uint64_t id)
 {
     const id_index_t *ix = &e->by_id;
-    pt_idx_t oi = (pt_idx_t)(id & ix->home_mask);
-    if (e->orders[oi].id == id)
+    pt_idx_t oi = ix->ring[id & ix->ring_mask];
+    if (oi != PT_NIL && e->orders[oi].id == id)
         return oi;
     if (ix->overflow_count == 0)
         return PT_NIL;
@@ -109,40 +106,32 @@ pt_idx_t index_find_id(const pt_engine_t *e, uint64_t id)
     }
 }
 
-/* A slot for a new resting order with this id (there is one: fewer than max_orders rest); its id is set. */
-pt_idx_t index_claim_slot(pt_engine_t *e, uint64_t id)
+void index_insert_id(pt_engine_t *e, pt_idx_t oi)
 {
     id_index_t *ix = &e->by_id;
-    pt_idx_t oi = (pt_idx_t)(id & ix->home_mask);
-    if (e->orders[oi].id == 0) {
-        e->orders[oi].id = id;
-        return oi;
+    uint64_t id = e->orders[oi].id;
+    pt_idx_t *slot = &ix->ring[id & ix->ring_mask];
+    if (*slot == PT_NIL) {
+        *slot = oi;
+        return;
     }
-    if (ix->free_spill != PT_NIL) {
-        oi = ix->free_spill;
-        ix->free_spill = e->orders[oi].next;
-    } else {
-        oi = ix->next_spill++;
-    }
-    e->orders[oi].id = id;
     uint64_t i = overflow_home(ix, id);
     while (ix->overflow[i] != PT_NIL)
         i = (i + 1) & ix->overflow_mask;
     ix->overflow[i] = oi;
     ix->overflow_count++;
-    return oi;
 }
 
-/* Frees an order's slot: a home slot just by its id going to 0, a spill slot back to the spill list. */
-void index_release_slot(pt_engine_t *e, pt_idx_t oi)
+void index_erase_id(pt_engine_t *e, pt_idx_t oi)
 {
     id_index_t *ix = &e->by_id;
-    order_t *o = &e->orders[oi];
-    if (oi <= ix->home_mask) {
-        o->id = 0;
+    uint64_t id = e->orders[oi].id;
+    pt_idx_t *slot = &ix->ring[id & ix->ring_mask];
+    if (*slot == oi) {
+        *slot = PT_NIL;
         return;
     }
-    uint64_t hole = overflow_home(ix, o->id);
+    uint64_t hole = overflow_home(ix, id);
     while (ix->overflow[hole] != oi)
         hole = (hole + 1) & ix->overflow_mask;
     for (uint64_t j = hole;;) {
@@ -157,9 +146,6 @@ void index_release_slot(pt_engine_t *e, pt_idx_t oi)
     }
     ix->overflow[hole] = PT_NIL;
     ix->overflow_count--;
-    o->id = 0;
-    o->next = ix->free_spill;
-    ix->free_spill = oi;
 }
 
 /* ---- by (client, cloid) --------------------------------------------------------- */

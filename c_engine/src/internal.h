@@ -108,13 +108,12 @@ typedef struct touched {
     uint8_t side;
 } touched_t;
 
-/* by_id: an order rests at pool slot id & home_mask, or, when that slot is still held by an order one lap
- * older, in a spill slot named by an overflow table (index.c). */
+/* by_id: a ring indexed by id & mask, plus an overflow table for the rare id whose
+ * slot is still held by an order one lap older (index.c). */
 typedef struct id_index {
-    uint64_t home_mask;   /* home slots are 0 .. home_mask; spill slots follow */
-    pt_idx_t next_spill;  /* the first spill slot never used */
-    pt_idx_t free_spill;  /* spill slots given back, linked by order.next */
-    pt_idx_t *overflow;   /* id -> spill slot: open addressing, scattered hash */
+    pt_idx_t *ring;
+    uint64_t ring_mask;
+    pt_idx_t *overflow;   /* open addressing, scattered hash */
     uint64_t overflow_mask;
     uint64_t overflow_count;
 } id_index_t;
@@ -138,7 +137,8 @@ typedef struct cloid_index {
 struct pt_engine {
     pt_engine_config_t cfg;
 
-    order_t *orders;       /* index_pool_slots(max_orders); id 0 = a free slot */
+    order_t *orders;
+    pt_idx_t free_order;
     uint64_t live_orders;
 
     id_index_t by_id;
@@ -174,10 +174,9 @@ void mem_free(void *p, size_t bytes);
 /* index.c */
 int index_init(pt_engine_t *e);
 void index_free(pt_engine_t *e);
-size_t index_pool_slots(uint32_t max_orders);
 pt_idx_t index_find_id(const pt_engine_t *e, uint64_t id);
-pt_idx_t index_claim_slot(pt_engine_t *e, uint64_t id);
-void index_release_slot(pt_engine_t *e, pt_idx_t oi);
+void index_insert_id(pt_engine_t *e, pt_idx_t oi);
+void index_erase_id(pt_engine_t *e, pt_idx_t oi);
 pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid);
 void index_insert_cloid(pt_engine_t *e, pt_idx_t oi);
 void index_erase_cloid(pt_engine_t *e, pt_idx_t oi);

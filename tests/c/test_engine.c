@@ -188,10 +188,10 @@ static int test_kill_switch_cancels_and_blocks_until_reset(void)
     return 0;
 }
 
-static int test_long_lived_orders_stay_findable_when_ids_lap_their_home_slots(void)
+static int test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring(void)
 {
-    /* 4 orders: 16 home slots (id & 15). Order 1 rests while 200 newer ids pass its slot, so ids 17, 33, ...
-     * take spill slots, found through the overflow table; every order must stay cancellable by id all along. */
+    /* 4 orders: a 16-slot id ring. Order 1 rests while 200 newer ids pass its slot, so ids 17, 33, ...
+     * go to the overflow table; every order must stay cancellable by id all along. */
     pt_engine_t *e = make_engine(4, 64);
     size_t n;
     run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
@@ -369,7 +369,7 @@ int main(void)
     RUN(test_full_side_rejects_a_new_level_but_joins_an_existing_one);
     RUN(test_event_buffer_never_overflows_mid_command);
     RUN(test_kill_switch_cancels_and_blocks_until_reset);
-    RUN(test_long_lived_orders_stay_findable_when_ids_lap_their_home_slots);
+    RUN(test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring);
     RUN(test_random_stream_keeps_invariants_and_replays_identically);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;

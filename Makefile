@@ -123,12 +123,24 @@ test: build ctest pytest
 run: build
 	$(VENV)/bin/proptrade up
 
-$(BUILD)/engine_bench: bench/engine_bench.c bench/bench_util.h $(C_SOURCES) $(C_HEADERS)
+$(BUILD)/engine_bench: bench/engine_bench.c bench/bench_util.h bench/engine_mix.h $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_STRICT) -O3 -march=native -flto -DNDEBUG -o $@ bench/engine_bench.c $(C_SOURCES)
 
 bench: build $(BUILD)/engine_bench
 	$(PY) bench/run_engine_bench.py
+
+# Two engine builds timed in alternating blocks on the benchmark's op stream, in one process (this VM's speed
+# changes every few seconds, so separate runs compare its modes): BASE (a git rev, default HEAD) as a, the
+# working tree as b. See bench/engine_ab.c; BASE=HEAD with a clean tree shows the method's own spread.
+BASE ?= HEAD
+AB_CORE ?= $(shell echo $$(( $$(nproc) - 1 )))
+.PHONY: bench-ab
+bench-ab: $(BUILD)/engine_bench
+	bench/build_ab.sh $(BASE) $(BUILD)/ab
+	$(BUILD)/engine_bench --ops 2000000 --seed 42 --dump-commands $(BUILD)/ab/commands.bin > /dev/null
+	for run in 1 2 3; do $(BUILD)/ab/engine_ab --commands $(BUILD)/ab/commands.bin --core $(AB_CORE) \
+		--label-a $(BASE) --label-b working-tree; done
 
 # Ring ping-pong floors (issue 10, acceptance 3 (a) and (a')): C<->C, then Python<->C echo; two busy-polling
 # processes pinned to cores 0 and 1 (needs 2 cores). Writes build/bench/ring_pingpong.json and .png.

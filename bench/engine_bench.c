@@ -78,11 +78,11 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "engine_mix.h"
 #include "pt_engine.h"
 
 /* ---- parameters ------------------------------------------------------- */
 
-#define MID0_TICKS 10000
 #define MID_MOVE_PER_MILLE 10        /* 0.01 per op */
 #define PREFILL_MAX_TICKS 50
 #define PASSIVE_MAX_TICKS 20
@@ -96,17 +96,6 @@
 #define TS0_NS 1000000000ull         /* command time of the first command */
 #define TS_STEP_NS 100ull            /* 10 M commands per second of command time */
 #define OUT_RING_EVENTS (1u << 14)   /* --sink copy: 1 MiB */
-
-/* Generous but enabled limits (nothing in the mix comes near them). */
-#define LIM_MAX_ORDER_QTY 1000000
-#define LIM_MAX_OPEN_ORDERS 1000000
-#define LIM_MAX_POSITION 1000000000000ll
-#define LIM_RATE_PER_S 10000000      /* per client; the mix sends ~0.8 M/s each */
-#define LIM_RATE_BURST 10000000
-#define LIM_MAX_LOSS 1000000000000000ll
-#define SYM_BAND_TICKS 1000
-#define SYM_MAX_PRICE_TICKS 10000000
-#define SYM_MAX_ORDER_LOTS 1000000
 
 enum op_kind { K_PASSIVE = 0, K_CANCEL = 1, K_IOC = 2, K_COUNT = 3 };
 static const char *const KIND_NAME[K_COUNT] = {"passive", "cancel", "ioc"};
@@ -198,28 +187,13 @@ static inline void sink_drain(pt_engine_t *e, sink_t *s) {
             s->ring_pos = (s->ring_pos + 1) & (OUT_RING_EVENTS - 1);
         }
     } else {
-        /* two 4-lane adds per event; may_alias: read the event's bytes as words */
-        typedef uint64_t v4u64 __attribute__((vector_size(32), aligned(8), may_alias));
-        v4u64 a0, a1;
-        memcpy(&a0, &s->acc[0], sizeof a0);
-        memcpy(&a1, &s->acc[4], sizeof a1);
-        for (size_t i = 0; i < n; i++) {
-            const v4u64 *w = (const v4u64 *)(const void *)&ev[i];
-            a0 += w[0];
-            a1 += w[1];
-        }
-        memcpy(&s->acc[0], &a0, sizeof a0);
-        memcpy(&s->acc[4], &a1, sizeof a1);
+        mix_sink_fold(s->acc, ev, n);
     }
     s->events += n;
     pt_engine_clear_events(e);
 }
 
-static uint64_t sink_checksum(const sink_t *s) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (int k = 0; k < 8; k++) h = (h ^ s->acc[k]) * 0x100000001b3ull;
-    return h;
-}
+static uint64_t sink_checksum(const sink_t *s) { return mix_sink_checksum(s->acc); }
 
 /* ---- engine setup ------------------------------------------------------- */
 
@@ -227,18 +201,10 @@ static pt_engine_t *bench_engine(const params_t *p) {
     pt_engine_t *e;
     int rc = pt_engine_create(&p->cfg, &e);
     if (rc) die("pt_engine_create", rc);
-    pt_symbol_config_t sc = {
-        .min_price_ticks = 1, .max_price_ticks = SYM_MAX_PRICE_TICKS, .max_order_lots = SYM_MAX_ORDER_LOTS,
-        .band_ticks = p->no_risk ? 0 : SYM_BAND_TICKS, .band_bps = 0, .reference_price = MID0_TICKS,
-        .market_band_ticks = 0, .pnl_unit = 1,
-    };
+    pt_symbol_config_t sc = mix_symbol_config(p->no_risk);
     uint16_t sym;
     if ((rc = pt_engine_add_symbol(e, &sc, &sym))) die("pt_engine_add_symbol", rc);
-    pt_client_limits_t lim = {
-        .max_order_qty = LIM_MAX_ORDER_QTY, .max_open_orders = LIM_MAX_OPEN_ORDERS,
-        .max_position = LIM_MAX_POSITION, .rate_per_s = LIM_RATE_PER_S, .rate_burst = LIM_RATE_BURST,
-        .max_loss = LIM_MAX_LOSS,
-    };
+    pt_client_limits_t lim = mix_client_limits();
     for (uint16_t c = 0; c < p->clients && !p->no_risk; c++)
         if ((rc = pt_engine_set_client_limits(e, c, &lim))) die("pt_engine_set_client_limits", rc);
     return e;
@@ -525,9 +491,7 @@ int main(int argc, char **argv) {
     params_t p = {
         .ops = 2000000, .prefill = 5000, .seed = 42, .warmup = 500000, .clients = 8, .chunk = 4096, .core = -1,
         .commit = "unknown",
-        /* the defaults of c_engine.EngineConfig, so the Python tiers run the same engine shape */
-        .cfg = {.max_orders = 1u << 20, .max_levels_per_side = 1u << 14, .max_symbols = 64, .max_clients = 256,
-                .event_capacity = 0},
+        .cfg = mix_engine_config(),
     };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];

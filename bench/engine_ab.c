@@ -25,7 +25,8 @@
  * 15% fewer instructions and 40% fewer mispredictions came out equal (b/a
  * 0.96-1.05 in three runs), with 250,000 and 1,000,000 ops at 0.79-0.88. Run
  * it with the same code on both sides (BASE=HEAD, clean tree) to see its own
- * spread: b/a medians of 1.03-1.06 were seen so.
+ * spread: b/a medians of 0.96, 0.96, 1.11 and 0.98 in four runs, so a single
+ * run cannot tell 10% apart; compare the medians of several.
  *
  * Both engines must end with the same event checksum and state hash: a change
  * that alters behaviour is not a speed comparison (exit status 1).

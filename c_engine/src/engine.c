@@ -329,7 +329,8 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
         finish_command(e, c->ts_ns);
         return;
     }
-    int stop = match_taker(e, b, &t, c->ts_ns);
+    /* Most new orders rest without crossing (a market maker's quotes): they skip the walk's setup. */
+    int stop = market || would_cross(b, c->side, c->price) ? match_taker(e, b, &t, c->ts_ns) : MATCH_DONE;
     if (t.open_qty > 0) {
         if (!market && c->tif == PT_TIF_GTC) {
             rest_order(e, b, &t, c->flags & PT_FLAG_POST_ONLY);

@@ -165,7 +165,7 @@ static pt_idx_t rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool pos
                        .post_only = post_only};
         index_insert_id(e, oi);
         if (o->cloid != 0)
-            index_insert_cloid(e, oi);
+            index_add_cloid(e, oi);
         client_t *c = &e->clients[t->client];
         o->cnext = PT_NIL;
         o->cprev = c->tail;
@@ -211,7 +211,7 @@ void order_release(pt_engine_t *e, pt_idx_t oi)
     order_t *o = &e->orders[oi];
     index_erase_id(e, oi);
     if (o->cloid != 0)
-        index_erase_cloid(e, oi);
+        index_remove_cloid(e, oi);
     client_t *c = &e->clients[o->client];
     if (o->cprev != PT_NIL)
         e->orders[o->cprev].cnext = o->cnext;
@@ -221,7 +221,8 @@ void order_release(pt_engine_t *e, pt_idx_t oi)
         e->orders[o->cnext].cprev = o->cprev;
     else
         c->tail = o->cprev;
-    c->open_orders--;
+    if (--c->open_orders == 0)
+        index_client_flat(e, o->client);
     e->live_orders--;
     o->id = 0;
     o->next = e->free_order;
@@ -282,7 +283,7 @@ static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_
         if (r)
             return r;
     }
-    if (c->cloid != 0 && index_find_cloid(e, c->client_id, c->cloid) != PT_NIL)
+    if (c->cloid != 0 && index_cloid_in_use(e, c->client_id, c->cloid))
         return PT_REJ_DUPLICATE_CLIENT_ORDER_ID;
     const client_t *cl = &e->clients[c->client_id];
     if (cl->killed)
@@ -309,6 +310,8 @@ static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_
 
 static void cmd_new(pt_engine_t *e, const pt_command_t *c)
 {
+    if (c->cloid != 0)
+        index_prepare_cloid_check(e, c->client_id, c->cloid);
     int64_t tokens_after;
     uint16_t reason = validate_new(e, c, &tokens_after);
     if (reason) {

@@ -21,6 +21,16 @@
  * slot, so probing and deletion read only the table, never the orders; Robin
  * Hood probing (below) lets both stop early.
  *
+ * Most clients count their cloids up, and then a new cloid above every
+ * resting one of the client cannot be a duplicate: such a client's orders
+ * stay out of by_cloid altogether (no hashing, no cache miss on the table when
+ * an order leaves), and only a cloid at or below the client's highest resting
+ * one is looked up. The first such cloid puts all the client's resting cloids
+ * into by_cloid (once: the client stays indexed), and a client with nothing
+ * resting starts over unindexed. A client that picks cloids at random is
+ * indexed from its second order on, as every client was before; the switch
+ * costs one insertion per resting order of that client, in that command.
+ *
  * Both tables hold <= max_orders entries in >= 2 x max_orders slots (load
  * <= 0.5). Deletion shifts later entries back instead of leaving tombstones,
  * so lookups do not slow down over a long session.
@@ -166,6 +176,53 @@ static inline uint64_t cloid_home(const cloid_index_t *ix, uint16_t client, uint
  * nearly every entry is at home, where plain linear probing rehashed every entry to the end of the cluster
  * (a quarter of a cancel's instructions, callgrind).
  */
+static void index_insert_cloid(pt_engine_t *e, pt_idx_t oi);
+static void index_erase_cloid(pt_engine_t *e, pt_idx_t oi);
+
+/* Before the duplicate check of a new order's cloid (nonzero): a client not indexed so far is indexed now
+ * if the cloid is not above all its resting ones (the index only changes form: nothing observable). */
+void index_prepare_cloid_check(pt_engine_t *e, uint16_t client, uint64_t cloid)
+{
+    client_t *c = &e->clients[client];
+    if (c->cloids_indexed || cloid > c->max_cloid)
+        return;
+    c->cloids_indexed = true;
+    for (pt_idx_t oi = c->head; oi != PT_NIL; oi = e->orders[oi].cnext)
+        if (e->orders[oi].cloid != 0)
+            index_insert_cloid(e, oi);
+}
+
+/* Whether a resting order of the client has this cloid (nonzero; index_prepare_cloid_check ran). */
+bool index_cloid_in_use(const pt_engine_t *e, uint16_t client, uint64_t cloid)
+{
+    return e->clients[client].cloids_indexed && index_find_cloid(e, client, cloid) != PT_NIL;
+}
+
+/* A new resting order with a cloid (nonzero). */
+void index_add_cloid(pt_engine_t *e, pt_idx_t oi)
+{
+    const order_t *o = &e->orders[oi];
+    client_t *c = &e->clients[o->client];
+    if (c->cloids_indexed)
+        index_insert_cloid(e, oi);
+    else if (o->cloid > c->max_cloid)
+        c->max_cloid = o->cloid;
+}
+
+/* A resting order with a cloid (nonzero) leaves for good. */
+void index_remove_cloid(pt_engine_t *e, pt_idx_t oi)
+{
+    if (e->clients[e->orders[oi].client].cloids_indexed)
+        index_erase_cloid(e, oi);
+}
+
+/* The client has nothing resting: by_cloid holds none of its entries, so it starts over unindexed. */
+void index_client_flat(pt_engine_t *e, uint16_t client)
+{
+    e->clients[client].cloids_indexed = false;
+    e->clients[client].max_cloid = 0;
+}
+
 pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid)
 {
     const cloid_index_t *ix = &e->by_cloid;
@@ -179,7 +236,7 @@ pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid)
     }
 }
 
-void index_insert_cloid(pt_engine_t *e, pt_idx_t oi)
+static void index_insert_cloid(pt_engine_t *e, pt_idx_t oi)
 {
     cloid_index_t *ix = &e->by_cloid;
     const order_t *o = &e->orders[oi];
@@ -198,7 +255,7 @@ void index_insert_cloid(pt_engine_t *e, pt_idx_t oi)
     }
 }
 
-void index_erase_cloid(pt_engine_t *e, pt_idx_t oi)
+static void index_erase_cloid(pt_engine_t *e, pt_idx_t oi)
 {
     cloid_index_t *ix = &e->by_cloid;
     const order_t *o = &e->orders[oi];

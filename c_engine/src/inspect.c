@@ -178,7 +178,9 @@ static int check_book(const pt_engine_t *e, uint16_t s, int64_t *open_by_client_
                 REQUIRE(o->prev == prev && o->price == lv->price && o->open_qty > 0 && o->symbol == s);
                 REQUIRE(side_index(o->side) == si && o->level == side->levels[i]);
                 REQUIRE(index_find_id(e, o->id) == oi);
-                REQUIRE(o->cloid == 0 || index_find_cloid(e, o->client, o->cloid) == oi);
+                const client_t *owner = &e->clients[o->client];
+                REQUIRE(o->cloid == 0 || (owner->cloids_indexed ? index_find_cloid(e, o->client, o->cloid) == oi
+                                                                : o->cloid <= owner->max_cloid));
                 open_by_client_side[o->client * 2 + si] += o->open_qty;
                 qty += o->open_qty;
                 count++;

@@ -98,6 +98,8 @@ typedef struct client {
     uint64_t last_ts;
     int64_t open_orders;
     pt_idx_t head, tail;   /* resting orders, ascending id */
+    uint64_t max_cloid;    /* not cloids_indexed: every resting cloid of the client is <= this (index.c) */
+    bool cloids_indexed;   /* its resting cloids are in by_cloid: it once sent a cloid not above max_cloid */
     bool killed;
 } client_t;
 
@@ -178,8 +180,11 @@ pt_idx_t index_find_id(const pt_engine_t *e, uint64_t id);
 void index_insert_id(pt_engine_t *e, pt_idx_t oi);
 void index_erase_id(pt_engine_t *e, pt_idx_t oi);
 pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid);
-void index_insert_cloid(pt_engine_t *e, pt_idx_t oi);
-void index_erase_cloid(pt_engine_t *e, pt_idx_t oi);
+void index_prepare_cloid_check(pt_engine_t *e, uint16_t client, uint64_t cloid);
+bool index_cloid_in_use(const pt_engine_t *e, uint16_t client, uint64_t cloid);
+void index_add_cloid(pt_engine_t *e, pt_idx_t oi);
+void index_remove_cloid(pt_engine_t *e, pt_idx_t oi);
+void index_client_flat(pt_engine_t *e, uint16_t client);
 
 /* book.c */
 int book_init(book_t *b, const pt_symbol_config_t *cfg, uint32_t max_levels_per_side);

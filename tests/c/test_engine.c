@@ -73,6 +73,42 @@ static int test_same_price_makers_fill_in_arrival_order(void)
     return 0;
 }
 
+static pt_command_t with_cloid(pt_command_t c, uint64_t cloid)
+{
+    c.cloid = cloid;
+    return c;
+}
+
+/* A client counting its cloids up is checked against its highest resting cloid only; the first cloid not
+ * above it indexes the client's resting cloids, and going flat starts it over (index.c). Duplicates must be
+ * rejected the same in every phase. */
+static int test_duplicate_cloids_are_rejected_before_and_after_the_client_is_indexed(void)
+{
+    pt_engine_t *e = make_engine(64, 64);
+    size_t n;
+    for (uint64_t cloid = 1; cloid <= 3; cloid++) /* counting up: never looked up */
+        EXPECT(run(e, with_cloid(limit_order(1, PT_SIDE_BUY, 90 + (int64_t)cloid, 1, PT_TIF_GTC, 0), cloid), &n)[0]
+                   .type == PT_EV_ACK);
+    pt_event_t *ev = run(e, with_cloid(limit_order(1, PT_SIDE_BUY, 80, 1, PT_TIF_GTC, 0), 2), &n);
+    EXPECT(ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_DUPLICATE_CLIENT_ORDER_ID); /* now indexed */
+    ev = run(e, with_cloid(limit_order(2, PT_SIDE_BUY, 80, 1, PT_TIF_GTC, 0), 2), &n);
+    EXPECT(ev[0].type == PT_EV_ACK); /* another client's cloids are its own */
+    ev = run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 1, .order_id = 2, .ts_ns = ++g_ts}, &n);
+    EXPECT(ev[0].type == PT_EV_CANCELED);
+    ev = run(e, with_cloid(limit_order(1, PT_SIDE_BUY, 80, 1, PT_TIF_GTC, 0), 2), &n);
+    EXPECT(ev[0].type == PT_EV_ACK); /* free again once its order left */
+    ev = run(e, with_cloid(limit_order(1, PT_SIDE_SELL, 200, 1, PT_TIF_IOC, 0), 3), &n);
+    EXPECT(ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_DUPLICATE_CLIENT_ORDER_ID); /* IOCs too */
+    ev = run(e, (pt_command_t){.op = PT_OP_MASS_CANCEL, .client_id = 1, .ts_ns = ++g_ts}, &n);
+    EXPECT(n >= 4 && ev[3].type == PT_EV_ACK && ev[3].qty == 3); /* its orders with cloids 1, 3 and 2 */
+    ev = run(e, with_cloid(limit_order(1, PT_SIDE_BUY, 80, 1, PT_TIF_GTC, 0), 1), &n);
+    EXPECT(ev[0].type == PT_EV_ACK); /* flat: starts over unindexed, and 1 rests nowhere */
+    ev = run(e, with_cloid(limit_order(1, PT_SIDE_BUY, 81, 1, PT_TIF_GTC, 0), 1), &n);
+    EXPECT(ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_DUPLICATE_CLIENT_ORDER_ID);
+    pt_engine_destroy(e);
+    return 0;
+}
+
 static int test_rejected_order_changes_nothing_and_takes_no_id(void)
 {
     pt_engine_t *e = make_engine(1024, 64);
@@ -364,6 +400,7 @@ int main(void)
 {
     RUN(test_same_price_makers_fill_in_arrival_order);
     RUN(test_rejected_order_changes_nothing_and_takes_no_id);
+    RUN(test_duplicate_cloids_are_rejected_before_and_after_the_client_is_indexed);
     RUN(test_sweep_of_five_thousand_makers_trades_each_once);
     RUN(test_full_order_pool_rejects_cleanly);
     RUN(test_full_side_rejects_a_new_level_but_joins_an_existing_one);

@@ -35,8 +35,9 @@
  * <= 0.5). Deletion shifts later entries back instead of leaving tombstones,
  * so lookups do not slow down over a long session.
  *
- * Invariant (pt_engine_check): an order is in by_id exactly while it rests,
- * and in by_cloid exactly while it rests with cloid != 0.
+ * Invariant (pt_engine_check): an order is in by_id exactly while it rests;
+ * a resting order with cloid != 0 is in by_cloid if its client is indexed,
+ * and otherwise its cloid is at most the client's max_cloid.
  */
 #include "internal.h"
 
@@ -169,13 +170,6 @@ static inline uint64_t cloid_home(const cloid_index_t *ix, uint16_t client, uint
     return ((block << 8) | (cloid & 255)) & ix->mask;
 }
 
-/*
- * Robin Hood linear probing: each slot keeps its distance from home, and the run is kept sorted so that an
- * entry never sits behind one that is nearer its own home. So a lookup stops at the first slot nearer home
- * than the probe, and a deletion stops shifting at the first entry that is at home: with sequential cloids
- * nearly every entry is at home, where plain linear probing rehashed every entry to the end of the cluster
- * (a quarter of a cancel's instructions, callgrind).
- */
 static void index_insert_cloid(pt_engine_t *e, pt_idx_t oi);
 static void index_erase_cloid(pt_engine_t *e, pt_idx_t oi);
 
@@ -223,6 +217,13 @@ void index_client_flat(pt_engine_t *e, uint16_t client)
     e->clients[client].max_cloid = 0;
 }
 
+/*
+ * Robin Hood linear probing: each slot keeps its distance from home, and the run is kept sorted so that an
+ * entry never sits behind one that is nearer its own home. So a lookup stops at the first slot nearer home
+ * than the probe, and a deletion stops shifting at the first entry that is at home: with sequential cloids
+ * nearly every entry is at home, where plain linear probing rehashed every entry to the end of the cluster
+ * (a quarter of a cancel's instructions, callgrind).
+ */
 pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid)
 {
     const cloid_index_t *ix = &e->by_cloid;

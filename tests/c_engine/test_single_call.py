@@ -256,4 +256,4 @@ def test_the_shape_cache_stops_growing_at_its_bound() -> None:
         # Every truthy post_only value is a key of its own: past the bound, each call converts its names again.
         assert engine.submit(1, "S", "buy", 1, 10, post_only=f"yes{i}", ts_ns=i)[0].type == EventType.ACK
         engine.mass_cancel(1, ts_ns=i)
-    assert len(engine._shapes) == len(engine._shapes_by_id) == _MAX_SHAPES
+    assert engine._hot_shapes == len(engine._shapes_by_id) == _MAX_SHAPES

@@ -7,14 +7,17 @@ from __future__ import annotations
 import math
 import random
 import struct
+import threading
+import time
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pytest
 
-from c_engine import Command, Engine, EngineConfig, Event, Events, EventType, SymbolConfig
+from c_engine import COMMAND_DTYPE, Command, Engine, EngineConfig, Event, Events, EventType, Op, SymbolConfig
 from c_engine._engine import _Units, pack_new_order
+from c_engine._wire import SYMBOL_NONE
 from c_engine.reference import ReferenceEngine
 
 INT64 = range(-(2**63), 2**63)
@@ -257,3 +260,38 @@ def test_the_shape_cache_stops_growing_at_its_bound() -> None:
         assert engine.submit(1, "S", "buy", 1, 10, post_only=f"yes{i}", ts_ns=i)[0].type == EventType.ACK
         engine.mass_cancel(1, ts_ns=i)
     assert engine._hot_shapes == len(engine._shapes_by_id) == _MAX_SHAPES
+
+
+def test_a_batch_lets_other_python_threads_run_while_it_runs() -> None:
+    # cffi's wrappers keep the GIL (a single call is too short to hand it over); py_submit_batch releases it.
+    # Timed around the C call alone (execute_batch's Python steps let the other thread in either way), and only
+    # its middle counts: the other thread may take the GIL for a switch interval (5 ms) just before or after it.
+    from c_engine._cengine import ffi
+    from c_engine._engine import _submit_batch
+
+    engine = Engine()
+    commands = np.zeros(1_000_000, dtype=COMMAND_DTYPE)
+    commands["op"], commands["symbol_id"], commands["client_id"], commands["order_id"] = int(Op.CANCEL), SYMBOL_NONE, 1, 9
+    base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
+    done, count = ffi.new("size_t *"), ffi.new("size_t *")
+    ticks: list[int] = []
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter_ns())
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    try:
+        while not ticks:
+            time.sleep(0.001)
+        start = time.perf_counter_ns()
+        status = _submit_batch(engine._e, base, len(commands), done, count)
+        end = time.perf_counter_ns()
+    finally:
+        stop.set()
+        thread.join()
+    assert status == 0 and done[0] == count[0] == len(commands)  # each a reject: 1 event
+    third = (end - start) // 3
+    assert end - start > 15_000_000 and any(start + third < t < end - third for t in ticks)

@@ -34,9 +34,9 @@ def _path(p: Path) -> str:
 
 # Python's fast path: one C call clears the previous events and runs the command; Python then copies the
 # events out. A command is packed by struct.pack_into into a buffer Python owns (py_submit_one), except the
-# two most frequent: py_new_order converts a new order's human price and size and packs it, py_cancel packs
-# a cancel, in the same crossing (the Python conversion and packing cost more than the engine). Every extra
-# cffi call costs about 0.1 us here.
+# two most frequent: py_new_limit/py_new_order convert a new order's human price and size and pack it with
+# the rest of its py_shape_t, py_cancel packs a cancel, in the same crossing (the Python conversion and
+# packing cost more than the engine). Every extra cffi call costs about 0.1 us here, every argument ~10 ns.
 GLUE = r"""
 #include <math.h>
 #include <string.h>

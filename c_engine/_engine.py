@@ -375,9 +375,6 @@ class Engine:
         u = self._units[sid]
         units = (u.tick, u._per_tick, u._tick_tol, u.lot, u._per_lot, u._lot_tol)
         return ffi.new("py_shape_t *", (self._e, units, sid, *codes))
-        if symbol.__class__ is str and len(self._shapes) < _MAX_SHAPES:
-            self._shapes[symbol, side, type, tif, post_only, stp] = shape
-        return shape
 
     def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> Events:
         # Packed in C, without a Command tuple: cancels are a third of a market maker's traffic.

@@ -1,5 +1,6 @@
-"""Engine's single-call path: ``submit`` and ``cancel`` convert and pack in C (``py_new_order``, ``py_cancel``),
-and the human-unit calls return ``Events``, decoded when read. Neither may be told apart from the Python path:
+"""Engine's single-call path: ``submit`` and ``cancel`` convert and pack in C (``py_new_limit``/``py_new_order``
+with a cached ``py_shape_t`` per combination of names, ``py_cancel``), and the human-unit calls return ``Events``,
+decoded when read. Neither may be told apart from the Python path:
 the same ticks and lots, the same errors, the same ``Event`` values."""
 
 from __future__ import annotations
@@ -271,7 +272,8 @@ def test_a_batch_lets_other_python_threads_run_while_it_runs() -> None:
 
     engine = Engine()
     commands = np.zeros(1_000_000, dtype=COMMAND_DTYPE)
-    commands["op"], commands["symbol_id"], commands["client_id"], commands["order_id"] = int(Op.CANCEL), SYMBOL_NONE, 1, 9
+    commands["op"], commands["symbol_id"], commands["client_id"] = int(Op.CANCEL), SYMBOL_NONE, 1
+    commands["order_id"] = 9  # never placed: each cancel is a quick reject
     base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
     done, count = ffi.new("size_t *"), ffi.new("size_t *")
     ticks: list[int] = []

@@ -57,9 +57,6 @@ _iter_unpack = EVENT_STRUCT.iter_unpack
 # once per event count (_event_views), ~50 ns less than ffi.unpack or slicing the view each time.
 _new_object = object.__new__
 _EVENT_VIEWS = 16  # a command's event counts that have a view ready (most have 1 to 4)
-# The only argument types py_new_order converts as _Units would: cffi would turn a Decimal or a numpy scalar
-# into a double through __float__, rounding it.
-_C_NUMBERS = frozenset((float, int))
 # Engine keeps a py_shape_t per combination of names a caller has used. Names are few, but post_only may be
 # any truthy or falsy value, each a key of its own: past this many, a combination is converted every call.
 _MAX_SHAPES = 1024
@@ -316,13 +313,16 @@ class Engine:
         if shape is None:  # outside the except clause: an error raised here has no KeyError as its context
             shape = self._shape(symbol, side, type, tif, post_only, stp)
         n = _CONVERT_IN_PYTHON
-        if shape is not None and qty.__class__ in _C_NUMBERS:
+        # Only a float or an int (exactly: not a subclass, not bool) is converted in C as _Units would: cffi
+        # would turn a Decimal or a numpy scalar into a double through __float__, rounding it. Tested with
+        # `is`, not membership in a set of the two (~30 ns less a call).
+        if shape is not None and ((c := qty.__class__) is float or c is int):
             # One crossing converts, packs and runs the order (the Python packing and conversion below cost
             # more than the engine). Any argument it cannot take as pack_new_order would (a value outside its
             # field, a size beyond a double's exact integers) leaves it to pack_new_order, which raises the
             # same error as ever: C runs nothing unless it converted everything.
             try:
-                if price.__class__ in _C_NUMBERS:
+                if (c := price.__class__) is float or c is int:
                     n = _new_limit(shape, client, cloid, ts_ns, price, qty)
                 elif price is None:
                     n = _new_order(shape, 0, client, cloid, ts_ns, 0.0, qty)

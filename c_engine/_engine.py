@@ -45,16 +45,21 @@ _SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
 # Bound once: attribute lookups are a visible part of a 1 us call.
 _submit_one = lib.py_submit_one
 _new_order = lib.py_new_order
+_new_limit = lib.py_new_limit
 _cancel = lib.py_cancel
 _CONVERT_IN_PYTHON = lib.PY_CONVERT_IN_PYTHON
 _monotonic_ns = time.monotonic_ns
 _submit_batch = lib.py_submit_batch
 _pack_command = COMMAND_STRUCT.pack_into
 _iter_unpack = EVENT_STRUCT.iter_unpack
-_copy_bytes = ffi.unpack
-# The only argument types py_new_order converts as _Units would: cffi would turn a Decimal or a numpy scalar
-# into a double through __float__, rounding it.
-_C_NUMBERS = frozenset((float, int))
+# Events are built as object.__new__(Events) and their _raw set, without calling Events(raw): a Python
+# __init__ cost ~100 ns, a tenth of a submit. The bytes are copied by memoryview.tobytes() from a view made
+# once per event count (_event_views), ~50 ns less than ffi.unpack or slicing the view each time.
+_new_object = object.__new__
+_EVENT_VIEWS = 16  # a command's event counts that have a view ready (most have 1 to 4)
+# Engine keeps a py_shape_t per combination of names a caller has used. Names are few, but post_only may be
+# any truthy or falsy value, each a key of its own: past this many, a combination is converted every call.
+_MAX_SHAPES = 1024
 
 
 class Book(NamedTuple):
@@ -165,11 +170,19 @@ class Engine:
         # The single-call path: commands are packed into _cmd and events read in place from _events.
         self._cmd = bytearray(MSG_SIZE)
         self._cmd_ptr = ffi.from_buffer("pt_command_t *", self._cmd)
-        self._events = memoryview(ffi.buffer(events, _event_capacity(self._e) * MSG_SIZE))
-        self._events_ptr = ffi.cast("char *", events)  # ffi.unpack copies from it into bytes in one call
+        capacity = _event_capacity(self._e)
+        self._events = memoryview(ffi.buffer(events, capacity * MSG_SIZE))
+        self._event_views = [self._events[: k * MSG_SIZE] for k in range(min(capacity, _EVENT_VIEWS) + 1)]
         self._symbols: dict[str, int] = {}
         self._units: list[_Units] = []
-        self._c_units: list[Any] = []  # py_units_t * per symbol, the same values as _units for C
+        # submit's py_shape_t * per combination of names. The hot path's: nested dicts, symbol -> side -> type
+        # -> tif -> post_only -> stp, one subscript per name (~40% cheaper than building and hashing a tuple
+        # key); only for a str symbol, as an int symbol must not be served by an equal float or numpy number,
+        # which symbol_id rejects. On the way there, every symbol's by (symbol id, side, type, tif, post_only,
+        # stp).
+        self._shapes: dict[str, Any] = {}
+        self._hot_shapes = 0
+        self._shapes_by_id: dict[tuple[Any, ...], Any] = {}
         self.symbol_names: dict[int, str] = {}
 
     @property
@@ -194,8 +207,6 @@ class Engine:
         _check(lib.pt_engine_add_symbol(self._e, c, sid), f"add_symbol {cfg.name}")
         self._symbols[cfg.name] = sid[0]
         self._units.append(units)
-        self._c_units.append(ffi.new("py_units_t *", (units.tick, units._per_tick, units._tick_tol,
-                                                      units.lot, units._per_lot, units._lot_tol)))  # fmt: skip
         self.symbol_names[sid[0]] = cfg.name
         return int(sid[0])
 
@@ -232,7 +243,13 @@ class Engine:
         """The ``n`` events of the command just run (``n`` < 0: its failure status, raised)."""
         if n < 0:
             _check(n, "submit")
-        return Events(_copy_bytes(self._events_ptr, n * MSG_SIZE))
+        try:
+            view = self._event_views[n]
+        except IndexError:
+            view = self._events[: n * MSG_SIZE]
+        events = _new_object(Events)
+        events._raw = view.tobytes()
+        return events
 
     def execute(self, cmd: Command) -> list[Event]:
         """Runs one command (ticks and lots) and returns its events."""
@@ -287,30 +304,77 @@ class Engine:
         ts_ns: int | None = None,
     ) -> Events:
         """A new order in human units. ``tif`` defaults to GTC for a limit and IOC for a market order."""
-        sid = self._symbols[symbol] if isinstance(symbol, str) else self.symbol_id(symbol)
         if ts_ns is None:
             ts_ns = _monotonic_ns()
+        try:
+            shape = self._shapes[symbol][side][type][tif][post_only][stp]
+        except (KeyError, TypeError):  # not seen yet, or a name that is not hashable
+            shape = None
+        if shape is None:  # outside the except clause: an error raised here has no KeyError as its context
+            shape = self._shape(symbol, side, type, tif, post_only, stp)
         n = _CONVERT_IN_PYTHON
-        if qty.__class__ in _C_NUMBERS and (price is None or price.__class__ in _C_NUMBERS):
+        # Only a float or an int (exactly: not a subclass, not bool) is converted in C as _Units would: cffi
+        # would turn a Decimal or a numpy scalar into a double through __float__, rounding it. Tested with
+        # `is`, not membership in a set of the two (~30 ns less a call).
+        if shape is not None and ((c := qty.__class__) is float or c is int):
             # One crossing converts, packs and runs the order (the Python packing and conversion below cost
-            # more than the engine). Any argument it cannot take as pack_new_order would (an unknown name, a
-            # value outside its field, a size beyond a double's exact integers) leaves it to pack_new_order,
-            # which raises the same error as ever: C runs nothing unless it converted everything.
+            # more than the engine). Any argument it cannot take as pack_new_order would (a value outside its
+            # field, a size beyond a double's exact integers) leaves it to pack_new_order, which raises the
+            # same error as ever: C runs nothing unless it converted everything.
             try:
-                order_type = _TYPES[type]
-                n = _new_order(
-                    self._e, self._c_units[sid], sid, client, _SIDES[side], order_type,
-                    _TIFS[tif] if tif else _DEFAULT_TIF[order_type], _STPS[stp],
-                    (_POST_ONLY if post_only else 0) | (0 if price is None else _HAS_PRICE),
-                    cloid, ts_ns, 0.0 if price is None else price, qty,
-                )  # fmt: skip
-            except (KeyError, OverflowError, TypeError):
+                if (c := price.__class__) is float or c is int:
+                    n = _new_limit(shape, client, cloid, ts_ns, price, qty)
+                elif price is None:
+                    n = _new_order(shape, 0, client, cloid, ts_ns, 0.0, qty)
+            except (OverflowError, TypeError):
                 pass
         if n == _CONVERT_IN_PYTHON:
+            sid = self._symbols[symbol] if isinstance(symbol, str) else self.symbol_id(symbol)
             pack_new_order(self._cmd, 0, self._units[sid], sid, client, side, qty, price, type, tif, post_only,
                            stp, cloid, ts_ns)  # fmt: skip
             n = _submit_one(self._e, self._cmd_ptr)
-        return self._copy_events(n)
+        # _copy_events, inline (a call level costs ~100 ns).
+        if n < 0:
+            _check(n, "submit")
+        try:
+            view = self._event_views[n]
+        except IndexError:
+            view = self._events[: n * MSG_SIZE]
+        events = _new_object(Events)
+        events._raw = view.tobytes()
+        return events
+
+    def _shape(self, symbol: str | int, side: str | int, type: str, tif: str | None, post_only: bool,
+               stp: str) -> Any | None:  # fmt: skip
+        """submit's py_shape_t for these names, kept for the next order with them; None if a name is not one
+        (pack_new_order then raises its error). An unknown symbol raises here, first, as it always has."""
+        sid = self._symbols[symbol] if isinstance(symbol, str) else self.symbol_id(symbol)
+        try:
+            order_type = _TYPES[type]
+            codes = (_SIDES[side], order_type, _TIFS[tif] if tif else _DEFAULT_TIF[order_type], _STPS[stp],
+                     _POST_ONLY if post_only else 0)  # fmt: skip
+        except (KeyError, TypeError):
+            return None
+        try:
+            shape = self._shapes_by_id[sid, side, type, tif, post_only, stp]
+        except TypeError:  # post_only is not hashable (every other name was a dict key above): no caching
+            return self._new_shape(sid, codes)
+        except KeyError:
+            shape = self._new_shape(sid, codes)
+            if len(self._shapes_by_id) < _MAX_SHAPES:
+                self._shapes_by_id[sid, side, type, tif, post_only, stp] = shape
+        if symbol.__class__ is str and self._hot_shapes < _MAX_SHAPES:
+            level = self._shapes
+            for name in (symbol, side, type, tif, post_only):
+                level = level.setdefault(name, {})
+            level[stp] = shape
+            self._hot_shapes += 1
+        return shape
+
+    def _new_shape(self, sid: int, codes: tuple[int, int, int, int, int]) -> Any:
+        u = self._units[sid]
+        units = (u.tick, u._per_tick, u._tick_tol, u.lot, u._per_lot, u._lot_tol)
+        return ffi.new("py_shape_t *", (self._e, units, sid, *codes))
 
     def cancel(self, client: int, order_id: int, *, ts_ns: int | None = None) -> Events:
         # Packed in C, without a Command tuple: cancels are a third of a market maker's traffic.
@@ -323,7 +387,16 @@ class Engine:
             _pack_command(self._cmd, 0, _OP_CANCEL, 0, SYMBOL_NONE, client, 0, 0, 0, 0, 0, 0, ts_ns, order_id,
                           0, 0, 0, 0)  # fmt: skip
             n = _submit_one(self._e, self._cmd_ptr)
-        return self._copy_events(n)
+        # _copy_events, inline.
+        if n < 0:
+            _check(n, "submit")
+        try:
+            view = self._event_views[n]
+        except IndexError:
+            view = self._events[: n * MSG_SIZE]
+        events = _new_object(Events)
+        events._raw = view.tobytes()
+        return events
 
     def modify(
         self,

@@ -1,5 +1,6 @@
-"""Engine's single-call path: ``submit`` and ``cancel`` convert and pack in C (``py_new_order``, ``py_cancel``),
-and the human-unit calls return ``Events``, decoded when read. Neither may be told apart from the Python path:
+"""Engine's single-call path: ``submit`` and ``cancel`` convert and pack in C (``py_new_limit``/``py_new_order``
+with a cached ``py_shape_t`` per combination of names, ``py_cancel``), and the human-unit calls return ``Events``,
+decoded when read. Neither may be told apart from the Python path:
 the same ticks and lots, the same errors, the same ``Event`` values."""
 
 from __future__ import annotations
@@ -7,14 +8,17 @@ from __future__ import annotations
 import math
 import random
 import struct
+import threading
+import time
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 import pytest
 
-from c_engine import Command, Engine, EngineConfig, Event, Events, EventType, SymbolConfig
+from c_engine import COMMAND_DTYPE, Command, Engine, EngineConfig, Event, Events, EventType, Op, SymbolConfig
 from c_engine._engine import _Units, pack_new_order
+from c_engine._wire import SYMBOL_NONE
 from c_engine.reference import ReferenceEngine
 
 INT64 = range(-(2**63), 2**63)
@@ -191,3 +195,105 @@ def test_events_behave_as_a_read_only_list() -> None:
     twin = Engine()
     twin.add_symbol(SymbolConfig("S"))
     assert twin.submit(1, "S", "buy", 5, 100, ts_ns=1) == events != twin.submit(1, "S", "buy", 5, 100, ts_ns=1)
+
+
+# ---- the shape cache -----------------------------------------------------------------------------------------------
+
+
+def test_the_shape_cache_serves_each_symbol_and_engine_its_own_units() -> None:
+    # One set of names for every call: only the symbol or the engine differs, and each order must carry its own
+    # symbol id and be converted with its own tick and lot.
+    a, b = make_engine(), Engine()
+    b.add_symbol(SymbolConfig("S2", tick_size=0.5, lot_size=0.5))  # S2 of b is a's S0's id with other steps
+    for engine, symbol, price, qty, want in [
+        (a, "S0", 7.0, 3.0, (0, 7, 3)),
+        (a, "S2", 7.0, 3.0, (2, 700, 3000)),
+        (b, "S2", 7.0, 3.0, (0, 14, 6)),
+        (a, 2, 7.0, 3.0, (2, 700, 3000)),
+        (b, 0, 7.0, 3.0, (0, 14, 6)),
+        (a, "S2", 7.0, 3.0, (2, 700, 3000)),
+    ]:
+        before = b.stats()["commands"] if engine is a else a.stats()["commands"]
+        ack = engine.submit(1, symbol, "buy", qty, price, tif="GTC", ts_ns=1)[0]
+        assert (ack.type, ack.symbol_id, ack.price, ack.qty) == (EventType.ACK, *want)
+        assert (b.stats()["commands"] if engine is a else a.stats()["commands"]) == before  # the other engine idle
+
+
+def test_a_cached_str_symbol_does_not_make_equal_numbers_valid_symbols() -> None:
+    engine = make_engine()
+    engine.submit(1, "S0", "buy", 1.0, 5.0, ts_ns=1)
+    engine.submit(1, 0, "buy", 1.0, 5.0, ts_ns=1)  # an int symbol is an id
+    for symbol in (0.0, np.int64(0), "S9"):
+        with pytest.raises(KeyError):  # UnknownSymbolError, or the plain KeyError of an unknown name
+            engine.submit(1, symbol, "buy", 1.0, 5.0, ts_ns=1)
+
+
+def test_equal_names_share_a_shape_and_any_other_value_still_takes_the_python_path() -> None:
+    engine, ref = Engine(), ReferenceEngine()
+    for e in (engine, ref):
+        e.add_symbol(SymbolConfig("S", tick_size=0.5, lot_size=1))
+    got = [
+        engine.submit(1, "S", "sell", 3, 50.5, post_only=True, ts_ns=1),
+        engine.submit(1, "S", 2, 3, 51.0, post_only=1, ts_ns=2),  # Side.SELL's int and a truthy int: the same shape
+        engine.submit(1, "S", "sell", 3, 51.5, post_only=[1], ts_ns=3),  # not hashable: converted every call
+        engine.submit(1, "S", "sell", 3, 52.0, post_only=[], tif="", ts_ns=4),
+    ]
+    want = [
+        ref.execute(Command.new(1, 0, 2, 3, 101, post_only=True, ts_ns=1)),
+        ref.execute(Command.new(1, 0, 2, 3, 102, post_only=True, ts_ns=2)),
+        ref.execute(Command.new(1, 0, 2, 3, 103, post_only=True, ts_ns=3)),
+        ref.execute(Command.new(1, 0, 2, 3, 104, ts_ns=4)),
+    ]
+    assert got == want
+    for bad, error in [({"side": "up"}, KeyError), ({"tif": "DAY"}, KeyError), ({"side": ["sell"]}, TypeError)]:
+        with pytest.raises(error):
+            engine.submit(1, "S", **{"side": "sell", **bad}, qty=3, price=50.5, ts_ns=5)  # type: ignore[arg-type]
+    assert engine.stats()["commands"] == len(got)
+
+
+def test_the_shape_cache_stops_growing_at_its_bound() -> None:
+    from c_engine._engine import _MAX_SHAPES
+
+    engine = Engine(EngineConfig(max_orders=1 << 12))
+    engine.add_symbol(SymbolConfig("S"))
+    for i in range(_MAX_SHAPES + 10):
+        # Every truthy post_only value is a key of its own: past the bound, each call converts its names again.
+        assert engine.submit(1, "S", "buy", 1, 10, post_only=f"yes{i}", ts_ns=i)[0].type == EventType.ACK
+        engine.mass_cancel(1, ts_ns=i)
+    assert engine._hot_shapes == len(engine._shapes_by_id) == _MAX_SHAPES
+
+
+def test_a_batch_lets_other_python_threads_run_while_it_runs() -> None:
+    # cffi's wrappers keep the GIL (a single call is too short to hand it over); py_submit_batch releases it.
+    # Timed around the C call alone (execute_batch's Python steps let the other thread in either way), and only
+    # its middle counts: the other thread may take the GIL for a switch interval (5 ms) just before or after it.
+    from c_engine._cengine import ffi
+    from c_engine._engine import _submit_batch
+
+    engine = Engine()
+    commands = np.zeros(1_000_000, dtype=COMMAND_DTYPE)
+    commands["op"], commands["symbol_id"], commands["client_id"] = int(Op.CANCEL), SYMBOL_NONE, 1
+    commands["order_id"] = 9  # never placed: each cancel is a quick reject
+    base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
+    done, count = ffi.new("size_t *"), ffi.new("size_t *")
+    ticks: list[int] = []
+    stop = threading.Event()
+
+    def tick() -> None:
+        while not stop.is_set():
+            ticks.append(time.perf_counter_ns())
+
+    thread = threading.Thread(target=tick)
+    thread.start()
+    try:
+        while not ticks:
+            time.sleep(0.001)
+        start = time.perf_counter_ns()
+        status = _submit_batch(engine._e, base, len(commands), done, count)
+        end = time.perf_counter_ns()
+    finally:
+        stop.set()
+        thread.join()
+    assert status == 0 and done[0] == count[0] == len(commands)  # each a reject: 1 event
+    third = (end - start) // 3
+    assert end - start > 15_000_000 and any(start + third < t < end - third for t in ticks)

@@ -32,7 +32,9 @@
  * that alters behaviour is not a speed comparison (exit status 1).
  *
  * Usage: engine_ab --commands FILE [--prefill N] [--clients N] [--block N]
- *        [--core C] [--label-a S] [--label-b S]
+ *        [--core C] [--batch N] [--label-a S] [--label-b S]
+ * --batch N times pt_engine_submit_batch, up to N commands a call (events
+ * drained after each call), instead of one pt_engine_submit per command.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,6 +53,7 @@ typedef struct engine_api {
     int (*add_symbol)(pt_engine_t *, const pt_symbol_config_t *, uint16_t *);
     int (*set_client_limits)(pt_engine_t *, uint16_t, const pt_client_limits_t *);
     int (*submit)(pt_engine_t *, const pt_command_t *);
+    int (*submit_batch)(pt_engine_t *, const pt_command_t *, size_t, size_t *);
     pt_event_t *(*events)(pt_engine_t *, size_t *);
     void (*clear_events)(pt_engine_t *);
     uint64_t (*state_hash)(const pt_engine_t *);
@@ -62,12 +65,14 @@ typedef struct engine_api {
     int P##pt_engine_add_symbol(pt_engine_t *, const pt_symbol_config_t *, uint16_t *);       \
     int P##pt_engine_set_client_limits(pt_engine_t *, uint16_t, const pt_client_limits_t *);  \
     int P##pt_engine_submit(pt_engine_t *, const pt_command_t *);                             \
+    int P##pt_engine_submit_batch(pt_engine_t *, const pt_command_t *, size_t, size_t *);     \
     pt_event_t *P##pt_engine_events(pt_engine_t *, size_t *);                                 \
     void P##pt_engine_clear_events(pt_engine_t *);                                            \
     uint64_t P##pt_engine_state_hash(const pt_engine_t *);
 #define BUILD_API(P)                                                                                         \
     {P##pt_engine_create, P##pt_engine_destroy, P##pt_engine_add_symbol, P##pt_engine_set_client_limits, \
-     P##pt_engine_submit, P##pt_engine_events, P##pt_engine_clear_events, P##pt_engine_state_hash}
+     P##pt_engine_submit, P##pt_engine_submit_batch, P##pt_engine_events, P##pt_engine_clear_events,   \
+     P##pt_engine_state_hash}
 
 DECLARE_BUILD(a_)
 DECLARE_BUILD(b_)
@@ -99,10 +104,21 @@ static void setup(side_t *s, const engine_api_t *api, uint32_t clients) {
         if ((rc = api->set_client_limits(s->engine, c, &lim))) die("pt_engine_set_client_limits", rc);
 }
 
-/* Runs cmds[0..n) on one side, each command's events drained into its sink. */
+static size_t g_batch; /* --batch N: pt_engine_submit_batch with up to N commands a call; 0: one call each */
+
+/* Runs cmds[0..n) on one side, the events drained into its sink after each call. */
 static void run(side_t *s, const pt_command_t *cmds, size_t n) {
     const engine_api_t *api = s->api;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; g_batch > 0 && i < n;) {
+        size_t want = n - i < g_batch ? n - i : g_batch, done, count;
+        int rc = api->submit_batch(s->engine, &cmds[i], want, &done);
+        if (rc && rc != PT_E_FULL) die("pt_engine_submit_batch", rc);
+        const pt_event_t *ev = api->events(s->engine, &count);
+        mix_sink_fold(s->acc, ev, count);
+        api->clear_events(s->engine);
+        i += done;
+    }
+    for (size_t i = 0; g_batch == 0 && i < n; i++) {
         int rc = api->submit(s->engine, &cmds[i]);
         if (rc) die("pt_engine_submit", rc);
         size_t count;
@@ -141,7 +157,7 @@ static pt_command_t *read_commands(const char *path, size_t *n) {
 
 static _Noreturn void usage(void) {
     fprintf(stderr, "usage: engine_ab --commands FILE [--prefill N] [--clients N] [--block N] [--core C]\n"
-                    "                 [--label-a S] [--label-b S]\n");
+                    "                 [--batch N] [--label-a S] [--label-b S]\n");
     exit(2);
 }
 
@@ -158,6 +174,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--clients")) clients = (uint32_t)strtoul(v, NULL, 10);
         else if (!strcmp(a, "--block")) block = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--core")) core = atoi(v);
+        else if (!strcmp(a, "--batch")) g_batch = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--label-a")) label[0] = v;
         else if (!strcmp(a, "--label-b")) label[1] = v;
         else usage();

@@ -25,74 +25,33 @@
  * cancel, delta; plus the taker's own), checked before each command starts. */
 static inline size_t worst_case_events(const pt_engine_t *e) { return 4 * e->live_orders + 16; }
 
-/* ---- events --------------------------------------------------------------- */
-
-pt_event_t *emit(pt_engine_t *e, uint8_t type, uint64_t ts)
-{
-    pt_event_t *ev = &e->events[e->nevents++];
-    memset(ev, 0, sizeof *ev);
-    ev->type = type;
-    ev->seq = ++e->seq;
-    ev->ts_ns = ts;
-    return ev;
-}
+/* ---- events (emit() is in internal.h) --------------------------------------- */
 
 void emit_canceled(pt_engine_t *e, const order_t *o, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
 {
-    pt_event_t *ev = emit(e, PT_EV_CANCELED, ts);
-    ev->side = o->side;
-    ev->symbol_id = o->symbol;
-    ev->client_id = o->client;
-    ev->reason = reason;
-    ev->order_id = o->id;
-    ev->cloid = o->cloid;
-    ev->price = o->price;
-    ev->qty = qty;
-    ev->leaves = leaves;
+    emit(e, event_head(PT_EV_CANCELED, o->side, o->symbol, o->client, reason), ts, o->id, o->cloid, o->price, qty,
+         leaves);
 }
 
 /* Cancels qty of a taker that is not resting (its order slot, if any, is off the book). */
 void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty, uint64_t ts)
 {
-    pt_event_t *ev = emit(e, PT_EV_CANCELED, ts);
     t->open_qty -= qty;
-    ev->side = t->side;
-    ev->symbol_id = t->symbol;
-    ev->client_id = t->client;
-    ev->reason = reason;
-    ev->order_id = t->id;
-    ev->cloid = t->cloid;
-    ev->price = t->has_limit ? t->limit : 0;
-    ev->qty = qty;
-    ev->leaves = t->open_qty;
+    emit(e, event_head(PT_EV_CANCELED, t->side, t->symbol, t->client, reason), ts, t->id, t->cloid,
+         t->has_limit ? t->limit : 0, qty, t->open_qty);
 }
 
 static void emit_reject(pt_engine_t *e, const pt_command_t *c, uint16_t reason)
 {
-    pt_event_t *ev = emit(e, PT_EV_REJECT, c->ts_ns);
-    ev->side = c->side;
-    ev->symbol_id = c->symbol_id;
-    ev->client_id = c->client_id;
-    ev->reason = reason;
-    ev->order_id = c->order_id;
-    ev->cloid = c->cloid;
-    ev->price = c->price;
-    ev->qty = c->qty;
+    emit(e, event_head(PT_EV_REJECT, c->side, c->symbol_id, c->client_id, reason), c->ts_ns, c->order_id, c->cloid,
+         c->price, c->qty, 0);
 }
 
 static void emit_ack(pt_engine_t *e, const pt_command_t *c, uint16_t op, uint64_t order_id, int64_t price,
                      int64_t qty, int64_t leaves)
 {
-    pt_event_t *ev = emit(e, PT_EV_ACK, c->ts_ns);
-    ev->side = op == PT_OP_NEW ? c->side : 0;
-    ev->symbol_id = c->symbol_id;
-    ev->client_id = c->client_id;
-    ev->acked_op = op;
-    ev->order_id = order_id;
-    ev->cloid = c->cloid;
-    ev->price = price;
-    ev->qty = qty;
-    ev->leaves = leaves;
+    emit(e, event_head(PT_EV_ACK, op == PT_OP_NEW ? c->side : 0, c->symbol_id, c->client_id, op), c->ts_ns,
+         order_id, c->cloid, price, qty, leaves);
 }
 
 /* ---- touched levels and the end of a command -------------------------------- */
@@ -132,14 +91,9 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
          * price re-points the entry (touch_new_level). A slot freed since then has count 0 and,
          * if reused, another price or side. */
         const level_t *lv = &e->books[t->symbol].levels[t->level];
-        pt_event_t *ev = emit(e, PT_EV_BOOK_DELTA, ts);
-        ev->side = t->side == 0 ? PT_SIDE_BUY : PT_SIDE_SELL;
-        ev->symbol_id = t->symbol;
-        ev->price = t->price;
-        if (lv->price == t->price && lv->side == t->side && lv->order_count > 0) {
-            ev->qty = lv->qty;
-            ev->order_count = (uint64_t)lv->order_count;
-        }
+        bool exists = lv->price == t->price && lv->side == t->side && lv->order_count > 0;
+        emit(e, event_head(PT_EV_BOOK_DELTA, t->side == 0 ? PT_SIDE_BUY : PT_SIDE_SELL, t->symbol, 0, 0), ts, 0,
+             exists ? (uint64_t)lv->order_count : 0, t->price, exists ? lv->qty : 0, 0);
     }
     e->ntouched = 0;
     e->cmd_stamp++;
@@ -424,15 +378,8 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
     int64_t new_qty = (c->flags & PT_FLAG_HAS_QTY) ? c->qty : o->open_qty;
     int64_t new_price = (c->flags & PT_FLAG_HAS_PRICE) ? c->price : o->price;
 
-    pt_event_t *ev = emit(e, PT_EV_MODIFIED, c->ts_ns);
-    ev->side = o->side;
-    ev->symbol_id = o->symbol;
-    ev->client_id = o->client;
-    ev->order_id = o->id;
-    ev->cloid = o->cloid;
-    ev->price = new_price;
-    ev->qty = new_qty;
-    ev->leaves = new_qty;
+    emit(e, event_head(PT_EV_MODIFIED, o->side, o->symbol, o->client, 0), c->ts_ns, o->id, o->cloid, new_price,
+         new_qty, new_qty);
 
     if (new_price == o->price && new_qty <= o->open_qty) {
         if (new_qty < o->open_qty) { /* reduced in place: keeps its time priority */

@@ -232,8 +232,39 @@ enum match_stop {
 int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts);
 bool match_fok_fillable(const pt_engine_t *e, const book_t *b, const taker_t *t);
 
+/* ---- events ----------------------------------------------------------------------------------------------
+ * An event is written as two 32-byte stores of words composed in registers, never field by field: whoever
+ * reads the events next (the journal's copy, a checksum) loads them in wide words while the stores may still
+ * be in flight, and a load is only forwarded from one store that covers it. Field-by-field writes made every
+ * such load wait for the stores to reach the cache (docs/BENCHMARKS.md: the event writer). The words follow
+ * pt_wire.h's byte offsets, little-endian. */
+#if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "the event writer composes pt_event_t words little-endian"
+#endif
+/* may_alias: the halves are stored into pt_event_t memory. */
+typedef uint64_t event_half_t __attribute__((vector_size(32), aligned(32), may_alias));
+_Static_assert(sizeof(event_half_t) * 2 == sizeof(pt_event_t), "an event is two halves");
+
+/* Word 0: type, side, symbol_id, client_id, and the 16-bit field that depends on the type (reason...). */
+static inline uint64_t event_head(uint8_t type, uint8_t side, uint16_t symbol, uint16_t client, uint16_t aux)
+{
+    return (uint64_t)type | (uint64_t)side << 8 | (uint64_t)symbol << 16 | (uint64_t)client << 32 |
+           (uint64_t)aux << 48;
+}
+
+/* Appends one event with the next sequence number: words 0 and 3..7 as pt_wire.h lays them out
+ * (order_id; cloid | trade_id | order_count; price; qty; leaves | maker_order_id). */
+static inline void emit(pt_engine_t *e, uint64_t head, uint64_t ts, uint64_t order_id, uint64_t word4,
+                        int64_t price, int64_t qty, int64_t word7)
+{
+    event_half_t lo = {head, ++e->seq, ts, order_id};
+    event_half_t hi = {word4, (uint64_t)price, (uint64_t)qty, (uint64_t)word7};
+    event_half_t *ev = (event_half_t *)(void *)&e->events[e->nevents++];
+    ev[0] = lo;
+    ev[1] = hi;
+}
+
 /* engine.c: events and order lifecycle used by the other files */
-pt_event_t *emit(pt_engine_t *e, uint8_t type, uint64_t ts);
 void emit_canceled(pt_engine_t *e, const order_t *o, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts);
 void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty, uint64_t ts);
 void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv);

@@ -36,16 +36,7 @@ static void emit_fill(pt_engine_t *e, uint16_t symbol, uint16_t client, uint8_t 
                       uint16_t liquidity, uint64_t trade_id, int64_t price, int64_t qty, int64_t leaves,
                       uint64_t ts)
 {
-    pt_event_t *ev = emit(e, PT_EV_FILL, ts);
-    ev->side = side;
-    ev->symbol_id = symbol;
-    ev->client_id = client;
-    ev->liquidity = liquidity;
-    ev->order_id = order_id;
-    ev->trade_id = trade_id;
-    ev->price = price;
-    ev->qty = qty;
-    ev->leaves = leaves;
+    emit(e, event_head(PT_EV_FILL, side, symbol, client, liquidity), ts, order_id, trade_id, price, qty, leaves);
 }
 
 static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *t, uint64_t ts)
@@ -68,16 +59,8 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
 
     emit_fill(e, m->symbol, m->client, m->side, m->id, PT_LIQ_MAKER, trade_id, price, q, m->open_qty, ts);
     emit_fill(e, t->symbol, t->client, t->side, t->id, PT_LIQ_TAKER, trade_id, price, q, t->open_qty, ts);
-    pt_event_t *ev = emit(e, PT_EV_TRADE, ts);
-    ev->side = t->side;
-    ev->symbol_id = t->symbol;
-    ev->client_id = t->client;
-    ev->maker_client = m->client;
-    ev->order_id = t->id;
-    ev->trade_id = trade_id;
-    ev->price = price;
-    ev->qty = q;
-    ev->maker_order_id = m->id;
+    emit(e, event_head(PT_EV_TRADE, t->side, t->symbol, t->client, m->client), ts, t->id, trade_id, price, q,
+         (int64_t)m->id);
 }
 
 /* Cancels qty of a resting maker (all of it, or a DECREMENT part); it leaves the book at 0. */

@@ -27,10 +27,12 @@ static inline size_t worst_case_events(const pt_engine_t *e) { return 4 * e->liv
 
 /* ---- events (emit() is in internal.h) --------------------------------------- */
 
-void emit_canceled(pt_engine_t *e, const order_t *o, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
+void emit_canceled(pt_engine_t *e, pt_idx_t oi, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
 {
-    emit(e, event_head(PT_EV_CANCELED, o->side, o->symbol, o->client, reason), ts, o->id, o->cloid, o->price, qty,
-         leaves);
+    const order_t *o = &e->orders[oi];
+    const level_t *lv = order_level(e, o);
+    emit(e, event_head(PT_EV_CANCELED, side_of_index(lv->side), o->symbol, o->client, reason), ts, o->id,
+         e->order_cold[oi].cloid, lv->price, qty, leaves);
 }
 
 /* Cancels qty of a taker that is not resting (its order slot, if any, is off the book). */
@@ -114,17 +116,15 @@ static pt_idx_t rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool pos
         oi = e->free_order;
         o = &e->orders[oi];
         e->free_order = o->next;
-        *o = (order_t){.id = t->id, .cloid = t->cloid, .price = t->limit, .open_qty = t->open_qty,
-                       .client = t->client, .symbol = t->symbol, .side = t->side, .stp = t->stp,
-                       .post_only = post_only};
-        index_insert_id(e, oi);
-        if (o->cloid != 0)
-            index_add_cloid(e, oi);
+        *o = (order_t){.id = t->id, .open_qty = t->open_qty, .level = li, .client = t->client, .symbol = t->symbol};
         client_t *c = &e->clients[t->client];
-        o->cnext = PT_NIL;
-        o->cprev = c->tail;
+        e->order_cold[oi] = (order_cold_t){.cloid = t->cloid, .cprev = c->tail, .cnext = PT_NIL};
+        e->order_terms[oi] = ORDER_TERMS(t->stp, post_only);
+        index_insert_id(e, oi);
+        if (t->cloid != 0)
+            index_add_cloid(e, oi);
         if (c->tail != PT_NIL)
-            e->orders[c->tail].cnext = oi;
+            e->order_cold[c->tail].cnext = oi;
         else
             c->head = oi;
         c->tail = oi;
@@ -132,10 +132,9 @@ static pt_idx_t rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool pos
         e->live_orders++;
     } else {
         o = &e->orders[oi];
-        o->price = t->limit;
         o->open_qty = t->open_qty;
+        o->level = li;
     }
-    o->level = li;
     level_append(e, lv, oi);
     risk_cs(e, t->client, t->symbol)->open_qty[si] += t->open_qty;
     if (created)
@@ -150,8 +149,8 @@ void order_remove_from_book(pt_engine_t *e, pt_idx_t oi)
 {
     order_t *o = &e->orders[oi];
     book_t *b = &e->books[o->symbol];
-    int si = side_index(o->side);
     level_t *lv = &b->levels[o->level];
+    int si = lv->side;
     touch_level(e, o->symbol, si, lv);
     level_unlink(e, lv, oi);
     risk_cs(e, o->client, o->symbol)->open_qty[si] -= o->open_qty;
@@ -163,18 +162,19 @@ void order_remove_from_book(pt_engine_t *e, pt_idx_t oi)
 void order_release(pt_engine_t *e, pt_idx_t oi)
 {
     order_t *o = &e->orders[oi];
+    const order_cold_t *cold = &e->order_cold[oi];
     index_erase_id(e, oi);
-    if (o->cloid != 0)
+    if (cold->cloid != 0)
         index_remove_cloid(e, oi);
     client_t *c = &e->clients[o->client];
-    if (o->cprev != PT_NIL)
-        e->orders[o->cprev].cnext = o->cnext;
+    if (cold->cprev != PT_NIL)
+        e->order_cold[cold->cprev].cnext = cold->cnext;
     else
-        c->head = o->cnext;
-    if (o->cnext != PT_NIL)
-        e->orders[o->cnext].cprev = o->cprev;
+        c->head = cold->cnext;
+    if (cold->cnext != PT_NIL)
+        e->order_cold[cold->cnext].cprev = cold->cprev;
     else
-        c->tail = o->cprev;
+        c->tail = cold->cprev;
     if (--c->open_orders == 0)
         index_client_flat(e, o->client);
     e->live_orders--;
@@ -318,7 +318,7 @@ static void cmd_cancel(pt_engine_t *e, const pt_command_t *c)
         emit_reject(e, c, reason);
         return;
     }
-    emit_canceled(e, &e->orders[oi], PT_CXL_USER, e->orders[oi].open_qty, 0, c->ts_ns);
+    emit_canceled(e, oi, PT_CXL_USER, e->orders[oi].open_qty, 0, c->ts_ns);
     order_remove_from_book(e, oi);
     order_release(e, oi);
     finish_command(e, c->ts_ns);
@@ -339,8 +339,10 @@ static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_
     const order_t *o = &e->orders[*oi];
     const book_t *b = &e->books[o->symbol];
     const client_t *cl = &e->clients[c->client_id];
+    const level_t *lv = order_level(e, o);
+    uint8_t side = side_of_index(lv->side);
     int64_t new_qty = has_qty ? c->qty : o->open_qty;
-    int64_t new_price = has_price ? c->price : o->price;
+    int64_t new_price = has_price ? c->price : lv->price;
     if (has_qty && c->qty > b->cfg.max_order_lots)
         return PT_REJ_QTY_ABOVE_SYMBOL_MAX;
     if (has_price && (reason = check_price(b, c->price)))
@@ -349,15 +351,14 @@ static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_
         return PT_REJ_RATE_LIMIT;
     if (has_qty && cl->limits.max_order_qty > 0 && c->qty > cl->limits.max_order_qty)
         return PT_REJ_RISK_MAX_ORDER_QTY;
-    if (new_qty > o->open_qty &&
-        risk_position_exceeded(e, o->client, o->symbol, o->side, new_qty - o->open_qty))
+    if (new_qty > o->open_qty && risk_position_exceeded(e, o->client, o->symbol, side, new_qty - o->open_qty))
         return PT_REJ_RISK_MAX_POSITION;
-    if (new_price != o->price) {
-        if (o->post_only && would_cross(b, o->side, new_price))
+    if (new_price != lv->price) {
+        if (terms_post_only(e->order_terms[*oi]) && would_cross(b, side, new_price))
             return PT_REJ_POST_ONLY_WOULD_TAKE;
-        int si = side_index(o->side);
+        int si = lv->side;
         if (!book_can_add_level(b, si, e->cfg.max_levels_per_side) && book_find_level(b, si, new_price) == PT_NIL &&
-            b->levels[o->level].order_count > 1)
+            lv->order_count > 1)
             return PT_REJ_BOOK_LEVELS_EXHAUSTED;
     }
     return 0;
@@ -375,16 +376,17 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
     risk_rate_consume(&e->clients[c->client_id], c->ts_ns, tokens_after);
     order_t *o = &e->orders[oi];
     book_t *b = &e->books[o->symbol];
+    level_t *lv = &b->levels[o->level];
+    int si = lv->side;
+    uint64_t cloid = e->order_cold[oi].cloid;
     int64_t new_qty = (c->flags & PT_FLAG_HAS_QTY) ? c->qty : o->open_qty;
-    int64_t new_price = (c->flags & PT_FLAG_HAS_PRICE) ? c->price : o->price;
+    int64_t new_price = (c->flags & PT_FLAG_HAS_PRICE) ? c->price : lv->price;
 
-    emit(e, event_head(PT_EV_MODIFIED, o->side, o->symbol, o->client, 0), c->ts_ns, o->id, o->cloid, new_price,
-         new_qty, new_qty);
+    emit(e, event_head(PT_EV_MODIFIED, side_of_index(si), o->symbol, o->client, 0), c->ts_ns, o->id, cloid,
+         new_price, new_qty, new_qty);
 
-    if (new_price == o->price && new_qty <= o->open_qty) {
+    if (new_price == lv->price && new_qty <= o->open_qty) {
         if (new_qty < o->open_qty) { /* reduced in place: keeps its time priority */
-            int si = side_index(o->side);
-            level_t *lv = &b->levels[o->level];
             int64_t d = o->open_qty - new_qty;
             touch_level(e, o->symbol, si, lv);
             o->open_qty = new_qty;
@@ -394,12 +396,14 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
         finish_command(e, c->ts_ns);
         return;
     }
-    order_remove_from_book(e, oi);
-    taker_t t = {.id = o->id, .cloid = o->cloid, .limit = new_price, .open_qty = new_qty, .resting = oi,
-                 .client = o->client, .symbol = o->symbol, .side = o->side, .stp = o->stp, .has_limit = true};
+    order_remove_from_book(e, oi); /* lv may be gone from here on */
+    order_terms_t terms = e->order_terms[oi];
+    taker_t t = {.id = o->id, .cloid = cloid, .limit = new_price, .open_qty = new_qty, .resting = oi,
+                 .client = o->client, .symbol = o->symbol, .side = side_of_index(si), .stp = terms_stp(terms),
+                 .has_limit = true};
     match_taker(e, b, &t, c->ts_ns);
     if (t.open_qty > 0)
-        rest_order(e, b, &t, e->orders[oi].post_only);
+        rest_order(e, b, &t, terms_post_only(terms));
     else
         order_release(e, oi);
     finish_command(e, c->ts_ns);
@@ -415,9 +419,9 @@ static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
     }
     int64_t cancelled = 0;
     for (pt_idx_t oi = e->clients[c->client_id].head; oi != PT_NIL;) {
-        pt_idx_t next = e->orders[oi].cnext;
+        pt_idx_t next = e->order_cold[oi].cnext;
         if (!by_symbol || e->orders[oi].symbol == c->symbol_id) {
-            emit_canceled(e, &e->orders[oi], reason, e->orders[oi].open_qty, 0, c->ts_ns);
+            emit_canceled(e, oi, reason, e->orders[oi].open_qty, 0, c->ts_ns);
             order_remove_from_book(e, oi);
             order_release(e, oi);
             cancelled++;
@@ -505,6 +509,8 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     e->event_capacity = cfg->event_capacity > min_events ? cfg->event_capacity : min_events;
     e->cfg.event_capacity = (uint32_t)(e->event_capacity > UINT32_MAX ? UINT32_MAX : e->event_capacity);
     e->orders = mem_alloc(cfg->max_orders * sizeof *e->orders);
+    e->order_cold = mem_alloc(cfg->max_orders * sizeof *e->order_cold);
+    e->order_terms = mem_alloc(cfg->max_orders * sizeof *e->order_terms);
     e->books = calloc(cfg->max_symbols, sizeof *e->books);
     e->clients = calloc(cfg->max_clients, sizeof *e->clients);
     e->client_symbols = calloc((size_t)cfg->max_clients * cfg->max_symbols, sizeof *e->client_symbols);
@@ -512,7 +518,7 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     /* Reserved, not touched: pages are only backed as far as the buffer is ever filled. */
     e->events = mem_alloc(e->event_capacity * sizeof *e->events);
     e->touched = mem_alloc(e->event_capacity * sizeof *e->touched);
-    if (!e->orders || !e->books || !e->clients || !e->client_symbols || !e->loss_clients || !e->events ||
+    if (!e->orders || !e->order_cold || !e->order_terms || !e->books || !e->clients || !e->client_symbols || !e->loss_clients || !e->events ||
         !e->touched || index_init(e) != PT_OK) {
         pt_engine_destroy(e);
         return PT_E_NOMEM;
@@ -535,6 +541,8 @@ void pt_engine_destroy(pt_engine_t *e)
         book_free(&e->books[s]);
     index_free(e);
     mem_free(e->orders, e->cfg.max_orders * sizeof *e->orders);
+    mem_free(e->order_cold, e->cfg.max_orders * sizeof *e->order_cold);
+    mem_free(e->order_terms, e->cfg.max_orders * sizeof *e->order_terms);
     free(e->books);
     free(e->clients);
     free(e->client_symbols);

@@ -181,8 +181,8 @@ void index_prepare_cloid_check(pt_engine_t *e, uint16_t client, uint64_t cloid)
     if (c->cloids_indexed || cloid > c->max_cloid)
         return;
     c->cloids_indexed = true;
-    for (pt_idx_t oi = c->head; oi != PT_NIL; oi = e->orders[oi].cnext)
-        if (e->orders[oi].cloid != 0)
+    for (pt_idx_t oi = c->head; oi != PT_NIL; oi = e->order_cold[oi].cnext)
+        if (e->order_cold[oi].cloid != 0)
             index_insert_cloid(e, oi);
 }
 
@@ -195,12 +195,12 @@ bool index_cloid_in_use(const pt_engine_t *e, uint16_t client, uint64_t cloid)
 /* A new resting order with a cloid (nonzero). */
 void index_add_cloid(pt_engine_t *e, pt_idx_t oi)
 {
-    const order_t *o = &e->orders[oi];
-    client_t *c = &e->clients[o->client];
+    client_t *c = &e->clients[e->orders[oi].client];
+    uint64_t cloid = e->order_cold[oi].cloid;
     if (c->cloids_indexed)
         index_insert_cloid(e, oi);
-    else if (o->cloid > c->max_cloid)
-        c->max_cloid = o->cloid;
+    else if (cloid > c->max_cloid)
+        c->max_cloid = cloid;
 }
 
 /* A resting order with a cloid (nonzero) leaves for good. */
@@ -240,9 +240,10 @@ pt_idx_t index_find_cloid(const pt_engine_t *e, uint16_t client, uint64_t cloid)
 static void index_insert_cloid(pt_engine_t *e, pt_idx_t oi)
 {
     cloid_index_t *ix = &e->by_cloid;
-    const order_t *o = &e->orders[oi];
-    cloid_slot_t in = {.cloid = o->cloid, .order = oi, .client = o->client, .dist = 0};
-    for (uint64_t i = cloid_home(ix, o->client, o->cloid);; i = (i + 1) & ix->mask, in.dist++) {
+    uint16_t client = e->orders[oi].client;
+    uint64_t cloid = e->order_cold[oi].cloid;
+    cloid_slot_t in = {.cloid = cloid, .order = oi, .client = client, .dist = 0};
+    for (uint64_t i = cloid_home(ix, client, cloid);; i = (i + 1) & ix->mask, in.dist++) {
         cloid_slot_t *s = &ix->slots[i];
         if (s->order == PT_NIL) {
             *s = in;
@@ -259,8 +260,7 @@ static void index_insert_cloid(pt_engine_t *e, pt_idx_t oi)
 static void index_erase_cloid(pt_engine_t *e, pt_idx_t oi)
 {
     cloid_index_t *ix = &e->by_cloid;
-    const order_t *o = &e->orders[oi];
-    uint64_t hole = cloid_home(ix, o->client, o->cloid);
+    uint64_t hole = cloid_home(ix, e->orders[oi].client, e->order_cold[oi].cloid);
     while (ix->slots[hole].order != oi)
         hole = (hole + 1) & ix->mask;
     for (;;) {

@@ -65,9 +65,11 @@ int pt_engine_l3(const pt_engine_t *e, uint16_t symbol_id, uint8_t side, pt_l3_o
     for (uint32_t i = s->count; i-- > 0;) {
         for (pt_idx_t oi = b->levels[s->levels[i]].head; oi != PT_NIL && n < max; oi = e->orders[oi].next) {
             const order_t *o = &e->orders[oi];
-            out[n++] = (pt_l3_order_t){.order_id = o->id, .cloid = o->cloid, .price = o->price,
-                                       .open_qty = o->open_qty, .client_id = o->client, .side = o->side,
-                                       .stp = o->stp, .post_only = o->post_only};
+            order_terms_t terms = e->order_terms[oi];
+            out[n++] = (pt_l3_order_t){.order_id = o->id, .cloid = e->order_cold[oi].cloid,
+                                       .price = order_price(e, o), .open_qty = o->open_qty, .client_id = o->client,
+                                       .side = side_of_index(order_side_index(e, o)), .stp = terms_stp(terms),
+                                       .post_only = terms_post_only(terms)};
         }
     }
     *count = n;
@@ -132,9 +134,11 @@ uint64_t pt_engine_state_hash(const pt_engine_t *e)
                 for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
                     const order_t *o = &e->orders[oi];
                     h = hash_word(h, o->id);
-                    h = hash_word(h, o->cloid);
+                    order_terms_t terms = e->order_terms[oi];
+                    h = hash_word(h, e->order_cold[oi].cloid);
                     h = hash_word(h, (uint64_t)o->open_qty);
-                    h = hash_word(h, ((uint64_t)o->client << 24) | ((uint64_t)o->stp << 8) | o->post_only);
+                    h = hash_word(h, ((uint64_t)o->client << 24) | ((uint64_t)terms_stp(terms) << 8) |
+                                         terms_post_only(terms));
                 }
             }
         }
@@ -175,12 +179,13 @@ static int check_book(const pt_engine_t *e, uint16_t s, int64_t *open_by_client_
             pt_idx_t prev = PT_NIL;
             for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
                 const order_t *o = &e->orders[oi];
-                REQUIRE(o->prev == prev && o->price == lv->price && o->open_qty > 0 && o->symbol == s);
-                REQUIRE(side_index(o->side) == si && o->level == side->levels[i]);
+                REQUIRE(o->prev == prev && o->open_qty > 0 && o->symbol == s && o->level == side->levels[i]);
+                REQUIRE(lv->side == si && e->order_terms[oi] < 16 && terms_stp(e->order_terms[oi]) <= PT_STP_DECREMENT);
                 REQUIRE(index_find_id(e, o->id) == oi);
                 const client_t *owner = &e->clients[o->client];
-                REQUIRE(o->cloid == 0 || (owner->cloids_indexed ? index_find_cloid(e, o->client, o->cloid) == oi
-                                                                : o->cloid <= owner->max_cloid));
+                uint64_t cloid = e->order_cold[oi].cloid;
+                REQUIRE(cloid == 0 || (owner->cloids_indexed ? index_find_cloid(e, o->client, cloid) == oi
+                                                             : cloid <= owner->max_cloid));
                 open_by_client_side[o->client * 2 + si] += o->open_qty;
                 qty += o->open_qty;
                 count++;
@@ -221,9 +226,9 @@ int pt_engine_check(const pt_engine_t *e)
     for (uint16_t c = 0; c < e->cfg.max_clients && rc == PT_OK; c++) {
         int64_t n = 0;
         pt_idx_t prev = PT_NIL;
-        for (pt_idx_t oi = e->clients[c].head; oi != PT_NIL; oi = e->orders[oi].cnext) {
+        for (pt_idx_t oi = e->clients[c].head; oi != PT_NIL; oi = e->order_cold[oi].cnext) {
             const order_t *o = &e->orders[oi];
-            if (o->cprev != prev || o->client != c || (prev != PT_NIL && e->orders[prev].id >= o->id))
+            if (e->order_cold[oi].cprev != prev || o->client != c || (prev != PT_NIL && e->orders[prev].id >= o->id))
                 rc = PT_E_CORRUPT;
             prev = oi;
             n++;

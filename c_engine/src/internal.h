@@ -32,20 +32,34 @@ static inline int side_index(uint8_t side) { return side == PT_SIDE_SELL; }
  * side-dependent arithmetic multiplies by this instead of branching (mispredictions, callgrind --branch-sim). */
 static inline int64_t side_sign(uint8_t side) { return 1 - 2 * (int64_t)side_index(side); }
 
+/*
+ * A resting order, split by what touches it. The hot part is what matching and the order path read: 32
+ * bytes, two orders to a cache line. The engine's speed follows the size of its working set, because on
+ * this class of machine a cache miss beyond ~2 MB costs ~180 ns (docs/BENCHMARKS.md: padding the order to
+ * 128 bytes made the benchmark 1.3-1.7x slower). Its price and side are its level's; the rest is cold, in
+ * parallel arrays indexed like the orders.
+ */
 typedef struct order {
-    uint64_t id;
-    uint64_t cloid;
-    int64_t price;
+    uint64_t id;           /* 0 while the slot is free */
     int64_t open_qty;
-    pt_idx_t prev, next;   /* FIFO at the level; PT_NIL at the ends */
-    pt_idx_t cprev, cnext; /* the client's resting orders, ascending id */
-    pt_idx_t level;        /* index in the symbol's level pool while resting */
+    pt_idx_t prev, next;   /* FIFO at the level, PT_NIL at the ends; next links the free slots */
+    pt_idx_t level;        /* index in the symbol's level pool while resting: its price and side */
     uint16_t client;
     uint16_t symbol;
-    uint8_t side;
-    uint8_t stp;
-    uint8_t post_only;
 } order_t;
+_Static_assert(sizeof(order_t) == 32, "two hot orders to a cache line");
+
+/* What only a cancel, a new order and the client's list walks need: 16 bytes, four to a line. */
+typedef struct order_cold {
+    uint64_t cloid;
+    pt_idx_t cprev, cnext; /* the client's resting orders, ascending id */
+} order_cold_t;
+
+/* The order's own terms, read only by a modify and the snapshots: stp | post_only << 3. */
+typedef uint8_t order_terms_t;
+#define ORDER_TERMS(stp, post_only) ((order_terms_t)((stp) | ((post_only) ? 8 : 0)))
+static inline uint8_t terms_stp(order_terms_t t) { return t & 7; }
+static inline bool terms_post_only(order_terms_t t) { return (t & 8) != 0; }
 
 typedef struct level {
     int64_t price;
@@ -140,6 +154,8 @@ struct pt_engine {
     pt_engine_config_t cfg;
 
     order_t *orders;
+    order_cold_t *order_cold;  /* [order slot] */
+    order_terms_t *order_terms; /* [order slot] */
     pt_idx_t free_order;
     uint64_t live_orders;
 
@@ -168,6 +184,16 @@ struct pt_engine {
     uint64_t trade_seq;    /* last trade id */
     uint64_t commands;
 };
+
+/* A resting order's level, price and side (its level's). */
+static inline level_t *order_level(const pt_engine_t *e, const order_t *o)
+{
+    return &e->books[o->symbol].levels[o->level];
+}
+static inline int64_t order_price(const pt_engine_t *e, const order_t *o) { return order_level(e, o)->price; }
+static inline int order_side_index(const pt_engine_t *e, const order_t *o) { return order_level(e, o)->side; }
+/* enum pt_side of a side index */
+static inline uint8_t side_of_index(int si) { return (uint8_t)(PT_SIDE_BUY + si); }
 
 /* mem.c */
 void *mem_alloc(size_t bytes);
@@ -265,7 +291,7 @@ static inline void emit(pt_engine_t *e, uint64_t head, uint64_t ts, uint64_t ord
 }
 
 /* engine.c: events and order lifecycle used by the other files */
-void emit_canceled(pt_engine_t *e, const order_t *o, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts);
+void emit_canceled(pt_engine_t *e, pt_idx_t oi, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts);
 void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty, uint64_t ts);
 void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv);
 void order_remove_from_book(pt_engine_t *e, pt_idx_t oi);

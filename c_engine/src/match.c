@@ -39,10 +39,13 @@ static void emit_fill(pt_engine_t *e, uint16_t symbol, uint16_t client, uint8_t 
     emit(e, event_head(PT_EV_FILL, side, symbol, client, liquidity), ts, order_id, trade_id, price, qty, leaves);
 }
 
+/* The maker mi rests at lv, on the taker's opposite side. */
 static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *t, uint64_t ts)
 {
     order_t *m = &e->orders[mi];
-    touch_level(e, t->symbol, !side_index(t->side), lv);
+    int msi = lv->side;
+    uint8_t maker_side = side_of_index(msi);
+    touch_level(e, t->symbol, msi, lv);
     int64_t q = m->open_qty < t->open_qty ? m->open_qty : t->open_qty;
     int64_t price = lv->price;
     uint64_t trade_id = ++e->trade_seq;
@@ -50,14 +53,14 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
     m->open_qty -= q;
     lv->qty -= q;
     t->open_qty -= q;
-    risk_cs(e, m->client, m->symbol)->open_qty[side_index(m->side)] -= q;
-    risk_on_fill(e, m->client, m->symbol, m->side, price, q);
+    risk_cs(e, m->client, m->symbol)->open_qty[msi] -= q;
+    risk_on_fill(e, m->client, m->symbol, maker_side, price, q);
     risk_on_fill(e, t->client, t->symbol, t->side, price, q);
     e->cmd_traded = true;
     e->cmd_trade_symbol = t->symbol;
     b->last_price = price;
 
-    emit_fill(e, m->symbol, m->client, m->side, m->id, PT_LIQ_MAKER, trade_id, price, q, m->open_qty, ts);
+    emit_fill(e, m->symbol, m->client, maker_side, m->id, PT_LIQ_MAKER, trade_id, price, q, m->open_qty, ts);
     emit_fill(e, t->symbol, t->client, t->side, t->id, PT_LIQ_TAKER, trade_id, price, q, t->open_qty, ts);
     emit(e, event_head(PT_EV_TRADE, t->side, t->symbol, t->client, m->client), ts, t->id, trade_id, price, q,
          (int64_t)m->id);
@@ -67,11 +70,11 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
 static void cancel_maker(pt_engine_t *e, level_t *lv, pt_idx_t mi, int64_t qty, uint64_t ts)
 {
     order_t *m = &e->orders[mi];
-    touch_level(e, m->symbol, side_index(m->side), lv);
+    touch_level(e, m->symbol, lv->side, lv);
     m->open_qty -= qty;
     lv->qty -= qty;
-    risk_cs(e, m->client, m->symbol)->open_qty[side_index(m->side)] -= qty;
-    emit_canceled(e, m, PT_CXL_STP, qty, m->open_qty, ts);
+    risk_cs(e, m->client, m->symbol)->open_qty[lv->side] -= qty;
+    emit_canceled(e, mi, PT_CXL_STP, qty, m->open_qty, ts);
 }
 
 int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)

@@ -137,8 +137,8 @@ static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
     client_t *c = &e->clients[client];
     c->killed = true;
     for (pt_idx_t oi = c->head; oi != PT_NIL;) {
-        pt_idx_t next = e->orders[oi].cnext;
-        emit_canceled(e, &e->orders[oi], PT_CXL_KILL_SWITCH, e->orders[oi].open_qty, 0, ts);
+        pt_idx_t next = e->order_cold[oi].cnext;
+        emit_canceled(e, oi, PT_CXL_KILL_SWITCH, e->orders[oi].open_qty, 0, ts);
         order_remove_from_book(e, oi);
         order_release(e, oi);
         oi = next;

@@ -33,7 +33,7 @@ typedef struct pt_engine pt_engine_t;
 
 typedef struct pt_engine_config {
     uint32_t max_orders;          /* resting orders across all symbols (the order pool) */
-    uint32_t max_levels_per_side; /* price levels per symbol and side */
+    uint32_t max_levels_per_side; /* price levels per symbol and side, at most 2^23 */
     uint16_t max_symbols;
     uint16_t max_clients;         /* client ids are 0 .. max_clients-1 */
     uint32_t event_capacity;      /* events held between clears; 0 = 4*max_orders+1024 */

@@ -116,10 +116,10 @@ static pt_idx_t rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool pos
         oi = e->free_order;
         o = &e->orders[oi];
         e->free_order = o->next;
-        *o = (order_t){.id = t->id, .open_qty = t->open_qty, .level = li, .client = t->client, .symbol = t->symbol};
+        *o = (order_t){.id = t->id, .open_qty = t->open_qty, .level = li, .terms = ORDER_TERMS(t->stp, post_only),
+                       .client = t->client, .symbol = t->symbol};
         client_t *c = &e->clients[t->client];
         e->order_cold[oi] = (order_cold_t){.cloid = t->cloid, .cprev = c->tail, .cnext = PT_NIL};
-        e->order_terms[oi] = ORDER_TERMS(t->stp, post_only);
         index_insert_id(e, oi);
         if (t->cloid != 0)
             index_add_cloid(e, oi);
@@ -354,7 +354,7 @@ static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_
     if (new_qty > o->open_qty && risk_position_exceeded(e, o->client, o->symbol, side, new_qty - o->open_qty))
         return PT_REJ_RISK_MAX_POSITION;
     if (new_price != lv->price) {
-        if (terms_post_only(e->order_terms[*oi]) && would_cross(b, side, new_price))
+        if (terms_post_only(o->terms) && would_cross(b, side, new_price))
             return PT_REJ_POST_ONLY_WOULD_TAKE;
         int si = lv->side;
         if (!book_can_add_level(b, si, e->cfg.max_levels_per_side) && book_find_level(b, si, new_price) == PT_NIL &&
@@ -397,7 +397,7 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
         return;
     }
     order_remove_from_book(e, oi); /* lv may be gone from here on */
-    order_terms_t terms = e->order_terms[oi];
+    uint8_t terms = o->terms;
     taker_t t = {.id = o->id, .cloid = cloid, .limit = new_price, .open_qty = new_qty, .resting = oi,
                  .client = o->client, .symbol = o->symbol, .side = side_of_index(si), .stp = terms_stp(terms),
                  .has_limit = true};
@@ -498,7 +498,7 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
 {
     *out = NULL;
     if (cfg->max_orders == 0 || cfg->max_orders >= PT_NIL / 2 || cfg->max_levels_per_side == 0 ||
-        cfg->max_levels_per_side >= PT_NIL / 4 || cfg->max_symbols == 0 || cfg->max_symbols == PT_SYMBOL_NONE ||
+        cfg->max_levels_per_side > PT_MAX_LEVELS_PER_SIDE || cfg->max_symbols == 0 || cfg->max_symbols == PT_SYMBOL_NONE ||
         cfg->max_clients == 0 || cfg->max_clients == PT_CLIENT_NONE)
         return PT_E_INVALID;
     pt_engine_t *e = calloc(1, sizeof *e);
@@ -510,7 +510,6 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     e->cfg.event_capacity = (uint32_t)(e->event_capacity > UINT32_MAX ? UINT32_MAX : e->event_capacity);
     e->orders = mem_alloc(cfg->max_orders * sizeof *e->orders);
     e->order_cold = mem_alloc(cfg->max_orders * sizeof *e->order_cold);
-    e->order_terms = mem_alloc(cfg->max_orders * sizeof *e->order_terms);
     e->books = calloc(cfg->max_symbols, sizeof *e->books);
     e->clients = calloc(cfg->max_clients, sizeof *e->clients);
     e->client_symbols = calloc((size_t)cfg->max_clients * cfg->max_symbols, sizeof *e->client_symbols);
@@ -518,7 +517,7 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     /* Reserved, not touched: pages are only backed as far as the buffer is ever filled. */
     e->events = mem_alloc(e->event_capacity * sizeof *e->events);
     e->touched = mem_alloc(e->event_capacity * sizeof *e->touched);
-    if (!e->orders || !e->order_cold || !e->order_terms || !e->books || !e->clients || !e->client_symbols || !e->loss_clients || !e->events ||
+    if (!e->orders || !e->order_cold || !e->books || !e->clients || !e->client_symbols || !e->loss_clients || !e->events ||
         !e->touched || index_init(e) != PT_OK) {
         pt_engine_destroy(e);
         return PT_E_NOMEM;
@@ -542,7 +541,6 @@ void pt_engine_destroy(pt_engine_t *e)
     index_free(e);
     mem_free(e->orders, e->cfg.max_orders * sizeof *e->orders);
     mem_free(e->order_cold, e->cfg.max_orders * sizeof *e->order_cold);
-    mem_free(e->order_terms, e->cfg.max_orders * sizeof *e->order_terms);
     free(e->books);
     free(e->clients);
     free(e->client_symbols);

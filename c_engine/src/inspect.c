@@ -65,11 +65,10 @@ int pt_engine_l3(const pt_engine_t *e, uint16_t symbol_id, uint8_t side, pt_l3_o
     for (uint32_t i = s->count; i-- > 0;) {
         for (pt_idx_t oi = b->levels[s->levels[i]].head; oi != PT_NIL && n < max; oi = e->orders[oi].next) {
             const order_t *o = &e->orders[oi];
-            order_terms_t terms = e->order_terms[oi];
             out[n++] = (pt_l3_order_t){.order_id = o->id, .cloid = e->order_cold[oi].cloid,
                                        .price = order_price(e, o), .open_qty = o->open_qty, .client_id = o->client,
-                                       .side = side_of_index(order_side_index(e, o)), .stp = terms_stp(terms),
-                                       .post_only = terms_post_only(terms)};
+                                       .side = side_of_index(order_side_index(e, o)), .stp = terms_stp(o->terms),
+                                       .post_only = terms_post_only(o->terms)};
         }
     }
     *count = n;
@@ -134,11 +133,10 @@ uint64_t pt_engine_state_hash(const pt_engine_t *e)
                 for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
                     const order_t *o = &e->orders[oi];
                     h = hash_word(h, o->id);
-                    order_terms_t terms = e->order_terms[oi];
                     h = hash_word(h, e->order_cold[oi].cloid);
                     h = hash_word(h, (uint64_t)o->open_qty);
-                    h = hash_word(h, ((uint64_t)o->client << 24) | ((uint64_t)terms_stp(terms) << 8) |
-                                         terms_post_only(terms));
+                    h = hash_word(h, ((uint64_t)o->client << 24) | ((uint64_t)terms_stp(o->terms) << 8) |
+                                         terms_post_only(o->terms));
                 }
             }
         }
@@ -180,7 +178,7 @@ static int check_book(const pt_engine_t *e, uint16_t s, int64_t *open_by_client_
             for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
                 const order_t *o = &e->orders[oi];
                 REQUIRE(o->prev == prev && o->open_qty > 0 && o->symbol == s && o->level == side->levels[i]);
-                REQUIRE(lv->side == si && e->order_terms[oi] < 16 && terms_stp(e->order_terms[oi]) <= PT_STP_DECREMENT);
+                REQUIRE(lv->side == si && o->terms < 16 && terms_stp(o->terms) <= PT_STP_DECREMENT);
                 REQUIRE(index_find_id(e, o->id) == oi);
                 const client_t *owner = &e->clients[o->client];
                 uint64_t cloid = e->order_cold[oi].cloid;

@@ -43,23 +43,27 @@ typedef struct order {
     uint64_t id;           /* 0 while the slot is free */
     int64_t open_qty;
     pt_idx_t prev, next;   /* FIFO at the level, PT_NIL at the ends; next links the free slots */
-    pt_idx_t level;        /* index in the symbol's level pool while resting: its price and side */
+    uint32_t level : 24;   /* index in the symbol's level pool while resting: its price and side */
+    uint32_t terms : 8;    /* stp | post_only << 3: read only by a modify and the snapshots */
     uint16_t client;
     uint16_t symbol;
 } order_t;
+/* The level field's width bounds the pool of 2 x max_levels_per_side levels (pt_engine_create checks). */
+#define PT_MAX_LEVELS_PER_SIDE (1u << 23)
 _Static_assert(sizeof(order_t) == 32, "two hot orders to a cache line");
 
-/* What only a cancel, a new order and the client's list walks need: 16 bytes, four to a line. */
+/* What only a cancel, a new order and the client's list walks need: 16 bytes, four to a line. The terms
+ * stay hot: a field written at every new order and read on no path keeps missing the cache (a byte array of
+ * them cost 0.6 L1 misses per new order, callgrind). */
 typedef struct order_cold {
     uint64_t cloid;
     pt_idx_t cprev, cnext; /* the client's resting orders, ascending id */
 } order_cold_t;
 
-/* The order's own terms, read only by a modify and the snapshots: stp | post_only << 3. */
-typedef uint8_t order_terms_t;
-#define ORDER_TERMS(stp, post_only) ((order_terms_t)((stp) | ((post_only) ? 8 : 0)))
-static inline uint8_t terms_stp(order_terms_t t) { return t & 7; }
-static inline bool terms_post_only(order_terms_t t) { return (t & 8) != 0; }
+/* order_t.terms */
+#define ORDER_TERMS(stp, post_only) ((uint8_t)((stp) | ((post_only) ? 8 : 0)))
+static inline uint8_t terms_stp(uint8_t terms) { return terms & 7; }
+static inline bool terms_post_only(uint8_t terms) { return (terms & 8) != 0; }
 
 typedef struct level {
     int64_t price;
@@ -155,7 +159,6 @@ struct pt_engine {
 
     order_t *orders;
     order_cold_t *order_cold;  /* [order slot] */
-    order_terms_t *order_terms; /* [order slot] */
     pt_idx_t free_order;
     uint64_t live_orders;
 

@@ -63,20 +63,21 @@ void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
     if (lv->touch_stamp == e->cmd_stamp)
         return;
     lv->touch_stamp = e->cmd_stamp;
-    e->touched[e->ntouched++] =
-        (touched_t){.price = lv->price, .level = (pt_idx_t)(lv - e->books[symbol].levels), .symbol = symbol,
-                    .side = (uint8_t)si};
+    e->touched[e->ntouched++] = (touched_t){
+        .lv = lv, .price = lv->price, .delta_head = event_head(PT_EV_BOOK_DELTA, side_of_index(si), symbol, 0, 0),
+        .side = (uint8_t)si};
 }
 
 /* A level created in this command at a price it already touched (and emptied):
  * keep one delta for that price. */
 static void touch_new_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
 {
+    uint64_t delta_head = event_head(PT_EV_BOOK_DELTA, side_of_index(si), symbol, 0, 0);
     for (size_t i = 0; i < e->ntouched; i++) {
         touched_t *t = &e->touched[i];
-        if (t->price == lv->price && t->symbol == symbol && t->side == si) {
+        if (t->price == lv->price && t->delta_head == delta_head) {
             lv->touch_stamp = e->cmd_stamp;
-            t->level = (pt_idx_t)(lv - e->books[symbol].levels);
+            t->lv = lv;
             return;
         }
     }
@@ -89,13 +90,12 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
         risk_kill_switch_sweep(e, ts);
     for (size_t i = 0; i < e->ntouched; i++) {
         const touched_t *t = &e->touched[i];
-        /* t->level is the level now at that price, if there is one: a level created at a touched
+        /* t->lv is the level now at that price, if there is one: a level created at a touched
          * price re-points the entry (touch_new_level). A slot freed since then has count 0 and,
          * if reused, another price or side. */
-        const level_t *lv = &e->books[t->symbol].levels[t->level];
+        const level_t *lv = t->lv;
         bool exists = lv->price == t->price && lv->side == t->side && lv->order_count > 0;
-        emit(e, event_head(PT_EV_BOOK_DELTA, t->side == 0 ? PT_SIDE_BUY : PT_SIDE_SELL, t->symbol, 0, 0), ts, 0,
-             exists ? (uint64_t)lv->order_count : 0, t->price, exists ? lv->qty : 0, 0);
+        emit(e, t->delta_head, ts, 0, exists ? (uint64_t)lv->order_count : 0, t->price, exists ? lv->qty : 0, 0);
     }
     e->ntouched = 0;
     e->cmd_stamp++;

@@ -122,10 +122,10 @@ typedef struct client {
 } client_t;
 
 typedef struct touched {
+    const level_t *lv;     /* the level at that price when last touched; see finish_command (levels never move) */
     int64_t price;
-    pt_idx_t level;        /* the level at that price when last touched; see finish_command */
-    uint16_t symbol;
-    uint8_t side;
+    uint64_t delta_head;   /* the BOOK_DELTA's word 0 (event_head): its side and symbol */
+    uint8_t side;          /* side index */
 } touched_t;
 
 /* by_id: a ring indexed by id & mask, plus an overflow table for the rare id whose

@@ -243,8 +243,9 @@ int pt_engine_check(const pt_engine_t *e)
         if (e->books[s].mark_price != e->books[s].last_price)
             rc = PT_E_CORRUPT;
     for (uint16_t i = 0; i < e->nloss_clients && rc == PT_OK; i++) {
-        const client_t *c = &e->clients[e->loss_clients[i]];
-        if (c->loss_headroom != c->limits.max_loss + risk_pnl_exact(e, e->loss_clients[i]))
+        const loss_client_t *l = &e->loss_clients[i];
+        if (l->client != &e->clients[l->id] || l->row != &e->client_symbols[(size_t)l->id * e->cfg.max_symbols] ||
+            l->client->loss_headroom != l->client->limits.max_loss + risk_pnl_exact(e, l->id))
             rc = PT_E_CORRUPT;
     }
     free(open);

@@ -121,6 +121,13 @@ typedef struct client {
     bool killed;
 } client_t;
 
+/* A client with a loss limit, as the kill-switch sweep walks them: where its state is, found once. */
+typedef struct loss_client {
+    client_t *client;
+    const client_symbol_t *row; /* its client_symbols, indexed by symbol */
+    uint16_t id;
+} loss_client_t;
+
 typedef struct touched {
     const level_t *lv;     /* the level at that price when last touched; see finish_command (levels never move) */
     int64_t price;
@@ -170,7 +177,7 @@ struct pt_engine {
 
     client_t *clients;
     client_symbol_t *client_symbols;  /* [client * max_symbols + symbol] */
-    uint16_t *loss_clients;           /* clients with max_loss > 0, ascending */
+    loss_client_t *loss_clients;      /* clients with max_loss > 0, ascending id */
     uint16_t nloss_clients;
 
     pt_event_t *events;

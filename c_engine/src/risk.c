@@ -164,22 +164,17 @@ __attribute__((noinline)) void risk_kill_switch_sweep(pt_engine_t *e, uint64_t t
     /* In practice step x position fits int64 (one 64-bit multiply); the 128-bit product is the fallback. */
     int64_t step64 = (int64_t)step;
     bool small_step = step == step64;
-    /* Locals, not e->...: killing a client (events, orders leaving the book) changes none of these, and
-     * the compiler cannot know that, so it reloaded each one per client (an IOC's sweep was 17% of it). */
-    const uint16_t *loss = e->loss_clients;
-    uint16_t n = e->nloss_clients;
-    client_t *clients = e->clients;
-    const client_symbol_t *column = &e->client_symbols[s]; /* client c's row for s: column[c * stride] */
-    size_t stride = e->cfg.max_symbols;
-    for (uint16_t i = 0; i < n; i++) {
-        uint16_t client = loss[i];
-        client_t *c = &clients[client];
-        int64_t position = column[client * stride].position, move;
+    /* Locals, not e->...: killing a client (events, orders leaving the book) changes none of these, and the
+     * compiler cannot know that, so it reloaded each one per client. Each loss client's state is one pointer
+     * away (loss_client_t): the sweep was 17% of an IOC's instructions. */
+    for (const loss_client_t *l = e->loss_clients, *end = l + e->nloss_clients; l < end; l++) {
+        client_t *c = l->client;
+        int64_t position = l->row[s].position, move;
         if (small_step && !__builtin_mul_overflow(step64, position, &move))
             c->loss_headroom += move;
         else
             c->loss_headroom += step * position;
         if (c->loss_headroom < 0 && !c->killed)
-            kill_client(e, client, ts);
+            kill_client(e, l->id, ts);
     }
 }

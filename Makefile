@@ -161,6 +161,16 @@ bench-ring: build $(BUILD)/ring_pingpong
 bench-hotpath: build $(BUILD)/ring_pingpong
 	$(PY) bench/hotpath_bench.py
 
+# What a dependent cache miss costs here, by working-set size (bench/memory_latency.c): where the caches end on
+# this shared VM, which the engine's working set has to stay under.
+.PHONY: bench-memory
+$(BUILD)/memory_latency: bench/memory_latency.c bench/bench_util.h
+	@mkdir -p $(BUILD)
+	$(CC) $(CFLAGS_STRICT) -O2 -DNDEBUG -o $@ bench/memory_latency.c
+
+bench-memory: $(BUILD)/memory_latency
+	$(BUILD)/memory_latency --core $(AB_CORE) && $(BUILD)/memory_latency --core $(AB_CORE) --huge
+
 fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests
 

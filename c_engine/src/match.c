@@ -28,8 +28,8 @@ static bool walk_bound(const book_t *b, const taker_t *t, int64_t *bound)
     const level_t *touch = book_best(b, !side_index(t->side));
     if (band <= 0 || touch == NULL)
         return false;
-    *bound = t->side == PT_SIDE_BUY ? touch->price + band : touch->price - band;
-    return true;
+    /* A bound past int64 is past every price: no bound (a sell's touch - band cannot overflow: touch >= 1). */
+    return !__builtin_add_overflow(touch->price, side_sign(t->side) * band, bound);
 }
 
 static void emit_fill(pt_engine_t *e, uint16_t symbol, uint16_t client, uint8_t side, uint64_t order_id,

@@ -145,6 +145,29 @@ static int test_sweep_of_five_thousand_makers_trades_each_once(void)
     return 0;
 }
 
+/* touch + market_band_ticks past int64 (UBSan flags the overflow) is no bound at all: the market buy takes every
+ * level, as the reference does with unbounded integers. */
+static int test_protection_band_past_int64_is_no_bound(void)
+{
+    pt_engine_config_t cfg = {.max_orders = 64, .max_levels_per_side = 16, .max_symbols = 1, .max_clients = 4};
+    pt_engine_t *e;
+    pt_symbol_config_t sym = {.min_price_ticks = 1, .max_price_ticks = 1000000, .max_order_lots = 100,
+                              .market_band_ticks = INT64_MAX, .pnl_unit = 1};
+    uint16_t id;
+    if (pt_engine_create(&cfg, &e) != PT_OK || pt_engine_add_symbol(e, &sym, &id) != PT_OK)
+        abort();
+    size_t n;
+    for (int64_t price = 100; price <= 102; price++)
+        run(e, limit_order(1, PT_SIDE_SELL, price, 1, PT_TIF_GTC, 0), &n);
+    pt_command_t buy = {.op = PT_OP_NEW, .side = PT_SIDE_BUY, .client_id = 2, .order_type = PT_TYPE_MARKET,
+                        .tif = PT_TIF_IOC, .ts_ns = ++g_ts, .qty = 5};
+    pt_event_t *ev = run(e, buy, &n);
+    EXPECT(count_type(ev, n, PT_EV_TRADE) == 3 && ev[n - 4].type == PT_EV_CANCELED &&
+           ev[n - 4].reason == PT_CXL_NO_LIQUIDITY);
+    pt_engine_destroy(e);
+    return 0;
+}
+
 static int test_full_order_pool_rejects_cleanly(void)
 {
     pt_engine_t *e = make_engine(2, 64);
@@ -402,6 +425,7 @@ int main(void)
     RUN(test_rejected_order_changes_nothing_and_takes_no_id);
     RUN(test_duplicate_cloids_are_rejected_before_and_after_the_client_is_indexed);
     RUN(test_sweep_of_five_thousand_makers_trades_each_once);
+    RUN(test_protection_band_past_int64_is_no_bound);
     RUN(test_full_order_pool_rejects_cleanly);
     RUN(test_full_side_rejects_a_new_level_but_joins_an_existing_one);
     RUN(test_event_buffer_never_overflows_mid_command);

@@ -304,6 +304,17 @@ def test_market_order_within_the_band_that_empties_the_book_is_cancelled_with_no
     assert [e.reason for e in engine.execute(market(2, SELL, 5)) if e.type == CANCELED] == [CancelReason.NO_LIQUIDITY]
 
 
+@pytest.mark.parametrize("side", [BUY, SELL])
+def test_a_protection_band_wider_than_any_price_is_no_bound(side: int) -> None:
+    # touch + band is past int64 for a buy: the C engine must not wrap it into a bound below the touch.
+    engine = make_engine(market_band_ticks=2**63 - 1)
+    for i, price in enumerate((100, 101, 102)):
+        engine.execute(limit(1, side ^ 3, 1, price, ts=i))
+    events = engine.execute(market(2, side, 5, ts=9))
+    assert sorted(t[0] for t in trades(events)) == [100, 101, 102]
+    assert [e.reason for e in events if e.type == CANCELED] == [CancelReason.NO_LIQUIDITY]
+
+
 def test_market_fok_counts_only_the_liquidity_inside_the_protection_band() -> None:
     engine = make_engine(market_band_ticks=1)
     for price in (100, 101, 102):

@@ -288,16 +288,23 @@ static inline uint64_t event_head(uint8_t type, uint8_t side, uint16_t symbol, u
            (uint64_t)aux << 48;
 }
 
-/* Appends one event with the next sequence number: words 0 and 3..7 as pt_wire.h lays them out
- * (order_id; cloid | trade_id | order_count; price; qty; leaves | maker_order_id). */
+/* Writes one event at slot: words 0..7 as pt_wire.h lays them out (head; seq; ts; order_id;
+ * cloid | trade_id | order_count; price; qty; leaves | maker_order_id). */
+static inline void write_event(pt_event_t *slot, uint64_t head, uint64_t seq, uint64_t ts, uint64_t order_id,
+                               uint64_t word4, int64_t price, int64_t qty, int64_t word7)
+{
+    event_half_t lo = {head, seq, ts, order_id};
+    event_half_t hi = {word4, (uint64_t)price, (uint64_t)qty, (uint64_t)word7};
+    event_half_t *ev = (event_half_t *)(void *)slot;
+    ev[0] = lo;
+    ev[1] = hi;
+}
+
+/* Appends one event with the next sequence number. */
 static inline void emit(pt_engine_t *e, uint64_t head, uint64_t ts, uint64_t order_id, uint64_t word4,
                         int64_t price, int64_t qty, int64_t word7)
 {
-    event_half_t lo = {head, ++e->seq, ts, order_id};
-    event_half_t hi = {word4, (uint64_t)price, (uint64_t)qty, (uint64_t)word7};
-    event_half_t *ev = (event_half_t *)(void *)&e->events[e->nevents++];
-    ev[0] = lo;
-    ev[1] = hi;
+    write_event(&e->events[e->nevents++], head, ++e->seq, ts, order_id, word4, price, qty, word7);
 }
 
 /* engine.c: events and order lifecycle used by the other files */

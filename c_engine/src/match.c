@@ -32,15 +32,16 @@ static bool walk_bound(const book_t *b, const taker_t *t, int64_t *bound)
     return !__builtin_add_overflow(touch->price, side_sign(t->side) * band, bound);
 }
 
-static void emit_fill(pt_engine_t *e, uint16_t symbol, uint16_t client, uint8_t side, uint64_t order_id,
-                      uint16_t liquidity, uint64_t trade_id, int64_t price, int64_t qty, int64_t leaves,
-                      uint64_t ts)
-{
-    emit(e, event_head(PT_EV_FILL, side, symbol, client, liquidity), ts, order_id, trade_id, price, qty, leaves);
-}
+/* The head words of a walk's events, fixed for the walk but for the maker's client (ORed in per trade). */
+typedef struct walk_heads {
+    uint64_t maker_fill; /* | maker client << 32 */
+    uint64_t taker_fill;
+    uint64_t trade;      /* | maker client << 48 */
+} walk_heads_t;
 
 /* The maker mi rests at lv, on the taker's opposite side. */
-static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *t, uint64_t ts)
+static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *t, const walk_heads_t *h,
+                  uint64_t ts)
 {
     order_t *m = &e->orders[mi];
     int msi = lv->side;
@@ -60,10 +61,16 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
     e->cmd_trade_symbol = t->symbol;
     b->last_price = price;
 
-    emit_fill(e, m->symbol, m->client, maker_side, m->id, PT_LIQ_MAKER, trade_id, price, q, m->open_qty, ts);
-    emit_fill(e, t->symbol, t->client, t->side, t->id, PT_LIQ_TAKER, trade_id, price, q, t->open_qty, ts);
-    emit(e, event_head(PT_EV_TRADE, t->side, t->symbol, t->client, m->client), ts, t->id, trade_id, price, q,
-         (int64_t)m->id);
+    /* The maker's FILL, the taker's FILL and the TRADE, with one update of the event count and sequence. */
+    pt_event_t *ev = &e->events[e->nevents];
+    uint64_t seq = e->seq;
+    e->nevents += 3;
+    e->seq = seq + 3;
+    write_event(&ev[0], h->maker_fill | (uint64_t)m->client << 32, seq + 1, ts, m->id, trade_id, price, q,
+                m->open_qty);
+    write_event(&ev[1], h->taker_fill, seq + 2, ts, t->id, trade_id, price, q, t->open_qty);
+    write_event(&ev[2], h->trade | (uint64_t)m->client << 48, seq + 3, ts, t->id, trade_id, price, q,
+                (int64_t)m->id);
 }
 
 /* Cancels qty of a resting maker (all of it, or a DECREMENT part); it leaves the book at 0. */
@@ -83,6 +90,11 @@ int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
     book_side_t *opp = &b->sides[osi];
     int64_t bound = 0;
     bool bounded = walk_bound(b, t, &bound);
+    walk_heads_t heads = {
+        .maker_fill = event_head(PT_EV_FILL, side_of_index(osi), t->symbol, 0, PT_LIQ_MAKER),
+        .taker_fill = event_head(PT_EV_FILL, t->side, t->symbol, t->client, PT_LIQ_TAKER),
+        .trade = event_head(PT_EV_TRADE, t->side, t->symbol, t->client, 0),
+    };
 
     while (t->open_qty > 0 && opp->count > 0) {
         level_t *lv = &b->levels[opp->levels[opp->count - 1]];
@@ -111,7 +123,7 @@ int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
             }
             }
         } else {
-            trade(e, b, lv, mi, t, ts);
+            trade(e, b, lv, mi, t, &heads, ts);
         }
 
         if (m->open_qty == 0) {

@@ -128,13 +128,21 @@ def _crosses(side: int, level_price: int, limit: int | None) -> bool:
     return level_price <= limit if side == _BUY else level_price >= limit
 
 
+# pt_engine.h's capacity limits (PT_MAX_ORDERS, PT_MAX_LEVELS_PER_SIDE): the C engine names order slots and
+# levels by 32- and 24-bit indexes, and the reference refuses what it refuses.
+MAX_ORDERS = 0x7FFFFFFE
+MAX_LEVELS_PER_SIDE = 1 << 23
+
+
 class ReferenceEngine:
     """The matching engine of docs/ENGINE.md in plain Python: same commands, same events as ``c_engine.Engine``."""
 
     def __init__(self, config: EngineConfig = EngineConfig()) -> None:
         # The configuration domain of pt_engine_create, pt_engine_add_symbol and pt_engine_set_client_limits,
         # with the same exceptions as Engine, so that both refuse the same configurations.
-        if config.max_orders < 1 or config.max_levels_per_side < 1 or not 0 < config.max_symbols < SYMBOL_NONE:
+        if not 0 < config.max_orders <= MAX_ORDERS or not 0 < config.max_levels_per_side <= MAX_LEVELS_PER_SIDE:
+            raise InvalidConfigError(f"invalid engine config {config}")
+        if not 0 < config.max_symbols < SYMBOL_NONE:
             raise InvalidConfigError(f"invalid engine config {config}")
         if not 0 < config.max_clients < CLIENT_NONE:
             raise InvalidConfigError(f"invalid engine config {config}")

@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--events", metavar="EVENTS.jsonl", help="write every event here, one JSON object a line")
     replay.add_argument("--l3", metavar="L3.json", help="write the final order-by-order book here")
     defaults = EngineConfig()
-    for field, text in (("max_orders", "resting orders the engine holds"),
-                        ("max_levels_per_side", "price levels per symbol and side"),
+    for field, text in (("max_orders", "resting orders the engine holds, at most 2^31 - 2"),
+                        ("max_levels_per_side", "price levels per symbol and side, at most 2^23"),
                         ("max_clients", "client ids are 0 .. N-1")):  # fmt: skip
         replay.add_argument(f"--{field.replace('_', '-')}", type=int, default=getattr(defaults, field), metavar="N",
                             help=f"engine capacity: {text} (default {getattr(defaults, field)})")  # fmt: skip

@@ -31,6 +31,11 @@ enum pt_status {
 
 typedef struct pt_engine pt_engine_t;
 
+/* Capacity limits of pt_engine_config_t (pt_engine_create refuses more): order slots and levels are named by
+ * 32- and 24-bit indexes inside the engine. */
+#define PT_MAX_ORDERS 2147483646          /* 2^31 - 2 */
+#define PT_MAX_LEVELS_PER_SIDE 8388608    /* 2^23 */
+
 typedef struct pt_engine_config {
     uint32_t max_orders;          /* resting orders across all symbols (the order pool) */
     uint32_t max_levels_per_side; /* price levels per symbol and side, at most 2^23 */

@@ -5,12 +5,17 @@
  * rejecting with the first failing reason before anything changes; an
  * accepted command then runs to completion and ends in finish_command(),
  * which runs the kill switch after a trade and emits one BOOK_DELTA per
- * level the command touched.
+ * level the command touched. The two commonest commands touch one level and
+ * trade nothing (a new limit that rests without crossing, a user cancel):
+ * they emit that level's BOOK_DELTA themselves and skip finish_command.
  *
  * Order lifecycle (an order slot exists only while the order rests):
  *
  *   new GTC remainder --rest_order()--> RESTING --order_remove_from_book()--> (off book)
  *        --order_release()--> slot back in the pool
+ *
+ * (place_order() and unplace_order() are the same moves without the touched
+ * list, for the one-level commands.)
  *
  * A taker that never rests (IOC, FOK, market, a fully filled limit) lives only
  * in a taker_t on the stack. A modify that re-prices an order takes it off its
@@ -128,6 +133,7 @@ static level_t *place_order(pt_engine_t *e, book_t *b, const taker_t *t, bool po
         oi = e->free_order;
         o = &e->orders[oi];
         e->free_order = o->next;
+        /* li fits the 24-bit field: pt_engine_create caps the pool at 2 x PT_MAX_LEVELS_PER_SIDE levels */
         *o = (order_t){.id = t->id, .open_qty = t->open_qty, .level = li, .terms = ORDER_TERMS(t->stp, post_only),
                        .client = t->client, .symbol = t->symbol};
         client_t *c = &e->clients[t->client];
@@ -538,7 +544,7 @@ void pt_engine_clear_events(pt_engine_t *e) { e->nevents = 0; }
 int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
 {
     *out = NULL;
-    if (cfg->max_orders == 0 || cfg->max_orders >= PT_NIL / 2 || cfg->max_levels_per_side == 0 ||
+    if (cfg->max_orders == 0 || cfg->max_orders > PT_MAX_ORDERS || cfg->max_levels_per_side == 0 ||
         cfg->max_levels_per_side > PT_MAX_LEVELS_PER_SIDE || cfg->max_symbols == 0 || cfg->max_symbols == PT_SYMBOL_NONE ||
         cfg->max_clients == 0 || cfg->max_clients == PT_CLIENT_NONE)
         return PT_E_INVALID;

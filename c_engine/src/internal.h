@@ -3,8 +3,11 @@
  *
  * Memory: everything is allocated by pt_engine_create (orders, indexes, events,
  * client state) or pt_engine_add_symbol (that symbol's price levels); the
- * order path never allocates. Objects refer to each other by 32-bit index
- * into their pool, never by pointer, so pools could be moved or mapped.
+ * order path never allocates. Resting objects (orders, levels, index entries)
+ * refer to each other by 32-bit index into their pool, never by pointer, so
+ * pools could be moved or mapped; the only pointers kept are engine-local
+ * shortcuts into those allocations, which never move (the kill switch's
+ * loss_client_t, a command's touched_t).
  *
  * Who does what:
  *   index.c  order id -> order and (client, cloid) -> order, open addressing
@@ -44,12 +47,12 @@ typedef struct order {
     int64_t open_qty;
     pt_idx_t prev, next;   /* FIFO at the level, PT_NIL at the ends; next links the free slots */
     uint32_t level : 24;   /* index in the symbol's level pool while resting: its price and side */
-    uint32_t terms : 8;    /* stp | post_only << 3: read only by a modify and the snapshots */
+    uint32_t terms : 8;    /* stp | post_only << 3: read by a modify, the snapshots, the state hash and checks */
     uint16_t client;
     uint16_t symbol;
 } order_t;
-/* The level field's width bounds the pool of 2 x max_levels_per_side levels (pt_engine_create checks). */
-#define PT_MAX_LEVELS_PER_SIDE (1u << 23)
+/* The level field's width bounds the pool of 2 x max_levels_per_side levels: PT_MAX_LEVELS_PER_SIDE. */
+_Static_assert(2ull * PT_MAX_LEVELS_PER_SIDE <= (1ull << 24), "a level index fits order_t.level");
 _Static_assert(sizeof(order_t) == 32, "two hot orders to a cache line");
 
 /* What only a cancel, a new order and the client's list walks need: 16 bytes, four to a line. The terms
@@ -269,11 +272,13 @@ int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts);
 bool match_fok_fillable(const pt_engine_t *e, const book_t *b, const taker_t *t);
 
 /* ---- events ----------------------------------------------------------------------------------------------
- * An event is written as two 32-byte stores of words composed in registers, never field by field: whoever
- * reads the events next (the journal's copy, a checksum) loads them in wide words while the stores may still
- * be in flight, and a load is only forwarded from one store that covers it. Field-by-field writes made every
- * such load wait for the stores to reach the cache (docs/BENCHMARKS.md: the event writer). The words follow
- * pt_wire.h's byte offsets, little-endian. */
+ * An event's eight words are composed in registers and stored whole, never a field (or a zeroed slot and then
+ * its fields): whoever reads the events next (the journal's copy, a checksum) loads them in wide words while
+ * the stores may still be in flight, and a load is forwarded only from one store that covers it. Built with
+ * AVX (-march=native, as the benchmarks are) that is two 32-byte stores; a portable -O2 build (the Python
+ * extension) stores 8- and 16-byte words, which paid about as much (docs/BENCHMARKS.md, "the event
+ * writer"). The words follow pt_wire.h's byte offsets, little-endian. The halves are 32-byte aligned because
+ * the event buffer comes from mem_alloc (page- or 64-byte-aligned). */
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the event writer composes pt_event_t words little-endian"
 #endif

@@ -12,6 +12,7 @@ from c_engine import (
     Engine,
     EngineConfig,
     EventType,
+    InvalidConfigError,
     OffLotError,
     OffTickError,
     OrderType,
@@ -21,7 +22,10 @@ from c_engine import (
     Tif,
     UnknownSymbolError,
 )
+from c_engine import reference
+from c_engine._cengine import lib
 from c_engine.flow import SyntheticFlow
+from c_engine.reference import ReferenceEngine
 
 
 def make_engine() -> Engine:
@@ -163,3 +167,14 @@ def test_batch_larger_than_the_event_buffer_is_run_in_pieces() -> None:
     events = engine.execute_batch(commands)
     assert np.count_nonzero(events["type"] == EventType.TRADE) == 2500
     assert events["seq"].tolist() == list(range(1, len(events) + 1))
+
+
+@pytest.mark.parametrize("engine_cls", [Engine, ReferenceEngine])
+def test_both_engines_refuse_the_same_capacities(engine_cls: type) -> None:
+    # pt_engine.h's limits, which the reference repeats: one more than each is refused by both engines.
+    assert (reference.MAX_ORDERS, reference.MAX_LEVELS_PER_SIDE) == (lib.PT_MAX_ORDERS, lib.PT_MAX_LEVELS_PER_SIDE)
+    engine_cls(EngineConfig(max_orders=16, max_levels_per_side=reference.MAX_LEVELS_PER_SIDE))
+    for bad in ({"max_levels_per_side": reference.MAX_LEVELS_PER_SIDE + 1}, {"max_levels_per_side": 0},
+                {"max_orders": reference.MAX_ORDERS + 1}, {"max_orders": 0}):  # fmt: skip
+        with pytest.raises(InvalidConfigError):
+            engine_cls(EngineConfig(**{"max_orders": 16, "max_levels_per_side": 16, **bad}))

@@ -32,12 +32,21 @@ static inline size_t worst_case_events(const pt_engine_t *e) { return 4 * e->liv
 
 /* ---- events (emit() is in internal.h) --------------------------------------- */
 
-void emit_canceled(pt_engine_t *e, pt_idx_t oi, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
+/* The CANCELED of a resting order (still on its level), written at slot with sequence number seq. */
+static inline void write_canceled(const pt_engine_t *e, pt_event_t *slot, uint64_t seq, pt_idx_t oi,
+                                  uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
 {
     const order_t *o = &e->orders[oi];
     const level_t *lv = order_level(e, o);
-    emit(e, event_head(PT_EV_CANCELED, side_of_index(lv->side), o->symbol, o->client, reason), ts, o->id,
-         e->order_cold[oi].cloid, lv->price, qty, leaves);
+    write_event(slot, event_head(PT_EV_CANCELED, side_of_index(lv->side), o->symbol, o->client, reason), seq, ts,
+                o->id, e->order_cold[oi].cloid, lv->price, qty, leaves);
+}
+
+void emit_canceled(pt_engine_t *e, pt_idx_t oi, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
+{
+    uint64_t seq;
+    pt_event_t *slot = reserve_events(e, 1, &seq);
+    write_canceled(e, slot, seq + 1, oi, reason, qty, leaves, ts);
 }
 
 /* Cancels qty of a taker that is not resting (its order slot, if any, is off the book). */
@@ -313,20 +322,26 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
     taker_t t = {.id = ++e->order_seq, .cloid = c->cloid, .limit = market ? 0 : c->price, .open_qty = c->qty,
                  .resting = PT_NIL, .client = c->client_id, .symbol = c->symbol_id, .side = c->side,
                  .stp = c->stp, .has_limit = !market};
+    bool crossing = market || would_cross(b, c->side, c->price);
+    if (!crossing && c->tif == PT_TIF_GTC) {
+        /* Most new orders are quotes that rest without trading: one level touched, nothing else to finish, so
+         * the ACK and the level's BOOK_DELTA go out at once (finish_command's touched list and stamps cost ~40
+         * instructions), with one update of the event count and sequence. */
+        bool created;
+        const level_t *lv = place_order(e, b, &t, c->flags & PT_FLAG_POST_ONLY, &created);
+        uint64_t seq;
+        pt_event_t *ev = reserve_events(e, 2, &seq);
+        write_event(&ev[0], event_head(PT_EV_ACK, c->side, c->symbol_id, c->client_id, PT_OP_NEW), seq + 1,
+                    c->ts_ns, t.id, c->cloid, t.limit, c->qty, c->qty);
+        write_event(&ev[1], delta_head_of(c->symbol_id, lv->side), seq + 2, c->ts_ns, 0, (uint64_t)lv->order_count,
+                    lv->price, lv->qty, 0);
+        return;
+    }
     emit_ack(e, c, PT_OP_NEW, t.id, t.limit, c->qty, c->qty);
 
     if (c->tif == PT_TIF_FOK && !match_fok_fillable(e, b, &t)) {
         emit_taker_canceled(e, &t, PT_CXL_FOK, t.open_qty, c->ts_ns);
         finish_command(e, c->ts_ns);
-        return;
-    }
-    bool crossing = market || would_cross(b, c->side, c->price);
-    if (!crossing && c->tif == PT_TIF_GTC) {
-        /* Most new orders are quotes that rest without trading: one level touched, nothing else to finish, so
-         * its BOOK_DELTA goes out at once (finish_command's touched list and stamps cost ~40 instructions). */
-        bool created;
-        const level_t *lv = place_order(e, b, &t, c->flags & PT_FLAG_POST_ONLY, &created);
-        emit_book_delta(e, delta_head_of(c->symbol_id, lv->side), lv->price, lv, c->ts_ns);
         return;
     }
     int stop = crossing ? match_taker(e, b, &t, c->ts_ns) : MATCH_DONE;
@@ -360,15 +375,20 @@ static void cmd_cancel(pt_engine_t *e, const pt_command_t *c)
         emit_reject(e, c, reason);
         return;
     }
-    /* One level touched, no trade: the BOOK_DELTA goes out directly, as for a resting quote (cmd_new). */
+    /* One level touched, no trade: the CANCELED and the BOOK_DELTA go out directly, as for a resting quote
+     * (cmd_new), with one update of the event count and sequence. */
     const order_t *o = &e->orders[oi];
     const level_t *lv = order_level(e, o);
     uint64_t delta_head = delta_head_of(o->symbol, lv->side);
     int64_t price = lv->price;
-    emit_canceled(e, oi, PT_CXL_USER, o->open_qty, 0, c->ts_ns);
+    uint64_t seq;
+    pt_event_t *ev = reserve_events(e, 2, &seq);
+    write_canceled(e, &ev[0], seq + 1, oi, PT_CXL_USER, o->open_qty, 0, c->ts_ns);
     unplace_order(e, oi); /* lv is free when it emptied: order_count 0 */
     order_release(e, oi);
-    emit_book_delta(e, delta_head, price, lv, c->ts_ns);
+    bool exists = lv->order_count > 0;
+    write_event(&ev[1], delta_head, seq + 2, c->ts_ns, 0, exists ? (uint64_t)lv->order_count : 0, price,
+                exists ? lv->qty : 0, 0);
 }
 
 static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_idx_t *oi, int64_t *tokens_after)

@@ -305,6 +305,17 @@ static inline void write_event(pt_event_t *slot, uint64_t head, uint64_t seq, ui
     ev[1] = hi;
 }
 
+/* Reserves n events at once (one update of the count and the sequence for all of them): returns the first
+ * slot; *seq is the sequence number before them, so slot i gets *seq + 1 + i. */
+static inline pt_event_t *reserve_events(pt_engine_t *e, size_t n, uint64_t *seq)
+{
+    pt_event_t *first = &e->events[e->nevents];
+    *seq = e->seq;
+    e->nevents += n;
+    e->seq += n;
+    return first;
+}
+
 /* Appends one event with the next sequence number. */
 static inline void emit(pt_engine_t *e, uint64_t head, uint64_t ts, uint64_t order_id, uint64_t word4,
                         int64_t price, int64_t qty, int64_t word7)

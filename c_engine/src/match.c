@@ -62,10 +62,8 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
     b->last_price = price;
 
     /* The maker's FILL, the taker's FILL and the TRADE, with one update of the event count and sequence. */
-    pt_event_t *ev = &e->events[e->nevents];
-    uint64_t seq = e->seq;
-    e->nevents += 3;
-    e->seq = seq + 3;
+    uint64_t seq;
+    pt_event_t *ev = reserve_events(e, 3, &seq);
     write_event(&ev[0], h->maker_fill | (uint64_t)m->client << 32, seq + 1, ts, m->id, trade_id, price, q,
                 m->open_qty);
     write_event(&ev[1], h->taker_fill, seq + 2, ts, t->id, trade_id, price, q, t->open_qty);

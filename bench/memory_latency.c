@@ -21,63 +21,27 @@
 
 #include "bench_util.h"
 
-#define LINE 64
 #define HUGE_PAGE (2u << 20)
 
-typedef struct line {
-    uint32_t next; /* index of the next line in the chase */
-    char pad[LINE - sizeof(uint32_t)];
-} line_t;
-
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-
-static uint64_t rng_next(void) { /* xorshift64*: enough to shuffle */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return rng_state * 0x2545F4914F6CDD1Dull;
-}
-
-/* ns per dependent load over `lines` lines, `loads` loads after one warm-up lap. */
+/* ns per dependent load over `lines` lines (bench_util.h's chase), on 2 MiB-aligned memory. */
 static double chase(size_t lines, bool huge, long loads)
 {
-    size_t bytes = lines * sizeof(line_t);
+    size_t bytes = lines * sizeof(chase_line_t);
     size_t mapped = bytes + HUGE_PAGE;
     char *raw = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (raw == MAP_FAILED) {
-        perror("mmap");
+    uint32_t *order = malloc(lines * sizeof *order);
+    if (raw == MAP_FAILED || order == NULL) {
+        perror("memory_latency: mmap/malloc");
         exit(1);
     }
-    line_t *m = (line_t *)(void *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    chase_line_t *m = (chase_line_t *)(void *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
     if (huge)
         (void)madvise(m, bytes, MADV_HUGEPAGE);
-    uint32_t *order = malloc(lines * sizeof *order);
-    if (order == NULL) {
-        perror("malloc");
-        exit(1);
-    }
-    for (size_t i = 0; i < lines; i++)
-        order[i] = (uint32_t)i;
-    for (size_t i = lines - 1; i > 0; i--) { /* Fisher-Yates: one random cycle through every line */
-        size_t j = (size_t)(rng_next() % (i + 1));
-        uint32_t t = order[i];
-        order[i] = order[j];
-        order[j] = t;
-    }
-    for (size_t i = 0; i < lines; i++)
-        m[order[i]].next = order[(i + 1) % lines];
-    uint32_t p = order[0];
-    for (size_t i = 0; i < lines; i++) /* warm-up lap: pages faulted in, caches as full as they get */
-        p = m[p].next;
-    uint64_t t0 = mono_ns();
-    for (long i = 0; i < loads; i++)
-        p = m[p].next;
-    uint64_t dt = mono_ns() - t0;
-    if (p == UINT32_MAX) /* never: keeps the chase from being optimised away */
-        puts("");
+    chase_link(m, order, lines);
+    double ns = chase_ns(m, lines, loads);
     free(order);
     munmap(raw, mapped);
-    return (double)dt / (double)loads;
+    return ns;
 }
 
 int main(int argc, char **argv)
@@ -108,7 +72,7 @@ int main(int argc, char **argv)
            huge ? "huge (MADV_HUGEPAGE)" : "4 KiB", loads);
     printf("%10s %12s\n", "working set", "ns per load");
     for (size_t kib = 16; kib <= 128 * 1024; kib *= 2) {
-        double ns = chase(kib * 1024 / LINE, huge, loads);
+        double ns = chase(kib * 1024 / sizeof(chase_line_t), huge, loads);
         printf("%7zu KiB %12.1f\n", kib, ns);
         fflush(stdout);
     }

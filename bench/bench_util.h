@@ -119,37 +119,4 @@ static inline void cpu_model(char *out, size_t cap) {
     snprintf(out, cap, "%s (family %s model %s)", name, family, model);
 }
 
-/* ---- pointer chase: what one dependent cache miss costs (memory_latency.c, engine_bench's probe) ---------- */
-
-typedef struct chase_line {
-    uint32_t next; /* index of the next line in the chase */
-    char pad[60];
-} chase_line_t;
-
-/* Links m[0..lines) into one random cycle (Fisher-Yates, fixed xorshift: the same cycle every run), so each
- * load depends on the one before and no prefetcher can guess the next. order: scratch of `lines` entries. */
-static inline void chase_link(chase_line_t *m, uint32_t *order, size_t lines) {
-    uint64_t x = 0x9E3779B97F4A7C15ull;
-    for (size_t i = 0; i < lines; i++) order[i] = (uint32_t)i;
-    for (size_t i = lines - 1; i > 0; i--) {
-        x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
-        size_t j = (size_t)((x * 0x2545F4914F6CDD1Dull) % (i + 1));
-        uint32_t t = order[i]; order[i] = order[j]; order[j] = t;
-    }
-    for (size_t i = 0; i < lines; i++) m[order[i]].next = order[(i + 1) % lines];
-}
-
-/* ns per load over `loads` dependent loads, after one untimed lap that brings the lines in as far as they fit. */
-static inline double chase_ns(const chase_line_t *m, size_t lines, long loads) {
-    volatile uint32_t sink;
-    uint32_t p = 0;
-    for (size_t i = 0; i < lines; i++) p = m[p].next;
-    uint64_t t0 = mono_ns();
-    for (long i = 0; i < loads; i++) p = m[p].next;
-    uint64_t dt = mono_ns() - t0;
-    sink = p; /* keeps the chase */
-    (void)sink;
-    return (double)dt / (double)loads;
-}
-
 #endif

@@ -135,7 +135,11 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
 static inline __attribute__((always_inline)) level_t *place_order(pt_engine_t *e, book_t *b, const taker_t *t, bool post_only, bool *created)
 {
     int si = side_index(t->side);
-    pt_idx_t li = book_level_for_insert(b, si, t->limit, created);
+    pt_idx_t li = book_level_at_home(b, si, t->limit);
+    if (li != PT_NIL)
+        *created = false;
+    else
+        li = book_level_for_insert(b, si, t->limit, created);
     level_t *lv = &b->levels[li];
     pt_idx_t oi = t->resting;
     order_t *o;
@@ -360,7 +364,7 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
 /* The order a cancel or modify targets, or a reject reason. */
 static uint16_t find_own_order(const pt_engine_t *e, const pt_command_t *c, pt_idx_t *oi)
 {
-    *oi = c->order_id ? index_find_id(e, c->order_id) : PT_NIL;
+    *oi = c->order_id ? order_by_id(e, c->order_id) : PT_NIL;
     if (*oi == PT_NIL)
         return PT_REJ_UNKNOWN_ORDER;
     if (e->orders[*oi].client != c->client_id)

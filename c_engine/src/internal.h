@@ -237,6 +237,23 @@ bool book_can_add_level(const book_t *b, int si, uint32_t max_levels_per_side);
 void level_append(pt_engine_t *e, level_t *lv, pt_idx_t oi);
 void level_unlink(pt_engine_t *e, level_t *lv, pt_idx_t oi);
 
+/* index_find_id with its common case inline: the order in the ring slot of its id (index.c). */
+static inline pt_idx_t order_by_id(const pt_engine_t *e, uint64_t id)
+{
+    pt_idx_t oi = e->by_id.ring[id & e->by_id.ring_mask];
+    return oi != PT_NIL && e->orders[oi].id == id ? oi : index_find_id(e, id);
+}
+
+/* The level at price on side si when it sits in its home slot of the price table, which is where prices near
+ * the touch are (consecutive integers); otherwise PT_NIL, and book_find_level or book_level_for_insert
+ * probe on. Inline: a call to book.c for the commonest case cost a new order ~15 instructions. */
+static inline pt_idx_t book_level_at_home(const book_t *b, int si, int64_t price)
+{
+    const book_side_t *s = &b->sides[si];
+    pt_idx_t li = s->by_price[(uint64_t)price & s->price_mask];
+    return li != PT_NIL && b->levels[li].price == price ? li : PT_NIL;
+}
+
 /* risk.c */
 int64_t risk_reference_price(const book_t *b);
 bool risk_outside_band(const book_t *b, int64_t price);

@@ -132,7 +132,8 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
 /* Puts t's open qty at the back of its level (a new order gets its slot, indexes and client-list entry;
  * a modified one keeps them) and returns that level, untouched (see rest_order). Always inlined, as is
  * unplace_order: a call of its own cost the one-level commands ~15 instructions (callgrind). */
-static inline __attribute__((always_inline)) level_t *place_order(pt_engine_t *e, book_t *b, const taker_t *t, bool post_only, bool *created)
+static inline __attribute__((always_inline)) level_t *place_order(pt_engine_t *e, book_t *b, const taker_t *t,
+                                                                  bool post_only, bool *created)
 {
     int si = side_index(t->side);
     pt_idx_t li = book_level_at_home(b, si, t->limit);
@@ -570,8 +571,8 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
 {
     *out = NULL;
     if (cfg->max_orders == 0 || cfg->max_orders > PT_MAX_ORDERS || cfg->max_levels_per_side == 0 ||
-        cfg->max_levels_per_side > PT_MAX_LEVELS_PER_SIDE || cfg->max_symbols == 0 || cfg->max_symbols == PT_SYMBOL_NONE ||
-        cfg->max_clients == 0 || cfg->max_clients == PT_CLIENT_NONE)
+        cfg->max_levels_per_side > PT_MAX_LEVELS_PER_SIDE || cfg->max_symbols == 0 ||
+        cfg->max_symbols == PT_SYMBOL_NONE || cfg->max_clients == 0 || cfg->max_clients == PT_CLIENT_NONE)
         return PT_E_INVALID;
     pt_engine_t *e = calloc(1, sizeof *e);
     if (e == NULL)
@@ -589,8 +590,8 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     /* Reserved, not touched: pages are only backed as far as the buffer is ever filled. */
     e->events = mem_alloc(e->event_capacity * sizeof *e->events);
     e->touched = mem_alloc(e->event_capacity * sizeof *e->touched);
-    if (!e->orders || !e->order_cold || !e->books || !e->clients || !e->client_symbols || !e->loss_clients || !e->events ||
-        !e->touched || index_init(e) != PT_OK) {
+    if (!e->orders || !e->order_cold || !e->books || !e->clients || !e->client_symbols || !e->loss_clients ||
+        !e->events || !e->touched || index_init(e) != PT_OK) {
         pt_engine_destroy(e);
         return PT_E_NOMEM;
     }

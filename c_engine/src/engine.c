@@ -72,12 +72,13 @@ static void emit_ack(pt_engine_t *e, const pt_command_t *c, uint16_t op, uint64_
 
 /* ---- touched levels and the end of a command -------------------------------- */
 
-/* The BOOK_DELTA of a level after the command: lv NULL (or emptied) = the level is gone. */
-static inline void emit_book_delta(pt_engine_t *e, uint64_t delta_head, int64_t price, const level_t *lv,
-                                   uint64_t ts)
+/* The BOOK_DELTA of the level at price after the command, written at slot with sequence number seq:
+ * lv NULL (or emptied) = the level is gone. */
+static inline void write_book_delta(pt_event_t *slot, uint64_t seq, uint64_t delta_head, int64_t price,
+                                    const level_t *lv, uint64_t ts)
 {
     bool exists = lv != NULL && lv->order_count > 0;
-    emit(e, delta_head, ts, 0, exists ? (uint64_t)lv->order_count : 0, price, exists ? lv->qty : 0, 0);
+    write_event(slot, delta_head, seq, ts, 0, exists ? (uint64_t)lv->order_count : 0, price, exists ? lv->qty : 0, 0);
 }
 
 static inline uint64_t delta_head_of(uint16_t symbol, int si)
@@ -119,8 +120,10 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
         /* t->lv is the level now at that price, if there is one: a level created at a touched
          * price re-points the entry (touch_new_level). A slot freed since then has count 0 and,
          * if reused, another price or side. */
-        const level_t *lv = t->lv;
-        emit_book_delta(e, t->delta_head, t->price, lv->price == t->price && lv->side == t->side ? lv : NULL, ts);
+        const level_t *lv = t->lv->price == t->price && t->lv->side == t->side ? t->lv : NULL;
+        uint64_t seq;
+        pt_event_t *slot = reserve_events(e, 1, &seq);
+        write_book_delta(slot, seq + 1, t->delta_head, t->price, lv, ts);
     }
     e->ntouched = 0;
     e->cmd_stamp++;
@@ -340,7 +343,7 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
         write_event(&ev[0], event_head(PT_EV_ACK, c->side, c->symbol_id, c->client_id, PT_OP_NEW), seq + 1,
                     c->ts_ns, t.id, c->cloid, t.limit, c->qty, c->qty);
         write_event(&ev[1], delta_head_of(c->symbol_id, lv->side), seq + 2, c->ts_ns, 0, (uint64_t)lv->order_count,
-                    lv->price, lv->qty, 0);
+                    lv->price, lv->qty, 0); /* write_book_delta, of a level known to exist */
         return;
     }
     emit_ack(e, c, PT_OP_NEW, t.id, t.limit, c->qty, c->qty);
@@ -392,9 +395,7 @@ static void cmd_cancel(pt_engine_t *e, const pt_command_t *c)
     write_canceled(e, &ev[0], seq + 1, oi, PT_CXL_USER, o->open_qty, 0, c->ts_ns);
     unplace_order(e, oi); /* lv is free when it emptied: order_count 0 */
     order_release(e, oi);
-    bool exists = lv->order_count > 0;
-    write_event(&ev[1], delta_head, seq + 2, c->ts_ns, 0, exists ? (uint64_t)lv->order_count : 0, price,
-                exists ? lv->qty : 0, 0);
+    write_book_delta(&ev[1], seq + 2, delta_head, price, lv, c->ts_ns);
 }
 
 static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_idx_t *oi, int64_t *tokens_after)

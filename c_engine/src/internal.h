@@ -37,10 +37,10 @@ static inline int64_t side_sign(uint8_t side) { return 1 - 2 * (int64_t)side_ind
 
 /*
  * A resting order, split by what touches it. The hot part is what matching and the order path read: 32
- * bytes, two orders to a cache line. The engine's speed follows the size of its working set, because on
- * this class of machine a cache miss beyond ~2 MB costs ~180 ns (docs/BENCHMARKS.md: padding the order to
- * 128 bytes made the benchmark 1.3-1.7x slower). Its price and side are its level's; the rest is cold, in
- * parallel arrays indexed like the orders.
+ * bytes, two orders to a cache line. The benchmark's book (33 k orders) sits at the edge of what this class
+ * of machine caches: a miss costs ~20 ns up to ~2 MiB and ~185 ns beyond (docs/BENCHMARKS.md, `make
+ * bench-memory`). Its price and side are its level's; the rest is cold, in parallel arrays indexed like the
+ * orders.
  */
 typedef struct order {
     uint64_t id;           /* 0 while the slot is free */

@@ -5,8 +5,7 @@
  * as it is touched, with MADV_HUGEPAGE so the hot tables sit in a few 2 MiB
  * TLB entries instead of hundreds of 4 KiB ones (a TLB miss per lookup was a
  * visible part of a cancel, measured with perf). Falls back to a zeroed,
- * 64-byte-aligned aligned_alloc where
- * mmap is not available.
+ * 64-byte-aligned aligned_alloc where mmap is not available.
  */
 #define _DEFAULT_SOURCE
 #include <stdlib.h>

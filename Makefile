@@ -139,7 +139,7 @@ AB_CORE ?= $(shell echo $$(( $$(nproc) - 1 )))
 bench-ab: $(BUILD)/engine_bench
 	bench/build_ab.sh $(BASE) $(BUILD)/ab
 	$(BUILD)/engine_bench --ops 2000000 --seed 42 --dump-commands $(BUILD)/ab/commands.bin > /dev/null
-	for run in 1 2 3; do $(BUILD)/ab/engine_ab --commands $(BUILD)/ab/commands.bin --core $(AB_CORE) \
+	for run in 1 2 3; do $(BUILD)/ab/engine_ab --commands $(BUILD)/ab/commands.bin --core $(AB_CORE) $(AB_FLAGS) \
 		--label-a $(BASE) --label-b working-tree; done
 
 # Ring ping-pong floors (issue 10, acceptance 3 (a) and (a')): C<->C, then Python<->C echo; two busy-polling

@@ -32,9 +32,14 @@
  * that alters behaviour is not a speed comparison (exit status 1).
  *
  * Usage: engine_ab --commands FILE [--prefill N] [--clients N] [--block N]
- *        [--core C] [--batch N] [--label-a S] [--label-b S]
+ *        [--core C] [--batch N] [--latency] [--label-a S] [--label-b S]
  * --batch N times pt_engine_submit_batch, up to N commands a call (events
  * drained after each call), instead of one pt_engine_submit per command.
+ * --latency also reads the TSC around each pt_engine_submit (as engine_bench's
+ * latency pass does) and prints both builds' percentiles per op kind, over
+ * the same interleaved rounds, and the median over rounds of b's p99 / a's:
+ * a change to the tail shows there even when the machine's mode moves the
+ * absolute figures.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -78,12 +83,23 @@ DECLARE_BUILD(a_)
 DECLARE_BUILD(b_)
 static const engine_api_t BUILDS[2] = {BUILD_API(a_), BUILD_API(b_)};
 
+enum { K_PASSIVE, K_CANCEL, K_IOC, K_ALL, K_COUNT };
+static const char *const KIND_NAME[K_COUNT] = {"passive", "cancel", "ioc", "all"};
+
 typedef struct side {
     const engine_api_t *api;
     pt_engine_t *engine;
     uint64_t acc[8];   /* the event sink */
     uint64_t ns;       /* time in timed blocks */
+    hist_t *lat;       /* --latency: TSC ticks per submit, by kind, over all rounds */
+    hist_t *round_all; /* --latency: the current round's, all kinds */
 } side_t;
+
+/* The mix's op kinds: a cancel, an IOC, and every other new order (a passive quote). */
+static int op_kind(const pt_command_t *c) {
+    if (c->op == PT_OP_CANCEL) return K_CANCEL;
+    return c->tif == PT_TIF_IOC ? K_IOC : K_PASSIVE;
+}
 
 static _Noreturn void die(const char *what, long rc) {
     fprintf(stderr, "engine_ab: %s failed (%ld)\n", what, rc);
@@ -105,6 +121,7 @@ static void setup(side_t *s, const engine_api_t *api, uint32_t clients) {
 }
 
 static size_t g_batch; /* --batch N: pt_engine_submit_batch with up to N commands a call; 0: one call each */
+static bool g_latency; /* --latency */
 
 /* Runs cmds[0..n) on one side, the events drained into its sink after each call. */
 static void run(side_t *s, const pt_command_t *cmds, size_t n) {
@@ -118,7 +135,20 @@ static void run(side_t *s, const pt_command_t *cmds, size_t n) {
         api->clear_events(s->engine);
         i += done;
     }
-    for (size_t i = 0; g_batch == 0 && i < n; i++) {
+    for (size_t i = 0; g_batch == 0 && g_latency && s->lat && i < n; i++) {
+        uint64_t t0 = ticks_now();
+        int rc = api->submit(s->engine, &cmds[i]);
+        uint64_t dt = ticks_now() - t0;
+        if (rc) die("pt_engine_submit", rc);
+        hist_record(&s->lat[op_kind(&cmds[i])], dt);
+        hist_record(&s->lat[K_ALL], dt);
+        hist_record(s->round_all, dt);
+        size_t count;
+        const pt_event_t *ev = api->events(s->engine, &count);
+        mix_sink_fold(s->acc, ev, count);
+        api->clear_events(s->engine);
+    }
+    for (size_t i = 0; g_batch == 0 && !(g_latency && s->lat) && i < n; i++) {
         int rc = api->submit(s->engine, &cmds[i]);
         if (rc) die("pt_engine_submit", rc);
         size_t count;
@@ -157,7 +187,7 @@ static pt_command_t *read_commands(const char *path, size_t *n) {
 
 static _Noreturn void usage(void) {
     fprintf(stderr, "usage: engine_ab --commands FILE [--prefill N] [--clients N] [--block N] [--core C]\n"
-                    "                 [--batch N] [--label-a S] [--label-b S]\n");
+                    "                 [--batch N] [--latency] [--label-a S] [--label-b S]\n");
     exit(2);
 }
 
@@ -167,8 +197,13 @@ int main(int argc, char **argv) {
     uint32_t clients = 8;
     int core = -1;
     for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--latency")) {
+            g_latency = true;
+            continue;
+        }
         if (i + 1 >= argc) usage();
-        const char *a = argv[i], *v = argv[++i];
+        const char *v = argv[++i];
         if (!strcmp(a, "--commands")) path = v;
         else if (!strcmp(a, "--prefill")) prefill = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--clients")) clients = (uint32_t)strtoul(v, NULL, 10);
@@ -196,8 +231,14 @@ int main(int argc, char **argv) {
         setup(&sides[k], &BUILDS[k], clients);
         run(&sides[k], cmds, prefill); /* untimed */
     }
-    double *ratio = malloc(rounds * sizeof *ratio);
-    if (!ratio) die("malloc", 0);
+    double *ratio = malloc(rounds * sizeof *ratio), *p99_ratio = malloc(rounds * sizeof *p99_ratio);
+    if (!ratio || !p99_ratio) die("malloc", 0);
+    for (int k = 0; g_latency && k < 2; k++) {
+        sides[k].lat = calloc(K_COUNT, sizeof(hist_t));
+        sides[k].round_all = calloc(1, sizeof(hist_t));
+        if (!sides[k].lat || !sides[k].round_all) die("calloc", 0);
+    }
+    uint64_t cal_ns0 = mono_ns(), cal_tsc0 = ticks_now();
     size_t b_faster = 0;
     for (size_t r = 0; r < rounds; r++) {
         const pt_command_t *blk = cmds + prefill + r * block;
@@ -208,8 +249,30 @@ int main(int argc, char **argv) {
         dt[!first] = run_timed(&sides[!first], blk, n);
         ratio[r] = (double)dt[1] / (double)dt[0];
         b_faster += dt[1] < dt[0];
+        if (g_latency) {
+            p99_ratio[r] = (double)hist_percentile(sides[1].round_all, 99) /
+                           (double)hist_percentile(sides[0].round_all, 99);
+            for (int k = 0; k < 2; k++)
+                memset(sides[k].round_all, 0, sizeof(hist_t));
+        }
     }
+    double ns_per_tick = (double)(mono_ns() - cal_ns0) / (double)(ticks_now() - cal_tsc0);
     qsort(ratio, rounds, sizeof *ratio, cmp_double);
+    if (g_latency) {
+        qsort(p99_ratio, rounds, sizeof *p99_ratio, cmp_double);
+        printf("latency (ns, TSC around each submit)   p50     p90     p99   p99.9\n");
+        for (int kind = 0; kind < K_COUNT; kind++)
+            for (int k = 0; k < 2; k++) {
+                const hist_t *h = &sides[k].lat[kind];
+                printf("  %-8s %s %-18s %7.0f %7.0f %7.0f %7.0f\n", KIND_NAME[kind], k ? "b" : "a", label[k],
+                       hist_percentile(h, 50) * ns_per_tick, hist_percentile(h, 90) * ns_per_tick,
+                       hist_percentile(h, 99) * ns_per_tick, hist_percentile(h, 99.9) * ns_per_tick);
+            }
+        printf("b/a p99 per round: median %.3f (range %.3f-%.3f)\n", p99_ratio[rounds / 2], p99_ratio[0],
+               p99_ratio[rounds - 1]);
+        for (int k = 0; k < 2; k++)
+            free(sides[k].lat), free(sides[k].round_all);
+    }
 
     uint64_t hash[2], sum[2];
     for (int k = 0; k < 2; k++) {
@@ -228,6 +291,7 @@ int main(int argc, char **argv) {
            same ? "identical" : "DIFFERENT: not a like-for-like comparison", (unsigned long long)hash[0],
            (unsigned long long)hash[1], (unsigned long long)sum[0], (unsigned long long)sum[1]);
     free(ratio);
+    free(p99_ratio);
     free(cmds);
     return same ? 0 : 1;
 }

@@ -100,6 +100,12 @@ int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
             return t->has_limit ? MATCH_DONE : MATCH_BANDED;
         pt_idx_t mi = lv->head;
         order_t *m = &e->orders[mi];
+        /* The next maker in line, and what releasing this one reads: their misses overlap this fill's work
+         * instead of following it. */
+        if (m->next != PT_NIL)
+            __builtin_prefetch(&e->orders[m->next]);
+        __builtin_prefetch(&e->order_cold[mi]);
+        __builtin_prefetch(&e->by_id.ring[m->id & e->by_id.ring_mask]);
 
         if (m->client == t->client && t->stp != PT_STP_NONE) {
             switch (t->stp) {

@@ -387,6 +387,11 @@ static void cmd_cancel(pt_engine_t *e, const pt_command_t *c)
     /* One level touched, no trade: the CANCELED and the BOOK_DELTA go out directly, as for a resting quote
      * (cmd_new), with one update of the event count and sequence. */
     const order_t *o = &e->orders[oi];
+    __builtin_prefetch(&e->order_cold[oi]);
+    if (o->prev != PT_NIL)
+        __builtin_prefetch(&e->orders[o->prev], 1);
+    if (o->next != PT_NIL)
+        __builtin_prefetch(&e->orders[o->next], 1);
     const level_t *lv = order_level(e, o);
     uint64_t delta_head = delta_head_of(o->symbol, lv->side);
     int64_t price = lv->price;

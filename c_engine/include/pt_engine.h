@@ -112,6 +112,11 @@ int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_cli
 int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd);
 /* Runs commands in order until all are done or the buffer could overflow; *done says how many ran. */
 int pt_engine_submit_batch(pt_engine_t *e, const pt_command_t *cmds, size_t n, size_t *done);
+/* A hint for a caller that holds a run of commands cmds[0..n) and is about to submit cmds[i] (an engine loop
+ * draining a ring; pt_engine_submit_batch does it itself): starts the cache misses that later commands of the
+ * run will take (a cancel's order), so that they overlap the work in between. It changes no state and no
+ * result; cmds need not be valid. */
+void pt_engine_run_ahead(const pt_engine_t *e, const pt_command_t *cmds, size_t i, size_t n);
 
 pt_event_t *pt_engine_events(pt_engine_t *e, size_t *count);
 void pt_engine_clear_events(pt_engine_t *e);

@@ -422,6 +422,7 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
         return 0;
     const pt_command_t *cmds = first;
     for (size_t i = 0; i < n; i++) {
+        pt_engine_run_ahead(loop->engine, cmds, i, n); /* a later cancel's order, fetched while this one runs */
         pt_command_t cmd = cmds[i]; /* a copy: the slot is the client's memory, client_id is ours to set */
         cmd.client_id = s->client_id;
         if (loop->has_journal && pt_journal_free(&loop->journal) == 0) {

@@ -223,6 +223,31 @@ static int test_event_buffer_never_overflows_mid_command(void)
     return 0;
 }
 
+/* pt_engine_run_ahead is a hint: any commands, any position, and nothing changes. */
+static int test_run_ahead_changes_nothing(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    size_t n;
+    run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(2, PT_SIDE_SELL, 60, 3, PT_TIF_GTC, 0), &n);
+    pt_engine_clear_events(e);
+    uint64_t before = pt_engine_state_hash(e);
+    pt_command_t cmds[16];
+    memset(cmds, 0xA5, sizeof cmds); /* garbage: unknown ops, ids past every order */
+    for (int k = 0; k < 16; k++) {
+        cmds[k].op = k % 3 == 0 ? PT_OP_CANCEL : k % 3 == 1 ? PT_OP_MODIFY : cmds[k].op;
+        cmds[k].order_id = k < 8 ? (uint64_t)k : UINT64_MAX - (uint64_t)k; /* 1 and 2 exist */
+    }
+    for (size_t i = 0; i < 20; i++)
+        pt_engine_run_ahead(e, cmds, i, 16);
+    pt_engine_events(e, &n);
+    EXPECT(n == 0);
+    EXPECT(pt_engine_state_hash(e) == before);
+    EXPECT(pt_engine_check(e) == PT_OK);
+    pt_engine_destroy(e);
+    return 0;
+}
+
 static int test_kill_switch_cancels_and_blocks_until_reset(void)
 {
     pt_engine_t *e = make_engine(1024, 64);
@@ -429,6 +454,7 @@ int main(void)
     RUN(test_full_order_pool_rejects_cleanly);
     RUN(test_full_side_rejects_a_new_level_but_joins_an_existing_one);
     RUN(test_event_buffer_never_overflows_mid_command);
+    RUN(test_run_ahead_changes_nothing);
     RUN(test_kill_switch_cancels_and_blocks_until_reset);
     RUN(test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring);
     RUN(test_random_stream_keeps_invariants_and_replays_identically);

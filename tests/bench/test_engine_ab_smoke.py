@@ -39,3 +39,11 @@ def test_two_builds_replay_the_mix_to_the_same_state(tmp_path: Path) -> None:
     assert re.search(r"^b\s+b\s+[\d.]+ M ops/s over all rounds \(20000 ops", out, re.M), out
     assert "over 4 rounds of 5000 ops" in out, out
     assert re.search(r"^end state\s+identical", out, re.M), out
+
+    # --latency: both builds' percentiles per op kind over the same rounds, and the per-round p99 ratio
+    out = _run(tmp_path / "ab" / "engine_ab", "--commands", commands, "--block", "5000", "--latency")
+    for kind in ("passive", "cancel", "ioc", "all"):
+        for build in ("a", "b"):
+            assert re.search(rf"^\s+{kind}\s+{build}\s+{build}(\s+\d+){{4}}$", out, re.M), out
+    assert re.search(r"^b/a p99 per round: median [\d.]+ \(range [\d.]+-[\d.]+\)$", out, re.M), out
+    assert re.search(r"^end state\s+identical", out, re.M), out

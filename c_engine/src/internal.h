@@ -261,7 +261,7 @@ bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after);
 void risk_rate_consume(client_t *c, uint64_t ts, int64_t tokens_after);
 client_symbol_t *risk_cs(pt_engine_t *e, uint16_t client, uint16_t symbol);
 bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t add_qty);
-void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t price, int64_t qty);
+void risk_on_fills(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t qty, int64_t notional);
 __int128 risk_pnl_exact(const pt_engine_t *e, uint16_t client);
 int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow);
 void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts);
@@ -272,6 +272,8 @@ typedef struct taker {
     uint64_t cloid;
     int64_t limit;         /* meaningful when has_limit */
     int64_t open_qty;
+    int64_t filled_qty;    /* of this walk, and the sum of price x qty: applied to its risk state at the end */
+    int64_t filled_notional;
     pt_idx_t resting;      /* the order being modified, PT_NIL for a new order */
     uint16_t client;
     uint16_t symbol;

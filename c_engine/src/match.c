@@ -55,8 +55,9 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
     lv->qty -= q;
     t->open_qty -= q;
     risk_cs(e, m->client, m->symbol)->open_qty[msi] -= q;
-    risk_on_fill(e, m->client, m->symbol, maker_side, price, q);
-    risk_on_fill(e, t->client, t->symbol, t->side, price, q);
+    risk_on_fills(e, m->client, m->symbol, maker_side, q, price * q);
+    t->filled_qty += q;
+    t->filled_notional += price * q;
     e->cmd_traded = true;
     e->cmd_trade_symbol = t->symbol;
     b->last_price = price;
@@ -82,7 +83,7 @@ static void cancel_maker(pt_engine_t *e, level_t *lv, pt_idx_t mi, int64_t qty, 
     emit_canceled(e, mi, PT_CXL_STP, qty, m->open_qty, ts);
 }
 
-int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
+static int walk_book(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
 {
     int osi = !side_index(t->side);
     book_side_t *opp = &b->sides[osi];
@@ -138,6 +139,15 @@ int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
         }
     }
     return MATCH_DONE;
+}
+
+int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
+{
+    int stop = walk_book(e, b, t, ts);
+    if (t->filled_qty > 0) /* the taker's fills, at once: one update of its risk state instead of one a fill */
+        risk_on_fills(e, t->client, t->symbol, t->side, t->filled_qty, t->filled_notional);
+    t->filled_qty = t->filled_notional = 0;
+    return stop;
 }
 
 /* Would the FOK fill completely? The same walk, read-only (docs/ENGINE.md, "FOK"). */

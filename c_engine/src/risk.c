@@ -98,18 +98,19 @@ bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symb
     return (__int128)cs->position * side_sign(side) + open + add_qty > limit;
 }
 
-/* A fill moves cash and position; at the unchanged mark price it moves the pnl by (mark - price) per lot
- * bought (the mirror for a sale). The mark itself moves in the sweep. */
-void risk_on_fill(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t price, int64_t qty)
+/* Fills of one client, qty lots in all for notional = the sum of price x qty, move its cash and position; at
+ * the unchanged mark price they move its pnl by mark x qty - notional (bought; the mirror for sold). The mark
+ * itself moves in the sweep. A taker's fills in one walk are applied at once (match_taker): the same sums. */
+void risk_on_fills(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t qty, int64_t notional)
 {
     client_symbol_t *cs = risk_cs(e, client, symbol);
     const book_t *b = &e->books[symbol];
-    /* |mark - price| <= max_price_ticks and qty <= max_order_lots, whose product add_symbol keeps below 2^62 */
+    /* mark, every price <= max_price_ticks and qty <= max_order_lots (one order's), whose product add_symbol
+     * keeps <= 2^62: mark x qty and notional are in [0, 2^62], so their difference fits int64 */
     int64_t sign = side_sign(side);
-    int64_t per_lot = sign * (b->mark_price - price);
-    e->clients[client].loss_headroom += (__int128)(per_lot * qty) * b->cfg.pnl_unit;
+    e->clients[client].loss_headroom += (__int128)(sign * (b->mark_price * qty - notional)) * b->cfg.pnl_unit;
     cs->position += sign * qty;
-    cs->cash -= sign * (price * qty);
+    cs->cash -= sign * notional;
 }
 
 /* Realised + unrealised PnL at the last trade prices, in money units, summed over symbols, exactly. */
@@ -155,26 +156,34 @@ static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
  * noinline: it runs only after a trade, and inlined into finish_command it made every command's finish
  * save and restore the registers it needs (7 instructions per op, callgrind).
  */
+/* One loss client's re-mark by move, then its kill switch. */
+static inline void remark_client(pt_engine_t *e, const loss_client_t *l, __int128 move, uint64_t ts)
+{
+    client_t *c = l->client;
+    c->loss_headroom += move;
+    if (c->loss_headroom < 0 && !c->killed)
+        kill_client(e, l->id, ts);
+}
+
 __attribute__((noinline)) void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts)
 {
     uint16_t s = e->cmd_trade_symbol;
     book_t *b = &e->books[s];
     __int128 step = (__int128)(b->last_price - b->mark_price) * b->cfg.pnl_unit;
     b->mark_price = b->last_price;
-    /* In practice step x position fits int64 (one 64-bit multiply); the 128-bit product is the fallback. */
-    int64_t step64 = (int64_t)step;
-    bool small_step = step == step64;
     /* Locals, not e->...: killing a client (events, orders leaving the book) changes none of these, and the
      * compiler cannot know that, so it reloaded each one per client. Each loss client's state is one pointer
      * away (loss_client_t): the sweep was 17% of an IOC's instructions. */
-    for (const loss_client_t *l = e->loss_clients, *end = l + e->nloss_clients; l < end; l++) {
-        client_t *c = l->client;
-        int64_t position = l->row[s].position, move;
-        if (small_step && !__builtin_mul_overflow(step64, position, &move))
-            c->loss_headroom += move;
-        else
-            c->loss_headroom += step * position;
-        if (c->loss_headroom < 0 && !c->killed)
-            kill_client(e, l->id, ts);
+    const loss_client_t *first = e->loss_clients, *end = first + e->nloss_clients;
+    /* In practice the step fits int64, and step x position is then one widening multiply (64 x 64 -> 128
+     * bits). Two loops, because the compiler merged one loop's two products into the general 128 x 64 one
+     * (three multiplies per client). */
+    int64_t step64 = (int64_t)step;
+    if (step == step64) {
+        for (const loss_client_t *l = first; l < end; l++)
+            remark_client(e, l, (__int128)step64 * l->row[s].position, ts);
+    } else {
+        for (const loss_client_t *l = first; l < end; l++)
+            remark_client(e, l, step * l->row[s].position, ts);
     }
 }

@@ -272,8 +272,6 @@ typedef struct taker {
     uint64_t cloid;
     int64_t limit;         /* meaningful when has_limit */
     int64_t open_qty;
-    int64_t filled_qty;    /* of this walk, and the sum of price x qty: applied to its risk state at the end */
-    int64_t filled_notional;
     pt_idx_t resting;      /* the order being modified, PT_NIL for a new order */
     uint16_t client;
     uint16_t symbol;

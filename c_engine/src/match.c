@@ -39,9 +39,15 @@ typedef struct walk_heads {
     uint64_t trade;      /* | maker client << 48 */
 } walk_heads_t;
 
+/* A walk's fills for the taker, applied to its risk state at the end (match_taker). */
+typedef struct fill_totals {
+    int64_t qty;
+    int64_t notional; /* sum of price x qty */
+} fill_totals_t;
+
 /* The maker mi rests at lv, on the taker's opposite side. */
 static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *t, const walk_heads_t *h,
-                  uint64_t ts)
+                  fill_totals_t *filled, uint64_t ts)
 {
     order_t *m = &e->orders[mi];
     int msi = lv->side;
@@ -56,8 +62,8 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
     t->open_qty -= q;
     risk_cs(e, m->client, m->symbol)->open_qty[msi] -= q;
     risk_on_fills(e, m->client, m->symbol, maker_side, q, price * q);
-    t->filled_qty += q;
-    t->filled_notional += price * q;
+    filled->qty += q;
+    filled->notional += price * q;
     e->cmd_traded = true;
     e->cmd_trade_symbol = t->symbol;
     b->last_price = price;
@@ -83,7 +89,7 @@ static void cancel_maker(pt_engine_t *e, level_t *lv, pt_idx_t mi, int64_t qty, 
     emit_canceled(e, mi, PT_CXL_STP, qty, m->open_qty, ts);
 }
 
-static int walk_book(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
+static int walk_book(pt_engine_t *e, book_t *b, taker_t *t, fill_totals_t *filled, uint64_t ts)
 {
     int osi = !side_index(t->side);
     book_side_t *opp = &b->sides[osi];
@@ -128,7 +134,7 @@ static int walk_book(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
             }
             }
         } else {
-            trade(e, b, lv, mi, t, &heads, ts);
+            trade(e, b, lv, mi, t, &heads, filled, ts);
         }
 
         if (m->open_qty == 0) {
@@ -143,10 +149,10 @@ static int walk_book(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
 
 int match_taker(pt_engine_t *e, book_t *b, taker_t *t, uint64_t ts)
 {
-    int stop = walk_book(e, b, t, ts);
-    if (t->filled_qty > 0) /* the taker's fills, at once: one update of its risk state instead of one a fill */
-        risk_on_fills(e, t->client, t->symbol, t->side, t->filled_qty, t->filled_notional);
-    t->filled_qty = t->filled_notional = 0;
+    fill_totals_t filled = {0, 0};
+    int stop = walk_book(e, b, t, &filled, ts);
+    if (filled.qty > 0) /* the taker's fills, at once: one update of its risk state instead of one a fill */
+        risk_on_fills(e, t->client, t->symbol, t->side, filled.qty, filled.notional);
     return stop;
 }
 

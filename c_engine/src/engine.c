@@ -555,9 +555,11 @@ int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd)
  * dependent cache misses before any work can start: its id's ring slot, then the order. Over a run of
  * commands both can be started early, in two stages so that neither waits in line: the ring slot of the
  * command RUN_AHEAD_SLOT ahead, and the order and cold line of the one RUN_AHEAD_ORDER ahead, whose slot
- * was fetched four commands earlier (reading it then is a cache hit, so nothing stalls on it). Measured on
- * the benchmark's mix through pt_engine_submit_batch: 0.83-0.93 of the time (bench-ab --batch 4096).
- * Prefetching a cancel's neighbours too, or a taker's first maker, did not pay (docs/BENCHMARKS.md).
+ * was fetched four commands earlier (reading it then is a cache hit, so nothing stalls on it). It pays
+ * little, because the core already overlaps the next command's first loads with the end of this one: on the
+ * benchmark's mix through pt_engine_submit_batch, the build without it took 1.01-1.07x the time (bench-ab,
+ * six runs, batches of 64 and 4096). Prefetching a cancel's neighbours too, or a taker's first maker, did not
+ * pay (docs/BENCHMARKS.md).
  */
 #define RUN_AHEAD_SLOT 8
 #define RUN_AHEAD_ORDER 4

@@ -57,17 +57,31 @@ void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty
          t->has_limit ? t->limit : 0, qty, t->open_qty);
 }
 
+/* event_head(type, c->side, c->symbol_id, c->client_id, aux): the three fields sit at the same byte offsets of
+ * a command and an event (asserted below), so they come in one 8-byte load and a mask. */
+static inline uint64_t command_event_head(const pt_command_t *c, uint8_t type, uint16_t aux)
+{
+    uint64_t word0;
+    memcpy(&word0, c, sizeof word0);
+    return (word0 & 0x0000FFFFFFFFFF00ull) | type | (uint64_t)aux << 48;
+}
+_Static_assert(offsetof(pt_command_t, side) == offsetof(pt_event_t, side) &&
+                   offsetof(pt_command_t, symbol_id) == offsetof(pt_event_t, symbol_id) &&
+                   offsetof(pt_command_t, client_id) == offsetof(pt_event_t, client_id) &&
+                   offsetof(pt_event_t, client_id) == 4 && offsetof(pt_event_t, reason) == 6,
+               "command_event_head: side, symbol_id and client_id at the same offsets, then the aux field");
+
 static void emit_reject(pt_engine_t *e, const pt_command_t *c, uint16_t reason)
 {
-    emit(e, event_head(PT_EV_REJECT, c->side, c->symbol_id, c->client_id, reason), c->ts_ns, c->order_id, c->cloid,
-         c->price, c->qty, 0);
+    emit(e, command_event_head(c, PT_EV_REJECT, reason), c->ts_ns, c->order_id, c->cloid, c->price, c->qty, 0);
 }
 
 static void emit_ack(pt_engine_t *e, const pt_command_t *c, uint16_t op, uint64_t order_id, int64_t price,
                      int64_t qty, int64_t leaves)
 {
-    emit(e, event_head(PT_EV_ACK, op == PT_OP_NEW ? c->side : 0, c->symbol_id, c->client_id, op), c->ts_ns,
-         order_id, c->cloid, price, qty, leaves);
+    uint64_t head = op == PT_OP_NEW ? command_event_head(c, PT_EV_ACK, op)
+                                    : event_head(PT_EV_ACK, 0, c->symbol_id, c->client_id, op);
+    emit(e, head, c->ts_ns, order_id, c->cloid, price, qty, leaves);
 }
 
 /* ---- touched levels and the end of a command -------------------------------- */
@@ -328,24 +342,28 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
     risk_rate_consume(cl, c->ts_ns, tokens_after);
     book_t *b = &e->books[c->symbol_id];
     bool market = c->order_type == PT_TYPE_MARKET;
-    taker_t t = {.id = ++e->order_seq, .cloid = c->cloid, .limit = market ? 0 : c->price, .open_qty = c->qty,
-                 .resting = PT_NIL, .client = c->client_id, .symbol = c->symbol_id, .side = c->side,
-                 .stp = c->stp, .has_limit = !market};
     bool crossing = market || would_cross(b, c->side, c->price);
     if (!crossing && c->tif == PT_TIF_GTC) {
         /* Most new orders are quotes that rest without trading: one level touched, nothing else to finish, so
          * the ACK and the level's BOOK_DELTA go out at once (finish_command's touched list and stamps cost ~40
-         * instructions), with one update of the event count and sequence. */
+         * instructions), with one update of the event count and sequence. Its own taker_t: one whose address
+         * never leaves this branch lives in registers, where the walk's must be built in memory. */
+        taker_t q = {.id = ++e->order_seq, .cloid = c->cloid, .limit = c->price, .open_qty = c->qty,
+                     .resting = PT_NIL, .client = c->client_id, .symbol = c->symbol_id, .side = c->side,
+                     .stp = c->stp, .has_limit = true};
         bool created;
-        const level_t *lv = place_order(e, b, &t, c->flags & PT_FLAG_POST_ONLY, &created);
+        const level_t *lv = place_order(e, b, &q, c->flags & PT_FLAG_POST_ONLY, &created);
         uint64_t seq;
         pt_event_t *ev = reserve_events(e, 2, &seq);
-        write_event(&ev[0], event_head(PT_EV_ACK, c->side, c->symbol_id, c->client_id, PT_OP_NEW), seq + 1,
-                    c->ts_ns, t.id, c->cloid, t.limit, c->qty, c->qty);
+        write_event(&ev[0], command_event_head(c, PT_EV_ACK, PT_OP_NEW), seq + 1, c->ts_ns, q.id, c->cloid, q.limit,
+                    c->qty, c->qty);
         write_event(&ev[1], delta_head_of(c->symbol_id, lv->side), seq + 2, c->ts_ns, 0, (uint64_t)lv->order_count,
                     lv->price, lv->qty, 0); /* write_book_delta, of a level known to exist */
         return;
     }
+    taker_t t = {.id = ++e->order_seq, .cloid = c->cloid, .limit = market ? 0 : c->price, .open_qty = c->qty,
+                 .resting = PT_NIL, .client = c->client_id, .symbol = c->symbol_id, .side = c->side,
+                 .stp = c->stp, .has_limit = !market};
     emit_ack(e, c, PT_OP_NEW, t.id, t.limit, c->qty, c->qty);
 
     if (c->tif == PT_TIF_FOK && !match_fok_fillable(e, b, &t)) {

@@ -39,7 +39,7 @@ static inline void write_canceled(const pt_engine_t *e, pt_event_t *slot, uint64
     const order_t *o = &e->orders[oi];
     const level_t *lv = order_level(e, o);
     write_event(slot, event_head(PT_EV_CANCELED, side_of_index(lv->side), o->symbol, o->client, reason), seq, ts,
-                o->id, e->order_cold[oi].cloid, lv->price, qty, leaves);
+                o->id, e->order_cloid[oi], lv->price, qty, leaves);
 }
 
 void emit_canceled(pt_engine_t *e, pt_idx_t oi, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
@@ -146,7 +146,7 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
 
 /* ---- order lifecycle ------------------------------------------------------- */
 
-/* Puts t's open qty at the back of its level (a new order gets its slot, indexes and client-list entry;
+/* Puts t's open qty at the back of its level (a new order gets its slot, indexes and its client's bit;
  * a modified one keeps them) and returns that level, untouched (see rest_order). Always inlined, as is
  * unplace_order: a call of its own cost the one-level commands ~15 instructions (callgrind). */
 static inline __attribute__((always_inline)) level_t *place_order(pt_engine_t *e, book_t *b, const taker_t *t,
@@ -165,20 +165,17 @@ static inline __attribute__((always_inline)) level_t *place_order(pt_engine_t *e
         oi = e->free_order;
         o = &e->orders[oi];
         e->free_order = o->next;
+        if (oi >= e->slot_top) /* the free list starts as 0, 1, 2, ...: slot_top bounds every used slot */
+            e->slot_top = oi + 1;
         /* li fits the 24-bit field: pt_engine_create caps the pool at 2 x PT_MAX_LEVELS_PER_SIDE levels */
         *o = (order_t){.id = t->id, .open_qty = t->open_qty, .level = li, .terms = ORDER_TERMS(t->stp, post_only),
                        .client = t->client, .symbol = t->symbol};
-        client_t *c = &e->clients[t->client];
-        e->order_cold[oi] = (order_cold_t){.cloid = t->cloid, .cprev = c->tail, .cnext = PT_NIL};
+        e->order_cloid[oi] = t->cloid;
         index_insert_id(e, oi);
         if (t->cloid != 0)
             index_add_cloid(e, oi);
-        if (c->tail != PT_NIL)
-            e->order_cold[c->tail].cnext = oi;
-        else
-            c->head = oi;
-        c->tail = oi;
-        c->open_orders++;
+        index_add_client_order(e, t->client, oi);
+        e->clients[t->client].open_orders++;
         e->live_orders++;
     } else {
         o = &e->orders[oi];
@@ -201,7 +198,7 @@ static void rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool post_on
         touch_level(e, t->symbol, lv->side, lv);
 }
 
-/* Takes a resting order off its level, untouched (it keeps its id, indexes and client list); the level goes
+/* Takes a resting order off its level, untouched (it keeps its id, indexes and client bit); the level goes
  * too if it empties. */
 static inline __attribute__((always_inline)) void unplace_order(pt_engine_t *e, pt_idx_t oi)
 {
@@ -228,19 +225,11 @@ void order_remove_from_book(pt_engine_t *e, pt_idx_t oi)
 void order_release(pt_engine_t *e, pt_idx_t oi)
 {
     order_t *o = &e->orders[oi];
-    const order_cold_t *cold = &e->order_cold[oi];
     index_erase_id(e, oi);
-    if (cold->cloid != 0)
+    if (e->order_cloid[oi] != 0)
         index_remove_cloid(e, oi);
     client_t *c = &e->clients[o->client];
-    if (cold->cprev != PT_NIL)
-        e->order_cold[cold->cprev].cnext = cold->cnext;
-    else
-        c->head = cold->cnext;
-    if (cold->cnext != PT_NIL)
-        e->order_cold[cold->cnext].cprev = cold->cprev;
-    else
-        c->tail = cold->cprev;
+    index_remove_client_order(e, o->client, oi);
     if (--c->open_orders == 0)
         index_client_flat(e, o->client);
     e->live_orders--;
@@ -405,7 +394,7 @@ static void cmd_cancel(pt_engine_t *e, const pt_command_t *c)
     /* One level touched, no trade: the CANCELED and the BOOK_DELTA go out directly, as for a resting quote
      * (cmd_new), with one update of the event count and sequence. */
     const order_t *o = &e->orders[oi];
-    __builtin_prefetch(&e->order_cold[oi]);
+    __builtin_prefetch(&e->order_cloid[oi]);
     if (o->prev != PT_NIL)
         __builtin_prefetch(&e->orders[o->prev], 1);
     if (o->next != PT_NIL)
@@ -475,7 +464,7 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
     book_t *b = &e->books[o->symbol];
     level_t *lv = &b->levels[o->level];
     int si = lv->side;
-    uint64_t cloid = e->order_cold[oi].cloid;
+    uint64_t cloid = e->order_cloid[oi];
     int64_t new_qty = (c->flags & PT_FLAG_HAS_QTY) ? c->qty : o->open_qty;
     int64_t new_price = (c->flags & PT_FLAG_HAS_PRICE) ? c->price : lv->price;
 
@@ -514,18 +503,14 @@ static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
         emit_reject(e, c, PT_REJ_UNKNOWN_SYMBOL);
         return;
     }
-    int64_t cancelled = 0;
-    for (pt_idx_t oi = e->clients[c->client_id].head; oi != PT_NIL;) {
-        pt_idx_t next = e->order_cold[oi].cnext;
-        if (!by_symbol || e->orders[oi].symbol == c->symbol_id) {
-            emit_canceled(e, oi, reason, e->orders[oi].open_qty, 0, c->ts_ns);
-            order_remove_from_book(e, oi);
-            order_release(e, oi);
-            cancelled++;
-        }
-        oi = next;
+    size_t n = index_client_orders(e, c->client_id, by_symbol ? c->symbol_id : PT_SYMBOL_NONE, true);
+    for (size_t i = 0; i < n; i++) { /* ascending id */
+        pt_idx_t oi = e->scratch[i];
+        emit_canceled(e, oi, reason, e->orders[oi].open_qty, 0, c->ts_ns);
+        order_remove_from_book(e, oi);
+        order_release(e, oi);
     }
-    emit_ack(e, c, PT_OP_MASS_CANCEL, 0, 0, cancelled, 0);
+    emit_ack(e, c, PT_OP_MASS_CANCEL, 0, 0, (int64_t)n, 0);
     finish_command(e, c->ts_ns);
 }
 
@@ -593,7 +578,7 @@ static inline void run_ahead(const pt_engine_t *e, const pt_command_t *cmds, siz
         pt_idx_t oi = ix->ring[cmds[i + RUN_AHEAD_ORDER].order_id & ix->ring_mask];
         if (oi != PT_NIL) {
             __builtin_prefetch(&e->orders[oi], 1);
-            __builtin_prefetch(&e->order_cold[oi], 1);
+            __builtin_prefetch(&e->order_cloid[oi], 1);
         }
     }
 }
@@ -642,7 +627,10 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     e->event_capacity = cfg->event_capacity > min_events ? cfg->event_capacity : min_events;
     e->cfg.event_capacity = (uint32_t)(e->event_capacity > UINT32_MAX ? UINT32_MAX : e->event_capacity);
     e->orders = mem_alloc(cfg->max_orders * sizeof *e->orders);
-    e->order_cold = mem_alloc(cfg->max_orders * sizeof *e->order_cold);
+    e->order_cloid = mem_alloc(cfg->max_orders * sizeof *e->order_cloid);
+    e->slot_words = (cfg->max_orders + 63) / 64;
+    e->client_slots = mem_alloc(cfg->max_clients * e->slot_words * sizeof *e->client_slots);
+    e->scratch = mem_alloc(cfg->max_orders * sizeof *e->scratch);
     e->books = calloc(cfg->max_symbols, sizeof *e->books);
     e->clients = calloc(cfg->max_clients, sizeof *e->clients);
     e->client_symbols = calloc((size_t)cfg->max_clients * cfg->max_symbols, sizeof *e->client_symbols);
@@ -650,16 +638,14 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     /* Reserved, not touched: pages are only backed as far as the buffer is ever filled. */
     e->events = mem_alloc(e->event_capacity * sizeof *e->events);
     e->touched = mem_alloc(e->event_capacity * sizeof *e->touched);
-    if (!e->orders || !e->order_cold || !e->books || !e->clients || !e->client_symbols || !e->loss_clients ||
-        !e->events || !e->touched || index_init(e) != PT_OK) {
+    if (!e->orders || !e->order_cloid || !e->client_slots || !e->scratch || !e->books || !e->clients ||
+        !e->client_symbols || !e->loss_clients || !e->events || !e->touched || index_init(e) != PT_OK) {
         pt_engine_destroy(e);
         return PT_E_NOMEM;
     }
     for (uint32_t i = 0; i < cfg->max_orders; i++)
         e->orders[i].next = (i + 1 < cfg->max_orders) ? i + 1 : PT_NIL;
     e->free_order = 0;
-    for (uint16_t c = 0; c < cfg->max_clients; c++)
-        e->clients[c].head = e->clients[c].tail = PT_NIL;
     e->cmd_stamp = 1;
     *out = e;
     return PT_OK;
@@ -673,7 +659,9 @@ void pt_engine_destroy(pt_engine_t *e)
         book_free(&e->books[s]);
     index_free(e);
     mem_free(e->orders, e->cfg.max_orders * sizeof *e->orders);
-    mem_free(e->order_cold, e->cfg.max_orders * sizeof *e->order_cold);
+    mem_free(e->order_cloid, e->cfg.max_orders * sizeof *e->order_cloid);
+    mem_free(e->client_slots, e->cfg.max_clients * e->slot_words * sizeof *e->client_slots);
+    mem_free(e->scratch, e->cfg.max_orders * sizeof *e->scratch);
     free(e->books);
     free(e->clients);
     free(e->client_symbols);

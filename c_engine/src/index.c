@@ -1,5 +1,5 @@
 /*
- * index.c - order lookups by engine order id and by (client, client order id).
+ * index.c - order lookups by engine order id, by (client, client order id) and by client.
  *
  * By id. Ids are 1, 2, 3, ... so the index is a ring: slot id & mask. The
  * ring has at least 2 x max_orders slots, so a slot is only still taken when
@@ -181,9 +181,10 @@ void index_prepare_cloid_check(pt_engine_t *e, uint16_t client, uint64_t cloid)
     if (c->cloids_indexed || cloid > c->max_cloid)
         return;
     c->cloids_indexed = true;
-    for (pt_idx_t oi = c->head; oi != PT_NIL; oi = e->order_cold[oi].cnext)
-        if (e->order_cold[oi].cloid != 0)
-            index_insert_cloid(e, oi);
+    size_t n = index_client_orders(e, client, PT_SYMBOL_NONE, false);
+    for (size_t i = 0; i < n; i++)
+        if (e->order_cloid[e->scratch[i]] != 0)
+            index_insert_cloid(e, e->scratch[i]);
 }
 
 /* Whether a resting order of the client has this cloid (nonzero; index_prepare_cloid_check ran). */
@@ -196,7 +197,7 @@ bool index_cloid_in_use(const pt_engine_t *e, uint16_t client, uint64_t cloid)
 void index_add_cloid(pt_engine_t *e, pt_idx_t oi)
 {
     client_t *c = &e->clients[e->orders[oi].client];
-    uint64_t cloid = e->order_cold[oi].cloid;
+    uint64_t cloid = e->order_cloid[oi];
     if (c->cloids_indexed)
         index_insert_cloid(e, oi);
     else if (cloid > c->max_cloid)
@@ -241,7 +242,7 @@ static void index_insert_cloid(pt_engine_t *e, pt_idx_t oi)
 {
     cloid_index_t *ix = &e->by_cloid;
     uint16_t client = e->orders[oi].client;
-    uint64_t cloid = e->order_cold[oi].cloid;
+    uint64_t cloid = e->order_cloid[oi];
     cloid_slot_t in = {.cloid = cloid, .order = oi, .client = client, .dist = 0};
     for (uint64_t i = cloid_home(ix, client, cloid);; i = (i + 1) & ix->mask, in.dist++) {
         cloid_slot_t *s = &ix->slots[i];
@@ -260,7 +261,7 @@ static void index_insert_cloid(pt_engine_t *e, pt_idx_t oi)
 static void index_erase_cloid(pt_engine_t *e, pt_idx_t oi)
 {
     cloid_index_t *ix = &e->by_cloid;
-    uint64_t hole = cloid_home(ix, e->orders[oi].client, e->order_cold[oi].cloid);
+    uint64_t hole = cloid_home(ix, e->orders[oi].client, e->order_cloid[oi]);
     while (ix->slots[hole].order != oi)
         hole = (hole + 1) & ix->mask;
     for (;;) {
@@ -273,4 +274,58 @@ static void index_erase_cloid(pt_engine_t *e, pt_idx_t oi)
         hole = next;
     }
     ix->slots[hole].order = PT_NIL;
+}
+
+/* ---- by client ----------------------------------------------------------------
+ *
+ * A client's resting orders are the bits of its row of client_slots (internal.h): placing or releasing an
+ * order sets or clears one bit of a row that stays in the cache (slot_top / 8 bytes per active client), where
+ * a list through the orders wrote two random cold lines per order leaving the book and kept 8 bytes a slot
+ * (docs/BENCHMARKS.md). Listing them costs a scan of slot_top / 64 words and a sort, on the rare commands
+ * that need them (mass cancel, the kill switch, a client's first out-of-order cloid).
+ */
+
+static inline bool id_before(const pt_engine_t *e, pt_idx_t a, pt_idx_t b) { return e->orders[a].id < e->orders[b].id; }
+
+static void sift_down(const pt_engine_t *e, pt_idx_t *v, size_t root, size_t end)
+{
+    for (size_t child; (child = 2 * root + 1) < end; root = child) {
+        if (child + 1 < end && id_before(e, v[child], v[child + 1]))
+            child++;
+        if (!id_before(e, v[root], v[child]))
+            return;
+        pt_idx_t t = v[root];
+        v[root] = v[child];
+        v[child] = t;
+    }
+}
+
+/* Heapsort of slots by their orders' ids: in place and without allocating (the order path never calls malloc). */
+static void sort_by_id(const pt_engine_t *e, pt_idx_t *v, size_t n)
+{
+    for (size_t i = n / 2; i-- > 0;)
+        sift_down(e, v, i, n);
+    for (size_t end = n; end-- > 1;) {
+        pt_idx_t top = v[0];
+        v[0] = v[end];
+        v[end] = top;
+        sift_down(e, v, 0, end);
+    }
+}
+
+/* The client's resting orders (on symbol, or all when symbol is PT_SYMBOL_NONE) into e->scratch, in ascending
+ * id when by_id; returns how many. */
+size_t index_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, bool by_id)
+{
+    const uint64_t *row = &e->client_slots[client * e->slot_words];
+    size_t n = 0;
+    for (uint64_t w = 0; w < ((uint64_t)e->slot_top + 63) / 64; w++)
+        for (uint64_t bits = row[w]; bits != 0; bits &= bits - 1) {
+            pt_idx_t oi = (pt_idx_t)(w * 64 + (uint64_t)__builtin_ctzll(bits));
+            if (symbol == PT_SYMBOL_NONE || e->orders[oi].symbol == symbol)
+                e->scratch[n++] = oi;
+        }
+    if (by_id)
+        sort_by_id(e, e->scratch, n);
+    return n;
 }

@@ -65,7 +65,7 @@ int pt_engine_l3(const pt_engine_t *e, uint16_t symbol_id, uint8_t side, pt_l3_o
     for (uint32_t i = s->count; i-- > 0;) {
         for (pt_idx_t oi = b->levels[s->levels[i]].head; oi != PT_NIL && n < max; oi = e->orders[oi].next) {
             const order_t *o = &e->orders[oi];
-            out[n++] = (pt_l3_order_t){.order_id = o->id, .cloid = e->order_cold[oi].cloid,
+            out[n++] = (pt_l3_order_t){.order_id = o->id, .cloid = e->order_cloid[oi],
                                        .price = order_price(e, o), .open_qty = o->open_qty, .client_id = o->client,
                                        .side = side_of_index(order_side_index(e, o)), .stp = terms_stp(o->terms),
                                        .post_only = terms_post_only(o->terms)};
@@ -133,7 +133,7 @@ uint64_t pt_engine_state_hash(const pt_engine_t *e)
                 for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
                     const order_t *o = &e->orders[oi];
                     h = hash_word(h, o->id);
-                    h = hash_word(h, e->order_cold[oi].cloid);
+                    h = hash_word(h, e->order_cloid[oi]);
                     h = hash_word(h, (uint64_t)o->open_qty);
                     h = hash_word(h, ((uint64_t)o->client << 24) | ((uint64_t)terms_stp(o->terms) << 8) |
                                          terms_post_only(o->terms));
@@ -179,9 +179,10 @@ static int check_book(const pt_engine_t *e, uint16_t s, int64_t *open_by_client_
                 const order_t *o = &e->orders[oi];
                 REQUIRE(o->prev == prev && o->open_qty > 0 && o->symbol == s && o->level == side->levels[i]);
                 REQUIRE(lv->side == si && o->terms < 16 && terms_stp(o->terms) <= PT_STP_DECREMENT);
-                REQUIRE(index_find_id(e, o->id) == oi);
+                REQUIRE(index_find_id(e, o->id) == oi && oi < e->slot_top);
+                REQUIRE((*client_slot_word(e, o->client, oi) >> (oi % 64)) & 1);
                 const client_t *owner = &e->clients[o->client];
-                uint64_t cloid = e->order_cold[oi].cloid;
+                uint64_t cloid = e->order_cloid[oi];
                 REQUIRE(cloid == 0 || (owner->cloids_indexed ? index_find_cloid(e, o->client, cloid) == oi
                                                              : cloid <= owner->max_cloid));
                 open_by_client_side[o->client * 2 + si] += o->open_qty;
@@ -220,18 +221,19 @@ int pt_engine_check(const pt_engine_t *e)
         if (rc == PT_OK && (position != 0 || cash != 0))
             rc = PT_E_CORRUPT;
     }
+    /* each client's row of client_slots: exactly its resting orders (each of those has its bit: check_book) */
     uint64_t listed = 0;
     for (uint16_t c = 0; c < e->cfg.max_clients && rc == PT_OK; c++) {
+        const uint64_t *row = &e->client_slots[c * e->slot_words];
         int64_t n = 0;
-        pt_idx_t prev = PT_NIL;
-        for (pt_idx_t oi = e->clients[c].head; oi != PT_NIL; oi = e->order_cold[oi].cnext) {
-            const order_t *o = &e->orders[oi];
-            if (e->order_cold[oi].cprev != prev || o->client != c || (prev != PT_NIL && e->orders[prev].id >= o->id))
-                rc = PT_E_CORRUPT;
-            prev = oi;
-            n++;
-        }
-        if (e->clients[c].tail != prev || e->clients[c].open_orders != n)
+        for (uint64_t w = 0; w < ((uint64_t)e->slot_top + 63) / 64; w++) /* no slot at or above slot_top is used */
+            for (uint64_t bits = row[w]; bits != 0; bits &= bits - 1) {
+                uint64_t oi = w * 64 + (uint64_t)__builtin_ctzll(bits);
+                if (oi >= e->slot_top || e->orders[oi].id == 0 || e->orders[oi].client != c)
+                    rc = PT_E_CORRUPT;
+                n++;
+            }
+        if (e->clients[c].open_orders != n)
             rc = PT_E_CORRUPT;
         listed += (uint64_t)n;
     }

@@ -55,13 +55,9 @@ typedef struct order {
 _Static_assert(2ull * PT_MAX_LEVELS_PER_SIDE <= (1ull << 24), "a level index fits order_t.level");
 _Static_assert(sizeof(order_t) == 32, "two hot orders to a cache line");
 
-/* What only a cancel, a new order and the client's list walks need: 16 bytes, four to a line. The terms
- * stay hot: a field written at every new order and read on no path keeps missing the cache (a byte array of
- * them cost 0.6 L1 misses per new order, callgrind). */
-typedef struct order_cold {
-    uint64_t cloid;
-    pt_idx_t cprev, cnext; /* the client's resting orders, ascending id */
-} order_cold_t;
+/* The cloid is cold: only the events of a cancel and a new order and the cloid index read it, 8 bytes a slot
+ * (e->order_cloid). The terms stay hot: a field written at every new order and read on no path keeps missing
+ * the cache (a byte array of them cost 0.6 L1 misses per new order, callgrind). */
 
 /* order_t.terms */
 #define ORDER_TERMS(stp, post_only) ((uint8_t)((stp) | ((post_only) ? 8 : 0)))
@@ -117,8 +113,7 @@ typedef struct client {
     int64_t tokens;        /* rate bucket, in 1e-9 tokens */
     int64_t rate_cap;      /* a full bucket: burst x 10^9 */
     uint64_t last_ts;
-    int64_t open_orders;
-    pt_idx_t head, tail;   /* resting orders, ascending id */
+    int64_t open_orders;   /* = the bits set in its row of client_slots */
     uint64_t max_cloid;    /* not cloids_indexed: every resting cloid of the client is <= this (index.c) */
     bool cloids_indexed;   /* its resting cloids are in by_cloid: it once sent a cloid not above max_cloid */
     bool killed;
@@ -168,8 +163,15 @@ struct pt_engine {
     pt_engine_config_t cfg;
 
     order_t *orders;
-    order_cold_t *order_cold;  /* [order slot] */
+    uint64_t *order_cloid;     /* [order slot] */
     pt_idx_t free_order;
+    pt_idx_t slot_top;         /* slots below this have been used; the free list hands out the rest in order */
+    /* Each client's resting orders, as a bitmap over order slots: bit (slot % 64) of word [client * slot_words
+     * + slot / 64] (index.c, "by client"). Listing them (mass cancel, kill switch) scans the client's words
+     * below slot_top and sorts by id into scratch. */
+    uint64_t *client_slots;
+    uint64_t slot_words;
+    pt_idx_t *scratch;         /* [max_orders] */
     uint64_t live_orders;
 
     id_index_t by_id;
@@ -224,6 +226,21 @@ bool index_cloid_in_use(const pt_engine_t *e, uint16_t client, uint64_t cloid);
 void index_add_cloid(pt_engine_t *e, pt_idx_t oi);
 void index_remove_cloid(pt_engine_t *e, pt_idx_t oi);
 void index_client_flat(pt_engine_t *e, uint16_t client);
+size_t index_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, bool by_id);
+
+/* The bit of order slot oi in its client's row of client_slots. */
+static inline uint64_t *client_slot_word(const pt_engine_t *e, uint16_t client, pt_idx_t oi)
+{
+    return &e->client_slots[client * e->slot_words + oi / 64];
+}
+static inline void index_add_client_order(pt_engine_t *e, uint16_t client, pt_idx_t oi)
+{
+    *client_slot_word(e, client, oi) |= 1ull << (oi % 64);
+}
+static inline void index_remove_client_order(pt_engine_t *e, uint16_t client, pt_idx_t oi)
+{
+    *client_slot_word(e, client, oi) &= ~(1ull << (oi % 64));
+}
 
 /* book.c */
 int book_init(book_t *b, const pt_symbol_config_t *cfg, uint32_t max_levels_per_side);

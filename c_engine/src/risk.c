@@ -9,7 +9,7 @@
  * Invariants (pt_engine_check):
  *   (1) client_symbol.open_qty[side] = the sum of that client's resting open
  *       qty on that symbol and side;
- *   (2) client.open_orders = the length of the client's order list;
+ *   (2) client.open_orders = the bits set in its row of client_slots (index.c);
  *   (3) sum over clients of position = 0 for every symbol (every trade has
  *       a buyer and a seller) and the same for cash.
  */
@@ -135,14 +135,13 @@ int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow)
 
 static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
 {
-    client_t *c = &e->clients[client];
-    c->killed = true;
-    for (pt_idx_t oi = c->head; oi != PT_NIL;) {
-        pt_idx_t next = e->order_cold[oi].cnext;
+    e->clients[client].killed = true;
+    size_t n = index_client_orders(e, client, PT_SYMBOL_NONE, true);
+    for (size_t i = 0; i < n; i++) { /* ascending id */
+        pt_idx_t oi = e->scratch[i];
         emit_canceled(e, oi, PT_CXL_KILL_SWITCH, e->orders[oi].open_qty, 0, ts);
         order_remove_from_book(e, oi);
         order_release(e, oi);
-        oi = next;
     }
 }
 

@@ -223,6 +223,38 @@ static int test_event_buffer_never_overflows_mid_command(void)
     return 0;
 }
 
+/* A client's orders are a bitmap over order slots, and slots are reused last-freed-first, so slot order is not
+ * id order: mass cancel must still cancel in ascending id, and only the client's (and symbol's) orders. */
+static int test_mass_cancel_goes_in_id_order_whatever_the_slots(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    size_t n;
+    for (int i = 0; i < 40; i++) /* ids 1..40: clients 1 and 2 alternating */
+        run(e, limit_order((uint16_t)(1 + i % 2), PT_SIDE_BUY, 50 + i % 7, 1, PT_TIF_GTC, 0), &n);
+    for (uint64_t id = 1; id <= 40; id += 3) /* free slots all over the pool */
+        run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = (uint16_t)(1 + (id - 1) % 2), .order_id = id,
+                              .ts_ns = ++g_ts}, &n);
+    for (int i = 0; i < 10; i++) /* ids 41..50 take the freed slots, latest freed first */
+        run(e, limit_order(1, PT_SIDE_BUY, 60 + i % 3, 1, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, (pt_command_t){.op = PT_OP_MASS_CANCEL, .client_id = 1, .ts_ns = ++g_ts}, &n);
+    uint64_t last = 0;
+    size_t cancels = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type != PT_EV_CANCELED)
+            continue;
+        EXPECT(ev[i].client_id == 1 && ev[i].order_id > last && ev[i].reason == PT_CXL_MASS_CANCEL);
+        last = ev[i].order_id;
+        cancels++;
+    }
+    /* client 1 had the odd ids 1..39 (20) less the cancelled ones among them (1, 7, 13, 19, 25, 31, 37), plus 10 */
+    EXPECT(cancels == 20 - 7 + 10 && last == 50);
+    pt_engine_stats_t st;
+    pt_engine_stats(e, &st);
+    EXPECT(st.live_orders == 20 - 7); /* client 2's: the even ids less 4, 10, 16, 22, 28, 34, 40 */
+    pt_engine_destroy(e);
+    return 0;
+}
+
 /* pt_engine_run_ahead is a hint: any commands, any position, and nothing changes. */
 static int test_run_ahead_changes_nothing(void)
 {
@@ -455,6 +487,7 @@ int main(void)
     RUN(test_full_side_rejects_a_new_level_but_joins_an_existing_one);
     RUN(test_event_buffer_never_overflows_mid_command);
     RUN(test_run_ahead_changes_nothing);
+    RUN(test_mass_cancel_goes_in_id_order_whatever_the_slots);
     RUN(test_kill_switch_cancels_and_blocks_until_reset);
     RUN(test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring);
     RUN(test_random_stream_keeps_invariants_and_replays_identically);

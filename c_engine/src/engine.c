@@ -226,9 +226,9 @@ void order_release(pt_engine_t *e, pt_idx_t oi)
 {
     order_t *o = &e->orders[oi];
     index_erase_id(e, oi);
-    if (e->order_cloid[oi] != 0)
-        index_remove_cloid(e, oi);
     client_t *c = &e->clients[o->client];
+    if (c->cloids_indexed && e->order_cloid[oi] != 0) /* only an indexed client's cloid needs its (cold) line */
+        index_remove_cloid(e, oi);
     index_remove_client_order(e, o->client, oi);
     if (--c->open_orders == 0)
         index_client_flat(e, o->client);

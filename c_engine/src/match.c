@@ -111,7 +111,6 @@ static int walk_book(pt_engine_t *e, book_t *b, taker_t *t, fill_totals_t *fille
          * instead of following it. */
         if (m->next != PT_NIL)
             __builtin_prefetch(&e->orders[m->next]);
-        __builtin_prefetch(&e->order_cloid[mi]);
         __builtin_prefetch(&e->by_id.ring[m->id & e->by_id.ring_mask]);
 
         if (m->client == t->client && t->stp != PT_STP_NONE) {

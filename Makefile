@@ -133,6 +133,7 @@ bench: build $(BUILD)/engine_bench
 # Two engine builds timed in alternating blocks on the benchmark's op stream, in one process (this VM's speed
 # changes every few seconds, so separate runs compare its modes): BASE (a git rev, default HEAD) as a, the
 # working tree as b. See bench/engine_ab.c; BASE=HEAD with a clean tree shows the method's own spread.
+# AB_FLAGS=--latency adds both builds' latency percentiles per op kind; AB_FLAGS="--batch 64" times the batch call.
 BASE ?= HEAD
 AB_CORE ?= $(shell echo $$(( $$(nproc) - 1 )))
 .PHONY: bench-ab

@@ -40,8 +40,9 @@ typedef struct pt_engine_config {
     uint32_t max_orders;          /* resting orders across all symbols (the order pool) */
     uint32_t max_levels_per_side; /* price levels per symbol and side, at most 2^23 */
     uint16_t max_symbols;
-    uint16_t max_clients;         /* client ids are 0 .. max_clients-1; each reserves a bit per order slot
-                                     (max_orders / 8 bytes, backed only as far as the pool is ever used) */
+    uint16_t max_clients;         /* client ids are 0 .. max_clients-1; each reserves a bit per order slot:
+                                     max_orders / 8 bytes of address space, backed in 4 KiB pages as far as
+                                     that client's orders reach into the pool */
     uint32_t event_capacity;      /* events held between clears; 0 = 4*max_orders+1024 */
 } pt_engine_config_t;
 

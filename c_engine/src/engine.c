@@ -629,7 +629,7 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     e->orders = mem_alloc(cfg->max_orders * sizeof *e->orders);
     e->order_cloid = mem_alloc(cfg->max_orders * sizeof *e->order_cloid);
     e->slot_words = (cfg->max_orders + 63) / 64;
-    e->client_slots = mem_alloc(cfg->max_clients * e->slot_words * sizeof *e->client_slots);
+    e->client_slots = mem_alloc_sparse(cfg->max_clients * e->slot_words * sizeof *e->client_slots);
     e->scratch = mem_alloc(cfg->max_orders * sizeof *e->scratch);
     e->books = calloc(cfg->max_symbols, sizeof *e->books);
     e->clients = calloc(cfg->max_clients, sizeof *e->clients);

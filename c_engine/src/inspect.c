@@ -226,7 +226,9 @@ int pt_engine_check(const pt_engine_t *e)
     for (uint16_t c = 0; c < e->cfg.max_clients && rc == PT_OK; c++) {
         const uint64_t *row = &e->client_slots[c * e->slot_words];
         int64_t n = 0;
-        for (uint64_t w = 0; w < ((uint64_t)e->slot_top + 63) / 64; w++) /* no slot at or above slot_top is used */
+        /* Words below slot_top's only: place_order raises slot_top before it sets a slot's bit, so no code path
+         * sets one above it, and scanning every row whole would cost max_clients x max_orders / 64 words. */
+        for (uint64_t w = 0; w < ((uint64_t)e->slot_top + 63) / 64; w++)
             for (uint64_t bits = row[w]; bits != 0; bits &= bits - 1) {
                 uint64_t oi = w * 64 + (uint64_t)__builtin_ctzll(bits);
                 if (oi >= e->slot_top || e->orders[oi].id == 0 || e->orders[oi].client != c)

@@ -145,16 +145,6 @@ static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
     }
 }
 
-/*
- * After a command that traded (on one symbol): re-marks every client with a loss limit to the symbol's
- * new last price, then kills, in ascending client id, each one not yet killed whose PnL is below
- * -max_loss (loss_headroom below 0). A client's PnL only moves through its fills (risk_on_fill, at the
- * old mark) and the mark's move (here), so one multiply-add per client keeps it exact; nothing is summed
- * over symbols. Killed clients are re-marked too, so their PnL is right when the switch is reset.
- *
- * noinline: it runs only after a trade, and inlined into finish_command it made every command's finish
- * save and restore the registers it needs (7 instructions per op, callgrind).
- */
 /* One loss client's re-mark by move, then its kill switch. */
 static inline void remark_client(pt_engine_t *e, const loss_client_t *l, __int128 move, uint64_t ts)
 {
@@ -164,6 +154,16 @@ static inline void remark_client(pt_engine_t *e, const loss_client_t *l, __int12
         kill_client(e, l->id, ts);
 }
 
+/*
+ * After a command that traded (on one symbol): re-marks every client with a loss limit to the symbol's
+ * new last price, then kills, in ascending client id, each one not yet killed whose PnL is below
+ * -max_loss (loss_headroom below 0). A client's PnL only moves through its fills (risk_on_fills, at the
+ * old mark) and the mark's move (here), so one multiply-add per client keeps it exact; nothing is summed
+ * over symbols. Killed clients are re-marked too, so their PnL is right when the switch is reset.
+ *
+ * noinline: it runs only after a trade, and inlined into finish_command it made every command's finish
+ * save and restore the registers it needs (7 instructions per op, callgrind).
+ */
 __attribute__((noinline)) void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts)
 {
     uint16_t s = e->cmd_trade_symbol;

@@ -255,6 +255,98 @@ static int test_mass_cancel_goes_in_id_order_whatever_the_slots(void)
     return 0;
 }
 
+/* The kill switch lists the client's orders like mass cancel: ascending id, whatever slots they took. */
+static int test_kill_switch_cancels_in_id_order_across_reused_slots(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    pt_client_limits_t lim = {.max_loss = 10};
+    EXPECT(pt_engine_set_client_limits(e, 1, &lim) == PT_OK);
+    size_t n;
+    run(e, limit_order(2, PT_SIDE_SELL, 120, 10, PT_TIF_GTC, 0), &n);                     /* id 1 */
+    run(e, limit_order(1, PT_SIDE_BUY, 120, 10, PT_TIF_GTC, 0), &n);                      /* id 2: long 10 at 120 */
+    for (int i = 0; i < 20; i++)                                                           /* ids 3..22 */
+        run(e, limit_order(1, PT_SIDE_BUY, 50 + i % 5, 1, PT_TIF_GTC, 0), &n);
+    for (uint64_t id = 3; id <= 22; id += 4)                                               /* 3, 7, 11, 15, 19 */
+        run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 1, .order_id = id, .ts_ns = ++g_ts}, &n);
+    for (int i = 0; i < 5; i++)                                                            /* ids 23..27, reused slots */
+        run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(3, PT_SIDE_BUY, 118, 1, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, limit_order(4, PT_SIDE_SELL, 118, 1, PT_TIF_GTC, 0), &n);   /* marks at 118: -20 */
+    uint64_t last = 0;
+    size_t kills = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type != PT_EV_CANCELED || ev[i].reason != PT_CXL_KILL_SWITCH)
+            continue;
+        EXPECT(ev[i].client_id == 1 && ev[i].order_id > last);
+        last = ev[i].order_id;
+        kills++;
+    }
+    EXPECT(kills == 20 - 5 + 5 && last == 27);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+/* A client that counts its cloids up is not indexed; once it sends one at or below its highest resting cloid
+ * it is, and every cloid still resting must then be found, however its orders left and its slots were reused. */
+static int test_cloid_index_built_late_finds_every_resting_cloid(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    size_t n;
+    for (uint64_t k = 1; k <= 12; k++) /* ids 1..12, cloids 1..12, 1 lot each at 100 */
+        run(e, with_cloid(limit_order(1, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), k), &n);
+    run(e, limit_order(2, PT_SIDE_BUY, 100, 4, PT_TIF_IOC, 0), &n); /* fills cloids 1..4 */
+    run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 1, .order_id = 6, .ts_ns = ++g_ts}, &n);
+    for (uint64_t k = 13; k <= 16; k++) /* the freed slots again */
+        run(e, with_cloid(limit_order(1, PT_SIDE_SELL, 101, 1, PT_TIF_GTC, 0), k), &n);
+    for (uint64_t k = 1; k <= 16; k++) {
+        pt_event_t *ev = run(e, with_cloid(limit_order(1, PT_SIDE_SELL, 102, 1, PT_TIF_GTC, 0), k), &n);
+        int resting = k >= 5 && k != 6;
+        EXPECT(resting ? ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_DUPLICATE_CLIENT_ORDER_ID
+                       : ev[0].type == PT_EV_ACK);
+    }
+    pt_engine_destroy(e);
+    return 0;
+}
+
+/* A REJECT echoes the command's side, symbol and client as sent, valid or not. */
+static int test_reject_echoes_the_fields_as_sent(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    size_t n;
+    pt_command_t c = limit_order(1, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0);
+    c.side = 0xAB;
+    c.symbol_id = 0xFFFE;
+    pt_event_t *ev = run(e, c, &n);
+    EXPECT(n == 1 && ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_UNKNOWN_SYMBOL);
+    EXPECT(ev[0].side == 0xAB && ev[0].symbol_id == 0xFFFE && ev[0].client_id == 1);
+    c.client_id = 0xFFFF;
+    ev = run(e, c, &n);
+    EXPECT(n == 1 && ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_UNKNOWN_CLIENT);
+    EXPECT(ev[0].side == 0xAB && ev[0].symbol_id == 0xFFFE && ev[0].client_id == 0xFFFF);
+    pt_engine_destroy(e);
+    return 0;
+}
+
+/* Every client reserves a bit per order slot: 65,534 clients x 4 M slots is 32 GiB of address space, more than
+ * this kind of machine commits, and must still be created (only the rows that clients use are ever backed). */
+static int test_many_clients_times_many_slots_is_created(void)
+{
+    pt_engine_config_t cfg = {.max_orders = 1u << 22, .max_levels_per_side = 64, .max_symbols = 1,
+                              .max_clients = 65534};
+    pt_engine_t *e;
+    EXPECT(pt_engine_create(&cfg, &e) == PT_OK);
+    pt_symbol_config_t sym = {.min_price_ticks = 1, .max_price_ticks = 1000, .max_order_lots = 1000, .pnl_unit = 1};
+    uint16_t id;
+    EXPECT(pt_engine_add_symbol(e, &sym, &id) == PT_OK);
+    size_t n;
+    run(e, limit_order(65533, PT_SIDE_BUY, 10, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(0, PT_SIDE_BUY, 11, 1, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, (pt_command_t){.op = PT_OP_MASS_CANCEL, .client_id = 65533, .ts_ns = ++g_ts}, &n);
+    EXPECT(n == 3 && ev[0].type == PT_EV_CANCELED && ev[0].order_id == 1);
+    pt_engine_destroy(e);
+    return 0;
+}
+
 /* pt_engine_run_ahead is a hint: any commands, any position, and nothing changes. */
 static int test_run_ahead_changes_nothing(void)
 {
@@ -488,6 +580,10 @@ int main(void)
     RUN(test_event_buffer_never_overflows_mid_command);
     RUN(test_run_ahead_changes_nothing);
     RUN(test_mass_cancel_goes_in_id_order_whatever_the_slots);
+    RUN(test_kill_switch_cancels_in_id_order_across_reused_slots);
+    RUN(test_cloid_index_built_late_finds_every_resting_cloid);
+    RUN(test_reject_echoes_the_fields_as_sent);
+    RUN(test_many_clients_times_many_slots_is_created);
     RUN(test_kill_switch_cancels_and_blocks_until_reset);
     RUN(test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring);
     RUN(test_random_stream_keeps_invariants_and_replays_identically);

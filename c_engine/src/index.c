@@ -313,19 +313,27 @@ static void sort_by_id(const pt_engine_t *e, pt_idx_t *v, size_t n)
     }
 }
 
-/* The client's resting orders (on symbol, or all when symbol is PT_SYMBOL_NONE) into e->scratch, in ascending
- * id when by_id; returns how many. */
-size_t index_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, bool by_id)
+/* The slots whose bits are set in the client's row, ascending, into out (room for max_orders); returns how many.
+ * Only the words below slot_top's are read: place_order raises slot_top before it sets a slot's bit. */
+size_t index_client_slots(const pt_engine_t *e, uint16_t client, pt_idx_t *out)
 {
     const uint64_t *row = &e->client_slots[client * e->slot_words];
     size_t n = 0;
     for (uint64_t w = 0; w < ((uint64_t)e->slot_top + 63) / 64; w++)
-        for (uint64_t bits = row[w]; bits != 0; bits &= bits - 1) {
-            pt_idx_t oi = (pt_idx_t)(w * 64 + (uint64_t)__builtin_ctzll(bits));
-            if (symbol == PT_SYMBOL_NONE || e->orders[oi].symbol == symbol)
-                e->scratch[n++] = oi;
-        }
-    if (by_id)
-        sort_by_id(e, e->scratch, n);
+        for (uint64_t bits = row[w]; bits != 0; bits &= bits - 1)
+            out[n++] = (pt_idx_t)(w * 64 + (uint64_t)__builtin_ctzll(bits));
     return n;
+}
+
+/* The client's resting orders (on symbol, or all when symbol is PT_SYMBOL_NONE) into e->scratch, in ascending
+ * id when by_id; returns how many. */
+size_t index_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, bool by_id)
+{
+    size_t n = index_client_slots(e, client, e->scratch), kept = 0;
+    for (size_t i = 0; i < n; i++)
+        if (symbol == PT_SYMBOL_NONE || e->orders[e->scratch[i]].symbol == symbol)
+            e->scratch[kept++] = e->scratch[i];
+    if (by_id)
+        sort_by_id(e, e->scratch, kept);
+    return kept;
 }

@@ -224,18 +224,14 @@ int pt_engine_check(const pt_engine_t *e)
     /* each client's row of client_slots: exactly its resting orders (each of those has its bit: check_book) */
     uint64_t listed = 0;
     for (uint16_t c = 0; c < e->cfg.max_clients && rc == PT_OK; c++) {
-        const uint64_t *row = &e->client_slots[c * e->slot_words];
-        int64_t n = 0;
-        /* Words below slot_top's only: place_order raises slot_top before it sets a slot's bit, so no code path
-         * sets one above it, and scanning every row whole would cost max_clients x max_orders / 64 words. */
-        for (uint64_t w = 0; w < ((uint64_t)e->slot_top + 63) / 64; w++)
-            for (uint64_t bits = row[w]; bits != 0; bits &= bits - 1) {
-                uint64_t oi = w * 64 + (uint64_t)__builtin_ctzll(bits);
-                if (oi >= e->slot_top || e->orders[oi].id == 0 || e->orders[oi].client != c)
-                    rc = PT_E_CORRUPT;
-                n++;
-            }
-        if (e->clients[c].open_orders != n)
+        /* (scanning every row whole instead would cost max_clients x max_orders / 64 words a check) */
+        size_t n = index_client_slots(e, c, e->scratch);
+        for (size_t i = 0; i < n; i++) {
+            pt_idx_t oi = e->scratch[i];
+            if (oi >= e->slot_top || e->orders[oi].id == 0 || e->orders[oi].client != c)
+                rc = PT_E_CORRUPT;
+        }
+        if (e->clients[c].open_orders != (int64_t)n)
             rc = PT_E_CORRUPT;
         listed += (uint64_t)n;
     }

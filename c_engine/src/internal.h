@@ -57,8 +57,8 @@ _Static_assert(sizeof(order_t) == 32, "two hot orders to a cache line");
 
 /* The cloid is cold, 8 bytes a slot apart from the orders (e->order_cloid): the events that echo it (ACK,
  * CANCELED, MODIFIED), the cloid index, L3 and the state hash read it; matching and a fill do not. The terms
- * stay hot: a field written at every new order and read on no path keeps missing
- * the cache (a byte array of them cost 0.6 L1 misses per new order, callgrind). */
+ * stay hot: a field written at every new order and read on no path keeps missing the cache (a byte array of
+ * them cost 0.6 L1 misses per new order, callgrind). */
 
 /* order_t.terms */
 #define ORDER_TERMS(stp, post_only) ((uint8_t)((stp) | ((post_only) ? 8 : 0)))
@@ -172,7 +172,7 @@ struct pt_engine {
      * below slot_top and sorts by id into scratch. */
     uint64_t *client_slots;
     uint64_t slot_words;
-    pt_idx_t *scratch;         /* [max_orders] */
+    pt_idx_t *scratch;         /* [max_orders]: working memory for listing a client's orders, never state */
     uint64_t live_orders;
 
     id_index_t by_id;
@@ -228,6 +228,7 @@ bool index_cloid_in_use(const pt_engine_t *e, uint16_t client, uint64_t cloid);
 void index_add_cloid(pt_engine_t *e, pt_idx_t oi);
 void index_remove_cloid(pt_engine_t *e, pt_idx_t oi);
 void index_client_flat(pt_engine_t *e, uint16_t client);
+size_t index_client_slots(const pt_engine_t *e, uint16_t client, pt_idx_t *out);
 size_t index_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, bool by_id);
 
 /* The bit of order slot oi in its client's row of client_slots. */

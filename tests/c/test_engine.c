@@ -223,6 +223,25 @@ static int test_event_buffer_never_overflows_mid_command(void)
     return 0;
 }
 
+/* How many CANCELED events ev[0..n) holds. *ordered stays true only if each is client's, has reason and comes
+ * after the one before in order id; *last is the order id of the last one. */
+static size_t count_canceled_in_id_order(const pt_event_t *ev, size_t n, uint16_t client, uint16_t reason,
+                                         int *ordered, uint64_t *last)
+{
+    size_t count = 0;
+    *ordered = 1;
+    *last = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type != PT_EV_CANCELED)
+            continue;
+        if (ev[i].client_id != client || ev[i].reason != reason || ev[i].order_id <= *last)
+            *ordered = 0;
+        *last = ev[i].order_id;
+        count++;
+    }
+    return count;
+}
+
 /* A client's orders are a bitmap over order slots, and slots are reused last-freed-first, so slot order is not
  * id order: mass cancel must still cancel in ascending id, and only the client's (and symbol's) orders. */
 static int test_mass_cancel_goes_in_id_order_whatever_the_slots(void)
@@ -237,15 +256,10 @@ static int test_mass_cancel_goes_in_id_order_whatever_the_slots(void)
     for (int i = 0; i < 10; i++) /* ids 41..50 take the freed slots, latest freed first */
         run(e, limit_order(1, PT_SIDE_BUY, 60 + i % 3, 1, PT_TIF_GTC, 0), &n);
     pt_event_t *ev = run(e, (pt_command_t){.op = PT_OP_MASS_CANCEL, .client_id = 1, .ts_ns = ++g_ts}, &n);
-    uint64_t last = 0;
-    size_t cancels = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ev[i].type != PT_EV_CANCELED)
-            continue;
-        EXPECT(ev[i].client_id == 1 && ev[i].order_id > last && ev[i].reason == PT_CXL_MASS_CANCEL);
-        last = ev[i].order_id;
-        cancels++;
-    }
+    int ordered;
+    uint64_t last;
+    size_t cancels = count_canceled_in_id_order(ev, n, 1, PT_CXL_MASS_CANCEL, &ordered, &last);
+    EXPECT(ordered);
     /* client 1 had the odd ids 1..39 (20) less the cancelled ones among them (1, 7, 13, 19, 25, 31, 37), plus 10 */
     EXPECT(cancels == 20 - 7 + 10 && last == 50);
     pt_engine_stats_t st;
@@ -272,16 +286,10 @@ static int test_kill_switch_cancels_in_id_order_across_reused_slots(void)
         run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
     run(e, limit_order(3, PT_SIDE_BUY, 118, 1, PT_TIF_GTC, 0), &n);
     pt_event_t *ev = run(e, limit_order(4, PT_SIDE_SELL, 118, 1, PT_TIF_GTC, 0), &n);   /* marks at 118: -20 */
-    uint64_t last = 0;
-    size_t kills = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (ev[i].type != PT_EV_CANCELED || ev[i].reason != PT_CXL_KILL_SWITCH)
-            continue;
-        EXPECT(ev[i].client_id == 1 && ev[i].order_id > last);
-        last = ev[i].order_id;
-        kills++;
-    }
-    EXPECT(kills == 20 - 5 + 5 && last == 27);
+    int ordered;
+    uint64_t last;
+    size_t kills = count_canceled_in_id_order(ev, n, 1, PT_CXL_KILL_SWITCH, &ordered, &last);
+    EXPECT(ordered && kills == 20 - 5 + 5 && last == 27);
     pt_engine_destroy(e);
     return 0;
 }

@@ -628,8 +628,8 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
     e->cfg.event_capacity = (uint32_t)(e->event_capacity > UINT32_MAX ? UINT32_MAX : e->event_capacity);
     e->orders = mem_alloc(cfg->max_orders * sizeof *e->orders);
     e->order_cloid = mem_alloc(cfg->max_orders * sizeof *e->order_cloid);
-    e->slot_words = (cfg->max_orders + 63) / 64;
-    e->client_slots = mem_alloc_sparse(cfg->max_clients * e->slot_words * sizeof *e->client_slots);
+    e->row_words = ((cfg->max_orders + 63) / 64 + 7) / 8 * 8 + 8; /* whole lines and one more: internal.h */
+    e->client_slots = mem_alloc_sparse(cfg->max_clients * e->row_words * sizeof *e->client_slots);
     e->scratch = mem_alloc(cfg->max_orders * sizeof *e->scratch);
     e->books = calloc(cfg->max_symbols, sizeof *e->books);
     e->clients = calloc(cfg->max_clients, sizeof *e->clients);
@@ -660,7 +660,7 @@ void pt_engine_destroy(pt_engine_t *e)
     index_free(e);
     mem_free(e->orders, e->cfg.max_orders * sizeof *e->orders);
     mem_free(e->order_cloid, e->cfg.max_orders * sizeof *e->order_cloid);
-    mem_free(e->client_slots, e->cfg.max_clients * e->slot_words * sizeof *e->client_slots);
+    mem_free(e->client_slots, e->cfg.max_clients * e->row_words * sizeof *e->client_slots);
     mem_free(e->scratch, e->cfg.max_orders * sizeof *e->scratch);
     free(e->books);
     free(e->clients);

@@ -317,7 +317,7 @@ static void sort_by_id(const pt_engine_t *e, pt_idx_t *v, size_t n)
  * Only the words below slot_top's are read: place_order raises slot_top before it sets a slot's bit. */
 size_t index_client_slots(const pt_engine_t *e, uint16_t client, pt_idx_t *out)
 {
-    const uint64_t *row = &e->client_slots[client * e->slot_words];
+    const uint64_t *row = &e->client_slots[client * e->row_words];
     size_t n = 0;
     for (uint64_t w = 0; w < ((uint64_t)e->slot_top + 63) / 64; w++)
         for (uint64_t bits = row[w]; bits != 0; bits &= bits - 1)

@@ -167,11 +167,13 @@ struct pt_engine {
     uint64_t *order_cloid;     /* [order slot] */
     pt_idx_t free_order;
     pt_idx_t slot_top;         /* slots below this have been used; the free list hands out the rest in order */
-    /* Each client's resting orders, as a bitmap over order slots: bit (slot % 64) of word [client * slot_words
+    /* Each client's resting orders, as a bitmap over order slots: bit (slot % 64) of word [client * row_words
      * + slot / 64] (index.c, "by client"). Listing them (mass cancel, kill switch) scans the client's words
-     * below slot_top and sorts by id into scratch. */
+     * below slot_top and sorts by id into scratch. A row is one cache line longer than the whole lines that
+     * max_orders bits need: with rows a power of two apart, the clients' words for the same slots fell in one
+     * cache set, and eight clients' rows missed L1 on most inserts and releases (callgrind). */
     uint64_t *client_slots;
-    uint64_t slot_words;
+    uint64_t row_words;
     pt_idx_t *scratch;         /* [max_orders]: working memory for listing a client's orders, never state */
     uint64_t live_orders;
 
@@ -234,7 +236,7 @@ size_t index_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, boo
 /* The bit of order slot oi in its client's row of client_slots. */
 static inline uint64_t *client_slot_word(const pt_engine_t *e, uint16_t client, pt_idx_t oi)
 {
-    return &e->client_slots[client * e->slot_words + oi / 64];
+    return &e->client_slots[client * e->row_words + oi / 64];
 }
 static inline void index_add_client_order(pt_engine_t *e, uint16_t client, pt_idx_t oi)
 {

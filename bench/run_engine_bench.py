@@ -285,7 +285,14 @@ def c_hash_after(meta: dict[str, Any], prefill: np.ndarray, ops: np.ndarray) -> 
 # ---- callgrind and perf --------------------------------------------------------------------------
 
 
-CALLGRIND_CACHES = ["--D1=32768,8,64", "--LL=33554432,16,64"]  # this machine: 32 KiB L1d per core, 32 MiB L3
+L3_BYTES = 32 << 20  # this machine's nominal L3
+
+
+def callgrind_caches(ll_bytes: int) -> list[str]:
+    """The simulated caches: this machine's 32 KiB L1d per core and a last level of ll_bytes, 16- or 12-way
+    (whichever gives a power-of-two number of sets, as callgrind requires)."""
+    ways = 16 if ((ll_bytes // (64 * 16)) & (ll_bytes // (64 * 16) - 1)) == 0 else 12
+    return ["--D1=32768,8,64", f"--LL={ll_bytes},{ways},64"]
 
 
 def _callgrind_rows(path: Path, inclusive: bool) -> list[tuple[str, list[int]]]:
@@ -308,7 +315,8 @@ def run_callgrind(a: argparse.Namespace, commit: str, out: Path) -> dict[str, An
         print("callgrind: valgrind not found, skipped")
         return None
     cg_out = out / "callgrind.out"
-    args = ["valgrind", "--tool=callgrind", "--cache-sim=yes", *CALLGRIND_CACHES,
+    caches = callgrind_caches(a.callgrind_ll)
+    args = ["valgrind", "--tool=callgrind", "--cache-sim=yes", *caches,
             "--toggle-collect=bench_run_ops_by_kind", f"--callgrind-out-file={cg_out}",
             str(a.bin), "--callgrind", "--ops", str(a.callgrind_ops), "--seed", str(a.seed), "--commit", commit]  # fmt: skip
     print(f"$ {' '.join(args)}", flush=True)
@@ -327,7 +335,7 @@ def run_callgrind(a: argparse.Namespace, commit: str, out: Path) -> dict[str, An
     if total is None:
         print("callgrind: bench_run_ops_by_kind not in the profile")
         return None
-    res: dict[str, Any] = {"ops": n_ops, "live_orders_end": int(live), "caches": CALLGRIND_CACHES, "per_op": {}, "top": []}
+    res: dict[str, Any] = {"ops": n_ops, "live_orders_end": int(live), "caches": caches, "per_op": {}, "top": []}
 
     def per_op(v: list[int], n: int) -> dict[str, float]:
         return {"instructions": v[0] / n, "d1_misses": (v[4] + v[5]) / n, "ll_misses": (v[7] + v[8]) / n}
@@ -337,7 +345,7 @@ def run_callgrind(a: argparse.Namespace, commit: str, out: Path) -> dict[str, An
         if f"bench_op_{k}" in incl and n:
             res["per_op"][k] = per_op(incl[f"bench_op_{k}"], n)
     print(f"callgrind ({n_ops} ops, live orders at end {live}; event sink included; simulated caches "
-          f"{' '.join(CALLGRIND_CACHES)})")
+          f"{' '.join(caches)})")
     print(f"  {'op':9} {'instr/op':>9} {'D1 miss/op':>11} {'LL miss/op':>11}")
     for k, v in res["per_op"].items():
         print(f"  {k:9} {v['instructions']:9.0f} {v['d1_misses']:11.2f} {v['ll_misses']:11.3f}")
@@ -393,6 +401,10 @@ def main() -> int:
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per op with callgrind")
     ap.add_argument("--callgrind-only", action="store_true", help="only the callgrind count")
     ap.add_argument("--callgrind-ops", type=int, default=200_000)
+    ap.add_argument("--callgrind-ll", type=int, default=L3_BYTES, metavar="BYTES",
+                    help="the simulated last-level cache (default: the nominal 32 MiB L3; this VM's share of it "
+                         "is 2-4 MiB in its slow periods: 2097152 with --callgrind-ops 2000000 counts the misses "
+                         "that go to memory then, docs/BENCHMARKS.md)")
     ap.add_argument("--perf", action="store_true", help="also perf-record one C run")
     ap.add_argument("--commit", default=None, help="the label printed and logged (default: git HEAD, +dirty)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench", help="where run files go")

@@ -517,6 +517,7 @@ static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
 static void cmd_kill_reset(pt_engine_t *e, const pt_command_t *c)
 {
     e->clients[c->client_id].killed = false; /* the next trade's sweep looks at it again */
+    e->kill_check_due = true;
     emit_ack(e, c, PT_OP_KILL_RESET, 0, 0, 0, 0);
     finish_command(e, c->ts_ns);
 }
@@ -706,6 +707,7 @@ int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_cli
     c->tokens = c->rate_cap;
     c->last_ts = 0;
     c->loss_headroom = limits->max_loss + risk_pnl_exact(e, client_id); /* marks = last prices between commands */
+    e->kill_check_due = true; /* the client may be below its new limit: the next trade's sweep looks */
     e->nloss_clients = 0;
     for (uint16_t i = 0; i < e->cfg.max_clients; i++)
         if (e->clients[i].limits.max_loss > 0)

@@ -247,6 +247,9 @@ int pt_engine_check(const pt_engine_t *e)
         if (l->client != &e->clients[l->id] || l->row != &e->client_symbols[(size_t)l->id * e->cfg.max_symbols] ||
             l->client->loss_headroom != l->client->limits.max_loss + risk_pnl_exact(e, l->id))
             rc = PT_E_CORRUPT;
+        /* a sweep may skip clients only while none is below its limit and still trading */
+        if (!e->kill_check_due && l->client->loss_headroom < 0 && !l->client->killed)
+            rc = PT_E_CORRUPT;
     }
     free(open);
     return rc;

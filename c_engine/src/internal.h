@@ -187,6 +187,10 @@ struct pt_engine {
     client_symbol_t *client_symbols;  /* [client * max_symbols + symbol] */
     loss_client_t *loss_clients;      /* clients with max_loss > 0, ascending id */
     uint16_t nloss_clients;
+    /* false: no loss client is below its limit (loss_headroom < 0) and not killed, so a sweep whose mark did
+     * not move has nothing to do (risk.c). Set by whatever may break that: a fill that leaves a loss client
+     * below, a KILL_RESET, new limits; cleared by a sweep of every loss client. */
+    bool kill_check_due;
 
     pt_event_t *events;
     size_t nevents, event_capacity;

@@ -404,6 +404,44 @@ static int test_kill_switch_cancels_and_blocks_until_reset(void)
     return 0;
 }
 
+/* Kill-switch events of client in ev. */
+static size_t count_kill_switch_cancels(const pt_event_t *ev, size_t n, uint16_t client)
+{
+    size_t kills = 0;
+    for (size_t i = 0; i < n; i++)
+        kills += ev[i].type == PT_EV_CANCELED && ev[i].reason == PT_CXL_KILL_SWITCH && ev[i].client_id == client;
+    return kills;
+}
+
+/* A trade that leaves the last price where it was skips the re-mark of every loss client (risk.c), but not the
+ * kill of one that fell below its limit: through its own fills in that command, or before a KILL_RESET. */
+static int test_kill_switch_fires_when_the_mark_does_not_move(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    pt_client_limits_t lim = {.max_loss = 10};
+    EXPECT(pt_engine_set_client_limits(e, 1, &lim) == PT_OK);
+    size_t n;
+    run(e, limit_order(3, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(4, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);    /* last price 100 */
+    run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(1, PT_SIDE_SELL, 95, 20, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(5, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
+    /* sells 20 at 95 against a mark of 100 (-100), and the walk ends at 100: the mark does not move */
+    pt_event_t *ev = run(e, limit_order(6, PT_SIDE_BUY, 100, 21, PT_TIF_IOC, 0), &n);
+    EXPECT(count_type(ev, n, PT_EV_TRADE) == 2 && count_kill_switch_cancels(ev, n, 1) == 1);
+    run(e, (pt_command_t){.op = PT_OP_KILL_RESET, .client_id = 1, .ts_ns = ++g_ts}, &n);
+    ev = run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(ev[0].type == PT_EV_ACK);
+    /* still 100 below: the next trade kills it again, though it neither trades nor moves the mark */
+    run(e, limit_order(7, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
+    ev = run(e, limit_order(8, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(count_type(ev, n, PT_EV_TRADE) == 1 && count_kill_switch_cancels(ev, n, 1) == 1);
+    ev = run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
+    EXPECT(ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_KILL_SWITCH);
+    pt_engine_destroy(e);
+    return 0;
+}
+
 static int test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring(void)
 {
     /* 4 orders: a 16-slot id ring. Order 1 rests while 200 newer ids pass its slot, so ids 17, 33, ...
@@ -593,6 +631,7 @@ int main(void)
     RUN(test_reject_echoes_the_fields_as_sent);
     RUN(test_many_clients_times_many_slots_is_created);
     RUN(test_kill_switch_cancels_and_blocks_until_reset);
+    RUN(test_kill_switch_fires_when_the_mark_does_not_move);
     RUN(test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring);
     RUN(test_random_stream_keeps_invariants_and_replays_identically);
     printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -360,6 +360,8 @@ class ReferenceEngine:
             raise _Reject(RejectReason.RISK_MAX_OPEN_ORDERS)
         if limits.max_position and self._exposure(client_id, sid, side) + qty > limits.max_position:
             raise _Reject(RejectReason.RISK_MAX_POSITION)
+        if self._could_leave_int64(client_id, sid, side, qty):
+            raise _Reject(RejectReason.RISK_INT64_OVERFLOW)
         # 14. post-only: would it trade (lock included) with any resting order, its own client's too?
         book = self._books[sid]
         opposite = book[_SELL if side == _BUY else _BUY]
@@ -423,6 +425,8 @@ class ReferenceEngine:
             and self._exposure(order.client_id, sid, side) - order.open_qty + new_qty > limits.max_position
         ):
             raise _Reject(RejectReason.RISK_MAX_POSITION)
+        if new_qty > order.open_qty and self._could_leave_int64(order.client_id, sid, side, new_qty - order.open_qty):
+            raise _Reject(RejectReason.RISK_INT64_OVERFLOW)
         book = self._books[sid]
         best = book[_SELL if side == _BUY else _BUY].best()
         if order.post_only and best is not None and _crosses(side, best, new_price):
@@ -527,6 +531,16 @@ class ReferenceEngine:
         if side == _BUY:
             return risk.position + risk.open_buy_qty
         return -risk.position + risk.open_sell_qty
+
+    def _could_leave_int64(self, client_id: int, sid: int, side: int, add_qty: int) -> bool:
+        """Would the client's position or cash on the symbol (or its open qty on the side) leave int64 if its open
+        orders on the side and add_qty more all filled at the symbol's max price? (The C engine keeps them in int64.)"""
+        risk = self._risk.get((client_id, sid), _Risk())
+        lots = (risk.open_buy_qty if side == _BUY else risk.open_sell_qty) + add_qty
+        signed = lots if side == _BUY else -lots
+        position = risk.position + signed
+        cash = risk.cash - signed * self._symbols[sid].max_price_ticks
+        return any(not _INT64_MIN <= v <= _INT64_MAX for v in (lots, position, cash))
 
     # ---- matching -------------------------------------------------------------------------
 

@@ -105,7 +105,8 @@ enum pt_event_type {
     PT_EV_HEARTBEAT = 8,
 };
 
-/* REJECT reasons, in the order the engine checks them (docs/ENGINE.md). */
+/* REJECT reasons, in the order the engine checks them (docs/ENGINE.md), but for RISK_INT64_OVERFLOW: added
+ * last, so no number moved; it is checked right after RISK_MAX_POSITION. */
 enum pt_reject_reason {
     PT_REJ_UNKNOWN_CLIENT = 1,
     PT_REJ_UNKNOWN_OP = 2,
@@ -135,6 +136,7 @@ enum pt_reject_reason {
     PT_REJ_POST_ONLY_WOULD_TAKE = 26,
     PT_REJ_ORDER_POOL_EXHAUSTED = 27,
     PT_REJ_BOOK_LEVELS_EXHAUSTED = 28,
+    PT_REJ_RISK_INT64_OVERFLOW = 29,
 };
 
 /* CANCELED reasons. */

@@ -303,8 +303,9 @@ static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_
         return PT_REJ_RISK_MAX_ORDER_QTY;
     if (gtc_limit && cl->limits.max_open_orders > 0 && cl->open_orders + 1 > cl->limits.max_open_orders)
         return PT_REJ_RISK_MAX_OPEN_ORDERS;
-    if (risk_position_exceeded(e, c->client_id, c->symbol_id, c->side, c->qty))
-        return PT_REJ_RISK_MAX_POSITION;
+    uint16_t r = risk_position_check(e, c->client_id, c->symbol_id, c->side, c->qty);
+    if (r)
+        return r;
     if ((c->flags & PT_FLAG_POST_ONLY) && would_cross(b, c->side, c->price))
         return PT_REJ_POST_ONLY_WOULD_TAKE;
     if (gtc_limit) {
@@ -437,8 +438,8 @@ static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_
         return PT_REJ_RATE_LIMIT;
     if (has_qty && cl->limits.max_order_qty > 0 && c->qty > cl->limits.max_order_qty)
         return PT_REJ_RISK_MAX_ORDER_QTY;
-    if (new_qty > o->open_qty && risk_position_exceeded(e, o->client, o->symbol, side, new_qty - o->open_qty))
-        return PT_REJ_RISK_MAX_POSITION;
+    if (new_qty > o->open_qty && (reason = risk_position_check(e, o->client, o->symbol, side, new_qty - o->open_qty)))
+        return reason;
     if (new_price != lv->price) {
         if (terms_post_only(o->terms) && would_cross(b, side, new_price))
             return PT_REJ_POST_ONLY_WOULD_TAKE;

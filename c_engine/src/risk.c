@@ -83,19 +83,27 @@ static const client_symbol_t *risk_cs_const(const pt_engine_t *e, uint16_t clien
     return &e->client_symbols[(size_t)client * e->cfg.max_symbols + symbol];
 }
 
-/* position + resting buys + add <= limit (and the mirror for sells); add replaces nothing. */
-bool risk_position_exceeded(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t add_qty)
+/*
+ * risk_position_check (internal.h) beyond its common case, exactly, in 128 bits.
+ *
+ * Why RISK_INT64_OVERFLOW takes the worst case: position and cash are exact int64 integers and a fill cannot be
+ * refused half-way through a walk, so the bound is taken before an order is accepted. It stays true as fills
+ * come: a buy fill at p <= max_price moves position + open_buy by 0 and cash - max_price x open_buy up by
+ * (max_price - p) x qty (the mirror for sells), and only fills move them.
+ */
+uint16_t risk_position_check_exact(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side,
+                                   int64_t add_qty)
 {
-    int64_t limit = e->clients[client].limits.max_position;
-    if (limit <= 0)
-        return false;
     const client_symbol_t *cs = risk_cs_const(e, client, symbol);
-    int64_t open = cs->open_qty[side_index(side)], toward, exposure;
-    /* the position counted toward this side, plus open, plus add: in int64 unless a step overflows */
-    if (!__builtin_mul_overflow(cs->position, side_sign(side), &toward) &&
-        !__builtin_add_overflow(toward, open, &exposure) && !__builtin_add_overflow(exposure, add_qty, &exposure))
-        return exposure > limit;
-    return (__int128)cs->position * side_sign(side) + open + add_qty > limit;
+    int64_t limit = e->clients[client].limits.max_position, sign = side_sign(side);
+    __int128 lots = (__int128)cs->open_qty[side_index(side)] + add_qty;
+    __int128 position = cs->position + lots * sign;
+    if (limit > 0 && position * sign > limit)
+        return PT_REJ_RISK_MAX_POSITION;
+    __int128 cash = cs->cash - lots * sign * e->books[symbol].cfg.max_price_ticks; /* < 2^64 x 2^63 */
+    if (lots != (int64_t)lots || position != (int64_t)position || cash != (int64_t)cash)
+        return PT_REJ_RISK_INT64_OVERFLOW;
+    return 0;
 }
 
 /* Fills of one client, qty lots in all for notional = the sum of price x qty, move its cash and position; at

@@ -64,6 +64,9 @@ SYMBOLS = (
     # the narrow one: 11 valid prices, small orders, and a band in basis points (1000 * 60 // 10000 = 6 ticks)
     SymbolConfig(name="CCC", min_price_ticks=MID - 5, max_price_ticks=MID + 5, max_order_lots=50, band_bps=60,
                  reference_price=MID, pnl_unit=3),  # fmt: skip
+    # the huge one: a lot may cost up to 2^62 ticks, so a client's second open sell (third buy) of one lot could take
+    # its cash out of int64 (RISK_INT64_OVERFLOW), and PnL runs through the 128-bit paths
+    SymbolConfig(name="HUGE", max_price_ticks=1 << 62, max_order_lots=1),
 )
 LIMITS = {
     1: ClientLimits(max_order_qty=30, max_open_orders=6, max_position=60),
@@ -117,7 +120,7 @@ OPS = table((SKIP, 1), (Op.NEW, 150), (Op.CANCEL, 40), (Op.MODIFY, 45), (Op.MASS
 BAD_OPS = (0, 6, 7, 200, 255)
 CLIENTS = table((0, 36), (1, 45), (2, 45), (3, 45), (4, 40), (5, 37), (MAX_CLIENTS, 4), (300, 4))
 assert len(set(CLIENTS)) == CLIENTS_USED + 2
-SYMBOL_IDS = table((0, 100), (1, 80), (2, 70), (len(SYMBOLS), 4), (SYMBOL_NONE, 2))
+SYMBOL_IDS = table((0, 80), (1, 70), (2, 60), (3, 40), (len(SYMBOLS), 4), (SYMBOL_NONE, 2))
 SIDES = table((Side.BUY, 124), (Side.SELL, 124), (0, 3), (3, 3), (255, 2))
 L, M = OrderType.LIMIT, OrderType.MARKET
 KINDS = table(  # (order type, tif, post-only)

@@ -34,7 +34,12 @@ def build(engine_cls: type, **config: int) -> Engine:
     engine = engine_cls(EngineConfig(**cfg))
     engine.add_symbol(SymbolConfig("AAA", max_price_ticks=100_000, max_order_lots=1_000))
     engine.add_symbol(SymbolConfig("BND", band_ticks=5, reference_price=1_000))
+    # a notional of 2^62 per order (the most add_symbol allows): two full-size buys reach int64's edge
+    engine.add_symbol(SymbolConfig("BIG", max_price_ticks=1 << 40, max_order_lots=1 << 22))
     return engine
+
+
+BIG, MKT = 2, 3  # symbol ids: build()'s third symbol, and the one test_each_cancel_reason_is_reported adds
 
 
 def limit(client: int, side: int, price: int, qty: int, **kw: object) -> Command:
@@ -81,12 +86,15 @@ REJECT_CASES: dict[RejectReason, Case] = {
     RejectReason.ORDER_POOL_EXHAUSTED: ({"max_orders": 1}, {}, [limit(1, BUY, 100, 1)], limit(1, BUY, 100, 1)),
     RejectReason.BOOK_LEVELS_EXHAUSTED: ({"max_levels_per_side": 1}, {}, [limit(1, BUY, 100, 1)],
                                          limit(1, BUY, 99, 1)),  # fmt: skip
+    # open buys of 2^23 lots: filled at the max price of 2^40 ticks, cash would be exactly -2^63; one lot more
+    RejectReason.RISK_INT64_OVERFLOW: ({}, {}, [Command.new(1, BIG, BUY, 1 << 22, 1)] * 2,
+                                       Command.new(1, BIG, BUY, 1, 2)),  # fmt: skip
 }
 
 
 def observable_state(engine: Engine) -> tuple:
-    books = tuple((engine.l2(s), engine.l3(s)) for s in ("AAA", "BND"))
-    positions = tuple(engine.position(c, s) for c in range(8) for s in ("AAA", "BND"))
+    books = tuple((engine.l2(s), engine.l3(s)) for s in ("AAA", "BND", "BIG"))
+    positions = tuple(engine.position(c, s) for c in range(8) for s in ("AAA", "BND", "BIG"))
     return books, positions
 
 
@@ -130,8 +138,8 @@ CANCEL_CASES: dict[CancelReason, tuple[dict[int, ClientLimits], list[Command], C
     CancelReason.MASS_CANCEL: ({}, [limit(1, BUY, 100, 3)], Command.mass_cancel(1)),
     CancelReason.DISCONNECT: ({}, [limit(1, BUY, 100, 3)], Command.mass_cancel(1, disconnect=True)),
     CancelReason.KILL_SWITCH: ({1: ClientLimits(max_loss=10)}, LOSS[:3] + [limit(1, BUY, 50, 1)], LOSS[3]),
-    CancelReason.PRICE_BAND: ({}, [Command.new(2, 2, SELL, 1, 100), Command.new(2, 2, SELL, 1, 105)],
-                              Command.new(1, 2, BUY, 2, order_type=OrderType.MARKET, tif=Tif.IOC)),  # fmt: skip
+    CancelReason.PRICE_BAND: ({}, [Command.new(2, MKT, SELL, 1, 100), Command.new(2, MKT, SELL, 1, 105)],
+                              Command.new(1, MKT, BUY, 2, order_type=OrderType.MARKET, tif=Tif.IOC)),  # fmt: skip
 }
 
 

@@ -123,7 +123,7 @@ test: build ctest pytest
 run: build
 	$(VENV)/bin/proptrade up
 
-$(BUILD)/engine_bench: bench/engine_bench.c bench/bench_util.h bench/engine_mix.h $(C_SOURCES) $(C_HEADERS)
+$(BUILD)/engine_bench: bench/engine_bench.c bench/bench_util.h bench/pointer_chase.h bench/engine_mix.h $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_STRICT) -O3 -march=native -flto -DNDEBUG -o $@ bench/engine_bench.c $(C_SOURCES)
 
@@ -165,7 +165,7 @@ bench-hotpath: build $(BUILD)/ring_pingpong
 # What a dependent cache miss costs here, by working-set size (bench/memory_latency.c): where the caches end on
 # this shared VM, which the engine's working set has to stay under.
 .PHONY: bench-memory
-$(BUILD)/memory_latency: bench/memory_latency.c bench/bench_util.h
+$(BUILD)/memory_latency: bench/memory_latency.c bench/bench_util.h bench/pointer_chase.h
 	@mkdir -p $(BUILD)
 	$(CC) $(CFLAGS_STRICT) -O2 -DNDEBUG -o $@ bench/memory_latency.c
 

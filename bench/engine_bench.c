@@ -79,6 +79,7 @@
 
 #include "bench_util.h"
 #include "engine_mix.h"
+#include "pointer_chase.h"
 #include "pt_engine.h"
 
 /* ---- parameters ------------------------------------------------------- */
@@ -96,6 +97,9 @@
 #define TS0_NS 1000000000ull         /* command time of the first command */
 #define TS_STEP_NS 100ull            /* 10 M commands per second of command time */
 #define OUT_RING_EVENTS (1u << 14)   /* --sink copy: 1 MiB */
+#define PROBE_BYTES (4u << 20)       /* the memory probe: past the ~2 MiB this VM caches in its slow mode */
+#define PROBE_LOADS 200000
+#define CORE_PASSES 5000             /* the core probe: 20 M elements, ~10 ms */
 
 enum op_kind { K_PASSIVE = 0, K_CANCEL = 1, K_IOC = 2, K_COUNT = 3 };
 static const char *const KIND_NAME[K_COUNT] = {"passive", "cancel", "ioc"};
@@ -612,6 +616,9 @@ int main(int argc, char **argv) {
     double warm_s = (double)(mono_ns() - t0) / 1e9;
     printf("warm-up       %.3f s: prefill + first %" PRIu64 " ops on a throwaway engine\n", warm_s, p.warmup);
 
+    /* This shared VM's mode: what a dependent miss over 4 MiB costs, before and after the timed passes. */
+    double probe_before = chase_probe(PROBE_BYTES, true, PROBE_LOADS), core_before = core_probe(CORE_PASSES);
+
     /* Throughput: no per-op timing. */
     e = bench_engine(&p);
     memset(&s, 0, sizeof s);
@@ -671,6 +678,8 @@ int main(int argc, char **argv) {
     for (int k = 0; k < K_COUNT; k++) hist_add(&h[K_COUNT], &h[k]);
     bench_run_overhead(p.ops < 1000000 ? p.ops : 1000000, &h[K_COUNT + 1]);
 
+    double probe_after = chase_probe(PROBE_BYTES, true, PROBE_LOADS), core_after = core_probe(CORE_PASSES);
+
     lat_report_t rk[K_COUNT], rall = lat_report(&h[K_COUNT], ns_per_tick), rover = lat_report(&h[K_COUNT + 1], ns_per_tick);
     for (int k = 0; k < K_COUNT; k++) rk[k] = lat_report(&h[k], ns_per_tick);
 
@@ -678,6 +687,11 @@ int main(int argc, char **argv) {
            replay_ok ? "matches the generator run" : "DIFFERS from the generator run", g.checksum, g.state_hash,
            check_rc);
     printf("live orders   %" PRIu64 " at end\n", live_end);
+    printf("memory        a dependent load over 4 MiB: %.0f ns before the passes, %.0f ns after (this VM: ~20-45 "
+           "ns while it gets much of the L3, ~150-200 ns while it does not; docs/BENCHMARKS.md)\n",
+           probe_before, probe_after);
+    printf("core          an L1-resident sum: %.3f ns per element before the passes, %.3f after\n", core_before,
+           core_after);
     printf("\nthroughput    %.2f M ops/s  (%.1f ns/op; %" PRIu64 " ops in %.3f s, untimed ops, %ld page faults)\n",
            tp_ops / 1e6, 1e9 / tp_ops, p.ops, tp_s, tp_d.faults);
     printf("cpu time      %.2f M ops per CPU-second: the pass got %.0f%% of the core, %ld involuntary context "
@@ -727,6 +741,9 @@ int main(int argc, char **argv) {
         fprintf(f, "  \"page_faults_throughput\": %ld, \"page_faults_latency\": %ld,\n", tp_d.faults, lat_d.faults);
         fprintf(f, "  \"cpu_ops_per_s\": %.1f, \"preempted_throughput\": %ld, \"preempted_latency\": %ld,\n",
                 tp_cpu_ops, tp_d.preempted, lat_d.preempted);
+        fprintf(f, "  \"probe_4mib_ns_before\": %.1f, \"probe_4mib_ns_after\": %.1f, \"probe_core_ns_before\": %.4f, "
+                   "\"probe_core_ns_after\": %.4f,\n",
+                probe_before, probe_after, core_before, core_after);
         fprintf(f, "  \"live_orders_end\": %" PRIu64 ", \"max_live_orders\": %" PRIu64 ", \"events\": %" PRIu64
                    ", \"fills\": %" PRIu64 ", \"trades\": %" PRIu64 ",\n",
                 live_end, g.max_live, g.events, g.by_type[PT_EV_FILL], g.by_type[PT_EV_TRADE]);

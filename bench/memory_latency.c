@@ -20,60 +20,7 @@
 #include <sys/mman.h>
 
 #include "bench_util.h"
-
-#define HUGE_PAGE (2u << 20)
-
-typedef struct chase_line {
-    uint32_t next; /* index of the next line in the chase */
-    char pad[60];
-} chase_line_t;
-
-/* Links m[0..lines) into one random cycle (Fisher-Yates, fixed xorshift: the same cycle every run), so each
- * load depends on the one before and no prefetcher can guess the next. order: scratch of `lines` entries. */
-static void chase_link(chase_line_t *m, uint32_t *order, size_t lines) {
-    uint64_t x = 0x9E3779B97F4A7C15ull;
-    for (size_t i = 0; i < lines; i++) order[i] = (uint32_t)i;
-    for (size_t i = lines - 1; i > 0; i--) {
-        x ^= x >> 12; x ^= x << 25; x ^= x >> 27;
-        size_t j = (size_t)((x * 0x2545F4914F6CDD1Dull) % (i + 1));
-        uint32_t t = order[i]; order[i] = order[j]; order[j] = t;
-    }
-    for (size_t i = 0; i < lines; i++) m[order[i]].next = order[(i + 1) % lines];
-}
-
-/* ns per load over `loads` dependent loads, after one untimed lap that brings the lines in as far as they fit. */
-static double chase_ns(const chase_line_t *m, size_t lines, long loads) {
-    volatile uint32_t sink;
-    uint32_t p = 0;
-    for (size_t i = 0; i < lines; i++) p = m[p].next;
-    uint64_t t0 = mono_ns();
-    for (long i = 0; i < loads; i++) p = m[p].next;
-    uint64_t dt = mono_ns() - t0;
-    sink = p; /* keeps the chase */
-    (void)sink;
-    return (double)dt / (double)loads;
-}
-
-/* ns per dependent load over `lines` lines, on 2 MiB-aligned memory. */
-static double chase(size_t lines, bool huge, long loads)
-{
-    size_t bytes = lines * sizeof(chase_line_t);
-    size_t mapped = bytes + HUGE_PAGE;
-    char *raw = mmap(NULL, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    uint32_t *order = malloc(lines * sizeof *order);
-    if (raw == MAP_FAILED || order == NULL) {
-        perror("memory_latency: mmap/malloc");
-        exit(1);
-    }
-    chase_line_t *m = (chase_line_t *)(void *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-    if (huge)
-        (void)madvise(m, bytes, MADV_HUGEPAGE);
-    chase_link(m, order, lines);
-    double ns = chase_ns(m, lines, loads);
-    free(order);
-    munmap(raw, mapped);
-    return ns;
-}
+#include "pointer_chase.h"
 
 int main(int argc, char **argv)
 {
@@ -103,7 +50,11 @@ int main(int argc, char **argv)
            huge ? "huge (MADV_HUGEPAGE)" : "4 KiB", loads);
     printf("%10s %12s\n", "working set", "ns per load");
     for (size_t kib = 16; kib <= 128 * 1024; kib *= 2) {
-        double ns = chase(kib * 1024 / sizeof(chase_line_t), huge, loads);
+        double ns = chase_probe(kib * 1024, huge, loads);
+        if (ns < 0) {
+            perror("memory_latency: mmap/malloc");
+            return 1;
+        }
         printf("%7zu KiB %12.1f\n", kib, ns);
         fflush(stdout);
     }

@@ -105,7 +105,7 @@ def run_c(a: argparse.Namespace, commit: str, out: Path) -> list[dict[str, Any]]
             print(proc.stdout.rstrip())
         else:
             for line in proc.stdout.splitlines():
-                if line.startswith(("throughput", "batch API", "  all", "targets")):
+                if line.startswith(("memory", "core", "throughput", "batch API", "  all", "targets")):
                     print(line)
         if proc.returncode != 0:
             sys.exit(f"engine_bench failed ({proc.returncode}):\n{proc.stderr}")
@@ -460,6 +460,13 @@ def main() -> int:
           f"; a wide spread means a noisy machine: compare with --callgrind); "
           f"{fmt_ops(med['cpu_ops_per_s'])} ops per CPU-second, {med['preempted_throughput']:.0f} involuntary "
           f"context switches per pass")
+    # The machine around each run (engine_bench's probes, before / after its passes): a dependent load over
+    # 4 MiB (the last-level cache this VM gets) and an L1-resident sum (the core's own speed).
+    print("  run       ops/s   p99 (ns)   load over 4 MiB (ns)   L1 sum (ns/element), before / after")
+    for r in runs:
+        print(f"  {fmt_ops(r['ops_per_s']):>10} {r['latency']['all']['p99_ns']:8.0f}   "
+              f"{r['probe_4mib_ns_before']:8.0f} / {r['probe_4mib_ns_after']:<8.0f}   "
+              f"{r['probe_core_ns_before']:.3f} / {r['probe_core_ns_after']:.3f}")
     for r in runs:
         if not r["replay_ok"]:
             print("  WARNING: a run did not reproduce the generator's events/state (see its output)")
@@ -540,9 +547,27 @@ def main() -> int:
     report["table"] = rows
 
     (a.out / "results.json").write_text(json.dumps(report, indent=2, default=float))
+    append_history(a.out / "history.jsonl", report)
     write_plot(rows, med, a.out / "engine_bench.png")
-    print(f"\nresults: {a.out / 'results.json'}")
+    print(f"\nresults: {a.out / 'results.json'}; this run's summary appended to {a.out / 'history.jsonl'}")
     return 0
+
+
+def append_history(path: Path, report: dict[str, Any]) -> None:
+    """One line per invocation, never overwritten: on a machine whose speed comes and goes, the record of every
+    run is what a median or a claim about the targets can be checked against."""
+    med = report["c_median"]
+    line = {
+        "time": time.strftime("%Y-%m-%d %H:%M:%S"), "commit": report["commit"], "loadavg_1m": report["loadavg_1m"],
+        "c_ops_per_s": med["ops_per_s"], "c_p99_ns": med["latency"]["all"]["p99_ns"],
+        "c_runs_ops_per_s": [r["ops_per_s"] for r in report["c_runs"]],
+        "c_runs_p99_ns": [r["latency"]["all"]["p99_ns"] for r in report["c_runs"]],
+        "probe_4mib_ns": [[r["probe_4mib_ns_before"], r["probe_4mib_ns_after"]] for r in report["c_runs"]],
+        "table": [{k: row[k] for k in ("tier", "ops_per_s", "p50_ns", "p99_ns", "pass") if k in row}
+                  for row in report["table"]],
+    }  # fmt: skip
+    with path.open("a") as f:
+        f.write(json.dumps(line, default=float) + "\n")
 
 
 def write_plot(rows: list[dict[str, Any]], c_median: dict[str, Any], path: Path) -> None:

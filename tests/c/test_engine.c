@@ -269,12 +269,29 @@ static int test_mass_cancel_goes_in_id_order_whatever_the_slots(void)
     return 0;
 }
 
-/* The kill switch lists the client's orders like mass cancel: ascending id, whatever slots they took. */
-static int test_kill_switch_cancels_in_id_order_across_reused_slots(void)
+/* An engine whose client 1 has a loss limit of 10 (the kill-switch tests). */
+static pt_engine_t *engine_with_loss_limit_on_client_1(void)
 {
     pt_engine_t *e = make_engine(1024, 64);
     pt_client_limits_t lim = {.max_loss = 10};
-    EXPECT(pt_engine_set_client_limits(e, 1, &lim) == PT_OK);
+    if (pt_engine_set_client_limits(e, 1, &lim) != PT_OK)
+        abort();
+    return e;
+}
+
+/* Kill-switch events of client in ev. */
+static size_t count_kill_switch_cancels(const pt_event_t *ev, size_t n, uint16_t client)
+{
+    size_t kills = 0;
+    for (size_t i = 0; i < n; i++)
+        kills += ev[i].type == PT_EV_CANCELED && ev[i].reason == PT_CXL_KILL_SWITCH && ev[i].client_id == client;
+    return kills;
+}
+
+/* The kill switch lists the client's orders like mass cancel: ascending id, whatever slots they took. */
+static int test_kill_switch_cancels_in_id_order_across_reused_slots(void)
+{
+    pt_engine_t *e = engine_with_loss_limit_on_client_1();
     size_t n;
     run(e, limit_order(2, PT_SIDE_SELL, 120, 10, PT_TIF_GTC, 0), &n);                     /* id 1 */
     run(e, limit_order(1, PT_SIDE_BUY, 120, 10, PT_TIF_GTC, 0), &n);                      /* id 2: long 10 at 120 */
@@ -382,19 +399,14 @@ static int test_run_ahead_changes_nothing(void)
 
 static int test_kill_switch_cancels_and_blocks_until_reset(void)
 {
-    pt_engine_t *e = make_engine(1024, 64);
-    pt_client_limits_t lim = {.max_loss = 10};
-    EXPECT(pt_engine_set_client_limits(e, 1, &lim) == PT_OK);
+    pt_engine_t *e = engine_with_loss_limit_on_client_1();
     size_t n;
     run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
     run(e, limit_order(2, PT_SIDE_SELL, 120, 10, PT_TIF_GTC, 0), &n);
     run(e, limit_order(1, PT_SIDE_BUY, 120, 10, PT_TIF_GTC, 0), &n); /* long 10 at 120 */
     run(e, limit_order(3, PT_SIDE_BUY, 118, 1, PT_TIF_GTC, 0), &n);
     pt_event_t *ev = run(e, limit_order(4, PT_SIDE_SELL, 118, 1, PT_TIF_GTC, 0), &n); /* marks at 118: -20 */
-    size_t kills = 0;
-    for (size_t i = 0; i < n; i++)
-        kills += ev[i].type == PT_EV_CANCELED && ev[i].reason == PT_CXL_KILL_SWITCH;
-    EXPECT(kills == 1);
+    EXPECT(count_kill_switch_cancels(ev, n, 1) == 1);
     ev = run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
     EXPECT(ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_KILL_SWITCH);
     run(e, (pt_command_t){.op = PT_OP_KILL_RESET, .client_id = 1, .ts_ns = ++g_ts}, &n);
@@ -404,22 +416,11 @@ static int test_kill_switch_cancels_and_blocks_until_reset(void)
     return 0;
 }
 
-/* Kill-switch events of client in ev. */
-static size_t count_kill_switch_cancels(const pt_event_t *ev, size_t n, uint16_t client)
-{
-    size_t kills = 0;
-    for (size_t i = 0; i < n; i++)
-        kills += ev[i].type == PT_EV_CANCELED && ev[i].reason == PT_CXL_KILL_SWITCH && ev[i].client_id == client;
-    return kills;
-}
-
 /* A trade that leaves the last price where it was skips the re-mark of every loss client (risk.c), but not the
  * kill of one that fell below its limit: through its own fills in that command, or before a KILL_RESET. */
 static int test_kill_switch_fires_when_the_mark_does_not_move(void)
 {
-    pt_engine_t *e = make_engine(1024, 64);
-    pt_client_limits_t lim = {.max_loss = 10};
-    EXPECT(pt_engine_set_client_limits(e, 1, &lim) == PT_OK);
+    pt_engine_t *e = engine_with_loss_limit_on_client_1();
     size_t n;
     run(e, limit_order(3, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
     run(e, limit_order(4, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);    /* last price 100 */

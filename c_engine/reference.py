@@ -132,6 +132,8 @@ def _crosses(side: int, level_price: int, limit: int | None) -> bool:
 # levels by 32- and 24-bit indexes, and the reference refuses what it refuses.
 MAX_ORDERS = 0x7FFFFFFE
 MAX_LEVELS_PER_SIDE = 1 << 23
+#: pt_engine.h's PT_MAX_PNL_UNIT: add_symbol refuses a larger pnl_unit
+MAX_PNL_UNIT = 1 << 32
 
 
 class ReferenceEngine:
@@ -179,8 +181,9 @@ class ReferenceEngine:
             or cfg.max_price_ticks < cfg.min_price_ticks
             or cfg.max_order_lots < 1
             or min(cfg.band_ticks, cfg.band_bps, cfg.reference_price, cfg.market_band_ticks) < 0
-            or cfg.pnl_unit < 1
+            or not 1 <= cfg.pnl_unit <= MAX_PNL_UNIT  # the C engine keeps PnL exact in 128 bits
             or cfg.max_price_ticks * cfg.max_order_lots > 1 << 62  # a trade's price x qty fits an int64
+            or cfg.max_order_lots * self.config.max_orders > _INT64_MAX  # so does a level's qty
         ):
             raise InvalidConfigError(f"invalid symbol config {cfg}")
         sid = len(self._symbols)
@@ -533,14 +536,15 @@ class ReferenceEngine:
         return -risk.position + risk.open_sell_qty
 
     def _could_leave_int64(self, client_id: int, sid: int, side: int, add_qty: int) -> bool:
-        """Would the client's position or cash on the symbol (or its open qty on the side) leave int64 if its open
-        orders on the side and add_qty more all filled at the symbol's max price? (The C engine keeps them in int64.)"""
+        """If the client's open orders on the side and add_qty more all filled at the symbol's max price, would its
+        open qty, its cash or its position's value at that price leave int64? (The C engine keeps them in int64.)"""
         risk = self._risk.get((client_id, sid), _Risk())
+        max_price = self._symbols[sid].max_price_ticks
         lots = (risk.open_buy_qty if side == _BUY else risk.open_sell_qty) + add_qty
         signed = lots if side == _BUY else -lots
-        position = risk.position + signed
-        cash = risk.cash - signed * self._symbols[sid].max_price_ticks
-        return any(not _INT64_MIN <= v <= _INT64_MAX for v in (lots, position, cash))
+        value = (risk.position + signed) * max_price
+        cash = risk.cash - signed * max_price
+        return any(not _INT64_MIN <= v <= _INT64_MAX for v in (lots, value, cash))
 
     # ---- matching -------------------------------------------------------------------------
 

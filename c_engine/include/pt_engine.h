@@ -35,17 +35,21 @@ typedef struct pt_engine pt_engine_t;
  * 32- and 24-bit indexes inside the engine. */
 #define PT_MAX_ORDERS 2147483646          /* 2^31 - 2 */
 #define PT_MAX_LEVELS_PER_SIDE 8388608    /* 2^23 */
+/* The most pt_symbol_config_t.pnl_unit may be (add_symbol refuses more): it keeps PnL exact in 128 bits. */
+#define PT_MAX_PNL_UNIT 4294967296        /* 2^32 */
 
 typedef struct pt_engine_config {
     uint32_t max_orders;          /* resting orders across all symbols (the order pool) */
     uint32_t max_levels_per_side; /* price levels per symbol and side, at most 2^23 */
     uint16_t max_symbols;
     uint16_t max_clients;         /* client ids are 0 .. max_clients-1; each reserves a bit per order slot:
-                                     max_orders / 8 bytes of address space, backed in 4 KiB pages as far as
-                                     that client's orders reach into the pool */
+                                     max_orders / 8 bytes of address space (and one cache line more), backed
+                                     in 4 KiB pages as far as that client's orders reach into the pool */
     uint32_t event_capacity;      /* events held between clears; 0 = 4*max_orders+1024 */
 } pt_engine_config_t;
 
+/* add_symbol also requires max_price_ticks x max_order_lots <= 2^62 (a trade's notional) and max_order_lots x
+ * max_orders <= INT64_MAX (a price level's qty, a client's open qty on a side). */
 typedef struct pt_symbol_config {
     int64_t min_price_ticks;
     int64_t max_price_ticks;
@@ -54,7 +58,7 @@ typedef struct pt_symbol_config {
     int64_t band_bps;          /* the same in basis points of the reference, used when band_ticks is 0 */
     int64_t reference_price;   /* ticks; the band's reference before the first trade, 0 = none */
     int64_t market_band_ticks; /* a market order trades at most this far through the touch it found, 0 = off */
-    int64_t pnl_unit;          /* money units per tick per lot, for the loss kill switch; >= 1 */
+    int64_t pnl_unit;          /* money units per tick per lot, for the loss kill switch; 1 .. PT_MAX_PNL_UNIT */
 } pt_symbol_config_t;
 
 /* 0 switches a limit off. */

@@ -677,10 +677,14 @@ int pt_engine_add_symbol(pt_engine_t *e, const pt_symbol_config_t *cfg, uint16_t
 {
     if (e->nsymbols >= e->cfg.max_symbols)
         return PT_E_RANGE;
-    /* One trade's notional (price x qty) must fit int64 with room to spare. */
+    /* One trade's notional (price x qty) must fit int64 with room to spare; so must a price level's qty and a
+     * client's open qty on a side (sums of at most max_orders orders); and pnl_unit keeps a client's PnL (at
+     * most 2^64 a symbol, risk.c) far inside 128 bits. */
     if (cfg->min_price_ticks < 1 || cfg->max_price_ticks < cfg->min_price_ticks || cfg->max_order_lots < 1 ||
         cfg->band_ticks < 0 || cfg->band_bps < 0 || cfg->reference_price < 0 || cfg->market_band_ticks < 0 ||
-        cfg->pnl_unit < 1 || (__int128)cfg->max_price_ticks * cfg->max_order_lots > ((__int128)1 << 62))
+        cfg->pnl_unit < 1 || cfg->pnl_unit > PT_MAX_PNL_UNIT ||
+        (__int128)cfg->max_price_ticks * cfg->max_order_lots > ((__int128)1 << 62) ||
+        (__int128)cfg->max_order_lots * e->cfg.max_orders > INT64_MAX)
         return PT_E_INVALID;
     book_t *b = &e->books[e->nsymbols];
     int rc = book_init(b, cfg, e->cfg.max_levels_per_side);

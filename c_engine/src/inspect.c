@@ -210,7 +210,7 @@ int pt_engine_check(const pt_engine_t *e)
     for (uint16_t s = 0; s < e->nsymbols && rc == PT_OK; s++) {
         memset(open, 0, (size_t)e->cfg.max_clients * 2 * sizeof *open);
         rc = check_book(e, s, open, &resting);
-        int64_t position = 0, cash = 0;
+        __int128 position = 0, cash = 0; /* each client's fits int64; their sum need not */
         for (uint16_t c = 0; c < e->cfg.max_clients && rc == PT_OK; c++) {
             const client_symbol_t *cs = &e->client_symbols[(size_t)c * e->cfg.max_symbols + s];
             if (cs->open_qty[0] != open[2 * c] || cs->open_qty[1] != open[2 * c + 1])

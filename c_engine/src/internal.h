@@ -28,10 +28,14 @@
 
 typedef uint32_t pt_idx_t;
 
-/* |position| and |cash| below this, and a worst-case notional of at most this, cannot leave int64 (risk.c) */
+/* Two values below this in magnitude (or at most it: a worst-case notional) add up inside int64
+ * (risk_position_check). */
 #define RISK_EDGE ((int64_t)1 << 62)
-/* |v| < RISK_EDGE, in one compare */
-static inline bool below_risk_edge(int64_t v) { return (uint64_t)v + (uint64_t)RISK_EDGE < 2 * (uint64_t)RISK_EDGE; }
+/* |v| < RISK_EDGE, in one compare: v + RISK_EDGE - 1 in [0, 2 x RISK_EDGE - 1), unsigned. */
+static inline bool below_risk_edge(int64_t v)
+{
+    return (uint64_t)v + (uint64_t)(RISK_EDGE - 1) < 2 * (uint64_t)RISK_EDGE - 1;
+}
 #define PT_NIL UINT32_MAX
 
 /* side index: 0 = buy (bids), 1 = sell (asks) */
@@ -300,19 +304,22 @@ void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts);
 
 /* The position checks of an order that adds add_qty lots on side (a new order, or a modify's increase), in
  * docs/ENGINE.md's order; 0 if it passes. RISK_MAX_POSITION: position + resting buys + add <= max_position (the
- * mirror for sells). RISK_INT64_OVERFLOW: position or cash could leave int64 if the client's open orders on the
- * side and add_qty more all filled at the symbol's max price (risk.c says why that bound).
- * Inline, the common case: |position| and |cash| below RISK_EDGE and lots x max_price <= RISK_EDGE: nothing can leave
- * int64 (each sum is below 2 x RISK_EDGE = 2^63) and the limit is one compare. Anything else goes to the exact
- * 128-bit checks (a call that did both, in int64 with overflow flags, cost a new order 60 instructions). */
+ * mirror for sells). RISK_INT64_OVERFLOW: if the client's open orders on the side and add_qty more all filled at
+ * the symbol's max price, its cash, or its position's value at that price, would leave int64 (risk.c says why
+ * that bound).
+ * Inline, the common case: position x max_price and cash below RISK_EDGE in magnitude, and lots x max_price at
+ * most RISK_EDGE. Then nothing can leave int64 (each result is a sum of two such terms) and the limit is one
+ * compare (|position| and lots are at most those products). Anything else goes to the exact 128-bit checks (a
+ * call that did both, in int64 with overflow flags, cost a new order 60 instructions). */
 static inline uint16_t risk_position_check(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side,
                                            int64_t add_qty)
 {
     const client_symbol_t *cs = &e->client_symbols[(size_t)client * e->cfg.max_symbols + symbol];
-    int64_t lots, notional;
+    int64_t max_price = e->books[symbol].cfg.max_price_ticks, lots, notional, value;
     if (__builtin_add_overflow(cs->open_qty[side_index(side)], add_qty, &lots) ||
-        __builtin_mul_overflow(lots, e->books[symbol].cfg.max_price_ticks, &notional) || notional > RISK_EDGE ||
-        !below_risk_edge(cs->position) || !below_risk_edge(cs->cash))
+        __builtin_mul_overflow(lots, max_price, &notional) || notional > RISK_EDGE ||
+        __builtin_mul_overflow(cs->position, max_price, &value) || !below_risk_edge(value) ||
+        !below_risk_edge(cs->cash))
         return risk_position_check_exact(e, client, symbol, side, add_qty);
     int64_t limit = e->clients[client].limits.max_position;
     return limit > 0 && cs->position * side_sign(side) + lots > limit ? PT_REJ_RISK_MAX_POSITION : 0;

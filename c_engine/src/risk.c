@@ -89,20 +89,24 @@ static const client_symbol_t *risk_cs_const(const pt_engine_t *e, uint16_t clien
  * Why RISK_INT64_OVERFLOW takes the worst case: position and cash are exact int64 integers and a fill cannot be
  * refused half-way through a walk, so the bound is taken before an order is accepted. It stays true as fills
  * come: a buy fill at p <= max_price moves position + open_buy by 0 and cash - max_price x open_buy up by
- * (max_price - p) x qty (the mirror for sells), and only fills move them.
+ * (max_price - p) x qty (the mirror for sells), and only fills move them. The position's value at the max
+ * price is bounded too, so that a client's PnL (cash + position x last price, x pnl_unit <= 2^32, summed over
+ * symbols) stays far inside the 128 bits the kill switch keeps it in.
  */
 uint16_t risk_position_check_exact(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side,
                                    int64_t add_qty)
 {
     const client_symbol_t *cs = risk_cs_const(e, client, symbol);
     int64_t limit = e->clients[client].limits.max_position, sign = side_sign(side);
-    __int128 lots = (__int128)cs->open_qty[side_index(side)] + add_qty;
+    int64_t max_price = e->books[symbol].cfg.max_price_ticks;
+    __int128 lots = (__int128)cs->open_qty[side_index(side)] + add_qty; /* < 2^64 */
     __int128 position = cs->position + lots * sign;
     if (limit > 0 && position * sign > limit)
         return PT_REJ_RISK_MAX_POSITION;
-    __int128 cash = cs->cash - lots * sign * e->books[symbol].cfg.max_price_ticks; /* < 2^64 x 2^63 */
-    if (lots != (int64_t)lots || position != (int64_t)position || cash != (int64_t)cash)
-        return PT_REJ_RISK_INT64_OVERFLOW;
+    __int128 value = position * max_price;              /* < 2^65 x 2^63 */
+    __int128 cash = cs->cash - lots * sign * max_price; /* the same */
+    if (lots != (int64_t)lots || value != (int64_t)value || cash != (int64_t)cash)
+        return PT_REJ_RISK_INT64_OVERFLOW; /* position fits when its value does: max_price >= 1 */
     return 0;
 }
 

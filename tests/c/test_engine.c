@@ -443,6 +443,26 @@ static int test_kill_switch_fires_when_the_mark_does_not_move(void)
     return 0;
 }
 
+/* New limits can leave a client below its loss limit at once: the next trade kills it, even one at the last price,
+ * which skips the re-mark of every client (risk.c). */
+static int test_kill_switch_fires_after_new_limits_put_a_client_below(void)
+{
+    pt_engine_t *e = make_engine(1024, 64);
+    size_t n;
+    run(e, limit_order(2, PT_SIDE_SELL, 120, 10, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(1, PT_SIDE_BUY, 120, 10, PT_TIF_GTC, 0), &n); /* long 10 at 120 */
+    run(e, limit_order(3, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
+    run(e, limit_order(4, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);  /* last price 100: client 1 at -200 */
+    run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
+    pt_client_limits_t lim = {.max_loss = 10};
+    EXPECT(pt_engine_set_client_limits(e, 1, &lim) == PT_OK);
+    run(e, limit_order(3, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
+    pt_event_t *ev = run(e, limit_order(4, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n); /* the mark stays at 100 */
+    EXPECT(count_type(ev, n, PT_EV_TRADE) == 1 && count_kill_switch_cancels(ev, n, 1) == 1);
+    pt_engine_destroy(e);
+    return 0;
+}
+
 static int test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring(void)
 {
     /* 4 orders: a 16-slot id ring. Order 1 rests while 200 newer ids pass its slot, so ids 17, 33, ...
@@ -633,6 +653,7 @@ int main(void)
     RUN(test_many_clients_times_many_slots_is_created);
     RUN(test_kill_switch_cancels_and_blocks_until_reset);
     RUN(test_kill_switch_fires_when_the_mark_does_not_move);
+    RUN(test_kill_switch_fires_after_new_limits_put_a_client_below);
     RUN(test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring);
     RUN(test_random_stream_keeps_invariants_and_replays_identically);
     printf("%d passed, %d failed\n", g_passed, g_failed);

@@ -178,3 +178,16 @@ def test_both_engines_refuse_the_same_capacities(engine_cls: type) -> None:
                 {"max_orders": reference.MAX_ORDERS + 1}, {"max_orders": 0}):  # fmt: skip
         with pytest.raises(InvalidConfigError):
             engine_cls(EngineConfig(**{"max_orders": 16, "max_levels_per_side": 16, **bad}))
+
+
+@pytest.mark.parametrize("engine_cls", [Engine, ReferenceEngine])
+def test_both_engines_refuse_the_same_symbol_configs(engine_cls: type) -> None:
+    # pnl_unit up to PT_MAX_PNL_UNIT; a level's qty (at most max_orders full orders) must fit an int64
+    assert reference.MAX_PNL_UNIT == lib.PT_MAX_PNL_UNIT
+    engine = engine_cls(EngineConfig(max_orders=16, max_levels_per_side=16))
+    most_lots = ((1 << 63) - 1) // 16
+    engine.add_symbol(SymbolConfig("OK1", max_price_ticks=1, max_order_lots=most_lots))
+    engine.add_symbol(SymbolConfig("OK2", pnl_unit=reference.MAX_PNL_UNIT))
+    for bad in ({"max_price_ticks": 1, "max_order_lots": most_lots + 1}, {"pnl_unit": reference.MAX_PNL_UNIT + 1}):
+        with pytest.raises(InvalidConfigError):
+            engine.add_symbol(SymbolConfig("BAD", **bad))  # type: ignore[arg-type]

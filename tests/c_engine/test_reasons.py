@@ -34,7 +34,7 @@ def build(engine_cls: type, **config: int) -> Engine:
     engine = engine_cls(EngineConfig(**cfg))
     engine.add_symbol(SymbolConfig("AAA", max_price_ticks=100_000, max_order_lots=1_000))
     engine.add_symbol(SymbolConfig("BND", band_ticks=5, reference_price=1_000))
-    # a notional of 2^62 per order (the most add_symbol allows): two full-size buys reach int64's edge
+    # a notional of 2^62 per order (the most add_symbol allows): two full-size orders reach int64's edge
     engine.add_symbol(SymbolConfig("BIG", max_price_ticks=1 << 40, max_order_lots=1 << 22))
     return engine
 
@@ -86,9 +86,9 @@ REJECT_CASES: dict[RejectReason, Case] = {
     RejectReason.ORDER_POOL_EXHAUSTED: ({"max_orders": 1}, {}, [limit(1, BUY, 100, 1)], limit(1, BUY, 100, 1)),
     RejectReason.BOOK_LEVELS_EXHAUSTED: ({"max_levels_per_side": 1}, {}, [limit(1, BUY, 100, 1)],
                                          limit(1, BUY, 99, 1)),  # fmt: skip
-    # open buys of 2^23 lots: filled at the max price of 2^40 ticks, cash would be exactly -2^63; one lot more
-    RejectReason.RISK_INT64_OVERFLOW: ({}, {}, [Command.new(1, BIG, BUY, 1 << 22, 1)] * 2,
-                                       Command.new(1, BIG, BUY, 1, 2)),  # fmt: skip
+    # an open buy of 2^22 lots, worth 2^62 at the max price of 2^40 ticks: one more would be worth 2^63
+    RejectReason.RISK_INT64_OVERFLOW: ({}, {}, [Command.new(1, BIG, BUY, 1 << 22, 1)],
+                                       Command.new(1, BIG, BUY, 1 << 22, 2)),  # fmt: skip
 }
 
 

@@ -27,15 +27,6 @@
 #include "pt_engine.h"
 
 typedef uint32_t pt_idx_t;
-
-/* Two values below this in magnitude (or at most it: a worst-case notional) add up inside int64
- * (risk_position_check). */
-#define RISK_EDGE ((int64_t)1 << 62)
-/* |v| < RISK_EDGE, in one compare: v + RISK_EDGE - 1 in [0, 2 x RISK_EDGE - 1), unsigned. */
-static inline bool below_risk_edge(int64_t v)
-{
-    return (uint64_t)v + (uint64_t)(RISK_EDGE - 1) < 2 * (uint64_t)RISK_EDGE - 1;
-}
 #define PT_NIL UINT32_MAX
 
 /* side index: 0 = buy (bids), 1 = sell (asks) */
@@ -301,6 +292,15 @@ void risk_on_fills(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t sid
 __int128 risk_pnl_exact(const pt_engine_t *e, uint16_t client);
 int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow);
 void risk_kill_switch_sweep(pt_engine_t *e, uint64_t ts);
+
+/* Two values below this in magnitude (or at most it: a worst-case notional) add up inside int64
+ * (risk_position_check). */
+#define RISK_EDGE ((int64_t)1 << 62)
+/* |v| < RISK_EDGE, in one compare: v + RISK_EDGE - 1 in [0, 2 x RISK_EDGE - 1), unsigned. */
+static inline bool below_risk_edge(int64_t v)
+{
+    return (uint64_t)v + (uint64_t)(RISK_EDGE - 1) < 2 * (uint64_t)RISK_EDGE - 1;
+}
 
 /* The position checks of an order that adds add_qty lots on side (a new order, or a modify's increase), in
  * docs/ENGINE.md's order; 0 if it passes. RISK_MAX_POSITION: position + resting buys + add <= max_position (the

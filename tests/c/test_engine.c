@@ -279,6 +279,14 @@ static pt_engine_t *engine_with_loss_limit_on_client_1(void)
     return e;
 }
 
+/* A trade of qty at price: seller rests a sell, then buyer's buy takes it. Returns the buy's events. */
+static pt_event_t *trade_between(pt_engine_t *e, uint16_t seller, uint16_t buyer, int64_t price, int64_t qty,
+                                 size_t *n)
+{
+    run(e, limit_order(seller, PT_SIDE_SELL, price, qty, PT_TIF_GTC, 0), n);
+    return run(e, limit_order(buyer, PT_SIDE_BUY, price, qty, PT_TIF_GTC, 0), n);
+}
+
 /* Kill-switch events of client in ev. */
 static size_t count_kill_switch_cancels(const pt_event_t *ev, size_t n, uint16_t client)
 {
@@ -293,8 +301,7 @@ static int test_kill_switch_cancels_in_id_order_across_reused_slots(void)
 {
     pt_engine_t *e = engine_with_loss_limit_on_client_1();
     size_t n;
-    run(e, limit_order(2, PT_SIDE_SELL, 120, 10, PT_TIF_GTC, 0), &n);                     /* id 1 */
-    run(e, limit_order(1, PT_SIDE_BUY, 120, 10, PT_TIF_GTC, 0), &n);                      /* id 2: long 10 at 120 */
+    trade_between(e, 2, 1, 120, 10, &n);                                                  /* ids 1, 2: long 10 at 120 */
     for (int i = 0; i < 20; i++)                                                           /* ids 3..22 */
         run(e, limit_order(1, PT_SIDE_BUY, 50 + i % 5, 1, PT_TIF_GTC, 0), &n);
     for (uint64_t id = 3; id <= 22; id += 4)                                               /* 3, 7, 11, 15, 19 */
@@ -402,10 +409,8 @@ static int test_kill_switch_cancels_and_blocks_until_reset(void)
     pt_engine_t *e = engine_with_loss_limit_on_client_1();
     size_t n;
     run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
-    run(e, limit_order(2, PT_SIDE_SELL, 120, 10, PT_TIF_GTC, 0), &n);
-    run(e, limit_order(1, PT_SIDE_BUY, 120, 10, PT_TIF_GTC, 0), &n); /* long 10 at 120 */
-    run(e, limit_order(3, PT_SIDE_BUY, 118, 1, PT_TIF_GTC, 0), &n);
-    pt_event_t *ev = run(e, limit_order(4, PT_SIDE_SELL, 118, 1, PT_TIF_GTC, 0), &n); /* marks at 118: -20 */
+    trade_between(e, 2, 1, 120, 10, &n);                        /* long 10 at 120 */
+    pt_event_t *ev = trade_between(e, 4, 3, 118, 1, &n);        /* marks at 118: -20 */
     EXPECT(count_kill_switch_cancels(ev, n, 1) == 1);
     ev = run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
     EXPECT(ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_KILL_SWITCH);
@@ -422,8 +427,7 @@ static int test_kill_switch_fires_when_the_mark_does_not_move(void)
 {
     pt_engine_t *e = engine_with_loss_limit_on_client_1();
     size_t n;
-    run(e, limit_order(3, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
-    run(e, limit_order(4, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);    /* last price 100 */
+    trade_between(e, 3, 4, 100, 1, &n); /* last price 100 */
     run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
     run(e, limit_order(1, PT_SIDE_SELL, 95, 20, PT_TIF_GTC, 0), &n);
     run(e, limit_order(5, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
@@ -434,8 +438,7 @@ static int test_kill_switch_fires_when_the_mark_does_not_move(void)
     ev = run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
     EXPECT(ev[0].type == PT_EV_ACK);
     /* still 100 below: the next trade kills it again, though it neither trades nor moves the mark */
-    run(e, limit_order(7, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
-    ev = run(e, limit_order(8, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);
+    ev = trade_between(e, 7, 8, 100, 1, &n);
     EXPECT(count_type(ev, n, PT_EV_TRADE) == 1 && count_kill_switch_cancels(ev, n, 1) == 1);
     ev = run(e, limit_order(1, PT_SIDE_BUY, 60, 1, PT_TIF_GTC, 0), &n);
     EXPECT(ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_KILL_SWITCH);
@@ -449,15 +452,12 @@ static int test_kill_switch_fires_after_new_limits_put_a_client_below(void)
 {
     pt_engine_t *e = make_engine(1024, 64);
     size_t n;
-    run(e, limit_order(2, PT_SIDE_SELL, 120, 10, PT_TIF_GTC, 0), &n);
-    run(e, limit_order(1, PT_SIDE_BUY, 120, 10, PT_TIF_GTC, 0), &n); /* long 10 at 120 */
-    run(e, limit_order(3, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
-    run(e, limit_order(4, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);  /* last price 100: client 1 at -200 */
+    trade_between(e, 2, 1, 120, 10, &n); /* long 10 at 120 */
+    trade_between(e, 3, 4, 100, 1, &n);  /* last price 100: client 1 at -200 */
     run(e, limit_order(1, PT_SIDE_BUY, 50, 1, PT_TIF_GTC, 0), &n);
     pt_client_limits_t lim = {.max_loss = 10};
     EXPECT(pt_engine_set_client_limits(e, 1, &lim) == PT_OK);
-    run(e, limit_order(3, PT_SIDE_SELL, 100, 1, PT_TIF_GTC, 0), &n);
-    pt_event_t *ev = run(e, limit_order(4, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n); /* the mark stays at 100 */
+    pt_event_t *ev = trade_between(e, 3, 4, 100, 1, &n); /* the mark stays at 100 */
     EXPECT(count_type(ev, n, PT_EV_TRADE) == 1 && count_kill_switch_cancels(ev, n, 1) == 1);
     pt_engine_destroy(e);
     return 0;

@@ -717,6 +717,6 @@ int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_cli
     for (uint16_t i = 0; i < e->cfg.max_clients; i++)
         if (e->clients[i].limits.max_loss > 0)
             e->loss_clients[e->nloss_clients++] = (loss_client_t){
-                .client = &e->clients[i], .row = &e->client_symbols[(size_t)i * e->cfg.max_symbols], .id = i};
+                .client = &e->clients[i], .row = risk_cs(e, i, 0), .id = i};
     return PT_OK;
 }

@@ -79,7 +79,7 @@ int pt_engine_position(const pt_engine_t *e, uint16_t client_id, uint16_t symbol
 {
     if (client_id >= e->cfg.max_clients || !valid_symbol(e, symbol_id))
         return PT_E_RANGE;
-    const client_symbol_t *cs = &e->client_symbols[(size_t)client_id * e->cfg.max_symbols + symbol_id];
+    const client_symbol_t *cs = risk_cs(e, client_id, symbol_id);
     const client_t *c = &e->clients[client_id];
     bool overflow;
     *out = (pt_position_t){.position = cs->position, .cash = cs->cash, .open_buy_qty = cs->open_qty[0],
@@ -147,7 +147,7 @@ uint64_t pt_engine_state_hash(const pt_engine_t *e)
         h = hash_word(h, cl->last_ts);
         h = hash_word(h, cl->killed);
         for (uint16_t s = 0; s < e->nsymbols; s++) {
-            const client_symbol_t *cs = &e->client_symbols[(size_t)c * e->cfg.max_symbols + s];
+            const client_symbol_t *cs = risk_cs(e, c, s);
             h = hash_word(h, (uint64_t)cs->position);
             h = hash_word(h, (uint64_t)cs->cash);
         }
@@ -212,7 +212,7 @@ int pt_engine_check(const pt_engine_t *e)
         rc = check_book(e, s, open, &resting);
         __int128 position = 0, cash = 0; /* each client's fits int64; their sum need not */
         for (uint16_t c = 0; c < e->cfg.max_clients && rc == PT_OK; c++) {
-            const client_symbol_t *cs = &e->client_symbols[(size_t)c * e->cfg.max_symbols + s];
+            const client_symbol_t *cs = risk_cs(e, c, s);
             if (cs->open_qty[0] != open[2 * c] || cs->open_qty[1] != open[2 * c + 1])
                 rc = PT_E_CORRUPT;
             position += cs->position;
@@ -244,7 +244,7 @@ int pt_engine_check(const pt_engine_t *e)
             rc = PT_E_CORRUPT;
     for (uint16_t i = 0; i < e->nloss_clients && rc == PT_OK; i++) {
         const loss_client_t *l = &e->loss_clients[i];
-        if (l->client != &e->clients[l->id] || l->row != &e->client_symbols[(size_t)l->id * e->cfg.max_symbols] ||
+        if (l->client != &e->clients[l->id] || l->row != risk_cs(e, l->id, 0) ||
             l->client->loss_headroom != l->client->limits.max_loss + risk_pnl_exact(e, l->id))
             rc = PT_E_CORRUPT;
         /* a sweep may skip clients only while none is below its limit and still trading */

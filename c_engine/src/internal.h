@@ -285,7 +285,11 @@ int64_t risk_reference_price(const book_t *b);
 bool risk_outside_band(const book_t *b, int64_t price);
 bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after);
 void risk_rate_consume(client_t *c, uint64_t ts, int64_t tokens_after);
-client_symbol_t *risk_cs(pt_engine_t *e, uint16_t client, uint16_t symbol);
+/* A client's risk state on a symbol. */
+static inline client_symbol_t *risk_cs(const pt_engine_t *e, uint16_t client, uint16_t symbol)
+{
+    return &e->client_symbols[(size_t)client * e->cfg.max_symbols + symbol];
+}
 uint16_t risk_position_check_exact(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side,
                                    int64_t add_qty);
 void risk_on_fills(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side, int64_t qty, int64_t notional);
@@ -314,7 +318,7 @@ static inline bool below_risk_edge(int64_t v)
 static inline uint16_t risk_position_check(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side,
                                            int64_t add_qty)
 {
-    const client_symbol_t *cs = &e->client_symbols[(size_t)client * e->cfg.max_symbols + symbol];
+    const client_symbol_t *cs = risk_cs(e, client, symbol);
     int64_t max_price = e->books[symbol].cfg.max_price_ticks, lots, notional, value;
     if (__builtin_add_overflow(cs->open_qty[side_index(side)], add_qty, &lots) ||
         __builtin_mul_overflow(lots, max_price, &notional) || notional > RISK_EDGE ||

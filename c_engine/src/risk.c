@@ -73,16 +73,6 @@ void risk_rate_consume(client_t *c, uint64_t ts, int64_t tokens_after)
         c->last_ts = ts;
 }
 
-client_symbol_t *risk_cs(pt_engine_t *e, uint16_t client, uint16_t symbol)
-{
-    return &e->client_symbols[(size_t)client * e->cfg.max_symbols + symbol];
-}
-
-static const client_symbol_t *risk_cs_const(const pt_engine_t *e, uint16_t client, uint16_t symbol)
-{
-    return &e->client_symbols[(size_t)client * e->cfg.max_symbols + symbol];
-}
-
 /*
  * risk_position_check (internal.h) beyond its common case, exactly, in 128 bits.
  *
@@ -96,7 +86,7 @@ static const client_symbol_t *risk_cs_const(const pt_engine_t *e, uint16_t clien
 uint16_t risk_position_check_exact(const pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t side,
                                    int64_t add_qty)
 {
-    const client_symbol_t *cs = risk_cs_const(e, client, symbol);
+    const client_symbol_t *cs = risk_cs(e, client, symbol);
     int64_t limit = e->clients[client].limits.max_position, sign = side_sign(side);
     int64_t max_price = e->books[symbol].cfg.max_price_ticks;
     __int128 lots = (__int128)cs->open_qty[side_index(side)] + add_qty; /* < 2^64 */
@@ -133,7 +123,7 @@ __int128 risk_pnl_exact(const pt_engine_t *e, uint16_t client)
 {
     __int128 pnl = 0;
     for (uint16_t s = 0; s < e->nsymbols; s++) {
-        const client_symbol_t *cs = risk_cs_const(e, client, s);
+        const client_symbol_t *cs = risk_cs(e, client, s);
         const book_t *b = &e->books[s];
         pnl += ((__int128)cs->cash + (__int128)cs->position * b->last_price) * b->cfg.pnl_unit;
     }

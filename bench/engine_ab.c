@@ -123,19 +123,27 @@ static void setup(side_t *s, const engine_api_t *api, uint32_t clients) {
 static size_t g_batch; /* --batch N: pt_engine_submit_batch with up to N commands a call; 0: one call each */
 static bool g_latency; /* --latency */
 
-/* Runs cmds[0..n) on one side, the events drained into its sink after each call. */
+/* Folds the side's events into its sink and clears them. Inline: it runs after every call in the timed loops. */
+static inline void drain(side_t *s) {
+    size_t count;
+    const pt_event_t *ev = s->api->events(s->engine, &count);
+    mix_sink_fold(s->acc, ev, count);
+    s->api->clear_events(s->engine);
+}
+
+/* Runs cmds[0..n) on one side, the events drained into its sink after each call. With --latency (once the
+ * side has histograms) each submit is timed with the TSC; otherwise the loop has no timer in it. */
 static void run(side_t *s, const pt_command_t *cmds, size_t n) {
     const engine_api_t *api = s->api;
+    bool per_op_latency = g_batch == 0 && g_latency && s->lat;
     for (size_t i = 0; g_batch > 0 && i < n;) {
-        size_t want = n - i < g_batch ? n - i : g_batch, done, count;
+        size_t want = n - i < g_batch ? n - i : g_batch, done;
         int rc = api->submit_batch(s->engine, &cmds[i], want, &done);
         if (rc && rc != PT_E_FULL) die("pt_engine_submit_batch", rc);
-        const pt_event_t *ev = api->events(s->engine, &count);
-        mix_sink_fold(s->acc, ev, count);
-        api->clear_events(s->engine);
+        drain(s);
         i += done;
     }
-    for (size_t i = 0; g_batch == 0 && g_latency && s->lat && i < n; i++) {
+    for (size_t i = 0; per_op_latency && i < n; i++) {
         uint64_t t0 = ticks_now();
         int rc = api->submit(s->engine, &cmds[i]);
         uint64_t dt = ticks_now() - t0;
@@ -143,18 +151,12 @@ static void run(side_t *s, const pt_command_t *cmds, size_t n) {
         hist_record(&s->lat[op_kind(&cmds[i])], dt);
         hist_record(&s->lat[K_ALL], dt);
         hist_record(s->round_all, dt);
-        size_t count;
-        const pt_event_t *ev = api->events(s->engine, &count);
-        mix_sink_fold(s->acc, ev, count);
-        api->clear_events(s->engine);
+        drain(s);
     }
-    for (size_t i = 0; g_batch == 0 && !(g_latency && s->lat) && i < n; i++) {
+    for (size_t i = 0; g_batch == 0 && !per_op_latency && i < n; i++) {
         int rc = api->submit(s->engine, &cmds[i]);
         if (rc) die("pt_engine_submit", rc);
-        size_t count;
-        const pt_event_t *ev = api->events(s->engine, &count);
-        mix_sink_fold(s->acc, ev, count);
-        api->clear_events(s->engine);
+        drain(s);
     }
 }
 

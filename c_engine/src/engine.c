@@ -238,6 +238,20 @@ void order_release(pt_engine_t *e, pt_idx_t oi)
     e->free_order = oi;
 }
 
+/* Cancels all the client's resting orders (on symbol, or all when symbol is PT_SYMBOL_NONE), in ascending id,
+ * for a mass cancel or the kill switch; returns how many. */
+size_t cancel_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t reason, uint64_t ts)
+{
+    size_t n = index_client_orders(e, client, symbol, true);
+    for (size_t i = 0; i < n; i++) {
+        pt_idx_t oi = e->scratch[i];
+        emit_canceled(e, oi, reason, e->orders[oi].open_qty, 0, ts);
+        order_remove_from_book(e, oi);
+        order_release(e, oi);
+    }
+    return n;
+}
+
 /* ---- commands -------------------------------------------------------------- */
 
 static bool would_cross(const book_t *b, uint8_t side, int64_t price)
@@ -499,18 +513,12 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
 static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
 {
     bool by_symbol = c->flags & PT_FLAG_HAS_SYMBOL;
-    uint16_t reason = (c->flags & PT_FLAG_DISCONNECT) ? PT_CXL_DISCONNECT : PT_CXL_MASS_CANCEL;
+    uint8_t reason = (c->flags & PT_FLAG_DISCONNECT) ? PT_CXL_DISCONNECT : PT_CXL_MASS_CANCEL;
     if (by_symbol && c->symbol_id >= e->nsymbols) {
         emit_reject(e, c, PT_REJ_UNKNOWN_SYMBOL);
         return;
     }
-    size_t n = index_client_orders(e, c->client_id, by_symbol ? c->symbol_id : PT_SYMBOL_NONE, true);
-    for (size_t i = 0; i < n; i++) { /* ascending id */
-        pt_idx_t oi = e->scratch[i];
-        emit_canceled(e, oi, reason, e->orders[oi].open_qty, 0, c->ts_ns);
-        order_remove_from_book(e, oi);
-        order_release(e, oi);
-    }
+    size_t n = cancel_client_orders(e, c->client_id, by_symbol ? c->symbol_id : PT_SYMBOL_NONE, reason, c->ts_ns);
     emit_ack(e, c, PT_OP_MASS_CANCEL, 0, 0, (int64_t)n, 0);
     finish_command(e, c->ts_ns);
 }

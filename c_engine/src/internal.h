@@ -409,5 +409,6 @@ void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty
 void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv);
 void order_remove_from_book(pt_engine_t *e, pt_idx_t oi);
 void order_release(pt_engine_t *e, pt_idx_t oi);
+size_t cancel_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t reason, uint64_t ts);
 
 #endif

@@ -141,13 +141,7 @@ int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow)
 static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
 {
     e->clients[client].killed = true;
-    size_t n = index_client_orders(e, client, PT_SYMBOL_NONE, true);
-    for (size_t i = 0; i < n; i++) { /* ascending id */
-        pt_idx_t oi = e->scratch[i];
-        emit_canceled(e, oi, PT_CXL_KILL_SWITCH, e->orders[oi].open_qty, 0, ts);
-        order_remove_from_book(e, oi);
-        order_release(e, oi);
-    }
+    cancel_client_orders(e, client, PT_SYMBOL_NONE, PT_CXL_KILL_SWITCH, ts);
 }
 
 /* One loss client's re-mark by move, then its kill switch. */

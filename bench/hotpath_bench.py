@@ -68,8 +68,11 @@ from bench.bench_common import cpu_model, git_commit  # noqa: E402
 from bench.ring_pingpong import PCTS, hist_summary, timer_overhead  # noqa: E402
 from bench.zmq_engine_server import die_with_parent  # noqa: E402
 from c_engine import COMMAND_DTYPE, Command, EventType, Side, Stp, Tif  # noqa: E402
-from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig  # noqa: E402
-from hotpath.ring import SHM_DIR, SharedMemoryRing  # noqa: E402
+from hotpath.engine_client import EngineClient  # noqa: E402
+from hotpath.engine_control import EngineControl  # noqa: E402
+from hotpath.engine_process import EngineProcessConfig  # noqa: E402
+from hotpath.names import SHM_DIR  # noqa: E402
+from hotpath.ring import SharedMemoryRing  # noqa: E402
 
 ACK, FILL, CANCELED = int(EventType.ACK), int(EventType.FILL), int(EventType.CANCELED)
 TAKER, MAKER = 1, 2  #: client ids: (b), (c), (e) and the taker of (d) are client 1; the maker of (d) is client 2

@@ -41,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_common import cpu_model, git_commit  # noqa: E402
-from hotpath.ring import SHM_DIR, SharedMemoryRing  # noqa: E402
+from hotpath.names import SHM_DIR  # noqa: E402
+from hotpath.ring import SharedMemoryRing  # noqa: E402
 
 PING_MAGIC = 0x474E495050505450  #: word 1 of every message (ring_pingpong.c)
 STOP_MAGIC = 0x504F54535050544E  #: word 1 of the stop message: the echo echoes it and exits

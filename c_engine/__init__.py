@@ -1,7 +1,9 @@
 """The matching engine: price-time priority in C11 with pre-trade risk, and its Python surface.
 
 ``Engine`` runs the C engine in-process (cffi, API mode); ``ReferenceEngine`` is a small pure-Python
-engine with the same semantics that the differential tests compare it with. Commands and events are
+engine with the same semantics that the differential tests compare it with. ``Units`` is the one exact
+conversion between human prices/sizes and ticks/lots that every package uses; ``pack_new_order`` packs a new
+order given by name and in human units. Commands and events are
 the 64-byte structs of ``include/pt_wire.h``: ``Command``/``Event`` tuples one at a time, or numpy
 arrays of ``COMMAND_DTYPE``/``EVENT_DTYPE`` in batches. docs/ENGINE.md is the specification.
 """
@@ -23,10 +25,15 @@ from ._errors import (
     OutOfRangeError,
     UnknownSymbolError,
 )
+from ._orders import pack_new_order
 from ._types import Command, Event, Events
+from ._units import Units
 from ._wire import (
+    CLIENT_NONE,
     COMMAND_DTYPE,
     EVENT_DTYPE,
+    MSG_SIZE,
+    SYMBOL_NONE,
     CancelReason,
     EventType,
     Flag,
@@ -55,6 +62,7 @@ def __getattr__(name: str) -> _Any:
 
 __all__ = [
     "Book",
+    "CLIENT_NONE",
     "COMMAND_DTYPE",
     "CancelReason",
     "ClientLimits",
@@ -75,6 +83,7 @@ __all__ = [
     "L3Order",
     "Level",
     "Liquidity",
+    "MSG_SIZE",
     "NoMemoryError",
     "OffLotError",
     "OffTickError",
@@ -83,9 +92,12 @@ __all__ = [
     "OutOfRangeError",
     "Position",
     "RejectReason",
+    "SYMBOL_NONE",
     "Side",
     "Stp",
     "SymbolConfig",
     "Tif",
+    "Units",
     "UnknownSymbolError",
+    "pack_new_order",
 ]

@@ -17,29 +17,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from decimal import Decimal
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ._cengine import ffi, lib
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
-from ._errors import CorruptStateError, OffLotError, OffTickError, UnknownSymbolError, error_for_status
+from ._errors import CorruptStateError, UnknownSymbolError, error_for_status
+from ._orders import _DEFAULT_TIF, _OP_CANCEL, _POST_ONLY, _SIDES, _STPS, _TIFS, _TYPES, pack_new_order
 from ._types import COMMAND_STRUCT, EVENT_STRUCT, Command, Event, Events, _make_event
-from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, SYMBOL_NONE, Flag, Op, OrderType, Side, Stp, Tif
+from ._units import Units
+from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, SYMBOL_NONE, Side
 
 __all__ = ["Book", "Engine"]
 
-# Name -> wire code as plain ints: IntEnum and IntFlag members cost ~100 ns per comparison, | or pack in
-# CPython 3.11, a visible share of a 2 us call (the single-call path below uses ints throughout).
-_SIDES = {"buy": int(Side.BUY), "sell": int(Side.SELL), Side.BUY: int(Side.BUY), Side.SELL: int(Side.SELL)}
-_TYPES = {"limit": int(OrderType.LIMIT), "market": int(OrderType.MARKET)}
-_TIFS = {"GTC": int(Tif.GTC), "IOC": int(Tif.IOC), "FOK": int(Tif.FOK)}
-_STPS = {s.name: int(s) for s in Stp}
-# The default tif of each order type, and the flag bits.
-_DEFAULT_TIF = {int(OrderType.LIMIT): int(Tif.GTC), int(OrderType.MARKET): int(Tif.IOC)}
-_POST_ONLY, _HAS_PRICE = int(Flag.POST_ONLY), int(Flag.HAS_PRICE)
-_OP_NEW, _OP_CANCEL = int(Op.NEW), int(Op.CANCEL)
 _SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
 
 # Bound once: attribute lookups are a visible part of a 1 us call.
@@ -81,77 +72,6 @@ def _check(status: int, what: str) -> None:
         raise error_for_status(status, what)
 
 
-class _Units:
-    """Exact conversion between human prices/sizes and integer ticks/lots for one symbol."""
-
-    __slots__ = ("tick", "lot", "_per_tick", "_per_lot", "_tick_tol", "_lot_tol", "_tick_dec", "_lot_dec")
-
-    def __init__(self, tick_size: float, lot_size: float) -> None:
-        if tick_size <= 0 or lot_size <= 0:
-            raise ValueError("tick_size and lot_size must be > 0")
-        self.tick, self.lot = float(tick_size), float(lot_size)
-        self._per_tick, self._per_lot = 1.0 / self.tick, 1.0 / self.lot
-        # Binary floats hold most decimal prices inexactly: allow that representation error (far below a
-        # millionth of a step), nothing more.
-        self._tick_tol, self._lot_tol = self.tick * 1e-6, self.lot * 1e-6
-        self._tick_dec, self._lot_dec = Decimal(str(tick_size)), Decimal(str(lot_size))
-
-    # ticks() and lots() are on every order's path: one call level, no keyword or attribute chains (~150 ns).
-    def ticks(self, price: float) -> int:
-        if type(price) is int and self.tick == 1.0:
-            return price  # exact at any size (a float product would round beyond 2^53)
-        try:
-            n = round(price * self._per_tick)
-        except TypeError:  # a Decimal: exact arithmetic
-            return self._inexact(price, self._tick_dec, OffTickError)
-        if abs(n * self.tick - price) <= self._tick_tol:
-            return n
-        return self._inexact(price, self._tick_dec, OffTickError)
-
-    def lots(self, size: float) -> int:
-        if type(size) is int and self.lot == 1.0:
-            return size
-        try:
-            n = round(size * self._per_lot)
-        except TypeError:  # a Decimal
-            return self._inexact(size, self._lot_dec, OffLotError)
-        if abs(n * self.lot - size) <= self._lot_tol:
-            return n
-        return self._inexact(size, self._lot_dec, OffLotError)
-
-    @staticmethod
-    def _inexact(value: float, step_dec: Decimal, error: type[Exception]) -> int:
-        """A Decimal that is an exact multiple, else the off-tick/off-lot error."""
-        if isinstance(value, Decimal) and value % step_dec == 0:
-            return int(value / step_dec)
-        raise error(f"{value} is not a multiple of {step_dec}")
-
-    def price(self, ticks: int) -> float:
-        return float(Decimal(ticks) * self._tick_dec)
-
-    def size(self, lots: int) -> float:
-        return float(Decimal(lots) * self._lot_dec)
-
-
-def pack_new_order(
-    buf: Any, offset: int, units: _Units, symbol_id: int, client: int, side: str | int, qty: float,
-    price: float | None, type: str, tif: str | None, post_only: bool, stp: str, cloid: int, ts_ns: int,
-) -> None:  # fmt: skip
-    """Packs a new order given in human units into ``buf`` at ``offset`` (the one conversion both
-    ``Engine.submit`` and ``hotpath.Client.submit`` use). ``tif`` None: GTC for a limit, IOC for a market."""
-    order_type = _TYPES[type]
-    flags = _POST_ONLY if post_only else 0
-    ticks = 0
-    if price is not None:
-        ticks = units.ticks(price)
-        flags |= _HAS_PRICE
-    _pack_command(
-        buf, offset, _OP_NEW, _SIDES[side], symbol_id, client, order_type,
-        _TIFS[tif] if tif else _DEFAULT_TIF[order_type],
-        _STPS[stp], flags, 0, 0, ts_ns, 0, cloid, ticks, units.lots(qty), 0,
-    )  # fmt: skip
-
-
 class Engine:
     """The C engine. Symbols, clients and limits are configured first; then commands go in, events come out."""
 
@@ -174,7 +94,7 @@ class Engine:
         self._events = memoryview(ffi.buffer(events, capacity * MSG_SIZE))
         self._event_views = [self._events[: k * MSG_SIZE] for k in range(min(capacity, _EVENT_VIEWS) + 1)]
         self._symbols: dict[str, int] = {}
-        self._units: list[_Units] = []
+        self._units: list[Units] = []
         # submit's py_shape_t * per combination of names. The hot path's: nested dicts, symbol -> side -> type
         # -> tif -> post_only -> stp, one subscript per name (~40% cheaper than building and hashing a tuple
         # key); only for a str symbol, as an int symbol must not be served by an equal float or numpy number,
@@ -198,7 +118,7 @@ class Engine:
         cfg = symbol if isinstance(symbol, SymbolConfig) else SymbolConfig(name=symbol, **fields)
         if cfg.name in self._symbols:
             raise ValueError(f"symbol {cfg.name!r} already added")
-        units = _Units(cfg.tick_size, cfg.lot_size)
+        units = Units(cfg.tick_size, cfg.lot_size)
         c = ffi.new("pt_symbol_config_t *")
         for field in ("min_price_ticks", "max_price_ticks", "max_order_lots", "band_ticks", "band_bps",
                       "reference_price", "market_band_ticks", "pnl_unit"):  # fmt: skip
@@ -313,7 +233,7 @@ class Engine:
         if shape is None:  # outside the except clause: an error raised here has no KeyError as its context
             shape = self._shape(symbol, side, type, tif, post_only, stp)
         n = _CONVERT_IN_PYTHON
-        # Only a float or an int (exactly: not a subclass, not bool) is converted in C as _Units would: cffi
+        # Only a float or an int (exactly: not a subclass, not bool) is converted in C as Units would: cffi
         # would turn a Decimal or a numpy scalar into a double through __float__, rounding it. Tested with
         # `is`, not membership in a set of the two (~30 ns less a call).
         if shape is not None and ((c := qty.__class__) is float or c is int):

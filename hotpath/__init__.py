@@ -1,52 +1,60 @@
-"""The hot path: the engine process, the shared-memory rings, the launcher and the ``proptrade`` command line.
+"""The hot path: the engine process, the shared-memory rings, the client layer, the launcher and ``proptrade``.
 
-Done so far: the SPSC ring (``include/pt_ring.h``, ``src/ring.c``; Python: ``Ring``, ``SharedMemoryRing``),
-the broadcast market-data ring (``include/pt_bcast.h``, ``src/bcast.c``; Python: ``SharedMemoryBroadcast``,
-``BroadcastReader``, ``Overrun``), the idle strategy (``BackoffIdle``) and the engine process's core
-(``include/pt_loop.h``, ``src/loop.c``; Python: ``hotpath.engine_process``). docs/HOTPATH.md describes them.
+Client side (a trading process imports only these; they load no engine loop and no server module):
+``Client`` (one client id over its ring pair, ``client.py``), ``EngineGoneError``, ``BookView`` (L2 books kept
+from the market-data ring, ``md_view.py``), ``L2Book`` (the book model, ``book.py``), ``MarketDataSubscriber``
+(market data from the ZeroMQ bridge), ``ControlClient``/``ControlError`` (the control plane), the rings
+(``Ring``, ``SharedMemoryRing``, ``SharedMemoryBroadcast``, ``BroadcastReader``, ``Overrun``) and the idle
+strategy ``BackoffIdle``. The run's names (segments, endpoints) are built in ``names.py``.
+
+Server side (``engine_process.py``, ``control.py``, ``bridge.py``, ``launcher.py``) is imported by module, by
+the processes that run it. docs/HOTPATH.md describes both.
 """
 
 from typing import Any as _Any
 
 from .idle import BackoffIdle
 
-# The ring needs the compiled extension (hotpath._cring); importing it lazily keeps `proptrade --help`
-# usable before `make build`.
-_RING_NAMES = (
-    "BadMagicError",
-    "BadVersionError",
-    "InvalidRingError",
-    "Ring",
-    "RingError",
-    "RingFullError",
-    "RingStatus",
-    "SharedMemoryRing",
-    "ring_bytes",
-)
-_BCAST_NAMES = (
-    "Broadcast",
-    "BroadcastBadMagicError",
-    "BroadcastBadVersionError",
-    "BroadcastError",
-    "BroadcastReader",
-    "BroadcastStatus",
-    "InvalidBroadcastError",
-    "Overrun",
-    "SharedMemoryBroadcast",
-    "broadcast_bytes",
-)
+# Every other name needs a compiled extension (hotpath._cring) or ZeroMQ; importing lazily keeps
+# `proptrade --help` usable before `make build` and `import hotpath` cheap.
+_LAZY = {
+    "BadMagicError": "ring",
+    "BadVersionError": "ring",
+    "InvalidRingError": "ring",
+    "Ring": "ring",
+    "RingError": "ring",
+    "RingFullError": "ring",
+    "RingStatus": "ring",
+    "SharedMemoryRing": "ring",
+    "ring_bytes": "ring",
+    "Broadcast": "bcast",
+    "BroadcastBadMagicError": "bcast",
+    "BroadcastBadVersionError": "bcast",
+    "BroadcastError": "bcast",
+    "BroadcastReader": "bcast",
+    "BroadcastStatus": "bcast",
+    "InvalidBroadcastError": "bcast",
+    "Overrun": "bcast",
+    "SharedMemoryBroadcast": "bcast",
+    "broadcast_bytes": "bcast",
+    "Client": "client",
+    "EngineGoneError": "client",
+    "BookView": "md_view",
+    "L2Book": "book",
+    "MarketDataSubscriber": "md_subscriber",
+    "BridgeRequestError": "md_subscriber",
+    "ControlClient": "control_client",
+    "ControlError": "control_client",
+}
 
 
 def __getattr__(name: str) -> _Any:
-    if name in _RING_NAMES:
-        from . import ring
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hotpath' has no attribute {name!r}")
+    from importlib import import_module
 
-        return getattr(ring, name)
-    if name in _BCAST_NAMES:
-        from . import bcast
-
-        return getattr(bcast, name)
-    raise AttributeError(f"module 'hotpath' has no attribute {name!r}")
+    return getattr(import_module(f".{module}", __name__), name)
 
 
-__all__ = sorted(("BackoffIdle", *_RING_NAMES, *_BCAST_NAMES))
+__all__ = sorted(("BackoffIdle", *_LAZY))

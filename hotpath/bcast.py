@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from c_engine._wire import EVENT_DTYPE, MSG_SIZE
+from c_engine import EVENT_DTYPE, MSG_SIZE
 
 from ._cring import ffi, lib
 from .idle import BackoffIdle

@@ -21,7 +21,7 @@ import importlib
 import sys
 from collections.abc import Callable
 
-from c_engine._config import EngineConfig  # pure Python: --help still works before the C build
+from c_engine import EngineConfig  # pure Python: --help still works before the C build
 
 __all__ = ["build_parser", "main"]
 

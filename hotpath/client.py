@@ -30,13 +30,12 @@ from typing import Any
 
 import numpy.typing as npt
 
-from c_engine import Command, Event
-from c_engine._engine import _Units, pack_new_order
-from c_engine._wire import MSG_SIZE
+from c_engine import MSG_SIZE, Command, Event, Units, pack_new_order
 
 from .bcast import BroadcastReader, SharedMemoryBroadcast
-from .control import ControlClient, ControlError, control_endpoint
-from .engine_process import EngineClient
+from .control_client import ControlClient, ControlError
+from .engine_client import EngineClient
+from .names import control_endpoint
 
 __all__ = ["Client", "EngineGoneError"]
 
@@ -106,7 +105,7 @@ class Client:
                                               reply["market_data"])  # fmt: skip
         self.symbols: dict[str, int] = {s["name"]: s["symbol_id"] for s in reply["symbols"]}
         self.symbol_names: dict[int, str] = {sid: name for name, sid in self.symbols.items()}
-        self._units = {s["symbol_id"]: _Units(s["tick_size"], s["lot_size"]) for s in reply["symbols"]}
+        self._units = {s["symbol_id"]: Units(s["tick_size"], s["lot_size"]) for s in reply["symbols"]}
         self._cmd = bytearray(MSG_SIZE)
         self._next_cloid = 1
         self._heartbeat: _Heartbeat | None = None

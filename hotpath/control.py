@@ -36,26 +36,12 @@ import zmq
 from c_engine import Command
 
 from ._cloop import ffi, lib
+from .control_client import ControlError
 from .idle import BackoffIdle
 
-__all__ = ["ControlClient", "ControlError", "ControlServer", "control_endpoint"]
+__all__ = ["ControlServer", "symbol_dicts"]
 
 log = logging.getLogger("proptrade.control")
-
-
-def control_endpoint(prefix: str) -> str:
-    """The default control endpoint of the engine run ``prefix``: an ipc socket in Linux's abstract namespace
-    (the ``@``), which has no file to leave behind when the engine is killed."""
-    return f"ipc://@proptrade-{prefix}.ctl"
-
-
-class ControlError(Exception):
-    """A control request that failed: ``code`` is the reply's code (``BAD_REQUEST``, ``ALREADY_ATTACHED``...)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code
-        self.message = message
 
 
 @dataclass
@@ -494,48 +480,6 @@ class ControlServer:
             "pause_max_us": p.max_ns / 1e3,
             "pause_mean_us": p.total_ns / p.count / 1e3 if p.count else 0.0,
         }
-
-
-class ControlClient:
-    """A REQ socket to an engine's control plane, with a timeout (a REQ socket whose reply never comes is
-    replaced, so the next request works: the "lazy pirate" pattern of the ZeroMQ guide)."""
-
-    def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
-        self.endpoint = endpoint
-        self.timeout_s = timeout_s
-        self._ctx = zmq.Context.instance()
-        self._sock: zmq.Socket[bytes] | None = None
-
-    def _socket(self) -> zmq.Socket[bytes]:
-        if self._sock is None:
-            self._sock = self._ctx.socket(zmq.REQ)
-            self._sock.setsockopt(zmq.LINGER, 0)
-            self._sock.connect(self.endpoint)
-        return self._sock
-
-    def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Sends one request; the reply, or ControlError (its code), or TimeoutError if none came."""
-        sock = self._socket()
-        sock.send_json({"op": op, **fields})
-        if not sock.poll(int(self.timeout_s * 1000)):
-            sock.close(0)
-            self._sock = None
-            raise TimeoutError(f"no reply to {op!r} from {self.endpoint} within {self.timeout_s} s")
-        reply: dict[str, Any] = sock.recv_json()  # type: ignore[assignment]
-        if not reply.get("ok"):
-            raise ControlError(str(reply.get("code")), str(reply.get("error")))
-        return reply
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close(0)
-            self._sock = None
-
-    def __enter__(self) -> ControlClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _alive(pid: int) -> bool:

@@ -38,63 +38,23 @@ import os
 import signal
 import sys
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from c_engine import EVENT_DTYPE, ClientLimits, Command, EngineConfig, Event, SymbolConfig
+from c_engine import ClientLimits, EngineConfig, SymbolConfig
 
 from ._cloop import ffi, lib
-from .bcast import Broadcast, SharedMemoryBroadcast, broadcast_bytes
-from .control import ControlServer, control_endpoint, symbol_dicts
-from .idle import BackoffIdle
+from .bcast import Broadcast, broadcast_bytes
+from .control import ControlServer, symbol_dicts
+from .engine_control import check_loop_rc
 from .journal import Journal, config_fingerprint
-from .ring import Ring, SharedMemoryRing, ring_bytes
+from .names import command_ring_name, control_endpoint, control_name, event_ring_name, market_data_name
+from .ring import Ring, ring_bytes
 from .shm import ShmSegment
 
-__all__ = [
-    "EngineClient",
-    "EngineControl",
-    "EngineProcessConfig",
-    "LoopError",
-    "command_ring_name",
-    "control_name",
-    "event_ring_name",
-    "market_data_name",
-    "run_engine_process",
-]
+__all__ = ["EngineProcessConfig", "run_engine_process"]
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
-
-
-def control_name(prefix: str) -> str:
-    return f"{prefix}_ctl"
-
-
-def market_data_name(prefix: str) -> str:
-    return f"{prefix}_md"
-
-
-def command_ring_name(prefix: str, client_id: int) -> str:
-    return f"{prefix}_c{client_id}_cmd"
-
-
-def event_ring_name(prefix: str, client_id: int) -> str:
-    return f"{prefix}_c{client_id}_evt"
-
-
-class LoopError(Exception):
-    """A ``pt_loop_*`` call returned a negative ``enum pt_loop_rc``."""
-
-    def __init__(self, what: str, code: int) -> None:
-        super().__init__(f"{what}: pt_loop rc {code}")
-        self.code = code
-
-
-def _check(rc: int, what: str) -> None:
-    if rc != lib.PT_LOOP_OK:
-        raise LoopError(what, rc)
 
 
 @dataclass(frozen=True)
@@ -305,14 +265,14 @@ def run_engine_process(config: EngineProcessConfig) -> int:
         ctl_seg = ShmSegment.create(control_name(config.prefix), lib.PT_LOOP_CONTROL_BYTES)
         ctl = _Mapped(ctl_seg)
         mapped.append(ctl)
-        _check(lib.pt_loop_control_init(ctl.ptr, ctl.size), "control_init")
+        check_loop_rc(lib.pt_loop_control_init(ctl.ptr, ctl.size), "control_init")
 
-        _check(lib.pt_loop_create(ffi.cast("pt_engine_t *", engine._handle), ctl.ptr, ctl.size, loop_out), "create")
+        check_loop_rc(lib.pt_loop_create(ffi.cast("pt_engine_t *", engine._handle), ctl.ptr, ctl.size, loop_out), "create")
         for client, cmd, evt in rings:
-            _check(lib.pt_loop_add_client(loop_out[0], client, cmd.ptr, cmd.size, evt.ptr, evt.size), "add_client")
-        _check(lib.pt_loop_set_market_data(loop_out[0], md.ptr, md.size), "set_market_data")
+            check_loop_rc(lib.pt_loop_add_client(loop_out[0], client, cmd.ptr, cmd.size, evt.ptr, evt.size), "add_client")
+        check_loop_rc(lib.pt_loop_set_market_data(loop_out[0], md.ptr, md.size), "set_market_data")
         if journal is not None:
-            _check(lib.pt_loop_set_journal(loop_out[0], journal.ptr, journal.size), "set_journal")
+            check_loop_rc(lib.pt_loop_set_journal(loop_out[0], journal.ptr, journal.size), "set_journal")
             if config.journal_flush_ms > 0:
                 flusher = _start_flusher(journal, config.journal_flush_ms, allowed - {core}, done)
         md_view = view = Broadcast(md.segment.mmap)
@@ -360,7 +320,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             journal.flush()
             status["journaled"] = journal.committed()
         if config.status_path is not None:
-            _check(lib.pt_loop_control_read(ctl.ptr, ctl.size, counters), "control_read")
+            check_loop_rc(lib.pt_loop_control_read(ctl.ptr, ctl.size, counters), "control_read")
             status.update(rc=rc, state_hash=int(engine.state_hash()), commands=int(counters.commands),
                           disconnects=control.stats()["disconnects"])  # fmt: skip
             _write_status(config.status_path, status)
@@ -388,123 +348,6 @@ def run_engine_process(config: EngineProcessConfig) -> int:
         if journal is not None:
             journal.close()
         del engine
-
-
-class EngineControl:
-    """The control block of a running engine, mapped read-write from any process (never unlinked here)."""
-
-    def __init__(self, prefix: str, timeout_s: float = 10.0) -> None:
-        """Attaches once the engine has created it and its loop is running; TimeoutError otherwise."""
-        self.prefix = prefix
-        self._out = ffi.new("pt_loop_counters_t *")
-        deadline = time.monotonic() + timeout_s
-        idle = BackoffIdle()
-        while True:
-            try:
-                self._segment = ShmSegment.attach(control_name(prefix))
-                self._ptr: Any = ffi.from_buffer(self._segment.mmap, require_writable=True)
-                if lib.pt_loop_control_read(self._ptr, self._segment.size, self._out) == lib.PT_LOOP_OK:
-                    if self._out.running:
-                        return
-                ffi.release(self._ptr)
-                self._segment.close()
-            except (FileNotFoundError, ValueError):  # not created yet, or not sized yet (mmap of 0 bytes)
-                pass
-            if time.monotonic() >= deadline:
-                raise TimeoutError(f"engine {prefix!r} not running after {timeout_s} s")
-            idle.idle(0)
-
-    def counters(self) -> dict[str, int]:
-        """A snapshot of the live counters (``pt_loop_counters_t``; each exact, the set not atomic)."""
-        _check(lib.pt_loop_control_read(self._ptr, self._segment.size, self._out), "control_read")
-        return {name: int(getattr(self._out, name)) for name, _ in ffi.typeof("pt_loop_counters_t").fields}
-
-    def request_stop(self) -> None:
-        """Sets the stop flag: the loop returns within one pass (or one stalled push)."""
-        _check(lib.pt_loop_request_stop(self._ptr, self._segment.size), "request_stop")
-
-    def close(self) -> None:
-        ffi.release(self._ptr)
-        self._segment.close()
-
-    def __enter__(self) -> EngineControl:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class EngineClient:
-    """One client's ring pair: commands in (this side produces), events out (this side consumes).
-
-    The engine overwrites every command's ``client_id`` with this client's id, whatever ``submit`` sends.
-    """
-
-    def __init__(self, prefix: str, client_id: int, timeout_s: float = 10.0) -> None:
-        """A static client of engine run ``prefix`` (one of its config's ``clients``), once the loop runs."""
-        EngineControl(prefix, timeout_s).close()  # waits until the segments exist and the loop runs
-        self._open(client_id, command_ring_name(prefix, client_id), event_ring_name(prefix, client_id),
-                   market_data_name(prefix))  # fmt: skip
-
-    @classmethod
-    def from_names(cls, client_id: int, command_ring: str, event_ring: str, market_data: str) -> EngineClient:
-        """The ring pair a control-plane attach handed back (``hotpath.client.Client`` uses this)."""
-        self = cls.__new__(cls)
-        self._open(client_id, command_ring, event_ring, market_data)
-        return self
-
-    def _open(self, client_id: int, command_ring: str, event_ring: str, market_data: str) -> None:
-        self.client_id = client_id
-        self.market_data_name = market_data
-        self.commands = SharedMemoryRing.attach(command_ring)
-        try:
-            self.events = SharedMemoryRing.attach(event_ring, dtype=EVENT_DTYPE)
-        except BaseException:
-            self.commands.close()
-            raise
-
-    def submit(self, cmd: Command | bytes, timeout_s: float = 5.0, check: Callable[[], None] | None = None) -> None:
-        """Queues one command, backing off while the ring is full; RingFullError after ``timeout_s``. ``check``
-        is called while waiting; what it raises ends the wait (``Ring.push_wait``)."""
-        self.commands.push_wait(cmd, timeout_s, check)
-
-    def poll_events(self, max_count: int = 256) -> list[Event]:
-        """Whatever events are there (up to ``max_count``), without waiting."""
-        batch = self.events.pop_batch(max_count)
-        return Event.unpack_all(batch.tobytes()) if len(batch) else []
-
-    def wait_events(self, n: int, timeout_s: float = 5.0, check: Callable[[], None] | None = None) -> list[Event]:
-        """Exactly ``n`` events (fewer are left in the ring if more came); TimeoutError if they do not come.
-        ``check`` is called while waiting; what it raises ends the wait."""
-        got: list[Event] = []
-        idle = BackoffIdle()
-        deadline = time.monotonic() + timeout_s
-        while len(got) < n:
-            new = self.poll_events(n - len(got))
-            got += new
-            if not new:
-                if time.monotonic() >= deadline:
-                    raise TimeoutError(f"client {self.client_id}: {len(got)} of {n} events after {timeout_s} s")
-                if check is not None:
-                    check()
-                idle.idle(0)
-            else:
-                idle.reset()
-        return got
-
-    def market_data(self) -> SharedMemoryBroadcast:
-        """Attaches the engine's market-data ring (its readers start at the newest message)."""
-        return SharedMemoryBroadcast.attach(self.market_data_name)
-
-    def close(self) -> None:
-        self.commands.close()
-        self.events.close()
-
-    def __enter__(self) -> EngineClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def main(argv: list[str] | None = None) -> int:

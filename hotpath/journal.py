@@ -28,8 +28,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from c_engine import COMMAND_DTYPE
-from c_engine._types import Command
+from c_engine import COMMAND_DTYPE, Command
 from c_engine.commandfile import ConfigFileError, command_to_json, load_symbols
 
 from ._cloop import ffi, lib

@@ -45,8 +45,10 @@ from c_engine import ClientLimits, Command, EngineConfig, Event, EventType, Side
 
 from .bridge import DEFAULT_PUB_ENDPOINT, DEFAULT_REP_ENDPOINT
 from .client import Client
-from .control import ControlClient, ControlError
-from .engine_process import EngineControl, EngineProcessConfig, market_data_name
+from .control_client import ControlClient, ControlError
+from .engine_control import EngineControl
+from .engine_process import EngineProcessConfig
+from .names import SHM_DIR, market_data_name, run_segments
 from .md_view import BookView, control_snapshot
 
 __all__ = ["DEFAULT_CONFIG", "Launcher", "PlatformConfig", "load_config", "run"]
@@ -468,9 +470,9 @@ class Launcher:
                     self.say(f"{child.name} did not stop within {STOP_TIMEOUT_S} s: killed")
                     child.proc.kill()
                     child.proc.wait(STOP_TIMEOUT_S)
-        leftovers = sorted(p.name for p in Path("/dev/shm").glob(f"{self.prefix}_*"))
+        leftovers = run_segments(self.prefix)
         for name in leftovers:
-            os.unlink(f"/dev/shm/{name}")
+            os.unlink(SHM_DIR / name)
         if leftovers:
             self.say(f"removed shared-memory segments left behind: {leftovers}")
         else:

@@ -17,7 +17,7 @@ import numpy.typing as npt
 from c_engine import EventType
 
 from .bcast import BroadcastReader, Overrun
-from .bridge import L2Book, SnapshotSource
+from .book import L2Book, SnapshotSource
 
 __all__ = ["BookView", "control_snapshot"]
 
@@ -51,13 +51,13 @@ class BookView:
     def _apply(self, rows: npt.NDArray[Any]) -> None:
         if self._skip_upto:
             rows = rows[rows["seq"] > self._skip_upto]
-        columns = (rows[f].tolist() for f in ("type", "symbol_id", "side", "price", "qty", "order_count"))
-        for etype, sid, side, price, qty, count in zip(*columns):
+        columns = (rows[f].tolist() for f in ("type", "symbol_id", "side", "price", "qty", "order_count", "seq"))
+        for etype, sid, side, price, qty, count, seq in zip(*columns):
             book = self.books.get(sid)
             if book is None:
                 continue
             if etype == _DELTA:
-                book.apply(side, price, qty, count)
+                book.apply_delta(side, price, qty, count, seq)
             elif etype == _TRADE:
                 self.last_trade[sid] = (price, qty)
                 self.trades += 1
@@ -77,13 +77,7 @@ class BookView:
 
     def best(self, symbol_id: int) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """((bid price, qty) or None, (ask price, qty) or None)."""
-        book = self.books[symbol_id]
-        bid = max(book.bids) if book.bids else None
-        ask = min(book.asks) if book.asks else None
-        return (
-            (bid, book.bids[bid][0]) if bid is not None else None,
-            (ask, book.asks[ask][0]) if ask is not None else None,
-        )
+        return self.books[symbol_id].best()
 
 
 def control_snapshot(request: Callable[..., Mapping[str, Any]], symbol_names: Mapping[int, str]) -> SnapshotSource:

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 import numpy.typing as npt
 
-from c_engine._wire import MSG_SIZE
+from c_engine import MSG_SIZE
 
 __all__ = ["Message", "message_bytes", "message_rows"]
 

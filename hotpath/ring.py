@@ -30,12 +30,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from c_engine._wire import COMMAND_DTYPE, MSG_SIZE
+from c_engine import COMMAND_DTYPE, MSG_SIZE
 
 from ._cring import ffi, lib
 from .idle import BackoffIdle
 from .messages import Message, message_bytes, message_rows
-from .shm import SHM_DIR, ShmSegment
+from .shm import ShmSegment
 
 __all__ = [
     "BadMagicError",
@@ -45,7 +45,6 @@ __all__ = [
     "RingError",
     "RingFullError",
     "RingStatus",
-    "SHM_DIR",
     "SharedMemoryRing",
     "ring_bytes",
 ]

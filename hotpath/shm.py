@@ -13,12 +13,11 @@ from __future__ import annotations
 import mmap
 import os
 from multiprocessing import resource_tracker
-from pathlib import Path
+from .names import SHM_DIR
 
-__all__ = ["SHM_DIR", "ShmSegment"]
+__all__ = ["ShmSegment"]
 
 #: Where Linux keeps POSIX shared-memory segments (shm_open names map to files here).
-SHM_DIR = Path("/dev/shm")
 
 
 class ShmSegment:

@@ -19,17 +19,19 @@ from __future__ import annotations
 import argparse
 import time
 
-from .shm import SHM_DIR
+from .names import (
+    SHM_DIR,
+    client_ids,
+    command_ring_name,
+    control_name,
+    event_ring_name,
+    market_data_name,
+    running_prefixes,
+)
 
-__all__ = ["running_prefixes", "run"]
+__all__ = ["ring_depths", "run"]
 
-_SUFFIX = "_ctl"
 _RATES = ("commands", "events", "iterations")
-
-
-def running_prefixes() -> list[str]:
-    """Prefixes of the engines whose control block exists now."""
-    return sorted(p.name[: -len(_SUFFIX)] for p in SHM_DIR.glob(f"*{_SUFFIX}"))
 
 
 def ring_depths(prefix: str) -> dict[str, int]:
@@ -38,17 +40,15 @@ def ring_depths(prefix: str) -> dict[str, int]:
     from .ring import SharedMemoryRing
 
     out: dict[str, int] = {}
-    clients = sorted(int(p.name[len(prefix) + 2 : -4]) for p in SHM_DIR.glob(f"{prefix}_c*_cmd")
-                     if p.name[len(prefix) + 2 : -4].isdigit())  # fmt: skip
-    for cid in clients:
-        for kind in ("cmd", "evt"):
+    for cid in client_ids(prefix):
+        for kind, name in (("cmd", command_ring_name(prefix, cid)), ("evt", event_ring_name(prefix, cid))):
             try:
-                with SharedMemoryRing.attach(f"{prefix}_c{cid}_{kind}") as ring:
+                with SharedMemoryRing.attach(name) as ring:
                     out[f"c{cid} {kind}"] = ring.depth()
             except (FileNotFoundError, ValueError):  # detached meanwhile, or not formatted yet
                 pass
     try:
-        with SharedMemoryBroadcast.attach(f"{prefix}_md") as md:
+        with SharedMemoryBroadcast.attach(market_data_name(prefix)) as md:
             out["md published"] = md.tail
     except (FileNotFoundError, ValueError):
         pass
@@ -66,11 +66,11 @@ def _line(prefix: str, now: dict[str, int], before: dict[str, int] | None, secon
 
 
 def run(args: argparse.Namespace) -> int:
-    from .engine_process import EngineControl  # needs the compiled loop module
+    from .engine_control import EngineControl  # needs the compiled loop module
 
     prefixes = [args.prefix] if args.prefix else running_prefixes()
     if not prefixes:
-        print(f"no running engine (no *{_SUFFIX} control block in {SHM_DIR})")
+        print(f"no running engine (no {control_name('*')} control block in {SHM_DIR})")
         return 1
     controls = {}
     try:

@@ -20,7 +20,7 @@ from typing import Any, Protocol
 from c_engine import Event
 
 from ..client import Client, EngineGoneError
-from ..control import control_endpoint
+from ..names import control_endpoint
 from ..idle import BackoffIdle
 from ..md_view import BookView, control_snapshot
 

@@ -45,13 +45,13 @@ def test_human_prices_and_sizes_become_ticks_and_lots_exactly() -> None:
 def test_decimals_and_ints_of_any_size_convert_exactly() -> None:
     from decimal import Decimal
 
-    from c_engine._engine import _Units
+    from c_engine import Units
 
-    cents = _Units(0.01, 1)
+    cents = Units(0.01, 1)
     assert cents.ticks(Decimal("100.07")) == 10007 and cents.ticks(100.07) == 10007 and cents.ticks(100) == 10000
     with pytest.raises(OffTickError):
         cents.ticks(Decimal("100.005"))
-    whole = _Units(1, 1)
+    whole = Units(1, 1)
     assert whole.ticks(2**62 + 1) == 2**62 + 1  # no float product: exact beyond 2^53
     assert whole.lots(Decimal(7)) == 7
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from c_engine import COMMAND_DTYPE, Command, Engine, EngineConfig, Event, Events, EventType, Op, SymbolConfig
-from c_engine._engine import _Units, pack_new_order
+from c_engine import Units, pack_new_order
 from c_engine._wire import SYMBOL_NONE
 from c_engine.reference import ReferenceEngine
 
@@ -33,7 +33,7 @@ def make_engine() -> Engine:
     return engine
 
 
-def python_conversion(units: _Units, price: Any, qty: Any) -> tuple[int, int] | tuple[type, str]:
+def python_conversion(units: Units, price: Any, qty: Any) -> tuple[int, int] | tuple[type, str]:
     """What the Python path makes of a price and size: (ticks, lots), or the error it raises."""
     try:
         ticks, lots = units.ticks(price), units.lots(qty)
@@ -71,7 +71,7 @@ def candidate_values(step: float, rng: random.Random) -> list[Any]:
 def test_submit_converts_in_c_exactly_as_the_python_path() -> None:
     engine, rng = make_engine(), random.Random(11)
     for i, (tick, lot) in enumerate(STEPS):
-        units = _Units(tick, lot)
+        units = Units(tick, lot)
         prices = candidate_values(tick, rng)
         sizes = candidate_values(lot, rng)
         pairs = [(p, rng.choice(sizes[-6:])) for p in prices] + [(rng.choice(prices[-6:]), q) for q in sizes]
@@ -91,7 +91,7 @@ def test_submit_arguments_the_c_path_cannot_take_raise_as_the_python_path_does(o
     args: dict[str, Any] = dict(client=1, side="buy", qty=2.0, price=100.0, type="limit", tif=None,
                                 post_only=False, stp="NONE", cloid=0, ts_ns=1) | overrides  # fmt: skip
     with pytest.raises(Exception) as python_error:
-        pack_new_order(bytearray(64), 0, _Units(0.01, 1), 0, args["client"], args["side"], args["qty"],
+        pack_new_order(bytearray(64), 0, Units(0.01, 1), 0, args["client"], args["side"], args["qty"],
                        args["price"], args["type"], args["tif"], args["post_only"], args["stp"], args["cloid"],
                        args["ts_ns"])  # fmt: skip
     engine = Engine()

@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 
-from c_engine._types import Event
-from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
+from c_engine import Event
+from hotpath.engine_client import EngineClient
+from hotpath.engine_control import EngineControl
+from hotpath.engine_process import EngineProcessConfig
 
 SHM = Path("/dev/shm")
 START_TIMEOUT_S = 15.0

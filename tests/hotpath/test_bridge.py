@@ -26,7 +26,8 @@ import zmq
 
 from c_engine import EVENT_DTYPE, Command, Event, EventType, Side
 from hotpath import SharedMemoryBroadcast
-from hotpath.bridge import Bridge, BridgeRequestError, L2Book, MarketDataSubscriber, main
+from hotpath.bridge import Bridge, main
+from hotpath.md_subscriber import BridgeRequestError, MarketDataSubscriber
 
 ROOT = Path(__file__).resolve().parents[2]
 SYMBOLS = {0: "AAA", 1: "BBB", 2: "AA"}  # "AA" is a prefix of "AAA": topics must still not mix
@@ -393,18 +394,6 @@ def test_run_stops_cleanly_and_releases_its_endpoints(md, endpoints) -> None:
 def test_bridge_binds_loopback_only(md) -> None:
     with pytest.raises(ValueError, match="127.0.0.1"):
         Bridge(md.name, SYMBOLS, "tcp://0.0.0.0:5999", "tcp://127.0.0.1:5998")
-
-
-def test_l2book_removes_a_level_at_qty_zero_and_sorts_best_first() -> None:
-    book = L2Book()
-    for price, qty in ((10, 1), (12, 2), (11, 3)):
-        book.apply("buy", price, qty, 1)
-        book.apply("sell", price + 10, qty, 1)
-    book.apply(BUY, 12, 0, 0)
-    assert book.levels("buy") == [[11, 3, 1], [10, 1, 1]]
-    assert book.levels("sell", 2) == [[20, 1, 1], [21, 3, 1]]
-    with pytest.raises(ValueError):
-        book.apply(3, 1, 1, 1)
 
 
 # ---- the process: python -m hotpath.bridge -----------------------------------------------------------------

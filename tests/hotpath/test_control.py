@@ -23,7 +23,7 @@ import zmq
 
 from c_engine import Command, EventType, Flag, Op, Side
 from hotpath.client import Client
-from hotpath.control import ControlClient, ControlError
+from hotpath.control_client import ControlClient, ControlError
 from hotpath.journal import read_commands
 
 from conftest import SHM, WAIT_S, EngineRun, read_market_data  # tests/hotpath/conftest.py

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from c_engine import Command, Engine, EventType, OrderType, RejectReason, Side
-from c_engine._types import Event
+from c_engine import Event
 from hotpath._cloop import lib
 from conftest import WAIT_S, EngineRun, new_config, read_market_data  # tests/hotpath/conftest.py
 

@@ -26,10 +26,12 @@ import numpy as np
 import pytest
 
 from c_engine import Command, Engine, EventType, SymbolConfig, Side
-from c_engine._types import Event
+from c_engine import Event
 from hotpath.client import Client
 from hotpath.cli import main as proptrade
-from hotpath.engine_process import EngineClient, EngineControl, EngineProcessConfig
+from hotpath.engine_client import EngineClient
+from hotpath.engine_control import EngineControl
+from hotpath.engine_process import EngineProcessConfig
 from hotpath.journal import Journal, JournalConfigError, JournalError, read_commands
 
 SHM = Path("/dev/shm")

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hotpath.engine_process import EngineControl
+from hotpath.engine_control import EngineControl
 from hotpath.launcher import DEFAULT_CONFIG, load_config
 
 from conftest import SHM, processes_named

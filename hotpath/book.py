@@ -1,0 +1,88 @@
+"""The L2 book model that every market-data reader keeps, and the one function that applies a BOOK_DELTA.
+
+A BOOK_DELTA carries a level's new total (qty, order count), so applying one is a dict store (or a delete for
+qty 0) and a book kept from deltas is exact at any depth as long as none is missed. ``BookView`` (from the
+market-data ring), the ``Bridge`` (which republishes the ring on ZeroMQ) and ``MarketDataSubscriber`` (from
+the bridge) all keep ``L2Book``s and all apply deltas through :meth:`L2Book.apply_delta`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from c_engine import Side
+
+__all__ = ["L2Book", "LevelList", "SIDE_CODES", "SnapshotSource"]
+
+#: A price level on the wire and in snapshots: [price ticks, qty lots, order_count].
+LevelList = list[list[int]]
+#: ``snapshot_source(symbol_id) -> (engine_seq, bids, asks)``; levels are (price, qty, order_count), best
+#: first (``c_engine.Level`` tuples work), and engine_seq is the engine seq the snapshot includes.
+SnapshotSource = Callable[[int], tuple[int, Sequence[Sequence[int]], Sequence[Sequence[int]]]]
+
+_BUY = int(Side.BUY)
+_SELL = int(Side.SELL)
+#: Side names as JSON market data spells them -> wire codes (what ``apply_delta`` takes).
+SIDE_CODES = {"buy": _BUY, "sell": _SELL}
+
+
+class L2Book:
+    """One symbol's price levels: ``bids``/``asks`` map price (ticks) -> (qty lots, order_count).
+
+    Sorting happens only when someone asks for levels (snapshots are rare).
+    """
+
+    __slots__ = ("bids", "asks", "stale", "engine_seq")
+
+    def __init__(self) -> None:
+        self.bids: dict[int, tuple[int, int]] = {}
+        self.asks: dict[int, tuple[int, int]] = {}
+        self.stale = False  #: True after data was lost and no snapshot repaired it
+        self.engine_seq = 0  #: engine seq of the last event or snapshot applied
+
+    def apply_delta(self, side: int, price: int, qty: int, order_count: int, engine_seq: int) -> None:
+        """Applies one BOOK_DELTA (side: wire code): the level's new total; qty <= 0 removes the level."""
+        if side == _BUY:
+            levels = self.bids
+        elif side == _SELL:
+            levels = self.asks
+        else:
+            raise ValueError(f"bad side {side!r}")
+        if qty > 0:
+            levels[price] = (qty, order_count)
+        else:
+            levels.pop(price, None)
+        self.engine_seq = engine_seq
+
+    def replace(self, bids: Iterable[Sequence[int]], asks: Iterable[Sequence[int]]) -> None:
+        """Replaces both sides with (price, qty, order_count) levels; drops empty ones."""
+        self.bids = {int(p): (int(q), int(c)) for p, q, c in bids if q > 0}
+        self.asks = {int(p): (int(q), int(c)) for p, q, c in asks if q > 0}
+
+    def levels(self, side: int | str, depth: int | None = None) -> LevelList:
+        """[[price, qty, order_count], ...] best first (bids high to low, asks low to high); side: wire code,
+        "buy"/"bids" or "sell"/"asks"."""
+        buy = side in (_BUY, "buy", "bids")
+        levels = self.bids if buy else self.asks
+        prices = sorted(levels, reverse=buy)
+        if depth is not None:
+            prices = prices[:depth]
+        return [[p, *levels[p]] for p in prices]
+
+    def best(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
+        """((bid price, qty) or None, (ask price, qty) or None)."""
+        bid = max(self.bids) if self.bids else None
+        ask = min(self.asks) if self.asks else None
+        return (
+            (bid, self.bids[bid][0]) if bid is not None else None,
+            (ask, self.asks[ask][0]) if ask is not None else None,
+        )
+
+    def to_dict(self, depth: int | None = None) -> dict[str, LevelList]:
+        return {"bids": self.levels("bids", depth), "asks": self.levels("asks", depth)}
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, L2Book) and self.bids == other.bids and self.asks == other.asks
+
+    def __repr__(self) -> str:
+        return f"L2Book(bids={self.levels('bids')}, asks={self.levels('asks')}, stale={self.stale})"

@@ -1,0 +1,66 @@
+"""The client side of the control plane: a REQ socket to an engine's ``ControlServer`` and its error.
+
+Protocol: one JSON object per request and per reply. Every reply has ``"ok"``; a failed request gets
+``"ok": false, "code": ..., "error": ...`` and changes nothing. docs/HOTPATH.md lists the ops. This module
+imports nothing of the server (``control.py``), so a trading process that only talks to the engine loads
+only ZeroMQ.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import zmq
+
+__all__ = ["ControlClient", "ControlError"]
+
+
+class ControlError(Exception):
+    """A control request that failed: ``code`` is the reply's code (``BAD_REQUEST``, ``ALREADY_ATTACHED``...)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class ControlClient:
+    """A REQ socket to an engine's control plane, with a timeout (a REQ socket whose reply never comes is
+    replaced, so the next request works: the "lazy pirate" pattern of the ZeroMQ guide)."""
+
+    def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._ctx = zmq.Context.instance()
+        self._sock: zmq.Socket[bytes] | None = None
+
+    def _socket(self) -> zmq.Socket[bytes]:
+        if self._sock is None:
+            self._sock = self._ctx.socket(zmq.REQ)
+            self._sock.setsockopt(zmq.LINGER, 0)
+            self._sock.connect(self.endpoint)
+        return self._sock
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Sends one request; the reply, or ControlError (its code), or TimeoutError if none came."""
+        sock = self._socket()
+        sock.send_json({"op": op, **fields})
+        if not sock.poll(int(self.timeout_s * 1000)):
+            sock.close(0)
+            self._sock = None
+            raise TimeoutError(f"no reply to {op!r} from {self.endpoint} within {self.timeout_s} s")
+        reply: dict[str, Any] = sock.recv_json()  # type: ignore[assignment]
+        if not reply.get("ok"):
+            raise ControlError(str(reply.get("code")), str(reply.get("error")))
+        return reply
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

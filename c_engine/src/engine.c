@@ -11,11 +11,11 @@
  *
  * Order lifecycle (an order slot exists only while the order rests):
  *
- *   new GTC remainder --rest_order()--> RESTING --order_remove_from_book()--> (off book)
- *        --order_release()--> slot back in the pool
+ *   new GTC remainder --rest_order()--> RESTING --emit_remove_order()--> (off book)
+ *        --emit_release_order()--> slot back in the pool
  *
- * (place_order() and unplace_order() are the same moves without the touched
- * list, for the one-level commands.)
+ * (place_order() and emit_unplace_order() are the same moves without the
+ * touched list, for the one-level commands.)
  *
  * A taker that never rests (IOC, FOK, market, a fully filled limit) lives only
  * in a taker_t on the stack. A modify that re-prices an order takes it off its
@@ -24,38 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "emit.h"
 
 /* The most events a command can emit (4 per resting order: fill, fill, trade or
  * cancel, delta; plus the taker's own), checked before each command starts. */
 static inline size_t worst_case_events(const pt_engine_t *e) { return 4 * e->live_orders + 16; }
 
-/* ---- events (emit() is in internal.h) --------------------------------------- */
-
-/* The CANCELED of a resting order (still on its level), written at slot with sequence number seq. */
-static inline void write_canceled(const pt_engine_t *e, pt_event_t *slot, uint64_t seq, pt_idx_t oi,
-                                  uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
-{
-    const order_t *o = &e->orders[oi];
-    const level_t *lv = order_level(e, o);
-    write_event(slot, event_head(PT_EV_CANCELED, side_of_index(lv->side), o->symbol, o->client, reason), seq, ts,
-                o->id, e->order_cloid[oi], lv->price, qty, leaves);
-}
-
-void emit_canceled(pt_engine_t *e, pt_idx_t oi, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts)
-{
-    uint64_t seq;
-    pt_event_t *slot = reserve_events(e, 1, &seq);
-    write_canceled(e, slot, seq + 1, oi, reason, qty, leaves, ts);
-}
-
-/* Cancels qty of a taker that is not resting (its order slot, if any, is off the book). */
-void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty, uint64_t ts)
-{
-    t->open_qty -= qty;
-    emit(e, event_head(PT_EV_CANCELED, t->side, t->symbol, t->client, reason), ts, t->id, t->cloid,
-         t->has_limit ? t->limit : 0, qty, t->open_qty);
-}
+/* ---- events (emit() is in internal.h, the CANCELED events in emit.c) ---------- */
 
 /* event_head(type, c->side, c->symbol_id, c->client_id, aux): the three fields sit at the same byte offsets of
  * a command and an event (asserted below), so they come in one 8-byte load and a mask. */
@@ -95,25 +70,11 @@ static inline void write_book_delta(pt_event_t *slot, uint64_t seq, uint64_t del
     write_event(slot, delta_head, seq, ts, 0, exists ? (uint64_t)lv->order_count : 0, price, exists ? lv->qty : 0, 0);
 }
 
-static inline uint64_t delta_head_of(uint16_t symbol, int si)
-{
-    return event_head(PT_EV_BOOK_DELTA, side_of_index(si), symbol, 0, 0);
-}
-
-void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
-{
-    if (lv->touch_stamp == e->cmd_stamp)
-        return;
-    lv->touch_stamp = e->cmd_stamp;
-    e->touched[e->ntouched++] = (touched_t){
-        .lv = lv, .price = lv->price, .delta_head = delta_head_of(symbol, si), .side = (uint8_t)si};
-}
-
 /* A level created in this command at a price it already touched (and emptied):
  * keep one delta for that price. */
 static void touch_new_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv)
 {
-    uint64_t delta_head = delta_head_of(symbol, si);
+    uint64_t delta_head = emit_delta_head(symbol, si);
     for (size_t i = 0; i < e->ntouched; i++) {
         touched_t *t = &e->touched[i];
         if (t->price == lv->price && t->delta_head == delta_head) {
@@ -122,7 +83,7 @@ static void touch_new_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv
             return;
         }
     }
-    touch_level(e, symbol, si, lv);
+    emit_touch_level(e, symbol, si, lv);
 }
 
 static void finish_command(pt_engine_t *e, uint64_t ts)
@@ -148,7 +109,7 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
 
 /* Puts t's open qty at the back of its level (a new order gets its slot, indexes and its client's bit;
  * a modified one keeps them) and returns that level, untouched (see rest_order). Always inlined, as is
- * unplace_order: a call of its own cost the one-level commands ~15 instructions (callgrind). */
+ * emit_unplace_order: a call of its own cost the one-level commands ~15 instructions (callgrind). */
 static inline __attribute__((always_inline)) level_t *place_order(pt_engine_t *e, book_t *b, const taker_t *t,
                                                                   bool post_only, bool *created)
 {
@@ -195,61 +156,7 @@ static void rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool post_on
     if (created)
         touch_new_level(e, t->symbol, lv->side, lv);
     else
-        touch_level(e, t->symbol, lv->side, lv);
-}
-
-/* Takes a resting order off its level, untouched (it keeps its id, indexes and client bit); the level goes
- * too if it empties. */
-static inline __attribute__((always_inline)) void unplace_order(pt_engine_t *e, pt_idx_t oi)
-{
-    order_t *o = &e->orders[oi];
-    book_t *b = &e->books[o->symbol];
-    level_t *lv = &b->levels[o->level];
-    int si = lv->side;
-    level_unlink(e, lv, oi);
-    risk_cs(e, o->client, o->symbol)->open_qty[si] -= o->open_qty;
-    if (lv->order_count == 0)
-        book_remove_level(b, si, o->level);
-}
-
-/* unplace_order, the level on the command's touched list first. */
-void order_remove_from_book(pt_engine_t *e, pt_idx_t oi)
-{
-    const order_t *o = &e->orders[oi];
-    level_t *lv = order_level(e, o);
-    touch_level(e, o->symbol, lv->side, lv);
-    unplace_order(e, oi);
-}
-
-/* Forgets an order that is off the book and returns its slot to the pool. */
-void order_release(pt_engine_t *e, pt_idx_t oi)
-{
-    order_t *o = &e->orders[oi];
-    index_erase_id(e, oi);
-    client_t *c = &e->clients[o->client];
-    if (c->cloids_indexed && e->order_cloid[oi] != 0) /* only an indexed client's cloid needs its (cold) line */
-        index_remove_cloid(e, oi);
-    index_remove_client_order(e, o->client, oi);
-    if (--c->open_orders == 0)
-        index_client_flat(e, o->client);
-    e->live_orders--;
-    o->id = 0;
-    o->next = e->free_order;
-    e->free_order = oi;
-}
-
-/* Cancels all the client's resting orders (on symbol, or all when symbol is PT_SYMBOL_NONE), in ascending id,
- * for a mass cancel or the kill switch; returns how many. */
-size_t cancel_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t reason, uint64_t ts)
-{
-    size_t n = index_client_orders(e, client, symbol, true);
-    for (size_t i = 0; i < n; i++) {
-        pt_idx_t oi = e->scratch[i];
-        emit_canceled(e, oi, reason, e->orders[oi].open_qty, 0, ts);
-        order_remove_from_book(e, oi);
-        order_release(e, oi);
-    }
-    return n;
+        emit_touch_level(e, t->symbol, lv->side, lv);
 }
 
 /* ---- commands -------------------------------------------------------------- */
@@ -361,8 +268,8 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
         pt_event_t *ev = reserve_events(e, 2, &seq);
         write_event(&ev[0], command_event_head(c, PT_EV_ACK, PT_OP_NEW), seq + 1, c->ts_ns, q.id, c->cloid, q.limit,
                     c->qty, c->qty);
-        write_event(&ev[1], delta_head_of(c->symbol_id, lv->side), seq + 2, c->ts_ns, 0, (uint64_t)lv->order_count,
-                    lv->price, lv->qty, 0); /* write_book_delta, of a level known to exist */
+        write_event(&ev[1], emit_delta_head(c->symbol_id, lv->side), seq + 2, c->ts_ns, 0,
+                    (uint64_t)lv->order_count, lv->price, lv->qty, 0); /* write_book_delta, of a level that exists */
         return;
     }
     taker_t t = {.id = ++e->order_seq, .cloid = c->cloid, .limit = market ? 0 : c->price, .open_qty = c->qty,
@@ -415,13 +322,13 @@ static void cmd_cancel(pt_engine_t *e, const pt_command_t *c)
     if (o->next != PT_NIL)
         __builtin_prefetch(&e->orders[o->next], 1);
     const level_t *lv = order_level(e, o);
-    uint64_t delta_head = delta_head_of(o->symbol, lv->side);
+    uint64_t delta_head = emit_delta_head(o->symbol, lv->side);
     int64_t price = lv->price;
     uint64_t seq;
     pt_event_t *ev = reserve_events(e, 2, &seq);
-    write_canceled(e, &ev[0], seq + 1, oi, PT_CXL_USER, o->open_qty, 0, c->ts_ns);
-    unplace_order(e, oi); /* lv is free when it emptied: order_count 0 */
-    order_release(e, oi);
+    emit_write_canceled(e, &ev[0], seq + 1, oi, PT_CXL_USER, o->open_qty, 0, c->ts_ns);
+    emit_unplace_order(e, oi); /* lv is free when it emptied: order_count 0 */
+    emit_release_order(e, oi);
     write_book_delta(&ev[1], seq + 2, delta_head, price, lv, c->ts_ns);
 }
 
@@ -489,7 +396,7 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
     if (new_price == lv->price && new_qty <= o->open_qty) {
         if (new_qty < o->open_qty) { /* reduced in place: keeps its time priority */
             int64_t d = o->open_qty - new_qty;
-            touch_level(e, o->symbol, si, lv);
+            emit_touch_level(e, o->symbol, si, lv);
             o->open_qty = new_qty;
             lv->qty -= d;
             risk_cs(e, o->client, o->symbol)->open_qty[si] -= d;
@@ -497,7 +404,7 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
         finish_command(e, c->ts_ns);
         return;
     }
-    order_remove_from_book(e, oi); /* lv may be gone from here on */
+    emit_remove_order(e, oi); /* lv may be gone from here on */
     uint8_t terms = o->terms;
     taker_t t = {.id = o->id, .cloid = cloid, .limit = new_price, .open_qty = new_qty, .resting = oi,
                  .client = o->client, .symbol = o->symbol, .side = side_of_index(si), .stp = terms_stp(terms),
@@ -506,7 +413,7 @@ static void cmd_modify(pt_engine_t *e, const pt_command_t *c)
     if (t.open_qty > 0)
         rest_order(e, b, &t, terms_post_only(terms));
     else
-        order_release(e, oi);
+        emit_release_order(e, oi);
     finish_command(e, c->ts_ns);
 }
 
@@ -518,7 +425,7 @@ static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
         emit_reject(e, c, PT_REJ_UNKNOWN_SYMBOL);
         return;
     }
-    size_t n = cancel_client_orders(e, c->client_id, by_symbol ? c->symbol_id : PT_SYMBOL_NONE, reason, c->ts_ns);
+    size_t n = emit_cancel_client_orders(e, c->client_id, by_symbol ? c->symbol_id : PT_SYMBOL_NONE, reason, c->ts_ns);
     emit_ack(e, c, PT_OP_MASS_CANCEL, 0, 0, (int64_t)n, 0);
     finish_command(e, c->ts_ns);
 }

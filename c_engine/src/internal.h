@@ -13,6 +13,8 @@
  *   index.c  order id -> order and (client, cloid) -> order, open addressing
  *   book.c   price levels: sorted per side, each a FIFO of orders
  *   risk.c   per-client limits, positions, cash, rate bucket, kill switch
+ *   emit.c   the CANCELED events, touched levels, an order off its level and
+ *            back to the pool, a client's orders cancelled (emit.h)
  *   match.c  the taker walk (trades, self-trade prevention) and the FOK dry run
  *   engine.c commands: validation order, events, per-command bookkeeping
  *   inspect.c snapshots, state hash, invariant checks
@@ -402,13 +404,5 @@ static inline void emit(pt_engine_t *e, uint64_t head, uint64_t ts, uint64_t ord
 {
     write_event(&e->events[e->nevents++], head, ++e->seq, ts, order_id, word4, price, qty, word7);
 }
-
-/* engine.c: events and order lifecycle used by the other files */
-void emit_canceled(pt_engine_t *e, pt_idx_t oi, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts);
-void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty, uint64_t ts);
-void touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv);
-void order_remove_from_book(pt_engine_t *e, pt_idx_t oi);
-void order_release(pt_engine_t *e, pt_idx_t oi);
-size_t cancel_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t reason, uint64_t ts);
 
 #endif

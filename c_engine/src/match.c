@@ -8,7 +8,7 @@
  * first level that does not cross the taker's limit, a taker that then rests
  * cannot lock or cross the book.
  */
-#include "internal.h"
+#include "emit.h"
 
 static inline bool crosses(uint8_t side, bool bounded, int64_t bound, int64_t level_price)
 {
@@ -52,7 +52,7 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
     order_t *m = &e->orders[mi];
     int msi = lv->side;
     uint8_t maker_side = side_of_index(msi);
-    touch_level(e, t->symbol, msi, lv);
+    emit_touch_level(e, t->symbol, msi, lv);
     int64_t q = m->open_qty < t->open_qty ? m->open_qty : t->open_qty;
     int64_t price = lv->price;
     uint64_t trade_id = ++e->trade_seq;
@@ -82,7 +82,7 @@ static void trade(pt_engine_t *e, book_t *b, level_t *lv, pt_idx_t mi, taker_t *
 static void cancel_maker(pt_engine_t *e, level_t *lv, pt_idx_t mi, int64_t qty, uint64_t ts)
 {
     order_t *m = &e->orders[mi];
-    touch_level(e, m->symbol, lv->side, lv);
+    emit_touch_level(e, m->symbol, lv->side, lv);
     m->open_qty -= qty;
     lv->qty -= qty;
     risk_cs(e, m->client, m->symbol)->open_qty[lv->side] -= qty;
@@ -138,7 +138,7 @@ static int walk_book(pt_engine_t *e, book_t *b, taker_t *t, fill_totals_t *fille
 
         if (m->open_qty == 0) {
             level_unlink(e, lv, mi);
-            order_release(e, mi);
+            emit_release_order(e, mi);
             if (lv->order_count == 0)
                 book_pop_best(b, osi);
         }

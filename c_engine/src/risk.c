@@ -13,7 +13,7 @@
  *   (3) sum over clients of position = 0 for every symbol (every trade has
  *       a buyer and a seller) and the same for cash.
  */
-#include "internal.h"
+#include "emit.h"
 
 #define TOKEN_UNITS 1000000000LL /* one token, in 1e-9 tokens: refill is rate_per_s units per ns */
 
@@ -141,7 +141,7 @@ int64_t risk_pnl(const pt_engine_t *e, uint16_t client, bool *overflow)
 static void kill_client(pt_engine_t *e, uint16_t client, uint64_t ts)
 {
     e->clients[client].killed = true;
-    cancel_client_orders(e, client, PT_SYMBOL_NONE, PT_CXL_KILL_SWITCH, ts);
+    emit_cancel_client_orders(e, client, PT_SYMBOL_NONE, PT_CXL_KILL_SWITCH, ts);
 }
 
 /* One loss client's re-mark by move, then its kill switch. */

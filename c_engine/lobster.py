@@ -41,6 +41,12 @@ Choices, in the order they bite:
 
 On the AAPL 2012-06-21 10-level sample in ``../shared/data/lobster`` every one of the 998 compared rows
 matches (0 mismatches, 0 priority deviations) with 320 refreshes (14 of them changed a level).
+
+Without that data, ``lobster_synth.py`` writes a LOBSTER day from the seeded synthetic flow run through the
+engine: every message (the full form), or only those touching the top N levels as real files have them (the
+filtered form, which needs the refreshes); ``tests/c_engine/test_lobster_synthetic.py`` replays both. The
+filtered day of seed 31 is not reproduced (an expected failure there): a level that comes back into view
+with an unchanged size keeps its stale orders, even when orders came and went while it was out of view.
 """
 
 from __future__ import annotations

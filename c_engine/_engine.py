@@ -350,11 +350,22 @@ class Engine:
     def _ts(ts_ns: int | None) -> int:
         return time.monotonic_ns() if ts_ns is None else ts_ns
 
-    def to_price(self, symbol: str | int, ticks: int) -> float:
+    # Unit conversion: the same names on hotpath.Client.
+    def units(self, symbol: str | int) -> Units:
+        """The symbol's exact human <-> ticks/lots conversion."""
+        return self._units[self.symbol_id(symbol)]
+
+    def price(self, symbol: str | int, ticks: int) -> float:
         return self._units[self.symbol_id(symbol)].price(ticks)
 
-    def to_size(self, symbol: str | int, lots: int) -> float:
+    def size(self, symbol: str | int, lots: int) -> float:
         return self._units[self.symbol_id(symbol)].size(lots)
+
+    def ticks(self, symbol: str | int, price: float) -> int:
+        return self._units[self.symbol_id(symbol)].ticks(price)
+
+    def lots(self, symbol: str | int, size: float) -> int:
+        return self._units[self.symbol_id(symbol)].lots(size)
 
     # ---- snapshots ---------------------------------------------------------------------
 

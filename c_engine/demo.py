@@ -41,7 +41,7 @@ def _build_engine() -> tuple[Engine, int]:
 def _fmt_level(engine: Engine, symbol: int, level: object) -> str:
     if level is None:
         return "      --      "
-    price, qty = engine.to_price(symbol, level.price), engine.to_size(symbol, level.qty)  # type: ignore[attr-defined]
+    price, qty = engine.price(symbol, level.price), engine.size(symbol, level.qty)  # type: ignore[attr-defined]
     return f"{qty:>7g} @ {price:<9.2f}"
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy.typing as npt
 
-from c_engine import MSG_SIZE, Command, Event, Units, pack_new_order
+from c_engine import MSG_SIZE, Command, Event, Units, UnknownSymbolError, pack_new_order
 
 from .bcast import BroadcastReader, SharedMemoryBroadcast
 from .control_client import ControlClient, ControlError
@@ -117,13 +117,14 @@ class Client:
     # --- orders ------------------------------------------------------------------------------------------
 
     def symbol_id(self, symbol: str | int) -> int:
+        """The engine's id of a symbol name (or id); UnknownSymbolError if the engine has no such symbol."""
         if isinstance(symbol, str):
             try:
                 return self.symbols[symbol]
             except KeyError:
-                raise KeyError(f"unknown symbol {symbol!r} (known: {sorted(self.symbols)})") from None
+                raise UnknownSymbolError(f"unknown symbol {symbol!r} (known: {sorted(self.symbols)})") from None
         if symbol not in self.symbol_names:
-            raise KeyError(f"unknown symbol id {symbol}")
+            raise UnknownSymbolError(f"unknown symbol id {symbol}")
         return symbol
 
     def submit(
@@ -233,6 +234,11 @@ class Client:
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
         """A control-plane request as it is (docs/HOTPATH.md, "Control plane"); ControlError if it failed."""
         return self._ctl.request(op, **fields)
+
+    # Unit conversion: the same names on c_engine.Engine.
+    def units(self, symbol: str | int) -> Units:
+        """The symbol's exact human <-> ticks/lots conversion."""
+        return self._units[self.symbol_id(symbol)]
 
     def price(self, symbol: str | int, ticks: int) -> float:
         return self._units[self.symbol_id(symbol)].price(ticks)

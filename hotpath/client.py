@@ -81,23 +81,26 @@ class Client:
 
     def __init__(
         self,
-        client_id: int,
+        account: str | int,
         *,
         prefix: str | None = None,
         endpoint: str | None = None,
         timeout_s: float = 10.0,
         heartbeat: bool = True,
     ) -> None:
-        """Attaches ``client_id`` to the engine run ``prefix`` (or at ``endpoint``). ``ControlError`` with code
-        ALREADY_ATTACHED if another live process holds that id; ``TimeoutError`` if no engine answers."""
+        """Attaches ``account`` (an account name of the platform config, or an engine client id) to the engine
+        run ``prefix`` (or at ``endpoint``). ``ControlError`` with code ALREADY_ATTACHED if another live process
+        holds it, UNKNOWN_ACCOUNT for a name the engine does not know; ``TimeoutError`` if no engine answers."""
         if endpoint is None:
             if prefix is None:
                 raise ValueError("give the engine run's prefix or its control endpoint")
             endpoint = control_endpoint(prefix)
-        self.client_id = client_id
         self.endpoint = endpoint
         self._ctl = ControlClient(endpoint, timeout_s)
-        reply = self._ctl.request("attach", client=client_id, pid=os.getpid())
+        reply = self._ctl.request("attach", client=account, pid=os.getpid())
+        self.client_id: int = reply["client"]
+        client_id = self.client_id
+        self.account: str | None = reply.get("account")  #: the account's name, None for an id no account has
         self.static = bool(reply["static"])
         self.engine_pid: int | None = reply.get("engine_pid")
         self._next_alive_check = 0.0

@@ -92,6 +92,7 @@ class ControlServer:
         static: dict[int, tuple[Any, Any]],
         symbols: list[dict[str, Any]],
         md_tail: Callable[[], int],
+        accounts: dict[str, int] | None = None,
         running: Callable[[], bool],
         stalled_on: Callable[[], int] = lambda: 0,
         heartbeat_timeout_s: float = 5.0,
@@ -105,6 +106,8 @@ class ControlServer:
         self._market_data = market_data
         self._create_rings = create_rings
         self._symbols = symbols
+        self._accounts = dict(accounts or {})  # account name -> client id
+        self._account_names = {cid: name for name, cid in self._accounts.items()}
         self._md_tail = md_tail
         self._running = running
         self._stalled_on = stalled_on
@@ -253,10 +256,17 @@ class ControlServer:
         return {"ok": True, **handler(self, request)}
 
     def _client_id(self, request: dict[str, Any]) -> int:
+        """The request's client: an engine client id, or the name of an account of the config."""
         cid = request.get("client")
+        if isinstance(cid, str):
+            try:
+                return self._accounts[cid]
+            except KeyError:
+                raise ControlError("UNKNOWN_ACCOUNT", f"no account {cid!r} (known: {sorted(self._accounts)})") from None
         max_clients = self._engine.config.max_clients
         if type(cid) is not int or not 0 <= cid < max_clients:
-            raise ControlError("BAD_REQUEST", f"client must be an integer in 0..{max_clients - 1}, not {cid!r}")
+            raise ControlError("BAD_REQUEST", f"client must be an account name or an integer in 0..{max_clients - 1}, "
+                               f"not {cid!r}")  # fmt: skip
         return cid
 
     def _attach(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -287,6 +297,7 @@ class ControlServer:
         cmd_name, evt_name = self._names(cid)
         return {
             "client": cid,
+            "account": self._account_names.get(cid),
             "static": att.static,
             "command_ring": cmd_name,
             "event_ring": evt_name,

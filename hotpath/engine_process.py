@@ -67,6 +67,8 @@ class EngineProcessConfig:
     symbols: tuple[SymbolConfig, ...] = (SymbolConfig("TEST"),)
     #: (client id, limits) pairs; clients not listed have no limits
     limits: tuple[tuple[int, ClientLimits], ...] = ()
+    #: (account name, client id) pairs: an attach may name the account instead of the id (hotpath/accounts.py)
+    accounts: tuple[tuple[str, int], ...] = ()
     #: small by default: the engine preallocates its order pool and levels
     engine: EngineConfig = field(
         default_factory=lambda: EngineConfig(max_orders=1 << 16, max_levels_per_side=1 << 10, max_symbols=8,
@@ -114,6 +116,7 @@ class EngineProcessConfig:
             clients=tuple(d["clients"]),
             symbols=tuple(SymbolConfig(**s) for s in d["symbols"]),
             limits=tuple((int(c), ClientLimits(**lim)) for c, lim in d["limits"]),
+            accounts=tuple((str(name), int(c)) for name, c in d.get("accounts", ())),
             engine=EngineConfig(**d["engine"]),
             ring_capacity=d["ring_capacity"],
             md_capacity=d["md_capacity"],
@@ -295,6 +298,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             create_rings=lambda cid: _create_ring_pair(config.prefix, cid, config.ring_capacity),
             static={client: (cmd, evt) for client, cmd, evt in rings},
             symbols=symbol_dicts(config.symbols),
+            accounts=dict(config.accounts),
             md_tail=lambda: view.tail,
             running=loop_running,
             stalled_on=stalled_on,

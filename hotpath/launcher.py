@@ -41,8 +41,9 @@ from typing import TextIO
 
 import numpy as np
 
-from c_engine import ClientLimits, Command, EngineConfig, Event, EventType, Side, SymbolConfig
+from c_engine import Command, EngineConfig, Event, EventType, Side, SymbolConfig
 
+from .accounts import Accounts, parse_accounts
 from .bridge import DEFAULT_PUB_ENDPOINT, DEFAULT_REP_ENDPOINT
 from .client import Client
 from .control_client import ControlClient, ControlError
@@ -87,14 +88,36 @@ enabled = true
 pub = "tcp://127.0.0.1:5560"   # market data, a topic per symbol
 rep = "tcp://127.0.0.1:5561"   # snapshot requests
 
-[probe]
+# Accounts: the names users and agents attach as; each maps to an engine client id (hotpath/accounts.py).
+[[accounts]]
+name = "mm_1"
+client = 1
+limits = { max_order_qty = 100, max_open_orders = 10, max_position = 400 }
+
+[[accounts]]
+name = "flow_1"
+client = 10
+
+[[accounts]]
+name = "flow_2"
+client = 11
+
+[[accounts]]
+name = "flow_3"
+client = 12
+
+[[accounts]]
+name = "probe"
 client = 63
+
+[probe]
+account = "probe"
 hz = 50                    # bursts of 4 order/cancel round trips per second, timed
 
 [[agents]]
 name = "flow"
 module = "hotpath.agents.flow"
-clients = [10, 11, 12]
+accounts = ["flow_1", "flow_2", "flow_3"]   # one process per account
 symbol = "SIM"
 args = ["--rate", "300", "--mid", "100"]
 restart = true
@@ -102,12 +125,11 @@ restart = true
 [[agents]]
 name = "maker"
 module = "hotpath.agents.maker"
-clients = [1]
+accounts = ["mm_1"]
 symbol = "SIM"
 args = ["--size", "5", "--half-spread", "2", "--max-position", "200"]
 restart = true
 maker = true
-limits = { max_order_qty = 100, max_open_orders = 10, max_position = 400 }
 """
 
 
@@ -115,22 +137,22 @@ limits = { max_order_qty = 100, max_open_orders = 10, max_position = 400 }
 class AgentSpec:
     name: str
     module: str
-    clients: tuple[int, ...]
+    accounts: tuple[str, ...]  #: one process per account, each attaching as that account
     symbol: str
     args: tuple[str, ...] = ()
     restart: bool = False
     max_restarts: int = 5
     maker: bool = False  #: show its position and PnL in the live view
-    limits: ClientLimits | None = None
 
 
 @dataclass(frozen=True)
 class PlatformConfig:
     engine: EngineProcessConfig
+    accounts: Accounts = dataclasses.field(default_factory=Accounts)
     agents: tuple[AgentSpec, ...] = ()
     bridge_pub: str | None = None  #: None: no bridge
     bridge_rep: str | None = None
-    probe_client: int | None = 63
+    probe_account: str | None = None  #: None: no probe
     probe_hz: float = 50.0
 
 
@@ -141,30 +163,31 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
     symbols = tuple(SymbolConfig(**s) for s in doc.get("symbols", []))
     if not symbols:
         raise ValueError("the config has no [[symbols]]")
+    max_clients = int(eng.get("max_clients", 64))
+    accounts = parse_accounts(doc.get("accounts", []), max_clients=max_clients)
     agents = []
     for a in doc.get("agents", []):
-        limits = ClientLimits(**a["limits"]) if "limits" in a else None
-        agents.append(AgentSpec(name=a["name"], module=a["module"], clients=tuple(a["clients"]), symbol=a["symbol"],
+        if "clients" in a or "limits" in a:
+            raise ValueError(f"agent {a.get('name')!r}: agents name their accounts (accounts = [...]); client ids "
+                             "and limits belong to [[accounts]]")  # fmt: skip
+        agents.append(AgentSpec(name=a["name"], module=a["module"], accounts=tuple(a["accounts"]), symbol=a["symbol"],
                                 args=tuple(a.get("args", ())), restart=bool(a.get("restart", False)),
-                                max_restarts=int(a.get("max_restarts", 5)), maker=bool(a.get("maker", False)),
-                                limits=limits))  # fmt: skip
-    ids = [c for a in agents for c in a.clients]
+                                max_restarts=int(a.get("max_restarts", 5)), maker=bool(a.get("maker", False))))  # fmt: skip
     probe = doc.get("probe", {})
-    probe_client = probe.get("client", 63) if probe.get("hz", 50) > 0 else None
-    if probe_client is not None:
-        ids.append(probe_client)
-    if len(set(ids)) != len(ids):
-        raise ValueError(f"client ids must be distinct across agents and the probe: {sorted(ids)}")
-    max_clients = int(eng.get("max_clients", 64))
-    if any(not 0 <= c < max_clients for c in ids):
-        raise ValueError(f"client ids must be in 0..{max_clients - 1}")
+    probe_account = probe.get("account", "probe") if probe.get("hz", 50) > 0 else None
+    users = [name for a in agents for name in a.accounts] + ([probe_account] if probe_account else [])
+    if len(set(users)) != len(users):
+        raise ValueError(f"each account runs in one process at a time; used twice: {sorted(users)}")
+    for name in users:
+        accounts[name]  # AccountError (a ValueError) for a name no [[accounts]] entry has
     core = eng.get("core", "last")
     journal = eng.get("journal", "")
     engine = EngineProcessConfig(
         prefix=prefix or f"pt_{os.getpid()}_{uuid.uuid4().hex[:6]}",
         clients=(),  # every client attaches through the control plane
         symbols=symbols,
-        limits=tuple((c, a.limits) for a in agents if a.limits is not None for c in a.clients),
+        limits=tuple((a.client_id, a.limits) for a in accounts.values() if a.limits is not None),
+        accounts=tuple(accounts.ids().items()),
         engine=EngineConfig(max_orders=int(eng.get("max_orders", 1 << 18)), max_levels_per_side=1 << 12,
                             max_symbols=max(8, len(symbols)), max_clients=max_clients),  # fmt: skip
         ring_capacity=int(eng.get("ring_capacity", 4096)),
@@ -179,10 +202,11 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
     on = bridge.get("enabled", True)
     return PlatformConfig(
         engine=engine,
+        accounts=accounts,
         agents=tuple(agents),
         bridge_pub=bridge.get("pub", DEFAULT_PUB_ENDPOINT) if on else None,
         bridge_rep=bridge.get("rep", DEFAULT_REP_ENDPOINT) if on else None,
-        probe_client=probe_client,
+        probe_account=probe_account,
         probe_hz=float(probe.get("hz", 50)),
     )
 
@@ -288,7 +312,7 @@ class Launcher:
         allowed = os.sched_getaffinity(0)
         core = self.config.engine.core if self.config.engine.core is not None else max(allowed)
         others = allowed - {core}
-        nproc = 1 + (self.config.bridge_pub is not None) + sum(len(a.clients) for a in self.config.agents)
+        nproc = 1 + (self.config.bridge_pub is not None) + sum(len(a.accounts) for a in self.config.agents)
         if not others:
             self.say(f"note: 1 core for {nproc} processes: the engine's busy loop shares it with everything")
             return core, None
@@ -322,13 +346,14 @@ class Launcher:
                 raise RuntimeError(f"the bridge did not start (said {line!r})")
             self.say(f"bridge up: {line.removeprefix('ready ')}")
         for spec in self.config.agents:
-            for i, client in enumerate(spec.clients):
-                argv = [sys.executable, "-m", spec.module, "--endpoint", self.endpoint, "--client", str(client),
-                        "--symbol", spec.symbol, "--seed", str(client), *spec.args]  # fmt: skip
-                child = _Child(f"{spec.name}[{client}]", argv, others, spec.restart, spec.max_restarts)
+            for account in spec.accounts:
+                seed = self.config.accounts[account].client_id  # distinct per account, stable across runs
+                argv = [sys.executable, "-m", spec.module, "--endpoint", self.endpoint, "--client", account,
+                        "--symbol", spec.symbol, "--seed", str(seed), *spec.args]  # fmt: skip
+                child = _Child(f"{spec.name}[{account}]", argv, others, spec.restart, spec.max_restarts)
                 child.start()
                 self.children.append(child)
-            self.say(f"{spec.name}: {len(spec.clients)} process(es), clients {list(spec.clients)}")
+            self.say(f"{spec.name}: {len(spec.accounts)} process(es), accounts {list(spec.accounts)}")
 
     # --- supervise ---------------------------------------------------------------------------------------
 
@@ -379,13 +404,14 @@ class Launcher:
     def _attach_probe(self) -> tuple[Client, BookView, _Probe | None]:
         """The launcher's own client: its market-data view for the live book, and the probe if configured."""
         cfg = self.config.engine
-        client = Client(self.config.probe_client if self.config.probe_client is not None else cfg.engine.max_clients - 1,
+        probe_account = self.config.probe_account
+        client = Client(probe_account if probe_account is not None else cfg.engine.max_clients - 1,
                         endpoint=self.endpoint)  # fmt: skip
         view = BookView(client.market_data(), list(range(len(cfg.symbols))),
                         control_snapshot(client.request, client.symbol_names))  # fmt: skip
         view.resync()
         probe = None
-        if self.config.probe_client is not None:
+        if probe_account is not None:
             probe = _Probe(client, 0, view, cfg.symbols[0].reference_price or cfg.symbols[0].min_price_ticks + 100)
         return client, view, probe
 
@@ -444,12 +470,12 @@ class Launcher:
         for spec in self.config.agents:
             if not spec.maker:
                 continue
-            for client in spec.clients:
+            for account in spec.accounts:
                 try:
-                    pos = ctl.request("position", client=client, symbol=spec.symbol)
+                    pos = ctl.request("position", client=account, symbol=spec.symbol)
                 except (ControlError, TimeoutError):
                     continue
-                out.append(f"{spec.name}[{client}] pos {pos['position']:+d} pnl {pos['pnl']:+,d}")
+                out.append(f"{spec.name}[{account}] pos {pos['position']:+d} pnl {pos['pnl']:+,d}")
         return out
 
     # --- stop --------------------------------------------------------------------------------------------

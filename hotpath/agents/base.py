@@ -69,10 +69,15 @@ def run_agent(agent: Agent, client: Client, view: BookView, stop: threading.Even
         idle.idle(work, None if due is None else (due - now) / 1e9)
 
 
+def _account(text: str) -> str | int:
+    """An account name, or a client id for digits."""
+    return int(text) if text.isdigit() else text
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prefix", help="the engine run's prefix (its control endpoint is derived from it)")
     parser.add_argument("--endpoint", help="the engine's control endpoint (instead of --prefix)")
-    parser.add_argument("--client", type=int, required=True, help="client id to attach as")
+    parser.add_argument("--client", type=_account, required=True, help="account to attach as: a name or a client id")
     parser.add_argument("--symbol", required=True, help="symbol to trade")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until signalled)")

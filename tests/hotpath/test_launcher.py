@@ -40,14 +40,31 @@ enabled = true
 pub = "ipc://@{prefix}-pub"
 rep = "ipc://@{prefix}-rep"
 
-[probe]
+[[accounts]]
+name = "mm_1"
+client = 1
+limits = {{ max_position = 400 }}
+
+[[accounts]]
+name = "flow_a"
+client = 10
+
+[[accounts]]
+name = "flow_b"
+client = 11
+
+[[accounts]]
+name = "probe"
 client = 63
+
+[probe]
+account = "probe"
 hz = 50
 
 [[agents]]
 name = "flow"
 module = "hotpath.agents.flow"
-clients = [10, 11]
+accounts = ["flow_a", "flow_b"]
 symbol = "SIM"
 args = ["--rate", "200", "--mid", "100"{flow_extra}]
 restart = true
@@ -56,10 +73,9 @@ max_restarts = 3
 [[agents]]
 name = "maker"
 module = "hotpath.agents.maker"
-clients = [1]
+accounts = ["mm_1"]
 symbol = "SIM"
 maker = true
-limits = {{ max_position = 400 }}
 """
 
 
@@ -99,13 +115,21 @@ def _finish(proc: subprocess.Popen[str], prefix: str, timeout_s: float = 60.0) -
 def test_the_default_config_parses_and_bad_ones_say_why() -> None:
     config = load_config(DEFAULT_CONFIG, prefix="x")
     assert [a.name for a in config.agents] == ["flow", "maker"] and config.engine.symbols[0].name == "SIM"
-    assert config.engine.limits == ((1, config.agents[1].limits),)
-    with pytest.raises(ValueError, match="distinct"):
-        load_config(DEFAULT_CONFIG.replace("clients = [1]", "clients = [10]"))
+    assert config.engine.limits == ((1, config.accounts["mm_1"].limits),)
+    assert dict(config.engine.accounts) == {"mm_1": 1, "flow_1": 10, "flow_2": 11, "flow_3": 12, "probe": 63}
+    assert config.agents[1].accounts == ("mm_1",) and config.probe_account == "probe"
+    with pytest.raises(ValueError, match="both use client 10"):
+        load_config(DEFAULT_CONFIG.replace("client = 1\n", "client = 10\n"))
+    with pytest.raises(ValueError, match="used twice"):
+        load_config(DEFAULT_CONFIG.replace('accounts = ["mm_1"]', 'accounts = ["flow_1"]'))
+    with pytest.raises(ValueError, match="no account 'mm_9'"):
+        load_config(DEFAULT_CONFIG.replace('accounts = ["mm_1"]', 'accounts = ["mm_9"]'))
     with pytest.raises(ValueError, match="no \\[\\[symbols\\]\\]"):
         load_config("[engine]\n")
     with pytest.raises(ValueError, match="0..63"):
-        load_config(DEFAULT_CONFIG.replace("clients = [1]", "clients = [64]"))
+        load_config(DEFAULT_CONFIG.replace("client = 1\n", "client = 64\n"))
+    with pytest.raises(ValueError, match="belong to \\[\\[accounts\\]\\]"):
+        load_config(DEFAULT_CONFIG.replace('accounts = ["mm_1"]', "clients = [1]"))
 
 
 def test_up_runs_the_platform_shows_it_live_and_stops_cleanly(tmp_path: Path) -> None:
@@ -115,7 +139,7 @@ def test_up_runs_the_platform_shows_it_live_and_stops_cleanly(tmp_path: Path) ->
     assert "engine up" in out and "bridge up" in out and "flow: 2 process(es)" in out
     live = [line for line in out.splitlines() if line.startswith("t=")]
     assert len(live) >= 3, out
-    assert "clients 4" in live[-1] and "order->ACK p50" in live[-1] and "maker[1] pos" in live[-1], live[-1]
+    assert "clients 4" in live[-1] and "order->ACK p50" in live[-1] and "maker[mm_1] pos" in live[-1], live[-1]
     assert "stopped: every process exited, no shared-memory segment left" in out
 
 
@@ -139,7 +163,7 @@ def test_a_crashed_agent_is_restarted(tmp_path: Path) -> None:
     proc, prefix = _up(tmp_path, seconds=6, flow_extra=', "--seconds", "1"')
     out = _finish(proc, prefix)
     assert proc.returncode == 0, out
-    assert "flow[10] restarted (1/3)" in out, out
+    assert "flow[flow_a] restarted (1/3)" in out, out
 
 
 IDLE = """
@@ -155,13 +179,17 @@ enabled = true
 pub = "ipc://@{prefix}-pub"
 rep = "ipc://@{prefix}-rep"
 
+[[accounts]]
+name = "mm_1"
+client = 1
+
 [probe]
 hz = 0
 
 [[agents]]
 name = "maker"
 module = "hotpath.agents.maker"
-clients = [1]
+accounts = ["mm_1"]
 symbol = "SIM"
 """
 

@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import numpy.typing as npt
+
 from c_engine import Event
 
 from ..client import Client, EngineGoneError
@@ -33,8 +35,10 @@ class Agent(Protocol):
     def on_events(self, events: list[Event]) -> None:
         """The agent's own events (ACK, REJECT, FILL, CANCELED, MODIFIED), in engine order."""
 
-    def on_book(self, view: BookView) -> None:
-        """Market data changed (the view's books are current)."""
+    def on_book(self, view: BookView, rows: npt.NDArray[Any]) -> None:
+        """Market data arrived: ``rows`` are the BOOK_DELTA and TRADE events just applied (``EVENT_DTYPE``, in
+        engine order; trades included, so a strategy can react to them), and the view's books are current. After
+        the view resynced from a snapshot (it was lapped), ``rows`` is empty and only the books say what changed."""
 
     def step(self, now_ns: int) -> int:
         """Time passed: act if due; return how many commands were sent (0 lets the loop back off)."""
@@ -60,8 +64,10 @@ def run_agent(agent: Agent, client: Client, view: BookView, stop: threading.Even
         if events:
             agent.on_events(events)
             work += len(events)
-        if len(view.poll()):
-            agent.on_book(view)
+        overruns = view.overruns
+        rows = view.poll()
+        if len(rows) or view.overruns != overruns:
+            agent.on_book(view, rows)
             work += 1
         now = time.monotonic_ns()
         work += agent.step(now)

@@ -13,8 +13,10 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from c_engine import Command, Event, EventType, Op, OrderType, Side, Tif
 
@@ -73,7 +75,7 @@ class PoissonFlow:
             elif ev.type == EventType.REJECT:
                 self.rejects += 1
 
-    def on_book(self, view: BookView) -> None:
+    def on_book(self, view: BookView, rows: npt.NDArray[Any]) -> None:
         pass  # the flow does not look at the book: it is the noise the market makers quote against
 
     def step(self, now_ns: int) -> int:

@@ -16,6 +16,9 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import dataclass
+from typing import Any
+
+import numpy.typing as npt
 
 from c_engine import Command, Event, EventType, Op, Side
 
@@ -85,7 +88,7 @@ class DemoMaker:
                     if ev.cloid and ev.cloid == quote.cloid:
                         quote.cloid = 0
 
-    def on_book(self, view: BookView) -> None:
+    def on_book(self, view: BookView, rows: npt.NDArray[Any]) -> None:
         pass  # step() reads the view; quoting on every delta would requote faster than the engine acks
 
     # --- quoting -----------------------------------------------------------------------------------------

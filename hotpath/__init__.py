@@ -37,6 +37,7 @@ _LAZY = {
     "Overrun": "bcast",
     "SharedMemoryBroadcast": "bcast",
     "broadcast_bytes": "bcast",
+    "AsyncClient": "async_client",
     "Client": "client",
     "EngineGoneError": "client",
     "BookView": "md_view",

@@ -30,20 +30,15 @@ from typing import Any
 
 import numpy.typing as npt
 
-from c_engine import MSG_SIZE, Command, Event, Units, UnknownSymbolError, pack_new_order
+from c_engine import MSG_SIZE, Command, Event, pack_new_order
 
 from .bcast import BroadcastReader, SharedMemoryBroadcast
+from .attachment import Attachment, EngineGoneError, resolve_endpoint
 from .control_client import ControlClient, ControlError
-from .engine_client import EngineClient
-from .names import control_endpoint
 
 __all__ = ["Client", "EngineGoneError"]
 
 log = logging.getLogger("proptrade.client")
-
-
-class EngineGoneError(ConnectionError):
-    """The engine process this client was attached to has exited: nothing more will be taken or answered."""
 
 
 #: how often a wait checks that the engine process still exists
@@ -76,7 +71,7 @@ class _Heartbeat:
         self._ctl.close()
 
 
-class Client:
+class Client(Attachment):
     """One client id attached to a running engine (see the module docstring)."""
 
     def __init__(
@@ -91,44 +86,19 @@ class Client:
         """Attaches ``account`` (an account name of the platform config, or an engine client id) to the engine
         run ``prefix`` (or at ``endpoint``). ``ControlError`` with code ALREADY_ATTACHED if another live process
         holds it, UNKNOWN_ACCOUNT for a name the engine does not know; ``TimeoutError`` if no engine answers."""
-        if endpoint is None:
-            if prefix is None:
-                raise ValueError("give the engine run's prefix or its control endpoint")
-            endpoint = control_endpoint(prefix)
-        self.endpoint = endpoint
-        self._ctl = ControlClient(endpoint, timeout_s)
-        reply = self._ctl.request("attach", client=account, pid=os.getpid())
-        self.client_id: int = reply["client"]
-        client_id = self.client_id
-        self.account: str | None = reply.get("account")  #: the account's name, None for an id no account has
-        self.static = bool(reply["static"])
-        self.engine_pid: int | None = reply.get("engine_pid")
+        self.endpoint = resolve_endpoint(prefix, endpoint)
+        self._ctl = ControlClient(self.endpoint, timeout_s)
+        super().__init__(self._ctl.request("attach", client=account, pid=os.getpid()))
         self._next_alive_check = 0.0
-        self._rings = EngineClient.from_names(client_id, reply["command_ring"], reply["event_ring"],
-                                              reply["market_data"])  # fmt: skip
-        self.symbols: dict[str, int] = {s["name"]: s["symbol_id"] for s in reply["symbols"]}
-        self.symbol_names: dict[int, str] = {sid: name for name, sid in self.symbols.items()}
-        self._units = {s["symbol_id"]: Units(s["tick_size"], s["lot_size"]) for s in reply["symbols"]}
         self._cmd = bytearray(MSG_SIZE)
         self._next_cloid = 1
         self._heartbeat: _Heartbeat | None = None
-        timeout = float(reply["heartbeat_timeout_s"])
-        if heartbeat and timeout > 0 and not self.static:
-            self._heartbeat = _Heartbeat(endpoint, client_id, timeout / 4)  # four chances before the timeout
+        timeout = self.heartbeat_timeout_s
+        if heartbeat and timeout > 0 and not self.static:  # four chances before the timeout
+            self._heartbeat = _Heartbeat(self.endpoint, self.client_id, timeout / 4)
         self._closed = False
 
     # --- orders ------------------------------------------------------------------------------------------
-
-    def symbol_id(self, symbol: str | int) -> int:
-        """The engine's id of a symbol name (or id); UnknownSymbolError if the engine has no such symbol."""
-        if isinstance(symbol, str):
-            try:
-                return self.symbols[symbol]
-            except KeyError:
-                raise UnknownSymbolError(f"unknown symbol {symbol!r} (known: {sorted(self.symbols)})") from None
-        if symbol not in self.symbol_names:
-            raise UnknownSymbolError(f"unknown symbol id {symbol}")
-        return symbol
 
     def submit(
         self,
@@ -187,24 +157,13 @@ class Client:
         """Sends a ``COMMAND_DTYPE`` array in order, waiting (with back-off) while the ring is full."""
         self._rings.commands.push_batch_wait(commands, timeout_s, self._check_engine)
 
-    def _engine_alive(self) -> bool:
-        if self.engine_pid is None:
-            return True
-        try:
-            os.kill(self.engine_pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            pass
-        return True
-
     def _check_engine(self) -> None:
         """The waits' abort hook: EngineGoneError once the engine process is gone (looked at every few ms)."""
         now = time.monotonic()
         if now < self._next_alive_check:
             return
         self._next_alive_check = now + _ALIVE_CHECK_S
-        if not self._engine_alive():
+        if not self.engine_alive():
             raise EngineGoneError(f"client {self.client_id}: the engine (pid {self.engine_pid}) has exited")
 
     # --- events and market data --------------------------------------------------------------------------
@@ -238,23 +197,6 @@ class Client:
         """A control-plane request as it is (docs/HOTPATH.md, "Control plane"); ControlError if it failed."""
         return self._ctl.request(op, **fields)
 
-    # Unit conversion: the same names on c_engine.Engine.
-    def units(self, symbol: str | int) -> Units:
-        """The symbol's exact human <-> ticks/lots conversion."""
-        return self._units[self.symbol_id(symbol)]
-
-    def price(self, symbol: str | int, ticks: int) -> float:
-        return self._units[self.symbol_id(symbol)].price(ticks)
-
-    def size(self, symbol: str | int, lots: int) -> float:
-        return self._units[self.symbol_id(symbol)].size(lots)
-
-    def ticks(self, symbol: str | int, price: float) -> int:
-        return self._units[self.symbol_id(symbol)].ticks(price)
-
-    def lots(self, symbol: str | int, size: float) -> int:
-        return self._units[self.symbol_id(symbol)].lots(size)
-
     # --- lifetime ----------------------------------------------------------------------------------------
 
     def close(self, *, cancel: bool = True, drain_timeout_s: float = 2.0) -> None:
@@ -267,7 +209,7 @@ class Client:
             self._heartbeat.stop()
         try:
             deadline = time.monotonic() + drain_timeout_s
-            while self._rings.commands.depth() and time.monotonic() < deadline and self._engine_alive():
+            while self._rings.commands.depth() and time.monotonic() < deadline and self.engine_alive():
                 time.sleep(0.0005)
             # Best effort, briefly: if the engine does not answer, it notices this process's exit anyway.
             self._ctl.timeout_s = min(self._ctl.timeout_s, 1.0)

@@ -12,7 +12,7 @@ from typing import Any
 
 import zmq
 
-__all__ = ["ControlClient", "ControlError"]
+__all__ = ["AsyncControlClient", "ControlClient", "ControlError"]
 
 
 class ControlError(Exception):
@@ -64,3 +64,40 @@ class ControlClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class AsyncControlClient:
+    """The asyncio form of :class:`ControlClient` (``zmq.asyncio``): a request awaits its reply without blocking
+    the event loop; a request with no reply within ``timeout_s`` replaces the socket, as there."""
+
+    def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
+        import zmq.asyncio  # only an asyncio process pays for it
+
+        self.endpoint = endpoint
+        self.timeout_s = timeout_s
+        self._ctx = zmq.asyncio.Context.instance()
+        self._sock: zmq.asyncio.Socket | None = None
+
+    def _socket(self) -> Any:
+        if self._sock is None:
+            self._sock = self._ctx.socket(zmq.REQ)
+            self._sock.setsockopt(zmq.LINGER, 0)
+            self._sock.connect(self.endpoint)
+        return self._sock
+
+    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Sends one request; the reply, or ControlError (its code), or TimeoutError if none came."""
+        sock = self._socket()
+        await sock.send_json({"op": op, **fields})
+        if not await sock.poll(int(self.timeout_s * 1000)):
+            self.close()
+            raise TimeoutError(f"no reply to {op!r} from {self.endpoint} within {self.timeout_s} s")
+        reply: dict[str, Any] = await sock.recv_json()
+        if not reply.get("ok"):
+            raise ControlError(str(reply.get("code")), str(reply.get("error")))
+        return reply
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close(0)
+            self._sock = None

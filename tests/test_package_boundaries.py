@@ -86,7 +86,8 @@ def test_the_walk_reports_a_private_import_and_one_against_the_direction(tmp_pat
 def test_a_trading_process_loads_no_server_and_no_engine_loop() -> None:
     code = (
         "import sys, hotpath, c_engine\n"
-        "hotpath.Client, hotpath.BookView, hotpath.EngineGoneError, hotpath.L2Book, hotpath.MarketDataSubscriber\n"
+        "hotpath.Client, hotpath.AsyncClient, hotpath.BookView, hotpath.EngineGoneError, hotpath.L2Book\n"
+        "hotpath.MarketDataSubscriber\n"
         "print(' '.join(sorted(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)

@@ -195,7 +195,8 @@ def test_bad_requests_get_typed_errors_and_change_nothing(engine_run: EngineRun)
         for op, fields, code in [
             ("launch", {}, "BAD_REQUEST"),
             ("attach", {"client": -1}, "BAD_REQUEST"),
-            ("attach", {"client": "7"}, "BAD_REQUEST"),
+            ("attach", {"client": "7"}, "UNKNOWN_ACCOUNT"),  # a name, and no account has it
+            ("attach", {"client": 7.0}, "BAD_REQUEST"),
             ("attach", {"client": 7, "pid": 2**22 + 12345}, "BAD_REQUEST"),  # no such process
             ("detach", {"client": 7}, "NOT_ATTACHED"),
             ("detach", {"client": 1}, "STATIC"),

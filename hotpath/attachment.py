@@ -1,0 +1,89 @@
+"""What a client process learns when it attaches to an engine, shared by ``Client`` and ``AsyncClient``.
+
+The control plane's attach reply names the client's ring pair and the market-data ring, lists the engine's
+symbols with their tick and lot sizes, and gives the engine's pid. :class:`Attachment` keeps that: the symbol
+maps, the exact unit conversion per symbol (the same method names as ``c_engine.Engine``), the opened ring
+pair, and whether the engine process still exists.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from c_engine import Units, UnknownSymbolError
+
+from .engine_client import EngineClient
+from .names import control_endpoint
+
+__all__ = ["Attachment", "EngineGoneError", "resolve_endpoint"]
+
+
+class EngineGoneError(ConnectionError):
+    """The engine process this client was attached to has exited: nothing more will be taken or answered."""
+
+
+def resolve_endpoint(prefix: str | None, endpoint: str | None) -> str:
+    """The control endpoint from an explicit ``endpoint`` or the engine run's ``prefix``."""
+    if endpoint is not None:
+        return endpoint
+    if prefix is None:
+        raise ValueError("give the engine run's prefix or its control endpoint")
+    return control_endpoint(prefix)
+
+
+class Attachment:
+    """An attached client's view of the engine: ids, symbols, units, rings (see the module docstring)."""
+
+    def __init__(self, reply: dict[str, Any]) -> None:
+        """Opens the ring pair that the attach ``reply`` names."""
+        self.client_id: int = reply["client"]
+        self.account: str | None = reply.get("account")  #: the account's name; None for an id no account has
+        self.static = bool(reply["static"])
+        self.engine_pid: int | None = reply.get("engine_pid")
+        self.heartbeat_timeout_s = float(reply["heartbeat_timeout_s"])
+        self.symbols: dict[str, int] = {s["name"]: s["symbol_id"] for s in reply["symbols"]}
+        self.symbol_names: dict[int, str] = {sid: name for name, sid in self.symbols.items()}
+        self._units = {s["symbol_id"]: Units(s["tick_size"], s["lot_size"]) for s in reply["symbols"]}
+        self._rings = EngineClient.from_names(self.client_id, reply["command_ring"], reply["event_ring"],
+                                              reply["market_data"])  # fmt: skip
+
+    def symbol_id(self, symbol: str | int) -> int:
+        """The engine's id of a symbol name (or id); UnknownSymbolError if the engine has no such symbol."""
+        if isinstance(symbol, str):
+            try:
+                return self.symbols[symbol]
+            except KeyError:
+                raise UnknownSymbolError(f"unknown symbol {symbol!r} (known: {sorted(self.symbols)})") from None
+        if symbol not in self.symbol_names:
+            raise UnknownSymbolError(f"unknown symbol id {symbol}")
+        return symbol
+
+    # Unit conversion: the same names on c_engine.Engine.
+    def units(self, symbol: str | int) -> Units:
+        """The symbol's exact human <-> ticks/lots conversion."""
+        return self._units[self.symbol_id(symbol)]
+
+    def price(self, symbol: str | int, ticks: int) -> float:
+        return self._units[self.symbol_id(symbol)].price(ticks)
+
+    def size(self, symbol: str | int, lots: int) -> float:
+        return self._units[self.symbol_id(symbol)].size(lots)
+
+    def ticks(self, symbol: str | int, price: float) -> int:
+        return self._units[self.symbol_id(symbol)].ticks(price)
+
+    def lots(self, symbol: str | int, size: float) -> int:
+        return self._units[self.symbol_id(symbol)].lots(size)
+
+    def engine_alive(self) -> bool:
+        """False once the engine process is gone (a signal-0 probe of its pid)."""
+        if self.engine_pid is None:
+            return True
+        try:
+            os.kill(self.engine_pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass
+        return True

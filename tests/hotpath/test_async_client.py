@@ -1,0 +1,100 @@
+"""AsyncClient (hotpath/async_client.py) against a real engine process: awaited responses, the event iterator,
+many requests in flight from many tasks, back-pressure on a full ring, and the engine's death."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import pytest
+
+from c_engine import CancelReason, Event, EventType, RejectReason
+from hotpath import AsyncClient, EngineGoneError
+
+from conftest import WAIT_S, EngineRun
+
+T = TypeVar("T")
+
+
+def run(main: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(asyncio.wait_for(main(), 30))  # type: ignore[arg-type]
+
+
+@pytest.mark.engine_config(clients=(), accounts=(("mm_1", 5),))
+def test_each_request_returns_its_response_and_events_come_in_engine_order(engine_run: EngineRun) -> None:
+    async def main() -> tuple[list[Event], list[Event]]:
+        async with await AsyncClient.connect("mm_1", endpoint=engine_run.config.endpoint) as client:
+            assert (client.client_id, client.account) == (5, "mm_1")
+            ack = await client.submit("TEST", "buy", 2, 90)
+            modified = await client.modify(ack.order_id, symbol="TEST", qty=1)
+            canceled = await client.cancel(ack.order_id)
+            reject = await client.cancel(ack.order_id)  # already gone
+            await client.submit("TEST", "sell", 1, 95)
+            mass = await client.mass_cancel()
+            seen = []
+            async for event in client.events():
+                seen.append(event)
+                if len(seen) == 7:
+                    break
+            return [ack, modified, canceled, reject, mass], seen
+
+    (ack, modified, canceled, reject, mass), seen = run(main)
+    assert (ack.type, ack.cloid, ack.qty) == (EventType.ACK, 1, 2)
+    assert (modified.type, modified.order_id, modified.qty) == (EventType.MODIFIED, ack.order_id, 1)
+    assert (canceled.type, canceled.reason) == (EventType.CANCELED, CancelReason.USER)
+    assert (reject.type, reject.reason) == (EventType.REJECT, RejectReason.UNKNOWN_ORDER)
+    assert (mass.type, mass.qty) == (EventType.ACK, 1)  # one order cancelled
+    assert [e.type for e in seen] == [EventType.ACK, EventType.MODIFIED, EventType.CANCELED, EventType.REJECT,
+                                      EventType.ACK, EventType.CANCELED, EventType.ACK]  # fmt: skip
+    assert [e.seq for e in seen] == sorted(e.seq for e in seen)
+
+
+@pytest.mark.engine_config(clients=(), ring_capacity=16)
+def test_many_tasks_in_flight_each_get_their_own_response_through_a_small_ring(engine_run: EngineRun) -> None:
+    orders = 2000
+
+    async def main() -> tuple[list[Event], int]:
+        async with await AsyncClient.connect(7, endpoint=engine_run.config.endpoint) as client:
+            ticks = 0
+            done = asyncio.Event()
+
+            async def ticker() -> None:  # runs only if nothing blocks the event loop
+                nonlocal ticks
+                while not done.is_set():
+                    ticks += 1
+                    await asyncio.sleep(0)
+
+            tick_task = asyncio.create_task(ticker())
+            # A 16-slot ring and 2,000 submits at once: most wait for room (back-pressure), none is lost.
+            acks = await asyncio.gather(*(client.submit("TEST", "buy", 1, 50 + i % 40, cloid=i + 1)
+                                          for i in range(orders)))  # fmt: skip
+            done.set()
+            await tick_task
+            await client.mass_cancel()
+            return list(acks), ticks
+
+    acks, ticks = run(main)
+    assert [a.cloid for a in acks] == list(range(1, orders + 1))
+    assert all(a.type == EventType.ACK for a in acks)
+    assert ticks > 10
+
+
+@pytest.mark.engine_config(clients=())
+def test_a_waiting_request_and_the_event_iterator_fail_at_once_when_the_engine_dies(engine_run: EngineRun) -> None:
+    async def main() -> float:
+        client = await AsyncClient.connect(9, endpoint=engine_run.config.endpoint)
+        await client.submit("TEST", "buy", 1, 90)
+        engine_run.proc.kill()
+        engine_run.proc.wait(WAIT_S)
+        t0 = time.monotonic()
+        with pytest.raises(EngineGoneError):
+            await client.cancel(1)  # never answered: the drain notices the engine is gone
+        with pytest.raises(EngineGoneError):
+            async for _ in client.events():
+                pass
+        await client.close()
+        return time.monotonic() - t0
+
+    assert run(main) < 2.0

@@ -7,6 +7,7 @@
     proptrade engine lobster MESSAGE.csv ORDERBOOK.csv [--tick 100] [--show 5] [--engine c|reference]
     proptrade journal dump JOURNAL [--symbols SYMBOLS.toml] [--out COMMANDS.jsonl]
     proptrade stats [PREFIX] [--interval S] [--count N]
+    proptrade ctl [--prefix P | --endpoint E] OP [FIELD=VALUE ...]
     proptrade up [--config FILE.toml] [--seconds N] [--prefix P] [--print-config]
     proptrade demo [--seconds S] [--seed N]
 
@@ -92,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     stats.add_argument("--timeout", type=float, default=2.0, metavar="S",
                        help="how long to wait for an engine's loop to show as running (default 2)")  # fmt: skip
     stats.set_defaults(func=_lazy("hotpath.stats"))
+
+    text = "send one control-plane request to a running engine and print its JSON reply"
+    ctl = commands.add_parser("ctl", help=text, description=text)
+    ctl.add_argument("op", metavar="OP", help="the op: stats, position, snapshot, state_hash, kill_reset, ...")
+    ctl.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help="request fields; a VALUE in JSON is parsed")
+    where = ctl.add_mutually_exclusive_group()
+    where.add_argument("--prefix", help="the engine run's prefix (default: the one engine running here)")
+    where.add_argument("--endpoint", help="the engine's control endpoint")
+    ctl.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait for the reply")
+    ctl.set_defaults(func=_lazy("hotpath.ctl"))
 
     text = "start the platform (engine, bridge, agents) from a TOML config, show it live, stop it on Ctrl-C"
     up = commands.add_parser("up", help=text, description=text)

@@ -22,6 +22,7 @@ request gets ``"ok": false, "code": ..., "error": ...`` and changes nothing. doc
 
 from __future__ import annotations
 
+import enum
 import logging
 import os
 import threading
@@ -39,9 +40,17 @@ from ._cloop import ffi, lib
 from .control_client import ControlError
 from .idle import BackoffIdle
 
-__all__ = ["ControlServer", "symbol_dicts"]
+__all__ = ["Access", "ControlServer", "symbol_dicts"]
 
 log = logging.getLogger("proptrade.control")
+
+
+class Access(enum.Enum):
+    """What an op may touch, for the one access check (``ControlServer._authorize``)."""
+
+    READ = "read"  #: reads engine or platform state, changes nothing
+    CLIENT = "client"  #: a client's own attachment (attach, detach, heartbeat)
+    OPERATOR = "operator"  #: changes an account's or a symbol's trading state (journaled engine commands)
 
 
 @dataclass
@@ -250,10 +259,19 @@ class ControlServer:
         """One request -> its reply (raises ControlError for a failed one)."""
         if not isinstance(request, dict) or not isinstance(request.get("op"), str):
             raise ControlError("BAD_REQUEST", 'a request is a JSON object with an "op"')
-        handler = self._HANDLERS.get(request["op"])
-        if handler is None:
+        entry = self._HANDLERS.get(request["op"])
+        if entry is None:
             raise ControlError("BAD_REQUEST", f"unknown op {request['op']!r} (known: {sorted(self._HANDLERS)})")
+        handler, access = entry
+        self._authorize(request, access)
         return {"ok": True, **handler(self, request)}
+
+    def _authorize(self, request: dict[str, Any], access: Access) -> None:
+        """The one place every request passes before it runs, with its op's access class: who may call what is
+        decided here. Today every local caller may call every op (the control socket is an abstract ipc socket
+        of this machine); operator ops, which change another account's state, leave an audit line."""
+        if access is Access.OPERATOR:
+            log.info("operator op %s", {k: v for k, v in request.items() if k != "pid"})
 
     def _client_id(self, request: dict[str, Any]) -> int:
         """The request's client: an engine client id, or the name of an account of the config."""
@@ -391,14 +409,47 @@ class ControlServer:
     def _symbols_op(self, request: dict[str, Any]) -> dict[str, Any]:
         return {"symbols": self._symbols}
 
-    _HANDLERS: dict[str, Callable[[ControlServer, dict[str, Any]], dict[str, Any]]] = {
-        "attach": _attach,
-        "detach": _detach,
-        "heartbeat": _heartbeat,
-        "snapshot": _snapshot,
-        "stats": _stats,
-        "position": _position,
-        "symbols": _symbols_op,
+    def _state_hash(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The engine's state hash (books, orders, risk) and the commands and events it covers."""
+        with self._paused():
+            digest = self._engine.state_hash()
+            stats = self._engine.stats()
+        return {"state_hash": digest, "commands": stats["commands"], "engine_seq": stats["events"]}
+
+    def _kill_reset(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Lets a client whose kill switch fired trade again (an engine command: journaled, replayed)."""
+        cid = self._client_id(request)
+        return self._execute(Command.kill_reset(cid, ts_ns=time.monotonic_ns()))
+
+    def _execute(self, cmd: Command) -> dict[str, Any]:
+        """Runs one command through the loop (see :meth:`_execute_paused`); returns how many events it made."""
+        with self._paused():
+            before = self._engine.stats()["events"]
+            rc = self._execute_paused(cmd)
+            events = self._engine.stats()["events"] - before
+        if rc != lib.PT_LOOP_OK:
+            raise ControlError("INTERNAL", f"pt_loop_execute rc {rc}")
+        return {"events": events}
+
+    def _execute_paused(self, cmd: Command) -> int:
+        """Runs one command through the paused loop: journaled before its events go out, exactly as if its
+        client had sent it, so recovery replays it. Returns the pt_loop rc."""
+        buf = ffi.from_buffer(cmd.pack())
+        try:
+            return int(lib.pt_loop_execute(self._loop, ffi.cast("pt_command_t *", buf)))
+        finally:
+            ffi.release(buf)
+
+    _HANDLERS: dict[str, tuple[Callable[[ControlServer, dict[str, Any]], dict[str, Any]], Access]] = {
+        "attach": (_attach, Access.CLIENT),
+        "detach": (_detach, Access.CLIENT),
+        "heartbeat": (_heartbeat, Access.CLIENT),
+        "snapshot": (_snapshot, Access.READ),
+        "stats": (_stats, Access.READ),
+        "position": (_position, Access.READ),
+        "symbols": (_symbols_op, Access.READ),
+        "state_hash": (_state_hash, Access.READ),
+        "kill_reset": (_kill_reset, Access.OPERATOR),
     }
 
     # --- what the requests do to the loop ----------------------------------------------------------------
@@ -450,10 +501,7 @@ class ControlServer:
         with self._paused():
             if cancel:
                 before = self._engine.stats()["live_orders"]
-                cmd = Command.mass_cancel(cid, ts_ns=time.monotonic_ns(), disconnect=True).pack()
-                buf = ffi.from_buffer(cmd)
-                rc = lib.pt_loop_execute(self._loop, ffi.cast("pt_command_t *", buf))
-                ffi.release(buf)
+                rc = self._execute_paused(Command.mass_cancel(cid, ts_ns=time.monotonic_ns(), disconnect=True))
                 if rc != lib.PT_LOOP_OK:
                     log.error("client %d: cancel-on-disconnect failed (pt_loop rc %d)", cid, rc)
                 cancelled = before - self._engine.stats()["live_orders"]

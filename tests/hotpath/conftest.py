@@ -7,6 +7,7 @@ test if a process or a /dev/shm entry of the run is left behind.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -120,3 +121,57 @@ def engine_run(request: pytest.FixtureRequest) -> Iterator[EngineRun]:
             os.unlink(SHM / name)
         assert not leaked, f"segments left behind: {leaked}"
         assert not run.processes(), "a process of the run is still alive"
+
+
+class Runs:
+    """Starts engine processes (one at a time) and cleans up after all of them."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.prefixes: list[str] = []
+
+    def start(self, **overrides: object) -> tuple[EngineProcessConfig, subprocess.Popen[bytes]]:
+        prefix = f"pt_jrn_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+        n = len(self.prefixes)
+        config = EngineProcessConfig(prefix=prefix, core=max(os.sched_getaffinity(0)),
+                                     journal_path=str(self.tmp_path / "journal.bin"),
+                                     status_path=str(self.tmp_path / f"status{n}.json"), **overrides)  # type: ignore[arg-type]  # fmt: skip
+        self.prefixes.append(prefix)
+        proc = subprocess.Popen([sys.executable, "-m", "hotpath.engine_process", config.to_json()])
+        self.procs.append(proc)
+        EngineControl(prefix, START_TIMEOUT_S).close()  # running
+        return config, proc
+
+    def stop(self, config: EngineProcessConfig, proc: subprocess.Popen[bytes]) -> dict[str, int]:
+        with EngineControl(config.prefix, WAIT_S) as control:
+            control.request_stop()
+        assert proc.wait(WAIT_S) == 0
+        assert config.status_path is not None
+        status: dict[str, int] = json.loads(Path(config.status_path).read_text())
+        return status
+
+    def segments(self) -> set[Path]:
+        return {p for p in SHM.iterdir() if any(p.name.startswith(prefix + "_") for prefix in self.prefixes)}
+
+    def cleanup(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(WAIT_S)
+        deadline = time.monotonic() + WAIT_S  # a killed engine's resource tracker unlinks its segments
+        while self.segments() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        leaked = self.segments()
+        for path in leaked:
+            path.unlink(missing_ok=True)
+        assert not leaked, f"segments left behind: {leaked}"
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Iterator[Runs]:
+    r = Runs(tmp_path)
+    try:
+        yield r
+    finally:
+        r.cleanup()

@@ -1,15 +1,14 @@
-"""The wire layout, read from ``include/pt_wire.h`` so C and Python cannot drift.
+"""The wire layout of ``include/pt_wire.h`` in Python: its enums, constants and the two 64-byte structs.
 
-The header is the single source of truth: this module parses its enums and the
-two 64-byte structs and builds the ``IntEnum`` classes and numpy structured
-dtypes from them. ``tests/c_engine/test_wire_layout.py`` checks the result
-against the compiled C (``offsetof``/``sizeof`` through cffi).
+The header is the single source of truth; this module mirrors it, written out so that type checkers and
+readers see every member. ``tests/c_engine/test_wire_layout.py`` parses the header and fails on any enum,
+value, constant or struct field that differs here (so a header change must be mirrored in the same commit),
+and checks the dtypes against the compiled C (``offsetof``/``sizeof`` through cffi).
 """
 
 from __future__ import annotations
 
 import enum
-import re
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +32,187 @@ __all__ = [
     "Tif",
 ]
 
+#: the C header this module mirrors
 HEADER = Path(__file__).with_name("include") / "pt_wire.h"
+
+#: PT_MSG_SIZE: bytes per command and per event (one cache line)
+MSG_SIZE = 64
+#: PT_SYMBOL_NONE: the symbol id of a name that maps to no symbol
+SYMBOL_NONE = 0xFFFF
+#: PT_CLIENT_NONE: the client id of a name that maps to no client
+CLIENT_NONE = 0xFFFF
+
+
+class Op(enum.IntEnum):
+    """enum pt_op: commands a client sends."""
+
+    NEW = 1
+    CANCEL = 2
+    MODIFY = 3
+    MASS_CANCEL = 4
+    KILL_RESET = 5
+
+
+class Side(enum.IntEnum):
+    """enum pt_side. 0 is never a valid side, type or time in force: a zeroed command is rejected."""
+
+    BUY = 1
+    SELL = 2
+
+
+class OrderType(enum.IntEnum):
+    """enum pt_order_type (prefix PT_TYPE_)."""
+
+    LIMIT = 1
+    MARKET = 2
+
+
+class Tif(enum.IntEnum):
+    """enum pt_tif: time in force."""
+
+    GTC = 1
+    IOC = 2
+    FOK = 3
+
+
+class Stp(enum.IntEnum):
+    """enum pt_stp: self-trade prevention, decided by the taker's mode."""
+
+    NONE = 0
+    EXPIRE_TAKER = 1
+    EXPIRE_MAKER = 2
+    EXPIRE_BOTH = 3
+    DECREMENT = 4
+
+
+class Flag(enum.IntEnum):
+    """enum pt_command_flag: the bits of pt_command_t.flags.
+
+    An ``IntEnum``, not an ``IntFlag``, as it always was: ``|`` of two members is a plain int, which is what
+    the wire field holds.
+    """
+
+    POST_ONLY = 1
+    #: new: a limit price is given; modify: change the price
+    HAS_PRICE = 2
+    #: modify: change the open quantity
+    HAS_QTY = 4
+    #: mass cancel: only this symbol
+    HAS_SYMBOL = 8
+    #: mass cancel: sent by the engine process for a client that is gone (reason DISCONNECT)
+    DISCONNECT = 16
+
+
+class EventType(enum.IntEnum):
+    """enum pt_event_type (prefix PT_EV_)."""
+
+    ACK = 1
+    REJECT = 2
+    FILL = 3
+    CANCELED = 4
+    MODIFIED = 5
+    BOOK_DELTA = 6
+    TRADE = 7
+    HEARTBEAT = 8
+
+
+class RejectReason(enum.IntEnum):
+    """enum pt_reject_reason (prefix PT_REJ_): in the order the engine checks them (docs/ENGINE.md), but for
+    RISK_INT64_OVERFLOW: added last, so no number moved; it is checked right after RISK_MAX_POSITION."""
+
+    UNKNOWN_CLIENT = 1
+    UNKNOWN_OP = 2
+    UNKNOWN_SYMBOL = 3
+    UNKNOWN_SIDE = 4
+    UNKNOWN_ORDER_TYPE = 5
+    UNKNOWN_TIF = 6
+    UNKNOWN_STP = 7
+    MARKET_NOT_IOC_FOK = 8
+    POST_ONLY_NOT_GTC_LIMIT = 9
+    INVALID_QTY = 10
+    QTY_ABOVE_SYMBOL_MAX = 11
+    MISSING_PRICE = 12
+    MARKET_WITH_PRICE = 13
+    INVALID_PRICE = 14
+    PRICE_OUT_OF_RANGE = 15
+    PRICE_BAND = 16
+    MODIFY_NOTHING = 17
+    UNKNOWN_ORDER = 18
+    NOT_OWNER = 19
+    DUPLICATE_CLIENT_ORDER_ID = 20
+    KILL_SWITCH = 21
+    RATE_LIMIT = 22
+    RISK_MAX_ORDER_QTY = 23
+    RISK_MAX_OPEN_ORDERS = 24
+    RISK_MAX_POSITION = 25
+    POST_ONLY_WOULD_TAKE = 26
+    ORDER_POOL_EXHAUSTED = 27
+    BOOK_LEVELS_EXHAUSTED = 28
+    RISK_INT64_OVERFLOW = 29
+
+
+class CancelReason(enum.IntEnum):
+    """enum pt_cancel_reason (prefix PT_CXL_): why an order was CANCELED."""
+
+    USER = 1
+    IOC = 2
+    FOK = 3
+    NO_LIQUIDITY = 4
+    STP = 5
+    MASS_CANCEL = 6
+    KILL_SWITCH = 7
+    PRICE_BAND = 8
+    DISCONNECT = 9
+
+
+class Liquidity(enum.IntEnum):
+    """enum pt_liquidity (prefix PT_LIQ_): the FILL's liquidity flag."""
+
+    MAKER = 1
+    TAKER = 2
+
+
+#: pt_command_t as (field, C type, byte offset), in declaration order.
+COMMAND_FIELDS: list[tuple[str, str, int]] = [
+    ("op", "uint8_t", 0),
+    ("side", "uint8_t", 1),
+    ("symbol_id", "uint16_t", 2),
+    ("client_id", "uint16_t", 4),
+    ("order_type", "uint8_t", 6),
+    ("tif", "uint8_t", 7),
+    ("stp", "uint8_t", 8),
+    ("flags", "uint8_t", 9),
+    ("reserved0", "uint16_t", 10),
+    ("reserved1", "uint32_t", 12),
+    ("ts_ns", "uint64_t", 16),
+    ("order_id", "uint64_t", 24),
+    ("cloid", "uint64_t", 32),
+    ("price", "int64_t", 40),
+    ("qty", "int64_t", 48),
+    ("reserved2", "uint64_t", 56),
+]
+
+#: pt_event_t the same way; the members of an anonymous union share their offset.
+EVENT_FIELDS: list[tuple[str, str, int]] = [
+    ("type", "uint8_t", 0),
+    ("side", "uint8_t", 1),
+    ("symbol_id", "uint16_t", 2),
+    ("client_id", "uint16_t", 4),
+    ("reason", "uint16_t", 6),  # union: reason | liquidity | maker_client | acked_op
+    ("liquidity", "uint16_t", 6),
+    ("maker_client", "uint16_t", 6),
+    ("acked_op", "uint16_t", 6),
+    ("seq", "uint64_t", 8),
+    ("ts_ns", "uint64_t", 16),
+    ("order_id", "uint64_t", 24),
+    ("cloid", "uint64_t", 32),  # union: cloid | trade_id | order_count
+    ("trade_id", "uint64_t", 32),
+    ("order_count", "uint64_t", 32),
+    ("price", "int64_t", 40),
+    ("qty", "int64_t", 48),
+    ("leaves", "int64_t", 56),  # union: leaves | maker_order_id
+    ("maker_order_id", "uint64_t", 56),
+]
 
 _C_TO_NUMPY = {
     "uint8_t": "u1",
@@ -42,51 +221,9 @@ _C_TO_NUMPY = {
     "uint64_t": "<u8",
     "int64_t": "<i8",
 }
-_C_SIZE = {"uint8_t": 1, "uint16_t": 2, "uint32_t": 4, "uint64_t": 8, "int64_t": 8}
 
 
-def _strip_comments(text: str) -> str:
-    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
-    return re.sub(r"//[^\n]*", "", text)
-
-
-def _parse_enums(text: str) -> dict[str, dict[str, int]]:
-    enums: dict[str, dict[str, int]] = {}
-    for name, body in re.findall(r"enum\s+(\w+)\s*\{(.*?)\};", text, flags=re.S):
-        members = re.findall(r"(\w+)\s*=\s*(-?\d+)", body)
-        enums[name] = {member: int(value) for member, value in members}
-    return enums
-
-
-def _parse_struct(text: str, name: str) -> tuple[list[tuple[str, str, int]], int]:
-    """Return [(field, c_type, offset)] and the struct size, with anonymous unions overlapping."""
-    match = re.search(r"typedef\s+struct\s+" + name + r"\s*\{(.*?)\}\s*\w+_t\s*;", text, flags=re.S)
-    if match is None:
-        raise RuntimeError(f"struct {name} not found in {HEADER}")
-    body = match.group(1)
-    fields: list[tuple[str, str, int]] = []
-    offset = 0
-    for chunk in re.finditer(r"union\s*\{(.*?)\}\s*;|(\w+)\s+(\w+)\s*(\[\s*\d+\s*\])?\s*;", body, flags=re.S):
-        if chunk.group(1) is not None:
-            members = re.findall(r"(\w+)\s+(\w+)\s*;", chunk.group(1))
-            size = max(_C_SIZE[c_type] for c_type, _ in members)
-            offset = _align(offset, size)
-            fields.extend((field, c_type, offset) for c_type, field in members)
-            offset += size
-        else:
-            c_type, field = chunk.group(2), chunk.group(3)
-            size = _C_SIZE[c_type]
-            offset = _align(offset, size)
-            fields.append((field, c_type, offset))
-            offset += size
-    return fields, offset
-
-
-def _align(offset: int, size: int) -> int:
-    return (offset + size - 1) // size * size
-
-
-def _dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype:
+def _dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype[np.void]:
     return np.dtype(
         {
             "names": [f for f, _, _ in fields],
@@ -97,30 +234,6 @@ def _dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype:
     )
 
 
-def _int_enum(name: str, members: dict[str, int], prefix: str) -> type[enum.IntEnum]:
-    return enum.IntEnum(name, {k[len(prefix):]: v for k, v in members.items()})  # type: ignore[return-value]
-
-
-_TEXT = _strip_comments(HEADER.read_text())
-_ENUMS = _parse_enums(_TEXT)
-
-MSG_SIZE = int(re.search(r"#define\s+PT_MSG_SIZE\s+(\d+)", _TEXT).group(1))  # type: ignore[union-attr]
-SYMBOL_NONE = int(re.search(r"#define\s+PT_SYMBOL_NONE\s+(0x[0-9A-Fa-f]+)", _TEXT).group(1), 16)  # type: ignore[union-attr]
-CLIENT_NONE = int(re.search(r"#define\s+PT_CLIENT_NONE\s+(0x[0-9A-Fa-f]+)", _TEXT).group(1), 16)  # type: ignore[union-attr]
-
-Op = _int_enum("Op", _ENUMS["pt_op"], "PT_OP_")
-Side = _int_enum("Side", _ENUMS["pt_side"], "PT_SIDE_")
-OrderType = _int_enum("OrderType", _ENUMS["pt_order_type"], "PT_TYPE_")
-Tif = _int_enum("Tif", _ENUMS["pt_tif"], "PT_TIF_")
-Stp = _int_enum("Stp", _ENUMS["pt_stp"], "PT_STP_")
-Flag = _int_enum("Flag", _ENUMS["pt_command_flag"], "PT_FLAG_")
-EventType = _int_enum("EventType", _ENUMS["pt_event_type"], "PT_EV_")
-RejectReason = _int_enum("RejectReason", _ENUMS["pt_reject_reason"], "PT_REJ_")
-CancelReason = _int_enum("CancelReason", _ENUMS["pt_cancel_reason"], "PT_CXL_")
-Liquidity = _int_enum("Liquidity", _ENUMS["pt_liquidity"], "PT_LIQ_")
-
-COMMAND_FIELDS, _COMMAND_SIZE = _parse_struct(_TEXT, "pt_command")
-EVENT_FIELDS, _EVENT_SIZE = _parse_struct(_TEXT, "pt_event")
-COMMAND_DTYPE = _dtype(COMMAND_FIELDS, _COMMAND_SIZE)
-EVENT_DTYPE = _dtype(EVENT_FIELDS, _EVENT_SIZE)
-assert COMMAND_DTYPE.itemsize == MSG_SIZE and EVENT_DTYPE.itemsize == MSG_SIZE
+#: numpy structured dtypes of pt_command_t and pt_event_t (the unions as overlapping fields)
+COMMAND_DTYPE = _dtype(COMMAND_FIELDS, MSG_SIZE)
+EVENT_DTYPE = _dtype(EVENT_FIELDS, MSG_SIZE)

@@ -19,6 +19,11 @@ RING_HEADERS := $(wildcard hotpath/include/*.h) c_engine/include/pt_wire.h
 RING_INCLUDES := -Ihotpath/include -Ic_engine/include
 RING_EXT_STAMP := $(BUILD)/.ring-ext-built
 LOOP_EXT_STAMP := $(BUILD)/.loop-ext-built
+# The one C library every extension links (c_engine/_cffi_support.py): the engine, rings, journal, loop and
+# their Python glue, compiled once with LTO.
+CORE_LIB := c_engine/libptcore.so
+CORE_SOURCES := $(C_SOURCES) $(wildcard hotpath/src/*.c)
+CORE_HEADERS := $(C_HEADERS) $(wildcard hotpath/include/*.h hotpath/src/*.h)
 
 .PHONY: all install build test ctest tsan pytest run bench fuzz clean
 
@@ -35,31 +40,44 @@ $(STAMP): pyproject.toml setup.py | $(PY)
 
 install: $(STAMP)
 
-# The cffi extension (API mode), rebuilt when any C file changes.
-$(EXT_STAMP): $(STAMP) $(C_SOURCES) $(C_HEADERS) c_engine/_build.py
+# The library, rebuilt when any of its C files changes. The extensions link it dynamically: a change of the
+# sources alone needs no new extension (its headers do: the wrappers compile them).
+$(CORE_LIB): $(STAMP) $(CORE_SOURCES) $(CORE_HEADERS) c_engine/_cffi_support.py
+	$(PY) c_engine/_cffi_support.py
+
+# The engine's cffi extension (c_engine._cengine, API mode): wrappers over the library.
+$(EXT_STAMP): $(STAMP) $(C_HEADERS) c_engine/_build.py c_engine/_cffi_support.py | $(CORE_LIB)
 	@mkdir -p $(BUILD)
 	$(PY) c_engine/_build.py
 	touch $@
 
-# The ring's cffi extension (hotpath._cring), built the same way.
-$(RING_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/_build.py
+# The rings' cffi extension (hotpath._cring), built the same way.
+$(RING_EXT_STAMP): $(STAMP) $(RING_HEADERS) hotpath/src/py_ring.h hotpath/_build.py c_engine/_cffi_support.py \
+		| $(CORE_LIB)
 	@mkdir -p $(BUILD)
 	$(PY) hotpath/_build.py
 	touch $@
 
-# The engine loop's cffi extension (hotpath._cloop): the loop, the rings and its own copy of the engine.
-$(LOOP_EXT_STAMP): $(STAMP) $(RING_SOURCES) $(RING_HEADERS) hotpath/src/loop.c hotpath/src/journal.c $(C_SOURCES) $(C_HEADERS) \
-		hotpath/_build_loop.py
+# The engine loop's and journal's cffi extension (hotpath._cloop): it runs the engine that c_engine._cengine
+# made, in the same library.
+$(LOOP_EXT_STAMP): $(STAMP) $(RING_HEADERS) $(C_HEADERS) hotpath/_build_loop.py c_engine/_cffi_support.py \
+		| $(CORE_LIB)
 	@mkdir -p $(BUILD)
 	$(PY) hotpath/_build_loop.py
 	touch $@
 
-build: $(EXT_STAMP) $(RING_EXT_STAMP) $(LOOP_EXT_STAMP)
+build: $(CORE_LIB) $(EXT_STAMP) $(RING_EXT_STAMP) $(LOOP_EXT_STAMP)
 
-# C unit tests and a random stress run, under AddressSanitizer and UBSan.
+# C unit tests and a random stress run, under AddressSanitizer and UBSan. The C tests compile the sources
+# themselves, instrumented, rather than link the library. -lm: py_glue.c's nearbyint.
 $(BUILD)/engine_test_san: tests/c/test_engine.c tests/c/harness.h $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
-	$(CC) $(SAN_FLAGS) -o $@ tests/c/test_engine.c $(C_SOURCES)
+	$(CC) $(SAN_FLAGS) -o $@ tests/c/test_engine.c $(C_SOURCES) -lm
+
+# Python's one-crossing calls (c_engine/src/py_glue.c): the conversion, a new order and its cancel.
+$(BUILD)/py_glue_test_san: tests/c/test_py_glue.c tests/c/harness.h $(C_SOURCES) $(C_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(SAN_FLAGS) -Ic_engine/src -o $@ tests/c/test_py_glue.c $(C_SOURCES) -lm
 
 # The ring's C tests (two forked processes move 10 M messages): -O2 for the throughput it prints, then sanitized.
 $(BUILD)/ring_test: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)
@@ -83,16 +101,17 @@ $(BUILD)/bcast_test_san: tests/c/test_bcast.c tests/c/harness.h $(RING_SOURCES) 
 LOOP_SOURCES := $(C_SOURCES) $(RING_SOURCES) hotpath/src/journal.c hotpath/src/loop.c
 $(BUILD)/loop_test_san: tests/c/test_loop.c tests/c/harness.h $(LOOP_SOURCES) $(C_HEADERS) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
-	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -pthread -o $@ tests/c/test_loop.c $(LOOP_SOURCES)
+	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -pthread -o $@ tests/c/test_loop.c $(LOOP_SOURCES) -lm
 
 # The journal's C tests (a file mapped MAP_SHARED in a temporary directory), sanitized.
 $(BUILD)/journal_test_san: tests/c/test_journal.c tests/c/harness.h hotpath/src/journal.c $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -o $@ tests/c/test_journal.c hotpath/src/journal.c
 
-ctest: $(BUILD)/engine_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san $(BUILD)/bcast_test $(BUILD)/bcast_test_san \
+ctest: $(BUILD)/engine_test_san $(BUILD)/py_glue_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san $(BUILD)/bcast_test $(BUILD)/bcast_test_san \
 		$(BUILD)/loop_test_san $(BUILD)/journal_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/engine_test_san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/py_glue_test_san
 	timeout 120 $(BUILD)/ring_test
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/ring_test_san
 	timeout 120 $(BUILD)/bcast_test
@@ -109,7 +128,7 @@ $(BUILD)/ring_test_tsan: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $
 $(BUILD)/loop_test_tsan: tests/c/test_loop.c tests/c/harness.h $(LOOP_SOURCES) $(C_HEADERS) $(RING_HEADERS)
 	@mkdir -p $(BUILD)
 	$(CC) -std=c11 -O1 -g -fsanitize=thread -Wall -Wextra -Werror $(RING_INCLUDES) -pthread \
-		-o $@ tests/c/test_loop.c $(LOOP_SOURCES)
+		-o $@ tests/c/test_loop.c $(LOOP_SOURCES) -lm
 
 tsan: $(BUILD)/ring_test_tsan $(BUILD)/loop_test_tsan
 	TSAN_OPTIONS=halt_on_error=1 PT_RING_TEST_MESSAGES=1000000 timeout 120 $(BUILD)/ring_test_tsan
@@ -125,7 +144,7 @@ run: build
 
 $(BUILD)/engine_bench: bench/engine_bench.c bench/bench_util.h bench/pointer_chase.h bench/engine_mix.h $(C_SOURCES) $(C_HEADERS)
 	@mkdir -p $(BUILD)
-	$(CC) $(CFLAGS_STRICT) -O3 -march=native -flto -DNDEBUG -o $@ bench/engine_bench.c $(C_SOURCES)
+	$(CC) $(CFLAGS_STRICT) -O3 -march=native -flto -DNDEBUG -o $@ bench/engine_bench.c $(C_SOURCES) -lm
 
 bench: build $(BUILD)/engine_bench
 	$(PY) bench/run_engine_bench.py
@@ -176,7 +195,7 @@ fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests
 
 clean:
-	rm -rf $(BUILD) c_engine/_cengine*.so c_engine/_cengine.c c_engine/_cengine.o hotpath/_cring*.so hotpath/_cring.c hotpath/_cring.o \
+	rm -rf $(BUILD) $(CORE_LIB) c_engine/_cengine*.so c_engine/_cengine.c c_engine/_cengine.o hotpath/_cring*.so hotpath/_cring.c hotpath/_cring.o \
 		hotpath/_cloop*.so hotpath/_cloop.c hotpath/_cloop.o *.egg-info .pytest_cache .hypothesis
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
 

@@ -1,9 +1,11 @@
-"""Builds the cffi extension ``hotpath._cring`` (API mode): the SPSC ring of ``include/pt_ring.h`` and the
-broadcast ring of ``include/pt_bcast.h``.
+"""Builds the cffi extension ``hotpath._cring`` (API mode): Python's view of the SPSC ring of
+``include/pt_ring.h`` and the broadcast ring of ``include/pt_bcast.h``.
 
-Used by ``pip install -e .`` (setup.py's ``cffi_modules``) and by ``make build``
+The rings and their Python glue (``src/py_ring.c``) are compiled into the one C library, libptcore.so
+(``c_engine/_cffi_support.py``); this extension only wraps them, and links that library with rpath
+``$ORIGIN/../c_engine``. Used by ``pip install -e .`` (setup.py's ``cffi_modules``) and by ``make build``
 (``python hotpath/_build.py`` compiles in place), the same pattern as ``c_engine/_build.py``.
-The cdef is the public headers themselves, minus preprocessor lines, so the C API is declared once.
+The cdef is the headers themselves, minus preprocessor lines, so the C API is declared once.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 INCLUDE = HERE / "include"
 WIRE_INCLUDE = ROOT / "c_engine" / "include"  # pt_wire.h: a slot is one wire message
-SOURCES = [HERE / "src" / "ring.c", HERE / "src" / "bcast.c"]  # src/loop.c needs the engine: _build_loop.py
 CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"]
 
 
@@ -34,38 +35,16 @@ def _path(p: Path) -> str:
     return _support.source_path(p, _STANDALONE)
 
 
-# Python's per-message path: `const char *` lets cffi pass a bytes object without a copy or a
-# from_buffer call (about 0.1 us each); the ring itself takes `const void *`.
-GLUE = r"""
-#include "pt_ring.h"
-#include "pt_bcast.h"
-
-static int py_ring_push(pt_ring_t *r, const char *msg64)
-{
-    return pt_ring_try_push(r, msg64);
-}
-
-static int py_bcast_publish(pt_bcast_t *b, const char *msg64)
-{
-    return pt_bcast_publish(b, msg64);
-}
-"""
-
-GLUE_CDEF = """
-int py_ring_push(pt_ring_t *r, const char *msg64);
-int py_bcast_publish(pt_bcast_t *b, const char *msg64);
-"""
-
 ffi = FFI()
 ffi.cdef(header_cdef(INCLUDE / "pt_ring.h"))
 ffi.cdef(header_cdef(INCLUDE / "pt_bcast.h"))
-ffi.cdef(GLUE_CDEF)
+ffi.cdef(header_cdef(HERE / "src" / "py_ring.h"))
 ffi.set_source(
     "hotpath._cring",
-    GLUE,
-    sources=[_path(p) for p in SOURCES],
-    include_dirs=[_path(INCLUDE), _path(WIRE_INCLUDE)],
+    '#include "py_ring.h"\n',
+    include_dirs=[_path(INCLUDE), _path(HERE / "src"), _path(WIRE_INCLUDE)],
     extra_compile_args=CFLAGS,
+    **_support.core_link_kwargs(HERE, _STANDALONE),
 )
 
 if __name__ == "__main__":

@@ -1,13 +1,14 @@
-"""Builds the cffi extension ``hotpath._cloop`` (API mode): the engine process's event loop of
-``include/pt_loop.h`` and the journal of ``include/pt_journal.h``, linked with its own copy of the engine (``c_engine/src``) and of the rings.
+"""Builds the cffi extension ``hotpath._cloop`` (API mode): Python's view of the engine process's event loop
+of ``include/pt_loop.h`` and the journal of ``include/pt_journal.h``.
 
-Used by ``pip install -e .`` (setup.py's ``cffi_modules``) and by ``make build`` (``python
-hotpath/_build_loop.py`` compiles in place), the same pattern as ``hotpath/_build.py``.
+The loop, the journal, the rings and the engine are compiled once, into libptcore.so
+(``c_engine/_cffi_support.py``); this extension only wraps the loop and the journal, and links that library
+with rpath ``$ORIGIN/../c_engine``. Used by ``pip install -e .`` (setup.py's ``cffi_modules``) and by ``make
+build`` (``python hotpath/_build_loop.py`` compiles in place), the same pattern as ``hotpath/_build.py``.
 
 The engine process creates its engine with ``c_engine.Engine`` (module ``c_engine._cengine``) and hands the
-raw ``pt_engine_t *`` (``Engine._handle``) to this module's loop. That is sound because both modules compile
-the same engine sources with the same flags (``make build`` rebuilds both when one changes), so both agree on
-the struct layout; each keeps its functions hidden (``-fvisibility=hidden``), so the two copies never clash.
+raw ``pt_engine_t *`` (``Engine._handle``) to this module's loop. Both modules call into the same loaded
+library, so the loop runs that engine with the very code that made it (tests/c_engine/test_one_library.py).
 """
 
 from __future__ import annotations
@@ -23,15 +24,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 INCLUDE = HERE / "include"
 ENGINE = ROOT / "c_engine"
-SOURCES = [
-    *sorted((ENGINE / "src").glob("*.c")),
-    HERE / "src" / "ring.c",
-    HERE / "src" / "bcast.c",
-    HERE / "src" / "journal.c",
-    HERE / "src" / "loop.c",
-]
-# The engine's flags (c_engine/_build.py): -flto inlines across its files.
-CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden", "-flto"]
+CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden"]
 
 # Loaded by path, not imported: setuptools runs this script before the package can be imported.
 _SUPPORT_FILE = ROOT / "c_engine" / "_cffi_support.py"
@@ -51,10 +44,9 @@ ffi.cdef(_support.header_cdef(INCLUDE / "pt_loop.h"))
 ffi.set_source(
     "hotpath._cloop",
     '#include "pt_journal.h"\n#include "pt_loop.h"\n',
-    sources=[_path(p) for p in SOURCES],
     include_dirs=[_path(INCLUDE), _path(ENGINE / "include")],
     extra_compile_args=CFLAGS,
-    extra_link_args=["-flto", "-O2"],
+    **_support.core_link_kwargs(HERE, _STANDALONE),
 )
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ the processes that run it. docs/HOTPATH.md describes both.
 
 from typing import Any as _Any
 
-from .idle import BackoffIdle
+from .idle import BackoffIdle as BackoffIdle  # the one eager name: pure Python
 
 # Every other name needs a compiled extension (hotpath._cring) or ZeroMQ; importing lazily keeps
 # `proptrade --help` usable before `make build` and `import hotpath` cheap.

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import enum
 import time
-from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -231,7 +230,7 @@ class BroadcastReader:
         self._b._check_open()
         rc = lib.pt_bcast_read(self._rd, self._out)
         if rc == _OK:
-            return self._out_bytes[:]
+            return bytes(self._out_bytes[:])
         if rc == _EMPTY:
             return None
         if rc == BroadcastStatus.OVERRUN:
@@ -320,9 +319,10 @@ class SharedMemoryBroadcast(Broadcast):
         if create and capacity is None:
             raise ValueError("create=True needs a capacity")
         self.name = name
-        self._segment = ShmSegment(name, broadcast_bytes(capacity) if create else None, create=create)
+        self._segment = ShmSegment(name, broadcast_bytes(capacity) if capacity is not None and create else None,
+                                   create=create)  # fmt: skip
         try:
-            if create:
+            if capacity is not None and create:
                 Broadcast.create(self._segment.mmap, capacity).close()  # format only; this object attaches below
             elif self._segment.size < lib.PT_BCAST_HEADER_BYTES:
                 raise InvalidBroadcastError(
@@ -337,7 +337,7 @@ class SharedMemoryBroadcast(Broadcast):
         return self._segment.owner
 
     @classmethod
-    def create(cls, name: str, capacity: int) -> SharedMemoryBroadcast:  # type: ignore[override]
+    def create(cls, name: str, capacity: int) -> SharedMemoryBroadcast:
         """Creates and owns ``/dev/shm/NAME`` holding an empty broadcast ring of ``capacity`` slots."""
         return cls(name, capacity, create=True)
 
@@ -354,7 +354,5 @@ class SharedMemoryBroadcast(Broadcast):
     def __enter__(self) -> SharedMemoryBroadcast:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

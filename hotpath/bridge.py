@@ -197,7 +197,7 @@ class Bridge:
             self.close()
             raise
         self._rep_fd = select.poll()
-        self._rep_fd.register(self._rep.getsockopt(zmq.FD), select.POLLIN)
+        self._rep_fd.register(int(self._rep.getsockopt(zmq.FD)), select.POLLIN)
         self.pub_endpoint = self._pub.getsockopt_string(zmq.LAST_ENDPOINT)
         self.rep_endpoint = self._rep.getsockopt_string(zmq.LAST_ENDPOINT)
         if snapshot_source is not None:
@@ -363,7 +363,7 @@ class Bridge:
         if not self._rep_fd.poll(0):
             return 0
         done = 0
-        while done < max_requests and rep.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while done < max_requests and int(rep.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             frames = rep.recv_multipart(zmq.NOBLOCK)
             rep.send(self._answer(frames))  # REP must answer every request, or the socket is stuck
             done += 1

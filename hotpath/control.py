@@ -131,7 +131,7 @@ class ControlServer:
         self._disconnects = 0
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.REP)
         self._sock.setsockopt(zmq.LINGER, 0)
         self._sock.bind(endpoint)  # bound here, before the loop runs: a client may connect at once

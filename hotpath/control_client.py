@@ -31,7 +31,7 @@ class ControlClient:
     def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
-        self._ctx = zmq.Context.instance()
+        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self._sock: zmq.Socket[bytes] | None = None
 
     def _socket(self) -> zmq.Socket[bytes]:
@@ -75,7 +75,7 @@ class AsyncControlClient:
 
         self.endpoint = endpoint
         self.timeout_s = timeout_s
-        self._ctx = zmq.asyncio.Context.instance()
+        self._ctx: zmq.asyncio.Context = zmq.asyncio.Context.instance()
         self._sock: zmq.asyncio.Socket | None = None
 
     def _socket(self) -> Any:

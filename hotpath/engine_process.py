@@ -23,12 +23,11 @@ engine creates their ring pair and hands back the names), heartbeat and detach; 
 exits or whose heartbeats stop has its orders cancelled (a journaled DISCONNECT mass cancel) and its slot
 freed. The ``clients`` of the config are static slots, attached for the whole run without heartbeats.
 
-Segment names (``/dev/shm/NAME``): ``{prefix}_ctl``, ``{prefix}_md``, ``{prefix}_c{client}_cmd``,
-``{prefix}_c{client}_evt``. Run it as ``python -m hotpath.engine_process CONFIG_JSON``
-(:meth:`EngineProcessConfig.to_json`).
-
-:class:`EngineControl` reads the live counters and sets the stop flag from any process; :class:`EngineClient`
-is one client's side of its ring pair (tests and strategies). Neither spins: they back off (``BackoffIdle``).
+Segment names (``/dev/shm/NAME``) and the control endpoint come from ``names.py``. Run it as ``python -m
+hotpath.engine_process CONFIG_JSON`` (:meth:`EngineProcessConfig.to_json`). ``engine_control.EngineControl`` reads
+the live counters and sets the stop flag from any process; clients attach through the control plane
+(``client.Client``, ``async_client.AsyncClient``) or, for a static slot, open their ring pair directly
+(``engine_client.EngineClient``).
 """
 
 from __future__ import annotations

@@ -85,7 +85,7 @@ class MarketDataSubscriber:
         out: list[dict[str, Any]] = []
         if not sub.poll(timeout_ms, zmq.POLLIN):
             return out
-        while len(out) < max_messages and sub.getsockopt(zmq.EVENTS) & zmq.POLLIN:
+        while len(out) < max_messages and int(sub.getsockopt(zmq.EVENTS)) & zmq.POLLIN:
             frames = self._receive()
             if frames is not None:
                 self._on_message(frames, out)

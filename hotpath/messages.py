@@ -26,7 +26,7 @@ Message = bytes | bytearray | memoryview | _Packable
 def message_bytes(msg: Message) -> bytes:
     """The message's 64 bytes; ValueError for any other size."""
     if not isinstance(msg, bytes):
-        msg = msg.pack() if hasattr(msg, "pack") else bytes(msg)  # type: ignore[union-attr, arg-type]
+        msg = msg.pack() if hasattr(msg, "pack") else bytes(msg)
     if len(msg) != MSG_SIZE:
         raise ValueError(f"a message is {MSG_SIZE} bytes, not {len(msg)}")
     return msg

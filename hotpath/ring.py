@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import enum
 import time
-from types import TracebackType
 from collections.abc import Callable
 from typing import Any
 
@@ -208,7 +207,7 @@ class Ring:
         """The oldest message as 64 bytes (a copy), or None if the ring is empty."""
         if lib.pt_ring_try_pop(self._h, self._out) != _OK:
             return None
-        return self._out_bytes[:]
+        return bytes(self._out_bytes[:])
 
     def pop_wait(self, timeout_s: float) -> bytes:
         """The oldest message, backing off while the ring is empty; TimeoutError after ``timeout_s``."""
@@ -307,9 +306,10 @@ class SharedMemoryRing(Ring):
         if create and capacity is None:
             raise ValueError("create=True needs a capacity")
         self.name = name
-        self._segment = ShmSegment(name, ring_bytes(capacity) if create else None, create=create)
+        self._segment = ShmSegment(name, ring_bytes(capacity) if capacity is not None and create else None,
+                                   create=create)  # fmt: skip
         try:
-            if create:
+            if capacity is not None and create:
                 Ring.create(self._segment.mmap, capacity)
             elif self._segment.size < lib.PT_RING_HEADER_BYTES:
                 raise InvalidRingError(f"{self._segment.path} has {self._segment.size} bytes: too small for a ring",
@@ -324,9 +324,7 @@ class SharedMemoryRing(Ring):
         return self._segment.owner
 
     @classmethod
-    def create(  # type: ignore[override]
-        cls, name: str, capacity: int, *, dtype: npt.DTypeLike = COMMAND_DTYPE
-    ) -> SharedMemoryRing:
+    def create(cls, name: str, capacity: int, *, dtype: npt.DTypeLike = COMMAND_DTYPE) -> SharedMemoryRing:
         """Creates and owns ``/dev/shm/NAME`` holding an empty ring of ``capacity`` slots."""
         return cls(name, capacity, create=True, dtype=dtype)
 
@@ -343,7 +341,5 @@ class SharedMemoryRing(Ring):
     def __enter__(self) -> SharedMemoryRing:
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()

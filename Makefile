@@ -14,9 +14,9 @@ SAN_FLAGS := -std=c11 -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefine
              -Wall -Wextra -Werror -Ic_engine/include
 BUILD := build
 EXT_STAMP := $(BUILD)/.ext-built
-RING_SOURCES := hotpath/src/ring.c hotpath/src/bcast.c
-RING_HEADERS := $(wildcard hotpath/include/*.h) c_engine/include/pt_wire.h
-RING_INCLUDES := -Ihotpath/include -Ic_engine/include
+RING_SOURCES := hotpath/src/ring.c hotpath/src/bcast.c hotpath/src/py_ring.c
+RING_HEADERS := $(wildcard hotpath/include/*.h) hotpath/src/py_ring.h c_engine/include/pt_wire.h
+RING_INCLUDES := -Ihotpath/include -Ihotpath/src -Ic_engine/include
 RING_EXT_STAMP := $(BUILD)/.ring-ext-built
 LOOP_EXT_STAMP := $(BUILD)/.loop-ext-built
 # The one C library every extension links (c_engine/_cffi_support.py): the engine, rings, journal, loop and
@@ -52,7 +52,7 @@ $(EXT_STAMP): $(STAMP) $(C_HEADERS) c_engine/_build.py c_engine/_cffi_support.py
 	touch $@
 
 # The rings' cffi extension (hotpath._cring), built the same way.
-$(RING_EXT_STAMP): $(STAMP) $(RING_HEADERS) hotpath/src/py_ring.h hotpath/_build.py c_engine/_cffi_support.py \
+$(RING_EXT_STAMP): $(STAMP) $(RING_HEADERS) hotpath/_build.py c_engine/_cffi_support.py \
 		| $(CORE_LIB)
 	@mkdir -p $(BUILD)
 	$(PY) hotpath/_build.py

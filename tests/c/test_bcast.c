@@ -26,6 +26,7 @@
 #include <sys/mman.h>
 
 #include "pt_bcast.h"
+#include "py_ring.h"
 
 _Static_assert(sizeof(msg_t) == PT_BCAST_SLOT_BYTES, "a test message is one slot");
 
@@ -67,6 +68,24 @@ static int test_messages_come_out_in_publish_order(void)
     EXPECT(pt_bcast_read(&rd, &m) == PT_BCAST_EMPTY);
     EXPECT(pt_bcast_read_batch(&rd, out, 8, &n) == PT_BCAST_EMPTY && n == 0);
     EXPECT(rd.lost_total == 0 && rd.overruns == 0 && rd.next == 5);
+    munmap(mem, bytes);
+    return 0;
+}
+
+/* Python's publish (hotpath/src/py_ring.c): a reader gets the same message. */
+static int test_python_publish_is_publish_of_the_bytes(void)
+{
+    size_t bytes;
+    void *mem = new_region(4, &bytes, 0);
+    pt_bcast_t b;
+    pt_bcast_reader_t rd;
+    EXPECT(pt_bcast_attach(mem, bytes, &b) == PT_BCAST_OK);
+    EXPECT(pt_bcast_reader_open(&b, &rd) == PT_BCAST_OK);
+    msg_t a = make_msg(41);
+    EXPECT(py_bcast_publish(&b, (const char *)&a) == PT_BCAST_OK);
+    msg_t m;
+    EXPECT(pt_bcast_read(&rd, &m) == PT_BCAST_OK && msg_ok(&m, 41));
+    EXPECT(pt_bcast_read(&rd, &m) == PT_BCAST_EMPTY);
     munmap(mem, bytes);
     return 0;
 }
@@ -424,6 +443,7 @@ int main(void)
 {
     static const test_case_t tests[] = {
         {"messages_come_out_in_publish_order", test_messages_come_out_in_publish_order},
+        {"python_publish_is_publish_of_the_bytes", test_python_publish_is_publish_of_the_bytes},
         {"a_reader_opened_later_sees_only_newer_messages_and_readers_are_independent",
          test_a_reader_opened_later_sees_only_newer_messages_and_readers_are_independent},
         {"wrap_around_many_times_keeps_order", test_wrap_around_many_times_keeps_order},

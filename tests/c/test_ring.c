@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "pt_ring.h"
+#include "py_ring.h"
 
 _Static_assert(sizeof(msg_t) == PT_RING_SLOT_BYTES, "a test message is one slot");
 
@@ -101,6 +102,25 @@ static int test_full_ring_returns_full_and_never_overwrites(void)
         EXPECT(pt_ring_try_pop(&r, &m) == PT_RING_OK);
         EXPECT(msg_ok(&m, i));
     }
+    munmap(mem, bytes);
+    return 0;
+}
+
+/* Python's push (hotpath/src/py_ring.c): the same message in, FULL without overwriting. */
+static int test_python_push_is_try_push_of_the_bytes(void)
+{
+    size_t bytes;
+    void *mem = new_region(2, &bytes, 0);
+    pt_ring_t r;
+    EXPECT(pt_ring_attach(mem, bytes, &r) == PT_RING_OK);
+    msg_t a = make_msg(7), b = make_msg(8), c = make_msg(9);
+    EXPECT(py_ring_push(&r, (const char *)&a) == PT_RING_OK);
+    EXPECT(py_ring_push(&r, (const char *)&b) == PT_RING_OK);
+    EXPECT(py_ring_push(&r, (const char *)&c) == PT_RING_FULL);
+    msg_t m;
+    EXPECT(pt_ring_try_pop(&r, &m) == PT_RING_OK && msg_ok(&m, 7));
+    EXPECT(pt_ring_try_pop(&r, &m) == PT_RING_OK && msg_ok(&m, 8));
+    EXPECT(pt_ring_try_pop(&r, &m) == PT_RING_EMPTY);
     munmap(mem, bytes);
     return 0;
 }
@@ -375,6 +395,7 @@ int main(void)
         {"fifo_order_is_kept", test_fifo_order_is_kept},
         {"wrap_around_many_times_keeps_order", test_wrap_around_many_times_keeps_order},
         {"full_ring_returns_full_and_never_overwrites", test_full_ring_returns_full_and_never_overwrites},
+        {"python_push_is_try_push_of_the_bytes", test_python_push_is_try_push_of_the_bytes},
         {"empty_ring_returns_empty", test_empty_ring_returns_empty},
         {"batch_push_is_partial_when_nearly_full", test_batch_push_is_partial_when_nearly_full},
         {"peek_stops_at_the_wrap_and_release_frees_slots", test_peek_stops_at_the_wrap_and_release_frees_slots},

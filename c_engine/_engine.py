@@ -16,12 +16,14 @@ batch. The engine's event buffer is always drained before a call returns.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
-from ._cengine import ffi, lib
+from ._cengine import ffi, lib  # type: ignore[import-not-found]  # cffi's generated extension has no stubs
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
 from ._errors import CorruptStateError, UnknownSymbolError, error_for_status
 from ._orders import _DEFAULT_TIF, _OP_CANCEL, _POST_ONLY, _SIDES, _STPS, _TIFS, _TYPES, pack_new_order
@@ -33,14 +35,18 @@ __all__ = ["Book", "Engine"]
 
 _SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
 
-# Bound once: attribute lookups are a visible part of a 1 us call.
-_submit_one = lib.py_submit_one
-_new_order = lib.py_new_order
-_new_limit = lib.py_new_limit
-_cancel = lib.py_cancel
-_CONVERT_IN_PYTHON = lib.PY_CONVERT_IN_PYTHON
+#: a cffi cdata (a C pointer or struct): cffi is untyped, so it is Any to a type checker
+_CData = Any
+# Bound once: attribute lookups are a visible part of a 1 us call. Typed here, as cffi's lib is untyped: each
+# returns a C int (an event count or a status); cffi converts each argument, raising TypeError or OverflowError
+# for one that does not fit its C type, which the callers rely on.
+_submit_one: Callable[..., int] = lib.py_submit_one
+_new_order: Callable[..., int] = lib.py_new_order
+_new_limit: Callable[..., int] = lib.py_new_limit
+_cancel: Callable[..., int] = lib.py_cancel
+_CONVERT_IN_PYTHON: int = lib.PY_CONVERT_IN_PYTHON
 _monotonic_ns = time.monotonic_ns
-_submit_batch = lib.py_submit_batch
+_submit_batch: Callable[..., int] = lib.py_submit_batch
 _pack_command = COMMAND_STRUCT.pack_into
 _iter_unpack = EVENT_STRUCT.iter_unpack
 # Events are built as object.__new__(Events) and their _raw set, without calling Events(raw): a Python
@@ -61,7 +67,7 @@ class Book(NamedTuple):
     asks: list[tuple[float, float, int]]
 
 
-def _event_capacity(engine: Any) -> int:
+def _event_capacity(engine: _CData) -> int:
     stats = ffi.new("pt_engine_stats_t *")
     lib.pt_engine_stats(engine, stats)
     return int(stats.event_capacity)
@@ -100,9 +106,9 @@ class Engine:
         # key); only for a str symbol, as an int symbol must not be served by an equal float or numpy number,
         # which symbol_id rejects. On the way there, every symbol's by (symbol id, side, type, tif, post_only,
         # stp).
-        self._shapes: dict[str, Any] = {}
+        self._shapes: dict[object, Any] = {}  # looked up with any name, so keyed by object; values nest
         self._hot_shapes = 0
-        self._shapes_by_id: dict[tuple[Any, ...], Any] = {}
+        self._shapes_by_id: dict[tuple[object, ...], _CData] = {}
         self.symbol_names: dict[int, str] = {}
 
     @property
@@ -175,7 +181,7 @@ class Engine:
         """Runs one command (ticks and lots) and returns its events."""
         return list(map(_make_event, _iter_unpack(self._events[: self._run(cmd) * MSG_SIZE])))
 
-    def execute_batch(self, commands: np.ndarray) -> np.ndarray:
+    def execute_batch(self, commands: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
         """Runs a numpy array of ``COMMAND_DTYPE`` in order; returns all their events as ``EVENT_DTYPE``.
 
         One C call runs the whole batch unless its events outgrow the engine's event buffer (sized for the
@@ -233,6 +239,7 @@ class Engine:
         if shape is None:  # outside the except clause: an error raised here has no KeyError as its context
             shape = self._shape(symbol, side, type, tif, post_only, stp)
         n = _CONVERT_IN_PYTHON
+        c: object  # the class of qty, then of price (an annotation only: no code is run for it)
         # Only a float or an int (exactly: not a subclass, not bool) is converted in C as Units would: cffi
         # would turn a Decimal or a numpy scalar into a double through __float__, rounding it. Tested with
         # `is`, not membership in a set of the two (~30 ns less a call).
@@ -265,7 +272,7 @@ class Engine:
         return events
 
     def _shape(self, symbol: str | int, side: str | int, type: str, tif: str | None, post_only: bool,
-               stp: str) -> Any | None:  # fmt: skip
+               stp: str) -> _CData | None:  # fmt: skip
         """submit's py_shape_t for these names, kept for the next order with them; None if a name is not one
         (pack_new_order then raises its error). An unknown symbol raises here, first, as it always has."""
         sid = self._symbols[symbol] if isinstance(symbol, str) else self.symbol_id(symbol)
@@ -291,7 +298,7 @@ class Engine:
             self._hot_shapes += 1
         return shape
 
-    def _new_shape(self, sid: int, codes: tuple[int, int, int, int, int]) -> Any:
+    def _new_shape(self, sid: int, codes: tuple[int, int, int, int, int]) -> _CData:
         u = self._units[sid]
         units = (u.tick, u._per_tick, u._tick_tol, u.lot, u._per_lot, u._lot_tol)
         return ffi.new("py_shape_t *", (self._e, units, sid, *codes))

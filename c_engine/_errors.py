@@ -89,7 +89,8 @@ class UnknownSymbolError(EngineError, KeyError):
 
 
 _BY_STATUS: dict[int, type[EngineError]] = {
-    cls.code: cls for cls in (NoMemoryError, InvalidConfigError, EventBufferFullError, OutOfRangeError, CorruptStateError)
+    cls.code: cls
+    for cls in (NoMemoryError, InvalidConfigError, EventBufferFullError, OutOfRangeError, CorruptStateError)
 }
 
 

@@ -7,11 +7,14 @@ price and size to ticks and lots through :class:`~c_engine.Units`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ._types import COMMAND_STRUCT
 from ._units import Units
 from ._wire import Flag, Op, OrderType, Side, Stp, Tif
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
 
 __all__ = ["pack_new_order"]
 
@@ -30,7 +33,7 @@ _OP_NEW, _OP_CANCEL = int(Op.NEW), int(Op.CANCEL)
 
 
 def pack_new_order(
-    buf: Any, offset: int, units: Units, symbol_id: int, client: int, side: str | int, qty: float,
+    buf: WriteableBuffer, offset: int, units: Units, symbol_id: int, client: int, side: str | int, qty: float,
     price: float | None, type: str, tif: str | None, post_only: bool, stp: str, cloid: int, ts_ns: int,
 ) -> None:  # fmt: skip
     """Packs a new order given in human units into ``buf`` at ``offset`` (the one conversion both

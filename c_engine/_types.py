@@ -7,6 +7,7 @@ properties and ``Event.to_dict()``, which is also the JSON form of ``proptrade e
 
 from __future__ import annotations
 
+import enum
 import struct
 from collections.abc import Iterator, Sequence
 from functools import partial
@@ -94,9 +95,7 @@ class Command(NamedTuple):
         flags = Flag.DISCONNECT if disconnect else 0
         if symbol_id is None:
             return cls(Op.MASS_CANCEL, client_id=client_id, flags=flags, ts_ns=ts_ns)
-        return cls(
-            Op.MASS_CANCEL, symbol_id=symbol_id, client_id=client_id, flags=flags | Flag.HAS_SYMBOL, ts_ns=ts_ns
-        )
+        return cls(Op.MASS_CANCEL, symbol_id=symbol_id, client_id=client_id, flags=flags | Flag.HAS_SYMBOL, ts_ns=ts_ns)
 
     @classmethod
     def kill_reset(cls, client_id: int, *, ts_ns: int = 0) -> Command:
@@ -114,7 +113,7 @@ class Command(NamedTuple):
         return cls(v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[10], v[11], v[12], v[13], v[14])
 
 
-def _name(enum_cls: Any, value: int) -> str:
+def _name(enum_cls: type[enum.IntEnum], value: int) -> str:
     try:
         return str(enum_cls(value).name)
     except ValueError:
@@ -180,7 +179,7 @@ class Event(NamedTuple):
 
     def to_dict(self, symbol_names: dict[int, str] | None = None) -> dict[str, Any]:
         """The event with its fields named for its type (the JSON of the command-file tools)."""
-        symbol: Any = self.symbol_id
+        symbol: str | int | None = self.symbol_id
         if symbol_names is not None:
             symbol = symbol_names.get(self.symbol_id, None if self.symbol_id == SYMBOL_NONE else self.symbol_id)
         side = _name(Side, self.side).lower() if self.side else None
@@ -286,4 +285,3 @@ class Events(Sequence[Event]):
 
     def __repr__(self) -> str:
         return repr(list(self))
-

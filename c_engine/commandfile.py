@@ -99,15 +99,15 @@ class ConfigFileError(CommandFileError):
 
 # --- names <-> wire codes -------------------------------------------------------------------------------------
 
-_OP_NAMES = {Op.NEW: "new", Op.CANCEL: "cancel", Op.MODIFY: "modify", Op.MASS_CANCEL: "mass_cancel",
-             Op.KILL_RESET: "kill_reset"}  # fmt: skip
-_SIDE_NAMES = {Side.BUY: "buy", Side.SELL: "sell"}
-_TYPE_NAMES = {OrderType.LIMIT: "limit", OrderType.MARKET: "market"}
-_TIF_NAMES = {t: t.name for t in Tif}
-_STP_NAMES = {s: s.name for s in Stp}
+_OP_NAMES: dict[int, str] = {Op.NEW: "new", Op.CANCEL: "cancel", Op.MODIFY: "modify", Op.MASS_CANCEL: "mass_cancel",
+                             Op.KILL_RESET: "kill_reset"}  # fmt: skip
+_SIDE_NAMES: dict[int, str] = {Side.BUY: "buy", Side.SELL: "sell"}
+_TYPE_NAMES: dict[int, str] = {OrderType.LIMIT: "limit", OrderType.MARKET: "market"}
+_TIF_NAMES: dict[int, str] = {t: t.name for t in Tif}
+_STP_NAMES: dict[int, str] = {s: s.name for s in Stp}
 
 
-def _by_name(names: Mapping[Any, str]) -> dict[str, int]:
+def _by_name(names: Mapping[int, str]) -> dict[str, int]:
     return {name.lower(): int(code) for code, name in names.items()}
 
 
@@ -125,6 +125,11 @@ _OP_FIELDS: dict[int, frozenset[str]] = {
     Op.MASS_CANCEL: frozenset({"symbol", "disconnect"}),
     Op.KILL_RESET: frozenset(),
 }
+#: the flags each op other than new may carry (new's are POST_ONLY and HAS_PRICE)
+_OP_FLAGS: dict[int, int] = {
+    Op.MODIFY: Flag.HAS_QTY | Flag.HAS_PRICE,
+    Op.MASS_CANCEL: Flag.HAS_SYMBOL | Flag.DISCONNECT,
+}
 _ALL_FIELDS = frozenset({"op", "ts", "client", "order_id"}).union(*_OP_FIELDS.values())
 _ALLOWED = {int(op): names | {"op", "ts", "client"} for op, names in _OP_FIELDS.items()}
 _ALLOWED_ANY_OP = _ALL_FIELDS
@@ -132,7 +137,8 @@ _ALLOWED_ANY_OP = _ALL_FIELDS
 # Plain ints for the parser's hot path (IntEnum members are slower to combine and compare).
 _NEW, _LIMIT, _GTC = int(Op.NEW), int(OrderType.LIMIT), int(Tif.GTC)
 _POST_ONLY, _HAS_PRICE, _HAS_QTY, _HAS_SYMBOL, _DISCONNECT = (
-    int(f) for f in (Flag.POST_ONLY, Flag.HAS_PRICE, Flag.HAS_QTY, Flag.HAS_SYMBOL, Flag.DISCONNECT))
+    int(f) for f in (Flag.POST_ONLY, Flag.HAS_PRICE, Flag.HAS_QTY, Flag.HAS_SYMBOL, Flag.DISCONNECT)
+)
 
 
 # --- parsing -----------------------------------------------------------------------------------------------------
@@ -281,7 +287,7 @@ def iter_commands(path: StrPath, symbol_ids: Mapping[str, int]) -> Iterator[Comm
 # --- writing -----------------------------------------------------------------------------------------------------
 
 
-def _name_or_code(names: Mapping[Any, str], code: int) -> str | int:
+def _name_or_code(names: Mapping[int, str], code: int) -> str | int:
     return names.get(code, code)
 
 
@@ -321,8 +327,7 @@ def command_to_json(cmd: Command, symbol_names: Mapping[int, str]) -> dict[str, 
         used = {"side", "symbol_id", "order_type", "tif", "stp", "cloid", "qty"}
         used |= {"price"} if flags & Flag.HAS_PRICE else set()
     elif op in _OP_FIELDS:
-        allowed_flags = {Op.MODIFY: Flag.HAS_QTY | Flag.HAS_PRICE, Op.MASS_CANCEL: Flag.HAS_SYMBOL | Flag.DISCONNECT}.get(op, 0)
-        if flags & ~allowed_flags:
+        if flags & ~_OP_FLAGS.get(op, 0):
             raise _unrepresentable(cmd, f"flags {flags:#x}")
         used = set()
         if op in (Op.CANCEL, Op.MODIFY):

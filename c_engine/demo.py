@@ -15,10 +15,11 @@ import signal
 import sys
 import time
 from types import FrameType
+from typing import TextIO
 
 import numpy as np
 
-from ._config import ClientLimits, EngineConfig, SymbolConfig
+from ._config import ClientLimits, EngineConfig, Level, SymbolConfig
 from ._engine import Engine
 from ._wire import EventType
 from .flow import SyntheticFlow
@@ -38,14 +39,14 @@ def _build_engine() -> tuple[Engine, int]:
     return engine, symbol
 
 
-def _fmt_level(engine: Engine, symbol: int, level: object) -> str:
+def _fmt_level(engine: Engine, symbol: int, level: Level | None) -> str:
     if level is None:
         return "      --      "
-    price, qty = engine.price(symbol, level.price), engine.size(symbol, level.qty)  # type: ignore[attr-defined]
+    price, qty = engine.price(symbol, level.price), engine.size(symbol, level.qty)
     return f"{qty:>7g} @ {price:<9.2f}"
 
 
-def run(seconds: float = 0.0, seed: int = 1, out=sys.stdout) -> dict[str, float]:  # type: ignore[no-untyped-def]
+def run(seconds: float = 0.0, seed: int = 1, out: TextIO = sys.stdout) -> dict[str, float]:
     """Runs the demo; returns the final counters (used by the tests)."""
     engine, symbol = _build_engine()
     flow = SyntheticFlow(symbol, seed=seed)

@@ -8,6 +8,7 @@ back so cancels always target orders that are still live. The same seed gives th
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from ._types import Command
 from ._wire import COMMAND_DTYPE, EVENT_DTYPE, EventType, Flag, Op, OrderType, Side, Stp, Tif
@@ -37,7 +38,7 @@ class SyntheticFlow:
         self._live: dict[int, int] = {}  # order id -> client
         self._cloid = 0
 
-    def next_batch(self, n: int, ts_ns: int, ts_step_ns: int = 1_000) -> np.ndarray:
+    def next_batch(self, n: int, ts_ns: int, ts_step_ns: int = 1_000) -> npt.NDArray[np.void]:
         rng = self._rng
         out = np.zeros(n, dtype=COMMAND_DTYPE)
         kind = rng.choice(4, size=n, p=self.p)
@@ -82,13 +83,13 @@ class SyntheticFlow:
             out["flags"][cancels] = Flag.HAS_PRICE
         return out
 
-    def observe(self, events: np.ndarray) -> None:
+    def observe(self, events: npt.NDArray[np.void]) -> None:
         """Tracks which orders rest, from a batch's events (``EVENT_DTYPE``)."""
         assert events.dtype == EVENT_DTYPE
         t = events["type"]
         acks = events[(t == EventType.ACK) & (events["acked_op"] == Op.NEW)]
         done = events[((t == EventType.FILL) | (t == EventType.CANCELED)) & (events["leaves"] == 0)]
-        for oid, client in zip(acks["order_id"].tolist(), acks["client_id"].tolist()):
+        for oid, client in zip(acks["order_id"].tolist(), acks["client_id"].tolist(), strict=True):
             self._live[oid] = client
         for oid in done["order_id"].tolist():
             self._live.pop(oid, None)

@@ -58,11 +58,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from ._config import EngineConfig, SymbolConfig
 from ._types import Command, Event
 from ._wire import EventType, Op, Side, Stp, Tif
+
+if TYPE_CHECKING:
+    from .replay import _ReplayEngine
 
 __all__ = [
     "BOOK_CLIENT",
@@ -242,7 +245,7 @@ class LobsterReport:
 class LobsterReplay:
     """The engine book driven by LOBSTER messages: :meth:`seed`, then :meth:`step` per message and row."""
 
-    def __init__(self, engine: Any, symbol: str, levels: int, show: int = 5) -> None:
+    def __init__(self, engine: _ReplayEngine, symbol: str, levels: int, show: int = 5) -> None:
         self.engine = engine
         self.symbol_id: int = engine.symbol_id(symbol)
         self.levels = levels
@@ -430,7 +433,7 @@ def replay_lobster(
     message_path: StrPath,
     orderbook_path: StrPath,
     tick: int = 100,
-    factory: Callable[..., Any] | None = None,
+    factory: Callable[..., _ReplayEngine] | None = None,
     show: int = 5,
 ) -> LobsterReport:
     """Replay a LOBSTER message file and compare every order-book row; see the module docstring."""

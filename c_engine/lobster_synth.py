@@ -42,9 +42,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
+import numpy.typing as npt
 
 from ._config import EngineConfig
 from ._wire import COMMAND_DTYPE, EventType, Flag, Liquidity, Op, Side
@@ -148,7 +149,7 @@ class _Recorder:
                 if len(self.messages) >= events:
                     return
 
-    def step(self, row: Any, record: bool) -> None:
+    def step(self, row: np.void, record: bool) -> None:
         command = self._maybe_partial(row)
         events = self.engine.execute_batch(command)
         self.flow.observe(events)
@@ -156,7 +157,7 @@ class _Recorder:
             self._apply(message, record)
         self._check_book()
 
-    def _maybe_partial(self, row: Any) -> np.ndarray:
+    def _maybe_partial(self, row: np.void) -> npt.NDArray[np.void]:
         """The flow's command as a one-row array; some cancels of a resting order become a modify down."""
         command = np.array([row], dtype=COMMAND_DTYPE)
         if row["op"] != Op.CANCEL:
@@ -173,7 +174,7 @@ class _Recorder:
 
     # --- events to messages ---------------------------------------------------------------------------------
 
-    def _translate(self, ts_ns: int, events: np.ndarray) -> list[LobsterMessage]:
+    def _translate(self, ts_ns: int, events: npt.NDArray[np.void]) -> list[LobsterMessage]:
         out: list[LobsterMessage] = []
         taker: list[int] | None = None  # [order id, side, price, open qty] of a new order, while it may rest
         for e in events:
@@ -275,7 +276,7 @@ def visible_only(day: SyntheticDay, levels: int) -> SyntheticDay:
     """The messages of ``day`` that touch its top ``levels`` a side, with their books: a real N-level file."""
     messages, books = [], []
     before = day.start
-    for message, after in zip(day.messages, day.books):
+    for message, after in zip(day.messages, day.books, strict=True):
         side = 1 if message.direction == 1 else 0  # (asks, bids): bids for a buy order
         if any(_in_view(book[side], message.price, message.direction, levels) for book in (before, after)):
             messages.append(message)

@@ -47,6 +47,8 @@ _ORDER_TYPES = (int(OrderType.LIMIT), int(OrderType.MARKET))
 _TIFS = (int(Tif.GTC), int(Tif.IOC), int(Tif.FOK))
 _STPS = tuple(int(s) for s in Stp)
 _SIDE_NAMES = {_BUY: "buy", _SELL: "sell"}
+# ReferenceEngine's default configuration: one frozen instance, shared as a default argument.
+_DEFAULT_CONFIG = EngineConfig()
 
 
 class _Reject(Exception):
@@ -139,7 +141,7 @@ MAX_PNL_UNIT = 1 << 32
 class ReferenceEngine:
     """The matching engine of docs/ENGINE.md in plain Python: same commands, same events as ``c_engine.Engine``."""
 
-    def __init__(self, config: EngineConfig = EngineConfig()) -> None:
+    def __init__(self, config: EngineConfig = _DEFAULT_CONFIG) -> None:
         # The configuration domain of pt_engine_create, pt_engine_add_symbol and pt_engine_set_client_limits,
         # with the same exceptions as Engine, so that both refuse the same configurations.
         if not 0 < config.max_orders <= MAX_ORDERS or not 0 < config.max_levels_per_side <= MAX_LEVELS_PER_SIDE:
@@ -235,7 +237,7 @@ class ReferenceEngine:
             book_side = book[side]
             prices = book_side.prices_best_first()[:depth]
             levels = [book_side.levels[p] for p in prices]
-            out[_SIDE_NAMES[side]] = [Level(p, lv.qty, len(lv.orders)) for p, lv in zip(prices, levels)]
+            out[_SIDE_NAMES[side]] = [Level(p, lv.qty, len(lv.orders)) for p, lv in zip(prices, levels, strict=True)]
         return out
 
     def l3(self, symbol: str | int) -> dict[str, list[L3Order]]:
@@ -743,8 +745,8 @@ class ReferenceEngine:
     ) -> None:  # fmt: skip
         self._events.append(
             Event(int(type_), int(side), symbol_id, client_id, int(code), self._next_seq, self._ts,
-                  order_id, ref, price, qty, aux)  # fmt: skip
-        )
+                  order_id, ref, price, qty, aux)
+        )  # fmt: skip
         self._next_seq += 1
 
     def _emit_canceled(self, order: _Order, reason: CancelReason, qty: int, leaves: int) -> None:

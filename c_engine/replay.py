@@ -27,11 +27,12 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from os import PathLike
-from typing import IO, Any, NamedTuple
+from typing import IO, Any, NamedTuple, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
-from ._config import ClientLimits, EngineConfig, SymbolConfig
+from ._config import ClientLimits, EngineConfig, L3Order, Level, SymbolConfig
 from ._types import Command, Event
 from ._wire import COMMAND_DTYPE, EventType
 from .commandfile import (
@@ -53,6 +54,25 @@ EXIT_BAD_INPUT = 2
 _ENCODER = json.JSONEncoder(separators=(",", ":"))
 
 
+class _ReplayEngine(Protocol):
+    """What the replay tools (this module and lobster.py) use of an engine, which ``Engine`` and the pure-Python
+    ``ReferenceEngine`` both have. ``execute_batch`` and ``state_hash`` are used when an engine has them."""
+
+    symbol_names: dict[int, str]
+
+    def add_symbol(self, cfg: SymbolConfig, /) -> int: ...
+
+    def set_client_limits(self, client_id: int, limits: ClientLimits, /) -> None: ...
+
+    def symbol_id(self, symbol: str | int, /) -> int: ...
+
+    def execute(self, cmd: Command, /) -> list[Event]: ...
+
+    def l2(self, symbol: str | int, depth: int | None = None, /) -> dict[str, list[Level]]: ...
+
+    def l3(self, symbol: str | int, /) -> dict[str, list[L3Order]]: ...
+
+
 class ReplaySummary(NamedTuple):
     commands: int
     events: int
@@ -69,7 +89,7 @@ class ReplaySummary(NamedTuple):
         )
 
 
-def engine_class(kind: str = "c") -> Callable[..., Any]:
+def engine_class(kind: str = "c") -> Callable[..., _ReplayEngine]:
     """``c_engine.Engine`` (``"c"``) or the pure-Python ``ReferenceEngine`` (``"reference"``), imported lazily."""
     if kind == "c":
         from c_engine import Engine
@@ -85,11 +105,11 @@ def engine_class(kind: str = "c") -> Callable[..., Any]:
 def build_engine(
     symbols: Iterable[SymbolConfig],
     limits: Mapping[int, ClientLimits] | None = None,
-    factory: Callable[..., Any] | None = None,
+    factory: Callable[..., _ReplayEngine] | None = None,
     config: EngineConfig | None = None,
     symbols_path: StrPath = "symbols",
     limits_path: StrPath = "limits",
-) -> Any:
+) -> _ReplayEngine:
     """An engine with ``symbols`` added in order and ``limits`` set.
 
     A symbol or limit the engine refuses (a price domain it cannot hold, a client id beyond ``max_clients``)
@@ -112,7 +132,7 @@ def build_engine(
     return engine
 
 
-def l3_json(engine: Any) -> dict[str, dict[str, list[dict[str, Any]]]]:
+def l3_json(engine: _ReplayEngine) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """The whole book of every symbol, in the ``--l3`` form."""
     out: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for symbol_id, name in sorted(engine.symbol_names.items()):
@@ -141,7 +161,7 @@ def format_l3(l3: Mapping[str, Mapping[str, list[dict[str, Any]]]]) -> str:
 
 def replay(
     commands_path: StrPath,
-    engine: Any,
+    engine: _ReplayEngine,
     events_out: IO[str] | None = None,
     chunk: int = CHUNK_COMMANDS,
 ) -> ReplaySummary:
@@ -154,15 +174,18 @@ def replay(
     symbol_ids = {name: symbol_id for symbol_id, name in names.items()}
     counts = {"commands": 0, "events": 0, "trades": 0, "rejects": 0}
     pending: list[Command] = []
-    batched = hasattr(engine, "execute_batch")  # an engine without it runs one command at a time
+    # An engine without execute_batch runs one command at a time.
+    execute_batch: Callable[[npt.NDArray[np.void]], npt.NDArray[np.void]] | None = getattr(
+        engine, "execute_batch", None
+    )
 
     def flush() -> None:
         if not pending:
             return
         counts["commands"] += len(pending)
-        if batched:
+        if execute_batch is not None:
             batch = np.frombuffer(b"".join(cmd.pack() for cmd in pending), dtype=COMMAND_DTYPE)
-            raw = np.ascontiguousarray(engine.execute_batch(batch))
+            raw = np.ascontiguousarray(execute_batch(batch))
             types = raw["type"]
             events = Event.unpack_all(raw.tobytes()) if events_out is not None else []
         else:
@@ -187,13 +210,17 @@ def replay(
     return ReplaySummary(state_hash=state_hash, **counts)
 
 
-def run(args: argparse.Namespace, factory: Callable[..., Any] | None = None) -> int:
+def run(args: argparse.Namespace, factory: Callable[..., _ReplayEngine] | None = None) -> int:
     """The ``engine replay`` subcommand; returns the exit code."""
     try:
         symbols = load_symbols(args.symbols)
         limits = load_limits(args.limits) if args.limits else {}
-        config = EngineConfig(max_orders=args.max_orders, max_levels_per_side=args.max_levels_per_side,
-                              max_symbols=max(EngineConfig().max_symbols, len(symbols)), max_clients=args.max_clients)
+        config = EngineConfig(
+            max_orders=args.max_orders,
+            max_levels_per_side=args.max_levels_per_side,
+            max_symbols=max(EngineConfig().max_symbols, len(symbols)),
+            max_clients=args.max_clients,
+        )
         engine = build_engine(symbols, limits, factory or engine_class(args.engine), config, args.symbols, args.limits)
         if args.events:
             with open(args.events, "w", encoding="utf-8") as events_out:

@@ -101,6 +101,8 @@ class Flag(enum.IntEnum):
     HAS_SYMBOL = 8
     #: mass cancel: sent by the engine process for a client that is gone (reason DISCONNECT)
     DISCONNECT = 16
+    #: any op: the engine loop's verdict that the command's link may not act for its client (reject NOT_GRANTED)
+    NOT_GRANTED = 32
 
 
 class EventType(enum.IntEnum):
@@ -149,6 +151,7 @@ class RejectReason(enum.IntEnum):
     ORDER_POOL_EXHAUSTED = 27
     BOOK_LEVELS_EXHAUSTED = 28
     RISK_INT64_OVERFLOW = 29
+    NOT_GRANTED = 30
 
 
 class CancelReason(enum.IntEnum):

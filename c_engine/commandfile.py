@@ -14,6 +14,9 @@ docs/ENGINE.md, "Command files"; in short::
                                                                               for a client that is gone)
     {"op":"kill_reset","ts":5,"client":1}
 
+Any line may also say ``"not_granted":true``: the engine loop's verdict that the link the command came on may not
+act for its client (the engine rejects it, NOT_GRANTED); a journal dump writes it so the replay rejects it too.
+
 Two kinds of bad input, kept apart on purpose:
 
 - A **malformed line** (not JSON, not an object, no op/ts/client, a value of the wrong JSON type, an integer
@@ -130,14 +133,16 @@ _OP_FLAGS: dict[int, int] = {
     Op.MODIFY: Flag.HAS_QTY | Flag.HAS_PRICE,
     Op.MASS_CANCEL: Flag.HAS_SYMBOL | Flag.DISCONNECT,
 }
-_ALL_FIELDS = frozenset({"op", "ts", "client", "order_id"}).union(*_OP_FIELDS.values())
-_ALLOWED = {int(op): names | {"op", "ts", "client"} for op, names in _OP_FIELDS.items()}
+#: the fields every line may have
+_COMMON_FIELDS = frozenset({"op", "ts", "client", "not_granted"})
+_ALL_FIELDS = frozenset({"order_id"}).union(_COMMON_FIELDS, *_OP_FIELDS.values())
+_ALLOWED = {int(op): names | _COMMON_FIELDS for op, names in _OP_FIELDS.items()}
 _ALLOWED_ANY_OP = _ALL_FIELDS
 
 # Plain ints for the parser's hot path (IntEnum members are slower to combine and compare).
 _NEW, _LIMIT, _GTC = int(Op.NEW), int(OrderType.LIMIT), int(Tif.GTC)
-_POST_ONLY, _HAS_PRICE, _HAS_QTY, _HAS_SYMBOL, _DISCONNECT = (
-    int(f) for f in (Flag.POST_ONLY, Flag.HAS_PRICE, Flag.HAS_QTY, Flag.HAS_SYMBOL, Flag.DISCONNECT)
+_POST_ONLY, _HAS_PRICE, _HAS_QTY, _HAS_SYMBOL, _DISCONNECT, _NOT_GRANTED = (
+    int(f) for f in (Flag.POST_ONLY, Flag.HAS_PRICE, Flag.HAS_QTY, Flag.HAS_SYMBOL, Flag.DISCONNECT, Flag.NOT_GRANTED)
 )
 
 
@@ -274,6 +279,11 @@ def _parse(obj: dict[str, Any], symbol_ids: Mapping[str, int]) -> Command:
         if disconnect is not True:
             raise _Bad(f"disconnect must be true or false, not {json.dumps(disconnect)}")
         flags |= _DISCONNECT
+    not_granted = get("not_granted", False)
+    if not_granted is not False:
+        if not_granted is not True:
+            raise _Bad(f"not_granted must be true or false, not {json.dumps(not_granted)}")
+        flags |= _NOT_GRANTED
     return Command(op, side, symbol, client, order_type, tif, stp, flags, ts, order_id, cloid, price, qty)
 
 
@@ -304,6 +314,9 @@ def command_to_json(cmd: Command, symbol_names: Mapping[int, str]) -> dict[str, 
     op, flags = cmd.op, cmd.flags
     client = cmd.client_id if cmd.client_id <= CLIENT_MAX else CLIENT_NONE
     out: dict[str, Any] = {"op": _name_or_code(_OP_NAMES, op), "ts": cmd.ts_ns, "client": client}
+    if flags & _NOT_GRANTED:  # any op may carry it; the rest of the line is the op's own form
+        out["not_granted"] = True
+        flags &= ~_NOT_GRANTED
 
     def symbol() -> str | int:
         return symbol_names.get(cmd.symbol_id, cmd.symbol_id)

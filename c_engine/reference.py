@@ -287,6 +287,8 @@ class ReferenceEngine:
         self._touched = {}
         self._traded = False
         try:
+            if cmd.flags & Flag.NOT_GRANTED:
+                raise _Reject(RejectReason.NOT_GRANTED)
             if cmd.client_id >= self.config.max_clients:
                 raise _Reject(RejectReason.UNKNOWN_CLIENT)
             if cmd.op == Op.NEW:

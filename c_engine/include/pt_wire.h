@@ -63,6 +63,9 @@ enum pt_command_flag {
     PT_FLAG_HAS_QTY = 4,    /* modify: change the open quantity */
     PT_FLAG_HAS_SYMBOL = 8, /* mass cancel: only this symbol */
     PT_FLAG_DISCONNECT = 16, /* mass cancel: sent by the engine process for a client that is gone (reason DISCONNECT) */
+    PT_FLAG_NOT_GRANTED = 32, /* any op: set by the engine loop on a command whose client_id its link may not act
+                               * for; the engine rejects it (NOT_GRANTED) before anything else, so the journal
+                               * replays the same reject */
 };
 
 /* Names that do not map to anything (unknown symbol, client...) use these. */
@@ -137,6 +140,7 @@ enum pt_reject_reason {
     PT_REJ_ORDER_POOL_EXHAUSTED = 27,
     PT_REJ_BOOK_LEVELS_EXHAUSTED = 28,
     PT_REJ_RISK_INT64_OVERFLOW = 29,
+    PT_REJ_NOT_GRANTED = 30, /* the command's link may not act for its client_id (PT_FLAG_NOT_GRANTED) */
 };
 
 /* CANCELED reasons. */

@@ -443,6 +443,10 @@ int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd)
     if (e->event_capacity - e->nevents < worst_case_events(e))
         return PT_E_FULL;
     e->commands++;
+    if (cmd->flags & PT_FLAG_NOT_GRANTED) { /* the loop's verdict on the link, journaled with the command */
+        emit_reject(e, cmd, PT_REJ_NOT_GRANTED);
+        return PT_OK;
+    }
     if (cmd->client_id >= e->cfg.max_clients) {
         emit_reject(e, cmd, PT_REJ_UNKNOWN_CLIENT);
         return PT_OK;

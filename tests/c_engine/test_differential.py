@@ -37,7 +37,7 @@ except ImportError as exc:  # the C extension is not built (or not written) yet
 
 from c_engine._config import ClientLimits, EngineConfig, SymbolConfig
 from c_engine._types import Command, Event
-from c_engine._wire import SYMBOL_NONE, Op, OrderType, Side, Stp, Tif
+from c_engine._wire import SYMBOL_NONE, Flag, Op, OrderType, Side, Stp, Tif
 from c_engine.reference import ReferenceEngine
 
 REPO = Path(__file__).resolve().parents[2]
@@ -150,7 +150,14 @@ MODIFY_FIELDS = table((QTY, 80), (PRICE, 80), (BOTH, 86), (NEITHER, 10))
 
 
 def decode(records: bytes, ref: ReferenceEngine) -> Iterator[Command]:
-    """The commands of a stream, one record at a time, each resolved against ``ref`` as it is then.
+    """The commands of a stream, one record at a time, each resolved against ``ref`` as it is then; one in
+    256 (ts-step byte 255) carries the engine loop's NOT_GRANTED flag, whatever its op."""
+    for cmd, ts_byte in _decode(records, ref):
+        yield cmd._replace(flags=cmd.flags | Flag.NOT_GRANTED) if ts_byte == 255 else cmd
+
+
+def _decode(records: bytes, ref: ReferenceEngine) -> Iterator[tuple[Command, int]]:
+    """Each command with its record's ts-step byte.
 
     Record bytes: 0 op, 1 client, 2 symbol, 3 side, 4 kind, 5 stp, 6 price, 7 qty, 8 cloid, 9 ts step,
     10 order id, 11 spare; cancel, modify and the rest reuse them (see below).
@@ -168,29 +175,29 @@ def decode(records: bytes, ref: ReferenceEngine) -> Iterator[Command]:
             price = PRICES[b[6]]
             if order_type == OrderType.MARKET:
                 price = PRICES[b[6]] if b[6] >= 250 else None  # a market order rarely carries a price
-            yield Command.new(client, SYMBOL_IDS[b[2]], SIDES[b[3]], QTYS[b[7]], price, order_type=order_type,
-                              tif=tif, stp=STPS[b[5]], post_only=post_only, cloid=CLOIDS[b[8]], ts_ns=ts)  # fmt: skip
+            yield (Command.new(client, SYMBOL_IDS[b[2]], SIDES[b[3]], QTYS[b[7]], price, order_type=order_type,
+                              tif=tif, stp=STPS[b[5]], post_only=post_only, cloid=CLOIDS[b[8]], ts_ns=ts), b[9])  # fmt: skip
         elif op in (Op.CANCEL, Op.MODIFY):
             order_id = resolve_order_id(ORDER_REFS[b[10]], b[11], ref)
             order = ref.orders.get(order_id)
             if order is not None and b[8] < 200:  # mostly the owner: the rest is NOT_OWNER
                 client = order.client_id
             if op == Op.CANCEL:
-                yield Command.cancel(client, order_id, ts_ns=ts)
+                yield (Command.cancel(client, order_id, ts_ns=ts), b[9])
                 continue
             fields = MODIFY_FIELDS[b[4]]
             qty = QTYS[b[7]] if fields in (QTY, BOTH) else None
             price = PRICES[b[6]] if fields in (PRICE, BOTH) else None
             if fields in (PRICE, BOTH) and price is NO_PRICE:
                 price = order.price if order is not None else MID  # the same price again
-            yield Command.modify(client, order_id, qty=qty, price=price, ts_ns=ts)
+            yield (Command.modify(client, order_id, qty=qty, price=price, ts_ns=ts), b[9])
         elif op == Op.MASS_CANCEL:
             symbol = SYMBOL_IDS[b[2]] if b[3] < 128 else None
-            yield Command.mass_cancel(client, symbol, ts_ns=ts, disconnect=b[4] < 64)  # a quarter: cancel-on-disconnect
+            yield (Command.mass_cancel(client, symbol, ts_ns=ts, disconnect=b[4] < 64), b[9])  # a quarter: cancel-on-disconnect
         elif op == Op.KILL_RESET:
-            yield Command.kill_reset(3 if b[3] < 128 else client, ts_ns=ts)  # client 3 is the one that trips
+            yield (Command.kill_reset(3 if b[3] < 128 else client, ts_ns=ts), b[9])  # client 3 is the one that trips
         else:
-            yield Command(BAD_OPS[b[3] % len(BAD_OPS)], client_id=client, ts_ns=ts)
+            yield (Command(BAD_OPS[b[3] % len(BAD_OPS)], client_id=client, ts_ns=ts), b[9])
 
 
 def resolve_order_id(choice: tuple[str, int], spare: int, ref: ReferenceEngine) -> int:

@@ -14,6 +14,7 @@ from c_engine import (
     Command,
     Engine,
     EngineConfig,
+    Flag,
     EventType,
     Op,
     OrderType,
@@ -89,6 +90,8 @@ REJECT_CASES: dict[RejectReason, Case] = {
     # an open buy of 2^22 lots, worth 2^62 at the max price of 2^40 ticks: one more would be worth 2^63
     RejectReason.RISK_INT64_OVERFLOW: ({}, {}, [Command.new(1, BIG, BUY, 1 << 22, 1)],
                                        Command.new(1, BIG, BUY, 1 << 22, 2)),  # fmt: skip
+    # the engine loop flags a command whose link may not act for its client; a valid order otherwise
+    RejectReason.NOT_GRANTED: ({}, {}, [], limit(1, BUY, 100, 1)._replace(flags=Flag.HAS_PRICE | Flag.NOT_GRANTED)),
 }
 
 

@@ -34,10 +34,10 @@ import collections
 import logging
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from c_engine import MSG_SIZE, CancelReason, Command, Event, EventType, pack_new_order
+from c_engine import CancelReason, Command, Event, EventType
 
 from .attachment import Attachment, EngineGoneError, resolve_endpoint
 from .control_client import AsyncControlClient, ControlError
@@ -71,8 +71,6 @@ class AsyncClient(Attachment):
         self.spin_s = spin_s
         self.max_idle_s = max_idle_s
         self._ctl = ctl
-        self._cmd = bytearray(MSG_SIZE)
-        self._next_cloid = 1
         self._waiting: collections.deque[asyncio.Future[Event]] = collections.deque()
         self._events: collections.deque[Event] = collections.deque()
         self._event_ready = asyncio.Event()
@@ -91,17 +89,19 @@ class AsyncClient(Attachment):
         *,
         prefix: str | None = None,
         endpoint: str | None = None,
+        accounts: Sequence[str | int] = (),
         timeout_s: float = 10.0,
         heartbeat: bool = True,
         spin_s: float = 0.002,
         max_idle_s: float = 0.005,
     ) -> AsyncClient:
         """Attaches ``account`` (a name of the platform's accounts, or a client id) to the engine run ``prefix``
-        (or at ``endpoint``); the errors of ``Client``."""
+        (or at ``endpoint``); with ``accounts``, as a link that may also act for each of them (the gateway's
+        one link for all its accounts). The errors of ``Client``."""
         endpoint = resolve_endpoint(prefix, endpoint)
         ctl = AsyncControlClient(endpoint, timeout_s)
         try:
-            reply = await ctl.request("attach", client=account, pid=os.getpid())
+            reply = await ctl.request("attach", client=account, accounts=list(accounts), pid=os.getpid())
         except BaseException:
             ctl.close()
             raise
@@ -126,36 +126,28 @@ class AsyncClient(Attachment):
         post_only: bool = False,
         stp: str = "NONE",
         cloid: int | None = None,
+        account: str | int | None = None,
         timeout_s: float = 5.0,
     ) -> Event:
         """A new order in human units; returns its ACK or REJECT (which echo ``cloid``: given, or the next of this
-        client's own sequence). ``tif`` defaults to GTC for a limit, IOC for a market."""
-        sid = self.symbol_id(symbol)
-        if cloid is None:
-            cloid = self._next_cloid
-            self._next_cloid += 1
-        pack_new_order(self._cmd, 0, self._units[sid], sid, self.client_id, side, qty, price, type, tif, post_only,
-                       stp, cloid, time.monotonic_ns())  # fmt: skip
-        return await self.request_command(bytes(self._cmd), timeout_s)
-
-    async def cancel(self, order_id: int, *, timeout_s: float = 5.0) -> Event:
-        """Cancels an order; returns its CANCELED (reason USER) or a REJECT."""
-        return await self.request_command(Command.cancel(self.client_id, order_id, ts_ns=time.monotonic_ns()),
-                                          timeout_s)  # fmt: skip
-
-    async def modify(self, order_id: int, *, symbol: str | int, qty: float | None = None, price: float | None = None,
-                     timeout_s: float = 5.0) -> Event:  # fmt: skip
-        """Changes an order's open size and/or price (``symbol`` gives the units); returns MODIFIED or REJECT."""
-        units = self._units[self.symbol_id(symbol)]
-        cmd = Command.modify(self.client_id, order_id, qty=None if qty is None else units.lots(qty),
-                             price=None if price is None else units.ticks(price), ts_ns=time.monotonic_ns())  # fmt: skip
+        link's own sequence). ``tif`` defaults to GTC for a limit, IOC for a market. ``account``: for a link
+        granted several accounts, the one it acts for (default: its own)."""
+        cmd, _ = self.new_order(symbol, side, qty, price, type, tif, post_only, stp, cloid, account)
         return await self.request_command(cmd, timeout_s)
 
-    async def mass_cancel(self, symbol: str | int | None = None, *, timeout_s: float = 5.0) -> Event:
+    async def cancel(self, order_id: int, *, account: str | int | None = None, timeout_s: float = 5.0) -> Event:
+        """Cancels an order; returns its CANCELED (reason USER) or a REJECT."""
+        return await self.request_command(self.cancel_command(order_id, account), timeout_s)
+
+    async def modify(self, order_id: int, *, symbol: str | int, qty: float | None = None, price: float | None = None,
+                     account: str | int | None = None, timeout_s: float = 5.0) -> Event:  # fmt: skip
+        """Changes an order's open size and/or price (``symbol`` gives the units); returns MODIFIED or REJECT."""
+        return await self.request_command(self.modify_command(order_id, symbol, qty, price, account), timeout_s)
+
+    async def mass_cancel(self, symbol: str | int | None = None, *, account: str | int | None = None,
+                          timeout_s: float = 5.0) -> Event:  # fmt: skip
         """Cancels every resting order (of ``symbol``, or all); returns the ACK (qty = orders cancelled)."""
-        sid = None if symbol is None else self.symbol_id(symbol)
-        return await self.request_command(Command.mass_cancel(self.client_id, sid, ts_ns=time.monotonic_ns()),
-                                          timeout_s)  # fmt: skip
+        return await self.request_command(self.mass_cancel_command(symbol, account), timeout_s)
 
     async def request_command(self, cmd: Command | bytes, timeout_s: float = 5.0) -> Event:
         """Sends one command in wire units and returns its response event (see the module docstring)."""

@@ -9,9 +9,10 @@ pair, and whether the engine process still exists.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
-from c_engine import Units, UnknownSymbolError
+from c_engine import MSG_SIZE, Command, Units, UnknownSymbolError, pack_new_order
 
 from .engine_client import EngineClient
 from .names import control_endpoint
@@ -39,6 +40,8 @@ class Attachment:
         """Opens the ring pair that the attach ``reply`` names."""
         self.client_id: int = reply["client"]
         self.account: str | None = reply.get("account")  #: the account's name; None for an id no account has
+        #: every account this link acts for, its own first: name (or the id as a string) -> engine client id
+        self.accounts: dict[str, int] = dict(reply.get("accounts") or {str(self.client_id): self.client_id})
         self.static = bool(reply["static"])
         self.engine_pid: int | None = reply.get("engine_pid")
         self.heartbeat_timeout_s = float(reply["heartbeat_timeout_s"])
@@ -47,6 +50,48 @@ class Attachment:
         self._units = {s["symbol_id"]: Units(s["tick_size"], s["lot_size"]) for s in reply["symbols"]}
         self._rings = EngineClient.from_names(self.client_id, reply["command_ring"], reply["event_ring"],
                                               reply["market_data"])  # fmt: skip
+        self._cmd = bytearray(MSG_SIZE)
+        self._next_cloid = 1
+
+    # --- commands, as both clients send them -------------------------------------------------------------
+
+    def new_order(self, symbol: str | int, side: str, qty: float, price: float | None, type: str, tif: str | None,
+                  post_only: bool, stp: str, cloid: int | None, account: str | int | None) -> tuple[bytes, int]:  # fmt: skip
+        """A new order in human units as wire bytes, and its client order id (given, or the next of this
+        link's own sequence). ``tif`` None: GTC for a limit, IOC for a market."""
+        sid = self.symbol_id(symbol)
+        if cloid is None:
+            cloid = self._next_cloid
+            self._next_cloid += 1
+        pack_new_order(self._cmd, 0, self._units[sid], sid, self.account_id(account), side, qty, price, type, tif,
+                       post_only, stp, cloid, time.monotonic_ns())  # fmt: skip
+        return bytes(self._cmd), cloid
+
+    def cancel_command(self, order_id: int, account: str | int | None) -> Command:
+        return Command.cancel(self.account_id(account), order_id, ts_ns=time.monotonic_ns())
+
+    def modify_command(self, order_id: int, symbol: str | int, qty: float | None, price: float | None,
+                       account: str | int | None) -> Command:  # fmt: skip
+        """``symbol`` gives the units to convert the new size and price with."""
+        units = self._units[self.symbol_id(symbol)]
+        return Command.modify(self.account_id(account), order_id, qty=None if qty is None else units.lots(qty),
+                              price=None if price is None else units.ticks(price), ts_ns=time.monotonic_ns())  # fmt: skip
+
+    def mass_cancel_command(self, symbol: str | int | None, account: str | int | None) -> Command:
+        sid = None if symbol is None else self.symbol_id(symbol)
+        return Command.mass_cancel(self.account_id(account), sid, ts_ns=time.monotonic_ns())
+
+    def account_id(self, account: str | int | None) -> int:
+        """The engine client id a command acts for: this link's own (None), a granted account's name, or an id
+        as given (the engine loop rejects, NOT_GRANTED, an id the link was not granted)."""
+        if account is None:
+            return self.client_id
+        if isinstance(account, int):
+            return account
+        try:
+            return self.accounts[account]
+        except KeyError:
+            raise KeyError(f"account {account!r} is not granted to this link (granted: {sorted(self.accounts)})") from None
 
     def symbol_id(self, symbol: str | int) -> int:
         """The engine's id of a symbol name (or id); UnknownSymbolError if the engine has no such symbol."""

@@ -26,11 +26,12 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import numpy.typing as npt
 
-from c_engine import MSG_SIZE, Command, Event, pack_new_order
+from c_engine import Command, Event
 
 from .bcast import BroadcastReader, SharedMemoryBroadcast
 from .attachment import Attachment, EngineGoneError, resolve_endpoint
@@ -80,18 +81,19 @@ class Client(Attachment):
         *,
         prefix: str | None = None,
         endpoint: str | None = None,
+        accounts: Sequence[str | int] = (),
         timeout_s: float = 10.0,
         heartbeat: bool = True,
     ) -> None:
         """Attaches ``account`` (an account name of the platform config, or an engine client id) to the engine
-        run ``prefix`` (or at ``endpoint``). ``ControlError`` with code ALREADY_ATTACHED if another live process
-        holds it, UNKNOWN_ACCOUNT for a name the engine does not know; ``TimeoutError`` if no engine answers."""
+        run ``prefix`` (or at ``endpoint``); with ``accounts``, as a link that may also act for each of them
+        (every command names the account it acts for). ``ControlError`` with code ALREADY_ATTACHED if another
+        live process holds one of them, UNKNOWN_ACCOUNT for a name the engine does not know; ``TimeoutError``
+        if no engine answers."""
         self.endpoint = resolve_endpoint(prefix, endpoint)
         self._ctl = ControlClient(self.endpoint, timeout_s)
-        super().__init__(self._ctl.request("attach", client=account, pid=os.getpid()))
+        super().__init__(self._ctl.request("attach", client=account, accounts=list(accounts), pid=os.getpid()))
         self._next_alive_check = 0.0
-        self._cmd = bytearray(MSG_SIZE)
-        self._next_cloid = 1
         self._heartbeat: _Heartbeat | None = None
         timeout = self.heartbeat_timeout_s
         if heartbeat and timeout > 0 and not self.static:  # four chances before the timeout
@@ -112,42 +114,27 @@ class Client(Attachment):
         post_only: bool = False,
         stp: str = "NONE",
         cloid: int | None = None,
+        account: str | int | None = None,
         timeout_s: float = 5.0,
     ) -> int:
         """Sends a new order in human units; returns its client order id (given, or the next of this client's
-        own sequence), which its ACK or REJECT echoes. ``tif`` defaults to GTC for a limit, IOC for a market."""
-        sid = self.symbol_id(symbol)
-        if cloid is None:
-            cloid = self._next_cloid
-            self._next_cloid += 1
-        pack_new_order(self._cmd, 0, self._units[sid], sid, self.client_id, side, qty, price, type, tif,
-                       post_only, stp, cloid, time.monotonic_ns())  # fmt: skip
-        self.send(bytes(self._cmd), timeout_s)
+        own sequence), which its ACK or REJECT echoes. ``tif`` defaults to GTC for a limit, IOC for a market.
+        ``account``: for a link granted several accounts, the one it acts for (default: its own)."""
+        cmd, cloid = self.new_order(symbol, side, qty, price, type, tif, post_only, stp, cloid, account)
+        self.send(cmd, timeout_s)
         return cloid
 
-    def cancel(self, order_id: int, *, timeout_s: float = 5.0) -> None:
-        self.send(Command.cancel(self.client_id, order_id, ts_ns=time.monotonic_ns()), timeout_s)
+    def cancel(self, order_id: int, *, account: str | int | None = None, timeout_s: float = 5.0) -> None:
+        self.send(self.cancel_command(order_id, account), timeout_s)
 
-    def modify(
-        self, order_id: int, *, symbol: str | int, qty: float | None = None, price: float | None = None,
-        timeout_s: float = 5.0,
-    ) -> None:  # fmt: skip
+    def modify(self, order_id: int, *, symbol: str | int, qty: float | None = None, price: float | None = None,
+               account: str | int | None = None, timeout_s: float = 5.0) -> None:  # fmt: skip
         """Changes an order's open size and/or price; ``symbol`` gives the units to convert them with."""
-        units = self._units[self.symbol_id(symbol)]
-        self.send(
-            Command.modify(
-                self.client_id,
-                order_id,
-                qty=None if qty is None else units.lots(qty),
-                price=None if price is None else units.ticks(price),
-                ts_ns=time.monotonic_ns(),
-            ),
-            timeout_s,
-        )
+        self.send(self.modify_command(order_id, symbol, qty, price, account), timeout_s)
 
-    def mass_cancel(self, symbol: str | int | None = None, *, timeout_s: float = 5.0) -> None:
-        sid = None if symbol is None else self.symbol_id(symbol)
-        self.send(Command.mass_cancel(self.client_id, sid, ts_ns=time.monotonic_ns()), timeout_s)
+    def mass_cancel(self, symbol: str | int | None = None, *, account: str | int | None = None,
+                    timeout_s: float = 5.0) -> None:  # fmt: skip
+        self.send(self.mass_cancel_command(symbol, account), timeout_s)
 
     def send(self, cmd: Command | bytes, timeout_s: float = 5.0) -> None:
         """Sends one command in wire units as it is (the engine sets its client id to this client's)."""

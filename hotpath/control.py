@@ -65,6 +65,8 @@ class _Attached:
     pidfd: int | None = None
     last_heartbeat: float = 0.0
     attached_at: float = 0.0
+    #: the other client ids this slot's link may act for (its grant; empty for a one-account client)
+    granted: tuple[int, ...] = ()
 
 
 @dataclass
@@ -287,8 +289,31 @@ class ControlServer:
                                f"not {cid!r}")  # fmt: skip
         return cid
 
+    def _grant(self, request: dict[str, Any], cid: int) -> tuple[int, ...]:
+        """The ``accounts`` an attach asks its link to act for (names or ids), resolved; ALREADY_ATTACHED if
+        one is attached itself or granted to another link."""
+        names = request.get("accounts", [])
+        if not isinstance(names, list):
+            raise ControlError("BAD_REQUEST", f"accounts must be a list of account names or ids, not {names!r}")
+        ids = []
+        for name in names:
+            account = self._client_id({"client": name})
+            holder = self._holder(account)
+            if holder is not None and holder != cid:
+                raise ControlError("ALREADY_ATTACHED", f"account {name!r} is held by client {holder}")
+            if account != cid and account not in ids:
+                ids.append(account)
+        return tuple(ids)
+
+    def _holder(self, account: int) -> int | None:
+        """The attached client whose slot acts for ``account`` (itself, or the link it is granted to)."""
+        if account in self._clients:
+            return account
+        return next((a.client_id for a in self._clients.values() if account in a.granted), None)
+
     def _attach(self, request: dict[str, Any]) -> dict[str, Any]:
         cid = self._client_id(request)
+        grant = self._grant(request, cid)
         pid = request.get("pid")
         if pid is not None and (type(pid) is not int or pid <= 0):
             raise ControlError("BAD_REQUEST", f"pid must be a positive integer, not {pid!r}")
@@ -297,6 +322,11 @@ class ControlServer:
             raise ControlError("ALREADY_ATTACHED", f"client {cid} is attached (pid {att.pid})")
         if att is not None and not att.static:  # the same pid attaching twice
             raise ControlError("ALREADY_ATTACHED", f"client {cid} is attached (pid {att.pid})")
+        if att is not None and grant:
+            raise ControlError("BAD_REQUEST", f"client {cid} is a static slot: it cannot be granted accounts")
+        holder = self._holder(cid)
+        if att is None and holder is not None:
+            raise ControlError("ALREADY_ATTACHED", f"client {cid} is granted to the link of client {holder}")
         if att is not None:
             att.pid = pid  # a static slot: one process at a time may use its rings (never watched, never cancelled)
         else:
@@ -307,7 +337,7 @@ class ControlServer:
                 except ProcessLookupError:
                     raise ControlError("BAD_REQUEST", f"no process {pid}") from None
             try:
-                att = self._attach_slot(cid, pid, pidfd)
+                att = self._attach_slot(cid, pid, pidfd, grant)
             except BaseException:
                 if pidfd is not None:
                     os.close(pidfd)
@@ -316,6 +346,8 @@ class ControlServer:
         return {
             "client": cid,
             "account": self._account_names.get(cid),
+            # every account the link acts for, its own first: name (or the id as a string) -> client id
+            "accounts": {self._account_names.get(a, str(a)): a for a in (cid, *att.granted)},
             "static": att.static,
             "command_ring": cmd_name,
             "event_ring": evt_name,
@@ -325,11 +357,13 @@ class ControlServer:
             "engine_pid": os.getpid(),  # the client watches it: a dead engine fails its waits at once
         }
 
-    def _attach_slot(self, cid: int, pid: int | None, pidfd: int | None) -> _Attached:
+    def _attach_slot(self, cid: int, pid: int | None, pidfd: int | None, grant: tuple[int, ...] = ()) -> _Attached:
         cmd, evt = self._create_rings(cid)
         try:
             with self._paused():
                 rc = lib.pt_loop_add_client(self._loop, cid, cmd.ptr, cmd.size, evt.ptr, evt.size)
+                if rc == lib.PT_LOOP_OK:
+                    rc = self._grant_all(cid, grant)
             if rc == lib.PT_LOOP_ESLOTS:
                 raise ControlError("NO_SLOT", f"all {lib.PT_LOOP_MAX_CLIENTS} client slots are taken")
             if rc != lib.PT_LOOP_OK:
@@ -339,10 +373,20 @@ class ControlServer:
             evt.close()
             raise
         now = time.monotonic()
-        att = _Attached(cid, cmd, evt, static=False, pid=pid, pidfd=pidfd, last_heartbeat=now, attached_at=now)
+        att = _Attached(cid, cmd, evt, static=False, pid=pid, pidfd=pidfd, last_heartbeat=now, attached_at=now,
+                        granted=grant)  # fmt: skip
         self._clients[cid] = att
-        log.info("client %d attached (pid %s)", cid, pid)
+        log.info("client %d attached (pid %s)%s", cid, pid, f", a link for {len(grant)} more accounts" if grant else "")
         return att
+
+    def _grant_all(self, cid: int, grant: tuple[int, ...]) -> int:
+        """Paused: grants the new slot of ``cid`` its accounts; on a failure removes the slot again."""
+        for account in grant:
+            rc = int(lib.pt_loop_grant(self._loop, cid, account))
+            if rc != lib.PT_LOOP_OK:
+                lib.pt_loop_remove_client(self._loop, cid)
+                return rc
+        return int(lib.PT_LOOP_OK)
 
     def _attached(self, request: dict[str, Any]) -> _Attached:
         cid = self._client_id(request)
@@ -501,9 +545,10 @@ class ControlServer:
         with self._paused():
             if cancel:
                 before = self._engine.stats()["live_orders"]
-                rc = self._execute_paused(Command.mass_cancel(cid, ts_ns=time.monotonic_ns(), disconnect=True))
-                if rc != lib.PT_LOOP_OK:
-                    log.error("client %d: cancel-on-disconnect failed (pt_loop rc %d)", cid, rc)
+                for account in (cid, *att.granted):  # a link: every account it acted for
+                    rc = self._execute_paused(Command.mass_cancel(account, ts_ns=time.monotonic_ns(), disconnect=True))
+                    if rc != lib.PT_LOOP_OK:
+                        log.error("client %d: cancel-on-disconnect of %d failed (pt_loop rc %d)", cid, account, rc)
                 cancelled = before - self._engine.stats()["live_orders"]
             lib.pt_loop_remove_client(self._loop, cid)
         del self._clients[cid]

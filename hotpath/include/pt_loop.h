@@ -7,7 +7,8 @@
  *   1. acquire-load the stop flag; set: leave.
  *   2. for each attached client slot, in slot order: take up to PT_LOOP_CLIENT_BATCH commands from its
  *      command ring (zero copy), overwrite each command's client_id with the slot's (a client cannot act
- *      as another), run it through pt_engine_submit, then route the engine's events and clear them.
+ *      as another) or, for a link slot (pt_loop_grant), check it against the link's grant, run it through
+ *      pt_engine_submit, then route the engine's events and clear them.
  *   3. publish the live counters (relaxed stores; the loop is their only writer).
  *
  * Journal (optional, pt_loop_set_journal; pt_journal.h): every command the loop runs, rejected or not,
@@ -17,8 +18,9 @@
  * ring unrun, routes the events of those before it, sets `journal_full` and returns PT_LOOP_EJOURNALFULL.
  * It stops rather than run a command it could not journal.
  *
- * Routing: ACK, REJECT, CANCELED, MODIFIED, FILL (and HEARTBEAT) go to the event ring of the client the
- * event names (event client_id): a trade gives each side its own FILL, the maker's included. BOOK_DELTA and
+ * Routing: ACK, REJECT, CANCELED, MODIFIED, FILL (and HEARTBEAT) go to the event ring of the slot that owns
+ * the client the event names (event client_id: its own slot, or the link it is granted to); a trade gives
+ * each side its own FILL, the maker's included. A NOT_GRANTED REJECT goes back to the link that sent it. BOOK_DELTA and
  * TRADE go to the market-data (broadcast) ring only; TRADE is public data, and each party already has its
  * FILL. An event for a client id with no slot is dropped and counted (unrouted).
  *
@@ -121,6 +123,12 @@ int pt_loop_set_market_data(pt_loop_t *loop, void *md_mem, size_t md_bytes);
 /* Attaches the journal (optional: without one nothing is journaled). journal_mem is a pt_journal_init'ed
  * region (a MAP_SHARED file mapping); appending continues after the records already committed there. */
 int pt_loop_set_journal(pt_loop_t *loop, void *journal_mem, size_t journal_bytes);
+
+/* Paused (or before run): lets the slot of link_id act for account too. From then on the slot is a link: each of
+ * its commands keeps the client_id it names, and one naming a client not granted to it is flagged
+ * PT_FLAG_NOT_GRANTED (the engine rejects it; the REJECT comes back to the link); every event of a granted
+ * account goes to the link's event ring. PT_LOOP_EDUPLICATE if account is attached or granted elsewhere. */
+int pt_loop_grant(pt_loop_t *loop, uint16_t link_id, uint16_t account);
 
 /* The controller's calls (see "Controller" above). */
 int pt_loop_set_client_gone(pt_loop_t *loop, uint16_t client_id);

@@ -2,7 +2,9 @@
  * loop.c - the engine process's event loop (pt_loop.h has the per-pass steps, routing and stall rule).
  *
  * Invariants:
- *   (1) every command taken from a ring is run exactly once, with client_id = its slot's client;
+ *   (1) every command taken from a ring is run exactly once: from a one-account slot with client_id = its
+ *       slot's client; from a link slot with the client_id it names, flagged PT_FLAG_NOT_GRANTED unless
+ *       that client is granted to the link (the engine then rejects it, and the journal keeps the flag);
  *   (2) every engine event is routed (client ring, market-data ring, or counted as unrouted) before
  *       pt_engine_clear_events, in engine order; a full client ring is waited on, never skipped;
  *   (3) the loop makes no syscall and takes no lock: rings and counters are atomics in shared memory;
@@ -75,8 +77,14 @@ typedef struct pt_loop_slot {
     pt_ring_t cmd; /* the client's commands: this loop is the consumer */
     pt_ring_t evt; /* the client's events: this loop is the producer */
     uint16_t client_id;
+    uint8_t link;          /* 1 once accounts were granted to it: commands keep their client_id, checked */
     _Atomic uint32_t gone; /* set by the controller: run none of its commands, drop its events */
 } pt_loop_slot_t;
+
+/* owner[client id] = the client id of the slot whose ring that client's events go to, + 1; 0 = none. A
+ * one-account slot owns its own id; a link slot owns its own id and every account granted to it. Changed
+ * only by the controller while the loop is parked (or before it runs). */
+#define OWNER_IDS 0x10000
 
 /* Local copies of the counters: the loop owns them and stores them to the control block once per pass. */
 typedef struct pt_loop_tally {
@@ -95,6 +103,7 @@ struct pt_loop {
     uint32_t md_count;
     pt_event_t md_buf[MD_BATCH];
     pt_loop_slot_t slots[PT_LOOP_MAX_CLIENTS];
+    uint16_t owner[OWNER_IDS];
     /* The pause handshake, on a line of its own: the controller writes it, the loop reads it every pass. */
     _Alignas(64) _Atomic uint64_t pause_req;
     _Atomic uint64_t paused;
@@ -201,14 +210,15 @@ int pt_loop_add_client(pt_loop_t *loop, uint16_t client_id, void *cmd_mem, size_
         return PT_LOOP_EINVAL;
     if (loop->nslots == PT_LOOP_MAX_CLIENTS)
         return PT_LOOP_ESLOTS;
-    for (uint32_t i = 0; i < loop->nslots; i++)
-        if (loop->slots[i].client_id == client_id)
-            return PT_LOOP_EDUPLICATE;
+    if (client_id == PT_CLIENT_NONE || loop->owner[client_id] != 0)
+        return PT_LOOP_EDUPLICATE; /* attached, or granted to a link */
     pt_loop_slot_t *s = &loop->slots[loop->nslots];
     if (pt_ring_attach(cmd_mem, cmd_bytes, &s->cmd) != PT_RING_OK ||
         pt_ring_attach(evt_mem, evt_bytes, &s->evt) != PT_RING_OK)
         return PT_LOOP_EINVAL;
     s->client_id = client_id;
+    s->link = 0;
+    loop->owner[client_id] = (uint16_t)(client_id + 1);
     atomic_store_explicit(&s->gone, 0, memory_order_relaxed); /* published by resume (or before run) */
     loop->nslots++;
     atomic_store_explicit(&loop->control->clients, loop->nslots, memory_order_relaxed);
@@ -230,18 +240,43 @@ int pt_loop_remove_client(pt_loop_t *loop, uint16_t client_id)
     pt_loop_slot_t *s = find_slot(loop, client_id);
     if (s == NULL)
         return PT_LOOP_ENOCLIENT;
+    uint16_t mark = (uint16_t)(client_id + 1);
+    if (s->link) {
+        for (uint32_t id = 0; id < OWNER_IDS; id++) /* its grants: rare (a link detaching), ~64 K compares */
+            if (loop->owner[id] == mark)
+                loop->owner[id] = 0;
+    }
+    loop->owner[client_id] = 0;
     /* Keeps the others in slot order: polling stays round-robin in attach order. */
     uint32_t i = (uint32_t)(s - loop->slots);
     for (; i + 1 < loop->nslots; i++) {
         loop->slots[i].cmd = loop->slots[i + 1].cmd;
         loop->slots[i].evt = loop->slots[i + 1].evt;
         loop->slots[i].client_id = loop->slots[i + 1].client_id;
+        loop->slots[i].link = loop->slots[i + 1].link;
         atomic_store_explicit(&loop->slots[i].gone,
                               atomic_load_explicit(&loop->slots[i + 1].gone, memory_order_relaxed),
                               memory_order_relaxed);
     }
     loop->nslots--;
     atomic_store_explicit(&loop->control->clients, loop->nslots, memory_order_relaxed);
+    return PT_LOOP_OK;
+}
+
+int pt_loop_grant(pt_loop_t *loop, uint16_t link_id, uint16_t account)
+{
+    if (loop == NULL || account == PT_CLIENT_NONE)
+        return PT_LOOP_EINVAL;
+    pt_loop_slot_t *s = find_slot(loop, link_id);
+    if (s == NULL)
+        return PT_LOOP_ENOCLIENT;
+    uint16_t mark = (uint16_t)(link_id + 1);
+    if (loop->owner[account] == mark)
+        return PT_LOOP_OK; /* granted already (the link's own id included) */
+    if (loop->owner[account] != 0)
+        return PT_LOOP_EDUPLICATE; /* attached itself, or granted to another link */
+    loop->owner[account] = mark;
+    s->link = 1;
     return PT_LOOP_OK;
 }
 
@@ -390,7 +425,13 @@ static int route_events(pt_loop_t *loop, pt_loop_slot_t *sender)
                 flush_md(loop);
             continue;
         }
-        pt_loop_slot_t *s = slot_of(loop, sender, ev->client_id);
+        pt_loop_slot_t *s;
+        if (ev->type == PT_EV_REJECT && ev->reason == PT_REJ_NOT_GRANTED)
+            s = sender; /* back to the link that sent it: the client it named may be another link's */
+        else {
+            uint16_t owner = loop->owner[ev->client_id];
+            s = owner != 0 ? slot_of(loop, sender, (uint16_t)(owner - 1)) : NULL;
+        }
         if (s == NULL) {
             loop->tally.unrouted++;
             continue;
@@ -424,7 +465,10 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
     for (size_t i = 0; i < n; i++) {
         pt_engine_run_ahead(loop->engine, cmds, i, n); /* a later cancel's order, fetched while this one runs */
         pt_command_t cmd = cmds[i]; /* a copy: the slot is the client's memory, client_id is ours to set */
-        cmd.client_id = s->client_id;
+        if (!s->link)
+            cmd.client_id = s->client_id; /* a one-account slot acts for its own client, whatever it wrote */
+        else if (loop->owner[cmd.client_id] != (uint16_t)(s->client_id + 1))
+            cmd.flags |= PT_FLAG_NOT_GRANTED; /* a link acts only for its grant: rejected, journaled as such */
         if (loop->has_journal && pt_journal_free(&loop->journal) == 0) {
             /* Cannot journal it, so do not run it: it stays in the ring; the commands before it are journaled
              * and their events still go out. The loop stops (pt_loop_run returns PT_LOOP_EJOURNALFULL). */

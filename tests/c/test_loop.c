@@ -92,7 +92,8 @@ static int start(fixture_t *f)
     return 0;
 }
 
-static int stop_and_teardown(fixture_t *f)
+/* Stops the loop and checks how it ended; the engine is the test's again afterwards. */
+static int stop_loop(fixture_t *f)
 {
     EXPECT(pt_loop_request_stop(f->control, PT_LOOP_CONTROL_BYTES) == PT_LOOP_OK);
     pthread_join(f->thread, NULL);
@@ -100,6 +101,11 @@ static int stop_and_teardown(fixture_t *f)
     EXPECT(pt_loop_control_read(f->control, PT_LOOP_CONTROL_BYTES, &k) == PT_LOOP_OK);
     EXPECT(f->loop_rc == f->expected_rc && k.running == 0 && k.stop == 1);
     EXPECT(pt_engine_check(f->engine) == PT_OK);
+    return 0;
+}
+
+static int teardown(fixture_t *f)
+{
     pt_loop_destroy(f->loop);
     pt_engine_destroy(f->engine);
     for (int i = 0; i < 2; i++) {
@@ -109,6 +115,11 @@ static int stop_and_teardown(fixture_t *f)
     free(f->md_mem);
     free(f->control);
     return 0;
+}
+
+static int stop_and_teardown(fixture_t *f)
+{
+    return stop_loop(f) || teardown(f);
 }
 
 static pt_command_t new_order(uint16_t client, uint8_t side, int64_t qty, int64_t price, uint64_t cloid)
@@ -333,6 +344,52 @@ static int test_bad_control_blocks_and_duplicate_clients_are_errors(void)
     return stop_and_teardown(&f);
 }
 
+/* A link (client 1's slot, granted accounts 3 and 4) acts for its grant: a command keeps the account it names
+ * and that account's events, a maker's FILL included, come back on the link; a command naming an account
+ * outside the grant is rejected NOT_GRANTED, back to the link. One slot or link holds an account at a time. */
+static int test_a_link_acts_for_its_granted_accounts_only(void)
+{
+    fixture_t f;
+    if (setup(&f, 64))
+        return 1;
+    EXPECT(pt_loop_grant(f.loop, 1, 3) == PT_LOOP_OK && pt_loop_grant(f.loop, 1, 4) == PT_LOOP_OK);
+    EXPECT(pt_loop_grant(f.loop, 1, 3) == PT_LOOP_OK);             /* again: nothing changes */
+    EXPECT(pt_loop_grant(f.loop, 1, 2) == PT_LOOP_EDUPLICATE);     /* attached itself */
+    EXPECT(pt_loop_grant(f.loop, 2, 4) == PT_LOOP_EDUPLICATE);     /* another link's */
+    EXPECT(pt_loop_grant(f.loop, 7, 5) == PT_LOOP_ENOCLIENT);      /* no such link */
+    EXPECT(pt_loop_grant(f.loop, 1, PT_CLIENT_NONE) == PT_LOOP_EINVAL);
+    client_mem_t *c = &f.clients[0];
+    EXPECT(pt_loop_add_client(f.loop, 3, c->cmd_mem, c->cmd_bytes, c->evt_mem, c->evt_bytes) == PT_LOOP_EDUPLICATE);
+    if (start(&f))
+        return 1;
+    pt_command_t sell = new_order(3, PT_SIDE_SELL, 5, 100, 1);
+    pt_command_t outside = new_order(5, PT_SIDE_BUY, 1, 90, 2);
+    EXPECT(pt_ring_try_push(&c->cmd, &sell) == PT_RING_OK && pt_ring_try_push(&c->cmd, &outside) == PT_RING_OK);
+    pt_event_t ev[3];
+    if (wait_ring(&c->evt, ev, 2))
+        return 1;
+    EXPECT(ev[0].type == PT_EV_ACK && ev[0].client_id == 3 && ev[0].cloid == 1);
+    EXPECT(ev[1].type == PT_EV_REJECT && ev[1].client_id == 5 && ev[1].reason == PT_REJ_NOT_GRANTED);
+    pt_command_t buy = new_order(3, PT_SIDE_BUY, 2, 100, 3); /* client 2 is no link: it trades as itself */
+    EXPECT(pt_ring_try_push(&f.clients[1].cmd, &buy) == PT_RING_OK);
+    if (wait_ring(&f.clients[1].evt, ev, 2))
+        return 1;
+    EXPECT(ev[0].type == PT_EV_ACK && ev[0].client_id == 2 && ev[1].type == PT_EV_FILL && ev[1].client_id == 2);
+    if (wait_ring(&c->evt, ev, 1))
+        return 1;
+    EXPECT(ev[0].type == PT_EV_FILL && ev[0].client_id == 3 && ev[0].liquidity == PT_LIQ_MAKER && ev[0].leaves == 3);
+    pt_position_t pos;
+    if (stop_loop(&f))
+        return 1;
+    EXPECT(pt_engine_position(f.engine, 3, 0, &pos) == PT_OK && pos.position == -2);
+    EXPECT(pt_engine_position(f.engine, 5, 0, &pos) == PT_OK && pos.open_orders == 0);
+    /* Detaching the link frees its grant: account 3 may attach on its own. */
+    EXPECT(pt_loop_remove_client(f.loop, 1) == PT_LOOP_OK);
+    EXPECT(pt_loop_add_client(f.loop, 3, c->cmd_mem, c->cmd_bytes, c->evt_mem, c->evt_bytes) == PT_LOOP_OK);
+    EXPECT(pt_loop_grant(f.loop, 2, 4) == PT_LOOP_OK);
+    return teardown(&f);
+}
+
 /* A client declared gone unblocks a loop stalled on its full event ring: the rest of its events are dropped
  * (counted), the commands it left in its ring are not run, and the other client is served. */
 static int test_a_gone_client_unstalls_the_loop_and_its_leftover_commands_do_not_run(void)
@@ -484,6 +541,7 @@ int main(void)
         {"a_gone_client_unstalls_the_loop_and_its_leftover_commands_do_not_run",
          test_a_gone_client_unstalls_the_loop_and_its_leftover_commands_do_not_run},
         {"pause_execute_detach_and_resume", test_pause_execute_detach_and_resume},
+        {"a_link_acts_for_its_granted_accounts_only", test_a_link_acts_for_its_granted_accounts_only},
     };
     return run_tests("loop tests", tests, sizeof tests / sizeof tests[0]);
 }

@@ -37,7 +37,7 @@ from hotpath.engine_process import EngineProcessConfig  # noqa: E402
 from hotpath.names import SHM_DIR  # noqa: E402
 
 #: (label, op, fields); the symbol and client are filled in
-OPS = (
+OPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("stats", "stats", {}),
     ("position", "position", {"client": 1, "symbol": "BENCH"}),
     ("snapshot depth 10", "snapshot", {"symbol": "BENCH", "depth": 10}),

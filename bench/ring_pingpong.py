@@ -97,7 +97,7 @@ def hist_summary(ns: np.ndarray) -> dict[str, Any]:
 # ---- (a'): Python initiator, C echo --------------------------------------------------------------------
 
 
-def python_round_trips(ping: SharedMemoryRing, pong: SharedMemoryRing, msgs: list[bytes], n: int) -> array.array:
+def python_round_trips(ping: SharedMemoryRing, pong: SharedMemoryRing, msgs: list[bytes], n: int) -> array.array[int]:
     """n round trips, busy-polling; the i-th round trip's ns in the result (timer overhead included)."""
     lat = array.array("q", bytes(8 * n))
     push, pop, now = ping.push, pong.pop, time.perf_counter_ns

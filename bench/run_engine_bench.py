@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import inspect
 import json
 import os
 import platform
@@ -271,8 +272,9 @@ def tier_reference(meta: dict[str, Any], prefill: np.ndarray, ops: np.ndarray, w
             **percentiles(lat)}  # fmt: skip
 
 
-#: where each Command field sits in a COMMAND_DTYPE row (the dtype also has the reserved fields)
-_CMD_POSITIONS = [COMMAND_DTYPE.names.index(f) for f in Command._fields]
+#: where each Command field sits in a COMMAND_DTYPE row (the dtype also has the reserved fields; a structured
+#: dtype always has names)
+_CMD_POSITIONS = [(COMMAND_DTYPE.names or ()).index(f) for f in Command._fields]
 
 
 def c_hash_after(meta: dict[str, Any], prefill: np.ndarray, ops: np.ndarray) -> int:
@@ -424,7 +426,7 @@ def main() -> int:
     os.sched_setaffinity(0, {core})
     print(f"run_engine_bench  {time.strftime('%Y-%m-%d %H:%M:%S')}  commit {commit}  python {platform.python_version()}"
           f"  numpy {np.__version__}  pinned to core {core}  load average {os.getloadavg()[0]:.2f}")
-    print(f"binary {a.bin}; Python engine from {Path(sys.modules['c_engine'].__file__).parent}\n")
+    print(f"binary {a.bin}; Python engine from {Path(inspect.getfile(Engine)).parent}\n")
     report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "commit": commit, "argv": sys.argv[1:],
                               "loadavg_1m": os.getloadavg()[0], "python": platform.python_version()}
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import runpy
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,12 +28,14 @@ CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden
 # Loaded by path, not imported: setuptools runs this script before the package can be imported.
 _SUPPORT_FILE = Path(__file__).resolve().parents[1] / "c_engine" / "_cffi_support.py"
 _support = SimpleNamespace(**runpy.run_path(str(_SUPPORT_FILE)))
-header_cdef = _support.header_cdef
+# The helpers used here, typed as _cffi_support.py declares them (run_path returns a dict of Any).
+header_cdef: Callable[[Path], str] = _support.header_cdef
+source_path: Callable[[Path, bool], str] = _support.source_path
 _STANDALONE = __name__ == "__main__"
 
 
 def _path(p: Path) -> str:
-    return _support.source_path(p, _STANDALONE)
+    return source_path(p, _STANDALONE)
 
 
 ffi = FFI()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import runpy
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,18 +30,21 @@ CFLAGS = ["-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fvisibility=hidden
 # Loaded by path, not imported: setuptools runs this script before the package can be imported.
 _SUPPORT_FILE = ROOT / "c_engine" / "_cffi_support.py"
 _support = SimpleNamespace(**runpy.run_path(str(_SUPPORT_FILE)))
+# The helpers used here, typed as _cffi_support.py declares them (run_path returns a dict of Any).
+header_cdef: Callable[[Path], str] = _support.header_cdef
+source_path: Callable[[Path, bool], str] = _support.source_path
 _STANDALONE = __name__ == "__main__"
 
 
 def _path(p: Path) -> str:
-    return _support.source_path(p, _STANDALONE)
+    return source_path(p, _STANDALONE)
 
 
 ffi = FFI()
 ffi.cdef("typedef struct pt_engine pt_engine_t;")  # opaque here: the loop only passes it to the engine
 ffi.cdef("typedef struct pt_command pt_command_t;")  # opaque too: Python reads records with numpy (COMMAND_DTYPE)
-ffi.cdef(_support.header_cdef(INCLUDE / "pt_journal.h"))
-ffi.cdef(_support.header_cdef(INCLUDE / "pt_loop.h"))
+ffi.cdef(header_cdef(INCLUDE / "pt_journal.h"))
+ffi.cdef(header_cdef(INCLUDE / "pt_loop.h"))
 ffi.set_source(
     "hotpath._cloop",
     '#include "pt_journal.h"\n#include "pt_loop.h"\n',

@@ -211,9 +211,10 @@ def run_python(a: argparse.Namespace) -> dict[str, Any]:
 
 def print_python_run(res: dict[str, Any]) -> None:
     print(f"warm-up        {res['warmup']} round trips in {res['warmup_s']:.3f} s (then discarded)")
+    note = ("\n" + " " * 15 + res["note"]) if res["note"] else ""
     print(f"run            {res['round_trips']} round trips in {res['run_s']:.3f} s "
           f"({res['round_trips'] / res['run_s'] / 1e6:.2f} M round trips/s); {res['preempted']} involuntary context "
-          f"switches of the Python process{(chr(10) + '               ' + res['note']) if res['note'] else ''}")  # fmt: skip
+          f"switches of the Python process{note}")  # fmt: skip
     print("\nround trip (ns, time.perf_counter_ns = CLOCK_MONOTONIC, <= 1.6% bucket error; includes the timer "
           "overhead)")
     print_header()

@@ -320,7 +320,8 @@ def run_callgrind(a: argparse.Namespace, commit: str, out: Path) -> dict[str, An
     caches = callgrind_caches(a.callgrind_ll)
     args = ["valgrind", "--tool=callgrind", "--cache-sim=yes", *caches,
             "--toggle-collect=bench_run_ops_by_kind", f"--callgrind-out-file={cg_out}",
-            str(a.bin), "--callgrind", "--ops", str(a.callgrind_ops), "--seed", str(a.seed), "--commit", commit]  # fmt: skip
+            str(a.bin), "--callgrind", "--ops", str(a.callgrind_ops), "--seed", str(a.seed),
+            "--commit", commit]  # fmt: skip
     print(f"$ {' '.join(args)}", flush=True)
     proc = subprocess.run(args, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -331,7 +332,7 @@ def run_callgrind(a: argparse.Namespace, commit: str, out: Path) -> dict[str, An
     if m is None:
         print(f"callgrind: unexpected engine_bench output:\n{proc.stdout}")
         return None
-    n_ops, n_kind, live = int(m.group(1)), dict(zip(("passive", "cancel", "ioc"), map(int, m.group(2, 3, 4)))), m.group(5)
+    n_ops, n_kind, live = int(m.group(1)), dict(zip(("passive", "cancel", "ioc"), map(int, m.group(2, 3, 4)), strict=True)), m.group(5)
     incl = dict(_callgrind_rows(cg_out, inclusive=True))
     total = incl.get("bench_run_ops_by_kind")
     if total is None:
@@ -458,10 +459,10 @@ def main() -> int:
               f"{r['p99_9_ns']:8.0f} {r['p99_99_ns']:8.0f} {r['max_ns']:9.0f}")
     print(f"  throughput {fmt_ops(med['ops_per_s'])} ops/s untimed; {fmt_ops(med['timed_run_ops_per_s'])} ops/s "
           f"with per-op rdtsc; pt_engine_submit_batch {fmt_ops(med['batch_ops_per_s'])} ops/s")
-    print(f"  runs: {', '.join(fmt_ops(r['ops_per_s']) for r in runs)} ops/s (best {fmt_ops(max(r['ops_per_s'] for r in runs))}"
-          f"; a wide spread means a noisy machine: compare with --callgrind); "
-          f"{fmt_ops(med['cpu_ops_per_s'])} ops per CPU-second, {med['preempted_throughput']:.0f} involuntary "
-          f"context switches per pass")
+    print(f"  runs: {', '.join(fmt_ops(r['ops_per_s']) for r in runs)} ops/s "
+          f"(best {fmt_ops(max(r['ops_per_s'] for r in runs))}; a wide spread means a noisy machine: compare with "
+          f"--callgrind); {fmt_ops(med['cpu_ops_per_s'])} ops per CPU-second, "
+          f"{med['preempted_throughput']:.0f} involuntary context switches per pass")
     # The machine around each run (engine_bench's probes, before / after its passes): a dependent load over
     # 4 MiB (the last-level cache this VM gets) and an L1-resident sum (the core's own speed).
     print("  run       ops/s   p99 (ns)   load over 4 MiB (ns)   L1 sum (ns/element), before / after")

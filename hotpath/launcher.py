@@ -172,7 +172,8 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
                              "and limits belong to [[accounts]]")  # fmt: skip
         agents.append(AgentSpec(name=a["name"], module=a["module"], accounts=tuple(a["accounts"]), symbol=a["symbol"],
                                 args=tuple(a.get("args", ())), restart=bool(a.get("restart", False)),
-                                max_restarts=int(a.get("max_restarts", 5)), maker=bool(a.get("maker", False))))  # fmt: skip
+                                max_restarts=int(a.get("max_restarts", 5)),
+                                maker=bool(a.get("maker", False))))  # fmt: skip
     probe = doc.get("probe", {})
     probe_account = probe.get("account", "probe") if probe.get("hz", 50) > 0 else None
     users = [name for a in agents for name in a.accounts] + ([probe_account] if probe_account else [])
@@ -182,14 +183,15 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         accounts[name]  # AccountError (a ValueError) for a name no [[accounts]] entry has
     core = eng.get("core", "last")
     journal = eng.get("journal", "")
+    capacity = EngineConfig(max_orders=int(eng.get("max_orders", 1 << 18)), max_levels_per_side=1 << 12,
+                            max_symbols=max(8, len(symbols)), max_clients=max_clients)  # fmt: skip
     engine = EngineProcessConfig(
         prefix=prefix or f"pt_{os.getpid()}_{uuid.uuid4().hex[:6]}",
         clients=(),  # every client attaches through the control plane
         symbols=symbols,
         limits=tuple((a.client_id, a.limits) for a in accounts.values() if a.limits is not None),
         accounts=tuple(accounts.ids().items()),
-        engine=EngineConfig(max_orders=int(eng.get("max_orders", 1 << 18)), max_levels_per_side=1 << 12,
-                            max_symbols=max(8, len(symbols)), max_clients=max_clients),  # fmt: skip
+        engine=capacity,
         ring_capacity=int(eng.get("ring_capacity", 4096)),
         md_capacity=int(eng.get("md_capacity", 1 << 16)),
         core=None if core == "last" else int(core),
@@ -289,6 +291,11 @@ def _percentiles(ns: list[int]) -> str:
         return "n/a"
     p50, p99 = np.percentile(np.asarray(ns), [50, 99])
     return f"p50 {p50 / 1e3:.1f} us, p99 {p99 / 1e3:.1f} us, max {max(ns) / 1e3:.1f} us (n={len(ns)})"
+
+
+def _level(level: tuple[int, int] | None, tick_size: float) -> str:
+    """A best level, (price ticks, qty), as "qty @ price"; "--" for none."""
+    return f"{level[1]} @ {level[0] * tick_size:.2f}" if level else "--"
 
 
 class Launcher:
@@ -456,12 +463,8 @@ class Launcher:
             bid, ask = view.best(sid)
             last = view.last_trade.get(sid)
             tick = sym.tick_size
-
-            def px(level: tuple[int, int] | None) -> str:
-                return f"{level[1]} @ {level[0] * tick:.2f}" if level else "--"
-
-            parts.append(f"{sym.name} {px(bid)} | {px(ask)} last {last[0] * tick:.2f}" if last else
-                         f"{sym.name} {px(bid)} | {px(ask)}")  # fmt: skip
+            book = f"{sym.name} {_level(bid, tick)} | {_level(ask, tick)}"
+            parts.append(f"{book} last {last[0] * tick:.2f}" if last else book)
         parts += self._makers(positions)
         return "  ".join(parts)
 

@@ -52,7 +52,7 @@ class BookView:
         if self._skip_upto:
             rows = rows[rows["seq"] > self._skip_upto]
         columns = (rows[f].tolist() for f in ("type", "symbol_id", "side", "price", "qty", "order_count", "seq"))
-        for etype, sid, side, price, qty, count, seq in zip(*columns):
+        for etype, sid, side, price, qty, count, seq in zip(*columns, strict=True):
             book = self.books.get(sid)
             if book is None:
                 continue

@@ -151,8 +151,11 @@ def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     client_core, engine_core = choose_cores(a)
     prefix = f"pt_asyncbench_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    print(f"AsyncClient vs Client order -> ACK: {a.round_trips:,} round trips each in blocks of {a.block:,}; "
-          f"client core {client_core}, engine core {engine_core}; {cpu_model()}; commit {git_commit()}", flush=True)
+    print(
+        f"AsyncClient vs Client order -> ACK: {a.round_trips:,} round trips each in blocks of {a.block:,}; "
+        f"client core {client_core}, engine core {engine_core}; {cpu_model()}; commit {git_commit()}",
+        flush=True,
+    )
     results: dict[str, Any] = {"commit": git_commit(), "cpu": cpu_model(), "cores": [client_core, engine_core]}
     print("floor: Python <-> C echo over bare rings", flush=True)
     results["floor"] = measure_floor(a, client_core, engine_core)

@@ -413,10 +413,16 @@ def measure_order_ack(taker: EngineClient, a: argparse.Namespace, results: dict[
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     secs = chunked("(b)", a.round_trips, lambda s, k: order_ack_round_trips(taker, k, ack, cxl, s))
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    results["b"] = section(ack, a.round_trips, secs, ru1.ru_nivcsw - ru0.ru_nivcsw,
-                           "NEW buy limit resting far from the touch -> its ACK, Ring.push + Ring.pop spin")
-    results["b_cancel"] = section(cxl, a.round_trips, secs, None,
-                                  "CANCEL of that order -> its CANCELED (the second half of each (b) cycle)")
+    results["b"] = section(
+        ack,
+        a.round_trips,
+        secs,
+        ru1.ru_nivcsw - ru0.ru_nivcsw,
+        "NEW buy limit resting far from the touch -> its ACK, Ring.push + Ring.pop spin",
+    )
+    results["b_cancel"] = section(
+        cxl, a.round_trips, secs, None, "CANCEL of that order -> its CANCELED (the second half of each (b) cycle)"
+    )
 
 
 def measure_order_fill(taker: EngineClient, maker: EngineClient, a: argparse.Namespace,
@@ -429,8 +435,13 @@ def measure_order_fill(taker: EngineClient, maker: EngineClient, a: argparse.Nam
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     secs = chunked("(d)", a.round_trips, lambda s, k: order_fill_round_trips(taker, maker, k, fill, s))
     ru1 = resource.getrusage(resource.RUSAGE_SELF)
-    results["d"] = section(fill, a.round_trips, secs, ru1.ru_nivcsw - ru0.ru_nivcsw,
-                           "buy IOC 1 lot against a resting sell of another client -> its FILL (ACK first)")
+    results["d"] = section(
+        fill,
+        a.round_trips,
+        secs,
+        ru1.ru_nivcsw - ru0.ru_nivcsw,
+        "buy IOC 1 lot against a resting sell of another client -> its FILL (ACK first)",
+    )
 
 
 def stop_engine(control: EngineControl, prefix: str) -> None:
@@ -512,8 +523,13 @@ def run_zmq_phase(a: argparse.Namespace, results: dict[str, Any]) -> None:
                 ru0 = resource.getrusage(resource.RUSAGE_SELF)
                 secs = chunked("(c)", n, lambda s, k: zmq_round_trips(sock, k, ack, cxl, s))
                 ru1 = resource.getrusage(resource.RUSAGE_SELF)
-            results["c"] = section(ack, n, secs, ru1.ru_nivcsw - ru0.ru_nivcsw,
-                                   "(b)'s NEW -> ACK through pyzmq REQ/REP over ipc:// to an in-process Engine")
+            results["c"] = section(
+                ack,
+                n,
+                secs,
+                ru1.ru_nivcsw - ru0.ru_nivcsw,
+                "(b)'s NEW -> ACK through pyzmq REQ/REP over ipc:// to an in-process Engine",
+            )
             results["c"]["note"] = note
             results["c_cancel"] = section(cxl, n, secs, None, "(b')'s CANCEL -> CANCELED over the same socket")
             proc = disarm("zmq server")
@@ -732,8 +748,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--cores", default=None, help="client core, engine core (default: first and last allowed)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench")
     ap.add_argument("--skip", default="", help="phases not to run, e.g. 'a,c' (any of a, b, c, d, e; a = (a'))")
-    ap.add_argument("--ratio-blocks", type=int, default=20,
-                    help="pairs of alternating (a')/(b) blocks for the ratio (the other side frozen); 0 = none")
+    ap.add_argument(
+        "--ratio-blocks",
+        type=int,
+        default=20,
+        help="pairs of alternating (a')/(b) blocks for the ratio (the other side frozen); 0 = none",
+    )
     ap.add_argument("--ratio-block-round-trips", type=int, default=20_000, help="round trips per block")
     ap.add_argument("--no-plot", action="store_true")
     a = ap.parse_args(argv)
@@ -772,8 +792,10 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
         "load_avg_before": os.getloadavg()[0],
     }  # fmt: skip
     print(f"hotpath_bench.py  {results['date']}  commit {commit}  python {results['python']}")
-    print(f"cpu            {cpu} ({os.cpu_count()} online); client pinned to core {a.client_core} (busy-polls: it owns "
-          f"that core), engine/server/echo to core {a.engine_core}; load average {results['load_avg_before']:.2f}")
+    print(
+        f"cpu            {cpu} ({os.cpu_count()} online); client pinned to core {a.client_core} (busy-polls: it owns "
+        f"that core), engine/server/echo to core {a.engine_core}; load average {results['load_avg_before']:.2f}"
+    )
     if "c" not in a.skip:
         run_zmq_phase(a, results)
     if "a" not in a.skip:

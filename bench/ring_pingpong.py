@@ -170,7 +170,8 @@ def run_python(a: argparse.Namespace) -> dict[str, Any]:
         os.sched_setaffinity(0, {a.core_a})
         _LIVE["armed"] = True
         echo = _LIVE["echo"] = subprocess.Popen(
-            [str(a.bin), "--echo-only", name, "--core", str(a.core_b), "--idle-timeout", "30"])
+            [str(a.bin), "--echo-only", name, "--core", str(a.core_b), "--idle-timeout", "30"]
+        )
         # First contact, bounded: the echo may take a moment to start and attach.
         ping.push(struct.pack("<QQ48x", 255, PING_MAGIC))
         deadline = time.monotonic() + 10
@@ -185,8 +186,10 @@ def run_python(a: argparse.Namespace) -> dict[str, Any]:
         note = ""
         if est_s > a.max_seconds:
             n = max(MIN_ROUND_TRIPS, int(a.max_seconds * a.warmup / warm_s))
-            note = (f"  (cut from {a.round_trips} round trips: they would take ~{est_s:.0f} s, over --max-seconds "
-                    f"{a.max_seconds:g})")
+            note = (
+                f"  (cut from {a.round_trips} round trips: they would take ~{est_s:.0f} s, over --max-seconds "
+                f"{a.max_seconds:g})"
+            )
         ru0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter_ns()
         lat = python_round_trips(ping, pong, msgs, n)
@@ -215,8 +218,9 @@ def print_python_run(res: dict[str, Any]) -> None:
     print(f"run            {res['round_trips']} round trips in {res['run_s']:.3f} s "
           f"({res['round_trips'] / res['run_s'] / 1e6:.2f} M round trips/s); {res['preempted']} involuntary context "
           f"switches of the Python process{note}")  # fmt: skip
-    print("\nround trip (ns, time.perf_counter_ns = CLOCK_MONOTONIC, <= 1.6% bucket error; includes the timer "
-          "overhead)")
+    print(
+        "\nround trip (ns, time.perf_counter_ns = CLOCK_MONOTONIC, <= 1.6% bucket error; includes the timer overhead)"
+    )
     print_header()
     print_lat("Py<->C (a')", res["latency"])
     print_lat("overhead", res["timer_overhead"])
@@ -308,8 +312,10 @@ def main() -> int:
               "core each (on one core they collapse to ~8 ms round trips)", file=sys.stderr)  # fmt: skip
         return 2
     if a.core_a == a.core_b or not {a.core_a, a.core_b} <= allowed:
-        print(f"ring_pingpong.py: refusing: cores {a.cores} must be two different cores of {sorted(allowed)}",
-              file=sys.stderr)
+        print(
+            f"ring_pingpong.py: refusing: cores {a.cores} must be two different cores of {sorted(allowed)}",
+            file=sys.stderr,
+        )
         return 2
     if not a.bin.exists():
         print(f"ring_pingpong.py: {a.bin} not built (make bench-ring builds it)", file=sys.stderr)
@@ -358,8 +364,12 @@ def main() -> int:
     except ImportError:
         print("matplotlib not importable: no plot")
     else:
-        write_plot(c_runs, py_runs, a.out / "ring_pingpong.png",
-                   f"ring ping-pong round trip, 64-byte messages, cores {a.core_a},{a.core_b}, {commit}\n{cpu}")
+        write_plot(
+            c_runs,
+            py_runs,
+            a.out / "ring_pingpong.png",
+            f"ring ping-pong round trip, 64-byte messages, cores {a.core_a},{a.core_b}, {commit}\n{cpu}",
+        )
     return 0
 
 

@@ -332,7 +332,11 @@ def run_callgrind(a: argparse.Namespace, commit: str, out: Path) -> dict[str, An
     if m is None:
         print(f"callgrind: unexpected engine_bench output:\n{proc.stdout}")
         return None
-    n_ops, n_kind, live = int(m.group(1)), dict(zip(("passive", "cancel", "ioc"), map(int, m.group(2, 3, 4)), strict=True)), m.group(5)
+    n_ops, n_kind, live = (
+        int(m.group(1)),
+        dict(zip(("passive", "cancel", "ioc"), map(int, m.group(2, 3, 4)), strict=True)),
+        m.group(5),
+    )
     incl = dict(_callgrind_rows(cg_out, inclusive=True))
     total = incl.get("bench_run_ops_by_kind")
     if total is None:
@@ -347,8 +351,9 @@ def run_callgrind(a: argparse.Namespace, commit: str, out: Path) -> dict[str, An
     for k, n in n_kind.items():
         if f"bench_op_{k}" in incl and n:
             res["per_op"][k] = per_op(incl[f"bench_op_{k}"], n)
-    print(f"callgrind ({n_ops} ops, live orders at end {live}; event sink included; simulated caches "
-          f"{' '.join(caches)})")
+    print(
+        f"callgrind ({n_ops} ops, live orders at end {live}; event sink included; simulated caches {' '.join(caches)})"
+    )
     print(f"  {'op':9} {'instr/op':>9} {'D1 miss/op':>11} {'LL miss/op':>11}")
     for k, v in res["per_op"].items():
         print(f"  {k:9} {v['instructions']:9.0f} {v['d1_misses']:11.2f} {v['ll_misses']:11.3f}")
@@ -356,7 +361,9 @@ def run_callgrind(a: argparse.Namespace, commit: str, out: Path) -> dict[str, An
     print(f"  {'instr/op':>8} {'share':>6} {'D1 miss/op':>10}  function")
     for name, v in _callgrind_rows(cg_out, inclusive=False)[:14]:
         print(f"  {v[0] / n_ops:8.1f} {100 * v[0] / total[0]:5.1f}% {(v[4] + v[5]) / n_ops:10.2f}  {name}")
-        res["top"].append({"function": name, "instructions_per_op": v[0] / n_ops, "d1_misses_per_op": (v[4] + v[5]) / n_ops})
+        res["top"].append(
+            {"function": name, "instructions_per_op": v[0] / n_ops, "d1_misses_per_op": (v[4] + v[5]) / n_ops}
+        )
     return res
 
 
@@ -397,17 +404,26 @@ def main() -> int:
     ap.add_argument("--single-ops", type=int, default=None, help="ops for the single-call tier (default: all)")
     ap.add_argument("--ref-ops", type=int, default=200_000, help="ops for the pure-Python reference (a prefix)")
     ap.add_argument("--py-runs", type=int, default=3, help="runs of the batch tier (median)")
-    ap.add_argument("--py-warmup", type=int, default=100_000,
-                    help="ops run on a throwaway engine before each Python tier (a tenth for the reference)")
+    ap.add_argument(
+        "--py-warmup",
+        type=int,
+        default=100_000,
+        help="ops run on a throwaway engine before each Python tier (a tenth for the reference)",
+    )
     ap.add_argument("--no-python", action="store_true", help="skip the Python tiers")
     ap.add_argument("--no-reference", action="store_true", help="skip the pure-Python reference tier")
     ap.add_argument("--callgrind", action="store_true", help="also count instructions per op with callgrind")
     ap.add_argument("--callgrind-only", action="store_true", help="only the callgrind count")
     ap.add_argument("--callgrind-ops", type=int, default=200_000)
-    ap.add_argument("--callgrind-ll", type=int, default=L3_BYTES, metavar="BYTES",
-                    help="the simulated last-level cache (default: the nominal 32 MiB L3; this VM's share of it "
-                         "is 2-4 MiB in its slow periods: 2097152 with --callgrind-ops 2000000 counts the misses "
-                         "that go to memory then, docs/BENCHMARKS.md)")
+    ap.add_argument(
+        "--callgrind-ll",
+        type=int,
+        default=L3_BYTES,
+        metavar="BYTES",
+        help="the simulated last-level cache (default: the nominal 32 MiB L3; this VM's share of it "
+        "is 2-4 MiB in its slow periods: 2097152 with --callgrind-ops 2000000 counts the misses "
+        "that go to memory then, docs/BENCHMARKS.md)",
+    )
     ap.add_argument("--perf", action="store_true", help="also perf-record one C run")
     ap.add_argument("--commit", default=None, help="the label printed and logged (default: git HEAD, +dirty)")
     ap.add_argument("--out", type=Path, default=ROOT / "build" / "bench", help="where run files go")
@@ -425,11 +441,18 @@ def main() -> int:
     # The Python tiers run pinned to the C bench's core too (children inherit it; engine_bench pins itself).
     core = a.core if a.core is not None else (os.cpu_count() or 1) - 1
     os.sched_setaffinity(0, {core})
-    print(f"run_engine_bench  {time.strftime('%Y-%m-%d %H:%M:%S')}  commit {commit}  python {platform.python_version()}"
-          f"  numpy {np.__version__}  pinned to core {core}  load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"run_engine_bench  {time.strftime('%Y-%m-%d %H:%M:%S')}  commit {commit}  python {platform.python_version()}"
+        f"  numpy {np.__version__}  pinned to core {core}  load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"binary {a.bin}; Python engine from {Path(inspect.getfile(Engine)).parent}\n")
-    report: dict[str, Any] = {"date": time.strftime("%Y-%m-%d"), "commit": commit, "argv": sys.argv[1:],
-                              "loadavg_1m": os.getloadavg()[0], "python": platform.python_version()}
+    report: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": commit,
+        "argv": sys.argv[1:],
+        "loadavg_1m": os.getloadavg()[0],
+        "python": platform.python_version(),
+    }
 
     if a.callgrind_only:
         report["callgrind"] = run_callgrind(a, commit, a.out)
@@ -451,25 +474,35 @@ def main() -> int:
         },
     }
     report["c_median"] = med
-    print(f"C medians over {a.runs} runs (commit {commit}, {meta['cpu']}, core {meta['core']}, seed {a.seed}, "
-          f"{a.ops} ops; live orders at end {meta['live_orders_end']})")
+    print(
+        f"C medians over {a.runs} runs (commit {commit}, {meta['cpu']}, core {meta['core']}, seed {a.seed}, "
+        f"{a.ops} ops; live orders at end {meta['live_orders_end']})"
+    )
     print(f"  {'op':9} {'mean':>7} {'p50':>7} {'p90':>7} {'p99':>7} {'p99.9':>8} {'p99.99':>8} {'max':>9}   (ns)")
     for k, r in med["latency"].items():
-        print(f"  {k:9} {r['mean_ns']:7.0f} {r['p50_ns']:7.0f} {r['p90_ns']:7.0f} {r['p99_ns']:7.0f} "
-              f"{r['p99_9_ns']:8.0f} {r['p99_99_ns']:8.0f} {r['max_ns']:9.0f}")
-    print(f"  throughput {fmt_ops(med['ops_per_s'])} ops/s untimed; {fmt_ops(med['timed_run_ops_per_s'])} ops/s "
-          f"with per-op rdtsc; pt_engine_submit_batch {fmt_ops(med['batch_ops_per_s'])} ops/s")
-    print(f"  runs: {', '.join(fmt_ops(r['ops_per_s']) for r in runs)} ops/s "
-          f"(best {fmt_ops(max(r['ops_per_s'] for r in runs))}; a wide spread means a noisy machine: compare with "
-          f"--callgrind); {fmt_ops(med['cpu_ops_per_s'])} ops per CPU-second, "
-          f"{med['preempted_throughput']:.0f} involuntary context switches per pass")
+        print(
+            f"  {k:9} {r['mean_ns']:7.0f} {r['p50_ns']:7.0f} {r['p90_ns']:7.0f} {r['p99_ns']:7.0f} "
+            f"{r['p99_9_ns']:8.0f} {r['p99_99_ns']:8.0f} {r['max_ns']:9.0f}"
+        )
+    print(
+        f"  throughput {fmt_ops(med['ops_per_s'])} ops/s untimed; {fmt_ops(med['timed_run_ops_per_s'])} ops/s "
+        f"with per-op rdtsc; pt_engine_submit_batch {fmt_ops(med['batch_ops_per_s'])} ops/s"
+    )
+    print(
+        f"  runs: {', '.join(fmt_ops(r['ops_per_s']) for r in runs)} ops/s "
+        f"(best {fmt_ops(max(r['ops_per_s'] for r in runs))}; a wide spread means a noisy machine: compare with "
+        f"--callgrind); {fmt_ops(med['cpu_ops_per_s'])} ops per CPU-second, "
+        f"{med['preempted_throughput']:.0f} involuntary context switches per pass"
+    )
     # The machine around each run (engine_bench's probes, before / after its passes): a dependent load over
     # 4 MiB (the last-level cache this VM gets) and an L1-resident sum (the core's own speed).
     print("  run       ops/s   p99 (ns)   load over 4 MiB (ns)   L1 sum (ns/element), before / after")
     for r in runs:
-        print(f"  {fmt_ops(r['ops_per_s']):>10} {r['latency']['all']['p99_ns']:8.0f}   "
-              f"{r['probe_4mib_ns_before']:8.0f} / {r['probe_4mib_ns_after']:<8.0f}   "
-              f"{r['probe_core_ns_before']:.3f} / {r['probe_core_ns_after']:.3f}")
+        print(
+            f"  {fmt_ops(r['ops_per_s']):>10} {r['latency']['all']['p99_ns']:8.0f}   "
+            f"{r['probe_4mib_ns_before']:8.0f} / {r['probe_4mib_ns_after']:<8.0f}   "
+            f"{r['probe_core_ns_before']:.3f} / {r['probe_core_ns_after']:.3f}"
+        )
     for r in runs:
         if not r["replay_ok"]:
             print("  WARNING: a run did not reproduce the generator's events/state (see its output)")
@@ -489,12 +522,15 @@ def main() -> int:
         prefill, ops = cmds[: meta["prefill"]], cmds[meta["prefill"] :]
         full_hash = int(meta["state_hash"], 16)
 
-        print(f"python batch: Engine.execute_batch, chunks of {a.chunk}, {len(ops)} ops, {a.py_runs} runs ...",
-              flush=True)
+        print(
+            f"python batch: Engine.execute_batch, chunks of {a.chunk}, {len(ops)} ops, {a.py_runs} runs ...", flush=True
+        )
         b = tier_batch(meta, prefill, ops, a.chunk, a.py_runs, a.py_warmup)
         print(f"  warm-up {b['warmup_s']:.2f} s ({b['warmup_ops']} ops on a throwaway engine)")
-        print(f"  {fmt_ops(b['ops_per_s'])} ops/s (runs: {', '.join(fmt_ops(x) for x in b['all_ops_per_s'])}); "
-              f"state hash {'matches C' if b['state_hash'] == full_hash else 'DIFFERS from C'}")
+        print(
+            f"  {fmt_ops(b['ops_per_s'])} ops/s (runs: {', '.join(fmt_ops(x) for x in b['all_ops_per_s'])}); "
+            f"state hash {'matches C' if b['state_hash'] == full_hash else 'DIFFERS from C'}"
+        )
         rows.append({"tier": f"Python Engine.execute_batch, {a.chunk}/call", "ops": len(ops),
                      "ops_per_s": b["ops_per_s"], "target": "3 M ops/s",
                      "pass": b["ops_per_s"] >= TARGET_BATCH_OPS})  # fmt: skip
@@ -502,14 +538,19 @@ def main() -> int:
 
         n_single = min(a.single_ops or len(ops), len(ops))
         over = timer_overhead_ns()
-        print(f"python single call: Engine.submit/cancel, {n_single} ops (perf_counter_ns pair overhead "
-              f"{over:.0f} ns, included) ...", flush=True)
+        print(
+            f"python single call: Engine.submit/cancel, {n_single} ops (perf_counter_ns pair overhead "
+            f"{over:.0f} ns, included) ...",
+            flush=True,
+        )
         s = tier_single(meta, prefill, ops[:n_single], min(a.py_warmup, n_single))
         want = full_hash if n_single == len(ops) else c_hash_after(meta, prefill, ops[:n_single])
         print(f"  warm-up {s['warmup_s']:.2f} s ({s['warmup_ops']} ops on a throwaway engine)")
-        print(f"  {fmt_ops(s['ops_per_s'])} ops/s, p50 {fmt_ns(s['p50_ns'])}, p99 {fmt_ns(s['p99_ns'])}, "
-              f"p99.9 {fmt_ns(s['p99_9_ns'])}, max {fmt_ns(s['max_ns'])}; state hash "
-              f"{'matches C' if s['state_hash'] == want else 'DIFFERS from C'}")
+        print(
+            f"  {fmt_ops(s['ops_per_s'])} ops/s, p50 {fmt_ns(s['p50_ns'])}, p99 {fmt_ns(s['p99_ns'])}, "
+            f"p99.9 {fmt_ns(s['p99_9_ns'])}, max {fmt_ns(s['max_ns'])}; state hash "
+            f"{'matches C' if s['state_hash'] == want else 'DIFFERS from C'}"
+        )
         s["timer_overhead_ns"] = over
         rows.append({"tier": "Python Engine.submit/cancel, 1 call/op", "ops": n_single, "ops_per_s": s["ops_per_s"],
                      "p50_ns": s["p50_ns"], "p99_ns": s["p99_ns"], "target": "p50 <= 2 us",
@@ -526,8 +567,10 @@ def main() -> int:
             else:
                 print(f"  warm-up {r['warmup_s']:.2f} s ({r['warmup_ops']} ops on a throwaway engine)")
                 same = "match" if r["events_match_c"] else "DIFFER from"
-                print(f"  {fmt_ops(r['ops_per_s'])} ops/s, p50 {fmt_ns(r['p50_ns'])}, p99 {fmt_ns(r['p99_ns'])}; "
-                      f"its {r['events']} events {same} the C engine's")
+                print(
+                    f"  {fmt_ops(r['ops_per_s'])} ops/s, p50 {fmt_ns(r['p50_ns'])}, p99 {fmt_ns(r['p99_ns'])}; "
+                    f"its {r['events']} events {same} the C engine's"
+                )
                 rows.append({"tier": f"Python ReferenceEngine.execute (first {n_ref})", "ops": n_ref,
                              "ops_per_s": r["ops_per_s"], "p50_ns": r["p50_ns"], "p99_ns": r["p99_ns"]})  # fmt: skip
                 report["python_reference"] = r
@@ -544,8 +587,10 @@ def main() -> int:
     print(f"{'tier':46} {'ops':>8} {'ops/s':>9} {'p50':>9} {'p99':>9} {'C/x':>7}  target")
     for row in rows:
         verdict = "" if "pass" not in row else ("PASS " if row["pass"] else "FAIL ") + row["target"]
-        print(f"{row['tier']:46} {row['ops']:>8} {fmt_ops(row['ops_per_s']):>9} {fmt_ns(row.get('p50_ns')):>9} "
-              f"{fmt_ns(row.get('p99_ns')):>9} {c_ops / row['ops_per_s']:6.1f}x  {verdict}")
+        print(
+            f"{row['tier']:46} {row['ops']:>8} {fmt_ops(row['ops_per_s']):>9} {fmt_ns(row.get('p50_ns')):>9} "
+            f"{fmt_ns(row.get('p99_ns')):>9} {c_ops / row['ops_per_s']:6.1f}x  {verdict}"
+        )
     print("(C/x: how many times the C per-op loop's ops/s; latencies include each tier's timer overhead)")
     report["table"] = rows
 

@@ -47,8 +47,10 @@ def main() -> None:
     os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     runs = [one_engine(a.calls) for _ in range(a.engines)]
     subs, cxls = [r[0] for r in runs], [r[1] for r in runs]
-    print(f"submit p50 min {min(subs):.0f} ns median {np.median(subs):.0f} ns   "
-          f"cancel p50 min {min(cxls):.0f} ns median {np.median(cxls):.0f} ns")
+    print(
+        f"submit p50 min {min(subs):.0f} ns median {np.median(subs):.0f} ns   "
+        f"cancel p50 min {min(cxls):.0f} ns median {np.median(cxls):.0f} ns"
+    )
 
 
 if __name__ == "__main__":

@@ -326,7 +326,8 @@ class SharedMemoryBroadcast(Broadcast):
                 Broadcast.create(self._segment.mmap, capacity).close()  # format only; this object attaches below
             elif self._segment.size < lib.PT_BCAST_HEADER_BYTES:
                 raise InvalidBroadcastError(
-                    f"{self._segment.path} has {self._segment.size} bytes: too small for a broadcast ring")
+                    f"{self._segment.path} has {self._segment.size} bytes: too small for a broadcast ring"
+                )
             super().__init__(self._segment.mmap)
         except BaseException:
             self._segment.close()

@@ -473,8 +473,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pub", default=DEFAULT_PUB_ENDPOINT, help="PUB bind endpoint (tcp://127.0.0.1:P, ipc://)")
     parser.add_argument("--rep", default=DEFAULT_REP_ENDPOINT, help="REP bind endpoint (snapshot requests)")
     parser.add_argument("--heartbeat-s", type=float, default=1.0, help="heartbeat period per topic; 0 = off")
-    parser.add_argument("--max-sleep-ms", type=float, default=IDLE_MAX_SLEEP_S * 1e3,
-                        help="longest idle sleep: bounds the latency after silence, sets the idle CPU cost")
+    parser.add_argument(
+        "--max-sleep-ms",
+        type=float,
+        default=IDLE_MAX_SLEEP_S * 1e3,
+        help="longest idle sleep: bounds the latency after silence, sets the idle CPU cost",
+    )
     parser.add_argument("--control", metavar="ENDPOINT",
                         help="the engine's control endpoint: resync from its snapshots after an overrun "
                              "(without it, an overrun marks the books stale)")  # fmt: skip
@@ -497,9 +501,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         snapshot_source = control_snapshot(control.request, args.symbols)
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with Bridge(args.md, args.symbols, args.pub, args.rep, heartbeat_s=args.heartbeat_s,
-                    snapshot_source=snapshot_source,
-                    idle=BackoffIdle(max_sleep_s=args.max_sleep_ms / 1e3)) as bridge:
+        with Bridge(
+            args.md,
+            args.symbols,
+            args.pub,
+            args.rep,
+            heartbeat_s=args.heartbeat_s,
+            snapshot_source=snapshot_source,
+            idle=BackoffIdle(max_sleep_s=args.max_sleep_ms / 1e3),
+        ) as bridge:
             print(f"ready pub={bridge.pub_endpoint} rep={bridge.rep_endpoint}", flush=True)
             bridge.run(stop)
             log.info("stopping: %s", bridge.stats())

@@ -33,8 +33,16 @@ from c_engine.commandfile import ConfigFileError, command_to_json, load_symbols
 
 from ._cloop import ffi, lib
 
-__all__ = ["Journal", "JournalConfigError", "JournalError", "config_fingerprint", "dump", "journal_bytes", "read_commands",
-           "run_dump"]
+__all__ = [
+    "Journal",
+    "JournalConfigError",
+    "JournalError",
+    "config_fingerprint",
+    "dump",
+    "journal_bytes",
+    "read_commands",
+    "run_dump",
+]
 
 StrPath = str | PathLike[str]
 RECORD_BYTES = 64

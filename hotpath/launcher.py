@@ -49,8 +49,8 @@ from .client import Client
 from .control_client import ControlClient, ControlError
 from .engine_control import EngineControl
 from .engine_process import EngineProcessConfig
-from .names import SHM_DIR, market_data_name, run_segments
 from .md_view import BookView, control_snapshot
+from .names import SHM_DIR, market_data_name, run_segments
 
 __all__ = ["DEFAULT_CONFIG", "Launcher", "PlatformConfig", "load_config", "run"]
 
@@ -516,4 +516,3 @@ def run(args: argparse.Namespace) -> int:
     text = Path(args.config).read_text() if args.config else DEFAULT_CONFIG
     config = load_config(text, prefix=args.prefix)
     return Launcher(config).run(args.seconds)
-

@@ -27,7 +27,9 @@ _DELTA, _TRADE = int(EventType.BOOK_DELTA), int(EventType.TRADE)
 class BookView:
     """L2 books of ``symbol_ids`` from a market-data reader; ``poll()`` applies what has arrived."""
 
-    def __init__(self, reader: BroadcastReader, symbol_ids: Sequence[int], snapshot: SnapshotSource | None = None) -> None:
+    def __init__(
+        self, reader: BroadcastReader, symbol_ids: Sequence[int], snapshot: SnapshotSource | None = None
+    ) -> None:
         self._reader = reader
         self._snapshot = snapshot
         self.books: dict[int, L2Book] = {sid: L2Book() for sid in symbol_ids}
@@ -88,4 +90,3 @@ def control_snapshot(request: Callable[..., Mapping[str, Any]], symbol_names: Ma
         return int(reply["engine_seq"]), reply["bids"], reply["asks"]
 
     return snapshot
-

@@ -48,6 +48,7 @@ __all__ = [
     "ring_bytes",
 ]
 
+
 class RingStatus(enum.IntEnum):
     """The C return codes (``enum pt_ring_rc``); FULL and EMPTY mean "try again"."""
 
@@ -101,8 +102,6 @@ _OK = int(RingStatus.OK)
 def _raise_for(rc: int, what: str) -> None:
     if rc != RingStatus.OK:
         raise _ERRORS.get(rc, RingError)(f"{what}: {RingStatus(rc).name}", RingStatus(rc))
-
-
 
 
 def ring_bytes(capacity: int) -> int:
@@ -182,7 +181,9 @@ class Ring:
                 check()
             idle.idle(0)
 
-    def push_batch_wait(self, msgs: npt.NDArray[Any], timeout_s: float, check: Callable[[], None] | None = None) -> None:
+    def push_batch_wait(
+        self, msgs: npt.NDArray[Any], timeout_s: float, check: Callable[[], None] | None = None
+    ) -> None:
         """Pushes every row, in order, backing off while full; RingFullError (with some rows pushed) on timeout.
         ``check`` as in :meth:`push_wait`."""
         arr = np.ascontiguousarray(msgs)

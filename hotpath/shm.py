@@ -13,6 +13,7 @@ from __future__ import annotations
 import mmap
 import os
 from multiprocessing import resource_tracker
+
 from .names import SHM_DIR
 
 __all__ = ["ShmSegment"]

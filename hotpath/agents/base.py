@@ -22,9 +22,9 @@ import numpy.typing as npt
 from c_engine import Event
 
 from ..client import Client, EngineGoneError
-from ..names import control_endpoint
 from ..idle import BackoffIdle
 from ..md_view import BookView, control_snapshot
+from ..names import control_endpoint
 
 __all__ = ["Agent", "add_common_arguments", "agent_main", "run_agent"]
 

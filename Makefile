@@ -181,6 +181,12 @@ bench-ring: build $(BUILD)/ring_pingpong
 bench-hotpath: build $(BUILD)/ring_pingpong
 	$(PY) bench/hotpath_bench.py
 
+# One link acting for 1,000 accounts, batched, beside a one-account client on the same engine: sustained orders/s.
+# The client busy-polls the first core and the engine the last (needs 2 cores). Writes build/bench/link.json.
+.PHONY: bench-link
+bench-link: build
+	$(PY) bench/link_bench.py
+
 # What a dependent cache miss costs here, by working-set size (bench/memory_latency.c): where the caches end on
 # this shared VM, which the engine's working set has to stay under.
 .PHONY: bench-memory

@@ -18,6 +18,7 @@ from ._wire import (
     MSG_SIZE,
     SYMBOL_NONE,
     CancelReason,
+    EventFlag,
     EventType,
     Flag,
     Liquidity,
@@ -31,10 +32,12 @@ from ._wire import (
 
 __all__ = ["Command", "Event", "Events", "COMMAND_STRUCT", "EVENT_STRUCT"]
 
-#: struct formats of pt_command_t and pt_event_t (unions collapsed to their first member).
+#: struct formats of pt_command_t and pt_event_t (unions collapsed to one member; an event's bytes 6 and 7 read
+#: as the code and the flags, which a TRADE's maker_client spans).
 COMMAND_STRUCT = struct.Struct("<BBHHBBBBHIQQQqqQ")
-EVENT_STRUCT = struct.Struct("<BBHHHQQQQqqq")
+EVENT_STRUCT = struct.Struct("<BBHHBBQQQQqqq")
 assert COMMAND_STRUCT.size == 64 and EVENT_STRUCT.size == 64
+_LAST, _TRADE = int(EventFlag.LAST), int(EventType.TRADE)
 
 
 class Command(NamedTuple):
@@ -121,13 +124,15 @@ def _name(enum_cls: type[enum.IntEnum], value: int) -> str:
 
 
 class Event(NamedTuple):
-    """One pt_event_t. ``code``, ``ref`` and ``aux`` are the wire's unions; see the properties."""
+    """One pt_event_t. ``code``, ``ref`` and ``aux`` are the wire's unions; see the properties. ``flags`` is
+    ``EventFlag`` bits (``last``), except in a TRADE, where code and flags are the maker's client id."""
 
     type: int
     side: int
     symbol_id: int
     client_id: int
     code: int
+    flags: int
     seq: int
     ts_ns: int
     order_id: int
@@ -147,7 +152,12 @@ class Event(NamedTuple):
 
     @property
     def maker_client(self) -> int:
-        return self.code
+        return self.code | self.flags << 8
+
+    @property
+    def last(self) -> bool:
+        """The last event of its command for the command's client: nothing more of that command comes now."""
+        return bool(self.flags & _LAST) and self.type != _TRADE
 
     @property
     def acked_op(self) -> int:
@@ -207,6 +217,8 @@ class Event(NamedTuple):
                 out["reason"] = _name(CancelReason, self.reason)
             elif t == EventType.ACK:
                 out["op"] = _name(Op, self.acked_op).lower()
+        if self.last:
+            out["last"] = True
         return out
 
     def __repr__(self) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "CancelReason",
     "COMMAND_DTYPE",
     "EVENT_DTYPE",
+    "EventFlag",
     "EventType",
     "Flag",
     "HEADER",
@@ -168,6 +169,13 @@ class CancelReason(enum.IntEnum):
     DISCONNECT = 9
 
 
+class EventFlag(enum.IntEnum):
+    """enum pt_event_flag (prefix PT_EVF_): bits of an event's flags byte (every event but TRADE)."""
+
+    #: the last event of its command for the command's client: nothing more of that command comes now
+    LAST = 1
+
+
 class Liquidity(enum.IntEnum):
     """enum pt_liquidity (prefix PT_LIQ_): the FILL's liquidity flag."""
 
@@ -201,10 +209,11 @@ EVENT_FIELDS: list[tuple[str, str, int]] = [
     ("side", "uint8_t", 1),
     ("symbol_id", "uint16_t", 2),
     ("client_id", "uint16_t", 4),
-    ("reason", "uint16_t", 6),  # union: reason | liquidity | maker_client | acked_op
-    ("liquidity", "uint16_t", 6),
-    ("maker_client", "uint16_t", 6),
-    ("acked_op", "uint16_t", 6),
+    ("maker_client", "uint16_t", 6),  # union: maker_client (TRADE) | {reason | liquidity | acked_op, flags}
+    ("reason", "uint8_t", 6),
+    ("liquidity", "uint8_t", 6),
+    ("acked_op", "uint8_t", 6),
+    ("flags", "uint8_t", 7),
     ("seq", "uint64_t", 8),
     ("ts_ns", "uint64_t", 16),
     ("order_id", "uint64_t", 24),

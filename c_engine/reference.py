@@ -24,6 +24,7 @@ from ._wire import (
     CLIENT_NONE,
     SYMBOL_NONE,
     CancelReason,
+    EventFlag,
     EventType,
     Flag,
     Liquidity,
@@ -280,7 +281,17 @@ class ReferenceEngine:
     # ---- commands ------------------------------------------------------------------------
 
     def execute(self, cmd: Command) -> list[Event]:
-        """Runs one command (ticks and lots) and returns its events."""
+        """Runs one command (ticks and lots) and returns its events, the last of them for the command's client
+        flagged LAST."""
+        events = self._run(cmd)
+        for i in range(len(events) - 1, -1, -1):
+            e = events[i]
+            if e.client_id == cmd.client_id and e.type not in (EventType.BOOK_DELTA, EventType.TRADE):
+                events[i] = e._replace(flags=e.flags | EventFlag.LAST)
+                break
+        return events
+
+    def _run(self, cmd: Command) -> list[Event]:
         self._commands += 1
         self._events = []
         self._ts = cmd.ts_ns
@@ -745,8 +756,9 @@ class ReferenceEngine:
         self, type_: int, side: int, symbol_id: int, client_id: int, code: int,
         order_id: int, ref: int, price: int, qty: int, aux: int,
     ) -> None:  # fmt: skip
+        code, flags = (int(code) & 0xFF, int(code) >> 8) if type_ == EventType.TRADE else (int(code), 0)
         self._events.append(
-            Event(int(type_), int(side), symbol_id, client_id, int(code), self._next_seq, self._ts,
+            Event(int(type_), int(side), symbol_id, client_id, code, flags, self._next_seq, self._ts,
                   order_id, ref, price, qty, aux)
         )  # fmt: skip
         self._next_seq += 1

@@ -13,8 +13,10 @@ One task (the *drain*) reads the event ring. Each command of a link produces exa
 for its sender, and the engine runs a link's commands in order, so the responses come back in the order the
 commands went out: the ACK or REJECT of a new order, the MODIFIED or REJECT of a modify, the CANCELED (reason
 USER) or REJECT of a cancel, the ACK or REJECT of a mass cancel. The drain resolves the oldest waiting request
-with each response; every event (responses included) also goes to :meth:`events`. No thread per client: the
-heartbeat is a task, control requests use ``zmq.asyncio``.
+with each response; every event (responses included) also goes to :meth:`events`. :meth:`execute` waits for
+more: every event of its command for this link, up to the one the engine flagged LAST (docs/ENGINE.md,
+"Events"), so a caller knows that an order which took fills and rested has nothing more coming now. No thread
+per client: the heartbeat is a task, control requests use ``zmq.asyncio``.
 
 Waiting never blocks the event loop. A full command ring is back-pressure: ``submit`` awaits, backing off,
 until there is room (``RingFullError`` after ``timeout_s``). While a request is waiting for its response the
@@ -35,7 +37,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from c_engine import CancelReason, Command, Event, EventType
 
@@ -51,6 +53,13 @@ _ACK, _REJECT, _MODIFIED = int(EventType.ACK), int(EventType.REJECT), int(EventT
 _CANCELED, _USER = int(EventType.CANCELED), int(CancelReason.USER)
 #: how often the drain checks that the engine process still exists while it waits
 _ALIVE_CHECK_S = 0.05
+
+
+class _Pending(NamedTuple):
+    """A request owed its response: ``events`` collects its command's events when it wants them all."""
+
+    future: asyncio.Future[Any]
+    events: list[Event] | None
 
 
 def _is_response(event: Event) -> bool:
@@ -71,7 +80,10 @@ class AsyncClient(Attachment):
         self.spin_s = spin_s
         self.max_idle_s = max_idle_s
         self._ctl = ctl
-        self._waiting: collections.deque[asyncio.Future[Event]] = collections.deque()
+        # Requests owed a response, oldest first; each future wants the response alone or, with a list, every
+        # event of its command for this link up to the LAST one (execute). _collecting is the one filling now.
+        self._waiting: collections.deque[_Pending] = collections.deque()
+        self._collecting: _Pending | None = None
         self._events: collections.deque[Event] = collections.deque()
         self._event_ready = asyncio.Event()
         self._work = asyncio.Event()  # set by a command sent: the drain stops sleeping
@@ -151,11 +163,22 @@ class AsyncClient(Attachment):
 
     async def request_command(self, cmd: Command | bytes, timeout_s: float = 5.0) -> Event:
         """Sends one command in wire units and returns its response event (see the module docstring)."""
+        pending = await self._request(cmd, timeout_s, collect=False)
+        return await pending.future  # type: ignore[no-any-return]
+
+    async def execute(self, cmd: Command | bytes, timeout_s: float = 5.0) -> list[Event]:
+        """Sends one command in wire units and returns every event of it for this link: its response first, up
+        to the one flagged LAST (``Event.last``), after which nothing more of that command comes: an order's
+        ACK and the fills it took before it rested, say. (Those events reach :meth:`events` too.)"""
+        pending = await self._request(cmd, timeout_s, collect=True)
+        return await pending.future  # type: ignore[no-any-return]
+
+    async def _request(self, cmd: Command | bytes, timeout_s: float, collect: bool) -> _Pending:
         self._check_open()
-        future: asyncio.Future[Event] = asyncio.get_running_loop().create_future()
+        pending = _Pending(asyncio.get_running_loop().create_future(), [] if collect else None)
         await self.send(cmd, timeout_s)
-        self._waiting.append(future)  # after the push: only a command in the ring is owed a response
-        return await future
+        self._waiting.append(pending)  # after the push: only a command in the ring is owed a response
+        return pending
 
     async def send(self, cmd: Command | bytes, timeout_s: float = 5.0) -> None:
         """Queues one command without waiting for its response; awaits (backing off) while the ring is full."""
@@ -218,7 +241,7 @@ class AsyncClient(Attachment):
                         self._dispatch(event)
                     self._event_ready.set()
                     sleep_s = 0.0
-                    if self._waiting:
+                    if self._owed():
                         spin_until = now + self.spin_s
                     await asyncio.sleep(0)
                     continue
@@ -233,7 +256,7 @@ class AsyncClient(Attachment):
                     await asyncio.sleep(0)
                     continue
                 # Nothing for a while: sleep, longer while nothing is owed, until a command goes out.
-                sleep_s = 0.001 if self._waiting else min(max(sleep_s * 2, 0.001), self.max_idle_s)
+                sleep_s = 0.001 if self._owed() else min(max(sleep_s * 2, 0.001), self.max_idle_s)
                 try:
                     await asyncio.wait_for(self._work.wait(), sleep_s)
                 except TimeoutError:
@@ -248,19 +271,36 @@ class AsyncClient(Attachment):
 
     def _dispatch(self, event: Event) -> None:
         self._events.append(event)
-        if _is_response(event):
-            while self._waiting:
-                future = self._waiting.popleft()
-                if not future.done():  # a caller that gave up (cancelled) still had its response counted
-                    future.set_result(event)
-                    return
+        pending = self._collecting
+        if pending is None:
+            if not _is_response(event) or not self._waiting:
+                return  # unsolicited: a fill of a resting order, a kill switch's cancel
+            pending = self._waiting.popleft()  # exactly one per response, a request given up on included
+            if pending.events is None:
+                if not pending.future.done():
+                    pending.future.set_result(event)
+                return
+        assert pending.events is not None
+        pending.events.append(event)
+        if event.last:
+            self._collecting = None
+            if not pending.future.done():
+                pending.future.set_result(pending.events)
+        else:
+            self._collecting = pending
+
+    def _owed(self) -> bool:
+        """Whether a request still waits for events of its command."""
+        return bool(self._waiting) or self._collecting is not None
 
     def _fail(self, error: EngineGoneError) -> None:
         self._gone = error
-        while self._waiting:
-            future = self._waiting.popleft()
-            if not future.done():
-                future.set_exception(error)
+        owed = [*self._waiting, *([self._collecting] if self._collecting is not None else [])]
+        self._waiting.clear()
+        self._collecting = None
+        for pending in owed:
+            if not pending.future.done():
+                pending.future.set_exception(error)
         self._event_ready.set()
 
     async def _heartbeat(self, interval_s: float) -> None:
@@ -287,7 +327,7 @@ class AsyncClient(Attachment):
         if self._closed:
             return
         deadline = time.monotonic() + drain_timeout_s
-        while self._waiting and self._gone is None and time.monotonic() < deadline:
+        while self._owed() and self._gone is None and time.monotonic() < deadline:
             await asyncio.sleep(0.001)
         self._closed = True
         self._work.set()
@@ -303,7 +343,7 @@ class AsyncClient(Attachment):
             for task in list(self._tasks):
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._waiting:  # the engine never answered them within drain_timeout_s
+            if self._owed():  # the engine never answered them within drain_timeout_s
                 self._fail(EngineGoneError(f"client {self.client_id} closed with responses still owed"))
             self._rings.close()
             self._ctl.close()

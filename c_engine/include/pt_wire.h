@@ -3,8 +3,8 @@
  *
  * One header, fixed-width fields, 64 bytes per message (one cache line), so the
  * same bytes are a C struct, a cffi cdata, a numpy structured array row and a
- * journal record. Python builds its numpy dtypes and enums from this file
- * (c_engine/_wire.py parses it; tests/c_engine/test_wire_layout.py checks it).
+ * journal record. Python mirrors its enums and field lists in c_engine/_wire.py;
+ * tests/c_engine/test_wire_layout.py parses this file and checks the mirror.
  *
  * Units: prices are int64 ticks, quantities int64 lots, times uint64 ns.
  * Field names that several event types share are anonymous unions: the bytes
@@ -12,7 +12,8 @@
  * above pt_event_t).
  *
  * The header is parsed by a small script: keep one declaration per line,
- * enum values as literal integers, and no preprocessor logic inside structs.
+ * enum values as literal integers, no preprocessor logic inside structs, and
+ * nest only anonymous unions in structs and anonymous structs in unions.
  */
 #ifndef PT_WIRE_H
 #define PT_WIRE_H
@@ -156,6 +157,12 @@ enum pt_cancel_reason {
     PT_CXL_DISCONNECT = 9,
 };
 
+/* pt_event_t.flags (every event but TRADE, whose byte 7 is the high byte of maker_client). */
+enum pt_event_flag {
+    PT_EVF_LAST = 1, /* the last event of its command for the command's client: nothing more of it comes now
+                      * (a partly filled order that rested, say); set by the engine, so replays repeat it */
+};
+
 /* FILL liquidity flag. */
 enum pt_liquidity {
     PT_LIQ_MAKER = 1,
@@ -165,7 +172,7 @@ enum pt_liquidity {
 /*
  * Event, 64 bytes.
  *
- *  0 type  1 side  2 symbol_id  4 client_id  6 reason|liquidity|maker_client|acked_op
+ *  0 type  1 side  2 symbol_id  4 client_id  6 reason|liquidity|acked_op  7 flags (6-7: TRADE's maker_client)
  *  8 seq  16 ts_ns  24 order_id  32 cloid|trade_id|order_count  40 price  48 qty
  * 56 leaves|maker_order_id
  *
@@ -185,10 +192,15 @@ typedef struct pt_event {
     uint16_t symbol_id;
     uint16_t client_id;
     union {
-        uint16_t reason;       /* REJECT: enum pt_reject_reason; CANCELED: enum pt_cancel_reason */
-        uint16_t liquidity;    /* FILL: enum pt_liquidity */
-        uint16_t maker_client; /* TRADE */
-        uint16_t acked_op;     /* ACK: enum pt_op of the command acknowledged */
+        uint16_t maker_client; /* TRADE: both bytes */
+        struct {
+            union {
+                uint8_t reason;    /* REJECT: enum pt_reject_reason; CANCELED: enum pt_cancel_reason */
+                uint8_t liquidity; /* FILL: enum pt_liquidity */
+                uint8_t acked_op;  /* ACK: enum pt_op of the command acknowledged */
+            };
+            uint8_t flags; /* every other event: enum pt_event_flag */
+        };
     };
     uint64_t seq;         /* engine sequence number, +1 per event, from 1 */
     uint64_t ts_ns;       /* the ts_ns of the command that caused the event */

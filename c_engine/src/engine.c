@@ -438,18 +438,29 @@ static void cmd_kill_reset(pt_engine_t *e, const pt_command_t *c)
     finish_command(e, c->ts_ns);
 }
 
-int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd)
+/* Flags the command's last event for its client (PT_EVF_LAST, pt_wire.h): the events after it are market data
+ * (book deltas, the trade) or other clients' (a maker's fill, a kill switch's cancels). Every command gives its
+ * client at least its response, so one is always found, a few events back at most. */
+static inline void mark_last_event(pt_engine_t *e, size_t first, uint16_t client_id)
 {
-    if (e->event_capacity - e->nevents < worst_case_events(e))
-        return PT_E_FULL;
-    e->commands++;
+    for (size_t i = e->nevents; i-- > first;) {
+        pt_event_t *ev = &e->events[i];
+        if (ev->client_id == client_id && ev->type != PT_EV_BOOK_DELTA && ev->type != PT_EV_TRADE) {
+            ev->flags |= PT_EVF_LAST;
+            return;
+        }
+    }
+}
+
+static void run_command(pt_engine_t *e, const pt_command_t *cmd)
+{
     if (cmd->flags & PT_FLAG_NOT_GRANTED) { /* the loop's verdict on the link, journaled with the command */
         emit_reject(e, cmd, PT_REJ_NOT_GRANTED);
-        return PT_OK;
+        return;
     }
     if (cmd->client_id >= e->cfg.max_clients) {
         emit_reject(e, cmd, PT_REJ_UNKNOWN_CLIENT);
-        return PT_OK;
+        return;
     }
     switch (cmd->op) {
     case PT_OP_NEW:
@@ -471,6 +482,16 @@ int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd)
         emit_reject(e, cmd, PT_REJ_UNKNOWN_OP);
         break;
     }
+}
+
+int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd)
+{
+    if (e->event_capacity - e->nevents < worst_case_events(e))
+        return PT_E_FULL;
+    e->commands++;
+    size_t first = e->nevents;
+    run_command(e, cmd);
+    mark_last_event(e, first, cmd->client_id);
     return PT_OK;
 }
 

@@ -16,10 +16,10 @@
 
 static int g_failed, g_passed;
 
-static pt_engine_t *make_engine(uint32_t max_orders, uint32_t max_levels)
+static pt_engine_t *make_engine_for(uint32_t max_orders, uint32_t max_levels, uint32_t max_clients)
 {
     pt_engine_config_t cfg = {.max_orders = max_orders, .max_levels_per_side = max_levels,
-                              .max_symbols = 4, .max_clients = 16};
+                              .max_symbols = 4, .max_clients = max_clients};
     pt_engine_t *e;
     if (pt_engine_create(&cfg, &e) != PT_OK)
         abort();
@@ -29,6 +29,11 @@ static pt_engine_t *make_engine(uint32_t max_orders, uint32_t max_levels)
     if (pt_engine_add_symbol(e, &sym, &id) != PT_OK || id != 0)
         abort();
     return e;
+}
+
+static pt_engine_t *make_engine(uint32_t max_orders, uint32_t max_levels)
+{
+    return make_engine_for(max_orders, max_levels, 16);
 }
 
 static uint64_t g_ts;
@@ -294,6 +299,33 @@ static size_t count_kill_switch_cancels(const pt_event_t *ev, size_t n, uint16_t
     for (size_t i = 0; i < n; i++)
         kills += ev[i].type == PT_EV_CANCELED && ev[i].reason == PT_CXL_KILL_SWITCH && ev[i].client_id == client;
     return kills;
+}
+
+/* Exactly one event of each command carries PT_EVF_LAST: the last one addressed to the command's client, however
+ * the maker's fill, the trade and the book deltas fall around it; a TRADE's byte 7 is its maker's client id. */
+static int test_the_last_event_of_a_command_for_its_client_is_flagged(void)
+{
+    pt_engine_t *e = make_engine_for(1024, 64, 300); /* a maker id above 255: TRADE's maker_client spans byte 7 */
+    size_t n;
+    pt_event_t *ev = run(e, limit_order(258, PT_SIDE_SELL, 100, 2, PT_TIF_GTC, 0), &n); /* ACK, BOOK_DELTA */
+    EXPECT(n == 2 && ev[0].type == PT_EV_ACK && ev[0].flags == PT_EVF_LAST && ev[1].flags == 0);
+    ev = run(e, limit_order(3, PT_SIDE_BUY, 100, 3, PT_TIF_GTC, 0), &n); /* takes 2, rests 1 */
+    int flagged = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ev[i].type == PT_EV_TRADE) {
+            EXPECT(ev[i].maker_client == 258); /* both bytes: not a flag */
+            continue;
+        }
+        flagged += (ev[i].flags & PT_EVF_LAST) != 0;
+        if (ev[i].flags & PT_EVF_LAST)
+            EXPECT(ev[i].type == PT_EV_FILL && ev[i].client_id == 3 && ev[i].liquidity == PT_LIQ_TAKER &&
+                   ev[i].leaves == 1);
+    }
+    EXPECT(flagged == 1);
+    ev = run(e, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 3, .order_id = 99, .ts_ns = ++g_ts}, &n);
+    EXPECT(n == 1 && ev[0].type == PT_EV_REJECT && ev[0].reason == PT_REJ_UNKNOWN_ORDER && ev[0].flags == PT_EVF_LAST);
+    pt_engine_destroy(e);
+    return 0;
 }
 
 /* The kill switch lists the client's orders like mass cancel: ascending id, whatever slots they took. */
@@ -650,6 +682,7 @@ int main(void)
     RUN(test_kill_switch_cancels_in_id_order_across_reused_slots);
     RUN(test_cloid_index_built_late_finds_every_resting_cloid);
     RUN(test_reject_echoes_the_fields_as_sent);
+    RUN(test_the_last_event_of_a_command_for_its_client_is_flagged);
     RUN(test_many_clients_times_many_slots_is_created);
     RUN(test_kill_switch_cancels_and_blocks_until_reset);
     RUN(test_kill_switch_fires_when_the_mark_does_not_move);

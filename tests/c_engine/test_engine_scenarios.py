@@ -19,6 +19,7 @@ from c_engine._types import Command, Event
 from c_engine._wire import (
     SYMBOL_NONE,
     CancelReason,
+    EventFlag,
     EventType,
     Liquidity,
     Op,
@@ -86,8 +87,10 @@ def book(engine: ReferenceEngine) -> dict[str, list[tuple[int, int]]]:
 
 
 def ev(type_: int, side: int, client: int, code: int, seq: int, ts: int, order_id: int, ref: int, price: int,
-       qty: int, aux: int, symbol: int = 0) -> Event:  # fmt: skip
-    return Event(type_, side, symbol, client, code, seq, ts, order_id, ref, price, qty, aux)
+       qty: int, aux: int, symbol: int = 0, last: bool = False) -> Event:  # fmt: skip
+    """An event as the engine writes it; ``last``: the last one of its command for the command's client."""
+    return Event(type_, side, symbol, client, code, EventFlag.LAST if last else 0, seq, ts, order_id, ref, price,
+                 qty, aux)  # fmt: skip
 
 
 # ---- client risk limits -----------------------------------------------------------------------------------------
@@ -197,7 +200,7 @@ def test_kill_switch_trips_on_loss_cancels_the_client_orders_and_rejects_new_one
     assert engine.position(1, "AAA") == Position(10, -1000, 0, 0, 0, True, -60)
     assert reject_reason(engine.execute(limit(1, SELL, 1, 94, ts=9))) == RejectReason.KILL_SWITCH
     ack = engine.execute(Command.kill_reset(1, ts_ns=10))
-    assert ack == [ev(ACK, 0, 1, Op.KILL_RESET, ack[0].seq, 10, 0, 0, 0, 0, 0, symbol=SYMBOL_NONE)]
+    assert ack == [ev(ACK, 0, 1, Op.KILL_RESET, ack[0].seq, 10, 0, 0, 0, 0, 0, symbol=SYMBOL_NONE, last=True)]
     assert not engine.position(1, "AAA").killed
     # After the reset it trades again; the next trading command checks the PnL again and trips the switch.
     assert types(engine.execute(limit(1, SELL, 1, 200, ts=11)))[:2] == [ACK, BOOK_DELTA]
@@ -382,13 +385,13 @@ def test_one_taker_sweeps_five_thousand_makers_in_price_time_order() -> None:
 def test_a_trade_emits_ack_fill_maker_fill_taker_trade_then_one_book_delta_per_level() -> None:
     engine = make_engine()
     assert engine.execute(limit(1, SELL, 5, 100, ts=10, cloid=7)) == [
-        ev(ACK, SELL, 1, Op.NEW, 1, 10, 1, 7, 100, 5, 5),
+        ev(ACK, SELL, 1, Op.NEW, 1, 10, 1, 7, 100, 5, 5, last=True),
         ev(BOOK_DELTA, SELL, 0, 0, 2, 10, 0, 1, 100, 5, 0),
     ]
     assert engine.execute(limit(2, BUY, 8, 101, ts=11, cloid=9)) == [
         ev(ACK, BUY, 2, Op.NEW, 3, 11, 2, 9, 101, 8, 8),
         ev(FILL, SELL, 1, Liquidity.MAKER, 4, 11, 1, 1, 100, 5, 0),
-        ev(FILL, BUY, 2, Liquidity.TAKER, 5, 11, 2, 1, 100, 5, 3),
+        ev(FILL, BUY, 2, Liquidity.TAKER, 5, 11, 2, 1, 100, 5, 3, last=True),
         ev(TRADE, BUY, 2, 1, 6, 11, 2, 1, 100, 5, 1),
         ev(BOOK_DELTA, SELL, 0, 0, 7, 11, 0, 0, 100, 0, 0),
         ev(BOOK_DELTA, BUY, 0, 0, 8, 11, 0, 1, 101, 3, 0),
@@ -400,12 +403,12 @@ def test_a_trade_emits_ack_fill_maker_fill_taker_trade_then_one_book_delta_per_l
 def test_a_reject_echoes_the_command_and_is_the_only_event() -> None:
     engine = make_engine()
     cmd = Command(Op.NEW, 7, 0, 3, OrderType.LIMIT, Tif.GTC, Stp.NONE, 2, 42, 5, 11, 100, 4)
-    assert engine.execute(cmd) == [ev(REJECT, 7, 3, RejectReason.UNKNOWN_SIDE, 1, 42, 5, 11, 100, 4, 0)]
+    assert engine.execute(cmd) == [ev(REJECT, 7, 3, RejectReason.UNKNOWN_SIDE, 1, 42, 5, 11, 100, 4, 0, last=True)]
     assert engine.execute(Command.cancel(3, 99, ts_ns=43)) == [
-        ev(REJECT, 0, 3, RejectReason.UNKNOWN_ORDER, 2, 43, 99, 0, 0, 0, 0, symbol=SYMBOL_NONE)
+        ev(REJECT, 0, 3, RejectReason.UNKNOWN_ORDER, 2, 43, 99, 0, 0, 0, 0, symbol=SYMBOL_NONE, last=True)
     ]
     assert engine.execute(Command(9, client_id=3, ts_ns=44)) == [
-        ev(REJECT, 0, 3, RejectReason.UNKNOWN_OP, 3, 44, 0, 0, 0, 0, 0, symbol=SYMBOL_NONE)
+        ev(REJECT, 0, 3, RejectReason.UNKNOWN_OP, 3, 44, 0, 0, 0, 0, 0, symbol=SYMBOL_NONE, last=True)
     ]
     assert engine.execute(Command(9, client_id=999, ts_ns=45))[0].reason == RejectReason.UNKNOWN_CLIENT
     assert engine.l2("AAA") == {"buy": [], "sell": []}
@@ -424,13 +427,13 @@ def test_mass_cancel_emits_cancels_in_ascending_order_id_then_an_ack_with_the_co
         ev(CANCELED, BUY, 1, CancelReason.MASS_CANCEL, 9, 50, 1, 0, 100, 1, 0),
         ev(CANCELED, SELL, 1, CancelReason.MASS_CANCEL, 10, 50, 2, 0, 300, 2, 0, symbol=1),
         ev(CANCELED, SELL, 1, CancelReason.MASS_CANCEL, 11, 50, 4, 5, 200, 3, 0),
-        ev(ACK, 0, 1, Op.MASS_CANCEL, 12, 50, 0, 0, 0, 3, 0, symbol=SYMBOL_NONE),
+        ev(ACK, 0, 1, Op.MASS_CANCEL, 12, 50, 0, 0, 0, 3, 0, symbol=SYMBOL_NONE, last=True),
         ev(BOOK_DELTA, BUY, 0, 0, 13, 50, 0, 1, 100, 1, 0),
         ev(BOOK_DELTA, SELL, 0, 0, 14, 50, 0, 0, 300, 0, 0, symbol=1),
         ev(BOOK_DELTA, SELL, 0, 0, 15, 50, 0, 0, 200, 0, 0),
     ]
     assert engine.execute(Command.mass_cancel(1, 1, ts_ns=51)) == [
-        ev(ACK, 0, 1, Op.MASS_CANCEL, 16, 51, 0, 0, 0, 0, 0, symbol=1)
+        ev(ACK, 0, 1, Op.MASS_CANCEL, 16, 51, 0, 0, 0, 0, 0, symbol=1, last=True)
     ]
     assert reject_reason(engine.execute(Command.mass_cancel(1, 5))) == RejectReason.UNKNOWN_SYMBOL
 
@@ -442,14 +445,14 @@ def test_modify_emits_modified_first_then_trades_as_a_taker_and_rests_the_remain
     assert engine.execute(Command.modify(2, 2, price=101, ts_ns=3)) == [
         ev(MODIFIED, BUY, 2, 0, 5, 3, 2, 3, 101, 5, 5),
         ev(FILL, SELL, 1, Liquidity.MAKER, 6, 3, 1, 1, 101, 2, 0),
-        ev(FILL, BUY, 2, Liquidity.TAKER, 7, 3, 2, 1, 101, 2, 3),
+        ev(FILL, BUY, 2, Liquidity.TAKER, 7, 3, 2, 1, 101, 2, 3, last=True),
         ev(TRADE, BUY, 2, 1, 8, 3, 2, 1, 101, 2, 1),
         ev(BOOK_DELTA, BUY, 0, 0, 9, 3, 0, 0, 99, 0, 0),
         ev(BOOK_DELTA, SELL, 0, 0, 10, 3, 0, 0, 101, 0, 0),
         ev(BOOK_DELTA, BUY, 0, 0, 11, 3, 0, 1, 101, 3, 0),
     ]
     assert engine.execute(Command.modify(2, 2, qty=3, price=101, ts_ns=4)) == [
-        ev(MODIFIED, BUY, 2, 0, 12, 4, 2, 3, 101, 3, 3)
+        ev(MODIFIED, BUY, 2, 0, 12, 4, 2, 3, 101, 3, 3, last=True)
     ]
 
 
@@ -460,7 +463,7 @@ def test_stp_decrement_cancels_the_maker_then_the_taker_by_the_smaller_open_qty(
     assert events == [
         ev(ACK, BUY, 1, Op.NEW, 3, 2, 2, 0, 100, 3, 3),
         ev(CANCELED, SELL, 1, CancelReason.STP, 4, 2, 1, 0, 100, 3, 2),
-        ev(CANCELED, BUY, 1, CancelReason.STP, 5, 2, 2, 0, 100, 3, 0),
+        ev(CANCELED, BUY, 1, CancelReason.STP, 5, 2, 2, 0, 100, 3, 0, last=True),
         ev(BOOK_DELTA, SELL, 0, 0, 6, 2, 0, 1, 100, 2, 0),
     ]
 
@@ -472,7 +475,7 @@ def test_stp_expire_both_cancels_the_maker_then_the_taker_and_stops() -> None:
     assert events == [
         ev(ACK, BUY, 1, Op.NEW, 3, 2, 2, 0, 0, 3, 3),
         ev(CANCELED, SELL, 1, CancelReason.STP, 4, 2, 1, 0, 100, 5, 0),
-        ev(CANCELED, BUY, 1, CancelReason.STP, 5, 2, 2, 0, 0, 3, 0),
+        ev(CANCELED, BUY, 1, CancelReason.STP, 5, 2, 2, 0, 0, 3, 0, last=True),
         ev(BOOK_DELTA, SELL, 0, 0, 6, 2, 0, 0, 100, 0, 0),
     ]
 
@@ -483,7 +486,7 @@ def test_a_killed_fok_emits_only_its_ack_and_a_fok_cancel_of_its_whole_qty() -> 
     events = engine.execute(limit(2, BUY, 3, 100, ts=2, tif=Tif.FOK, cloid=4))
     assert events == [
         ev(ACK, BUY, 2, Op.NEW, 3, 2, 2, 4, 100, 3, 3),
-        ev(CANCELED, BUY, 2, CancelReason.FOK, 4, 2, 2, 4, 100, 3, 0),
+        ev(CANCELED, BUY, 2, CancelReason.FOK, 4, 2, 2, 4, 100, 3, 0, last=True),
     ]
 
 
@@ -493,7 +496,7 @@ def test_a_cancel_emits_canceled_user_with_the_open_qty_then_the_book_delta() ->
     engine.execute(limit(2, BUY, 1, 100, ts=2))
     engine.execute(limit(3, SELL, 2, 100, ts=3))
     assert engine.execute(Command.cancel(1, 1, ts_ns=4)) == [
-        ev(CANCELED, BUY, 1, CancelReason.USER, 10, 4, 1, 8, 100, 3, 0),
+        ev(CANCELED, BUY, 1, CancelReason.USER, 10, 4, 1, 8, 100, 3, 0, last=True),
         ev(BOOK_DELTA, BUY, 0, 0, 11, 4, 0, 1, 100, 1, 0),
     ]
 

@@ -82,37 +82,65 @@ def _align(offset: int, size: int) -> int:
     return (offset + size - 1) // size * size
 
 
+def _parse_members(body: str, where: str, kind: str) -> tuple[list[tuple[str, str, int]], int, int]:
+    """The members of a struct or union body as ([(field, C type, offset from the body's start)], size, alignment),
+    with C's natural alignment. A struct may hold anonymous unions, a union anonymous structs (one level each
+    way is what the header uses); anything else is refused."""
+    fields: list[tuple[str, str, int]] = []
+    offset = size = align = 0
+    rest = body.strip()
+    while rest:
+        if plain := re.match(r"(\w+)\s+(\w+)\s*;", rest):
+            if plain.group(1) in ("struct", "union"):
+                raise HeaderError(f"{where}: a named nested {plain.group(1)}")
+            c_type, name = plain.group(1), plain.group(2)
+            members, m_size, m_align = [(name, c_type, 0)], _C_SIZE[c_type], _C_SIZE[c_type]
+            rest = rest[plain.end() :].strip()
+        elif nested := re.match(r"(struct|union)\s*\{", rest):
+            if nested.group(1) == kind:
+                raise HeaderError(f"{where}: a {kind} directly inside a {kind}")
+            depth, end = 1, nested.end()
+            while depth:
+                if end >= len(rest):
+                    raise HeaderError(f"{where}: an unclosed {nested.group(1)}")
+                depth += {"{": 1, "}": -1}.get(rest[end], 0)
+                end += 1
+            closing = re.match(r"\s*;", rest[end:])
+            if closing is None:
+                raise HeaderError(f"{where}: a nested {nested.group(1)} that is not anonymous")
+            members, m_size, m_align = _parse_members(rest[nested.end() : end - 1], where, nested.group(1))
+            if not members:
+                raise HeaderError(f"{where}: an empty {nested.group(1)}")
+            rest = rest[end + closing.end() :].strip()
+        else:
+            raise HeaderError(f"{where}: cannot read {rest!r}")
+        at = 0 if kind == "union" else _align(offset, m_align)
+        fields.extend((name, c_type, at + o) for name, c_type, o in members)
+        offset = at + m_size if kind == "struct" else 0
+        size = max(size, at + m_size)
+        align = max(align, m_align)
+    return fields, _align(size, align) if align else 0, align
+
+
 def _parse_structs(text: str) -> dict[str, tuple[list[tuple[str, str, int]], int]]:
-    """typedef name -> ([(field, C type, offset)], sizeof), with C's natural alignment; an anonymous union's
-    members share one offset."""
+    """typedef name -> ([(field, C type, offset)], sizeof); the members of an anonymous union share its offset."""
     structs = {}
-    found = list(re.finditer(r"typedef\s+struct\s+\w+\s*\{(.*?)\}\s*(\w+)\s*;", text, flags=re.S))
-    if len(found) != len(re.findall(r"\bstruct\b", text)):
+    found = [m.start() for m in re.finditer(r"typedef\s+struct\s+\w+\s*\{", text)]
+    if len(found) != len(re.findall(r"\btypedef\s+struct\b", text)):
         raise HeaderError("a struct that is not `typedef struct name { ... } name_t;`")
-    field = r"(\w+)\s+(\w+)\s*;"
-    for match in found:
-        body = match.group(1)
-        fields: list[tuple[str, str, int]] = []
-        offset = align = 0
-        for chunk in re.finditer(r"union\s*\{(.*?)\}\s*;|" + field, body, flags=re.S):
-            if chunk.group(1) is not None:
-                members = re.findall(field, chunk.group(1))
-                if re.sub(field, "", chunk.group(1)).strip() or not members:
-                    raise HeaderError(f"{match.group(2)}: a union member that is not `type name;`")
-                size = max(_C_SIZE[c_type] for c_type, _ in members)
-                offset = _align(offset, size)
-                fields.extend((name, c_type, offset) for c_type, name in members)
-            else:
-                c_type, name = chunk.group(2), chunk.group(3)
-                size = _C_SIZE[c_type]
-                offset = _align(offset, size)
-                fields.append((name, c_type, offset))
-            offset += size
-            align = max(align, size)
-        leftover = re.sub(r"union\s*\{(.*?)\}\s*;|" + field, "", body, flags=re.S)
-        if leftover.strip():
-            raise HeaderError(f"{match.group(2)}: cannot read {leftover.strip()!r}")
-        structs[match.group(2)] = (fields, _align(offset, align))
+    for start in found:
+        opening = text.index("{", start)
+        depth, end = 1, opening + 1
+        while depth:
+            if end >= len(text):
+                raise HeaderError("an unclosed struct")
+            depth += {"{": 1, "}": -1}.get(text[end], 0)
+            end += 1
+        name = re.match(r"\s*(\w+)\s*;", text[end:])
+        if name is None:
+            raise HeaderError("a struct that is not `typedef struct name { ... } name_t;`")
+        fields, size, _ = _parse_members(text[opening + 1 : end - 1], name.group(1), "struct")
+        structs[name.group(1)] = (fields, size)
     return structs
 
 
@@ -135,6 +163,7 @@ ENUMS: dict[str, tuple[type[enum.IntEnum], str]] = {
     "pt_reject_reason": (_wire.RejectReason, "PT_REJ_"),
     "pt_cancel_reason": (_wire.CancelReason, "PT_CXL_"),
     "pt_liquidity": (_wire.Liquidity, "PT_LIQ_"),
+    "pt_event_flag": (_wire.EventFlag, "PT_EVF_"),
 }
 CONSTANTS = {"PT_MSG_SIZE": _wire.MSG_SIZE, "PT_SYMBOL_NONE": _wire.SYMBOL_NONE, "PT_CLIENT_NONE": _wire.CLIENT_NONE}
 # typedef -> (its field list and dtype in _wire).
@@ -190,7 +219,9 @@ def test_every_header_struct_has_a_dtype() -> None:
         "typedef enum { PT_X_A = 1 } pt_x_t;",  # an anonymous enum
         "#define PT_X (1 + 2)",
         "typedef struct pt_x { uint8_t a[4]; } pt_x_t;",  # an array
-        "typedef struct pt_x { uint8_t a; struct { uint8_t b; }; } pt_x_t;",  # a nested struct
+        "typedef struct pt_x { uint8_t a; struct { uint8_t b; }; } pt_x_t;",  # a struct in a struct
+        "typedef struct pt_x { union { uint8_t a; union { uint8_t b; }; }; } pt_x_t;",  # a union in a union
+        "typedef struct pt_x { union { uint8_t a; } u; } pt_x_t;",  # a named union
     ],
 )
 def test_the_header_reader_refuses_what_it_cannot_read(text: str, tmp_path: Path) -> None:

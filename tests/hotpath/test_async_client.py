@@ -98,3 +98,25 @@ def test_a_waiting_request_and_the_event_iterator_fail_at_once_when_the_engine_d
         return time.monotonic() - t0
 
     assert run(main) < 2.0
+
+
+@pytest.mark.engine_config(clients=())
+def test_execute_returns_every_event_of_the_command_up_to_the_one_flagged_last(engine_run: EngineRun) -> None:
+    async def main() -> tuple[list[Event], list[Event], list[Event]]:
+        async with await AsyncClient.connect(3, endpoint=engine_run.config.endpoint) as maker, \
+                await AsyncClient.connect(4, endpoint=engine_run.config.endpoint) as taker:  # fmt: skip
+            for price in (100, 101):
+                await maker.submit("TEST", "sell", 2, price)
+            # Buys 5 up to 101: takes 2 at 100 and 2 at 101, and 1 rests: nothing more of it comes after.
+            order, _ = taker.new_order("TEST", "buy", 5, 101, "limit", None, False, "NONE", None, None)
+            sweep = await taker.execute(order)
+            rejected = await taker.execute(taker.cancel_command(999, None))
+            resting = await taker.execute(taker.new_order("TEST", "buy", 1, 90, "limit", None, False, "NONE", None,
+                                                          None)[0])  # fmt: skip
+            return sweep, rejected, resting
+
+    sweep, rejected, resting = run(main)
+    assert [(e.type, e.qty) for e in sweep] == [(EventType.ACK, 5), (EventType.FILL, 2), (EventType.FILL, 2)]
+    assert [e.last for e in sweep] == [False, False, True] and sweep[-1].leaves == 1
+    assert [(e.type, e.last) for e in rejected] == [(EventType.REJECT, True)]
+    assert [(e.type, e.last) for e in resting] == [(EventType.ACK, True)]

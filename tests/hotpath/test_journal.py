@@ -273,6 +273,7 @@ def test_a_sigkill_under_load_loses_no_acknowledged_event_and_clients_reattach(r
     events = replay.execute_batch(records)
     by_seq = {int(row["seq"]): row.tobytes() for row in events}
     assert received and all(by_seq.get(Event.unpack_all(raw)[0].seq) == raw for raw in received)
+    assert any(Event.unpack_all(raw)[0].last for raw in received)  # end-of-command markers included
 
     config2, proc2 = runs.start(ring_capacity=1024)
     with Client(5, endpoint=config2.endpoint) as again:  # the same id attaches to the recovered engine

@@ -39,7 +39,7 @@ import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, NamedTuple
 
-from c_engine import CancelReason, Command, Event, EventType
+from c_engine import CancelReason, Command, Event, EventType, Op
 
 from .attachment import Attachment, EngineGoneError, resolve_endpoint
 from .control_client import AsyncControlClient, ControlError
@@ -51,21 +51,30 @@ log = logging.getLogger("proptrade.async_client")
 
 _ACK, _REJECT, _MODIFIED = int(EventType.ACK), int(EventType.REJECT), int(EventType.MODIFIED)
 _CANCELED, _USER = int(EventType.CANCELED), int(CancelReason.USER)
+_OP_CANCEL, _OP_MODIFY = int(Op.CANCEL), int(Op.MODIFY)
 #: how often the drain checks that the engine process still exists while it waits
 _ALIVE_CHECK_S = 0.05
 
 
 class _Pending(NamedTuple):
-    """A request owed its response: ``events`` collects its command's events when it wants them all."""
+    """A request owed its response: its command's op; ``events`` collects its events when it wants them all."""
 
     future: asyncio.Future[Any]
+    op: int
     events: list[Event] | None
 
 
-def _is_response(event: Event) -> bool:
-    """The one event each command produces for its sender (see the module docstring)."""
+def _is_response(event: Event, op: int) -> bool:
+    """Whether ``event`` is the response to a command of ``op`` (see the module docstring). An ACK must name that
+    op: an operator's kill reset of this account, say, is acknowledged on its ring without being asked for."""
     kind = event.type
-    return kind in (_ACK, _REJECT, _MODIFIED) or (kind == _CANCELED and event.code == _USER)
+    if kind == _REJECT:
+        return True
+    if kind == _ACK:
+        return event.acked_op == op
+    if kind == _MODIFIED:
+        return op == _OP_MODIFY
+    return kind == _CANCELED and event.code == _USER and op == _OP_CANCEL
 
 
 class AsyncClient(Attachment):
@@ -175,7 +184,8 @@ class AsyncClient(Attachment):
 
     async def _request(self, cmd: Command | bytes, timeout_s: float, collect: bool) -> _Pending:
         self._check_open()
-        pending = _Pending(asyncio.get_running_loop().create_future(), [] if collect else None)
+        op = cmd[0] if isinstance(cmd, bytes) else cmd.op  # byte 0 of the wire command
+        pending = _Pending(asyncio.get_running_loop().create_future(), op, [] if collect else None)
         await self.send(cmd, timeout_s)
         self._waiting.append(pending)  # after the push: only a command in the ring is owed a response
         return pending
@@ -273,8 +283,8 @@ class AsyncClient(Attachment):
         self._events.append(event)
         pending = self._collecting
         if pending is None:
-            if not _is_response(event) or not self._waiting:
-                return  # unsolicited: a fill of a resting order, a kill switch's cancel
+            if not self._waiting or not _is_response(event, self._waiting[0].op):
+                return  # unsolicited: a fill of a resting order, a kill switch's cancel, an operator's ACK
             pending = self._waiting.popleft()  # exactly one per response, a request given up on included
             if pending.events is None:
                 if not pending.future.done():

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from c_engine import CancelReason, Event, EventType, RejectReason
+from c_engine import CancelReason, Event, EventType, Op, RejectReason
 from hotpath import AsyncClient, EngineGoneError
 
 from conftest import WAIT_S, EngineRun
@@ -120,3 +120,29 @@ def test_execute_returns_every_event_of_the_command_up_to_the_one_flagged_last(e
     assert [e.last for e in sweep] == [False, False, True] and sweep[-1].leaves == 1
     assert [(e.type, e.last) for e in rejected] == [(EventType.REJECT, True)]
     assert [(e.type, e.last) for e in resting] == [(EventType.ACK, True)]
+
+
+@pytest.mark.engine_config(clients=())
+def test_an_operators_ack_on_the_ring_is_not_taken_for_the_response_to_a_request(engine_run: EngineRun) -> None:
+    from hotpath import ControlClient
+
+    async def main() -> tuple[Event, list[Event]]:
+        async with await AsyncClient.connect(6, endpoint=engine_run.config.endpoint) as client:
+            with ControlClient(engine_run.config.endpoint) as ctl:
+                ctl.request("kill_reset", client=6)  # blocks the loop: its ACK waits on the ring, unread
+            ack = await client.submit("TEST", "buy", 1, 90, cloid=77)
+            seen = [event async for event in _take(client, 2)]
+            return ack, seen
+
+    ack, seen = run(main)
+    assert (ack.type, ack.acked_op, ack.cloid) == (EventType.ACK, Op.NEW, 77)
+    assert [e.acked_op for e in seen] == [Op.KILL_RESET, Op.NEW]  # both reached the iterator, in order
+
+
+async def _take(client: AsyncClient, n: int):  # type: ignore[no-untyped-def]
+    count = 0
+    async for event in client.events():
+        yield event
+        count += 1
+        if count == n:
+            return

@@ -23,7 +23,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from ._cengine import ffi, lib  # type: ignore[import-not-found]  # cffi's generated extension has no stubs
+from ._cengine import ffi, lib  # cffi's generated extension: no stubs (pyproject.toml's mypy overrides)
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
 from ._errors import CorruptStateError, UnknownSymbolError, error_for_status
 from ._orders import _DEFAULT_TIF, _OP_CANCEL, _POST_ONLY, _SIDES, _STPS, _TIFS, _TYPES, pack_new_order

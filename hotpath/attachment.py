@@ -56,7 +56,8 @@ class Attachment:
     # --- commands, as both clients send them -------------------------------------------------------------
 
     def new_order(self, symbol: str | int, side: str, qty: float, price: float | None, type: str, tif: str | None,
-                  post_only: bool, stp: str, cloid: int | None, account: str | int | None) -> tuple[bytes, int]:  # fmt: skip
+                  post_only: bool, stp: str, cloid: int | None,
+                  account: str | int | None) -> tuple[bytes, int]:  # fmt: skip
         """A new order in human units as wire bytes, and its client order id (given, or the next of this
         link's own sequence). ``tif`` None: GTC for a limit, IOC for a market."""
         sid = self.symbol_id(symbol)
@@ -75,7 +76,8 @@ class Attachment:
         """``symbol`` gives the units to convert the new size and price with."""
         units = self._units[self.symbol_id(symbol)]
         return Command.modify(self.account_id(account), order_id, qty=None if qty is None else units.lots(qty),
-                              price=None if price is None else units.ticks(price), ts_ns=time.monotonic_ns())  # fmt: skip
+                              price=None if price is None else units.ticks(price),
+                              ts_ns=time.monotonic_ns())  # fmt: skip
 
     def mass_cancel_command(self, symbol: str | int | None, account: str | int | None) -> Command:
         sid = None if symbol is None else self.symbol_id(symbol)

@@ -12,9 +12,9 @@ multiprocessing's resource tracker removes them).
 Journal (optional, ``journal_path``; docs/HOTPATH.md, "Journal"): before creating any segment the process
 opens the journal file, or creates it with ``journal_capacity`` records, and replays every committed record
 through the fresh engine (``execute_batch``, events discarded), then hands it to the loop, which appends each
-command it runs (rejected ones too) before routing its events. A flusher thread (on the other cores) msyncs the file every
-``journal_flush_ms`` (0 = never). At a clean stop it flushes once more and, if ``status_path`` is set, writes a
-JSON status file: ``{"rc", "replayed", "recovered_state_hash", "journaled", "state_hash", "commands"}``:
+command it runs (rejected ones too) before routing its events. A flusher thread (on the other cores) msyncs the
+file every ``journal_flush_ms`` (0 = never). At a clean stop it flushes once more and, if ``status_path`` is set,
+writes a JSON status file: ``{"rc", "replayed", "recovered_state_hash", "journaled", "state_hash", "commands"}``:
 ``recovered_state_hash`` is the engine's state hash right after the replay, ``state_hash`` at the stop.
 
 Control plane (``hotpath/control.py``): a thread of this process serves ZeroMQ REQ/REP on

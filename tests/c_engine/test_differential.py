@@ -63,11 +63,11 @@ SYMBOLS = (
     SymbolConfig(name="BBB", band_ticks=8, reference_price=MID, market_band_ticks=3, pnl_unit=2),
     # the narrow one: 11 valid prices, small orders, and a band in basis points (1000 * 60 // 10000 = 6 ticks)
     SymbolConfig(name="CCC", min_price_ticks=MID - 5, max_price_ticks=MID + 5, max_order_lots=50, band_bps=60,
-                 reference_price=MID, pnl_unit=3),  # fmt: skip
+                 reference_price=MID, pnl_unit=3),
     # the huge one: a lot may cost up to 2^62 ticks, so a client's second open sell (third buy) of one lot could take
     # its cash out of int64 (RISK_INT64_OVERFLOW), and PnL runs through the 128-bit paths
     SymbolConfig(name="HUGE", max_price_ticks=1 << 62, max_order_lots=1),
-)
+)  # fmt: skip
 LIMITS = {
     1: ClientLimits(max_order_qty=30, max_open_orders=6, max_position=60),
     2: ClientLimits(max_position=150, max_loss=400),
@@ -176,7 +176,8 @@ def _decode(records: bytes, ref: ReferenceEngine) -> Iterator[tuple[Command, int
             if order_type == OrderType.MARKET:
                 price = PRICES[b[6]] if b[6] >= 250 else None  # a market order rarely carries a price
             yield (Command.new(client, SYMBOL_IDS[b[2]], SIDES[b[3]], QTYS[b[7]], price, order_type=order_type,
-                              tif=tif, stp=STPS[b[5]], post_only=post_only, cloid=CLOIDS[b[8]], ts_ns=ts), b[9])  # fmt: skip
+                              tif=tif, stp=STPS[b[5]], post_only=post_only, cloid=CLOIDS[b[8]],
+                              ts_ns=ts), b[9])  # fmt: skip
         elif op in (Op.CANCEL, Op.MODIFY):
             order_id = resolve_order_id(ORDER_REFS[b[10]], b[11], ref)
             order = ref.orders.get(order_id)
@@ -193,7 +194,8 @@ def _decode(records: bytes, ref: ReferenceEngine) -> Iterator[tuple[Command, int
             yield (Command.modify(client, order_id, qty=qty, price=price, ts_ns=ts), b[9])
         elif op == Op.MASS_CANCEL:
             symbol = SYMBOL_IDS[b[2]] if b[3] < 128 else None
-            yield (Command.mass_cancel(client, symbol, ts_ns=ts, disconnect=b[4] < 64), b[9])  # a quarter: cancel-on-disconnect
+            # a quarter of them cancel-on-disconnect
+            yield (Command.mass_cancel(client, symbol, ts_ns=ts, disconnect=b[4] < 64), b[9])
         elif op == Op.KILL_RESET:
             yield (Command.kill_reset(3 if b[3] < 128 else client, ts_ns=ts), b[9])  # client 3 is the one that trips
         else:
@@ -216,7 +218,7 @@ def resolve_order_id(choice: tuple[str, int], spare: int, ref: ReferenceEngine) 
 
 
 def first_difference(got: list[Event], want: list[Event]) -> str:
-    for i, (g, w) in enumerate(zip(got, want)):
+    for i, (g, w) in enumerate(zip(got, want, strict=False)):  # the lengths may differ: reported below
         if g != w:
             return f"event {i}:\n  C:         {g!r}\n  reference: {w!r}"
     return f"C gave {len(got)} events, the reference {len(want)}:\n  C:         {got}\n  reference: {want}"

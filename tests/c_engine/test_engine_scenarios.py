@@ -54,7 +54,11 @@ def engine_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-def make_engine(config: EngineConfig = EngineConfig(), **symbol_fields: Any) -> ReferenceEngine:
+#: make_engine's default (EngineConfig is frozen: one instance serves every call)
+_DEFAULT_CONFIG = EngineConfig()
+
+
+def make_engine(config: EngineConfig = _DEFAULT_CONFIG, **symbol_fields: Any) -> ReferenceEngine:
     engine = _engine_cls(config)
     engine.add_symbol(SymbolConfig(name="AAA", **symbol_fields))
     return engine

@@ -149,7 +149,7 @@ def test_the_filtered_form_drops_exactly_the_messages_outside_the_view() -> None
     kept = {id(m) for m in filtered.messages}
     assert 0 < len(filtered.messages) < len(full.messages)
     before = full.start
-    for message, after in zip(full.messages, full.books):
+    for message, after in zip(full.messages, full.books, strict=True):
         side = 1 if message.direction == 1 else 0  # books are (asks, bids)
         beyond = [len(b[side]) >= LEVELS and _worse(message.price, b[side][LEVELS - 1][0], message.direction)
                   for b in (before, after)]  # fmt: skip

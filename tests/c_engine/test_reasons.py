@@ -66,7 +66,7 @@ REJECT_CASES: dict[RejectReason, Case] = {
     RejectReason.QTY_ABOVE_SYMBOL_MAX: ({}, {}, [], limit(1, BUY, 100, 1_001)),
     RejectReason.MISSING_PRICE: ({}, {}, [], Command.new(1, 0, BUY, 1)),
     RejectReason.MARKET_WITH_PRICE: ({}, {}, [], Command.new(1, 0, BUY, 1, 100, order_type=OrderType.MARKET,
-                                                             tif=Tif.IOC)),  # fmt: skip
+                                                             tif=Tif.IOC)),
     RejectReason.INVALID_PRICE: ({}, {}, [], limit(1, BUY, -5, 1)),
     RejectReason.PRICE_OUT_OF_RANGE: ({}, {}, [], limit(1, BUY, 100_001, 1)),
     RejectReason.PRICE_BAND: ({}, {}, [], Command.new(1, 1, BUY, 1, 1_006)),
@@ -74,25 +74,25 @@ REJECT_CASES: dict[RejectReason, Case] = {
     RejectReason.UNKNOWN_ORDER: ({}, {}, [], Command.cancel(1, 99)),
     RejectReason.NOT_OWNER: ({}, {}, [limit(1, BUY, 100, 1)], Command.cancel(2, 1)),
     RejectReason.DUPLICATE_CLIENT_ORDER_ID: ({}, {}, [limit(1, BUY, 100, 1, cloid=5)],
-                                             Command.new(1, 1, SELL, 1, 1_000, cloid=5)),  # fmt: skip
+                                             Command.new(1, 1, SELL, 1, 1_000, cloid=5)),
     RejectReason.KILL_SWITCH: ({}, {1: ClientLimits(max_loss=10)}, LOSS, limit(1, BUY, 90, 1)),
     RejectReason.RATE_LIMIT: ({}, {1: ClientLimits(rate_per_s=1)}, [limit(1, BUY, 90, 1, ts_ns=5)],
-                              limit(1, BUY, 91, 1, ts_ns=5)),  # fmt: skip
+                              limit(1, BUY, 91, 1, ts_ns=5)),
     RejectReason.RISK_MAX_ORDER_QTY: ({}, {1: ClientLimits(max_order_qty=5)}, [], limit(1, BUY, 100, 6)),
     RejectReason.RISK_MAX_OPEN_ORDERS: ({}, {1: ClientLimits(max_open_orders=1)}, [limit(1, BUY, 100, 1)],
-                                        limit(1, SELL, 200, 1)),  # fmt: skip
+                                        limit(1, SELL, 200, 1)),
     RejectReason.RISK_MAX_POSITION: ({}, {1: ClientLimits(max_position=10)}, [limit(1, BUY, 100, 6)],
-                                     limit(1, BUY, 99, 5, tif=Tif.IOC)),  # fmt: skip
+                                     limit(1, BUY, 99, 5, tif=Tif.IOC)),
     RejectReason.POST_ONLY_WOULD_TAKE: ({}, {}, [limit(2, SELL, 100, 1)], limit(1, BUY, 100, 1, post_only=True)),
     RejectReason.ORDER_POOL_EXHAUSTED: ({"max_orders": 1}, {}, [limit(1, BUY, 100, 1)], limit(1, BUY, 100, 1)),
     RejectReason.BOOK_LEVELS_EXHAUSTED: ({"max_levels_per_side": 1}, {}, [limit(1, BUY, 100, 1)],
-                                         limit(1, BUY, 99, 1)),  # fmt: skip
+                                         limit(1, BUY, 99, 1)),
     # an open buy of 2^22 lots, worth 2^62 at the max price of 2^40 ticks: one more would be worth 2^63
     RejectReason.RISK_INT64_OVERFLOW: ({}, {}, [Command.new(1, BIG, BUY, 1 << 22, 1)],
-                                       Command.new(1, BIG, BUY, 1 << 22, 2)),  # fmt: skip
+                                       Command.new(1, BIG, BUY, 1 << 22, 2)),
     # the engine loop flags a command whose link may not act for its client; a valid order otherwise
     RejectReason.NOT_GRANTED: ({}, {}, [], limit(1, BUY, 100, 1)._replace(flags=Flag.HAS_PRICE | Flag.NOT_GRANTED)),
-}
+}  # fmt: skip
 
 
 def observable_state(engine: Engine) -> tuple:
@@ -142,8 +142,8 @@ CANCEL_CASES: dict[CancelReason, tuple[dict[int, ClientLimits], list[Command], C
     CancelReason.DISCONNECT: ({}, [limit(1, BUY, 100, 3)], Command.mass_cancel(1, disconnect=True)),
     CancelReason.KILL_SWITCH: ({1: ClientLimits(max_loss=10)}, LOSS[:3] + [limit(1, BUY, 50, 1)], LOSS[3]),
     CancelReason.PRICE_BAND: ({}, [Command.new(2, MKT, SELL, 1, 100), Command.new(2, MKT, SELL, 1, 105)],
-                              Command.new(1, MKT, BUY, 2, order_type=OrderType.MARKET, tif=Tif.IOC)),  # fmt: skip
-}
+                              Command.new(1, MKT, BUY, 2, order_type=OrderType.MARKET, tif=Tif.IOC)),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("engine_cls", ENGINES)

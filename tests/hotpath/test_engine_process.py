@@ -45,7 +45,8 @@ def test_crossing_orders_route_acks_fills_and_rejects_like_the_in_process_engine
     ]
     buys = [
         Command.new(2, 0, Side.BUY, 6, 101, cloid=21, ts_ns=2000),  # takes 5 @ 100 and 1 @ 101
-        Command.new(2, 0, Side.BUY, 2, None, order_type=OrderType.MARKET, cloid=22, ts_ns=2001),  # market without IOC/FOK: REJECT
+        # a market order without IOC/FOK: REJECT
+        Command.new(2, 0, Side.BUY, 2, None, order_type=OrderType.MARKET, cloid=22, ts_ns=2001),
     ]
     expected = _reference_events(sells + buys)
     per_client = {c: [e for e in expected if e.type not in MD_TYPES and e.client_id == c] for c in (1, 2)}

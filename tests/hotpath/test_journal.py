@@ -100,8 +100,8 @@ def test_a_restart_replays_the_journal_to_the_state_of_the_first_run_and_keeps_a
 
 
 @pytest.mark.parametrize("kill_after", [1, 57, 300])
-def test_after_a_sigkill_every_acknowledged_command_is_journaled_and_recovery_matches(runs: Runs,
-                                                                                   kill_after: int) -> None:  # fmt: skip
+def test_after_a_sigkill_every_acknowledged_command_is_journaled_and_recovery_matches(
+        runs: Runs, kill_after: int) -> None:  # fmt: skip
     commands = _stream(2000, seed=kill_after)
     config, proc = runs.start(ring_capacity=256)
     acked: set[tuple[int, int]] = set()
@@ -121,7 +121,7 @@ def test_after_a_sigkill_every_acknowledged_command_is_journaled_and_recovery_ma
     assert not Path(config.status_path).exists()  # type: ignore[arg-type]  # it died, it wrote nothing
 
     records = read_commands(config.journal_path)  # type: ignore[arg-type]
-    journaled = set(zip(records["client_id"].tolist(), records["cloid"].tolist()))
+    journaled = set(zip(records["client_id"].tolist(), records["cloid"].tolist(), strict=True))
     assert acked <= journaled
     assert len(journaled) == len(records)
     for client in (1, 2):  # each client's commands in the order it sent them

@@ -213,7 +213,8 @@ def test_an_idle_platform_costs_under_5_percent_of_a_core_outside_the_engine(tmp
     config = tmp_path / "idle.toml"
     config.write_text(IDLE.format(prefix=prefix))
     proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(config), "--seconds", "14",
-                             "--prefix", prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                             "--prefix", prefix],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
         assert proc.stdout is not None
         for line in proc.stdout:  # up once the maker is started

@@ -93,7 +93,9 @@ class Attachment:
         try:
             return self.accounts[account]
         except KeyError:
-            raise KeyError(f"account {account!r} is not granted to this link (granted: {sorted(self.accounts)})") from None
+            raise KeyError(
+                f"account {account!r} is not granted to this link (granted: {sorted(self.accounts)})"
+            ) from None
 
     def symbol_id(self, symbol: str | int) -> int:
         """The engine's id of a symbol name (or id); UnknownSymbolError if the engine has no such symbol."""

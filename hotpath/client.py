@@ -33,8 +33,8 @@ import numpy.typing as npt
 
 from c_engine import Command, Event
 
-from .bcast import BroadcastReader, SharedMemoryBroadcast
 from .attachment import Attachment, EngineGoneError, resolve_endpoint
+from .bcast import BroadcastReader, SharedMemoryBroadcast
 from .control_client import ControlClient, ControlError
 
 __all__ = ["Client", "EngineGoneError"]
@@ -218,4 +218,3 @@ class Client(Attachment):
 
     def __repr__(self) -> str:
         return f"Client({self.client_id}, endpoint={self.endpoint!r})"
-

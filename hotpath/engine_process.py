@@ -269,9 +269,13 @@ def run_engine_process(config: EngineProcessConfig) -> int:
         mapped.append(ctl)
         check_loop_rc(lib.pt_loop_control_init(ctl.ptr, ctl.size), "control_init")
 
-        check_loop_rc(lib.pt_loop_create(ffi.cast("pt_engine_t *", engine._handle), ctl.ptr, ctl.size, loop_out), "create")
+        check_loop_rc(
+            lib.pt_loop_create(ffi.cast("pt_engine_t *", engine._handle), ctl.ptr, ctl.size, loop_out), "create"
+        )
         for client, cmd, evt in rings:
-            check_loop_rc(lib.pt_loop_add_client(loop_out[0], client, cmd.ptr, cmd.size, evt.ptr, evt.size), "add_client")
+            check_loop_rc(
+                lib.pt_loop_add_client(loop_out[0], client, cmd.ptr, cmd.size, evt.ptr, evt.size), "add_client"
+            )
         check_loop_rc(lib.pt_loop_set_market_data(loop_out[0], md.ptr, md.size), "set_market_data")
         if journal is not None:
             check_loop_rc(lib.pt_loop_set_journal(loop_out[0], journal.ptr, journal.size), "set_journal")

@@ -244,8 +244,10 @@ def save_failure(commands: list[Command], name: str, symbol_names: dict[int, str
         f"[clients.{client}]\n" + "".join(f"{k} = {v}\n" for k, v in asdict(lim).items())
         for client, lim in LIMITS.items()
     ))  # fmt: skip
-    capacity = (f"--max-orders {config.max_orders} --max-levels-per-side {config.max_levels_per_side} "
-                f"--max-clients {config.max_clients}")
+    capacity = (
+        f"--max-orders {config.max_orders} --max-levels-per-side {config.max_levels_per_side} "
+        f"--max-clients {config.max_clients}"
+    )
     return f"{path} (replay: proptrade engine replay {path} --symbols {symbols} --limits {limits} {capacity})"
 
 

@@ -21,8 +21,8 @@ from c_engine import (
     SymbolConfig,
     Tif,
     UnknownSymbolError,
+    reference,
 )
-from c_engine import reference
 from c_engine._cengine import lib
 from c_engine.flow import SyntheticFlow
 from c_engine.reference import ReferenceEngine

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from c_engine import Engine
 from c_engine._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
 from c_engine._types import Command, Event
 from c_engine._wire import (
@@ -29,7 +30,6 @@ from c_engine._wire import (
     Stp,
     Tif,
 )
-from c_engine import Engine
 from c_engine.reference import ReferenceEngine
 
 BUY, SELL = Side.BUY, Side.SELL

@@ -16,8 +16,19 @@ from typing import Any
 import numpy as np
 import pytest
 
-from c_engine import COMMAND_DTYPE, Command, Engine, EngineConfig, Event, Events, EventType, Op, SymbolConfig
-from c_engine import Units, pack_new_order
+from c_engine import (
+    COMMAND_DTYPE,
+    Command,
+    Engine,
+    EngineConfig,
+    Event,
+    Events,
+    EventType,
+    Op,
+    SymbolConfig,
+    Units,
+    pack_new_order,
+)
 from c_engine._wire import SYMBOL_NONE
 from c_engine.reference import ReferenceEngine
 

@@ -29,6 +29,7 @@ SHM = Path("/dev/shm")
 START_TIMEOUT_S = 15.0
 WAIT_S = 5.0
 
+
 @pytest.fixture
 def shm_name(request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh segment name; fails the test if the segment is still in /dev/shm afterwards (and removes it)."""

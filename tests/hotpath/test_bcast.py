@@ -241,8 +241,12 @@ def test_an_attaching_process_reads_and_leaves_the_segment_and_no_tracker_warnin
                 print(Event.unpack_all(r.read_wait(10.0))[0].seq)
         """)
         child = subprocess.Popen(
-            [sys.executable, "-c", code], cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         try:
             assert child.stdout is not None and child.stdout.readline().strip() == "ready"

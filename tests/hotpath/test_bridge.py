@@ -202,9 +202,7 @@ def rep_round_trip(bridge: Bridge, endpoint: str, frames: list[bytes]) -> dict[s
         ([b'{"op": "snapshot"}', b"extra"], "one frame"),
     ],
 )
-def test_malformed_request_is_answered_with_an_error_and_the_bridge_serves_on(
-    bridge, endpoints, frames, error
-) -> None:
+def test_malformed_request_is_answered_with_an_error_and_the_bridge_serves_on(bridge, endpoints, frames, error) -> None:
     assert error in rep_round_trip(bridge, endpoints[1], frames)["error"]
     assert rep_round_trip(bridge, endpoints[1], [b'{"op": "snapshot", "symbol": "BBB"}'])["seq"] == 0
     assert bridge.bad_requests == 1 and bridge.requests == 2

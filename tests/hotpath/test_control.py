@@ -155,9 +155,9 @@ def test_a_client_that_dies_has_its_orders_cancelled_and_others_do_not_notice(en
     # journaled like any command: a mass cancel of client 7 with the DISCONNECT flag, after its 3 orders
     assert engine_run.config.journal_path is not None
     journaled = read_commands(engine_run.config.journal_path)
-    assert [(int(r["op"]), int(r["client_id"]), int(r["flags"])) for r in journaled[1:5]] == [(Op.NEW, 7, Flag.HAS_PRICE)] * 3 + [
-        (Op.MASS_CANCEL, 7, Flag.DISCONNECT)
-    ]
+    assert [(int(r["op"]), int(r["client_id"]), int(r["flags"])) for r in journaled[1:5]] == [
+        (Op.NEW, 7, Flag.HAS_PRICE)
+    ] * 3 + [(Op.MASS_CANCEL, 7, Flag.DISCONNECT)]
 
 
 def test_a_dead_client_stalling_the_loop_on_its_full_event_ring_is_cut_loose(engine_run: EngineRun) -> None:

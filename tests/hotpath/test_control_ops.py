@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from c_engine import ClientLimits, EventType, Op, RejectReason
-from hotpath.client import Client
 from hotpath.cli import main as proptrade
+from hotpath.client import Client
 from hotpath.journal import read_commands
 
 from conftest import WAIT_S, EngineRun, Runs

@@ -12,9 +12,9 @@ import time
 
 import pytest
 
-from c_engine import Command, Engine, EventType, OrderType, RejectReason, Side
-from c_engine import Event
+from c_engine import Command, Engine, Event, EventType, OrderType, RejectReason, Side
 from hotpath._cloop import lib
+
 from conftest import WAIT_S, EngineRun, new_config, read_market_data  # tests/hotpath/conftest.py
 
 MD_TYPES = (EventType.BOOK_DELTA, EventType.TRADE)

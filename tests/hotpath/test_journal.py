@@ -23,10 +23,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from c_engine import Command, Engine, EventType, SymbolConfig, Side
-from c_engine import Event
-from hotpath.client import Client
+from c_engine import Command, Engine, Event, EventType, Side, SymbolConfig
 from hotpath.cli import main as proptrade
+from hotpath.client import Client
 from hotpath.engine_client import EngineClient
 from hotpath.engine_control import EngineControl
 from hotpath.engine_process import EngineProcessConfig

@@ -228,7 +228,9 @@ def test_an_idle_platform_costs_under_5_percent_of_a_core_outside_the_engine(tmp
                 assert time.monotonic() < deadline, "the maker never attached"
                 time.sleep(0.05)
         time.sleep(1.0)
-        others = [pid for pid in processes_named(prefix) if b"engine_process" not in Path(f"/proc/{pid}/cmdline").read_bytes()]
+        others = [
+            pid for pid in processes_named(prefix) if b"engine_process" not in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
         others += [proc.pid]
         before, t0 = _cpu_ns(others), time.monotonic()
         time.sleep(5.0)

@@ -106,7 +106,9 @@ def test_sigkill_of_the_linking_process_cancels_every_granted_accounts_orders_an
                 child.send_signal(signal.SIGKILL)
                 child.wait(WAIT_S)
                 deadline = time.monotonic() + WAIT_S
-                while (book := ctl.request("snapshot", symbol="TEST", depth=100))["asks"] and time.monotonic() < deadline:
+                while (book := ctl.request("snapshot", symbol="TEST", depth=100))[
+                    "asks"
+                ] and time.monotonic() < deadline:
                     time.sleep(0.01)
                 assert book["bids"] == [[70, 1, 1]] and book["asks"] == []  # only the other client's order is left
                 assert ctl.request("stats")["disconnects"] == 1

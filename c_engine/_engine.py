@@ -144,6 +144,12 @@ class Engine:
             setattr(c, field, value)
         _check(lib.pt_engine_set_client_limits(self._e, client_id, c), f"set_client_limits {client_id}")
 
+    def client_limits(self, client_id: int) -> ClientLimits:
+        """A client's limits now (set by :meth:`set_client_limits` or by SET_LIMIT commands)."""
+        c = ffi.new("pt_client_limits_t *")
+        _check(lib.pt_engine_client_limits(self._e, client_id, c), f"client_limits {client_id}")
+        return ClientLimits(**{f: int(getattr(c, f)) for f in asdict(ClientLimits())})
+
     def symbol_id(self, symbol: str | int) -> int:
         if isinstance(symbol, int):
             if symbol not in self.symbol_names:

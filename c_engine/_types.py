@@ -15,6 +15,7 @@ from operator import index as _index
 from typing import Any, NamedTuple, overload
 
 from ._wire import (
+    CLIENT_NONE,
     MSG_SIZE,
     SYMBOL_NONE,
     CancelReason,
@@ -103,6 +104,24 @@ class Command(NamedTuple):
     @classmethod
     def kill_reset(cls, client_id: int, *, ts_ns: int = 0) -> Command:
         return cls(Op.KILL_RESET, client_id=client_id, ts_ns=ts_ns)
+
+    # Operator ops (the engine loop takes them only from its control plane).
+    @classmethod
+    def halt(cls, symbol_id: int, *, ts_ns: int = 0) -> Command:
+        return cls(Op.HALT, symbol_id=symbol_id, client_id=CLIENT_NONE, ts_ns=ts_ns)
+
+    @classmethod
+    def resume(cls, symbol_id: int, *, ts_ns: int = 0) -> Command:
+        return cls(Op.RESUME, symbol_id=symbol_id, client_id=CLIENT_NONE, ts_ns=ts_ns)
+
+    @classmethod
+    def kill(cls, client_id: int, *, ts_ns: int = 0) -> Command:
+        return cls(Op.KILL, client_id=client_id, ts_ns=ts_ns)
+
+    @classmethod
+    def set_limit(cls, client_id: int, limit: int, value: int, *, ts_ns: int = 0) -> Command:
+        """Sets one of a client's limits (``Limit``: its side byte) to ``value`` (qty; 0 switches it off)."""
+        return cls(Op.SET_LIMIT, side=limit, client_id=client_id, qty=value, ts_ns=ts_ns)
 
     def pack(self) -> bytes:
         return COMMAND_STRUCT.pack(

@@ -21,6 +21,7 @@ __all__ = [
     "EventType",
     "Flag",
     "HEADER",
+    "Limit",
     "Liquidity",
     "MSG_SIZE",
     "Op",
@@ -52,6 +53,22 @@ class Op(enum.IntEnum):
     MODIFY = 3
     MASS_CANCEL = 4
     KILL_RESET = 5
+    #: operator ops (the engine loop runs them only from its control plane)
+    HALT = 6
+    RESUME = 7
+    KILL = 8
+    SET_LIMIT = 9
+
+
+class Limit(enum.IntEnum):
+    """enum pt_limit (prefix PT_LIMIT_): which limit a SET_LIMIT sets (its side byte); ClientLimits' fields."""
+
+    MAX_ORDER_QTY = 1
+    MAX_OPEN_ORDERS = 2
+    MAX_POSITION = 3
+    RATE_PER_S = 4
+    RATE_BURST = 5
+    MAX_LOSS = 6
 
 
 class Side(enum.IntEnum):
@@ -153,6 +170,8 @@ class RejectReason(enum.IntEnum):
     BOOK_LEVELS_EXHAUSTED = 28
     RISK_INT64_OVERFLOW = 29
     NOT_GRANTED = 30
+    SYMBOL_HALTED = 31
+    INVALID_LIMIT = 32
 
 
 class CancelReason(enum.IntEnum):

@@ -13,6 +13,8 @@ docs/ENGINE.md, "Command files"; in short::
                                                                               when the engine process cancels
                                                                               for a client that is gone)
     {"op":"kill_reset","ts":5,"client":1}
+    {"op":"halt","ts":6,"client":65535,"symbol":"AAA"}                      (operator ops: halt, resume, kill,
+    {"op":"set_limit","ts":7,"client":1,"limit":"max_position","value":400}  set_limit; a halt has no client)
 
 Any line may also say ``"not_granted":true``: the engine loop's verdict that the link the command came on may not
 act for its client (the engine rejects it, NOT_GRANTED); a journal dump writes it so the replay rejects it too.
@@ -51,7 +53,7 @@ from typing import Any
 
 from ._config import ClientLimits, SymbolConfig
 from ._types import Command
-from ._wire import CLIENT_NONE, SYMBOL_NONE, Flag, Op, OrderType, Side, Stp, Tif
+from ._wire import CLIENT_NONE, SYMBOL_NONE, Flag, Limit, Op, OrderType, Side, Stp, Tif
 
 __all__ = [
     "CommandFileError",
@@ -102,8 +104,8 @@ class ConfigFileError(CommandFileError):
 
 # --- names <-> wire codes -------------------------------------------------------------------------------------
 
-_OP_NAMES: dict[int, str] = {Op.NEW: "new", Op.CANCEL: "cancel", Op.MODIFY: "modify", Op.MASS_CANCEL: "mass_cancel",
-                             Op.KILL_RESET: "kill_reset"}  # fmt: skip
+_OP_NAMES: dict[int, str] = {op: op.name.lower() for op in Op}
+_LIMIT_NAMES: dict[int, str] = {limit: limit.name.lower() for limit in Limit}
 _SIDE_NAMES: dict[int, str] = {Side.BUY: "buy", Side.SELL: "sell"}
 _TYPE_NAMES: dict[int, str] = {OrderType.LIMIT: "limit", OrderType.MARKET: "market"}
 _TIF_NAMES: dict[int, str] = {t: t.name for t in Tif}
@@ -119,6 +121,7 @@ _SIDE_CODES = _by_name(_SIDE_NAMES)
 _TYPE_CODES = _by_name(_TYPE_NAMES)
 _TIF_CODES = _by_name(_TIF_NAMES)
 _STP_CODES = _by_name(_STP_NAMES)
+_LIMIT_CODES = _by_name(_LIMIT_NAMES)
 
 #: the fields each op has (besides op, ts and client, which every line has)
 _OP_FIELDS: dict[int, frozenset[str]] = {
@@ -127,7 +130,13 @@ _OP_FIELDS: dict[int, frozenset[str]] = {
     Op.MODIFY: frozenset({"order_id", "qty", "price"}),
     Op.MASS_CANCEL: frozenset({"symbol", "disconnect"}),
     Op.KILL_RESET: frozenset(),
+    Op.HALT: frozenset({"symbol"}),
+    Op.RESUME: frozenset({"symbol"}),
+    Op.KILL: frozenset(),
+    Op.SET_LIMIT: frozenset({"limit", "value"}),
 }
+#: ops whose symbol is their target, not a filter: it sets no HAS_SYMBOL flag
+_SYMBOL_TARGETS = frozenset({int(Op.HALT), int(Op.RESUME)})
 #: the flags each op other than new may carry (new's are POST_ONLY and HAS_PRICE)
 _OP_FLAGS: dict[int, int] = {
     Op.MODIFY: Flag.HAS_QTY | Flag.HAS_PRICE,
@@ -252,9 +261,11 @@ def _parse(obj: dict[str, Any], symbol_ids: Mapping[str, int]) -> Command:
     symbol = SYMBOL_NONE
     if "symbol" in obj:
         symbol = _symbol(obj, symbol_ids)
-        if not new:  # a new order always carries its symbol (SYMBOL_NONE when missing)
+        if not new and op not in _SYMBOL_TARGETS:  # a new order always carries its symbol (NONE when missing)
             flags |= _HAS_SYMBOL
     side = _enum(obj, "side", _SIDE_CODES, 0) if "side" in obj else 0
+    if "limit" in obj:  # SET_LIMIT: which limit, in the side byte
+        side = _enum(obj, "limit", _LIMIT_CODES, 0)
     order_type = _enum(obj, "type", _TYPE_CODES, 0) if "type" in obj else (_LIMIT if new else 0)
     tif = _enum(obj, "tif", _TIF_CODES, 0) if "tif" in obj else (_GTC if new else 0)
     stp = _enum(obj, "stp", _STP_CODES, STP_UNKNOWN) if "stp" in obj else 0
@@ -265,6 +276,8 @@ def _parse(obj: dict[str, Any], symbol_ids: Mapping[str, int]) -> Command:
         price = _int(obj, "price", INT64_MIN, INT64_MAX, "int64")
         flags |= _HAS_PRICE
     qty = 0
+    if "value" in obj:  # SET_LIMIT: the new value, in the qty field
+        qty = _int(obj, "value", INT64_MIN, INT64_MAX, "int64")
     if "qty" in obj:
         qty = _int(obj, "qty", INT64_MIN, INT64_MAX, "int64")
         if not new:  # a new order always carries its qty (0 when missing)
@@ -339,6 +352,16 @@ def command_to_json(cmd: Command, symbol_names: Mapping[int, str]) -> dict[str, 
         out["cloid"] = cmd.cloid
         used = {"side", "symbol_id", "order_type", "tif", "stp", "cloid", "qty"}
         used |= {"price"} if flags & Flag.HAS_PRICE else set()
+    elif op in _SYMBOL_TARGETS or op == Op.SET_LIMIT:
+        if flags:
+            raise _unrepresentable(cmd, f"flags {flags:#x}")
+        if op == Op.SET_LIMIT:
+            out["limit"] = _name_or_code(_LIMIT_NAMES, cmd.side)
+            out["value"] = cmd.qty
+            used = {"side", "qty"}
+        else:
+            out["symbol"] = symbol()
+            used = {"symbol_id"}
     elif op in _OP_FIELDS:
         if flags & ~_OP_FLAGS.get(op, 0):
             raise _unrepresentable(cmd, f"flags {flags:#x}")

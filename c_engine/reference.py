@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
 from ._errors import InvalidConfigError, OutOfRangeError, UnknownSymbolError
@@ -27,6 +27,7 @@ from ._wire import (
     EventFlag,
     EventType,
     Flag,
+    Limit,
     Liquidity,
     Op,
     OrderType,
@@ -37,6 +38,10 @@ from ._wire import (
 )
 
 __all__ = ["ReferenceEngine"]
+
+#: SET_LIMIT's side byte (enum pt_limit) -> the ClientLimits field it sets
+_LIMIT_FIELDS = {int(limit): limit.name.lower() for limit in Limit}
+
 
 #: one rate-limit token, in the bucket's unit (1e-9 token), so refills stay integer: 1 ns adds rate_per_s units
 TOKEN = 1_000_000_000
@@ -157,6 +162,7 @@ class ReferenceEngine:
         self._symbols: list[SymbolConfig] = []
         self._books: list[dict[int, _BookSide]] = []
         self._last_price: list[int] = []  # 0 = no trade yet
+        self._halted: set[int] = set()  # symbol ids (HALT, until RESUME)
         self._clients: dict[int, _Client] = {}
         self._risk: dict[tuple[int, int], _Risk] = {}
         #: every resting order, by id
@@ -209,6 +215,9 @@ class ReferenceEngine:
         client.tokens = self._capacity(limits)
         client.last_ts = 0
         self._loss_clients = sorted(c for c, st in self._clients.items() if st.limits.max_loss > 0)
+
+    def client_limits(self, client_id: int) -> ClientLimits:
+        return self._client(client_id).limits
 
     def symbol_id(self, symbol: str | int) -> int:
         if isinstance(symbol, str):
@@ -300,6 +309,9 @@ class ReferenceEngine:
         try:
             if cmd.flags & Flag.NOT_GRANTED:
                 raise _Reject(RejectReason.NOT_GRANTED)
+            if cmd.op in (Op.HALT, Op.RESUME):  # a symbol's state: no client check (the id is only echoed)
+                self._halt(cmd)
+                return self._events
             if cmd.client_id >= self.config.max_clients:
                 raise _Reject(RejectReason.UNKNOWN_CLIENT)
             if cmd.op == Op.NEW:
@@ -312,6 +324,10 @@ class ReferenceEngine:
                 self._mass_cancel(cmd)
             elif cmd.op == Op.KILL_RESET:
                 self._kill_reset(cmd)
+            elif cmd.op == Op.KILL:
+                self._kill(cmd)
+            elif cmd.op == Op.SET_LIMIT:
+                self._set_limit(cmd)
             else:
                 raise _Reject(RejectReason.UNKNOWN_OP)
         except _Reject as reject:
@@ -332,6 +348,8 @@ class ReferenceEngine:
         # 2. names
         if sid >= len(self._symbols):
             raise _Reject(RejectReason.UNKNOWN_SYMBOL)
+        if sid in self._halted:
+            raise _Reject(RejectReason.SYMBOL_HALTED)
         if side not in _SIDES:
             raise _Reject(RejectReason.UNKNOWN_SIDE)
         if cmd.order_type not in _ORDER_TYPES:
@@ -424,6 +442,8 @@ class ReferenceEngine:
             raise _Reject(RejectReason.INVALID_PRICE)
         order = self._owned_order(cmd)
         sid, side = order.symbol_id, order.side
+        if sid in self._halted:
+            raise _Reject(RejectReason.SYMBOL_HALTED)
         sym = self._symbols[sid]
         new_qty = cmd.qty if has_qty else order.open_qty
         new_price = cmd.price if has_price else order.price
@@ -489,6 +509,35 @@ class ReferenceEngine:
         # Choice: the ACK echoes the command's symbol_id and cloid (as a REJECT would); side, order_id, price
         # and leaves are 0.
         self._emit(EventType.ACK, 0, cmd.symbol_id, cmd.client_id, Op.MASS_CANCEL, 0, cmd.cloid, 0, count, 0)
+
+    def _halt(self, cmd: Command) -> None:
+        if cmd.symbol_id >= len(self._symbols):
+            raise _Reject(RejectReason.UNKNOWN_SYMBOL)
+        if cmd.op == Op.HALT:
+            self._halted.add(cmd.symbol_id)
+        else:
+            self._halted.discard(cmd.symbol_id)
+        self._emit(EventType.ACK, 0, cmd.symbol_id, cmd.client_id, cmd.op, 0, cmd.cloid, 0, 0, 0)
+
+    def _kill(self, cmd: Command) -> None:
+        client = self._client(cmd.client_id)
+        client.killed = True
+        count = 0
+        for order_id in sorted(client.order_ids):
+            self._cancel_resting(self.orders[order_id], CancelReason.KILL_SWITCH)
+            count += 1
+        self._emit(EventType.ACK, 0, cmd.symbol_id, cmd.client_id, Op.KILL, 0, cmd.cloid, 0, count, 0)
+
+    def _set_limit(self, cmd: Command) -> None:
+        client = self._client(cmd.client_id)
+        name = _LIMIT_FIELDS.get(cmd.side)
+        if name is None:
+            raise _Reject(RejectReason.INVALID_LIMIT)
+        try:
+            self.set_client_limits(cmd.client_id, replace(client.limits, **{name: cmd.qty}))
+        except InvalidConfigError:
+            raise _Reject(RejectReason.INVALID_LIMIT) from None
+        self._emit(EventType.ACK, 0, cmd.symbol_id, cmd.client_id, Op.SET_LIMIT, 0, cmd.cloid, 0, cmd.qty, 0)
 
     def _kill_reset(self, cmd: Command) -> None:
         self._client(cmd.client_id).killed = False

@@ -34,7 +34,7 @@ from typing import Any
 
 import zmq
 
-from c_engine import Command
+from c_engine import Command, Limit
 
 from ._cloop import ffi, lib
 from .control_client import ControlError
@@ -465,6 +465,55 @@ class ControlServer:
         cid = self._client_id(request)
         return self._execute(Command.kill_reset(cid, ts_ns=time.monotonic_ns()))
 
+    def _symbol(self, request: dict[str, Any]) -> int:
+        try:
+            return int(self._engine.symbol_id(request.get("symbol")))
+        except Exception:
+            raise ControlError("UNKNOWN_SYMBOL", f"no symbol {request.get('symbol')!r}") from None
+
+    def _halt(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Halts a symbol: new orders and modifies on it are rejected (SYMBOL_HALTED), cancels still work."""
+        return self._execute(Command.halt(self._symbol(request), ts_ns=time.monotonic_ns()))
+
+    def _resume(self, request: dict[str, Any]) -> dict[str, Any]:
+        return self._execute(Command.resume(self._symbol(request), ts_ns=time.monotonic_ns()))
+
+    def _kill(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Fires a client's kill switch: its resting orders are cancelled and it trades no more until kill_reset."""
+        cid = self._client_id(request)
+        with self._paused():
+            before = self._engine.stats()["live_orders"]
+            rc = self._execute_paused(Command.kill(cid, ts_ns=time.monotonic_ns()))
+            cancelled = before - self._engine.stats()["live_orders"]
+        if rc != lib.PT_LOOP_OK:
+            raise ControlError("INTERNAL", f"pt_loop_execute rc {rc}")
+        return {"client": cid, "cancelled": cancelled}
+
+    def _set_limits(self, request: dict[str, Any]) -> dict[str, Any]:
+        """Sets some of a client's limits (the fields of ClientLimits that the request names; 0 = off), one
+        SET_LIMIT engine command each, all in one pause; the rest keep their values. Returns the limits now."""
+        cid = self._client_id(request)
+        values = {}
+        for limit in Limit:
+            value = request.get(limit.name.lower())
+            if value is None:
+                continue
+            if type(value) is not int or value < 0:
+                raise ControlError("BAD_REQUEST", f"{limit.name.lower()} must be a non-negative integer, not {value!r}")
+            values[limit] = value
+        if not values:
+            raise ControlError("BAD_REQUEST", f"name at least one limit: {[lim.name.lower() for lim in Limit]}")
+        with self._paused():
+            for limit, value in values.items():
+                rc = self._execute_paused(Command.set_limit(cid, limit, value, ts_ns=time.monotonic_ns()))
+                if rc != lib.PT_LOOP_OK:
+                    raise ControlError("INTERNAL", f"pt_loop_execute rc {rc}")
+            limits = asdict(self._engine.client_limits(cid))
+        refused = {lim.name.lower(): v for lim, v in values.items() if limits[lim.name.lower()] != v}
+        if refused:  # the engine rejected them (INVALID_LIMIT, journaled): the client's limits are as shown
+            raise ControlError("INVALID_LIMIT", f"refused {refused}; limits now {limits}")
+        return {"client": cid, "limits": limits}
+
     def _execute(self, cmd: Command) -> dict[str, Any]:
         """Runs one command through the loop (see :meth:`_execute_paused`); returns how many events it made."""
         with self._paused():
@@ -494,6 +543,10 @@ class ControlServer:
         "symbols": (_symbols_op, Access.READ),
         "state_hash": (_state_hash, Access.READ),
         "kill_reset": (_kill_reset, Access.OPERATOR),
+        "kill": (_kill, Access.OPERATOR),
+        "halt": (_halt, Access.OPERATOR),
+        "resume": (_resume, Access.OPERATOR),
+        "set_limits": (_set_limits, Access.OPERATOR),
     }
 
     # --- what the requests do to the loop ----------------------------------------------------------------

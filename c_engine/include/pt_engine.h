@@ -113,6 +113,8 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out);
 void pt_engine_destroy(pt_engine_t *e);
 int pt_engine_add_symbol(pt_engine_t *e, const pt_symbol_config_t *cfg, uint16_t *symbol_id);
 int pt_engine_set_client_limits(pt_engine_t *e, uint16_t client_id, const pt_client_limits_t *limits);
+/* The client's limits now (as set by pt_engine_set_client_limits or SET_LIMIT commands). */
+int pt_engine_client_limits(const pt_engine_t *e, uint16_t client_id, pt_client_limits_t *out);
 
 /* Runs one command; its events are appended to the buffer. PT_E_FULL: nothing was done. */
 int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd);

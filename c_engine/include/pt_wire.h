@@ -29,6 +29,22 @@ enum pt_op {
     PT_OP_MODIFY = 3,
     PT_OP_MASS_CANCEL = 4,
     PT_OP_KILL_RESET = 5,
+    /* Operator ops: the engine loop runs them only from its control plane (pt_loop_execute); from a client's
+     * ring they are rejected NOT_GRANTED. */
+    PT_OP_HALT = 6,      /* symbol_id: new orders and modifies on it are rejected (SYMBOL_HALTED); cancels work */
+    PT_OP_RESUME = 7,    /* symbol_id: trading again */
+    PT_OP_KILL = 8,      /* client_id: its kill switch goes on, its resting orders are cancelled (KILL_SWITCH) */
+    PT_OP_SET_LIMIT = 9, /* client_id: the limit named by side (enum pt_limit) becomes qty (0 = off) */
+};
+
+/* Which limit a SET_LIMIT command sets (its side byte): the fields of pt_client_limits_t, in order. */
+enum pt_limit {
+    PT_LIMIT_MAX_ORDER_QTY = 1,
+    PT_LIMIT_MAX_OPEN_ORDERS = 2,
+    PT_LIMIT_MAX_POSITION = 3,
+    PT_LIMIT_RATE_PER_S = 4,
+    PT_LIMIT_RATE_BURST = 5,
+    PT_LIMIT_MAX_LOSS = 6,
 };
 
 /* 0 is never a valid side, type or time in force: a zeroed command is rejected. */
@@ -142,6 +158,8 @@ enum pt_reject_reason {
     PT_REJ_BOOK_LEVELS_EXHAUSTED = 28,
     PT_REJ_RISK_INT64_OVERFLOW = 29,
     PT_REJ_NOT_GRANTED = 30, /* the command's link may not act for its client_id (PT_FLAG_NOT_GRANTED) */
+    PT_REJ_SYMBOL_HALTED = 31, /* a new order or a modify on a halted symbol */
+    PT_REJ_INVALID_LIMIT = 32, /* SET_LIMIT: no such limit, or a value pt_engine_set_client_limits refuses */
 };
 
 /* CANCELED reasons. */

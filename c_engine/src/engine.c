@@ -184,6 +184,8 @@ static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_
 {
     if (c->symbol_id >= e->nsymbols)
         return PT_REJ_UNKNOWN_SYMBOL;
+    if (e->books[c->symbol_id].halted)
+        return PT_REJ_SYMBOL_HALTED;
     if (c->side != PT_SIDE_BUY && c->side != PT_SIDE_SELL)
         return PT_REJ_UNKNOWN_SIDE;
     if (c->order_type != PT_TYPE_LIMIT && c->order_type != PT_TYPE_MARKET)
@@ -346,6 +348,8 @@ static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_
         return reason;
     const order_t *o = &e->orders[*oi];
     const book_t *b = &e->books[o->symbol];
+    if (b->halted)
+        return PT_REJ_SYMBOL_HALTED;
     const client_t *cl = &e->clients[c->client_id];
     const level_t *lv = order_level(e, o);
     uint8_t side = side_of_index(lv->side);
@@ -430,6 +434,44 @@ static void cmd_mass_cancel(pt_engine_t *e, const pt_command_t *c)
     finish_command(e, c->ts_ns);
 }
 
+static void cmd_halt(pt_engine_t *e, const pt_command_t *c, bool halted)
+{
+    if (c->symbol_id >= e->nsymbols) {
+        emit_reject(e, c, PT_REJ_UNKNOWN_SYMBOL);
+        return;
+    }
+    e->books[c->symbol_id].halted = halted;
+    emit_ack(e, c, c->op, 0, 0, 0, 0);
+    finish_command(e, c->ts_ns);
+}
+
+static void cmd_kill(pt_engine_t *e, const pt_command_t *c)
+{
+    e->clients[c->client_id].killed = true; /* as the loss switch does: rejects until KILL_RESET */
+    size_t n = emit_cancel_client_orders(e, c->client_id, PT_SYMBOL_NONE, PT_CXL_KILL_SWITCH, c->ts_ns);
+    emit_ack(e, c, PT_OP_KILL, 0, 0, (int64_t)n, 0);
+    finish_command(e, c->ts_ns);
+}
+
+static void cmd_set_limit(pt_engine_t *e, const pt_command_t *c)
+{
+    pt_client_limits_t limits = e->clients[c->client_id].limits;
+    int64_t *fields[] = {&limits.max_order_qty, &limits.max_open_orders, &limits.max_position,
+                         &limits.rate_per_s, &limits.rate_burst, &limits.max_loss};
+    if (c->side < PT_LIMIT_MAX_ORDER_QTY || c->side > PT_LIMIT_MAX_LOSS) {
+        emit_reject(e, c, PT_REJ_INVALID_LIMIT);
+        return;
+    }
+    *fields[c->side - 1] = c->qty;
+    /* The same as pt_engine_set_client_limits from the API: the bucket refills, the loss switch re-arms. */
+    if (pt_engine_set_client_limits(e, c->client_id, &limits) != PT_OK) {
+        emit_reject(e, c, PT_REJ_INVALID_LIMIT);
+        return;
+    }
+    emit_ack(e, c, PT_OP_SET_LIMIT, 0, 0, c->qty, 0);
+    finish_command(e, c->ts_ns);
+}
+
 static void cmd_kill_reset(pt_engine_t *e, const pt_command_t *c)
 {
     e->clients[c->client_id].killed = false; /* the next trade's sweep looks at it again */
@@ -458,6 +500,10 @@ static void run_command(pt_engine_t *e, const pt_command_t *cmd)
         emit_reject(e, cmd, PT_REJ_NOT_GRANTED);
         return;
     }
+    if (cmd->op == PT_OP_HALT || cmd->op == PT_OP_RESUME) { /* a symbol's state: no client (any id is echoed) */
+        cmd_halt(e, cmd, cmd->op == PT_OP_HALT);
+        return;
+    }
     if (cmd->client_id >= e->cfg.max_clients) {
         emit_reject(e, cmd, PT_REJ_UNKNOWN_CLIENT);
         return;
@@ -477,6 +523,12 @@ static void run_command(pt_engine_t *e, const pt_command_t *cmd)
         break;
     case PT_OP_KILL_RESET:
         cmd_kill_reset(e, cmd);
+        break;
+    case PT_OP_KILL:
+        cmd_kill(e, cmd);
+        break;
+    case PT_OP_SET_LIMIT:
+        cmd_set_limit(e, cmd);
         break;
     default:
         emit_reject(e, cmd, PT_REJ_UNKNOWN_OP);
@@ -634,6 +686,14 @@ int pt_engine_add_symbol(pt_engine_t *e, const pt_symbol_config_t *cfg, uint16_t
         return rc;
     }
     *symbol_id = e->nsymbols++;
+    return PT_OK;
+}
+
+int pt_engine_client_limits(const pt_engine_t *e, uint16_t client_id, pt_client_limits_t *out)
+{
+    if (client_id >= e->cfg.max_clients)
+        return PT_E_RANGE;
+    *out = e->clients[client_id].limits;
     return PT_OK;
 }
 

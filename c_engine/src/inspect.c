@@ -123,6 +123,8 @@ uint64_t pt_engine_state_hash(const pt_engine_t *e)
     for (uint16_t s = 0; s < e->nsymbols; s++) {
         const book_t *b = &e->books[s];
         h = hash_word(h, (uint64_t)b->last_price);
+        if (b->halted) /* only then: the hashes of states that were never halted stay as they were */
+            h = hash_word(h, PT_OP_HALT);
         for (int si = 0; si < 2; si++) {
             const book_side_t *side = &b->sides[si];
             h = hash_word(h, side->count);

@@ -99,6 +99,7 @@ typedef struct book {
     pt_idx_t free_level;
     int64_t last_price;    /* 0 until the first trade */
     int64_t mark_price;    /* the price the loss clients' pnl is marked at: last_price after every command */
+    bool halted;           /* PT_OP_HALT: new orders and modifies are rejected until PT_OP_RESUME */
 } book_t;
 
 typedef struct client_symbol {

@@ -5,6 +5,8 @@
  *   (1) every command taken from a ring is run exactly once: from a one-account slot with client_id = its
  *       slot's client; from a link slot with the client_id it names, flagged PT_FLAG_NOT_GRANTED unless
  *       that client is granted to the link (the engine then rejects it, and the journal keeps the flag);
+ *       an operator op (HALT, RESUME, KILL, SET_LIMIT) from any ring is flagged too: only the controller
+ *       runs those, through pt_loop_execute;
  *   (2) every engine event is routed (client ring, market-data ring, or counted as unrouted) before
  *       pt_engine_clear_events, in engine order; a full client ring is waited on, never skipped;
  *   (3) the loop makes no syscall and takes no lock: rings and counters are atomics in shared memory;
@@ -469,6 +471,8 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
             cmd.client_id = s->client_id; /* a one-account slot acts for its own client, whatever it wrote */
         else if (loop->owner[cmd.client_id] != (uint16_t)(s->client_id + 1))
             cmd.flags |= PT_FLAG_NOT_GRANTED; /* a link acts only for its grant: rejected, journaled as such */
+        if (cmd.op >= PT_OP_HALT && cmd.op <= PT_OP_SET_LIMIT)
+            cmd.flags |= PT_FLAG_NOT_GRANTED; /* operator ops come only from the controller (pt_loop_execute) */
         if (loop->has_journal && pt_journal_free(&loop->journal) == 0) {
             /* Cannot journal it, so do not run it: it stays in the ring; the commands before it are journaled
              * and their events still go out. The loop stops (pt_loop_run returns PT_LOOP_EJOURNALFULL). */

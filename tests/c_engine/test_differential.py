@@ -115,9 +115,11 @@ def table(*weighted: tuple[Any, int]) -> tuple[Any, ...]:
 
 
 SKIP, BAD_OP = 0, -1
-OPS = table((SKIP, 1), (Op.NEW, 150), (Op.CANCEL, 40), (Op.MODIFY, 45), (Op.MASS_CANCEL, 6),
-            (Op.KILL_RESET, 8), (BAD_OP, 6))  # fmt: skip
-BAD_OPS = (0, 6, 7, 200, 255)
+# Halts are rare and resumes more frequent, so a symbol is halted about a fifth of the time.
+OPS = table((SKIP, 1), (Op.NEW, 150), (Op.CANCEL, 37), (Op.MODIFY, 40), (Op.MASS_CANCEL, 6),
+            (Op.KILL_RESET, 8), (Op.HALT, 1), (Op.RESUME, 4), (Op.KILL, 1), (Op.SET_LIMIT, 2),
+            (BAD_OP, 6))  # fmt: skip
+BAD_OPS = (0, 10, 11, 200, 255)
 CLIENTS = table((0, 36), (1, 45), (2, 45), (3, 45), (4, 40), (5, 37), (MAX_CLIENTS, 4), (300, 4))
 assert len(set(CLIENTS)) == CLIENTS_USED + 2
 SYMBOL_IDS = table((0, 80), (1, 70), (2, 60), (3, 40), (len(SYMBOLS), 4), (SYMBOL_NONE, 2))
@@ -198,6 +200,12 @@ def _decode(records: bytes, ref: ReferenceEngine) -> Iterator[tuple[Command, int
             yield (Command.mass_cancel(client, symbol, ts_ns=ts, disconnect=b[4] < 64), b[9])
         elif op == Op.KILL_RESET:
             yield (Command.kill_reset(3 if b[3] < 128 else client, ts_ns=ts), b[9])  # client 3 is the one that trips
+        elif op in (Op.HALT, Op.RESUME):
+            yield (Command(op, symbol_id=SYMBOL_IDS[b[2]], client_id=client, ts_ns=ts), b[9])
+        elif op == Op.KILL:
+            yield (Command.kill(client, ts_ns=ts), b[9])
+        elif op == Op.SET_LIMIT:  # limits 0 and 7 do not exist; a negative qty is refused too
+            yield (Command.set_limit(client, b[3] % 8, QTYS[b[7]], ts_ns=ts), b[9])
         else:
             yield (Command(BAD_OPS[b[3] % len(BAD_OPS)], client_id=client, ts_ns=ts), b[9])
 
@@ -342,14 +350,14 @@ def test_decoded_streams_cover_every_op_and_reject_reason_of_the_reference() -> 
     ops: set[int] = set()
     for config_name in sorted(CONFIGS):
         ref = make(ReferenceEngine, CONFIGS[config_name])
-        for cmd in decode(rng.randbytes(RECORD * 20_000), ref):
+        for cmd in decode(rng.randbytes(RECORD * 40_000), ref):
             ops.add(cmd.op)
             for e in ref.execute(cmd):
                 if e.type == EventType.REJECT:
                     reasons.add(e.reason)
                 elif e.type == EventType.CANCELED:
                     cancels.add(e.reason)
-    assert set(Op) <= ops and {0, 6} & ops
+    assert set(Op) <= ops and {0, 10} & ops
     missing = {r.name for r in RejectReason} - {RejectReason(r).name for r in reasons}
     assert not missing, f"never rejected with {sorted(missing)}"
     assert {CancelReason(r).name for r in cancels} == {r.name for r in CancelReason}

@@ -411,10 +411,10 @@ def test_a_reject_echoes_the_command_and_is_the_only_event() -> None:
     assert engine.execute(Command.cancel(3, 99, ts_ns=43)) == [
         ev(REJECT, 0, 3, RejectReason.UNKNOWN_ORDER, 2, 43, 99, 0, 0, 0, 0, symbol=SYMBOL_NONE, last=True)
     ]
-    assert engine.execute(Command(9, client_id=3, ts_ns=44)) == [
+    assert engine.execute(Command(10, client_id=3, ts_ns=44)) == [
         ev(REJECT, 0, 3, RejectReason.UNKNOWN_OP, 3, 44, 0, 0, 0, 0, 0, symbol=SYMBOL_NONE, last=True)
     ]
-    assert engine.execute(Command(9, client_id=999, ts_ns=45))[0].reason == RejectReason.UNKNOWN_CLIENT
+    assert engine.execute(Command(10, client_id=999, ts_ns=45))[0].reason == RejectReason.UNKNOWN_CLIENT
     assert engine.l2("AAA") == {"buy": [], "sell": []}
     assert engine.execute(limit(1, BUY, 1, 100))[0].order_id == 1  # rejects took no id
 

@@ -54,7 +54,7 @@ LOSS = [limit(2, SELL, 110, 5), limit(1, BUY, 110, 5), limit(3, BUY, 100, 1), li
 
 REJECT_CASES: dict[RejectReason, Case] = {
     RejectReason.UNKNOWN_CLIENT: ({}, {}, [], limit(300, BUY, 100, 1)),
-    RejectReason.UNKNOWN_OP: ({}, {}, [], Command(op=9, client_id=1)),
+    RejectReason.UNKNOWN_OP: ({}, {}, [], Command(op=10, client_id=1)),
     RejectReason.UNKNOWN_SYMBOL: ({}, {}, [], Command.new(1, 7, BUY, 1, 100)),
     RejectReason.UNKNOWN_SIDE: ({}, {}, [], limit(1, 3, 100, 1)),
     RejectReason.UNKNOWN_ORDER_TYPE: ({}, {}, [], Command.new(1, 0, BUY, 1, 100, order_type=5)),
@@ -92,6 +92,8 @@ REJECT_CASES: dict[RejectReason, Case] = {
                                        Command.new(1, BIG, BUY, 1 << 22, 2)),
     # the engine loop flags a command whose link may not act for its client; a valid order otherwise
     RejectReason.NOT_GRANTED: ({}, {}, [], limit(1, BUY, 100, 1)._replace(flags=Flag.HAS_PRICE | Flag.NOT_GRANTED)),
+    RejectReason.SYMBOL_HALTED: ({}, {}, [Command.halt(1)], Command.new(1, 1, BUY, 1, 100)),
+    RejectReason.INVALID_LIMIT: ({}, {}, [], Command.set_limit(1, 7, 5)),  # there is no limit 7
 }  # fmt: skip
 
 

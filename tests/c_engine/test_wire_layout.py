@@ -154,6 +154,7 @@ HEADER = parse_header(_wire.HEADER)
 # C enum -> (its Python mirror, the prefix its members drop).
 ENUMS: dict[str, tuple[type[enum.IntEnum], str]] = {
     "pt_op": (_wire.Op, "PT_OP_"),
+    "pt_limit": (_wire.Limit, "PT_LIMIT_"),
     "pt_side": (_wire.Side, "PT_SIDE_"),
     "pt_order_type": (_wire.OrderType, "PT_TYPE_"),
     "pt_tif": (_wire.Tif, "PT_TIF_"),

@@ -195,6 +195,16 @@ bench-hotpath: build $(BUILD)/ring_pingpong
 bench-link: build
 	$(PY) bench/link_bench.py
 
+# AsyncClient order -> ACK beside the synchronous Client and the Python <-> C ring echo floor, alternating blocks.
+.PHONY: bench-async
+bench-async: build $(BUILD)/ring_pingpong
+	$(PY) bench/async_client_bench.py
+
+# What control-plane reads (position, snapshot, state_hash) cost: round trip, and how long they park the loop.
+.PHONY: bench-control
+bench-control: build
+	$(PY) bench/control_bench.py
+
 # What a dependent cache miss costs here, by working-set size (bench/memory_latency.c): where the caches end on
 # this shared VM, which the engine's working set has to stay under.
 .PHONY: bench-memory

@@ -4,7 +4,7 @@ Every package converts through it (``Engine``, ``hotpath.Client``, the gateway, 
 a whole number of ticks, or a size that is not a whole number of lots, is an error (``OffTickError``,
 ``OffLotError``), never rounded. Binary floats hold most decimal prices inexactly, so a float within a
 millionth of a step of a whole number of steps is taken as that number; a ``Decimal`` is converted exactly.
-The C fast path of ``Engine.submit`` (``c_engine/_build.py``, ``to_steps``) does the same float arithmetic.
+The C fast path of ``Engine.submit`` (``c_engine/src/py_glue.c``, ``py_to_steps``) does the same float arithmetic.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, SYMBOL_NONE, Side
 
 __all__ = ["Book", "Engine"]
 
-_SIDE_NAMES = (("buy", Side.BUY), ("sell", Side.SELL))
+_BOOK_SIDES = (("bids", Side.BUY), ("asks", Side.SELL))  # the keys of l2 and l3, as on every book
 
 #: a cffi cdata (a C pointer or struct): cffi is untyped, so it is Any to a type checker
 _CData = Any
@@ -392,23 +392,23 @@ class Engine:
         )
 
     def l2(self, symbol: str | int, depth: int | None = None) -> dict[str, list[Level]]:
-        """Price levels per side ("buy", "sell"), best first, in ticks and lots."""
+        """Price levels per side (``"bids"``, ``"asks"``), best first, in ticks and lots."""
         sid = self.symbol_id(symbol)
         limit = depth if depth is not None else self.config.max_levels_per_side
         out = ffi.new("pt_level_t[]", max(limit, 1))
         count = ffi.new("size_t *")
         book: dict[str, list[Level]] = {}
-        for name, side in _SIDE_NAMES:
+        for name, side in _BOOK_SIDES:
             _check(lib.pt_engine_l2(self._e, sid, side, out, limit, count), "l2")
             book[name] = [Level(out[i].price, out[i].qty, out[i].order_count) for i in range(count[0])]
         return book
 
     def l3(self, symbol: str | int) -> dict[str, list[L3Order]]:
-        """Every resting order per side, in priority order (best price, then time)."""
+        """Every resting order per side (``"bids"``, ``"asks"``), in priority order (best price, then time)."""
         sid = self.symbol_id(symbol)
         count = ffi.new("size_t *")
         book: dict[str, list[L3Order]] = {}
-        for name, side in _SIDE_NAMES:
+        for name, side in _BOOK_SIDES:
             _check(lib.pt_engine_order_count(self._e, sid, side, count), "l3")
             out = ffi.new("pt_l3_order_t[]", max(count[0], 1))
             _check(lib.pt_engine_l3(self._e, sid, side, out, count[0], count), "l3")
@@ -424,7 +424,7 @@ class Engine:
         def human(side: list[Level]) -> list[tuple[float, float, int]]:
             return [(units.price(lv.price), units.size(lv.qty), lv.order_count) for lv in side]
 
-        return Book(self.symbol_names[sid], human(levels["buy"]), human(levels["sell"]))
+        return Book(self.symbol_names[sid], human(levels["bids"]), human(levels["asks"]))
 
     def position(self, client_id: int, symbol: str | int) -> Position:
         p = ffi.new("pt_position_t *")

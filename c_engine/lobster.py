@@ -367,7 +367,10 @@ class LobsterReplay:
 
     def _book(self, depth: int | None) -> dict[str, list[tuple[int, int]]]:
         l2 = self.engine.l2(self.symbol_id, depth)
-        return {name: [(lvl.price, lvl.qty) for lvl in l2[name]] for _, name in _SIDES}
+        return {
+            name: [(lvl.price, lvl.qty) for lvl in l2[key]]
+            for (_, name), key in zip(_SIDES, ("bids", "asks"), strict=True)
+        }
 
     def refresh(self, previous: BookRow, row: BookRow) -> None:
         """Re-read from ``row`` the levels that came back into view since ``previous``."""

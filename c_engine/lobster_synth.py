@@ -236,7 +236,7 @@ class _Recorder:
     def _check_book(self) -> None:
         asks, bids = self.snapshot()
         l2 = self.engine.l2(self.symbol_id, max(len(asks), len(bids)) + 1)  # + 1: an extra engine level shows
-        engine = tuple((lvl.price, lvl.qty) for lvl in l2["sell"]), tuple((lvl.price, lvl.qty) for lvl in l2["buy"])
+        engine = tuple((lvl.price, lvl.qty) for lvl in l2["asks"]), tuple((lvl.price, lvl.qty) for lvl in l2["bids"])
         if engine != (asks, bids):
             raise SyntheticDayError(f"after message {len(self.messages)}: messages give {(asks, bids)}, "
                                     f"the engine {engine}")  # fmt: skip

@@ -52,7 +52,7 @@ _SIDES = (_BUY, _SELL)
 _ORDER_TYPES = (int(OrderType.LIMIT), int(OrderType.MARKET))
 _TIFS = (int(Tif.GTC), int(Tif.IOC), int(Tif.FOK))
 _STPS = tuple(int(s) for s in Stp)
-_SIDE_NAMES = {_BUY: "buy", _SELL: "sell"}
+_BOOK_SIDES = {_BUY: "bids", _SELL: "asks"}  # the keys of l2 and l3, as on every book in the platform
 # ReferenceEngine's default configuration: one frozen instance, shared as a default argument.
 _DEFAULT_CONFIG = EngineConfig()
 
@@ -247,7 +247,7 @@ class ReferenceEngine:
             book_side = book[side]
             prices = book_side.prices_best_first()[:depth]
             levels = [book_side.levels[p] for p in prices]
-            out[_SIDE_NAMES[side]] = [Level(p, lv.qty, len(lv.orders)) for p, lv in zip(prices, levels, strict=True)]
+            out[_BOOK_SIDES[side]] = [Level(p, lv.qty, len(lv.orders)) for p, lv in zip(prices, levels, strict=True)]
         return out
 
     def l3(self, symbol: str | int) -> dict[str, list[L3Order]]:
@@ -255,7 +255,7 @@ class ReferenceEngine:
         out: dict[str, list[L3Order]] = {}
         for side in _SIDES:
             book_side = book[side]
-            out[_SIDE_NAMES[side]] = [
+            out[_BOOK_SIDES[side]] = [
                 L3Order(o.order_id, o.client_id, o.price, o.open_qty)
                 for p in book_side.prices_best_first()
                 for o in book_side.levels[p].orders.values()

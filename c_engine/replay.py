@@ -140,9 +140,9 @@ def l3_json(engine: _ReplayEngine) -> dict[str, dict[str, list[dict[str, Any]]]]
         out[name] = {
             side: [
                 {"order_id": o.order_id, "client": o.client_id, "side": side, "price": o.price, "open_qty": o.open_qty}
-                for o in book[side]
+                for o in book[key]
             ]
-            for side in ("buy", "sell")
+            for side, key in (("buy", "bids"), ("sell", "asks"))
         }
     return out
 

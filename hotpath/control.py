@@ -431,8 +431,8 @@ class ControlServer:
             "symbol_id": sid,
             "engine_seq": engine_seq,  # the snapshot includes every event up to this seq
             "md_position": md_position,  # the market-data ring position of the next event after it
-            "bids": [list(lv) for lv in book["buy"]],
-            "asks": [list(lv) for lv in book["sell"]],
+            "bids": [list(lv) for lv in book["bids"]],
+            "asks": [list(lv) for lv in book["asks"]],
         }
 
     def _stats(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -208,7 +208,7 @@ def snapshot_problems(engine: Any, deltas: dict[tuple[int, int, int], tuple[int,
     problems = []
     for sid, name in engine.symbol_names.items():
         l2, l3 = engine.l2(sid), engine.l3(sid)
-        for side_name, side in (("buy", Side.BUY), ("sell", Side.SELL)):
+        for side_name, side in (("bids", Side.BUY), ("asks", Side.SELL)):
             from_l3: dict[int, list[int]] = defaultdict(lambda: [0, 0])
             for order in l3[side_name]:
                 from_l3[order.price][0] += order.open_qty
@@ -220,7 +220,7 @@ def snapshot_problems(engine: Any, deltas: dict[tuple[int, int, int], tuple[int,
             if sorted(as_l2) != from_deltas:
                 problems.append(f"{name} {side_name}: L2 {as_l2} disagrees with the BOOK_DELTAs {from_deltas}")
         bid, ask = engine.l1(sid)
-        best = (l2["buy"][:1] or [None])[0], (l2["sell"][:1] or [None])[0]
+        best = (l2["bids"][:1] or [None])[0], (l2["asks"][:1] or [None])[0]
         if (bid, ask) != best:
             problems.append(f"{name}: L1 {bid, ask} is not the best of L2 {best}")
     return problems

@@ -94,9 +94,9 @@ def test_modify_and_cancel_in_human_units() -> None:
     engine.submit(1, "AAPL", "buy", 10, 99.0, ts_ns=1)
     modified = engine.modify(1, 1, symbol="AAPL", qty=4, price=99.5, ts_ns=2)[0]
     assert (modified.type, modified.price, modified.qty) == (EventType.MODIFIED, 9950, 4)
-    assert engine.l3("AAPL")["buy"][0].open_qty == 4
+    assert engine.l3("AAPL")["bids"][0].open_qty == 4
     assert engine.cancel(1, 1, ts_ns=3)[0].type == EventType.CANCELED
-    assert engine.l2("AAPL") == {"buy": [], "sell": []}
+    assert engine.l2("AAPL") == {"bids": [], "asks": []}
 
 
 def run_flow(n_batches: int, single: bool) -> tuple[list[tuple], int]:

@@ -299,7 +299,7 @@ def test_market_order_stops_at_the_protection_band_and_its_rest_is_cancelled_wit
     assert trades(events) == [(100, 1, 1, 5), (101, 1, 2, 5), (102, 1, 3, 5)]
     cancel = [e for e in events if e.type == CANCELED]
     assert [(e.reason, e.qty, e.leaves, e.price) for e in cancel] == [(CancelReason.PRICE_BAND, 7, 0, 0)]
-    assert book(engine) == {"buy": [], "sell": [(4, 1)]}
+    assert book(engine) == {"bids": [], "asks": [(4, 1)]}
 
 
 def test_market_order_within_the_band_that_empties_the_book_is_cancelled_with_no_liquidity() -> None:
@@ -359,7 +359,7 @@ def test_modify_to_a_new_price_on_a_full_side_is_rejected_unless_the_order_is_al
     engine.execute(limit(1, BUY, 1, 99))  # 3
     assert reject_reason(engine.execute(Command.modify(1, 2, price=98))) == RejectReason.BOOK_LEVELS_EXHAUSTED
     assert types(engine.execute(Command.modify(1, 1, price=97)))[0] == MODIFIED
-    assert [lv.price for lv in engine.l2("AAA")["buy"]] == [99, 97]
+    assert [lv.price for lv in engine.l2("AAA")["bids"]] == [99, 97]
 
 
 # ---- a big sweep ----------------------------------------------------------------------------------------------------
@@ -379,7 +379,7 @@ def test_one_taker_sweeps_five_thousand_makers_in_price_time_order() -> None:
     assert len(deltas) == 501  # 500 emptied ask levels, then the rest of the taker at 2000
     assert deltas[-1].price == 2000 and deltas[-1].qty == 1 and deltas[-1].order_count == 1
     assert all(e.qty == 0 and e.order_count == 0 for e in deltas[:-1])
-    assert engine.l2("AAA") == {"buy": [Level(2000, 1, 1)], "sell": []}
+    assert engine.l2("AAA") == {"bids": [Level(2000, 1, 1)], "asks": []}
     assert engine.position(9, "AAA").position == 10_000
 
 
@@ -415,7 +415,7 @@ def test_a_reject_echoes_the_command_and_is_the_only_event() -> None:
         ev(REJECT, 0, 3, RejectReason.UNKNOWN_OP, 3, 44, 0, 0, 0, 0, 0, symbol=SYMBOL_NONE, last=True)
     ]
     assert engine.execute(Command(10, client_id=999, ts_ns=45))[0].reason == RejectReason.UNKNOWN_CLIENT
-    assert engine.l2("AAA") == {"buy": [], "sell": []}
+    assert engine.l2("AAA") == {"bids": [], "asks": []}
     assert engine.execute(limit(1, BUY, 1, 100))[0].order_id == 1  # rejects took no id
 
 
@@ -559,8 +559,8 @@ def test_random_stream_conserves_every_order_quantity_and_never_leaves_the_book_
                 open_qty[e.order_id] = e.leaves
                 assert e.leaves >= 0
         levels = engine.l2("AAA", 1)
-        if levels["buy"] and levels["sell"]:
-            assert levels["buy"][0].price < levels["sell"][0].price, f"crossed after {cmd}"
+        if levels["bids"] and levels["asks"]:
+            assert levels["bids"][0].price < levels["asks"][0].price, f"crossed after {cmd}"
     resting = {o.order_id: o.open_qty for orders in engine.l3("AAA").values() for o in orders}
     for order_id, qty in original.items():
         assert qty == done[order_id] + resting.get(order_id, 0), f"order {order_id} does not add up"
@@ -577,6 +577,6 @@ def test_l3_lists_orders_in_price_then_time_priority() -> None:
     engine = make_engine()
     for price in (100, 101, 100, 99):
         engine.execute(limit(1, BUY, 1, price))
-    assert engine.l3("AAA")["buy"] == [L3Order(2, 1, 101, 1), L3Order(1, 1, 100, 1), L3Order(3, 1, 100, 1),
+    assert engine.l3("AAA")["bids"] == [L3Order(2, 1, 101, 1), L3Order(1, 1, 100, 1), L3Order(3, 1, 100, 1),
                                        L3Order(4, 1, 99, 1)]  # fmt: skip
-    assert engine.l2("AAA", 2)["buy"] == [Level(101, 1, 1), Level(100, 2, 2)]
+    assert engine.l2("AAA", 2)["bids"] == [Level(101, 1, 1), Level(100, 2, 2)]

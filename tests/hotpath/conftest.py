@@ -117,6 +117,11 @@ def engine_run(request: pytest.FixtureRequest) -> Iterator[EngineRun]:
             except subprocess.TimeoutExpired:
                 run.proc.kill()
                 run.proc.wait(WAIT_S)
+        # A SIGKILLed engine (some tests kill it) leaves its segments to its resource tracker, a process of
+        # its own that unlinks them and exits a moment later: wait for it, with a deadline, then check.
+        deadline = time.monotonic() + WAIT_S
+        while (run.segments() or run.processes()) and time.monotonic() < deadline:
+            time.sleep(0.01)
         leaked = run.segments()
         for name in leaked:
             os.unlink(SHM / name)

@@ -337,7 +337,7 @@ def test_bridge_book_follows_a_real_engine_through_an_overrun(shm_name, endpoint
 
     def source(symbol_id: int) -> tuple[int, Any, Any]:
         l2 = engine.l2(symbol_id)
-        return engine.stats()["events"], l2["buy"], l2["sell"]  # the engine seq of its last event
+        return engine.stats()["events"], l2["bids"], l2["asks"]  # the engine seq of its last event
 
     def run(n: int) -> None:
         for _ in range(n):
@@ -348,7 +348,7 @@ def test_bridge_book_follows_a_real_engine_through_an_overrun(shm_name, endpoint
     def check() -> None:
         for sid in ids:
             l2 = engine.l2(sid)
-            want = {"bids": [list(lv) for lv in l2["buy"]], "asks": [list(lv) for lv in l2["sell"]]}
+            want = {"bids": [list(lv) for lv in l2["bids"]], "asks": [list(lv) for lv in l2["asks"]]}
             assert bridge.book(sid).to_dict() == want
 
     with SharedMemoryBroadcast.create(shm_name, 64) as md, \

@@ -84,16 +84,21 @@ def test_the_walk_reports_a_private_import_and_one_against_the_direction(tmp_pat
     ]
 
 
-def test_a_trading_process_loads_no_server_and_no_engine_loop() -> None:
+def test_a_trading_process_loads_no_server_and_one_engine_library() -> None:
+    # A strategy's process: the client names, and an in-process Engine beside them (a backtest in a notebook).
     code = (
-        "import sys, hotpath, c_engine\n"
+        "import os, sys, hotpath, c_engine\n"
         "hotpath.Client, hotpath.AsyncClient, hotpath.BookView, hotpath.EngineGoneError, hotpath.L2Book\n"
-        "hotpath.MarketDataSubscriber\n"
-        "print(' '.join(sorted(sys.modules)))\n"
+        "hotpath.MarketDataSubscriber, c_engine.Engine()\n"
+        "maps = open('/proc/self/maps').read().split()\n"
+        "cores = {os.path.realpath(f) for f in maps if os.path.basename(f) == 'libptcore.so'}\n"
+        "print(len(cores), ' '.join(sorted(sys.modules)))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=ROOT)
-    loaded = set(out.stdout.split())
-    assert "hotpath.client" in loaded  # the names really were resolved
+    cores, *modules = out.stdout.split()
+    loaded = set(modules)
+    assert "hotpath.client" in loaded and "hotpath.async_client" in loaded  # the names really were resolved
+    assert cores == "1"  # one copy of the engine library, the one c_engine.Engine runs
     server = {"hotpath._cloop", "hotpath.engine_process", "hotpath.control", "hotpath.bridge", "hotpath.launcher",
-              "hotpath.engine_control", "hotpath.journal", "c_engine._cengine"}  # fmt: skip
+              "hotpath.engine_control", "hotpath.journal"}  # fmt: skip
     assert loaded & server == set()

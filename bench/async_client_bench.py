@@ -42,13 +42,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import ring_pingpong  # noqa: E402
-from bench.bench_common import cpu_model, git_commit  # noqa: E402
+from bench.bench_common import cpu_model, git_commit, start_engine_process, stop_engine_process  # noqa: E402
 from bench.ring_pingpong import hist_summary  # noqa: E402
 from c_engine import EventType, SymbolConfig  # noqa: E402
 from hotpath import AsyncClient, Client  # noqa: E402
-from hotpath.engine_control import EngineControl  # noqa: E402
 from hotpath.engine_process import EngineProcessConfig  # noqa: E402
-from hotpath.names import SHM_DIR  # noqa: E402
 
 _ACK = int(EventType.ACK)
 
@@ -76,9 +74,7 @@ def choose_cores(a: argparse.Namespace) -> tuple[int, int]:
 def start_engine(prefix: str, engine_core: int) -> tuple[subprocess.Popen[bytes], EngineProcessConfig]:
     config = EngineProcessConfig(prefix=prefix, clients=(), symbols=(SymbolConfig("BENCH"),), core=engine_core,
                                  heartbeat_timeout_s=0.0, ring_capacity=1024)  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "hotpath.engine_process", config.to_json()])
-    EngineControl(prefix, 30.0).close()
-    return proc, config
+    return start_engine_process(config), config
 
 
 def sync_block(client: Client, n: int, out: list[int]) -> None:
@@ -164,14 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results.update(asyncio.run(measure(config.endpoint, a)))
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for leftover in SHM_DIR.glob(f"{prefix}_*"):  # only if the engine could not remove them itself
-            leftover.unlink()
+        stop_engine_process(proc, prefix)
     floor = results["floor"].get("latency", results["floor"])
     rows = [("floor (ring echo)", floor), ("sync Client", results["sync"]), ("AsyncClient", results["async"])]
     print(f"\n{'':20s} {'p50 us':>8s} {'p90 us':>8s} {'p99 us':>8s} {'p99.9 us':>9s}")

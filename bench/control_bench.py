@@ -17,9 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import time
 import uuid
@@ -29,12 +27,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_common import cpu_model, git_commit  # noqa: E402
+from bench.bench_common import cpu_model, git_commit, start_engine_process, stop_engine_process  # noqa: E402
 from c_engine import EngineConfig, SymbolConfig  # noqa: E402
 from hotpath import Client, ControlClient  # noqa: E402
-from hotpath.engine_control import EngineControl  # noqa: E402
 from hotpath.engine_process import EngineProcessConfig  # noqa: E402
-from hotpath.names import SHM_DIR  # noqa: E402
 
 #: (label, op, fields); the symbol and client are filled in
 OPS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -101,10 +97,9 @@ def main(argv: list[str] | None = None) -> int:
                                                      max_symbols=4, max_clients=64))  # fmt: skip
     print(f"control-plane reads: {a.requests} of each op over a book of {a.orders:,} orders on {a.levels:,} levels a "
           f"side; engine core {engine_core}; {cpu_model()}; commit {git_commit()}", flush=True)  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "hotpath.engine_process", config.to_json()])
+    proc = start_engine_process(config)
     results: dict[str, Any] = {"commit": git_commit(), "cpu": cpu_model(), "orders": a.orders, "levels": a.levels}
     try:
-        EngineControl(prefix, 30.0).close()
         with Client(1, endpoint=config.endpoint, heartbeat=False) as client:
             fill_book(client, a.orders, a.levels)
             with ControlClient(config.endpoint) as ctl:
@@ -116,14 +111,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"{r['pause_mean_us']:8.1f} us", flush=True)  # fmt: skip
             client.close(cancel=True)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        for leftover in SHM_DIR.glob(f"{prefix}_*"):  # only if the engine could not remove them itself
-            leftover.unlink()
+        stop_engine_process(proc, prefix)
     results["pause_mean_us_median_of_paused_ops"] = statistics.median(
         results[label]["pause_mean_us"] for label, _, _ in OPS if results[label]["pauses"]
     )

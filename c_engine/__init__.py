@@ -27,7 +27,7 @@ from ._errors import (
 )
 from ._orders import pack_new_order
 from ._types import Command, Event, Events
-from ._units import Units
+from ._units import SymbolUnits, Units
 from ._wire import (
     CLIENT_NONE,
     COMMAND_DTYPE,
@@ -100,6 +100,7 @@ __all__ = [
     "Side",
     "Stp",
     "SymbolConfig",
+    "SymbolUnits",
     "Tif",
     "Units",
     "UnknownSymbolError",

@@ -28,7 +28,7 @@ from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, Symbo
 from ._errors import CorruptStateError, UnknownSymbolError, error_for_status
 from ._orders import _DEFAULT_TIF, _OP_CANCEL, _POST_ONLY, _SIDES, _STPS, _TIFS, _TYPES, pack_new_order
 from ._types import COMMAND_STRUCT, EVENT_STRUCT, Command, Event, Events, _make_event
-from ._units import Units
+from ._units import SymbolUnits, Units
 from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, SYMBOL_NONE, Side
 
 __all__ = ["Book", "Engine"]
@@ -78,7 +78,7 @@ def _check(status: int, what: str) -> None:
         raise error_for_status(status, what)
 
 
-class Engine:
+class Engine(SymbolUnits):
     """The C engine. Symbols, clients and limits are configured first; then commands go in, events come out."""
 
     def __init__(self, config: EngineConfig | None = None, **overrides: int) -> None:
@@ -362,23 +362,6 @@ class Engine:
     @staticmethod
     def _ts(ts_ns: int | None) -> int:
         return time.monotonic_ns() if ts_ns is None else ts_ns
-
-    # Unit conversion: the same names on hotpath.Client.
-    def units(self, symbol: str | int) -> Units:
-        """The symbol's exact human <-> ticks/lots conversion."""
-        return self._units[self.symbol_id(symbol)]
-
-    def price(self, symbol: str | int, ticks: int) -> float:
-        return self._units[self.symbol_id(symbol)].price(ticks)
-
-    def size(self, symbol: str | int, lots: int) -> float:
-        return self._units[self.symbol_id(symbol)].size(lots)
-
-    def ticks(self, symbol: str | int, price: float) -> int:
-        return self._units[self.symbol_id(symbol)].ticks(price)
-
-    def lots(self, symbol: str | int, size: float) -> int:
-        return self._units[self.symbol_id(symbol)].lots(size)
 
     # ---- snapshots ---------------------------------------------------------------------
 

@@ -9,11 +9,12 @@ The C fast path of ``Engine.submit`` (``c_engine/src/py_glue.c``, ``py_to_steps`
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 
 from ._errors import OffLotError, OffTickError
 
-__all__ = ["Units"]
+__all__ = ["SymbolUnits", "Units"]
 
 
 class Units:
@@ -73,3 +74,30 @@ class Units:
 
     def __repr__(self) -> str:
         return f"Units(tick_size={self._tick_dec}, lot_size={self._lot_dec})"
+
+
+class SymbolUnits:
+    """Unit conversion by symbol, with the same names wherever a symbol's units are known: ``c_engine.Engine``,
+    ``hotpath.Client`` and ``hotpath.AsyncClient``. A class that mixes it in has ``symbol_id(symbol)`` and
+    ``_units`` (a symbol id's ``Units``)."""
+
+    _units: Sequence[Units] | Mapping[int, Units]
+
+    def symbol_id(self, symbol: str | int) -> int:
+        raise NotImplementedError
+
+    def units(self, symbol: str | int) -> Units:
+        """The symbol's exact human <-> ticks/lots conversion."""
+        return self._units[self.symbol_id(symbol)]
+
+    def price(self, symbol: str | int, ticks: int) -> float:
+        return self._units[self.symbol_id(symbol)].price(ticks)
+
+    def size(self, symbol: str | int, lots: int) -> float:
+        return self._units[self.symbol_id(symbol)].size(lots)
+
+    def ticks(self, symbol: str | int, price: float) -> int:
+        return self._units[self.symbol_id(symbol)].ticks(price)
+
+    def lots(self, symbol: str | int, size: float) -> int:
+        return self._units[self.symbol_id(symbol)].lots(size)

@@ -12,7 +12,7 @@ import os
 import time
 from typing import Any
 
-from c_engine import MSG_SIZE, Command, Units, UnknownSymbolError, pack_new_order
+from c_engine import MSG_SIZE, Command, SymbolUnits, Units, UnknownSymbolError, pack_new_order
 
 from .engine_client import EngineClient
 from .names import control_endpoint
@@ -33,7 +33,7 @@ def resolve_endpoint(prefix: str | None, endpoint: str | None) -> str:
     return control_endpoint(prefix)
 
 
-class Attachment:
+class Attachment(SymbolUnits):
     """An attached client's view of the engine: ids, symbols, units, rings (see the module docstring)."""
 
     def __init__(self, reply: dict[str, Any]) -> None:
@@ -107,23 +107,6 @@ class Attachment:
         if symbol not in self.symbol_names:
             raise UnknownSymbolError(f"unknown symbol id {symbol}")
         return symbol
-
-    # Unit conversion: the same names on c_engine.Engine.
-    def units(self, symbol: str | int) -> Units:
-        """The symbol's exact human <-> ticks/lots conversion."""
-        return self._units[self.symbol_id(symbol)]
-
-    def price(self, symbol: str | int, ticks: int) -> float:
-        return self._units[self.symbol_id(symbol)].price(ticks)
-
-    def size(self, symbol: str | int, lots: int) -> float:
-        return self._units[self.symbol_id(symbol)].size(lots)
-
-    def ticks(self, symbol: str | int, price: float) -> int:
-        return self._units[self.symbol_id(symbol)].ticks(price)
-
-    def lots(self, symbol: str | int, size: float) -> int:
-        return self._units[self.symbol_id(symbol)].lots(size)
 
     def engine_alive(self) -> bool:
         """False once the engine process is gone (a signal-0 probe of its pid)."""

@@ -119,6 +119,7 @@ class ControlServer:
         self._symbols = symbols
         self._accounts = dict(accounts or {})  # account name -> client id
         self._account_names = {cid: name for name, cid in self._accounts.items()}
+        self._granted_to: dict[int, int] = {}  # account -> the link (client id) it is granted to
         self._md_tail = md_tail
         self._running = running
         self._stalled_on = stalled_on
@@ -295,21 +296,21 @@ class ControlServer:
         names = request.get("accounts", [])
         if not isinstance(names, list):
             raise ControlError("BAD_REQUEST", f"accounts must be a list of account names or ids, not {names!r}")
-        ids = []
+        ids: dict[int, None] = {}  # ordered, without repeats
         for name in names:
             account = self._client_id({"client": name})
             holder = self._holder(account)
             if holder is not None and holder != cid:
                 raise ControlError("ALREADY_ATTACHED", f"account {name!r} is held by client {holder}")
-            if account != cid and account not in ids:
-                ids.append(account)
+            if account != cid:
+                ids[account] = None
         return tuple(ids)
 
     def _holder(self, account: int) -> int | None:
         """The attached client whose slot acts for ``account`` (itself, or the link it is granted to)."""
         if account in self._clients:
             return account
-        return next((a.client_id for a in self._clients.values() if account in a.granted), None)
+        return self._granted_to.get(account)
 
     def _attach(self, request: dict[str, Any]) -> dict[str, Any]:
         cid = self._client_id(request)
@@ -376,6 +377,7 @@ class ControlServer:
         att = _Attached(cid, cmd, evt, static=False, pid=pid, pidfd=pidfd, last_heartbeat=now, attached_at=now,
                         granted=grant)  # fmt: skip
         self._clients[cid] = att
+        self._granted_to.update(dict.fromkeys(grant, cid))
         log.info("client %d attached (pid %s)%s", cid, pid, f", a link for {len(grant)} more accounts" if grant else "")
         return att
 
@@ -605,6 +607,8 @@ class ControlServer:
                 cancelled = before - self._engine.stats()["live_orders"]
             lib.pt_loop_remove_client(self._loop, cid)
         del self._clients[cid]
+        for account in att.granted:
+            del self._granted_to[account]
         self._release(att)
         self._disconnects += 1
         log.info("client %d detached (%s)", cid, why)

@@ -10,55 +10,74 @@ This module rebuilds the book in the engine from the messages and compares the e
 
 Choices, in the order they bite:
 
+- **Files.** Both files are read as text, plain or gzip (told by the first two bytes, so ``.csv.gz`` as LOBSTER
+  ships it is read directly), and streamed side by side: one message and its row at a time.
 - **Units.** One tick is ``--tick`` LOBSTER price units (default 100 = $0.01, the AAPL tick): prices are divided
   exactly, and a price that is not a multiple of the tick is an error, never rounded. One lot is one share.
-  Times (seconds after midnight with up to 9 decimals) become integer nanoseconds, exactly.
+  Times (seconds after midnight) become integer nanoseconds: exactly up to 9 decimals; more decimals (LOBSTER
+  prints some times as a double, ``43002.632812672004``) are rounded to the nearest ns, half up, because the
+  digits past the 9th are the float's error on either side of the exchange's ns time (truncating would put
+  ``...671999999`` one ns early).
 - **Seeding.** The book is not empty when the file starts. It is seeded from row 1 (the book after message 1):
   one *seed order* per level, from client 2, with the level's size. Message 1 is therefore not applied (its
   effect is in row 1); messages 2..N are, and rows 2..N are compared.
 - **Orders.** Client 1 owns the orders of the file, client 2 the seed orders, client 3 the takers; all use
   STP NONE. A new limit order (type 1) is a new GTC limit order. A partial cancel (type 2) is a modify down to
   the new open qty (a cancel if that is 0). A delete (type 3) is a cancel. A visible execution (type 4, its
-  direction the resting order's side) is a marketable IOC limit order of client 3 at the resting order's
-  price, on the other side, for the executed size: the engine's own matching finds the maker, and the replay
-  checks it was the order LOBSTER named (otherwise it counts a *priority deviation*). Hidden executions (5),
-  cross trades (6) and halts (7) do not touch the visible book and are skipped (counted).
-- **Unknown orders.** An order id the file never introduced rested before the sample began, so it is inside a
-  seed order: a cancel, partial cancel or execution of an unknown id at a price applies to the seed order of
-  that level (a delete reduces it by the size deleted). The same holds for a known order that is no longer in
-  the engine because its level was refreshed (below).
-- **Refreshes.** An N-level message file carries only the events inside the visible N levels, so a level
-  pushed below level N changes unseen. After each message, a level is re-read from the row when it *came back
-  into view*: its price was beyond the Nth level of the previous row (strictly worse than that row's worst
-  price, on a side whose previous row had all N levels; a side with fewer levels was entirely in view) and it is
-  within the N levels of the current row. Each such level is a refresh, counted and reported; when the engine's
-  quantity there differs, the level is rebuilt as one seed order with the row's size (the engine orders there
-  are cancelled). An engine level in that same region that the row does not have (it vanished unseen) is
-  removed and counted as a refresh too. Levels that stayed in view are never touched: they must match.
-- **Comparison.** After each message (and its refreshes) the engine's top N levels a side, ``(price, qty)``,
-  must equal the row exactly; any difference is a mismatch. The command prints rows compared, refreshes and
-  mismatches (the first few shown) and exits 1 on any mismatch, 2 on an unusable input file.
+  direction the resting order's side) of the order first in time priority at its price is a marketable IOC limit
+  order of client 3 at that price, on the other side, for the executed size: the engine's own matching finds
+  the maker, and the replay checks it traded exactly that order and size (otherwise an anomaly). Hidden
+  executions (5), cross trades (6) and halts (7) do not touch the visible book and are skipped (counted).
+- **Priority deviations.** The replay keeps each level's queue of engine orders in time priority (from the
+  engine's events). An execution of an order that is *not* first there is applied as a reduction of the order
+  the file names (LOBSTER says which order traded) and counted as a *priority deviation*, not an anomaly. On the
+  GOOG 2012-06-21 day there are 5: three executions of one sweep of a whole level within one nanosecond (lines
+  131725-131729, listed out of time order), and twice (lines 69773, 145471) an order that replaced an older one
+  (a delete and a new at the same price in the same ns) traded ahead of an order that arrived between the two.
+- **Unknown orders.** An order id the file never introduced rested before the sample began or arrived while its
+  level was out of view, so it is inside a seed order: a cancel, partial cancel or execution of an unknown id at
+  a price applies to the seed order of that level (a delete reduces it by the size deleted). The same holds for a
+  known order that is no longer in the engine because its level was refreshed (below).
+- **Refreshes.** An N-level message file carries only the events at prices within the visible N levels (on the
+  GOOG day every applied message is within the previous row's N levels of its side), so a level pushed below
+  level N changes unseen: orders leave it, others join, and its total may come back the same. After each
+  message, per side whose previous row had all N levels (a side with fewer was wholly in view), the *re-read
+  range* is the prices strictly worse than that previous row's Nth price and not worse than the current row's
+  Nth price (no bound when the current row has fewer than N levels). Every row level in that range *came back
+  into view*: it is a refresh and is **always** rebuilt as one seed order of the row's size, the engine's
+  orders there cancelled, whatever the engine held (equal size included: its orders may be others now). Every
+  engine level in that range that the row lacks vanished unseen: it is removed, also a refresh. Levels that
+  stayed in view are never touched: they must match. Refreshes are counted; those where the engine's quantity
+  differed from the row are reported as "changed".
+- **Comparison.** After each message (and its refreshes) the engine's top N levels a side, ``Engine.l2(symbol,
+  N)``, must equal the row exactly, ``(price, qty)`` per level; any difference is a mismatch. The command prints
+  rows compared, refreshes and mismatches (the first few shown) and exits 1 on any mismatch, 2 on an unusable
+  input file.
 
 On the AAPL 2012-06-21 10-level sample in ``../shared/data/lobster`` every one of the 998 compared rows
-matches (0 mismatches, 0 priority deviations) with 320 refreshes (14 of them changed a level).
+matches (0 mismatches, 0 priority deviations, 0 anomalies) with 320 refreshes (14 changed) and 17 seed orders
+used for unknown ids. On the full GOOG 2012-06-21 day there (147,916 messages, gzip) every one of the 147,915
+compared rows matches, with 47,799 refreshes (8,332 changed), 7,120 seed orders used for unknown ids, 5
+priority deviations and 0 anomalies, in about 4 s.
 
 Without that data, ``lobster_synth.py`` writes a LOBSTER day from the seeded synthetic flow run through the
 engine: every message (the full form), or only those touching the top N levels as real files have them (the
-filtered form, which needs the refreshes); ``tests/c_engine/test_lobster_synthetic.py`` replays both. The
-filtered day of seed 31 is not reproduced (an expected failure there): a level that comes back into view
-with an unchanged size keeps its stale orders, even when orders came and went while it was out of view.
+filtered form, which needs the refreshes); ``tests/c_engine/test_lobster_synthetic.py`` replays both. Its
+filtered day of seed 31 is the case for rebuilding every level that comes back into view: a level left the view
+and came back with the same size but other orders.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import gzip
 import sys
-from collections.abc import Callable
+from bisect import bisect_left, bisect_right, insort
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple
 
 from ._config import EngineConfig, SymbolConfig
 from ._types import Command, Event
@@ -76,6 +95,8 @@ __all__ = [
     "Message",
     "SEED_CLIENT",
     "TAKER_CLIENT",
+    "iter_messages",
+    "open_text",
     "read_messages",
     "read_orderbook",
     "replay_lobster",
@@ -98,6 +119,17 @@ EMPTY_BID_PRICE = -9999999999
 NEW, PARTIAL_CANCEL, DELETE, EXECUTE, EXECUTE_HIDDEN, CROSS, HALT = 1, 2, 3, 4, 5, 6, 7
 _TYPE_NAMES = {NEW: "new", PARTIAL_CANCEL: "partial cancel", DELETE: "delete", EXECUTE: "execution",
                EXECUTE_HIDDEN: "hidden execution", CROSS: "cross trade", HALT: "halt"}  # fmt: skip
+_APPLIED = frozenset((NEW, PARTIAL_CANCEL, DELETE, EXECUTE))
+
+# Plain ints for the per-event dispatch (an IntEnum member costs an attribute lookup per use).
+_BUY, _SELL = int(Side.BUY), int(Side.SELL)
+_ACK, _FILL, _CANCELED = int(EventType.ACK), int(EventType.FILL), int(EventType.CANCELED)
+_MODIFIED, _REJECT = int(EventType.MODIFIED), int(EventType.REJECT)
+_TRADE, _BOOK_DELTA = int(EventType.TRADE), int(EventType.BOOK_DELTA)
+_OP_NEW, _GTC = int(Op.NEW), int(Tif.GTC)
+#: a message's side -> (offset of that side's price in an order-book line's group of 4, its empty placeholder)
+_ROW_SLOT = {_SELL: (0, EMPTY_ASK_PRICE), _BUY: (2, EMPTY_BID_PRICE)}
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class LobsterError(ValueError):
@@ -124,76 +156,103 @@ class BookRow(NamedTuple):
     buy: tuple[tuple[int, int], ...]
 
 
-def _ticks(raw: str, tick: int, where: str) -> int:
-    price = int(raw)
-    if price % tick:
-        raise LobsterError(f"{where}: price {price} is not a multiple of the tick ({tick})")
-    return price // tick
+def open_text(path: StrPath) -> IO[str]:
+    """``path`` opened for reading text; a gzip file (``.gz``, told by its first two bytes) is decompressed."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == _GZIP_MAGIC
+    return gzip.open(path, "rt", newline="") if gzipped else open(path, newline="")
+
+
+def _ticks(raw: int, tick: int, where: str) -> int:
+    if raw % tick:
+        raise LobsterError(f"{where}: price {raw} is not a multiple of the tick ({tick})")
+    return raw // tick
 
 
 def _time_ns(raw: str, where: str) -> int:
-    seconds, _, fraction = raw.partition(".")
-    if not seconds.isdigit() or (fraction and not fraction.isdigit()) or len(fraction) > 9:
-        raise LobsterError(f"{where}: time {raw!r} is not seconds with at most 9 decimals")
-    return int(seconds) * 1_000_000_000 + int(fraction.ljust(9, "0") or 0)
+    """Seconds after midnight as integer ns. More than 9 decimals are rounded to the nearest ns (half up).
+
+    LOBSTER writes some times as a double with 17 significant digits (``43002.632812672004``): the digits past
+    the 9th are the binary float's error, on either side of the exchange's ns time. Rounding recovers that
+    time; truncating would make ``...671999999`` one ns early.
+    """
+    seconds, _, fraction = raw.strip().partition(".")
+    if not seconds.isdigit() or (fraction and not fraction.isdigit()):
+        raise LobsterError(f"{where}: time {raw!r} is not seconds after midnight with decimals")
+    ns = int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0"))
+    return ns + 1 if len(fraction) > 9 and fraction[9] >= "5" else ns
 
 
-def read_messages(path: StrPath, tick: int = 100) -> list[Message]:
-    out = []
-    with open(path, newline="") as f:
-        for line_no, row in enumerate(csv.reader(f), start=1):
+def iter_messages(path: StrPath, tick: int = 100) -> Iterator[Message]:
+    """The message file's rows, one at a time (gzip or plain text)."""
+    with open_text(path) as f:
+        for line_no, line in enumerate(f, start=1):
             where = f"{path}:{line_no}"
+            row = line.split(",")
             try:
                 if len(row) != 6:
                     raise LobsterError(f"{where}: {len(row)} columns, a message has 6")
                 kind, order_id, size, direction = int(row[1]), int(row[2]), int(row[3]), int(row[5])
                 if kind not in _TYPE_NAMES:
                     raise LobsterError(f"{where}: unknown message type {kind}")
-                applied = kind in (NEW, PARTIAL_CANCEL, DELETE, EXECUTE)  # the others are skipped: not checked
+                applied = kind in _APPLIED  # the others are skipped: not checked
                 if applied and direction not in (1, -1):
                     raise LobsterError(f"{where}: direction {direction} is neither 1 (buy) nor -1 (sell)")
-                price = _ticks(row[4], tick, where) if applied else 0
-                side = Side.BUY if direction == 1 else Side.SELL
-                out.append(Message(line_no, _time_ns(row[0], where), kind, order_id, size, price, side))
+                price = _ticks(int(row[4]), tick, where) if applied else 0
+                side = _BUY if direction == 1 else _SELL
+                yield Message(line_no, _time_ns(row[0], where), kind, order_id, size, price, side)
             except ValueError as exc:
                 raise exc if isinstance(exc, LobsterError) else LobsterError(f"{where}: {exc}") from None
-    return out
+
+
+def read_messages(path: StrPath, tick: int = 100) -> list[Message]:
+    return list(iter_messages(path, tick))
+
+
+def _iter_values(path: StrPath) -> Iterator[list[int]]:
+    """The order-book file's lines as lists of ints (4 a level: ask price, ask size, bid price, bid size)."""
+    width = 0
+    with open_text(path) as f:
+        for line_no, line in enumerate(f, start=1):
+            where = f"{path}:{line_no}"
+            try:
+                values = list(map(int, line.split(",")))
+            except ValueError as exc:
+                raise LobsterError(f"{where}: {exc}") from None
+            width = width or len(values)
+            if len(values) % 4:
+                raise LobsterError(f"{where}: {len(values)} columns, not 4 per level")
+            if len(values) != width:
+                raise LobsterError(f"{where}: {len(values)} columns, the first row has {width}")
+            yield values
+
+
+def _side_levels(values: list[int], side: int, tick: int, where: str) -> tuple[tuple[int, int], ...]:
+    offset, empty = _ROW_SLOT[side]
+    return tuple(
+        (_ticks(values[i], tick, where), values[i + 1]) for i in range(offset, len(values), 4) if values[i] != empty
+    )
+
+
+def _book_row(line_no: int, values: list[int], tick: int, where: str) -> BookRow:
+    return BookRow(line_no, _side_levels(values, _SELL, tick, where), _side_levels(values, _BUY, tick, where))
 
 
 def read_orderbook(path: StrPath, tick: int = 100) -> tuple[int, list[BookRow]]:
     """The number of levels a side the file has, and its rows."""
-    out = []
-    width = 0
-    with open(path, newline="") as f:
-        for line_no, row in enumerate(csv.reader(f), start=1):
-            where = f"{path}:{line_no}"
-            width = width or len(row)
-            if not row or len(row) % 4:
-                raise LobsterError(f"{where}: {len(row)} columns, not 4 per level")
-            if len(row) != width:
-                raise LobsterError(f"{where}: {len(row)} columns, the first row has {width}")
-            try:
-                values = [int(v) for v in row]
-            except ValueError as exc:
-                raise LobsterError(f"{where}: {exc}") from None
-            asks = tuple(
-                (_ticks(row[i], tick, where), values[i + 1]) for i in range(0, width, 4) if values[i] != EMPTY_ASK_PRICE
-            )
-            bids = tuple(
-                (_ticks(row[i + 2], tick, where), values[i + 3])
-                for i in range(0, width, 4)
-                if values[i + 2] != EMPTY_BID_PRICE
-            )
-            out.append(BookRow(line_no, asks, bids))
-    return width // 4, out
+    rows, width = [], 0
+    for line_no, values in enumerate(_iter_values(path), start=1):
+        width = width or len(values)
+        rows.append(_book_row(line_no, values, tick, f"{path}:{line_no}"))
+    return width // 4, rows
 
 
-_SIDES = ((Side.BUY, "buy"), (Side.SELL, "sell"))
+_SIDES = ((_BUY, "buy"), (_SELL, "sell"))
 
 
 def _beyond(side: int, price: int, boundary: int) -> bool:
     """Strictly worse than ``boundary`` on ``side`` (lower for bids, higher for asks)."""
-    return price < boundary if side == Side.BUY else price > boundary
+    return price < boundary if side == _BUY else price > boundary
 
 
 @dataclass
@@ -209,15 +268,15 @@ class LobsterReport:
     skipped: dict[int, int] = field(default_factory=dict)
     seeded_levels: int = 0
     rows_compared: int = 0
-    #: levels re-read from a row because they came back into view (see the module docstring)
+    #: levels re-read from a row because they came back into view, or removed because they vanished unseen
     refreshes: int = 0
-    #: ... of which the engine's level differed and was rebuilt
+    #: ... of which the engine's quantity there differed from the row
     refreshes_changed: int = 0
     #: cancels/executions of an id the file never introduced (or whose level was refreshed), applied to seeds
     seed_applied: int = 0
-    #: executions whose IOC traded with another order than the one named, or not exactly its size
+    #: executions of an order that was not first in time priority at its price (applied to the order named)
     priority_deviations: int = 0
-    #: messages that found no order to apply to, or an engine reject
+    #: messages that found no order to apply to, an IOC that did not trade exactly the order named, or a reject
     anomalies: list[str] = field(default_factory=list)
     mismatches: int = 0
     first_mismatches: list[str] = field(default_factory=list)
@@ -243,21 +302,34 @@ class LobsterReport:
 
 
 class LobsterReplay:
-    """The engine book driven by LOBSTER messages: :meth:`seed`, then :meth:`step` per message and row."""
+    """The engine book driven by LOBSTER messages: :meth:`seed`, then :meth:`step` per message and row.
 
-    def __init__(self, engine: _ReplayEngine, symbol: str, levels: int, show: int = 5) -> None:
+    Rows are handled as the order-book file's lines of ints (4 a level: ask price, ask size, bid price, bid
+    size, in LOBSTER units), parsed into a ``BookRow`` only where a refresh or a mismatch needs it.
+    """
+
+    def __init__(self, engine: _ReplayEngine, symbol: str, levels: int, show: int = 5, tick: int = 100) -> None:
         self.engine = engine
         self.symbol_id: int = engine.symbol_id(symbol)
         self.levels = levels
         self.show = show
+        self.tick = tick
         self.report = LobsterReport(symbol, levels)
         #: engine order id -> [side, price, open qty], for every resting order (kept from the events)
         self.open: dict[int, list[int]] = {}
+        #: (side, price) -> the level's resting orders in time priority (a dict as an ordered set)
+        self.queues: dict[tuple[int, int], dict[int, None]] = {}
+        #: side -> price -> the engine's level qty, from its BOOK_DELTA events
+        self.book_qty: dict[int, dict[int, int]] = {_BUY: {}, _SELL: {}}
+        #: side -> the engine's level prices as sort keys, best first (-price for bids, price for asks)
+        self.book_keys: dict[int, list[int]] = {_BUY: [], _SELL: []}
         #: LOBSTER order id -> engine order id
         self.known: dict[int, int] = {}
         #: (side, price) -> engine order id of the level's seed order
         self.seeds: dict[tuple[int, int], int] = {}
         self.ts_ns = 0
+        #: an order-book line with every slot empty, filled from the engine's l2 to compare with a row
+        self._empty_line = [EMPTY_ASK_PRICE, 0, EMPTY_BID_PRICE, 0] * levels
 
     # --- commands -------------------------------------------------------------------------------------------
 
@@ -265,25 +337,44 @@ class LobsterReplay:
         events: list[Event] = self.engine.execute(cmd)
         for e in events:
             t = e.type
-            if t == EventType.ACK and e.acked_op == Op.NEW:
-                self.open[e.order_id] = [e.side, e.price, e.qty]
-            elif t in (EventType.FILL, EventType.CANCELED, EventType.MODIFIED):
+            if t == _BOOK_DELTA:
+                self._level_changed(e.side, e.price, e.qty)
+            elif t == _ACK:
+                if e.code == _OP_NEW:
+                    self.open[e.order_id] = [e.side, e.price, e.aux]
+            elif t == _FILL or t == _CANCELED or t == _MODIFIED:
                 entry = self.open.get(e.order_id)
                 if entry is not None:
-                    entry[2] = e.leaves
-                    if t == EventType.MODIFIED:
-                        entry[1] = e.price
-                    if e.leaves == 0:
+                    entry[2] = e.aux  # leaves
+                    if e.aux == 0:
                         del self.open[e.order_id]
-            elif t == EventType.REJECT:
+                        queue = self.queues.get((entry[0], entry[1]))
+                        if queue is not None:
+                            queue.pop(e.order_id, None)
+                            if not queue:
+                                del self.queues[(entry[0], entry[1])]
+            elif t == _REJECT:
                 self._anomaly(f"{what}: the engine rejected it ({Event.to_dict(e).get('reason')})")
         return events
 
+    def _level_changed(self, side: int, price: int, qty: int) -> None:
+        levels, keys = self.book_qty[side], self.book_keys[side]
+        key = -price if side == _BUY else price
+        if qty:
+            if price not in levels:
+                insort(keys, key)
+            levels[price] = qty
+        elif levels.pop(price, None) is not None:
+            del keys[bisect_left(keys, key)]
+
     def _new(self, client: int, side: int, price: int, qty: int, tif: int, what: str) -> int:
         cmd = Command.new(client, self.symbol_id, side, qty, price, tif=tif, stp=Stp.NONE, ts_ns=self.ts_ns)
-        events = self._execute(cmd, what)
-        acks = [e.order_id for e in events if e.type == EventType.ACK]
-        return acks[0] if acks else 0
+        for e in self._execute(cmd, what):
+            if e.type == _ACK:
+                if tif == _GTC and e.order_id in self.open:
+                    self.queues.setdefault((side, price), {})[e.order_id] = None
+                return e.order_id
+        return 0
 
     def _reduce(self, order_id: int, by: int, what: str) -> None:
         """Take ``by`` off a resting order's open qty: modify down, or cancel when nothing would be left."""
@@ -310,15 +401,17 @@ class LobsterReplay:
                 self.report.seeded_levels += 1
 
     def _seed_level(self, side: int, price: int, size: int, what: str) -> None:
-        order_id = self._new(SEED_CLIENT, side, price, size, Tif.GTC, what)
+        order_id = self._new(SEED_CLIENT, side, price, size, _GTC, what)
         if order_id:
             self.seeds[(side, price)] = order_id
 
     def _target(self, msg: Message) -> int | None:
         """The engine order a cancel or execution is about: the known order, else the level's seed order."""
         order_id = self.known.get(msg.order_id)
-        if order_id is not None and order_id in self.open and self.open[order_id][:2] == [msg.side, msg.price]:
-            return order_id
+        if order_id is not None:
+            entry = self.open.get(order_id)
+            if entry is not None and entry[0] == msg.side and entry[1] == msg.price:
+                return order_id
         seed = self.seeds.get((msg.side, msg.price))
         if seed is not None and seed in self.open:
             self.report.seed_applied += 1
@@ -327,32 +420,31 @@ class LobsterReplay:
 
     def apply(self, msg: Message) -> None:
         self.ts_ns = msg.ts_ns
-        what = f"message line {msg.line_no} ({_TYPE_NAMES[msg.type]} of order {msg.order_id})"
-        if msg.type in (EXECUTE_HIDDEN, CROSS, HALT):
-            self.report.skipped[msg.type] = self.report.skipped.get(msg.type, 0) + 1
+        kind = msg.type
+        if kind not in _APPLIED:
+            self.report.skipped[kind] = self.report.skipped.get(kind, 0) + 1
             return
-        self.report.applied[msg.type] = self.report.applied.get(msg.type, 0) + 1
-        if msg.type == NEW:
-            order_id = self._new(BOOK_CLIENT, msg.side, msg.price, msg.size, Tif.GTC, what)
+        self.report.applied[kind] = self.report.applied.get(kind, 0) + 1
+        what = f"message line {msg.line_no} ({_TYPE_NAMES[kind]} of order {msg.order_id})"  # only read on anomalies
+        if kind == NEW:
+            order_id = self._new(BOOK_CLIENT, msg.side, msg.price, msg.size, _GTC, what)
             if order_id:
                 self.known[msg.order_id] = order_id
             return
         target = self._target(msg)
-        if msg.type == EXECUTE:
-            taker_side = Side.SELL if msg.side == Side.BUY else Side.BUY
-            cmd = Command.new(TAKER_CLIENT, self.symbol_id, taker_side, msg.size, msg.price, tif=Tif.IOC,
-                              stp=Stp.NONE, ts_ns=self.ts_ns)  # fmt: skip
-            trades = [e for e in self._execute(cmd, what) if e.type == EventType.TRADE]
-            makers = {e.maker_order_id for e in trades}
-            if target is None or makers != {target} or sum(e.qty for e in trades) != msg.size:
+        if kind == EXECUTE:
+            queue = self.queues.get((msg.side, msg.price))
+            if target is not None and queue is not None and next(iter(queue)) != target:
+                # The exchange filled an order behind another at its price: the file says which, so that one.
                 self.report.priority_deviations += 1
-                self._anomaly(f"{what}: traded {sum(e.qty for e in trades)} with orders {sorted(makers)}, "
-                              f"expected {msg.size} with {target}")  # fmt: skip
+                self._reduce(target, msg.size, what)
+                return
+            self._execute_ioc(msg, target, what)
             return
         if target is None:
             self._anomaly(f"{what}: no order rests at {msg.price} on that side")
             return
-        if msg.type == PARTIAL_CANCEL:
+        if kind == PARTIAL_CANCEL:
             self._reduce(target, msg.size, what)
         else:  # DELETE: all of a known order; the deleted size out of a seed order (it stands for several)
             open_qty = self.open[target][2]
@@ -363,52 +455,89 @@ class LobsterReplay:
                     self._anomaly(f"{what}: deletes {msg.size}, the order has {open_qty} open")
                 self._reduce(target, open_qty, what)
 
+    def _execute_ioc(self, msg: Message, target: int | None, what: str) -> None:
+        """A visible execution through the engine's matching: an IOC of the taker client at the maker's price."""
+        taker_side = _SELL if msg.side == _BUY else _BUY
+        cmd = Command.new(TAKER_CLIENT, self.symbol_id, taker_side, msg.size, msg.price, tif=Tif.IOC,
+                          stp=Stp.NONE, ts_ns=self.ts_ns)  # fmt: skip
+        trades = [e for e in self._execute(cmd, what) if e.type == _TRADE]
+        makers = {e.aux for e in trades}  # maker_order_id
+        traded = sum(e.qty for e in trades)
+        if target is None or makers != {target} or traded != msg.size:
+            self._anomaly(f"{what}: traded {traded} with orders {sorted(makers)}, expected {msg.size} with {target}")
+
     # --- refresh and compare --------------------------------------------------------------------------------
 
-    def _book(self, depth: int | None) -> dict[str, list[tuple[int, int]]]:
-        l2 = self.engine.l2(self.symbol_id, depth)
-        return {
-            name: [(lvl.price, lvl.qty) for lvl in l2[key]]
-            for (_, name), key in zip(_SIDES, ("bids", "asks"), strict=True)
-        }
+    def refresh(self, previous: list[int], values: list[int], line_no: int) -> None:
+        """Re-read from the row ``values`` the levels that came back into view since the row ``previous``.
 
-    def refresh(self, previous: BookRow, row: BookRow) -> None:
-        """Re-read from ``row`` the levels that came back into view since ``previous``."""
-        book = self._book(None)
+        Every level strictly beyond the previous row's Nth level and within this row's N levels is rebuilt as one
+        seed order of the row's size, whatever the engine has there; an engine level in that range that the row
+        lacks is removed. Nothing else is touched.
+        """
+        last = 4 * self.levels - 4
+        tick = self.tick
         for side, name in _SIDES:
-            before, now = getattr(previous, name), getattr(row, name)
-            if len(before) < self.levels:
-                continue  # the whole side was in view: no level could change unseen
-            boundary = before[-1][0]
-            engine_levels = dict(book[name])
+            offset, empty = _ROW_SLOT[side]
+            if previous[last + offset] == empty:
+                continue  # the previous row had fewer than N levels: the whole side was in view
+            boundary = previous[last + offset] // tick  # checked on the tick when that row was compared
+            worst_raw = values[last + offset]
+            worst = None if worst_raw == empty else worst_raw // tick
+            if worst is not None and not _beyond(side, worst, boundary):
+                continue  # this row's levels all lie within the previous row's: nothing came into view
+            where = f"row {line_no}"
+            now = _side_levels(values, side, tick, where)
+            # The engine levels beyond the boundary and within this row's view, before any is rebuilt.
+            keys = self.book_keys[side]
+            lo = bisect_right(keys, -boundary if side == _BUY else boundary)
+            if worst is None:
+                hi = len(keys)
+            else:
+                hi = bisect_right(keys, -worst if side == _BUY else worst)
+            row_prices = {price for price, _ in now}
+            gone = [abs(k) for k in keys[lo:hi] if abs(k) not in row_prices]
             for price, size in now:
                 if _beyond(side, price, boundary):
                     self.report.refreshes += 1
-                    if engine_levels.get(price) != size:
-                        self._set_level(side, price, size, f"row {row.line_no}: refresh {name} {price}")
-            # Engine levels in the re-read region that the row does not have: gone while out of view.
-            row_prices = {price for price, _ in now}
-            worst = now[-1][0] if len(now) == self.levels else None
-            for price in engine_levels:
-                in_view = worst is None or not _beyond(side, price, worst)
-                if _beyond(side, price, boundary) and in_view and price not in row_prices:
-                    self.report.refreshes += 1
-                    self._set_level(side, price, 0, f"row {row.line_no}: remove {name} {price}")
+                    if self.book_qty[side].get(price) != size:
+                        self.report.refreshes_changed += 1
+                    self._set_level(side, price, size, f"{where}: refresh {name} {price}")
+            for price in gone:
+                self.report.refreshes += 1
+                self.report.refreshes_changed += 1
+                self._set_level(side, price, 0, f"{where}: remove {name} {price}")
 
     def _set_level(self, side: int, price: int, size: int, what: str) -> None:
         """Make the level at ``price`` exactly one seed order of ``size`` (nothing when 0)."""
-        self.report.refreshes_changed += 1
-        for order_id in [oid for oid, (s, p, _) in self.open.items() if s == side and p == price]:
-            client = SEED_CLIENT if self.seeds.get((side, price)) == order_id else BOOK_CLIENT
+        seed = self.seeds.pop((side, price), None)
+        for order_id in list(self.queues.get((side, price), ())):
+            client = SEED_CLIENT if order_id == seed else BOOK_CLIENT
             self._execute(Command.cancel(client, order_id, ts_ns=self.ts_ns), what)
-        self.seeds.pop((side, price), None)
         if size:
             self._seed_level(side, price, size, what)
 
-    def compare(self, row: BookRow) -> bool:
-        """Does the engine's top of book equal ``row``? Records a mismatch if not."""
+    def compare(self, values: list[int], line_no: int) -> bool:
+        """Does the engine's top of book (``l2`` to depth N) equal the row ``values``? Records a mismatch if not."""
         self.report.rows_compared += 1
-        book = self._book(self.levels)
+        tick = self.tick
+        l2 = self.engine.l2(self.symbol_id, self.levels)
+        line = self._empty_line.copy()
+        i = 0
+        for level in l2["asks"]:
+            line[i] = level.price * tick
+            line[i + 1] = level.qty
+            i += 4
+        i = 2
+        for level in l2["bids"]:
+            line[i] = level.price * tick
+            line[i + 1] = level.qty
+            i += 4
+        if line == values:
+            return True
+        # Not the same ints: compare level by level (empty slots written another way are no mismatch).
+        row = _book_row(line_no, values, tick, f"row {line_no}")
+        book = {"buy": [(lv.price, lv.qty) for lv in l2["bids"]], "sell": [(lv.price, lv.qty) for lv in l2["asks"]]}
         diffs = [
             f"{name}: engine {book[name]} != row {list(getattr(row, name))}"
             for _, name in _SIDES
@@ -417,13 +546,14 @@ class LobsterReplay:
         if diffs:
             self.report.mismatches += 1
             if len(self.report.first_mismatches) < self.show:
-                self.report.first_mismatches.append(f"row {row.line_no}: " + "; ".join(diffs))
+                self.report.first_mismatches.append(f"row {line_no}: " + "; ".join(diffs))
         return not diffs
 
-    def step(self, msg: Message, previous: BookRow, row: BookRow) -> bool:
+    def step(self, msg: Message, previous: list[int], values: list[int]) -> bool:
+        """Apply ``msg``, refresh from its row ``values`` (``previous`` is the row before) and compare."""
         self.apply(msg)
-        self.refresh(previous, row)
-        return self.compare(row)
+        self.refresh(previous, values, msg.line_no)
+        return self.compare(values, msg.line_no)
 
 
 def symbol_config(name: str, tick: int) -> SymbolConfig:
@@ -439,27 +569,39 @@ def replay_lobster(
     factory: Callable[..., _ReplayEngine] | None = None,
     show: int = 5,
 ) -> LobsterReport:
-    """Replay a LOBSTER message file and compare every order-book row; see the module docstring."""
+    """Replay a LOBSTER message file and compare every order-book row; see the module docstring.
+
+    Both files (plain or gzip) are streamed side by side: one message and its row at a time.
+    """
     if tick <= 0:
         raise LobsterError(f"tick {tick} must be positive")
-    messages = read_messages(message_path, tick)
-    levels, rows = read_orderbook(orderbook_path, tick)
-    if len(messages) != len(rows):
-        raise LobsterError(f"{message_path} has {len(messages)} messages but {orderbook_path} {len(rows)} rows")
-    if not messages:
-        raise LobsterError(f"{message_path} is empty")
     symbol = Path(message_path).name.split("_")[0] or "LOBSTER"
+    messages = iter_messages(message_path, tick)
+    rows = _iter_values(orderbook_path)
+    first, first_values = next(messages, None), next(rows, None)
+    if first is None or first_values is None:
+        raise LobsterError(f"{message_path if first is None else orderbook_path} is empty")
     if factory is None:
         from .replay import engine_class
 
         factory = engine_class("c")
     engine = factory(EngineConfig())
     engine.add_symbol(symbol_config(symbol, tick))
-    replay = LobsterReplay(engine, symbol, levels, show)
-    replay.report.messages = len(messages)
-    replay.seed(rows[0], messages[0].ts_ns)
-    for i in range(1, len(messages)):
-        replay.step(messages[i], rows[i - 1], rows[i])
+    replay = LobsterReplay(engine, symbol, len(first_values) // 4, show, tick)
+    replay.seed(_book_row(1, first_values, tick, f"{orderbook_path}:1"), first.ts_ns)
+    previous, count = first_values, 1
+    for msg in messages:
+        values = next(rows, None)
+        if values is None:
+            more = 1 + sum(1 for _ in messages)
+            raise LobsterError(f"{message_path} has {count + more} messages but {orderbook_path} {count} rows")
+        count += 1
+        replay.step(msg, previous, values)
+        previous = values
+    more = sum(1 for _ in rows)
+    if more:
+        raise LobsterError(f"{message_path} has {count} messages but {orderbook_path} {count + more} rows")
+    replay.report.messages = count
     return replay.report
 
 

@@ -53,17 +53,10 @@ def test_the_replay_reproduces_every_row_of_a_full_day(tmp_path: Path, seed: int
     assert all(report.applied[kind] > 0 for kind in (NEW, PARTIAL_CANCEL, DELETE, EXECUTE))
 
 
-# The first filtered day found that fails, with where and why (a limit of the refresh rule, not the generator).
-STALE_LEVEL = pytest.param(
-    31, 0, 500,
-    marks=pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
-        "refresh rebuilds a level only when its size differs: ask 10011 left the view at 25 lots (orders 15, "
-        "77, 131), changed unseen back to 25 (204 added, 77 deleted, 131 cut to 1), so the level kept its stale "
-        "orders; row 281's delete of 204 then finds no order and the first mismatch is row 281: engine ask "
-        "10011 has 25, the row 2"
-    )),
-    id="31-stale-level",
-)  # fmt: skip
+# The first filtered day found to keep a stale level, when the refresh rebuilt a level only if its size differed:
+# ask 10011 left the view at 25 lots (orders 15, 77, 131) and changed unseen back to 25 (204 added, 77 deleted,
+# 131 cut to 1); row 281's delete of 204 then found no order. Every level that comes back into view is rebuilt.
+STALE_LEVEL = pytest.param(31, 0, 500, id="31-stale-level")
 
 
 @pytest.mark.parametrize(

@@ -116,6 +116,10 @@ def test_halt_kill_and_set_limits_are_journaled_and_a_restart_from_the_journal_r
     assert _order_events(config2.endpoint, 4, 5, 90, "OTHER")[0].type == EventType.ACK
     second = runs.stop(config2, proc2)
     assert second["replayed"] == len(records) and first["state_hash"] == second["recovered_state_hash"]
+    config3, proc3 = runs.start(clients=(), symbols=symbols)  # the resume, too, comes back from the journal
+    assert _order_events(config3.endpoint, 4, 5, 90, "OTHER")[0].type == EventType.ACK
+    third = runs.stop(config3, proc3)
+    assert third["recovered_state_hash"] == second["state_hash"]
 
 
 @pytest.mark.engine_config(clients=())

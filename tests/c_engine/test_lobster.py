@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import gzip
+import shutil
+import time
 from pathlib import Path
 
 import pytest
 
-from c_engine.lobster import LobsterError, replay_lobster
+from c_engine.lobster import LobsterError, read_messages, replay_lobster
 from hotpath.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 LOBSTER = REPO.parent / "shared" / "data" / "lobster"
 AAPL_MESSAGES = LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
 AAPL_BOOK = LOBSTER / "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
+GOOG_MESSAGES = LOBSTER / "GOOG_2012-06-21_34200000_57600000_message_10.csv.gz"
+GOOG_BOOK = LOBSTER / "GOOG_2012-06-21_34200000_57600000_orderbook_10.csv.gz"
 
 
 def need_aapl() -> None:
@@ -30,6 +35,24 @@ def test_the_aapl_sample_matches_every_row_with_its_refreshes(capsys: pytest.Cap
     assert report.rows_compared == 998
     assert report.refreshes == 320  # levels that came back into view (data README: about 320)
     assert report.priority_deviations == 0 and report.anomalies == []
+
+
+def test_the_full_goog_day_matches_every_row_read_from_gzip(capsys: pytest.CaptureFixture[str]) -> None:
+    if not (GOOG_MESSAGES.is_file() and GOOG_BOOK.is_file()):
+        pytest.skip(f"LOBSTER GOOG full day not found in {LOBSTER} (the shared data folder beside the project)")
+    started = time.monotonic()
+    report = replay_lobster(GOOG_MESSAGES, GOOG_BOOK)
+    with capsys.disabled():
+        print(f"\nLOBSTER GOOG: {report.rows_compared} rows, {report.refreshes} refreshes, "
+              f"{report.mismatches} mismatches in {time.monotonic() - started:.1f} s")  # fmt: skip
+    assert report.mismatches == 0, "\n".join(report.first_mismatches)
+    assert report.anomalies == []
+    assert report.rows_compared == 147_915
+    assert report.applied == {1: 71_258, 2: 19, 3: 64_961, 4: 7_764} and report.skipped == {5: 3_913}
+    assert (report.refreshes, report.refreshes_changed) == (47_799, 8_332)
+    assert report.seed_applied == 7_120
+    # One same-ns sweep of a level listed out of time order (3), two replaced orders that traded ahead (2).
+    assert report.priority_deviations == 5
 
 
 def test_the_lobster_command_prints_its_counts_and_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,6 +117,63 @@ def test_a_level_that_comes_back_into_view_is_a_refresh_not_a_mismatch(tmp_path:
     report = replay_lobster(*write_day(tmp_path))
     assert report.refreshes == 1 and report.refreshes_changed == 1
     assert report.mismatches == 0
+
+
+def test_a_level_back_in_view_with_its_old_size_is_rebuilt_from_the_row(tmp_path: Path) -> None:
+    # Order 3 (20 at 102.00) leaves the view when 101.50 arrives; unseen, order 3 goes and order 9 (20) comes.
+    # Back in view with the same 20 lots, the level must drop order 3: the later delete of order 9 empties it.
+    bids = DAY[0][2]
+    day: list[Step] = [
+        (("34200.1", 1, 1, 5, 1000000, 1), [(1010000, 10), (1030000, 40)], bids),
+        (("34200.2", 1, 3, 20, 1020000, -1), [(1010000, 10), (1020000, 20)], bids),
+        (("34200.3", 1, 4, 5, 1015000, -1), [(1010000, 10), (1015000, 5)], bids),
+        (("34200.4", 3, 4, 5, 1015000, -1), [(1010000, 10), (1020000, 20)], bids),
+        (("34200.5", 3, 9, 20, 1020000, -1), [(1010000, 10), (1030000, 40)], bids),
+    ]
+    report = replay_lobster(*write_day(tmp_path, day))
+    assert report.mismatches == 0, "\n".join(report.first_mismatches)
+    assert report.anomalies == []
+    # 102.00 back with its old size (rebuilt all the same), then 103.00 back in view
+    assert report.refreshes == 2 and report.refreshes_changed == 0
+
+
+def test_an_execution_behind_another_order_is_a_priority_deviation_applied_to_the_order_named(
+    tmp_path: Path,
+) -> None:
+    bids = DAY[0][2]
+    day: list[Step] = [
+        DAY[0],
+        (("34200.2", 1, 5, 3, 1010000, -1), [(1010000, 13), (1020000, 20)], bids),  # behind the seed's 10
+        (("34200.3", 4, 5, 3, 1010000, -1), [(1010000, 10), (1020000, 20)], bids),  # yet order 5 trades
+        (("34200.4", 3, 77, 10, 1010000, -1), [(1020000, 20)], bids),  # then the 10 older lots go
+    ]
+    report = replay_lobster(*write_day(tmp_path, day))
+    assert report.mismatches == 0, "\n".join(report.first_mismatches)
+    assert report.priority_deviations == 1 and report.anomalies == []
+
+
+def test_times_with_more_than_9_decimals_are_rounded_to_the_nearest_ns(tmp_path: Path) -> None:
+    day = list(DAY)
+    day[1] = (("43002.632812672004", *day[1][0][1:]), day[1][1], day[1][2])
+    day[2] = (("43002.6328126725", *day[2][0][1:]), day[2][1], day[2][2])
+    day[3] = (("43002.632812672999999", *day[3][0][1:]), day[3][1], day[3][2])
+    messages, book = write_day(tmp_path, day)
+    times = [m.ts_ns for m in read_messages(messages)[1:4]]
+    assert times == [43_002_632_812_672, 43_002_632_812_673, 43_002_632_812_673]
+    assert replay_lobster(messages, book).mismatches == 0
+
+
+def gzipped(path: Path) -> Path:
+    target = path.with_name(path.name + ".gz")
+    with path.open("rb") as src, gzip.open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    return target
+
+
+def test_gzip_files_replay_as_the_plain_ones(tmp_path: Path) -> None:
+    messages, book = write_day(tmp_path)
+    assert replay_lobster(gzipped(messages), gzipped(book)) == replay_lobster(messages, book)
+    assert main(["engine", "lobster", str(gzipped(messages)), str(gzipped(book))]) == 0
 
 
 def test_a_new_level_inside_the_view_is_not_a_refresh(tmp_path: Path) -> None:

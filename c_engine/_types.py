@@ -12,7 +12,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from functools import partial
 from operator import index as _index
-from typing import Any, NamedTuple, overload
+from typing import Any, NamedTuple, SupportsIndex, overload
 
 from ._wire import (
     CLIENT_NONE,
@@ -279,12 +279,12 @@ class Events(Sequence[Event]):
         return len(self._raw) // MSG_SIZE
 
     @overload
-    def __getitem__(self, index: int) -> Event: ...
+    def __getitem__(self, index: SupportsIndex) -> Event: ...
 
     @overload
     def __getitem__(self, index: slice) -> list[Event]: ...
 
-    def __getitem__(self, index: int | slice) -> Event | list[Event]:
+    def __getitem__(self, index: SupportsIndex | slice) -> Event | list[Event]:
         if index.__class__ is int:
             # One struct call, no bounds arithmetic: unpack_from takes a negative offset from the end, as a
             # list takes a negative index, and fails beyond either end.

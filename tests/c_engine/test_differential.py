@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
@@ -82,10 +82,13 @@ CONFIGS = {
 
 
 class AnyEngine(Protocol):
+    """What the test calls on both engines. add_symbol and set_client_limits are positional-only here: the C
+    engine names their parameters differently (and also takes a name and fields instead of a config)."""
+
     symbol_names: dict[int, str]
 
-    def add_symbol(self, cfg: SymbolConfig) -> int: ...
-    def set_client_limits(self, client_id: int, limits: ClientLimits) -> None: ...
+    def add_symbol(self, cfg: SymbolConfig, /) -> int: ...
+    def set_client_limits(self, client_id: int, limits: ClientLimits, /) -> None: ...
     def execute(self, cmd: Command) -> list[Event]: ...
     def l1(self, symbol: str | int) -> Any: ...
     def l2(self, symbol: str | int, depth: int | None = None) -> Any: ...
@@ -95,8 +98,12 @@ class AnyEngine(Protocol):
     def stats(self) -> dict[str, int]: ...
 
 
-def make(engine_cls: Any, config: EngineConfig) -> AnyEngine:
-    engine: AnyEngine = engine_cls(config)
+E = TypeVar("E", bound=AnyEngine)
+
+
+def make(engine_cls: Callable[[EngineConfig], E], config: EngineConfig) -> E:
+    """An engine of ``engine_cls`` (the C one or the reference) with the test's symbols and client limits."""
+    engine = engine_cls(config)
     for cfg in SYMBOLS:
         engine.add_symbol(cfg)
     for client, limits in LIMITS.items():
@@ -287,7 +294,7 @@ def run_stream(records: bytes, config_name: str, name: str) -> int:
                 got_pos, want_pos = c_engine.position(client, sid), ref.position(client, sid)
                 assert got_pos == want_pos, f"position of client {client} on {sid}: C {got_pos}, ref {want_pos}"
         assert c_engine.stats() == ref.stats(), "stats differ"
-        c_engine.check()  # type: ignore[attr-defined]
+        c_engine.check()
     except Exception as exc:
         saved = save_failure(executed, name, ref.symbol_names, config)
         raise AssertionError(

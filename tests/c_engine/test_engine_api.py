@@ -11,6 +11,7 @@ from c_engine import (
     Command,
     Engine,
     EngineConfig,
+    Event,
     EventType,
     InvalidConfigError,
     OffLotError,
@@ -47,13 +48,15 @@ def test_decimals_and_ints_of_any_size_convert_exactly() -> None:
 
     from c_engine import Units
 
+    # Units converts a Decimal exactly (c_engine/_units.py says so), though ticks() and lots() are annotated float.
     cents = Units(0.01, 1)
-    assert cents.ticks(Decimal("100.07")) == 10007 and cents.ticks(100.07) == 10007 and cents.ticks(100) == 10000
+    assert cents.ticks(Decimal("100.07")) == 10007  # type: ignore[arg-type]  # deliberately a Decimal
+    assert cents.ticks(100.07) == 10007 and cents.ticks(100) == 10000
     with pytest.raises(OffTickError):
-        cents.ticks(Decimal("100.005"))
+        cents.ticks(Decimal("100.005"))  # type: ignore[arg-type]  # deliberately a Decimal
     whole = Units(1, 1)
     assert whole.ticks(2**62 + 1) == 2**62 + 1  # no float product: exact beyond 2^53
-    assert whole.lots(Decimal(7)) == 7
+    assert whole.lots(Decimal(7)) == 7  # type: ignore[arg-type]  # deliberately a Decimal
 
 
 def test_price_off_the_tick_raises_and_changes_nothing() -> None:
@@ -99,10 +102,10 @@ def test_modify_and_cancel_in_human_units() -> None:
     assert engine.l2("AAPL") == {"bids": [], "asks": []}
 
 
-def run_flow(n_batches: int, single: bool) -> tuple[list[tuple], int]:
+def run_flow(n_batches: int, single: bool) -> tuple[list[tuple[int, ...]], int]:
     engine = make_engine()
     flow = SyntheticFlow(engine.symbol_id("AAPL"), seed=7)
-    out: list[tuple] = []
+    out: list[tuple[int, ...]] = []
     ts = 1
     for _ in range(n_batches):
         batch = flow.next_batch(500, ts)
@@ -119,15 +122,13 @@ def run_flow(n_batches: int, single: bool) -> tuple[list[tuple], int]:
     return out, engine.state_hash()
 
 
-def _as_array(events):  # type: ignore[no-untyped-def]
+def _as_array(events: list[Event]) -> np.ndarray:
     from c_engine import EVENT_DTYPE
 
     return np.frombuffer(b"".join(e.pack() for e in events), dtype=EVENT_DTYPE)
 
 
-def _as_events(array):  # type: ignore[no-untyped-def]
-    from c_engine import Event
-
+def _as_events(array: np.ndarray) -> list[Event]:
     return Event.unpack_all(array.tobytes())
 
 
@@ -170,7 +171,7 @@ def test_batch_larger_than_the_event_buffer_is_run_in_pieces() -> None:
 
 
 @pytest.mark.parametrize("engine_cls", [Engine, ReferenceEngine])
-def test_both_engines_refuse_the_same_capacities(engine_cls: type) -> None:
+def test_both_engines_refuse_the_same_capacities(engine_cls: type[Engine] | type[ReferenceEngine]) -> None:
     # pt_engine.h's limits, which the reference repeats: one more than each is refused by both engines.
     assert (reference.MAX_ORDERS, reference.MAX_LEVELS_PER_SIDE) == (lib.PT_MAX_ORDERS, lib.PT_MAX_LEVELS_PER_SIDE)
     engine_cls(EngineConfig(max_orders=16, max_levels_per_side=reference.MAX_LEVELS_PER_SIDE))
@@ -181,7 +182,7 @@ def test_both_engines_refuse_the_same_capacities(engine_cls: type) -> None:
 
 
 @pytest.mark.parametrize("engine_cls", [Engine, ReferenceEngine])
-def test_both_engines_refuse_the_same_symbol_configs(engine_cls: type) -> None:
+def test_both_engines_refuse_the_same_symbol_configs(engine_cls: type[Engine] | type[ReferenceEngine]) -> None:
     # pnl_unit up to PT_MAX_PNL_UNIT; a level's qty (at most max_orders full orders) must fit an int64
     assert reference.MAX_PNL_UNIT == lib.PT_MAX_PNL_UNIT
     engine = engine_cls(EngineConfig(max_orders=16, max_levels_per_side=16))
@@ -190,4 +191,4 @@ def test_both_engines_refuse_the_same_symbol_configs(engine_cls: type) -> None:
     engine.add_symbol(SymbolConfig("OK2", pnl_unit=reference.MAX_PNL_UNIT))
     for bad in ({"max_price_ticks": 1, "max_order_lots": most_lots + 1}, {"pnl_unit": reference.MAX_PNL_UNIT + 1}):
         with pytest.raises(InvalidConfigError):
-            engine.add_symbol(SymbolConfig("BAD", **bad))  # type: ignore[arg-type]
+            engine.add_symbol(SymbolConfig("BAD", **bad))

@@ -42,8 +42,10 @@ ACK, REJECT, FILL, CANCELED, MODIFIED, BOOK_DELTA, TRADE = (
 # ---- helpers for the scenarios below -------------------------------------------------------------------------------
 
 
-ENGINE_CLASSES = {"c": Engine, "reference": ReferenceEngine}
-_engine_cls: type = ReferenceEngine
+#: either engine: every test runs once on each (the engine_kind fixture picks which)
+AnyEngine = Engine | ReferenceEngine
+ENGINE_CLASSES: dict[str, type[AnyEngine]] = {"c": Engine, "reference": ReferenceEngine}
+_engine_cls: type[AnyEngine] = ReferenceEngine
 
 
 @pytest.fixture(autouse=True, params=sorted(ENGINE_CLASSES))
@@ -58,7 +60,7 @@ def engine_kind(request: pytest.FixtureRequest) -> str:
 _DEFAULT_CONFIG = EngineConfig()
 
 
-def make_engine(config: EngineConfig = _DEFAULT_CONFIG, **symbol_fields: Any) -> ReferenceEngine:
+def make_engine(config: EngineConfig = _DEFAULT_CONFIG, **symbol_fields: Any) -> AnyEngine:
     engine = _engine_cls(config)
     engine.add_symbol(SymbolConfig(name="AAA", **symbol_fields))
     return engine
@@ -85,7 +87,7 @@ def trades(events: list[Event]) -> list[tuple[int, int, int, int]]:
     return [(e.price, e.qty, e.maker_order_id, e.order_id) for e in events if e.type == TRADE]
 
 
-def book(engine: ReferenceEngine) -> dict[str, list[tuple[int, int]]]:
+def book(engine: AnyEngine) -> dict[str, list[tuple[int, int]]]:
     """(order id, open qty) per side, in priority order."""
     return {side: [(o.order_id, o.open_qty) for o in orders] for side, orders in engine.l3("AAA").items()}
 
@@ -566,8 +568,8 @@ def test_random_stream_conserves_every_order_quantity_and_never_leaves_the_book_
         assert qty == done[order_id] + resting.get(order_id, 0), f"order {order_id} does not add up"
         assert open_qty[order_id] == resting.get(order_id, 0)
     # Every level's qty and count agree with its orders.
-    for side, levels in engine.l2("AAA").items():
-        for lv in levels:
+    for side, side_levels in engine.l2("AAA").items():
+        for lv in side_levels:
             orders = [o for o in engine.l3("AAA")[side] if o.price == lv.price]
             assert lv == Level(lv.price, sum(o.open_qty for o in orders), len(orders))
     assert len(original) > 500 and len(resting) > 0

@@ -194,7 +194,7 @@ def test_events_behave_as_a_read_only_list() -> None:
             events[bad]
     assert events[np.int64(1)] == events[True] == as_list[1]  # any integer with __index__, as a list takes
     with pytest.raises(TypeError):
-        events["0"]  # type: ignore[call-overload]
+        events["0"]  # type: ignore[call-overload]  # deliberately wrong: the test checks the error
     assert as_list[1] in events and as_list[1]._replace(qty=6) not in events
     assert list(reversed(events)) == as_list[::-1] and events.index(as_list[1]) == 1 and events.count(as_list[0]) == 1
     assert repr(events) == repr(as_list)
@@ -216,14 +216,15 @@ def test_the_shape_cache_serves_each_symbol_and_engine_its_own_units() -> None:
     # symbol id and be converted with its own tick and lot.
     a, b = make_engine(), Engine()
     b.add_symbol(SymbolConfig("S2", tick_size=0.5, lot_size=0.5))  # S2 of b is a's S0's id with other steps
-    for engine, symbol, price, qty, want in [
+    cases: list[tuple[Engine, str | int, float, float, tuple[int, int, int]]] = [
         (a, "S0", 7.0, 3.0, (0, 7, 3)),
         (a, "S2", 7.0, 3.0, (2, 700, 3000)),
         (b, "S2", 7.0, 3.0, (0, 14, 6)),
         (a, 2, 7.0, 3.0, (2, 700, 3000)),
         (b, 0, 7.0, 3.0, (0, 14, 6)),
         (a, "S2", 7.0, 3.0, (2, 700, 3000)),
-    ]:
+    ]
+    for engine, symbol, price, qty, want in cases:
         before = b.stats()["commands"] if engine is a else a.stats()["commands"]
         ack = engine.submit(1, symbol, "buy", qty, price, tif="GTC", ts_ns=1)[0]
         assert (ack.type, ack.symbol_id, ack.price, ack.qty) == (EventType.ACK, *want)
@@ -236,7 +237,7 @@ def test_a_cached_str_symbol_does_not_make_equal_numbers_valid_symbols() -> None
     engine.submit(1, 0, "buy", 1.0, 5.0, ts_ns=1)  # an int symbol is an id
     for symbol in (0.0, np.int64(0), "S9"):
         with pytest.raises(KeyError):  # UnknownSymbolError, or the plain KeyError of an unknown name
-            engine.submit(1, symbol, "buy", 1.0, 5.0, ts_ns=1)
+            engine.submit(1, symbol, "buy", 1.0, 5.0, ts_ns=1)  # type: ignore[arg-type]  # deliberately wrong: the test checks the error
 
 
 def test_equal_names_share_a_shape_and_any_other_value_still_takes_the_python_path() -> None:
@@ -245,9 +246,11 @@ def test_equal_names_share_a_shape_and_any_other_value_still_takes_the_python_pa
         e.add_symbol(SymbolConfig("S", tick_size=0.5, lot_size=1))
     got = [
         engine.submit(1, "S", "sell", 3, 50.5, post_only=True, ts_ns=1),
-        engine.submit(1, "S", 2, 3, 51.0, post_only=1, ts_ns=2),  # Side.SELL's int and a truthy int: the same shape
-        engine.submit(1, "S", "sell", 3, 51.5, post_only=[1], ts_ns=3),  # not hashable: converted every call
-        engine.submit(1, "S", "sell", 3, 52.0, post_only=[], tif="", ts_ns=4),
+        # Side.SELL's int and a truthy int: the same shape as the call above.
+        engine.submit(1, "S", 2, 3, 51.0, post_only=1, ts_ns=2),  # type: ignore[arg-type]  # deliberately not a bool
+        # Not hashable: converted every call.
+        engine.submit(1, "S", "sell", 3, 51.5, post_only=[1], ts_ns=3),  # type: ignore[arg-type]  # deliberately not a bool
+        engine.submit(1, "S", "sell", 3, 52.0, post_only=[], tif="", ts_ns=4),  # type: ignore[arg-type]  # deliberately not a bool
     ]
     want = [
         ref.execute(Command.new(1, 0, 2, 3, 101, post_only=True, ts_ns=1)),
@@ -256,9 +259,14 @@ def test_equal_names_share_a_shape_and_any_other_value_still_takes_the_python_pa
         ref.execute(Command.new(1, 0, 2, 3, 104, ts_ns=4)),
     ]
     assert got == want
-    for bad, error in [({"side": "up"}, KeyError), ({"tif": "DAY"}, KeyError), ({"side": ["sell"]}, TypeError)]:
+    bad_names: list[tuple[dict[str, object], type[Exception]]] = [
+        ({"side": "up"}, KeyError),
+        ({"tif": "DAY"}, KeyError),
+        ({"side": ["sell"]}, TypeError),
+    ]
+    for bad, error in bad_names:
         with pytest.raises(error):
-            engine.submit(1, "S", **{"side": "sell", **bad}, qty=3, price=50.5, ts_ns=5)  # type: ignore[arg-type]
+            engine.submit(1, "S", **{"side": "sell", **bad}, qty=3, price=50.5, ts_ns=5)  # type: ignore[arg-type]  # deliberately wrong: the test checks the error
     assert engine.stats()["commands"] == len(got)
 
 
@@ -269,7 +277,8 @@ def test_the_shape_cache_stops_growing_at_its_bound() -> None:
     engine.add_symbol(SymbolConfig("S"))
     for i in range(_MAX_SHAPES + 10):
         # Every truthy post_only value is a key of its own: past the bound, each call converts its names again.
-        assert engine.submit(1, "S", "buy", 1, 10, post_only=f"yes{i}", ts_ns=i)[0].type == EventType.ACK
+        ack = engine.submit(1, "S", "buy", 1, 10, post_only=f"yes{i}", ts_ns=i)[0]  # type: ignore[arg-type]  # deliberately not a bool
+        assert ack.type == EventType.ACK
         engine.mass_cancel(1, ts_ns=i)
     assert engine._hot_shapes == len(engine._shapes_by_id) == _MAX_SHAPES
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
 import pytest
 
 from c_engine import CancelReason, Event, EventType, Op, RejectReason
-from hotpath import AsyncClient, EngineGoneError
+from hotpath.async_client import AsyncClient
+from hotpath.client import EngineGoneError
 
 from conftest import WAIT_S, EngineRun
 
@@ -19,7 +20,7 @@ T = TypeVar("T")
 
 
 def run(main: Callable[[], Awaitable[T]]) -> T:
-    return asyncio.run(asyncio.wait_for(main(), 30))  # type: ignore[arg-type]
+    return asyncio.run(asyncio.wait_for(main(), 30))
 
 
 @pytest.mark.engine_config(clients=(), accounts=(("mm_1", 5),))
@@ -139,7 +140,7 @@ def test_an_operators_ack_on_the_ring_is_not_taken_for_the_response_to_a_request
     assert [e.acked_op for e in seen] == [Op.KILL_RESET, Op.NEW]  # both reached the iterator, in order
 
 
-async def _take(client: AsyncClient, n: int):  # type: ignore[no-untyped-def]
+async def _take(client: AsyncClient, n: int) -> AsyncIterator[Event]:
     count = 0
     async for event in client.events():
         yield event

@@ -18,6 +18,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,10 @@ import pytest
 
 import hotpath
 from c_engine import EVENT_DTYPE, Event
-from hotpath import (
-    BackoffIdle,
+from hotpath import BackoffIdle
+from hotpath._cring import lib
+from hotpath.bcast import (
+    _ERRORS,
     Broadcast,
     BroadcastBadMagicError,
     BroadcastBadVersionError,
@@ -38,8 +41,6 @@ from hotpath import (
     SharedMemoryBroadcast,
     broadcast_bytes,
 )
-from hotpath._cring import lib
-from hotpath.bcast import _ERRORS
 
 ROOT = Path(__file__).resolve().parents[2]
 SHM = Path("/dev/shm")
@@ -62,7 +63,8 @@ def msg(seq: int) -> bytes:
     return batch(seq, 1).tobytes()
 
 
-def seq_of(raw: bytes) -> int:
+def seq_of(raw: bytes | None) -> int:
+    assert raw is not None, "nothing new to read"
     return Event.unpack_all(raw)[0].seq
 
 
@@ -98,7 +100,7 @@ def test_a_reader_gets_messages_in_publish_order_then_none(bcast: Broadcast) -> 
     for i in range(3):
         bcast.publish(msg(i))
     assert bcast.publish_batch(batch(3, 2)) == 2
-    assert seq_of(reader.read()) == 0  # type: ignore[arg-type]
+    assert seq_of(reader.read()) == 0
     out = reader.read_batch(10)
     assert out.dtype == EVENT_DTYPE and intact(out, 1) and len(out) == 4
     assert reader.read() is None and len(reader.read_batch(4)) == 0
@@ -111,7 +113,7 @@ def test_publish_accepts_events_and_bytes_and_rejects_other_sizes(bcast: Broadca
     bcast.publish(bytearray(msg(8)))
     with pytest.raises(ValueError):
         bcast.publish(b"short")
-    assert [seq_of(reader.read()) for _ in range(2)] == [7, 8]  # type: ignore[arg-type]
+    assert [seq_of(reader.read()) for _ in range(2)] == [7, 8]
 
 
 def test_readers_have_independent_cursors_and_a_new_reader_starts_at_the_newest(bcast: Broadcast) -> None:
@@ -120,7 +122,7 @@ def test_readers_have_independent_cursors_and_a_new_reader_starts_at_the_newest(
     late = bcast.reader()
     assert late.position == 3 and late.read() is None
     bcast.publish(msg(3))
-    assert seq_of(late.read()) == 3  # type: ignore[arg-type]
+    assert seq_of(late.read()) == 3
     assert intact(early.read_batch(8), 0)
 
 
@@ -158,7 +160,7 @@ def test_resync_jumps_to_the_newest_position_without_counting_a_loss(bcast: Broa
     assert reader.resync() == 30
     assert reader.read() is None and reader.lost_total == 0
     bcast.publish(msg(30))
-    assert seq_of(reader.read()) == 30  # type: ignore[arg-type]
+    assert seq_of(reader.read()) == 30
 
 
 def test_read_wait_times_out_on_nothing_new_and_returns_a_message(bcast: Broadcast) -> None:
@@ -309,7 +311,7 @@ def _read(name: str, count: int, conn: Connection, slow: bool, progress: Any) ->
     conn.close()
 
 
-def _start_reader(name: str, count: int, slow: bool, progress: Any = None) -> tuple[mp.Process, Connection]:
+def _start_reader(name: str, count: int, slow: bool, progress: Any = None) -> tuple[BaseProcess, Connection]:
     parent_conn, child_conn = FORK.Pipe(duplex=False)
     proc = FORK.Process(target=_read, args=(name, count, child_conn, slow, progress), daemon=True)
     proc.start()
@@ -319,15 +321,15 @@ def _start_reader(name: str, count: int, slow: bool, progress: Any = None) -> tu
     return proc, parent_conn
 
 
-def _result(proc: mp.Process, conn: Connection) -> tuple[int, int, int, int, int, int]:
+def _result(proc: BaseProcess, conn: Connection) -> tuple[int, int, int, int, int, int]:
     assert conn.poll(CHILD_TIMEOUT_S + 10), "reader did not report in time"
-    result = conn.recv()
+    result: tuple[int, int, int, int, int, int] = conn.recv()
     proc.join(10)
     assert proc.exitcode == 0
-    return result  # type: ignore[no-any-return]
+    return result
 
 
-def _stop(proc: mp.Process) -> None:
+def _stop(proc: BaseProcess) -> None:
     if proc.is_alive():
         proc.kill()
     proc.join(10)

@@ -25,7 +25,7 @@ import pytest
 import zmq
 
 from c_engine import EVENT_DTYPE, Command, Event, EventType, Side
-from hotpath import SharedMemoryBroadcast
+from hotpath.bcast import SharedMemoryBroadcast
 from hotpath.bridge import Bridge, main
 from hotpath.md_subscriber import BridgeRequestError, MarketDataSubscriber
 
@@ -130,7 +130,9 @@ def publish_script(md: SharedMemoryBroadcast, first_seq: int = 1) -> None:
     md.publish_batch(rows([delta(first_seq + i, *d) for i, d in enumerate(SCRIPT)]))
 
 
-def test_deltas_give_subscriber_and_bridge_the_expected_books(bridge, subscriber, md) -> None:
+def test_deltas_give_subscriber_and_bridge_the_expected_books(
+    bridge: Bridge, subscriber: MarketDataSubscriber, md: SharedMemoryBroadcast
+) -> None:
     with running(bridge):
         connect(subscriber)
         publish_script(md)
@@ -143,7 +145,9 @@ def test_deltas_give_subscriber_and_bridge_the_expected_books(bridge, subscriber
     assert all(m["symbol"] != "AA" for m in got)  # the prefix topic was filtered out
 
 
-def test_each_topic_numbers_its_messages_from_one(bridge, subscriber, md) -> None:
+def test_each_topic_numbers_its_messages_from_one(
+    bridge: Bridge, subscriber: MarketDataSubscriber, md: SharedMemoryBroadcast
+) -> None:
     with running(bridge):
         connect(subscriber)
         publish_script(md)
@@ -157,7 +161,9 @@ def test_each_topic_numbers_its_messages_from_one(bridge, subscriber, md) -> Non
     assert bridge.seq("AAA") == 7 and bridge.seq("BBB") == 2 and bridge.seq("AA") == 1
 
 
-def test_trade_is_published_with_maker_and_taker_fields_and_leaves_the_book(bridge, subscriber, md) -> None:
+def test_trade_is_published_with_maker_and_taker_fields_and_leaves_the_book(
+    bridge: Bridge, subscriber: MarketDataSubscriber, md: SharedMemoryBroadcast
+) -> None:
     with running(bridge):
         connect(subscriber)
         md.publish_batch(rows([delta(1, 0, BUY, 100, 5, 1), trade(2, 0, SELL, 100, 2)]))
@@ -168,7 +174,9 @@ def test_trade_is_published_with_maker_and_taker_fields_and_leaves_the_book(brid
     assert bridge.book("AAA").to_dict() == {"bids": [[100, 5, 1]], "asks": []}
 
 
-def test_snapshot_request_returns_book_to_depth_with_last_topic_seq(bridge, subscriber, md) -> None:
+def test_snapshot_request_returns_book_to_depth_with_last_topic_seq(
+    bridge: Bridge, subscriber: MarketDataSubscriber, md: SharedMemoryBroadcast
+) -> None:
     publish_script(md)
     bridge.poll_once()
     with running(bridge):
@@ -178,7 +186,7 @@ def test_snapshot_request_returns_book_to_depth_with_last_topic_seq(bridge, subs
 
 
 def rep_round_trip(bridge: Bridge, endpoint: str, frames: list[bytes]) -> dict[str, Any]:
-    ctx = zmq.Context.instance()
+    ctx: zmq.Context[Any] = zmq.Context.instance()
     with ctx.socket(zmq.REQ) as req:
         req.setsockopt(zmq.LINGER, 0)
         req.connect(endpoint)
@@ -202,19 +210,25 @@ def rep_round_trip(bridge: Bridge, endpoint: str, frames: list[bytes]) -> dict[s
         ([b'{"op": "snapshot"}', b"extra"], "one frame"),
     ],
 )
-def test_malformed_request_is_answered_with_an_error_and_the_bridge_serves_on(bridge, endpoints, frames, error) -> None:
+def test_malformed_request_is_answered_with_an_error_and_the_bridge_serves_on(
+    bridge: Bridge, endpoints: tuple[str, str], frames: list[bytes], error: str
+) -> None:
     assert error in rep_round_trip(bridge, endpoints[1], frames)["error"]
     assert rep_round_trip(bridge, endpoints[1], [b'{"op": "snapshot", "symbol": "BBB"}'])["seq"] == 0
     assert bridge.bad_requests == 1 and bridge.requests == 2
 
 
-def test_stats_request_returns_the_counters(bridge, endpoints, md) -> None:
+def test_stats_request_returns_the_counters(
+    bridge: Bridge, endpoints: tuple[str, str], md: SharedMemoryBroadcast
+) -> None:
     publish_script(md)
     stats = rep_round_trip(bridge, endpoints[1], [b'{"op": "stats"}'])
     assert stats["events_in"] == len(SCRIPT) and stats["overruns"] == 0
 
 
-def test_late_subscriber_detects_the_gap_and_resyncs_from_a_snapshot(bridge, md, endpoints) -> None:
+def test_late_subscriber_detects_the_gap_and_resyncs_from_a_snapshot(
+    bridge: Bridge, md: SharedMemoryBroadcast, endpoints: tuple[str, str]
+) -> None:
     publish_script(md)
     bridge.poll_once()
     with MarketDataSubscriber(*endpoints, ["AAA"]) as late, running(bridge):
@@ -240,7 +254,9 @@ class DroppingSubscriber(MarketDataSubscriber):
         return frames
 
 
-def test_subscriber_that_loses_messages_mid_stream_resyncs_and_ends_equal(bridge, md, endpoints) -> None:
+def test_subscriber_that_loses_messages_mid_stream_resyncs_and_ends_equal(
+    bridge: Bridge, md: SharedMemoryBroadcast, endpoints: tuple[str, str]
+) -> None:
     with DroppingSubscriber(*endpoints, ["AAA"]) as sub:
         with running(bridge):
             connect(sub)
@@ -251,8 +267,11 @@ def test_subscriber_that_loses_messages_mid_stream_resyncs_and_ends_equal(bridge
         assert sub.book("AAA").to_dict() == EXPECTED["AAA"] == bridge.book("AAA").to_dict()
 
 
-def test_subscriber_notices_a_lost_tail_message_from_the_heartbeat(bridge, md, endpoints) -> None:
-    with DroppingSubscriber(*endpoints, ["AAA"]) as sub:
+def test_subscriber_notices_a_lost_tail_message_from_the_heartbeat(
+    bridge: Bridge, md: SharedMemoryBroadcast, endpoints: tuple[str, str]
+) -> None:
+    sub = DroppingSubscriber(*endpoints, ["AAA"])
+    with sub:
         sub.drop = {2}
         with running(bridge):
             connect(sub)
@@ -261,7 +280,9 @@ def test_subscriber_notices_a_lost_tail_message_from_the_heartbeat(bridge, md, e
         assert sub.book("AAA").to_dict() == {"bids": [[101, 1, 1], [100, 5, 1]], "asks": []}
 
 
-def test_subscriber_resyncs_when_the_bridge_restarts_and_numbers_from_one_again(md, endpoints) -> None:
+def test_subscriber_resyncs_when_the_bridge_restarts_and_numbers_from_one_again(
+    md: SharedMemoryBroadcast, endpoints: tuple[str, str]
+) -> None:
     with MarketDataSubscriber(*endpoints, ["AAA"]) as sub:
         with Bridge(md.name, SYMBOLS, *endpoints, heartbeat_s=0.02) as first, running(first):
             connect(sub)
@@ -275,7 +296,9 @@ def test_subscriber_resyncs_when_the_bridge_restarts_and_numbers_from_one_again(
             assert sub.last_seq("AAA") == 1
 
 
-def test_md_overrun_resyncs_books_from_snapshot_source_and_skips_covered_deltas(shm_name, endpoints) -> None:
+def test_md_overrun_resyncs_books_from_snapshot_source_and_skips_covered_deltas(
+    shm_name: str, endpoints: tuple[str, str]
+) -> None:
     calls: list[int] = []
 
     def source(symbol_id: int) -> tuple[int, list[tuple[int, int, int]], list[tuple[int, int, int]]]:
@@ -306,7 +329,7 @@ def test_md_overrun_resyncs_books_from_snapshot_source_and_skips_covered_deltas(
         assert bridge.stats()["overruns"] == 1
 
 
-def test_md_overrun_without_snapshot_source_marks_books_stale(shm_name, endpoints) -> None:
+def test_md_overrun_without_snapshot_source_marks_books_stale(shm_name: str, endpoints: tuple[str, str]) -> None:
     with SharedMemoryBroadcast.create(shm_name, 16) as md, \
             Bridge(shm_name, {0: "AAA"}, *endpoints) as bridge:  # fmt: skip
         md.publish_batch(rows([delta(i, 0, BUY, 200 + i, 1, 1) for i in range(1, 41)]))
@@ -318,7 +341,7 @@ def test_md_overrun_without_snapshot_source_marks_books_stale(shm_name, endpoint
             bridge.snapshot("AAA", depth=1.5)
 
 
-def test_bridge_book_follows_a_real_engine_through_an_overrun(shm_name, endpoints) -> None:
+def test_bridge_book_follows_a_real_engine_through_an_overrun(shm_name: str, endpoints: tuple[str, str]) -> None:
     from c_engine import Engine
 
     engine = Engine()
@@ -339,13 +362,13 @@ def test_bridge_book_follows_a_real_engine_through_an_overrun(shm_name, endpoint
         l2 = engine.l2(symbol_id)
         return engine.stats()["events"], l2["bids"], l2["asks"]  # the engine seq of its last event
 
-    def run(n: int) -> None:
+    def run(md: SharedMemoryBroadcast, n: int) -> None:
         for _ in range(n):
             for ev in step():
                 if ev.type in (EventType.BOOK_DELTA, EventType.TRADE):
                     md.publish(ev)
 
-    def check() -> None:
+    def check(bridge: Bridge) -> None:
         for sid in ids:
             l2 = engine.l2(sid)
             want = {"bids": [list(lv) for lv in l2["bids"]], "asks": [list(lv) for lv in l2["asks"]]}
@@ -354,24 +377,24 @@ def test_bridge_book_follows_a_real_engine_through_an_overrun(shm_name, endpoint
     with SharedMemoryBroadcast.create(shm_name, 64) as md, \
             Bridge(shm_name, {ids[0]: "AAA", ids[1]: "BBB"}, *endpoints, snapshot_source=source) as bridge:  # fmt: skip
         for _ in range(20):  # the bridge keeps up
-            run(10)
+            run(md, 10)
             while bridge.poll_once():
                 pass
-        check()
+        check(bridge)
         assert bridge.overruns == 0
-        run(300)  # it falls more than 64 messages behind
+        run(md, 300)  # it falls more than 64 messages behind
         bridge.poll_once()
         assert bridge.overruns == 1
-        check()
+        check(bridge)
         for _ in range(20):
-            run(10)
+            run(md, 10)
             while bridge.poll_once():
                 pass
-        check()
+        check(bridge)
         engine.check()
 
 
-def test_run_stops_cleanly_and_releases_its_endpoints(md, endpoints) -> None:
+def test_run_stops_cleanly_and_releases_its_endpoints(md: SharedMemoryBroadcast, endpoints: tuple[str, str]) -> None:
     bridge = Bridge(md.name, SYMBOLS, *endpoints)
     stop = threading.Event()
     t = threading.Thread(target=bridge.run, args=(stop,))
@@ -389,7 +412,7 @@ def test_run_stops_cleanly_and_releases_its_endpoints(md, endpoints) -> None:
     Bridge(md.name, SYMBOLS, *endpoints).close()  # the same endpoints bind again: the sockets were closed
 
 
-def test_bridge_binds_loopback_only(md) -> None:
+def test_bridge_binds_loopback_only(md: SharedMemoryBroadcast) -> None:
     with pytest.raises(ValueError, match="127.0.0.1"):
         Bridge(md.name, SYMBOLS, "tcp://0.0.0.0:5999", "tcp://127.0.0.1:5998")
 
@@ -417,7 +440,9 @@ def cpu_s(pid: int) -> float:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_bridge_process_idles_under_5_percent_of_a_core_and_exits_0_on_signal(md, endpoints, sig) -> None:
+def test_bridge_process_idles_under_5_percent_of_a_core_and_exits_0_on_signal(
+    md: SharedMemoryBroadcast, endpoints: tuple[str, str], sig: signal.Signals
+) -> None:
     cmd = [sys.executable, "-m", "hotpath.bridge", "--md", md.name, "--pub", endpoints[0], "--rep", endpoints[1],
            "--symbols", "0=AAA,1=BBB"]  # fmt: skip
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)

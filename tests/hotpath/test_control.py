@@ -17,6 +17,7 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import zmq
@@ -58,12 +59,12 @@ def _spawn_client(run: EngineRun, client_id: int, orders: int, *, read_events: b
     return child
 
 
-def _snapshot(run: EngineRun) -> dict[str, object]:
+def _snapshot(run: EngineRun) -> dict[str, Any]:
     with ControlClient(run.config.endpoint) as ctl:
         return ctl.request("snapshot", symbol="TEST", depth=50)
 
 
-def _stats(run: EngineRun) -> dict[str, object]:
+def _stats(run: EngineRun) -> dict[str, Any]:
     with ControlClient(run.config.endpoint) as ctl:
         return ctl.request("stats")
 
@@ -80,7 +81,7 @@ def test_attach_trade_detach_with_cancel_and_attach_again(engine_run: EngineRun)
         snap = c.snapshot("TEST")
         assert snap["bids"] == [[99, 2, 1]] and snap["asks"] == [[101, 1, 1]]
         assert snap["engine_seq"] == 4  # two ACKs and two BOOK_DELTAs
-        assert [cl["client"] for cl in _stats(engine_run)["clients"]] == [1, 2, 5]  # type: ignore[index]
+        assert [cl["client"] for cl in _stats(engine_run)["clients"]] == [1, 2, 5]
     # close() detached with cancel: both orders gone, the ring pair unlinked, the id free again
     assert _snapshot(engine_run)["bids"] == [] and _snapshot(engine_run)["asks"] == []
     assert not (SHM / f"{engine_run.prefix}_c5_cmd").exists()
@@ -139,7 +140,7 @@ def test_a_client_that_dies_has_its_orders_cancelled_and_others_do_not_notice(en
     with other.market_data() as md:
         reader = md.reader()
         child = _spawn_client(engine_run, 7, orders=3)
-        assert len(_snapshot(engine_run)["bids"]) == 3  # type: ignore[arg-type]
+        assert len(_snapshot(engine_run)["bids"]) == 3
         child.kill()
         child.wait(WAIT_S)
         _wait_for(lambda: _snapshot(engine_run)["bids"] == [], "the dead client's orders were not cancelled")
@@ -184,7 +185,7 @@ def test_a_client_that_stops_heartbeating_is_disconnected(engine_run: EngineRun)
     silent.submit("TEST", "buy", 1, 95)
     silent.wait_events(1)
     _wait_for(lambda: _snapshot(engine_run)["bids"] == [], "the silent client was not disconnected", 5.0)
-    clients = [c["client"] for c in _stats(engine_run)["clients"]]  # type: ignore[index]
+    clients = [c["client"] for c in _stats(engine_run)["clients"]]
     assert 9 not in clients and 10 in clients
     silent.close()  # detach fails (NOT_ATTACHED): logged, not raised
     beating.close()
@@ -192,7 +193,7 @@ def test_a_client_that_stops_heartbeating_is_disconnected(engine_run: EngineRun)
 
 def test_bad_requests_get_typed_errors_and_change_nothing(engine_run: EngineRun) -> None:
     with ControlClient(engine_run.config.endpoint) as ctl:
-        for op, fields, code in [
+        cases: list[tuple[str, dict[str, Any], str]] = [
             ("launch", {}, "BAD_REQUEST"),
             ("attach", {"client": -1}, "BAD_REQUEST"),
             ("attach", {"client": "7"}, "UNKNOWN_ACCOUNT"),  # a name, and no account has it
@@ -203,12 +204,13 @@ def test_bad_requests_get_typed_errors_and_change_nothing(engine_run: EngineRun)
             ("heartbeat", {"client": 7}, "NOT_ATTACHED"),
             ("snapshot", {"symbol": "NOPE"}, "UNKNOWN_SYMBOL"),
             ("snapshot", {"symbol": "TEST", "depth": 0}, "BAD_REQUEST"),
-        ]:
+        ]
+        for op, fields, code in cases:
             with pytest.raises(ControlError) as err:
                 ctl.request(op, **fields)
             assert err.value.code == code, (op, fields)
         assert [c["client"] for c in ctl.request("stats")["clients"]] == [1, 2]
-    raw = zmq.Context.instance().socket(zmq.REQ)
+    raw: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REQ)
     raw.setsockopt(zmq.LINGER, 0)
     raw.connect(engine_run.config.endpoint)
     raw.send(b"not json")
@@ -219,7 +221,7 @@ def test_bad_requests_get_typed_errors_and_change_nothing(engine_run: EngineRun)
 
 def test_a_stopped_engine_leaves_no_socket_and_a_client_times_out(engine_run: EngineRun) -> None:
     c = Client(11, endpoint=engine_run.config.endpoint)
-    assert engine_run.proc.send_signal(signal.SIGTERM) is None
+    engine_run.proc.send_signal(signal.SIGTERM)
     assert engine_run.proc.wait(WAIT_S) == 0
     c._ctl.timeout_s = 0.2
     c.close()  # the detach times out: logged; the rings' mappings are closed anyway

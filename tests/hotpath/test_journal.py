@@ -36,6 +36,18 @@ from conftest import SHM, WAIT_S, Runs
 LOOP_EJOURNALFULL = -7
 
 
+def _journal_path(config: EngineProcessConfig) -> str:
+    """The run's journal file (Runs.start always names one)."""
+    assert config.journal_path is not None
+    return config.journal_path
+
+
+def _status_path(config: EngineProcessConfig) -> Path:
+    """The run's status file (Runs.start always names one)."""
+    assert config.status_path is not None
+    return Path(config.status_path)
+
+
 def _stream(n: int, seed: int) -> list[Command]:
     """Clients 1 and 2 alternating: crossing limit orders around 100, with every 7th a qty-0 REJECT."""
     rng = random.Random(seed)
@@ -78,7 +90,7 @@ def test_a_restart_replays_the_journal_to_the_state_of_the_first_run_and_keeps_a
     config, proc = runs.start()
     _submit_all(config, commands)
     first = runs.stop(config, proc)
-    records = read_commands(config.journal_path)  # type: ignore[arg-type]
+    records = read_commands(_journal_path(config))
     assert first["rc"] == 0 and first["replayed"] == 0 and first["commands"] == len(commands)
     assert first["journaled"] == len(records) == len(commands)  # the qty-0 REJECTs too: they take a seq
     for client in (1, 2):  # the loop serves clients in turn: each client's commands keep its order
@@ -92,7 +104,7 @@ def test_a_restart_replays_the_journal_to_the_state_of_the_first_run_and_keeps_a
     second = runs.stop(config2, proc2)
     assert second["replayed"] == len(records)
     assert second["recovered_state_hash"] == first["state_hash"] == _reference_hash(records, config2)
-    all_records = read_commands(config.journal_path)  # type: ignore[arg-type]
+    all_records = read_commands(_journal_path(config))
     assert len(all_records) == second["journaled"] == len(records) + len(more)
     assert (all_records[: len(records)] == records).all()
     assert second["state_hash"] == _reference_hash(all_records, config2)
@@ -117,14 +129,14 @@ def test_after_a_sigkill_every_acknowledged_command_is_journaled_and_recovery_ma
                 acked |= {(e.client_id, e.cloid) for e in client.poll_events(1024) if e.type == EventType.ACK}
         proc.send_signal(signal.SIGKILL)  # mid-stream: commands are still in the rings
         assert proc.wait(WAIT_S) == -signal.SIGKILL
-    assert not Path(config.status_path).exists()  # type: ignore[arg-type]  # it died, it wrote nothing
+    assert not _status_path(config).exists()  # it died, it wrote nothing
 
-    records = read_commands(config.journal_path)  # type: ignore[arg-type]
+    records = read_commands(_journal_path(config))
     journaled = set(zip(records["client_id"].tolist(), records["cloid"].tolist(), strict=True))
     assert acked <= journaled
     assert len(journaled) == len(records)
-    for client in (1, 2):  # each client's commands in the order it sent them
-        cloids = records["cloid"][records["client_id"] == client].tolist()
+    for client_id in (1, 2):  # each client's commands in the order it sent them
+        cloids = records["cloid"][records["client_id"] == client_id].tolist()
         assert cloids == sorted(cloids)
 
     config2, proc2 = runs.start(ring_capacity=256)
@@ -153,8 +165,8 @@ def test_journal_dump_replays_through_engine_replay_to_the_same_state_hash(
               str(config.engine.max_levels_per_side), "--max-clients", str(config.engine.max_clients)]  # fmt: skip
     for named in (True, False):  # symbol names from SYMBOLS.toml, or ids written as integers
         out = tmp_path / f"commands_{named}.jsonl"
-        args = ["journal", "dump", config.journal_path, "--out", str(out)]
-        assert proptrade(args + (["--symbols", str(symbols)] if named else [])) == 0  # type: ignore[operator]
+        args = ["journal", "dump", _journal_path(config), "--out", str(out)]
+        assert proptrade(args + (["--symbols", str(symbols)] if named else [])) == 0
         first = json.loads(out.read_text().splitlines()[0])
         assert first["symbol"] == ("TEST" if named else 0)
         capsys.readouterr()
@@ -173,8 +185,8 @@ def test_a_full_journal_stops_the_loop_without_running_what_it_cannot_journal(ru
         assert proc.wait(WAIT_S) == LOOP_EJOURNALFULL & 0xFF
         assert one.poll_events() == []  # commands 6..8 were never run
     assert [e.cloid for e in acks] == [1, 2, 3, 4, 5]
-    assert read_commands(config.journal_path)["cloid"].tolist() == [1, 2, 3, 4, 5]  # type: ignore[arg-type]
-    status = json.loads(Path(config.status_path).read_text())  # type: ignore[arg-type]
+    assert read_commands(_journal_path(config))["cloid"].tolist() == [1, 2, 3, 4, 5]
+    status = json.loads(_status_path(config).read_text())
     assert status["rc"] == LOOP_EJOURNALFULL and status["journaled"] == 5 and status["commands"] == 5
 
 
@@ -263,7 +275,7 @@ def test_a_sigkill_under_load_loses_no_acknowledged_event_and_clients_reattach(r
             agent.kill()
             agent.wait(WAIT_S)
 
-    records = read_commands(config.journal_path)  # type: ignore[arg-type]
+    records = read_commands(_journal_path(config))
     journaled_clients = set(records["client_id"].tolist())
     assert 5 in journaled_clients and journaled_clients & {10, 11}  # ours, and the load
     replay = Engine(config.engine)

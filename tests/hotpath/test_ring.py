@@ -17,14 +17,16 @@ import textwrap
 import time
 from collections.abc import Iterator
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from c_engine import COMMAND_DTYPE, EVENT_DTYPE, Command
-from hotpath import (
-    BackoffIdle,
+from hotpath import BackoffIdle
+from hotpath._cring import lib
+from hotpath.ring import (
     BadMagicError,
     BadVersionError,
     InvalidRingError,
@@ -34,7 +36,6 @@ from hotpath import (
     SharedMemoryRing,
     ring_bytes,
 )
-from hotpath._cring import lib
 
 ROOT = Path(__file__).resolve().parents[2]
 SHM = Path("/dev/shm")
@@ -47,7 +48,8 @@ def msg(seq: int) -> bytes:
     return Command.cancel(client_id=1, order_id=seq).pack()
 
 
-def seq_of(raw: bytes) -> int:
+def seq_of(raw: bytes | None) -> int:
+    assert raw is not None, "the ring was empty"
     return Command.unpack(raw).order_id
 
 
@@ -81,7 +83,7 @@ def test_messages_come_out_in_the_order_they_went_in(ring: Ring) -> None:
     for i in range(5):
         assert ring.push(msg(i))
     assert ring.depth() == len(ring) == 5
-    assert [seq_of(ring.pop()) for _ in range(5)] == list(range(5))  # type: ignore[arg-type]
+    assert [seq_of(ring.pop()) for _ in range(5)] == list(range(5))
 
 
 def test_ring_wraps_around_many_times_without_losing_order(ring: Ring) -> None:
@@ -105,7 +107,7 @@ def test_full_ring_refuses_push_and_never_overwrites(ring: Ring) -> None:
     assert ring.push(msg(99)) is False
     assert ring.push_batch(batch(100, 3)) == 0
     assert ring.depth() == 8
-    assert [seq_of(ring.pop()) for _ in range(8)] == list(range(8))  # type: ignore[arg-type]
+    assert [seq_of(ring.pop()) for _ in range(8)] == list(range(8))
 
 
 def test_empty_ring_pop_returns_none_and_batches_are_empty(ring: Ring) -> None:
@@ -163,7 +165,7 @@ def test_push_accepts_commands_and_bytes_and_rejects_other_sizes(ring: Ring) -> 
     assert ring.push(bytearray(msg(8)))
     with pytest.raises(ValueError):
         ring.push(b"short")
-    assert [seq_of(ring.pop()) for _ in range(2)] == [7, 8]  # type: ignore[arg-type]
+    assert [seq_of(ring.pop()) for _ in range(2)] == [7, 8]
 
 
 def test_attach_to_an_uninitialised_region_raises_bad_magic() -> None:
@@ -290,7 +292,7 @@ def _consume(name: str, count: int, conn: Connection, sleep_every: int, sleep_s:
     conn.close()
 
 
-def _run_consumer(name: str, count: int, sleep_every: int = 0, sleep_s: float = 0.0) -> tuple[mp.Process, Connection]:
+def _run_consumer(name: str, count: int, sleep_every: int = 0, sleep_s: float = 0.0) -> tuple[BaseProcess, Connection]:
     parent_conn, child_conn = FORK.Pipe(duplex=False)
     proc = FORK.Process(target=_consume, args=(name, count, child_conn, sleep_every, sleep_s), daemon=True)
     proc.start()
@@ -298,15 +300,15 @@ def _run_consumer(name: str, count: int, sleep_every: int = 0, sleep_s: float = 
     return proc, parent_conn
 
 
-def _result(proc: mp.Process, conn: Connection) -> tuple[int, int, bool]:
+def _result(proc: BaseProcess, conn: Connection) -> tuple[int, int, bool]:
     assert conn.poll(CHILD_TIMEOUT_S + 10), "consumer did not report in time"
-    result = conn.recv()
+    result: tuple[int, int, bool] = conn.recv()
     proc.join(10)
     assert proc.exitcode == 0
-    return result  # type: ignore[no-any-return]
+    return result
 
 
-def _stop(proc: mp.Process) -> None:
+def _stop(proc: BaseProcess) -> None:
     if proc.is_alive():
         proc.kill()
     proc.join(10)

@@ -102,3 +102,14 @@ def test_a_trading_process_loads_no_server_and_one_engine_library() -> None:
     server = {"hotpath._cloop", "hotpath.engine_process", "hotpath.control", "hotpath.bridge", "hotpath.launcher",
               "hotpath.engine_control", "hotpath.journal"}  # fmt: skip
     assert loaded & server == set()
+
+
+def test_every_lazy_hotpath_name_is_declared_for_type_checkers() -> None:
+    # hotpath/__init__.py imports its names on first use (__getattr__), which type checkers cannot follow; its
+    # TYPE_CHECKING block declares each one. The two lists must not drift apart.
+    import hotpath
+
+    tree = ast.parse((ROOT / "hotpath" / "__init__.py").read_text())
+    block = next(node for node in tree.body if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test))
+    declared = {alias.name for node in block.body if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert declared == set(hotpath._LAZY)

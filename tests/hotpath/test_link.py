@@ -11,10 +11,11 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Any
 
 import pytest
 
-from c_engine import EngineConfig, EventType, Flag, Liquidity, Op, RejectReason, Side
+from c_engine import EngineConfig, Event, EventType, Flag, Liquidity, Op, RejectReason, Side
 from hotpath import AsyncClient, Client, ControlClient, ControlError
 from hotpath.journal import read_commands
 
@@ -28,7 +29,7 @@ BIG = EngineConfig(max_orders=1 << 14, max_levels_per_side=1 << 10, max_symbols=
 def test_one_link_trades_for_a_thousand_accounts_and_each_position_equals_its_fills(engine_run: EngineRun) -> None:
     accounts = list(range(10, 10 + ACCOUNTS))
 
-    async def main() -> tuple[list[object], collections.Counter[int], object]:
+    async def main() -> tuple[list[dict[str, Any]], collections.Counter[int], Event]:
         async with await AsyncClient.connect(1, endpoint=engine_run.config.endpoint, accounts=accounts) as link:
             assert sorted(link.accounts.values()) == [1, *accounts]
             # Account a sells 1 + a % 3 lots at 100 + a % 5, account a + 1 takes them: 500 trades between pairs.
@@ -51,9 +52,9 @@ def test_one_link_trades_for_a_thousand_accounts_and_each_position_equals_its_fi
             return positions, fills, outside
 
     positions, fills, outside = asyncio.run(asyncio.wait_for(main(), 60))
-    assert {p["client"]: p["position"] for p in positions} == {a: fills[a] for a in accounts}  # type: ignore[index]
+    assert {p["client"]: p["position"] for p in positions} == {a: fills[a] for a in accounts}
     assert sum(1 for a in accounts if fills[a]) == ACCOUNTS
-    assert (outside.type, outside.reason, outside.client_id) == (EventType.REJECT, RejectReason.NOT_GRANTED, 5)  # type: ignore[attr-defined]
+    assert (outside.type, outside.reason, outside.client_id) == (EventType.REJECT, RejectReason.NOT_GRANTED, 5)
     engine_run.terminate()
     records = read_commands(engine_run.config.journal_path or "")
     flagged = records[(records["flags"] & Flag.NOT_GRANTED) != 0]

@@ -12,10 +12,14 @@ multiprocessing's resource tracker removes them).
 Journal (optional, ``journal_path``; docs/HOTPATH.md, "Journal"): before creating any segment the process
 opens the journal file, or creates it with ``journal_capacity`` records, and replays every committed record
 through the fresh engine (``execute_batch``, events discarded), then hands it to the loop, which appends each
-command it runs (rejected ones too) before routing its events. A flusher thread (on the other cores) msyncs the
+command it runs (rejected ones too) before routing its events. Before the loop runs, every resting order of a
+client that is not attached (all but the static ``clients``: the processes attached before were cut off when the
+engine went down) is cancelled by a journaled DISCONNECT mass cancel, so nothing trades for a client that is gone.
+A flusher thread (on the other cores) msyncs the
 file every ``journal_flush_ms`` (0 = never). At a clean stop it flushes once more and, if ``status_path`` is set,
-writes a JSON status file: ``{"rc", "replayed", "recovered_state_hash", "journaled", "state_hash", "commands"}``:
-``recovered_state_hash`` is the engine's state hash right after the replay, ``state_hash`` at the stop.
+writes a JSON status file: ``{"rc", "replayed", "recovered_state_hash", "recovery_cancelled", "journaled",
+"state_hash", "commands"}``: ``recovered_state_hash`` is the engine's state hash right after the replay (before
+those cancels), ``recovery_cancelled`` how many orders they cancelled, ``state_hash`` the state at the stop.
 
 Control plane (``hotpath/control.py``): a thread of this process serves ZeroMQ REQ/REP on
 ``control_endpoint`` (default :func:`~hotpath.control.control_endpoint` of the prefix): clients attach (the
@@ -37,10 +41,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from c_engine import ClientLimits, EngineConfig, SymbolConfig
+from c_engine import ClientLimits, Command, EngineConfig, SymbolConfig
 
 from ._cloop import ffi, lib
 from .bcast import Broadcast, broadcast_bytes
@@ -215,6 +220,28 @@ def _off_core(spare: set[int]) -> None:
                 pass  # a thread that just exited
 
 
+def _cancel_orphans(engine: Any, loop: Any, attached: set[int]) -> int:
+    """After a recovery, before the loop runs: cancels every resting order of a client that is not attached now
+    (every client but the static ones: the processes that were attached died with the engine, or were never told
+    it came back). Each client's orders go in a DISCONNECT mass cancel run through the loop, so the journal records
+    it and a later recovery replays it. Returns how many orders were cancelled."""
+    orphans = sorted(
+        {o.client_id for sid in engine.symbol_names for side in engine.l3(sid).values() for o in side} - attached
+    )
+    before = engine.stats()["live_orders"]
+    for client in orphans:
+        cmd = Command.mass_cancel(client, ts_ns=time.monotonic_ns(), disconnect=True).pack()
+        buf = ffi.from_buffer(cmd)
+        try:
+            rc = lib.pt_loop_execute(loop, ffi.cast("pt_command_t *", buf))
+        finally:
+            ffi.release(buf)
+        if rc != lib.PT_LOOP_OK:  # a full journal: the loop stops at its first command anyway
+            print(f"engine: recovery could not cancel client {client}'s orders (pt_loop rc {rc})", file=sys.stderr)
+            break
+    return int(before - engine.stats()["live_orders"])
+
+
 def _write_status(path: str, status: dict[str, int]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -279,6 +306,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
         check_loop_rc(lib.pt_loop_set_market_data(loop_out[0], md.ptr, md.size), "set_market_data")
         if journal is not None:
             check_loop_rc(lib.pt_loop_set_journal(loop_out[0], journal.ptr, journal.size), "set_journal")
+            status["recovery_cancelled"] = _cancel_orphans(engine, loop_out[0], set(config.clients))
             if config.journal_flush_ms > 0:
                 flusher = _start_flusher(journal, config.journal_flush_ms, allowed - {core}, done)
         md_view = view = Broadcast(md.segment.mmap)

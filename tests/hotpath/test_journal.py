@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from c_engine import Command, Engine, Event, EventType, Side, SymbolConfig
+from c_engine import Command, Engine, Event, EventType, Flag, Op, Side, SymbolConfig
 from hotpath.cli import main as proptrade
 from hotpath.client import Client
 from hotpath.engine_client import EngineClient
@@ -239,8 +239,8 @@ def test_a_sigkill_under_load_loses_no_acknowledged_event_and_clients_reattach(r
     """Two flow agents (separate processes, attached through the control plane) load the engine while this
     test's own client trades against them; the engine is SIGKILLed after ``kill_after`` of our ACKs. Every
     event our client received must be, byte for byte, the event of the same seq in a replay of the journal;
-    the restarted engine recovers that replay's state; and the client id attaches again and finds its
-    resting orders there."""
+    the restarted engine recovers that replay's state, then cancels (journaled) every resting order of a
+    client that is not attached, ours and the agents'; and the client id attaches again and finds none."""
     config, proc = runs.start(ring_capacity=1024)
     agents = [_flow_agent(config.endpoint, c, 5_000) for c in (10, 11)]
     received: list[bytes] = []
@@ -286,12 +286,19 @@ def test_a_sigkill_under_load_loses_no_acknowledged_event_and_clients_reattach(r
     assert received and all(by_seq.get(Event.unpack_all(raw)[0].seq) == raw for raw in received)
     assert any(Event.unpack_all(raw)[0].last for raw in received)  # end-of-command markers included
 
+    resting = {c: replay.position(c, "TEST").open_orders for c in (5, 10, 11)}
+    assert resting[5] > 0  # what recovery must not leave live: our orders, the engine having died under them
     config2, proc2 = runs.start(ring_capacity=1024)
     with Client(5, endpoint=config2.endpoint) as again:  # the same id attaches to the recovered engine
-        resting = replay.position(5, "TEST").open_orders
         again.mass_cancel()
-        got = again.wait_events(resting + 1)
-        assert [e.type for e in got] == [EventType.CANCELED] * resting + [EventType.ACK]
+        (ack,) = again.wait_events(1)
+        assert (ack.type, ack.qty) == (EventType.ACK, 0)  # nothing left to cancel
     recovered = runs.stop(config2, proc2)
     assert recovered["replayed"] == len(records)
     assert recovered["recovered_state_hash"] == int(replay.state_hash())
+    assert recovered["recovery_cancelled"] == sum(resting.values()) == replay.stats()["live_orders"]
+    tail = read_commands(config2.journal_path)[len(records) :]  # type: ignore[arg-type]
+    expected = sorted(c for c, n in resting.items() if n)
+    first = tail[: len(expected)]  # the recovery's cancels come first, before any client's command
+    assert (first["op"] == Op.MASS_CANCEL).all() and ((first["flags"] & Flag.DISCONNECT) != 0).all()
+    assert first["client_id"].tolist() == expected  # journaled, in id order

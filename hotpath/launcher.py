@@ -5,7 +5,15 @@ bridge, then the agents (one process per client id; ``hotpath.agents.flow`` and 
 the embedded default). Every child gets its own session, so a Ctrl-C reaches the launcher alone and the
 launcher stops the children in order: agents first (each detaches, which cancels its orders), then the
 bridge, then the engine; a child that outlives its SIGTERM by ``STOP_TIMEOUT_S`` is killed. At the end no
-process of the run is left and no ``/dev/shm`` segment of its prefix (any found are removed and reported).
+process of the run is left and no ``/dev/shm`` segment of its prefix (any its children left are removed and
+reported).
+
+One run per prefix: before starting anything the launcher claims the prefix (an abstract unix socket, held
+for the whole run and freed by the kernel when the launcher dies, so two launchers starting at once cannot
+both pass) and refuses it, with exit status 2, if another launcher holds it, a process listens on its control
+endpoint, or any of its segments exists. So every segment of the prefix found at the stop was created by this
+run's children, and only segments named exactly as the run's (``names.py``) are removed: those of a run whose
+prefix merely starts with this one are not.
 
 Supervision: an agent that exits is restarted if its config says ``restart = true`` (at most
 ``max_restarts`` times, with a growing delay); the engine or the bridge dying stops the run with an error.
@@ -26,8 +34,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -50,15 +61,17 @@ from .control_client import ControlClient, ControlError
 from .engine_control import EngineControl
 from .engine_process import EngineProcessConfig
 from .md_view import BookView, control_snapshot
-from .names import SHM_DIR, market_data_name, run_segments
+from .names import SHM_DIR, control_name, market_data_name
 
-__all__ = ["DEFAULT_CONFIG", "Launcher", "PlatformConfig", "load_config", "run"]
+__all__ = ["DEFAULT_CONFIG", "Launcher", "PlatformConfig", "PrefixInUseError", "load_config", "run"]
 
 STOP_TIMEOUT_S = 10.0
 #: the bridge's longest idle sleep: the first market data after a silence reaches subscribers up to this late;
 #: 10 ms keeps an idle bridge under 1% of a core (agents: hotpath/agents/base.py, AGENT_MAX_SLEEP_S)
 BRIDGE_MAX_SLEEP_MS = 10
 START_TIMEOUT_S = 30.0
+#: the exit status of a run refused before it started anything (its prefix is in use)
+EXIT_PREFIX_IN_USE = 2
 
 DEFAULT_CONFIG = """\
 # proptrade up: the platform that `make run` starts. Copy it (`proptrade up --print-config > my.toml`), edit,
@@ -213,6 +226,35 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
     )
 
 
+class PrefixInUseError(RuntimeError):
+    """The run's prefix belongs to another run (or to what one left behind); nothing was started."""
+
+
+def _endpoint_listens(endpoint: str) -> bool:
+    """Whether a process listens on a ZeroMQ ``ipc://`` or ``tcp://`` endpoint now (a plain connect: no request,
+    so no wait for a reply that never comes); other transports are not checked."""
+    transport, _, address = endpoint.partition("://")
+    try:
+        if transport == "ipc":
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.connect("\0" + address[1:] if address.startswith("@") else address)  # @: abstract name
+            return True
+        if transport == "tcp":
+            host, _, port = address.rpartition(":")
+            with socket.create_connection((host.strip("[]"), int(port)), timeout=1.0):
+                return True
+    except (OSError, ValueError):
+        return False
+    return False
+
+
+def _own_segments(prefix: str) -> list[str]:
+    """The segments that exist now named exactly as run ``prefix``'s (names.py): ``{prefix}_ctl``, ``_md``,
+    ``_c{id}_cmd`` and ``_c{id}_evt``; not those of a run whose prefix only starts with ``{prefix}_``."""
+    own = re.compile(re.escape(prefix) + r"_(ctl|md|c[0-9]+_(cmd|evt))")
+    return sorted(name for name in os.listdir(SHM_DIR) if own.fullmatch(name))
+
+
 class _Child:
     """One supervised process."""
 
@@ -309,6 +351,40 @@ class Launcher:
         self.children: list[_Child] = []
         self.failed: str | None = None
         self._stop = threading.Event()
+        self._claim: socket.socket | None = None
+
+    def claim(self) -> None:
+        """Takes the prefix for this run, or raises :class:`PrefixInUseError` saying whose it is. Held until
+        :meth:`release`; the kernel frees it if the launcher dies."""
+        prefix = self.prefix
+        claim = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            claim.bind(f"\0proptrade-{prefix}.up")  # the abstract namespace: no file, gone with the process
+        except OSError as e:
+            claim.close()
+            if e.errno != errno.EADDRINUSE:
+                raise
+            raise PrefixInUseError(f"prefix {prefix} is in use: another proptrade up runs it") from e
+        try:
+            if (SHM_DIR / control_name(prefix)).exists():
+                raise PrefixInUseError(f"prefix {prefix} is in use: its control block {SHM_DIR / control_name(prefix)}"
+                                       " exists (a running engine; `proptrade stats` shows it)")  # fmt: skip
+            if _endpoint_listens(self.endpoint):
+                raise PrefixInUseError(f"prefix {prefix} is in use: a process listens on its control endpoint "
+                                       f"{self.endpoint}")  # fmt: skip
+            left = _own_segments(prefix)
+            if left:
+                raise PrefixInUseError(f"prefix {prefix} is in use: segments of another run exist in {SHM_DIR}: "
+                                       f"{left} (remove them if that run is gone)")  # fmt: skip
+        except BaseException:
+            claim.close()
+            raise
+        self._claim = claim
+
+    def release(self) -> None:
+        if self._claim is not None:
+            self._claim.close()
+            self._claim = None
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -388,7 +464,13 @@ class Launcher:
     # --- run ---------------------------------------------------------------------------------------------
 
     def run(self, seconds: float = 0.0) -> int:
-        """Starts, shows the live view until Ctrl-C/SIGTERM or ``seconds``, stops; returns the exit code."""
+        """Starts, shows the live view until Ctrl-C/SIGTERM or ``seconds``, stops; returns the exit code (2: the
+        prefix is in use, nothing was started)."""
+        try:
+            self.claim()
+        except PrefixInUseError as e:
+            print(f"proptrade up: {e}", file=sys.stderr, flush=True)
+            return EXIT_PREFIX_IN_USE
         previous = {sig: signal.signal(sig, lambda *_: self._stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
         probe_client: Client | None = None
         try:
@@ -401,6 +483,7 @@ class Launcher:
             if probe_client is not None:
                 probe_client.close()
             self.stop()
+            self.release()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
         if self.failed:
@@ -484,7 +567,8 @@ class Launcher:
     # --- stop --------------------------------------------------------------------------------------------
 
     def stop(self) -> None:
-        """Agents, then the bridge, then the engine: SIGTERM, wait, SIGKILL if need be; then checks /dev/shm."""
+        """Agents, then the bridge, then the engine: SIGTERM, wait, SIGKILL if need be; then checks /dev/shm for
+        segments of this run (the prefix was free when claimed, so its children made them) and removes them."""
         agents = [c for c in self.children if c.name not in ("engine", "bridge")]
         for group in (agents, [c for c in self.children if c.name == "bridge"],
                       [c for c in self.children if c.name == "engine"]):  # fmt: skip
@@ -499,9 +583,12 @@ class Launcher:
                     self.say(f"{child.name} did not stop within {STOP_TIMEOUT_S} s: killed")
                     child.proc.kill()
                     child.proc.wait(STOP_TIMEOUT_S)
-        leftovers = run_segments(self.prefix)
+        leftovers = _own_segments(self.prefix) if self._claim is not None else []
         for name in leftovers:
-            os.unlink(SHM_DIR / name)
+            try:
+                os.unlink(SHM_DIR / name)
+            except FileNotFoundError:
+                pass
         if leftovers:
             self.say(f"removed shared-memory segments left behind: {leftovers}")
         else:

@@ -1,5 +1,6 @@
 """``proptrade up``: the whole platform as processes (engine, bridge, flow agents, maker), live view, restart of
-a crashed agent, and a clean stop on --seconds, SIGINT or SIGTERM with no process or /dev/shm entry left.
+a crashed agent, and a clean stop on --seconds, SIGINT or SIGTERM with no process or /dev/shm entry left; a
+second run on a live run's prefix is refused.
 
 The runs use a small config (low rates, ipc endpoints in the abstract namespace) and a unique prefix; each has
 a deadline, and the helper kills whatever is left before failing the test.
@@ -7,8 +8,10 @@ a deadline, and the helper kills whatever is left before failing the test.
 
 from __future__ import annotations
 
+import io
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from hotpath.engine_control import EngineControl
-from hotpath.launcher import DEFAULT_CONFIG, load_config
+from hotpath.launcher import DEFAULT_CONFIG, Launcher, PrefixInUseError, load_config
 
 from conftest import SHM, processes_named
 
@@ -79,9 +82,9 @@ maker = true
 """
 
 
-def _up(tmp_path: Path, seconds: float, flow_extra: str = "") -> tuple[subprocess.Popen[str], str]:
-    prefix = f"pt_up_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    config = tmp_path / "platform.toml"
+def _up(tmp_path: Path, seconds: float, flow_extra: str = "", prefix: str = "") -> tuple[subprocess.Popen[str], str]:
+    prefix = prefix or f"pt_up_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    config = tmp_path / f"{prefix}-{uuid.uuid4().hex[:6]}.toml"
     config.write_text(SMALL.format(prefix=prefix, flow_extra=flow_extra))
     proc = subprocess.Popen(
         [sys.executable, "-m", "hotpath.cli", "up", "--config", str(config), "--seconds", str(seconds),
@@ -110,6 +113,16 @@ def _finish(proc: subprocess.Popen[str], prefix: str, timeout_s: float = 60.0) -
     assert not left, f"processes left behind: {left}"
     assert not segments, f"segments left behind: {segments}"
     return out
+
+
+def _wait_live(proc: subprocess.Popen[str]) -> None:
+    """Reads the launcher's output up to its first live line: everything is up."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("t=") or not line:
+            break
 
 
 def test_the_default_config_parses_and_bad_ones_say_why() -> None:
@@ -258,3 +271,92 @@ def test_a_dead_engine_stops_the_run_with_an_error_and_leaves_nothing(tmp_path: 
     out = _finish(proc, prefix)  # the launcher notices, stops the agents and the bridge, removes the segments
     assert proc.returncode == 1, out
     assert "FAILED: the engine exited (rc -9)" in out, out
+
+
+def _segments(prefix: str) -> list[tuple[str, int]]:
+    """Name and inode of each segment of run ``prefix``: a segment removed and made again has a new inode."""
+    return sorted((p.name, p.stat().st_ino) for p in SHM.glob(f"{prefix}_*"))
+
+
+def test_a_second_run_on_a_live_runs_prefix_is_refused_and_leaves_the_first_running(tmp_path: Path) -> None:
+    first, prefix = _up(tmp_path, seconds=0)
+    try:
+        _wait_live(first)
+        with EngineControl(prefix, timeout_s=30) as control:  # its agents and probe are attached: rings made
+            deadline = time.monotonic() + 30
+            while control.counters()["clients"] < 4:
+                assert time.monotonic() < deadline, "the first run's clients never attached"
+                time.sleep(0.05)
+        segments = _segments(prefix)
+        assert (f"{prefix}_ctl", (SHM / f"{prefix}_ctl").stat().st_ino) in segments, segments
+        second, _ = _up(tmp_path, seconds=2, prefix=prefix)
+        try:
+            out, _ = second.communicate(timeout=30)
+        finally:
+            if second.poll() is None:
+                second.kill()
+                second.wait()
+        assert second.returncode == 2, out
+        assert f"prefix {prefix} is in use" in out and len(out.strip().splitlines()) == 1, out
+        assert _segments(prefix) == segments
+        assert first.poll() is None
+        with EngineControl(prefix, timeout_s=5) as control:  # the first run still trades
+            before = control.counters()["commands"]
+            deadline = time.monotonic() + 10
+            while control.counters()["commands"] == before:
+                assert time.monotonic() < deadline, "the first run stopped trading"
+                time.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGINT)
+        out = _finish(first, prefix)
+    assert first.returncode == 0, out
+    assert "stopped: every process exited, no shared-memory segment left" in out, out
+
+
+def _launcher(prefix: str) -> Launcher:
+    return Launcher(load_config(SMALL.format(prefix=prefix, flow_extra=""), prefix=prefix), out=io.StringIO())
+
+
+def test_a_prefix_is_refused_while_a_launcher_its_control_block_its_endpoint_or_a_segment_has_it() -> None:
+    prefix = f"pt_claim_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    first = _launcher(prefix)
+    first.claim()
+    try:
+        with pytest.raises(PrefixInUseError, match=f"prefix {prefix} is in use: another proptrade up runs it"):
+            _launcher(prefix).claim()
+    finally:
+        first.release()
+    for name, why in ((f"{prefix}_ctl", "its control block"), (f"{prefix}_c3_evt", "segments of another run")):
+        (SHM / name).write_bytes(b"")
+        try:
+            with pytest.raises(PrefixInUseError, match=why):
+                _launcher(prefix).claim()
+        finally:
+            (SHM / name).unlink()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as engine:
+        engine.bind(f"\0proptrade-{prefix}.ctl")  # the control endpoint, ipc://@proptrade-{prefix}.ctl
+        engine.listen()
+        with pytest.raises(PrefixInUseError, match="listens on its control endpoint"):
+            _launcher(prefix).claim()
+    free = _launcher(prefix)
+    free.claim()  # everything above let go of it
+    free.release()
+
+
+def test_the_stop_removes_only_segments_named_as_its_own_runs() -> None:
+    prefix = f"pt_claim_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    other = SHM / f"{prefix}_x_md"  # the market data of run "{prefix}_x", which the prefix's glob also matches
+    launcher = _launcher(prefix)
+    other.write_bytes(b"")
+    try:
+        launcher.claim()
+        (SHM / f"{prefix}_md").write_bytes(b"")  # as an engine of this run killed before its clean-up leaves it
+        launcher.stop()
+        launcher.release()
+        assert other.exists() and not (SHM / f"{prefix}_md").exists()
+        assert isinstance(launcher.out, io.StringIO)
+        assert f"removed shared-memory segments left behind: ['{prefix}_md']" in launcher.out.getvalue()
+    finally:
+        launcher.release()
+        for seg in SHM.glob(f"{prefix}_*"):
+            seg.unlink()

@@ -15,6 +15,12 @@ endpoint, or any of its segments exists. So every segment of the prefix found at
 run's children, and only segments named exactly as the run's (``names.py``) are removed: those of a run whose
 prefix merely starts with this one are not.
 
+Children die with their launcher: each starts through :data:`_CHILD_START`, which asks the kernel for SIGTERM
+when the launcher goes (``PR_SET_PDEATHSIG``) before running the child's module, so a SIGKILLed launcher
+leaves no engine spinning and no agent trading; SIGTERM stops each of them cleanly (the engine flushes its
+journal and removes its segments). The signal follows the thread that forked the child, so children are only
+started on the launcher's main thread, which lives as long as the process.
+
 Supervision: an agent that exits is restarted if its config says ``restart = true`` (at most
 ``max_restarts`` times, with a growing delay); the engine or the bridge dying stops the run with an error.
 
@@ -72,6 +78,21 @@ BRIDGE_MAX_SLEEP_MS = 10
 START_TIMEOUT_S = 30.0
 #: the exit status of a run refused before it started anything (its prefix is in use)
 EXIT_PREFIX_IN_USE = 2
+
+#: How every child starts: ``python -c _CHILD_START LAUNCHER_PID MODULE ARGS...`` asks for SIGTERM when its
+#: parent exits (prctl PR_SET_PDEATHSIG = 1), then checks that the parent is still the launcher (a launcher
+#: that died before the prctl sends nothing: the child was reparented already) and runs MODULE as ``-m`` would,
+#: with ``sys.argv[1:]`` = ARGS. Before the module installs its own SIGTERM handler the default action ends the
+#: child, which has created nothing yet.
+_CHILD_START = (
+    "import ctypes, os, runpy, signal, sys\n"
+    "launcher = int(sys.argv.pop(1))\n"
+    "if ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM, 0, 0, 0) != 0:\n"
+    "    raise OSError(ctypes.get_errno(), 'prctl(PR_SET_PDEATHSIG)')\n"
+    "if os.getppid() != launcher:\n"
+    "    sys.exit(f'{sys.argv[1]}: the launcher (pid {launcher}) is gone')\n"
+    "runpy.run_module(sys.argv.pop(1), run_name='__main__', alter_sys=True)\n"
+)
 
 DEFAULT_CONFIG = """\
 # proptrade up: the platform that `make run` starts. Copy it (`proptrade up --print-config > my.toml`), edit,
@@ -258,17 +279,22 @@ def _own_segments(prefix: str) -> list[str]:
 class _Child:
     """One supervised process."""
 
-    def __init__(self, name: str, argv: list[str], cores: set[int] | None, restart: bool = False,
+    def __init__(self, name: str, module: str, args: list[str], cores: set[int] | None, restart: bool = False,
                  max_restarts: int = 0) -> None:  # fmt: skip
-        self.name, self.argv, self.cores = name, argv, cores
+        self.name, self.module, self.args, self.cores = name, module, args, cores
         self.restart, self.max_restarts = restart, max_restarts
         self.restarts = 0
         self.next_start = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, stdout: int | None = None) -> None:
+        # PR_SET_PDEATHSIG fires when the forking thread exits: only the main thread, which lives as long as
+        # the launcher, may start children (run() already must run there, for its signal handlers).
+        if threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("children are started on the launcher's main thread only")
+        argv = [sys.executable, "-c", _CHILD_START, str(os.getpid()), self.module, *self.args]
         # Its own session: the terminal's Ctrl-C goes to the launcher only, which stops children in order.
-        self.proc = subprocess.Popen(self.argv, start_new_session=True, stdout=stdout)
+        self.proc = subprocess.Popen(argv, start_new_session=True, stdout=stdout)
         if self.cores:
             try:
                 os.sched_setaffinity(self.proc.pid, self.cores)
@@ -407,7 +433,7 @@ class Launcher:
     def start(self) -> None:
         core, others = self._cores()
         cfg = dataclasses.replace(self.config.engine, core=core)  # explicit: the child's mask may differ
-        engine = _Child("engine", [sys.executable, "-m", "hotpath.engine_process", cfg.to_json()], None)
+        engine = _Child("engine", "hotpath.engine_process", [cfg.to_json()], None)
         engine.start()
         if others:
             os.sched_setaffinity(0, others)  # the launcher too keeps off the engine's core
@@ -416,10 +442,11 @@ class Launcher:
         self.say(f"engine up: prefix {self.prefix}, pinned to core {core}, control {self.endpoint}")
         if self.config.bridge_pub is not None:
             symbols = ",".join(f"{i}={s.name}" for i, s in enumerate(cfg.symbols))
-            bridge = _Child("bridge", [sys.executable, "-m", "hotpath.bridge", "--md", market_data_name(self.prefix),
-                                       "--symbols", symbols, "--pub", self.config.bridge_pub,
-                                       "--rep", str(self.config.bridge_rep), "--control", self.endpoint,
-                                       "--max-sleep-ms", str(BRIDGE_MAX_SLEEP_MS)],
+            bridge = _Child("bridge", "hotpath.bridge", ["--md", market_data_name(self.prefix), "--symbols", symbols,
+                                                         "--pub", self.config.bridge_pub,
+                                                         "--rep", str(self.config.bridge_rep),
+                                                         "--control", self.endpoint,
+                                                         "--max-sleep-ms", str(BRIDGE_MAX_SLEEP_MS)],
                             others)  # fmt: skip
             bridge.start(stdout=subprocess.PIPE)
             self.children.append(bridge)
@@ -431,9 +458,9 @@ class Launcher:
         for spec in self.config.agents:
             for account in spec.accounts:
                 seed = self.config.accounts[account].client_id  # distinct per account, stable across runs
-                argv = [sys.executable, "-m", spec.module, "--endpoint", self.endpoint, "--client", account,
-                        "--symbol", spec.symbol, "--seed", str(seed), *spec.args]  # fmt: skip
-                child = _Child(f"{spec.name}[{account}]", argv, others, spec.restart, spec.max_restarts)
+                args = ["--endpoint", self.endpoint, "--client", account, "--symbol", spec.symbol,
+                        "--seed", str(seed), *spec.args]  # fmt: skip
+                child = _Child(f"{spec.name}[{account}]", spec.module, args, others, spec.restart, spec.max_restarts)
                 child.start()
                 self.children.append(child)
             self.say(f"{spec.name}: {len(spec.accounts)} process(es), accounts {list(spec.accounts)}")

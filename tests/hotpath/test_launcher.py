@@ -1,6 +1,6 @@
 """``proptrade up``: the whole platform as processes (engine, bridge, flow agents, maker), live view, restart of
 a crashed agent, and a clean stop on --seconds, SIGINT or SIGTERM with no process or /dev/shm entry left; a
-second run on a live run's prefix is refused.
+second run on a live run's prefix is refused, and a killed launcher takes its run down with it.
 
 The runs use a small config (low rates, ipc endpoints in the abstract namespace) and a unique prefix; each has
 a deadline, and the helper kills whatever is left before failing the test.
@@ -311,6 +311,31 @@ def test_a_second_run_on_a_live_runs_prefix_is_refused_and_leaves_the_first_runn
         out = _finish(first, prefix)
     assert first.returncode == 0, out
     assert "stopped: every process exited, no shared-memory segment left" in out, out
+
+
+def _remains(prefix: str) -> tuple[list[int], list[str]]:
+    """The processes and the /dev/shm segments of run ``prefix`` that exist now."""
+    return processes_named(prefix), sorted(p.name for p in SHM.glob(f"{prefix}_*"))
+
+
+def test_a_killed_launcher_takes_its_whole_run_down_with_it(tmp_path: Path) -> None:
+    proc, prefix = _up(tmp_path, seconds=0)
+    try:
+        _wait_live(proc)
+        children = [pid for pid in processes_named(prefix) if pid != proc.pid]
+        assert len(children) == 5, children  # engine, bridge, two flow agents, the maker
+    finally:
+        proc.kill()
+        proc.wait()
+    t0 = time.monotonic()
+    while any(_remains(prefix)) and time.monotonic() - t0 < 10:
+        time.sleep(0.05)
+    gone_s = time.monotonic() - t0
+    left, segments = _remains(prefix)
+    for pid in left:  # whatever outlived its launcher (nothing, unless this test fails)
+        os.kill(pid, signal.SIGKILL)
+    _finish(proc, prefix)
+    assert not left and not segments, f"{gone_s:.1f} s after the launcher died: {left} {segments}"
 
 
 def _launcher(prefix: str) -> Launcher:

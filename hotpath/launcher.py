@@ -42,7 +42,6 @@ import argparse
 import dataclasses
 import errno
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -67,7 +66,7 @@ from .control_client import ControlClient, ControlError
 from .engine_control import EngineControl
 from .engine_process import EngineProcessConfig
 from .md_view import BookView, control_snapshot
-from .names import SHM_DIR, control_name, market_data_name
+from .names import SHM_DIR, control_name, market_data_name, run_segments
 
 __all__ = ["DEFAULT_CONFIG", "Launcher", "PlatformConfig", "PrefixInUseError", "load_config", "run"]
 
@@ -269,13 +268,6 @@ def _endpoint_listens(endpoint: str) -> bool:
     return False
 
 
-def _own_segments(prefix: str) -> list[str]:
-    """The segments that exist now named exactly as run ``prefix``'s (names.py): ``{prefix}_ctl``, ``_md``,
-    ``_c{id}_cmd`` and ``_c{id}_evt``; not those of a run whose prefix only starts with ``{prefix}_``."""
-    own = re.compile(re.escape(prefix) + r"_(ctl|md|c[0-9]+_(cmd|evt))")
-    return sorted(name for name in os.listdir(SHM_DIR) if own.fullmatch(name))
-
-
 class _Child:
     """One supervised process."""
 
@@ -398,7 +390,7 @@ class Launcher:
             if _endpoint_listens(self.endpoint):
                 raise PrefixInUseError(f"prefix {prefix} is in use: a process listens on its control endpoint "
                                        f"{self.endpoint}")  # fmt: skip
-            left = _own_segments(prefix)
+            left = run_segments(prefix)
             if left:
                 raise PrefixInUseError(f"prefix {prefix} is in use: segments of another run exist in {SHM_DIR}: "
                                        f"{left} (remove them if that run is gone)")  # fmt: skip
@@ -610,7 +602,7 @@ class Launcher:
                     self.say(f"{child.name} did not stop within {STOP_TIMEOUT_S} s: killed")
                     child.proc.kill()
                     child.proc.wait(STOP_TIMEOUT_S)
-        leftovers = _own_segments(self.prefix) if self._claim is not None else []
+        leftovers = run_segments(self.prefix) if self._claim is not None else []
         for name in leftovers:
             try:
                 os.unlink(SHM_DIR / name)

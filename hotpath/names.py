@@ -15,6 +15,7 @@ Pure Python, no dependency: a process that only reads names loads nothing else.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 __all__ = [
@@ -78,5 +79,7 @@ def client_ids(prefix: str) -> list[int]:
 
 
 def run_segments(prefix: str) -> list[str]:
-    """Every shared-memory segment of run ``prefix`` that exists now (what a clean stop must leave none of)."""
-    return sorted(p.name for p in SHM_DIR.glob(f"{prefix}_*"))
+    """Every shared-memory segment of run ``prefix`` that exists now (what a clean stop must leave none of): the
+    names above exactly, not those of a run whose prefix only starts with ``{prefix}_``."""
+    own = re.compile(re.escape(prefix) + r"_(ctl|md|c[0-9]+_(cmd|evt))")
+    return sorted(p.name for p in SHM_DIR.glob(f"{prefix}_*") if own.fullmatch(p.name))

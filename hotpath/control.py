@@ -16,15 +16,25 @@ Its slot and rings are then freed, and the id may attach again. Other clients ne
 pause: every action that touches the engine or the loop's slots parks the loop at a pass boundary for its
 duration (``pt_loop.h``, "Controller"); :meth:`ControlServer.stats` reports how long the pauses took.
 
-Protocol: one JSON object per request and per reply (``send_json``). Every reply has ``"ok"``; a failed
-request gets ``"ok": false, "code": ..., "error": ...`` and changes nothing. docs/HOTPATH.md lists the ops.
+Protocol: one JSON object per request and per reply. Every reply has ``"ok"``; a failed request gets ``"ok":
+false, "code": ..., "error": ...`` and changes nothing. docs/HOTPATH.md lists the ops.
+
+No request may stop the control thread, whatever its bytes: it reads every message whole (``recv_multipart``),
+refuses one of more than one frame, of more than :data:`MAX_REQUEST_BYTES`, that is not JSON (a decoder
+RecursionError included) or that nests deeper than :data:`MAX_REQUEST_DEPTH` (``BAD_REQUEST``), and always sends
+exactly one reply, so the REP socket never waits for a send that does not come. Should the thread die all the
+same (a bug), it logs why and stops the engine process (:meth:`ControlServer.start`): an engine without its
+control plane would go on trading with no attach, no heartbeat and no cancel-on-disconnect.
 """
 
 from __future__ import annotations
 
 import enum
+import errno
+import json
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -40,9 +50,20 @@ from ._cloop import ffi, lib
 from .control_client import ControlError
 from .idle import BackoffIdle
 
-__all__ = ["Access", "ControlServer", "symbol_dicts"]
+__all__ = ["MAX_REQUEST_BYTES", "MAX_REQUEST_DEPTH", "Access", "ControlServer", "symbol_dicts"]
 
 log = logging.getLogger("proptrade.control")
+
+#: The longest request the server decodes (its one frame, bytes); a longer one gets BAD_REQUEST. The longest
+#: real request, an attach granting a link every one of its 64 slots' account names, is a few KiB.
+MAX_REQUEST_BYTES = 64 * 1024
+#: How deep a request's JSON may nest (the object itself is 1; a real request is at most 2, ``accounts``);
+#: deeper gets BAD_REQUEST, so no handler or log line meets a structure that recursion cannot print.
+MAX_REQUEST_DEPTH = 32
+#: The largest pid Linux hands out (PID_MAX_LIMIT on 64-bit): a larger ``pid`` is refused before any syscall.
+_PID_MAX = 1 << 22
+#: The largest value a SET_LIMIT command carries (its qty field is an int64).
+_LIMIT_MAX = (1 << 63) - 1
 
 
 class Access(enum.Enum):
@@ -134,6 +155,7 @@ class ControlServer:
         self._disconnects = 0
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None  # what killed the serving thread, if anything did
         self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
         self._sock = self._ctx.socket(zmq.REP)
         self._sock.setsockopt(zmq.LINGER, 0)
@@ -142,25 +164,44 @@ class ControlServer:
     # --- thread ------------------------------------------------------------------------------------------
 
     def start(self, cores: set[int] | None = None) -> None:
-        """Serves from a daemon thread, on ``cores`` if given (not the engine's)."""
+        """Serves from a daemon thread, on ``cores`` if given (not the engine's).
+
+        If that thread dies (a bug: no request can kill it), it logs the error and sends its own process
+        SIGTERM, which the engine process routes to the loop's stop flag (engine_process.py), as an operator
+        would: the loop returns, every client gets EngineGoneError, and :meth:`stop` raises the error so the
+        process exits non-zero. An engine whose control plane is gone must not go on trading: nothing would
+        attach or detach, and a client that died would keep its orders."""
 
         def serve() -> None:
-            if cores:
-                os.sched_setaffinity(0, cores)  # this thread only
-            self._serve()
+            try:
+                if cores:
+                    os.sched_setaffinity(0, cores)  # this thread only
+                self._serve()
+            except BaseException as e:
+                self._failure = e
+                log.critical("the control thread died: stopping the engine process", exc_info=True)
+                os.kill(os.getpid(), signal.SIGTERM)
 
         self._thread = threading.Thread(target=serve, name="control", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
-        """Stops serving (waits for the thread); the loop must have returned first or be about to."""
+        """Stops serving (waits for the thread); the loop must have returned first or be about to. Raises
+        RuntimeError, from the error, if the serving thread died of one."""
+        self._end_thread()
+        if self._failure is not None:
+            failure, self._failure = self._failure, None  # raised once: close() must still clean up
+            raise RuntimeError("the control thread died; the engine process was stopped") from failure
+
+    def _end_thread(self) -> None:
         self._done.set()
         if self._thread is not None:
             self._thread.join(10)
 
     def close(self) -> None:
-        """Closes the socket and every dynamic client's rings. Only after pt_loop_run returned."""
-        self.stop()
+        """Closes the socket and every dynamic client's rings. Only after pt_loop_run returned. Never raises
+        for the serving thread's death (:meth:`stop` does)."""
+        self._end_thread()
         self._sock.close(0)
         if self.endpoint.startswith("ipc://") and not self.endpoint.startswith("ipc://@"):  # a socket file
             try:
@@ -242,19 +283,23 @@ class ControlServer:
                 self._gone(cid, f"no heartbeat for {now - att.last_heartbeat:.1f} s")
 
     def _answer_one(self) -> None:
+        """Reads one message, whatever it holds, and sends exactly one reply to it."""
+        frames = self._sock.recv_multipart(copy=False)  # every frame: a REP socket with one unread cannot send
+        request: Any = None
         try:
-            request = self._sock.recv_json()
-        except ValueError:
-            self._sock.send_json({"ok": False, "code": "BAD_REQUEST", "error": "not JSON"})
-            return
-        try:
+            request = _decode(frames)
             reply = self.handle(request)
         except ControlError as e:
             reply = {"ok": False, "code": e.code, "error": e.message}
         except Exception as e:  # a bug must not kill the control plane: say so, keep serving
             log.exception("control request %r failed", request)
             reply = {"ok": False, "code": "INTERNAL", "error": repr(e)}
-        self._sock.send_json(reply)
+        try:
+            data = json.dumps(reply).encode()  # ASCII: every non-ASCII character is escaped
+        except (TypeError, ValueError, RecursionError) as e:  # a handler's reply that is not JSON: a bug
+            log.exception("control reply %r is not JSON", reply)
+            data = json.dumps({"ok": False, "code": "INTERNAL", "error": f"reply not JSON: {e!r}"}).encode()
+        self._sock.send(data)
 
     # --- requests ----------------------------------------------------------------------------------------
 
@@ -316,8 +361,8 @@ class ControlServer:
         cid = self._client_id(request)
         grant = self._grant(request, cid)
         pid = request.get("pid")
-        if pid is not None and (type(pid) is not int or pid <= 0):
-            raise ControlError("BAD_REQUEST", f"pid must be a positive integer, not {pid!r}")
+        if pid is not None and (type(pid) is not int or not 0 < pid <= _PID_MAX):
+            raise ControlError("BAD_REQUEST", f"pid must be a process id (1 .. {_PID_MAX}), not {pid!r}")
         att = self._clients.get(cid)
         if att is not None and att.pid is not None and _alive(att.pid) and att.pid != pid:
             raise ControlError("ALREADY_ATTACHED", f"client {cid} is attached (pid {att.pid})")
@@ -337,6 +382,10 @@ class ControlServer:
                     pidfd = os.pidfd_open(pid)
                 except ProcessLookupError:
                     raise ControlError("BAD_REQUEST", f"no process {pid}") from None
+                except OSError as e:  # a thread's id, not its process's: ENOENT or EINVAL, by kernel
+                    if e.errno not in (errno.ENOENT, errno.EINVAL):
+                        raise  # another (out of descriptors): not the request's fault; INTERNAL, logged
+                    raise ControlError("BAD_REQUEST", f"pid {pid} is not a process id: {e.strerror}") from None
             try:
                 att = self._attach_slot(cid, pid, pidfd, grant)
             except BaseException:
@@ -500,8 +549,8 @@ class ControlServer:
             value = request.get(limit.name.lower())
             if value is None:
                 continue
-            if type(value) is not int or value < 0:
-                raise ControlError("BAD_REQUEST", f"{limit.name.lower()} must be a non-negative integer, not {value!r}")
+            if type(value) is not int or not 0 <= value <= _LIMIT_MAX:
+                raise ControlError("BAD_REQUEST", f"{limit.name.lower()} must be an int in 0..2**63-1, not {value!r}")
             values[limit] = value
         if not values:
             raise ControlError("BAD_REQUEST", f"name at least one limit: {[lim.name.lower() for lim in Limit]}")
@@ -641,6 +690,39 @@ class ControlServer:
             "pause_max_us": p.max_ns / 1e3,
             "pause_mean_us": p.total_ns / p.count / 1e3 if p.count else 0.0,
         }
+
+
+def _decode(frames: list[zmq.Frame]) -> Any:
+    """A request's JSON value, or BAD_REQUEST: not one frame, longer than MAX_REQUEST_BYTES, not JSON (invalid
+    UTF-8, a number too long to convert and nesting too deep for the decoder are ValueError or RecursionError),
+    or nested deeper than MAX_REQUEST_DEPTH."""
+    if len(frames) != 1:
+        raise ControlError("BAD_REQUEST", f"a request is one frame, not {len(frames)}")
+    size = len(frames[0].buffer)
+    if size > MAX_REQUEST_BYTES:
+        raise ControlError("BAD_REQUEST", f"a request is at most {MAX_REQUEST_BYTES} bytes, not {size}")
+    try:
+        request = json.loads(frames[0].bytes)
+    except (ValueError, RecursionError):
+        raise ControlError("BAD_REQUEST", "not JSON") from None
+    if _deeper_than(request, MAX_REQUEST_DEPTH):
+        raise ControlError("BAD_REQUEST", f"a request nests at most {MAX_REQUEST_DEPTH} levels deep")
+    return request
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON ``value`` nests lists and objects more than ``limit`` deep (a scalar is 0 deep). No
+    recursion: the decoder accepts nesting nearly as deep as the interpreter's recursion limit."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in item)
+    return False
 
 
 def _alive(pid: int) -> bool:

@@ -23,11 +23,21 @@ import pytest
 import zmq
 
 from c_engine import Command, EventType, Flag, Op, Side
-from hotpath.client import Client
+from hotpath.client import Client, EngineGoneError
+from hotpath.control import MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH
 from hotpath.control_client import ControlClient, ControlError
+from hotpath.engine_control import EngineControl
 from hotpath.journal import read_commands
 
-from conftest import SHM, WAIT_S, EngineRun, read_market_data  # tests/hotpath/conftest.py
+from conftest import (  # tests/hotpath/conftest.py
+    SHM,
+    START_TIMEOUT_S,
+    WAIT_S,
+    EngineRun,
+    new_config,
+    processes_named,
+    read_market_data,
+)
 
 
 def _wait_for(predicate: Callable[[], bool], what: str, timeout_s: float = WAIT_S) -> None:
@@ -286,3 +296,111 @@ def test_a_client_learns_at_once_that_the_engine_died(engine_run: EngineRun) -> 
         c.send(Command.new(5, 0, Side.BUY, 1, 90, cloid=9), timeout_s=30)
     c.close()  # no engine to drain to or to detach from: quick
     assert time.monotonic() - t0 < 5.0  # each wait ended on the engine's death, not on its 30 s timeout
+
+
+def _raw_request(endpoint: str, frames: list[bytes]) -> dict[str, Any]:
+    """Sends ``frames`` as one message from a raw REQ socket; the reply's one JSON frame (TimeoutError if none)."""
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REQ)
+    sock.setsockopt(zmq.LINGER, 0)
+    try:
+        sock.connect(endpoint)
+        sock.send_multipart(frames)
+        if not sock.poll(int(WAIT_S * 1000)):
+            raise TimeoutError(f"no reply to {len(frames)} frames of {[len(f) for f in frames]} bytes")
+        reply = sock.recv_multipart()
+        assert len(reply) == 1
+        answer: dict[str, Any] = json.loads(reply[0])
+        return answer
+    finally:
+        sock.close(0)
+
+
+def _trade_once(run: EngineRun, client_id: int = 5) -> None:
+    """A normal client attaches, rests an order (ACK), and detaches with cancel: the control plane serves."""
+    with Client(client_id, endpoint=run.config.endpoint) as c:
+        c.submit("TEST", "buy", 1, 97)
+        assert c.wait_events(1)[0].type == EventType.ACK
+    assert _snapshot(run)["bids"] == []
+
+
+def test_a_request_of_two_frames_gets_bad_request_and_the_control_thread_lives(engine_run: EngineRun) -> None:
+    reply = _raw_request(engine_run.config.endpoint, [b"{}", b"x"])
+    assert reply["ok"] is False and reply["code"] == "BAD_REQUEST" and "one frame" in reply["error"]
+    _trade_once(engine_run)
+
+
+def test_a_request_nested_too_deep_to_decode_gets_bad_request_and_the_control_thread_lives(
+    engine_run: EngineRun,
+) -> None:
+    endpoint = engine_run.config.endpoint
+    reply = _raw_request(endpoint, [b"[" * 100_000])  # longer than the limit: refused before decoding
+    assert reply["code"] == "BAD_REQUEST" and str(MAX_REQUEST_BYTES) in reply["error"]
+    reply = _raw_request(endpoint, [b"[" * (MAX_REQUEST_BYTES - 1)])  # the decoder's RecursionError
+    assert reply["code"] == "BAD_REQUEST" and reply["error"] == "not JSON"
+    deep = b'{"op": "stats", "x": ' + b"[" * MAX_REQUEST_DEPTH + b"]" * MAX_REQUEST_DEPTH + b"}"
+    reply = _raw_request(endpoint, [deep])  # valid JSON, one level deeper than allowed
+    assert reply["code"] == "BAD_REQUEST" and "levels deep" in reply["error"]
+    padded = json.dumps({"op": "stats", "pad": "x" * MAX_REQUEST_BYTES}).encode()
+    assert _raw_request(endpoint, [padded])["code"] == "BAD_REQUEST"
+    assert _raw_request(endpoint, [b'{"op": "stats"}'])["ok"] is True
+    _trade_once(engine_run)
+
+
+def test_an_attach_whose_pid_is_a_thread_but_not_a_process_gets_bad_request(engine_run: EngineRun) -> None:
+    sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REQ)  # ZeroMQ's I/O thread runs from here on
+    sock.close(0)
+    thread = next(int(t) for t in os.listdir("/proc/self/task") if int(t) != os.getpid())
+    with ControlClient(engine_run.config.endpoint) as ctl:
+        with pytest.raises(ControlError) as err:
+            ctl.request("attach", client=7, pid=thread)
+        assert err.value.code == "BAD_REQUEST" and err.value.message.startswith(f"pid {thread} is not a process id")
+    _trade_once(engine_run)
+
+
+def test_a_control_thread_that_dies_stops_the_engine_process_with_an_error(tmp_path: Path) -> None:
+    """A bug that kills the control thread (made here by a patched check that raises after a "die" request)
+    stops the loop: the client sees EngineGoneError, the process exits non-zero and logs why, and nothing of
+    the run is left behind."""
+    config = new_config()
+    code = textwrap.dedent("""
+        import sys
+        from hotpath import control, engine_process
+
+        handle, dying = control.ControlServer.handle, []
+
+        def patched_handle(self, request):
+            if isinstance(request, dict) and request.get("op") == "die":
+                dying.append(True)
+                return {"ok": True}
+            return handle(self, request)
+
+        def patched_check(self):
+            if dying:
+                raise RuntimeError("a bug in the control thread")
+
+        control.ControlServer.handle = patched_handle
+        control.ControlServer._check_slow_consumer = patched_check
+        sys.exit(engine_process.main(sys.argv[1:]))
+    """)
+    log = tmp_path / "engine.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([sys.executable, "-c", code, config.to_json()], stderr=err)
+    try:
+        EngineControl(config.prefix, START_TIMEOUT_S).close()
+        c = Client(5, endpoint=config.endpoint)
+        c.submit("TEST", "buy", 1, 97)
+        assert c.wait_events(1)[0].type == EventType.ACK
+        with ControlClient(config.endpoint) as ctl:
+            ctl.request("die")
+        assert proc.wait(WAIT_S) != 0
+        with pytest.raises(EngineGoneError):
+            c.wait_events(1, timeout_s=WAIT_S)
+        c.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(WAIT_S)
+    text = log.read_text()
+    assert "the control thread died" in text and "RuntimeError: a bug in the control thread" in text, text
+    assert not [p for p in SHM.iterdir() if p.name.startswith(config.prefix + "_")]
+    assert not processes_named(config.prefix)

@@ -170,7 +170,7 @@ bench-ab: $(BUILD)/engine_bench
 	for run in 1 2 3; do $(BUILD)/ab/engine_ab --commands $(BUILD)/ab/commands.bin --core $(AB_CORE) $(AB_FLAGS) \
 		--label-a $(BASE) --label-b working-tree; done
 
-# Ring ping-pong floors (issue 10, acceptance 3 (a) and (a')): C<->C, then Python<->C echo; two busy-polling
+# Ring ping-pong floors ((a) and (a') in docs/BENCHMARKS.md): C<->C, then Python<->C echo; two busy-polling
 # processes pinned to cores 0 and 1 (needs 2 cores). Writes build/bench/ring_pingpong.json and .png.
 .PHONY: bench-ring
 $(BUILD)/ring_pingpong: bench/ring_pingpong.c bench/bench_util.h hotpath/src/ring.c hotpath/include/pt_ring.h \
@@ -182,7 +182,7 @@ $(BUILD)/ring_pingpong: bench/ring_pingpong.c bench/bench_util.h hotpath/src/rin
 bench-ring: build $(BUILD)/ring_pingpong
 	$(PY) bench/ring_pingpong.py
 
-# Hot-path round trips and throughput (issue 10, acceptance 3 (b)-(e), with (a') from the same run): a Python client
+# Hot-path round trips and throughput ((b)-(e) in docs/BENCHMARKS.md, with (a') from the same run): a Python client
 # against the engine process over the rings, the same over ZeroMQ ipc, order -> fill, batched throughput. The client
 # busy-polls core 0 and the engine core 1 (needs 2 cores). Writes build/bench/hotpath.json and .png.
 .PHONY: bench-hotpath

@@ -1,4 +1,4 @@
-"""Hot-path benchmark: a Python client against the real engine process (issue 10, acceptance 3 (b)-(e)).
+"""Hot-path benchmark: a Python client against the real engine process ((b)-(e) in docs/BENCHMARKS.md).
 
 In one run, on two cores (the engine's, by default the last one, and the client's, the other one):
 
@@ -814,7 +814,7 @@ def run(a: argparse.Namespace) -> dict[str, Any]:
 
 def report(results: dict[str, Any], a: argparse.Namespace) -> None:
     print_table(results)
-    print("\ntargets (issue 10, acceptance 3):")
+    print("\ntargets (docs/BENCHMARKS.md, hot path):")
     for t in results["targets"]:
         print(f"  {'PASS' if t['pass'] else 'FAIL'}  {t['target']:<28} {t['text']}")
     a.out.mkdir(parents=True, exist_ok=True)

@@ -1,8 +1,8 @@
 /*
  * ring_pingpong.c - round-trip latency over two pt_ring SPSC rings (ping and
  * pong) between two busy-polling processes pinned to different cores: the
- * physical floor of the hot path's rings on this machine (issue 10, acceptance
- * 3 (a)). As Aeron's cping.c: print the parameters, warm up and report how
+ * physical floor of the hot path's rings on this machine ((a) in
+ * docs/BENCHMARKS.md). As Aeron's cping.c: print the parameters, warm up and report how
  * long it took, reset, then measure and print percentiles.
  *
  * Default mode: the region (two rings) is a MAP_SHARED anonymous mapping made

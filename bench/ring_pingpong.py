@@ -1,4 +1,4 @@
-"""Ring ping-pong: the latency floors of the hot path's SPSC rings (issue 10, acceptance 3 (a) and (a')).
+"""Ring ping-pong: the latency floors of the hot path's SPSC rings ((a) and (a') in docs/BENCHMARKS.md).
 
 (a')  Python -> C echo -> Python: this process (pinned to the first core) creates two ``SharedMemoryRing``s
       (ping and pong, ``/dev/shm/pt_pingpong_<pid>-ping``/``-pong``), starts ``build/ring_pingpong --echo-only``

@@ -87,7 +87,7 @@ def test_a_tiny_run_writes_every_section_with_sane_numbers(tmp_path: Path) -> No
     assert {t["target"] for t in report["targets"]} >= {"(b) p50 <= 5 us", "(e) >= 1 M orders/s batched"}
     assert report["engine_counters"]["unrouted"] == 0
     assert report["commit"] and report["cpu"]
-    assert "targets (issue 10, acceptance 3)" in result.stdout
+    assert "targets (docs/BENCHMARKS.md, hot path)" in result.stdout
     try:
         import matplotlib  # noqa: F401
     except ImportError:

@@ -16,18 +16,22 @@ then the commands go through ``execute_batch`` in chunks. Outputs (formats in do
 The file is streamed: parsed a chunk at a time, each chunk run as soon as it is parsed. A malformed line stops
 the run there: the commands before it have run and their events are written (the events file is the exact
 prefix, for debugging), no L3 file is written, ``path:LINE: reason`` goes to stderr and the exit code is 2.
-Unusable SYMBOLS/LIMITS files and unreadable paths also exit 2. Nothing is ever skipped silently.
+Unusable SYMBOLS/LIMITS files and unreadable paths also exit 2. Nothing is ever skipped silently. An output
+that is one of the inputs, or both outputs in one file (by any name), is refused before anything runs (exit 2).
+Each output is written under a temporary name and renamed when complete: a run that fails while writing one
+leaves no half file, and the earlier file of that name as it was.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from os import PathLike
-from typing import IO, Any, NamedTuple, Protocol
+from typing import IO, Any, NamedTuple, Protocol, TextIO
 
 import numpy as np
 import numpy.typing as npt
@@ -210,8 +214,41 @@ def replay(
     return ReplaySummary(state_hash=state_hash, **counts)
 
 
+def _clash(outputs: list[str], inputs: list[str]) -> str | None:
+    """The first output that is one of the inputs or another output (the same file by any name), or None."""
+    seen = list(inputs)
+    for out in outputs:
+        real = os.path.realpath(out)
+        for other in seen:
+            if real == os.path.realpath(other) or (
+                os.path.exists(out) and os.path.exists(other) and os.path.samefile(out, other)
+            ):
+                return out
+        seen.append(out)
+    return None
+
+
+@contextlib.contextmanager
+def _written_whole(path: str) -> Iterator[TextIO]:
+    """A file written under a temporary name and renamed to ``path`` when the block ends (an error inside it
+    leaves no file, and an earlier ``path`` as it was)."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def run(args: argparse.Namespace, factory: Callable[..., _ReplayEngine] | None = None) -> int:
     """The ``engine replay`` subcommand; returns the exit code."""
+    outputs = [p for p in (args.events, args.l3) if p]
+    clash = _clash(outputs, [p for p in (args.commands, args.symbols, args.limits) if p])
+    if clash is not None:
+        print(f"{clash}: is an input or another output of this replay; refusing to overwrite it", file=sys.stderr)
+        return EXIT_BAD_INPUT
     try:
         symbols = load_symbols(args.symbols)
         limits = load_limits(args.limits) if args.limits else {}
@@ -223,12 +260,19 @@ def run(args: argparse.Namespace, factory: Callable[..., _ReplayEngine] | None =
         )
         engine = build_engine(symbols, limits, factory or engine_class(args.engine), config, args.symbols, args.limits)
         if args.events:
-            with open(args.events, "w", encoding="utf-8") as events_out:
-                summary = replay(args.commands, engine, events_out)
+            # A malformed line ends the replay with the events of the lines before it, complete: they are kept.
+            malformed: MalformedLineError | None = None
+            with _written_whole(args.events) as events_out:
+                try:
+                    summary = replay(args.commands, engine, events_out)
+                except MalformedLineError as exc:
+                    malformed = exc
+            if malformed is not None:
+                raise malformed
         else:
             summary = replay(args.commands, engine)
         if args.l3:
-            with open(args.l3, "w", encoding="utf-8") as f:
+            with _written_whole(args.l3) as f:
                 f.write(format_l3(l3_json(engine)))
     except (CommandFileError, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, CommandFileError):

@@ -268,6 +268,37 @@ def test_a_failed_replay_leaves_no_l3_file_of_an_earlier_run(tmp_path: Path, sym
     assert not (tmp_path / "l3.json").exists()
 
 
+def test_an_output_that_is_an_input_is_refused_and_the_input_is_left_whole(
+    tmp_path: Path, symbols: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    commands = tmp_path / "commands.jsonl"
+    commands.write_text(line() + "\n")
+    alias = tmp_path / "alias.jsonl"
+    alias.symlink_to(commands)
+    for extra in (["--events", str(commands)], ["--l3", str(alias)], ["--events", str(symbols)],
+                  ["--events", str(tmp_path / "out"), "--l3", str(tmp_path / "out")]):  # fmt: skip
+        assert main(["engine", "replay", str(commands), "--symbols", str(symbols), *extra]) == 2
+        assert "is an input or another output of this replay" in capsys.readouterr().err
+    assert commands.read_text() == line() + "\n" and symbols.read_text() == SYMBOLS_TOML
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_cannot_be_written_whole_leaves_the_earlier_one_as_it_was(
+    tmp_path: Path, symbols: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run_replay(tmp_path, symbols, [line(ts=1)])[0] == 0
+    before, l3_before = (tmp_path / "events.jsonl").read_text(), (tmp_path / "l3.json").read_text()
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device", str(tmp_path / "l3.json"))
+
+    monkeypatch.setattr("c_engine.replay.format_l3", fail)
+    assert run_replay(tmp_path, symbols, [line(ts=1), line(ts=2, qty=2)])[0] == 2
+    assert (tmp_path / "events.jsonl").read_text() != before  # the events were written whole, then l3 failed
+    assert (tmp_path / "l3.json").read_text() == l3_before  # not a half file: the earlier one, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["SYMBOLS.toml", "commands.jsonl", "events.jsonl", "l3.json"]
+
+
 # --- SYMBOLS.toml and LIMITS.toml --------------------------------------------------------------------------------
 
 

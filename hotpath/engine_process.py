@@ -51,7 +51,7 @@ from ._cloop import ffi, lib
 from .bcast import Broadcast, broadcast_bytes
 from .control import ControlServer, symbol_dicts
 from .engine_control import check_loop_rc
-from .journal import Journal, config_fingerprint
+from .journal import Journal, JournalError, config_fingerprint
 from .names import command_ring_name, control_endpoint, control_name, event_ring_name, market_data_name
 from .ring import Ring, ring_bytes
 from .shm import ShmSegment
@@ -85,7 +85,7 @@ class EngineProcessConfig:
     core: int | None = None
     #: the journal file (a regular file, not /dev/shm); None = no journal. An existing one is replayed first
     journal_path: str | None = None
-    #: records of a new journal (an existing one keeps its own); 64 bytes each, the file is sparse
+    #: records of a new journal (an existing one keeps its own); 64 bytes each, reserved on disk at creation
     journal_capacity: int = 1 << 20
     #: msync the journal every this many ms from a background thread; 0 = never (the kernel writes back when
     #: it likes; a SIGKILL still loses nothing, a power loss may lose everything since the last writeback)
@@ -390,7 +390,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m hotpath.engine_process CONFIG_JSON", file=sys.stderr)
         return 2
-    return run_engine_process(EngineProcessConfig.from_json(args[0]))
+    try:
+        return run_engine_process(EngineProcessConfig.from_json(args[0]))
+    except JournalError as e:  # a journal it must not or cannot use: one line, not a traceback
+        print(f"engine: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -37,6 +37,7 @@ __all__ = [
     "Journal",
     "JournalConfigError",
     "JournalError",
+    "JournalSpaceError",
     "config_fingerprint",
     "dump",
     "journal_bytes",
@@ -64,6 +65,20 @@ _REASONS = {
     -3: "a journal of another version or record size",
     -4: "a damaged journal (committed count beyond its capacity)",
 }
+
+
+class JournalSpaceError(JournalError):
+    """The disk cannot hold the journal's full size: refused at creation, not discovered as a SIGBUS later."""
+
+    def __init__(self, path: StrPath, size: int, error: OSError) -> None:
+        Exception.__init__(
+            self,
+            f"{os.fspath(path)}: cannot reserve the journal's {size:,} bytes on disk ({error.strerror}): free space,"
+            " or give the engine a smaller journal_capacity",
+        )
+        self.path = os.fspath(path)
+        self.code = -101  # not a pt_journal rc: the file system is full, not the file damaged
+        self.size = size
 
 
 class JournalConfigError(JournalError):
@@ -122,13 +137,20 @@ class Journal:
 
     @classmethod
     def create(cls, path: StrPath, capacity: int, config_hash: int = 0) -> Journal:
-        """Formats a new, empty journal at ``path`` (which must not exist), stamped with ``config_hash``."""
+        """Formats a new, empty journal at ``path`` (which must not exist), stamped with ``config_hash``.
+
+        The file's whole size is reserved on disk now (``posix_fallocate``): a mapped file whose pages cannot be
+        allocated when the loop first writes them kills the process with SIGBUS, so a disk without room for the
+        journal is refused here (``JournalSpaceError``), before the engine takes any order."""
         path = os.fspath(path)
         size = journal_bytes(capacity)
         tmp = path + ".new"
         fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.ftruncate(fd, size)  # sparse: pages appear as records are appended
+            try:
+                os.posix_fallocate(fd, 0, size)
+            except OSError as e:
+                raise JournalSpaceError(path, size, e) from None
             with mmap.mmap(fd, size, access=mmap.ACCESS_WRITE) as mm:
                 ptr = ffi.from_buffer(mm, require_writable=True)
                 rc = lib.pt_journal_init(ptr, size, capacity, config_hash)

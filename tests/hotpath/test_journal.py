@@ -13,10 +13,12 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
@@ -302,3 +304,29 @@ def test_a_sigkill_under_load_loses_no_acknowledged_event_and_clients_reattach(r
     first = tail[: len(expected)]  # the recovery's cancels come first, before any client's command
     assert (first["op"] == Op.MASS_CANCEL).all() and ((first["flags"] & Flag.DISCONNECT) != 0).all()
     assert first["client_id"].tolist() == expected  # journaled, in id order
+
+
+def test_a_new_journal_has_its_whole_size_reserved_on_disk(tmp_path: Path) -> None:
+    # A sparse journal on a full disk would kill the engine with SIGBUS at the first page it could not allocate.
+    with Journal.create(tmp_path / "j", 1 << 12) as journal:
+        size = journal.size
+    assert os.stat(tmp_path / "j").st_blocks * 512 >= size
+
+
+def _no_bigger_files_than(limit: int) -> Callable[[], None]:
+    def preexec() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # past the limit a write fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return preexec
+
+
+def test_an_engine_whose_journal_cannot_be_reserved_refuses_to_start_with_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "journal.bin"
+    config = EngineProcessConfig(prefix=f"pt_jfull_{os.getpid()}", journal_path=str(path), journal_capacity=1 << 16)
+    out = subprocess.run([sys.executable, "-m", "hotpath.engine_process", config.to_json()], capture_output=True,
+                         text=True, timeout=30, preexec_fn=_no_bigger_files_than(1 << 20))  # fmt: skip
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"engine: {path}: cannot reserve the journal's") and "Traceback" not in out.stderr
+    assert not path.exists() and not list(tmp_path.iterdir())  # nothing half made
+    assert not list(SHM.glob(config.prefix + "_*"))

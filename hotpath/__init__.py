@@ -30,6 +30,7 @@ if _TYPE_CHECKING:  # what the lazy names are, for type checkers (imported for r
     from .bcast import broadcast_bytes as broadcast_bytes
     from .book import L2Book as L2Book
     from .client import Client as Client
+    from .client import DetachedError as DetachedError
     from .client import EngineGoneError as EngineGoneError
     from .control_client import ControlClient as ControlClient
     from .control_client import ControlError as ControlError
@@ -71,6 +72,7 @@ _LAZY = {
     "AsyncClient": "async_client",
     "Client": "client",
     "EngineGoneError": "client",
+    "DetachedError": "client",
     "BookView": "md_view",
     "L2Book": "book",
     "MarketDataSubscriber": "md_subscriber",

@@ -26,7 +26,9 @@ an unsolicited event (a fill of a resting order) waits at most that long. The dr
 shared ring into the process at once, so the engine never sees this client as a slow consumer while its
 event loop runs; events nobody has read from :meth:`events` are buffered (``buffered`` counts them).
 
-If the engine process exits, every waiting request and the event iterator raise ``EngineGoneError``.
+If the engine process exits, every waiting request and the event iterator raise ``EngineGoneError``; if the
+engine detaches this client (an operator, a missed heartbeat, a slow consumer), ``DetachedError``, learnt at the
+next heartbeat.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from typing import Any, NamedTuple
 
 from c_engine import CancelReason, Command, Event, EventType, Op
 
-from .attachment import Attachment, EngineGoneError, resolve_endpoint
+from .attachment import Attachment, DetachedError, EngineGoneError, resolve_endpoint
 from .control_client import AsyncControlClient, ControlError
 from .ring import RingFullError
 
@@ -96,7 +98,7 @@ class AsyncClient(Attachment):
         self._events: collections.deque[Event] = collections.deque()
         self._event_ready = asyncio.Event()
         self._work = asyncio.Event()  # set by a command sent: the drain stops sleeping
-        self._gone: EngineGoneError | None = None
+        self._gone: EngineGoneError | DetachedError | None = None
         self._closed = False
         self._tasks: set[asyncio.Task[None]] = set()
         self._start(self._drain(), "drain")
@@ -303,7 +305,7 @@ class AsyncClient(Attachment):
         """Whether a request still waits for events of its command."""
         return bool(self._waiting) or self._collecting is not None
 
-    def _fail(self, error: EngineGoneError) -> None:
+    def _fail(self, error: EngineGoneError | DetachedError) -> None:
         self._gone = error
         owed = [*self._waiting, *([self._collecting] if self._collecting is not None else [])]
         self._waiting.clear()
@@ -319,8 +321,13 @@ class AsyncClient(Attachment):
             while not self._closed:
                 await asyncio.sleep(interval_s)
                 try:
-                    await ctl.request("heartbeat", client=self.client_id)
-                except (TimeoutError, ControlError) as e:
+                    await ctl.request("heartbeat", client=self.client_id, token=self.token)
+                except ControlError as e:
+                    if e.code == "NOT_ATTACHED":  # detached by the engine: every waiter and the next call hear it
+                        self._fail(DetachedError(f"client {self.client_id} was detached by the engine ({e.message})"))
+                        return
+                    log.warning("client %d: heartbeat failed: %s", self.client_id, e)
+                except TimeoutError as e:
                     log.warning("client %d: heartbeat failed: %s", self.client_id, e)
         finally:
             ctl.close()
@@ -346,7 +353,8 @@ class AsyncClient(Attachment):
             if self._gone is None:
                 self._ctl.timeout_s = min(self._ctl.timeout_s, 1.0)
                 try:
-                    await self._ctl.request("detach", client=self.client_id, cancel=cancel, pid=os.getpid())
+                    await self._ctl.request("detach", client=self.client_id, cancel=cancel, pid=os.getpid(),
+                                            token=self.token)  # fmt: skip
                 except (TimeoutError, ControlError) as e:
                     log.warning("client %d: detach failed (%s); the engine will notice the exit", self.client_id, e)
         finally:

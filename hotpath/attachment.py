@@ -17,11 +17,16 @@ from c_engine import MSG_SIZE, Command, SymbolUnits, Units, UnknownSymbolError, 
 from .engine_client import EngineClient
 from .names import control_endpoint
 
-__all__ = ["Attachment", "EngineGoneError", "resolve_endpoint"]
+__all__ = ["Attachment", "DetachedError", "EngineGoneError", "resolve_endpoint"]
 
 
 class EngineGoneError(ConnectionError):
     """The engine process this client was attached to has exited: nothing more will be taken or answered."""
+
+
+class DetachedError(ConnectionError):
+    """The engine detached this client (an operator, a missed heartbeat, a slow consumer): its rings are gone,
+    nothing it sends is taken. Attach again to go on."""
 
 
 def resolve_endpoint(prefix: str | None, endpoint: str | None) -> str:
@@ -43,6 +48,7 @@ class Attachment(SymbolUnits):
         #: every account this link acts for, its own first: name (or the id as a string) -> engine client id
         self.accounts: dict[str, int] = dict(reply.get("accounts") or {str(self.client_id): self.client_id})
         self.static = bool(reply["static"])
+        self.token: str | None = reply.get("token")  #: names this attachment in heartbeats and the detach
         self.engine_pid: int | None = reply.get("engine_pid")
         self.heartbeat_timeout_s = float(reply["heartbeat_timeout_s"])
         self.symbols: dict[str, int] = {s["name"]: s["symbol_id"] for s in reply["symbols"]}

@@ -33,11 +33,11 @@ import numpy.typing as npt
 
 from c_engine import Command, Event
 
-from .attachment import Attachment, EngineGoneError, resolve_endpoint
+from .attachment import Attachment, DetachedError, EngineGoneError, resolve_endpoint
 from .bcast import BroadcastReader, SharedMemoryBroadcast
 from .control_client import ControlClient, ControlError
 
-__all__ = ["Client", "EngineGoneError"]
+__all__ = ["Client", "DetachedError", "EngineGoneError"]
 
 log = logging.getLogger("proptrade.client")
 
@@ -49,20 +49,28 @@ _ALIVE_CHECK_S = 0.005
 class _Heartbeat:
     """Sends a heartbeat every ``interval_s`` from a daemon thread, on a control socket of its own."""
 
-    def __init__(self, endpoint: str, client_id: int, interval_s: float) -> None:
+    def __init__(self, endpoint: str, client_id: int, token: str | None, interval_s: float) -> None:
         self._ctl = ControlClient(endpoint, timeout_s=max(interval_s, 0.5))
         self._client_id = client_id
+        self._token = token
         self._interval_s = interval_s
         self._done = threading.Event()
         self.failures = 0
+        self.detached: str | None = None  #: why, once the engine answered that this attachment has ended
         self._thread = threading.Thread(target=self._run, name=f"heartbeat-{client_id}", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._done.wait(self._interval_s):
             try:
-                self._ctl.request("heartbeat", client=self._client_id)
-            except (TimeoutError, ControlError) as e:
+                self._ctl.request("heartbeat", client=self._client_id, token=self._token)
+            except ControlError as e:
+                if e.code == "NOT_ATTACHED":  # detached by the engine: the client's next call says so
+                    self.detached = e.message
+                    return
+                self.failures += 1
+                log.warning("client %d: heartbeat failed: %s", self._client_id, e)
+            except TimeoutError as e:
                 self.failures += 1
                 log.warning("client %d: heartbeat failed: %s", self._client_id, e)
 
@@ -97,7 +105,7 @@ class Client(Attachment):
         self._heartbeat: _Heartbeat | None = None
         timeout = self.heartbeat_timeout_s
         if heartbeat and timeout > 0 and not self.static:  # four chances before the timeout
-            self._heartbeat = _Heartbeat(self.endpoint, self.client_id, timeout / 4)
+            self._heartbeat = _Heartbeat(self.endpoint, self.client_id, self.token, timeout / 4)
         self._closed = False
 
     # --- orders ------------------------------------------------------------------------------------------
@@ -137,15 +145,25 @@ class Client(Attachment):
         self.send(self.mass_cancel_command(symbol, account), timeout_s)
 
     def send(self, cmd: Command | bytes, timeout_s: float = 5.0) -> None:
-        """Sends one command in wire units as it is (the engine sets its client id to this client's)."""
+        """Sends one command in wire units as it is (the engine sets its client id to this client's).
+        DetachedError if the engine has detached this client (it learns that at its next heartbeat)."""
+        self._check_attached()
         self._rings.submit(cmd, timeout_s, self._check_engine)
 
     def send_batch(self, commands: npt.NDArray[Any], timeout_s: float = 5.0) -> None:
         """Sends a ``COMMAND_DTYPE`` array in order, waiting (with back-off) while the ring is full."""
+        self._check_attached()
         self._rings.commands.push_batch_wait(commands, timeout_s, self._check_engine)
 
+    def _check_attached(self) -> None:
+        """DetachedError once the heartbeat has learnt that the engine detached this client."""
+        if self._heartbeat is not None and self._heartbeat.detached is not None:
+            raise DetachedError(f"client {self.client_id} was detached by the engine ({self._heartbeat.detached})")
+
     def _check_engine(self) -> None:
-        """The waits' abort hook: EngineGoneError once the engine process is gone (looked at every few ms)."""
+        """The waits' abort hook: EngineGoneError once the engine process is gone (looked at every few ms),
+        DetachedError once the engine detached this client."""
+        self._check_attached()
         now = time.monotonic()
         if now < self._next_alive_check:
             return
@@ -156,8 +174,12 @@ class Client(Attachment):
     # --- events and market data --------------------------------------------------------------------------
 
     def poll(self, max_count: int = 256) -> list[Event]:
-        """Whatever events are there (up to ``max_count``), without waiting."""
-        return self._rings.poll_events(max_count)
+        """Whatever events are there (up to ``max_count``), without waiting; once they are all read, DetachedError
+        if the engine has detached this client."""
+        events = self._rings.poll_events(max_count)
+        if not events:
+            self._check_attached()
+        return events
 
     def poll_batch(self, max_count: int = 4096) -> npt.NDArray[Any]:
         """The same as an ``EVENT_DTYPE`` array (a copy), for batch consumers."""
@@ -201,7 +223,9 @@ class Client(Attachment):
             # Best effort, briefly: if the engine does not answer, it notices this process's exit anyway.
             self._ctl.timeout_s = min(self._ctl.timeout_s, 1.0)
             try:  # for a static slot, the detach only frees it for another process (nothing is cancelled)
-                self._ctl.request("detach", client=self.client_id, cancel=cancel, pid=os.getpid())
+                if self._heartbeat is None or self._heartbeat.detached is None:  # the token: never someone else's
+                    self._ctl.request("detach", client=self.client_id, cancel=cancel, pid=os.getpid(),
+                                      token=self.token)  # fmt: skip
             except (TimeoutError, ControlError) as e:
                 log.warning("client %d: detach failed (%s); the engine will notice the exit", self.client_id, e)
         finally:

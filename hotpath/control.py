@@ -88,6 +88,9 @@ class _Attached:
     attached_at: float = 0.0
     #: the other client ids this slot's link may act for (its grant; empty for a one-account client)
     granted: tuple[int, ...] = ()
+    #: names this attachment: heartbeats and detaches that carry another one (an attachment that ended, its id
+    #: attached again since) are answered NOT_ATTACHED, so a detached client learns it at its next heartbeat
+    token: str = ""
 
 
 @dataclass
@@ -375,6 +378,7 @@ class ControlServer:
             raise ControlError("ALREADY_ATTACHED", f"client {cid} is granted to the link of client {holder}")
         if att is not None:
             att.pid = pid  # a static slot: one process at a time may use its rings (never watched, never cancelled)
+            att.token = os.urandom(8).hex()
         else:
             pidfd = None
             if pid is not None:
@@ -399,6 +403,7 @@ class ControlServer:
             # every account the link acts for, its own first: name (or the id as a string) -> client id
             "accounts": {self._account_names.get(a, str(a)): a for a in (cid, *att.granted)},
             "static": att.static,
+            "token": att.token,
             "command_ring": cmd_name,
             "event_ring": evt_name,
             "market_data": self._market_data,
@@ -424,6 +429,7 @@ class ControlServer:
             raise
         now = time.monotonic()
         att = _Attached(cid, cmd, evt, static=False, pid=pid, pidfd=pidfd, last_heartbeat=now, attached_at=now,
+                        token=os.urandom(8).hex(),
                         granted=grant)  # fmt: skip
         self._clients[cid] = att
         self._granted_to.update(dict.fromkeys(grant, cid))
@@ -440,10 +446,15 @@ class ControlServer:
         return int(lib.PT_LOOP_OK)
 
     def _attached(self, request: dict[str, Any]) -> _Attached:
+        """The request's attachment; NOT_ATTACHED if its client is not attached, or (a ``token`` given) not by
+        the attachment that token names."""
         cid = self._client_id(request)
         att = self._clients.get(cid)
         if att is None:
             raise ControlError("NOT_ATTACHED", f"client {cid} is not attached")
+        token = request.get("token")
+        if token is not None and token != att.token:
+            raise ControlError("NOT_ATTACHED", f"client {cid}: that attachment has ended (the client was detached)")
         return att
 
     def _detach(self, request: dict[str, Any]) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import math
 import os
 import signal
 import socket
@@ -53,7 +54,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import numpy as np
 
@@ -189,20 +190,121 @@ class PlatformConfig:
     probe_hz: float = 50.0
 
 
+#: the keys each table of the platform config may have; anything else is a typo, refused
+_TABLE_KEYS: dict[str, frozenset[str]] = {
+    "engine": frozenset(
+        {
+            "core",
+            "ring_capacity",
+            "md_capacity",
+            "heartbeat_timeout_s",
+            "slow_consumer_s",
+            "journal",
+            "journal_flush_ms",
+            "max_orders",
+            "max_clients",
+        }
+    ),  # fmt: skip
+    "bridge": frozenset({"enabled", "pub", "rep"}),
+    "probe": frozenset({"account", "hz"}),
+    "agents": frozenset({"name", "module", "accounts", "symbol", "args", "restart", "max_restarts", "maker"}),
+    "symbols": frozenset(f.name for f in dataclasses.fields(SymbolConfig)),
+}
+_LISTS = {"agents", "symbols", "accounts"}  # arrays of tables; the rest are single tables
+
+
+def _keys_known(doc: dict[str, Any]) -> None:
+    """ValueError for a table or a key the config format does not have (a typo would be silently ignored)."""
+    for table, value in doc.items():
+        if table not in _TABLE_KEYS and table != "accounts":
+            raise ValueError(f"unknown table [{table}] (known: {sorted([*_TABLE_KEYS, 'accounts'])})")
+        if table == "accounts":
+            continue  # hotpath/accounts.py checks its own keys
+        entries = value if table in _LISTS else [value]
+        if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+            raise ValueError(f"[{table}] must be {'an array of tables' if table in _LISTS else 'a table'}")
+        for entry in entries:
+            if table == "agents" and ("clients" in entry or "limits" in entry):
+                raise ValueError(f"agent {entry.get('name')!r}: agents name their accounts (accounts = [...]); "
+                                 "client ids and limits belong to [[accounts]]")  # fmt: skip
+            unknown = set(entry) - _TABLE_KEYS[table]
+            if unknown:
+                raise ValueError(f"[{table}]: unknown keys {sorted(unknown)} (known: {sorted(_TABLE_KEYS[table])})")
+
+
+def _number(table: dict[str, Any], key: str, default: float, kind: type, low: float) -> Any:
+    """``table[key]`` (or ``default``) as ``kind``, at least ``low``; ValueError naming the key otherwise."""
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        raise ValueError(f"[engine] {key} must be {'an integer' if kind is int else 'a number'}, not {value!r}")
+    if not math.isfinite(value) or value < low:
+        raise ValueError(f"[engine] {key} must be a finite number >= {low}, not {value!r}")
+    return kind(value)
+
+
+def _engine_table(eng: dict[str, Any]) -> dict[str, Any]:
+    """The [engine] table's values, checked: what the engine process would otherwise fail on after starting."""
+    out: dict[str, Any] = {}
+    for key, default in (("ring_capacity", 4096), ("md_capacity", 1 << 16)):
+        n = _number(eng, key, default, int, 2)
+        if n & (n - 1):
+            raise ValueError(f"[engine] {key} must be a power of two, not {n}")
+        out[key] = n
+    out["max_orders"] = _number(eng, "max_orders", 1 << 18, int, 1)
+    out["max_clients"] = _number(eng, "max_clients", 64, int, 1)
+    for key, default_s in (("heartbeat_timeout_s", 5.0), ("slow_consumer_s", 2.0), ("journal_flush_ms", 5.0)):
+        out[key] = _number(eng, key, default_s, float, 0)
+    core = eng.get("core", "last")
+    allowed = sorted(os.sched_getaffinity(0))
+    if core != "last" and (isinstance(core, bool) or not isinstance(core, int) or core not in allowed):
+        raise ValueError(f'[engine] core must be "last" or one of the cores this process may use {allowed}, '
+                         f"not {core!r}")  # fmt: skip
+    out["core"] = None if core == "last" else core
+    journal = eng.get("journal", "")
+    if not isinstance(journal, str):
+        raise ValueError(f"[engine] journal must be a path (a string), not {journal!r}")
+    if journal and os.path.isdir(journal):
+        raise ValueError(f"[engine] journal {journal!r} is a directory: give a file's path")
+    out["journal"] = journal or None
+    return out
+
+
+def _symbol(entry: dict[str, Any]) -> SymbolConfig:
+    name = entry.get("name")
+    for key in ("tick_size", "lot_size"):
+        value = entry.get(key, 1.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+            raise ValueError(f"[[symbols]] {name!r}: {key} must be a finite number > 0, not {value!r}")
+    try:
+        return SymbolConfig(**entry)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"[[symbols]] {name!r}: {e}") from None
+
+
 def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
-    """Parses a platform TOML (the format of :data:`DEFAULT_CONFIG`); ValueError names what is wrong."""
-    doc = tomllib.loads(text)
-    eng = doc.get("engine", {})
-    symbols = tuple(SymbolConfig(**s) for s in doc.get("symbols", []))
+    """Parses a platform TOML (the format of :data:`DEFAULT_CONFIG`) and checks all of it, before anything is
+    started; ValueError names the table, the key and what is wrong."""
+    try:
+        doc = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"not valid TOML: {e}") from None
+    _keys_known(doc)
+    eng = _engine_table(doc.get("engine", {}))
+    symbols = tuple(_symbol(s) for s in doc.get("symbols", []))
     if not symbols:
         raise ValueError("the config has no [[symbols]]")
-    max_clients = int(eng.get("max_clients", 64))
+    names = [s.name for s in symbols]
+    if len(set(names)) != len(names):
+        raise ValueError(f"[[symbols]]: a name is used twice: {names}")
+    max_clients = eng["max_clients"]
     accounts = parse_accounts(doc.get("accounts", []), max_clients=max_clients)
     agents = []
     for a in doc.get("agents", []):
-        if "clients" in a or "limits" in a:
-            raise ValueError(f"agent {a.get('name')!r}: agents name their accounts (accounts = [...]); client ids "
-                             "and limits belong to [[accounts]]")  # fmt: skip
+        missing = {"name", "module", "accounts", "symbol"} - set(a)
+        if missing:
+            raise ValueError(f"[[agents]] {a.get('name')!r}: missing {sorted(missing)}")
+        if a["symbol"] not in names:  # it would crash at start, again at every restart
+            raise ValueError(f"[[agents]] {a['name']!r}: no symbol {a['symbol']!r} (known: {names})")
         agents.append(AgentSpec(name=a["name"], module=a["module"], accounts=tuple(a["accounts"]), symbol=a["symbol"],
                                 args=tuple(a.get("args", ())), restart=bool(a.get("restart", False)),
                                 max_restarts=int(a.get("max_restarts", 5)),
@@ -214,9 +316,7 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         raise ValueError(f"each account runs in one process at a time; used twice: {sorted(users)}")
     for name in users:
         accounts[name]  # AccountError (a ValueError) for a name no [[accounts]] entry has
-    core = eng.get("core", "last")
-    journal = eng.get("journal", "")
-    capacity = EngineConfig(max_orders=int(eng.get("max_orders", 1 << 18)), max_levels_per_side=1 << 12,
+    capacity = EngineConfig(max_orders=eng["max_orders"], max_levels_per_side=1 << 12,
                             max_symbols=max(8, len(symbols)), max_clients=max_clients)  # fmt: skip
     engine = EngineProcessConfig(
         prefix=prefix or f"pt_{os.getpid()}_{uuid.uuid4().hex[:6]}",
@@ -225,13 +325,13 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         limits=tuple((a.client_id, a.limits) for a in accounts.values() if a.limits is not None),
         accounts=tuple(accounts.ids().items()),
         engine=capacity,
-        ring_capacity=int(eng.get("ring_capacity", 4096)),
-        md_capacity=int(eng.get("md_capacity", 1 << 16)),
-        core=None if core == "last" else int(core),
-        journal_path=journal or None,
-        journal_flush_ms=float(eng.get("journal_flush_ms", 5.0)),
-        heartbeat_timeout_s=float(eng.get("heartbeat_timeout_s", 5.0)),
-        slow_consumer_s=float(eng.get("slow_consumer_s", 2.0)),
+        ring_capacity=eng["ring_capacity"],
+        md_capacity=eng["md_capacity"],
+        core=eng["core"],
+        journal_path=eng["journal"],
+        journal_flush_ms=eng["journal_flush_ms"],
+        heartbeat_timeout_s=eng["heartbeat_timeout_s"],
+        slow_consumer_s=eng["slow_consumer_s"],
     )
     bridge = doc.get("bridge", {})
     on = bridge.get("enabled", True)
@@ -619,6 +719,11 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(DEFAULT_CONFIG, end="")
         return 0
-    text = Path(args.config).read_text() if args.config else DEFAULT_CONFIG
-    config = load_config(text, prefix=args.prefix)
+    try:
+        text = Path(args.config).read_text() if args.config else DEFAULT_CONFIG
+        config = load_config(text, prefix=args.prefix)
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # one line, exit 2, nothing started
+        where = args.config or "the default config"
+        print(f"proptrade up: {where}: {e}", file=sys.stderr)
+        return 2
     return Launcher(config).run(args.seconds)

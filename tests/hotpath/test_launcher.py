@@ -385,3 +385,45 @@ def test_the_stop_removes_only_segments_named_as_its_own_runs() -> None:
         launcher.release()
         for seg in SHM.glob(f"{prefix}_*"):
             seg.unlink()
+
+
+def _bad(old: str, new: str) -> str:
+    assert old in DEFAULT_CONFIG, old
+    return DEFAULT_CONFIG.replace(old, new, 1)
+
+
+BAD_CONFIGS = {
+    "not TOML": ("[engine\ncore = 1", "not valid TOML"),
+    "an unknown table": (DEFAULT_CONFIG + "\n[engines]\ncore = 1\n", "unknown table [engines]"),
+    "an unknown key": (_bad("ring_capacity = 4096", "ring_capacitty = 4096"), "unknown keys ['ring_capacitty']"),
+    "a ring that is no power of two": (_bad("ring_capacity = 4096", "ring_capacity = 3"), "power of two"),
+    "a string capacity": (_bad("md_capacity = 65536", 'md_capacity = "big"'), "md_capacity must be an integer"),
+    "a core it may not use": (_bad('core = "last"', "core = 99"), "core must be"),
+    "a negative timeout": (_bad("heartbeat_timeout_s = 5.0", "heartbeat_timeout_s = -1.0"), ">= 0"),
+    "an infinite timeout": (_bad("slow_consumer_s = 2.0", "slow_consumer_s = inf"), "finite"),
+    "a journal that is a directory": (_bad('journal = ""', 'journal = "/tmp"'), "is a directory"),
+    "an infinite tick size": (_bad("tick_size = 0.01", "tick_size = inf"), "tick_size must be a finite number"),
+    "an unknown symbol key": (_bad("lot_size = 1", "lot_size = 1\ncolour = 3"), "unknown keys ['colour']"),
+    "an agent on no symbol": (
+        _bad('symbol = "SIM"\nargs = ["--rate"', 'symbol = "XXX"\nargs = ["--rate"'),
+        "no symbol 'XXX'",
+    ),
+    "an agent without a module": (_bad('module = "hotpath.agents.flow"\n', ""), "missing ['module']"),
+    "a client id twice": (_bad("client = 10\n", "client = 1\n"), "both use client 1"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_CONFIGS))
+def test_a_bad_config_is_one_line_and_exit_2_before_anything_starts(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from hotpath.cli import main
+
+    text, message = BAD_CONFIGS[name]
+    path = tmp_path / "platform.toml"
+    path.write_text(text)
+    prefix = f"pt_bad_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    assert main(["up", "--config", str(path), "--seconds", "1", "--prefix", prefix]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"proptrade up: {path}: ") and message in err and err.count("\n") == 1, err
+    assert not list(SHM.glob(f"{prefix}_*")) and not processes_named(prefix)

@@ -21,7 +21,7 @@
  * Blocks: 250,000 ops by default (8 rounds of the 2 M-op stream, ~50 ms a
  * block). Each engine starts its block with caches the other one just
  * filled, and that cost is the same on both sides, so it pulls the ratio
- * towards 1: with blocks of 100,000 ops the session-start engine and one with
+ * towards 1: with blocks of 100,000 ops an earlier engine and one with
  * 15% fewer instructions and 40% fewer mispredictions came out equal (b/a
  * 0.96-1.05 in three runs), with 250,000 and 1,000,000 ops at 0.79-0.88. Run
  * it with the same code on both sides (BASE=HEAD, clean tree) to see its own

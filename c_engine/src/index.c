@@ -33,7 +33,7 @@
  *
  * Both tables hold <= max_orders entries in >= 2 x max_orders slots (load
  * <= 0.5). Deletion shifts later entries back instead of leaving tombstones,
- * so lookups do not slow down over a long session.
+ * so lookups do not slow down over a long trading day.
  *
  * Invariant (pt_engine_check): an order is in by_id exactly while it rests;
  * a resting order with cloid != 0 is in by_cloid if its client is indexed,

@@ -50,7 +50,7 @@ from ._cloop import ffi, lib
 from .control_client import ControlError
 from .idle import BackoffIdle
 
-__all__ = ["MAX_REQUEST_BYTES", "MAX_REQUEST_DEPTH", "Access", "ControlServer", "symbol_dicts"]
+__all__ = ["MAX_REQUEST_BYTES", "MAX_REQUEST_DEPTH", "Access", "ControlServer", "loop_execute", "symbol_dicts"]
 
 log = logging.getLogger("proptrade.control")
 
@@ -587,13 +587,8 @@ class ControlServer:
         return {"events": events}
 
     def _execute_paused(self, cmd: Command) -> int:
-        """Runs one command through the paused loop: journaled before its events go out, exactly as if its
-        client had sent it, so recovery replays it. Returns the pt_loop rc."""
-        buf = ffi.from_buffer(cmd.pack())
-        try:
-            return int(lib.pt_loop_execute(self._loop, ffi.cast("pt_command_t *", buf)))
-        finally:
-            ffi.release(buf)
+        """Runs one command through the paused loop (:func:`loop_execute`). Returns the pt_loop rc."""
+        return loop_execute(self._loop, cmd)
 
     _HANDLERS: dict[str, tuple[Callable[[ControlServer, dict[str, Any]], dict[str, Any]], Access]] = {
         "attach": (_attach, Access.CLIENT),
@@ -734,6 +729,16 @@ def _deeper_than(value: Any, limit: int) -> bool:
                 return True
             stack.extend((child, depth + 1) for child in item)
     return False
+
+
+def loop_execute(loop: Any, cmd: Command) -> int:
+    """Runs one command through a loop that is paused (or not yet running): journaled before its events go out,
+    exactly as if its client had sent it, so recovery replays it. Returns the pt_loop rc."""
+    buf = ffi.from_buffer(cmd.pack())
+    try:
+        return int(lib.pt_loop_execute(loop, ffi.cast("pt_command_t *", buf)))
+    finally:
+        ffi.release(buf)
 
 
 def _alive(pid: int) -> bool:

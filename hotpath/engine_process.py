@@ -49,7 +49,7 @@ from c_engine import ClientLimits, Command, EngineConfig, SymbolConfig
 
 from ._cloop import ffi, lib
 from .bcast import Broadcast, broadcast_bytes
-from .control import ControlServer, symbol_dicts
+from .control import ControlServer, loop_execute, symbol_dicts
 from .engine_control import check_loop_rc
 from .journal import Journal, JournalError, config_fingerprint
 from .names import command_ring_name, control_endpoint, control_name, event_ring_name, market_data_name
@@ -230,12 +230,7 @@ def _cancel_orphans(engine: Any, loop: Any, attached: set[int]) -> int:
     )
     before = engine.stats()["live_orders"]
     for client in orphans:
-        cmd = Command.mass_cancel(client, ts_ns=time.monotonic_ns(), disconnect=True).pack()
-        buf = ffi.from_buffer(cmd)
-        try:
-            rc = lib.pt_loop_execute(loop, ffi.cast("pt_command_t *", buf))
-        finally:
-            ffi.release(buf)
+        rc = loop_execute(loop, Command.mass_cancel(client, ts_ns=time.monotonic_ns(), disconnect=True))
         if rc != lib.PT_LOOP_OK:  # a full journal: the loop stops at its first command anyway
             print(f"engine: recovery could not cancel client {client}'s orders (pt_loop rc {rc})", file=sys.stderr)
             break

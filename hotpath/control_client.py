@@ -24,59 +24,23 @@ class ControlError(Exception):
         self.message = message
 
 
-class ControlClient:
-    """A REQ socket to an engine's control plane, with a timeout (a REQ socket whose reply never comes is
-    replaced, so the next request works: the "lazy pirate" pattern of the ZeroMQ guide)."""
+def _result(reply: dict[str, Any]) -> dict[str, Any]:
+    """A reply as a result: the reply itself, or its ControlError."""
+    if not reply.get("ok"):
+        raise ControlError(str(reply.get("code")), str(reply.get("error")))
+    return reply
 
-    def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
+
+class _ReqSocket:
+    """The REQ socket both clients share the handling of: made on first use, dropped (linger 0) after a request
+    that got no reply, since a REQ socket cannot send again before it receives: the "lazy pirate" pattern of the
+    ZeroMQ guide."""
+
+    def __init__(self, endpoint: str, timeout_s: float, ctx: Any) -> None:
         self.endpoint = endpoint
         self.timeout_s = timeout_s
-        self._ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context.instance()
-        self._sock: zmq.Socket[bytes] | None = None
-
-    def _socket(self) -> zmq.Socket[bytes]:
-        if self._sock is None:
-            self._sock = self._ctx.socket(zmq.REQ)
-            self._sock.setsockopt(zmq.LINGER, 0)
-            self._sock.connect(self.endpoint)
-        return self._sock
-
-    def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Sends one request; the reply, or ControlError (its code), or TimeoutError if none came."""
-        sock = self._socket()
-        sock.send_json({"op": op, **fields})
-        if not sock.poll(int(self.timeout_s * 1000)):
-            sock.close(0)
-            self._sock = None
-            raise TimeoutError(f"no reply to {op!r} from {self.endpoint} within {self.timeout_s} s")
-        reply: dict[str, Any] = sock.recv_json()  # type: ignore[assignment]
-        if not reply.get("ok"):
-            raise ControlError(str(reply.get("code")), str(reply.get("error")))
-        return reply
-
-    def close(self) -> None:
-        if self._sock is not None:
-            self._sock.close(0)
-            self._sock = None
-
-    def __enter__(self) -> ControlClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-class AsyncControlClient:
-    """The asyncio form of :class:`ControlClient` (``zmq.asyncio``): a request awaits its reply without blocking
-    the event loop; a request with no reply within ``timeout_s`` replaces the socket, as there."""
-
-    def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
-        import zmq.asyncio  # only an asyncio process pays for it
-
-        self.endpoint = endpoint
-        self.timeout_s = timeout_s
-        self._ctx: zmq.asyncio.Context = zmq.asyncio.Context.instance()
-        self._sock: zmq.asyncio.Socket | None = None
+        self._ctx = ctx
+        self._sock: Any = None
 
     def _socket(self) -> Any:
         if self._sock is None:
@@ -85,19 +49,51 @@ class AsyncControlClient:
             self._sock.connect(self.endpoint)
         return self._sock
 
-    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """Sends one request; the reply, or ControlError (its code), or TimeoutError if none came."""
-        sock = self._socket()
-        await sock.send_json({"op": op, **fields})
-        if not await sock.poll(int(self.timeout_s * 1000)):
-            self.close()
-            raise TimeoutError(f"no reply to {op!r} from {self.endpoint} within {self.timeout_s} s")
-        reply: dict[str, Any] = await sock.recv_json()
-        if not reply.get("ok"):
-            raise ControlError(str(reply.get("code")), str(reply.get("error")))
-        return reply
+    def _no_reply(self, op: str) -> TimeoutError:
+        self.close()
+        return TimeoutError(f"no reply to {op!r} from {self.endpoint} within {self.timeout_s} s")
 
     def close(self) -> None:
         if self._sock is not None:
             self._sock.close(0)
             self._sock = None
+
+
+class ControlClient(_ReqSocket):
+    """A REQ socket to an engine's control plane, with a timeout (a request with no reply in time replaces the
+    socket, so the next request works)."""
+
+    def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
+        super().__init__(endpoint, timeout_s, zmq.Context.instance())
+
+    def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Sends one request; the reply, or ControlError (its code), or TimeoutError if none came."""
+        sock = self._socket()
+        sock.send_json({"op": op, **fields})
+        if not sock.poll(int(self.timeout_s * 1000)):
+            raise self._no_reply(op)
+        return _result(sock.recv_json())
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncControlClient(_ReqSocket):
+    """The asyncio form of :class:`ControlClient` (``zmq.asyncio``): a request awaits its reply without blocking
+    the event loop; a request with no reply within ``timeout_s`` replaces the socket, as there."""
+
+    def __init__(self, endpoint: str, timeout_s: float = 5.0) -> None:
+        import zmq.asyncio  # only an asyncio process pays for it
+
+        super().__init__(endpoint, timeout_s, zmq.asyncio.Context.instance())
+
+    async def request(self, op: str, **fields: Any) -> dict[str, Any]:
+        """Sends one request; the reply, or ControlError (its code), or TimeoutError if none came."""
+        sock = self._socket()
+        await sock.send_json({"op": op, **fields})
+        if not await sock.poll(int(self.timeout_s * 1000)):
+            raise self._no_reply(op)
+        return _result(await sock.recv_json())

@@ -85,7 +85,8 @@ TARGETS = {"b_p50_vs_a_prime": 1.5, "b_p50_ns": 5000.0, "c_over_b_p50": 50.0, "e
 
 
 class BenchError(RuntimeError):
-    """The engine (or a helper) misbehaved: a wrong event, a dead child, a wait past its deadline."""
+    """The engine (or another child process of the benchmark) misbehaved: a wrong event, a dead child, a wait past
+    its deadline."""
 
 
 # ---- children, segments and signals: everything cleaned up in one place ----------------------------

@@ -10,9 +10,14 @@
     proptrade ctl [--prefix P | --endpoint E] OP [FIELD=VALUE ...]
     proptrade up [--config FILE.toml] [--seconds N] [--prefix P] [--print-config]
     proptrade demo [--seconds S] [--seed N]
+    proptrade strategy|backtest ...    (the strategies package's own command line)
+    proptrade ml|rl ...                (the ml package's)
+    proptrade gateway ...              (the gateway package's)
 
-The arguments are declared here; each subcommand's module is imported only when it runs (its ``run(args)``
-returns the exit code), so ``proptrade --help`` works before the C engine is built.
+The arguments of hotpath's subcommands are declared here; each subcommand's module is imported only when it runs
+(its ``run(args)`` returns the exit code), so ``proptrade --help`` works before the C engine is built. The
+packages above hotpath declare their own subcommands: ``proptrade NAME ARGS...`` calls ``main(ARGS)`` of the
+module ``FORWARDED[NAME]`` names (by name, so hotpath imports nothing above it).
 """
 
 from __future__ import annotations
@@ -24,7 +29,16 @@ from collections.abc import Callable
 
 from c_engine import EngineConfig  # pure Python: --help still works before the C build
 
-__all__ = ["build_parser", "main"]
+__all__ = ["FORWARDED", "build_parser", "main"]
+
+#: subcommand -> (module whose ``main(argv) -> int`` runs it, help text)
+FORWARDED = {
+    "strategy": ("strategies.cli", "run a strategy against a running platform"),
+    "backtest": ("strategies.backtest_cli", "backtest a strategy on recorded or synthetic data"),
+    "ml": ("ml.cli", "train, evaluate and export short-term predictors"),
+    "rl": ("ml.rl.cli", "train and export the reinforcement-learning market maker"),
+    "gateway": ("gateway.cli", "run the REST/WebSocket gateway alone"),
+}
 
 
 def _lazy(module: str, function: str = "run") -> Callable[[argparse.Namespace], int]:
@@ -116,11 +130,21 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
     demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
     demo.set_defaults(func=_lazy("c_engine.demo", "main"))
+    for name, (_, text) in FORWARDED.items():
+        # Listed for --help only: main() hands these to their package before argparse sees them.
+        commands.add_parser(name, help=text, add_help=False)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``proptrade`` with ``argv`` (default ``sys.argv[1:]``); returns the exit code."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in FORWARDED:
+        module = importlib.import_module(FORWARDED[argv[0]][0])
+        try:
+            return int(module.main(argv[1:]) or 0)
+        except KeyboardInterrupt:
+            return 130
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))

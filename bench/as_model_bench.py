@@ -102,10 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         f"as_model_bench: s = {m.start_mid_price:g}, sigma = {m.sigma_price_per_sqrt_time:g}, T = {m.horizon_time:g},"
         f" dt = {m.step_time:g} ({m.n_steps} steps), k = {m.k_per_price:g}, A = {m.a_per_time:g}, gamma = {GAMMA:g}"
     )
-    print(
-        f"commit {git_commit('strategies', 'bench/as_model_bench.py')}; {cpu_model()};"
-        f" Python {platform.python_version()}, numpy {np.__version__}"
-    )
+    commit = git_commit("strategies/as_model.py", "strategies/avellaneda.py", "bench/as_model_bench.py")
+    print(f"commit {commit}; {cpu_model()}; Python {platform.python_version()}, numpy {np.__version__}")
     _measure(f"step by step, fixed offsets ({a.paths} paths)", "steps", partial(_steps_fixed, a.paths), a.runs)
     _measure(
         f"step by step, AS quotes each step ({a.paths} paths)", "steps", partial(_steps_with_as_quotes, a.paths), a.runs

@@ -4,8 +4,12 @@ Acceptance for the paper's tables (1000 paths per strategy, seed 1, the command 
 profit mean is reproduced when it is within one combined standard error of the paper's,
 ``sqrt(std_ours**2 / 1000 + std_paper**2 / 1000)`` (each mean's standard error over its 1000 paths, added in
 quadrature, since both are estimates); a profit standard deviation when it is within 10% of the paper's.
-The gamma = 0.1 and gamma = 0.01 tables pass; the gamma = 0.5 table cannot (see
-``test_paper_table_at_gamma_0_5_is_not_reproduced``), so only what holds there is checked.
+With one combined standard error a run that reproduces the paper's expectations exactly passes a mean
+cell about 84% of the time, so the seed matters: seed 1 is the documented command's, fixed before any run,
+and 23 of seeds 1-40 pass all eight gamma = 0.1 and 0.01 cells. The expectations are checked too, against the
+paper's own standard error: the symmetric strategy's exact moments (no seed), and the inventory strategy's
+estimated over 20000 paths. The gamma = 0.1 and 0.01 tables pass; the gamma = 0.5 table cannot
+(see ``test_paper_table_at_gamma_0_5_is_not_reproduced``), so only what holds there is checked.
 """
 
 from __future__ import annotations
@@ -53,6 +57,24 @@ def test_paper_profit_is_reproduced(
     row = tables[gamma][strategy].row()
     paper = PAPER_PROFITS[gamma][strategy]
     assert abs(row.profit_mean - paper.mean) <= _combined_standard_error(row.profit_std, paper.std)
+    assert abs(row.profit_std / paper.std - 1.0) <= 0.10
+
+
+@pytest.mark.parametrize("gamma", [0.1, 0.01])
+def test_symmetric_strategy_expectation_is_within_the_papers_standard_error(gamma: float) -> None:
+    # seed-free: the exact moments, against the paper's mean +/- its own standard error std / sqrt(1000)
+    spread = (2 / gamma) * math.log1p(gamma / 1.5) + gamma * 4.0 * (1.0 + 0.005) / 2
+    exact, paper = symmetric_row(spread), PAPER_PROFITS[gamma][1]
+    assert abs(exact.profit_mean - paper.mean) <= paper.std / math.sqrt(N_SIMS)
+    assert abs(exact.profit_std / paper.std - 1.0) <= 0.10
+
+
+@pytest.mark.parametrize("gamma", [0.1, 0.01])
+def test_inventory_strategy_expectation_is_within_the_papers_standard_error(gamma: float) -> None:
+    # 20000 paths estimate the expectation; combined standard error sqrt(ours**2 / 20000 + paper**2 / 1000)
+    n = 20_000
+    row, paper = simulate(InventoryPolicy(ASParams(gamma, 2.0, 1.5)), n, SEED).row(), PAPER_PROFITS[gamma][0]
+    assert abs(row.profit_mean - paper.mean) <= math.sqrt(row.profit_std**2 / n + paper.std**2 / N_SIMS)
     assert abs(row.profit_std / paper.std - 1.0) <= 0.10
 
 

@@ -87,6 +87,15 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_choice(lobster)
     lobster.set_defaults(func=_lazy("c_engine.lobster"))
 
+    text = "rebuild a Binance USD-M book from its diffs; check it against its book tickers and in the engine"
+    binance = engine_commands.add_parser("binance", help=text, description=text)
+    binance.add_argument("file", metavar="FILE", help="collector file: '<receive ns> <json>' lines, plain or gzip")
+    binance.add_argument("--symbol", default="BTCUSDT", help="the contract (default BTCUSDT)")
+    binance.add_argument("--tick", type=float, default=0.1, help="price tick (default 0.1)")
+    binance.add_argument("--lot", type=float, default=0.001, help="quantity lot (default 0.001)")
+    binance.add_argument("--show", type=int, default=5, metavar="N", help="print the first N mismatches (default 5)")
+    binance.set_defaults(func=_lazy("c_engine.binance"))
+
     journal = commands.add_parser("journal", help="read the engine process's command journal")
     journal_commands = journal.add_subparsers(dest="journal_command", metavar="SUBCOMMAND", required=True)
     text = "write a journal's commands as the command-file JSONL that `proptrade engine replay` accepts"
@@ -97,6 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "written as integers, which the command-file parser takes as wire codes")  # fmt: skip
     jdump.add_argument("--out", metavar="COMMANDS.jsonl", help="write here instead of stdout")
     jdump.set_defaults(func=_lazy("hotpath.journal", "run_dump"))
+    text = "check every record's checksum and the header's count; exit 0 intact, 1 damaged, 2 not a journal"
+    jverify = journal_commands.add_parser("verify", help=text, description=text)
+    jverify.add_argument("journal", metavar="JOURNAL", help="the journal file (EngineProcessConfig.journal_path)")
+    jverify.set_defaults(func=_lazy("hotpath.journal", "run_verify"))
+    text = "copy a damaged journal's intact records, those before the first bad one, into a new journal"
+    jsalvage = journal_commands.add_parser("salvage", help=text, description=text)
+    jsalvage.add_argument("journal", metavar="JOURNAL", help="the damaged journal (left as it is)")
+    jsalvage.add_argument("--out", required=True, metavar="NEW", help="the new journal (must not exist)")
+    jsalvage.add_argument("--past-committed", action="store_true",
+                          help="also copy the whole records after the header's count (a count known to be "
+                               "stale, as after a power loss)")  # fmt: skip
+    jsalvage.set_defaults(func=_lazy("hotpath.journal", "run_salvage"))
 
     text = "print the live counters of running engines from their shared-memory control blocks"
     stats = commands.add_parser("stats", help=text, description=text)

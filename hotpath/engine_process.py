@@ -10,7 +10,9 @@ flag in the control block is set: by the waiter thread on SIGTERM/SIGINT, or by 
 multiprocessing's resource tracker removes them).
 
 Journal (optional, ``journal_path``; docs/HOTPATH.md, "Journal"): before creating any segment the process
-opens the journal file, or creates it with ``journal_capacity`` records, and replays every committed record
+opens the journal file, or creates it with ``journal_capacity`` records, checks every record's checksum and the
+header's count (``Journal.open_or_create``: a damaged journal is refused, its first bad record named, exit 2,
+before anything is replayed) and replays every committed record
 through the fresh engine (``execute_batch``, events discarded), then hands it to the loop, which appends each
 command it runs (rejected ones too) before routing its events. Before the loop runs, every resting order of a
 client that is not attached (all but the static ``clients``: the processes attached before were cut off when the
@@ -387,7 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return run_engine_process(EngineProcessConfig.from_json(args[0]))
-    except JournalError as e:  # a journal it must not or cannot use: one line, not a traceback
+    except JournalError as e:  # a journal it must not or cannot use (damaged included): one line, not a traceback
         print(f"engine: {e}", file=sys.stderr)
         return 2
 

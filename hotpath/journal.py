@@ -1,17 +1,34 @@
-"""The command journal's Python side: create, open (validated by ``pt_journal_attach``), read, flush, dump.
+"""The command journal's Python side: create, open (validated by ``pt_journal_attach``), check, read, flush,
+dump, verify, salvage.
 
-The layout and the append rule are in ``include/pt_journal.h`` (the engine loop appends in C, with no
-syscall); docs/HOTPATH.md, "Journal", has the guarantees. A journal is a regular file (e.g. in a run
-directory, never ``/dev/shm``) mapped ``MAP_SHARED``:
+The layout, the append rule and the per-record CRC32C are in ``include/pt_journal.h`` (the engine loop appends
+in C, with no syscall); docs/HOTPATH.md, "Journal", has the guarantees. A journal is a regular file (e.g. in a
+run directory, never ``/dev/shm``) mapped ``MAP_SHARED``:
 
-- :meth:`Journal.open_or_create` is what the engine process uses: an existing journal is validated and its
-  records replayed by the caller; a new one is formatted in ``PATH.new`` and renamed into place, so a crash
-  during creation never leaves a half-formatted journal at ``PATH``.
+- :meth:`Journal.open_or_create` is what the engine process uses: an existing journal is validated, header and
+  every record's checksum (:meth:`Journal.verify`), and its records replayed by the caller; a new one is
+  formatted in ``PATH.new`` and renamed into place, so a crash during creation never leaves a half-formatted
+  journal at ``PATH``.
 - :func:`read_commands` returns the committed records of a journal file as a ``COMMAND_DTYPE`` array (a copy),
-  the form ``Engine.execute_batch`` takes; :func:`dump` writes them as a command file (``proptrade journal
-  dump``), the form ``proptrade engine replay`` takes.
+  the form ``Engine.execute_batch`` takes, after checking them; :func:`dump` writes them as a command file
+  (``proptrade journal dump``), the form ``proptrade engine replay`` takes.
+- :meth:`Journal.check` reports what ``pt_journal_check`` found (:class:`JournalCheck`); ``proptrade journal
+  verify`` prints it (exit 0 intact, 1 damaged, 2 not a usable journal). :func:`salvage` (``proptrade journal
+  salvage JOURNAL --out NEW``) copies the intact prefix, the records before the first damaged one, into a new
+  journal with the same capacity and configuration stamp. It writes a new file and never repairs in place:
+  the damaged journal stays as evidence, and an operator chooses to start the engine on the salvaged one.
 
-Exceptions: :class:`JournalError` (``.code``: the negative ``enum pt_journal_rc``, ``.path``).
+Choices: the checking is done in C (the checksums are CRC32C, which Python's ``zlib`` does not compute, and a
+million records take a few milliseconds there); a record past the count is not replayed, even when whole,
+unless salvage is told to (``--past-committed``): the count is what the engine published, so by default the
+journal means what the clients were told.
+
+Exceptions::
+
+    JournalError (.code: a negative enum pt_journal_rc, or below -99 for what is not the file's fault; .path)
+    +-- JournalCorruptError  the records fail their checksums or contradict the count (.check: JournalCheck)
+    +-- JournalConfigError   written under another engine configuration (.found, .expected)
+    +-- JournalSpaceError    the disk cannot hold a new journal (.size)
 """
 
 from __future__ import annotations
@@ -21,8 +38,10 @@ import hashlib
 import json
 import mmap
 import os
+import struct
 import sys
 from collections.abc import Mapping
+from dataclasses import dataclass
 from os import PathLike
 from typing import IO, Any
 
@@ -35,7 +54,9 @@ from ._cloop import ffi, lib
 
 __all__ = [
     "Journal",
+    "JournalCheck",
     "JournalConfigError",
+    "JournalCorruptError",
     "JournalError",
     "JournalSpaceError",
     "config_fingerprint",
@@ -43,11 +64,18 @@ __all__ = [
     "journal_bytes",
     "read_commands",
     "run_dump",
+    "run_salvage",
+    "run_verify",
+    "salvage",
 ]
 
 StrPath = str | PathLike[str]
+#: bytes of one record: a pt_command_t
 RECORD_BYTES = 64
+#: bytes of the header before record 0
 HEADER_BYTES = 128
+#: byte offset of the header's layout version (u32)
+_VERSION_OFFSET = 8
 
 
 class JournalError(Exception):
@@ -67,6 +95,63 @@ _REASONS = {
 }
 
 
+@dataclass(frozen=True)
+class JournalCheck:
+    """What ``pt_journal_check`` found in a journal (``include/pt_journal.h``, "Checksums")."""
+
+    path: str
+    #: 0 (intact), ``PT_JOURNAL_EBADCRC`` (-6: a committed record is damaged) or ``PT_JOURNAL_ECOUNT`` (-7: whole
+    #: records follow the count, which was lowered)
+    rc: int
+    capacity: int
+    config_hash: int
+    #: the header's count of committed records
+    committed: int
+    #: records 0 .. intact-1 match their checksums (the prefix a salvage keeps)
+    intact: int
+    #: whole records right after the count: 1 is an append a crash cut short, more contradict the count
+    past_committed: int
+    #: rc -6: the first bad record's file offset, its stored checksum and what its bytes give
+    bad_offset: int
+    stored_crc: int
+    computed_crc: int
+    #: how the checksums were computed here: "the SSE4.2 crc32 instruction" or "a table"
+    crc_path: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+    def problem(self) -> str:
+        """One sentence on what is wrong ("" when nothing is)."""
+        if self.rc == lib.PT_JOURNAL_EBADCRC:
+            return (
+                f"record {self.intact} (file offset {self.bad_offset}) fails its checksum: CRC32C "
+                f"{self.stored_crc:#010x} expected (stored), {self.computed_crc:#010x} computed from its bytes; "
+                f"the {self.intact} records before it are intact"
+            )
+        if self.rc == lib.PT_JOURNAL_ECOUNT:
+            return (
+                f"the header counts {self.committed} committed records but {self.past_committed} whole records "
+                "follow them: the count was lowered (damage), or a power loss kept the records' pages and not "
+                "the header's"
+            )
+        return ""
+
+    def summary(self) -> str:
+        """What ``proptrade journal verify`` prints: counts, then the problem if any."""
+        head = (
+            f"{self.path}: {self.committed} records committed of {self.capacity:,}, config {self.config_hash:#018x}, "
+            f"CRC32C by {self.crc_path}"
+        )
+        if not self.ok:
+            return f"{head}\n{self.path}: DAMAGED: {self.problem()}"
+        tail = f"{self.path}: all {self.committed} records intact"
+        if self.past_committed:
+            tail += "; 1 whole record after them was never published (an append cut short by a crash): not replayed"
+        return f"{head}\n{tail}"
+
+
 class JournalSpaceError(JournalError):
     """The disk cannot hold the journal's full size: refused at creation, not discovered as a SIGBUS later."""
 
@@ -79,6 +164,21 @@ class JournalSpaceError(JournalError):
         self.path = os.fspath(path)
         self.code = -101  # not a pt_journal rc: the file system is full, not the file damaged
         self.size = size
+
+
+class JournalCorruptError(JournalError):
+    """A journal whose records fail their checksums or contradict its count; ``check`` says where."""
+
+    def __init__(self, check: JournalCheck) -> None:
+        Exception.__init__(
+            self,
+            f"{check.path}: {check.problem()} (pt_journal rc {check.rc}): `proptrade journal verify` shows it, "
+            f"`proptrade journal salvage {check.path} --out NEW` copies the intact records to a new journal"
+            + (" (with --past-committed, those after the count too)" if check.rc == lib.PT_JOURNAL_ECOUNT else ""),
+        )
+        self.path = check.path
+        self.code = check.rc
+        self.check = check
 
 
 class JournalConfigError(JournalError):
@@ -129,8 +229,12 @@ class Journal:
         self._handle = ffi.new("pt_journal_t *")
         rc = lib.pt_journal_attach(self.ptr, self.size, self._handle)
         if rc != lib.PT_JOURNAL_OK:
+            reason = _REASONS.get(rc, "unusable")
+            if rc == lib.PT_JOURNAL_EBADVERSION:
+                (version,) = struct.unpack_from("<I", self.mmap, _VERSION_OFFSET)
+                reason += f" (version {version}; this build reads version {lib.PT_JOURNAL_VERSION})"
             self.close()
-            raise JournalError(path, rc, _REASONS.get(rc, "unusable"))
+            raise JournalError(path, rc, reason)
         self.capacity = int(self._handle.capacity)
         #: the writer's configuration fingerprint (``config_fingerprint``), 0 if it gave none
         self.config_hash = int(self._handle.config_hash)
@@ -169,24 +273,78 @@ class Journal:
         """The journal at ``path`` if there is one (its own capacity wins), else a new one of ``capacity``.
 
         An existing journal stamped with another nonzero ``config_hash`` is refused (``JournalConfigError``):
-        its records would replay to another state under this configuration."""
+        its records would replay to another state under this configuration. So is one whose records fail their
+        checksums or contradict its count (``JournalCorruptError``, naming the first bad record): replaying it
+        would rebuild some other state, or stop short of what the clients were told, without a word."""
         if not os.path.exists(path):
             return cls.create(path, capacity, config_hash)
         journal = cls(path)
-        if config_hash and journal.config_hash and journal.config_hash != config_hash:
+        try:
+            if config_hash and journal.config_hash and journal.config_hash != config_hash:
+                raise JournalConfigError(path, journal.config_hash, config_hash)
+            journal.verify()
+        except BaseException:
             journal.close()
-            raise JournalConfigError(path, journal.config_hash, config_hash)
+            raise
         return journal
 
     def committed(self) -> int:
         """Records appended so far (acquire load: they are whole)."""
         return int(lib.pt_journal_committed(self._handle))
 
+    def check(self) -> JournalCheck:
+        """Every committed record against its checksum, and the records after the count (``pt_journal_check``:
+        a few ms per million records). Safe while the engine appends: it then checks what was committed."""
+        out = ffi.new("pt_journal_check_t *")
+        rc = int(lib.pt_journal_check(self._handle, out))
+        if rc not in (lib.PT_JOURNAL_OK, lib.PT_JOURNAL_EBADCRC, lib.PT_JOURNAL_ECOUNT):
+            raise JournalError(self.path, rc, _REASONS.get(rc, "unusable"))
+        return JournalCheck(
+            path=self.path,
+            rc=rc,
+            capacity=self.capacity,
+            config_hash=self.config_hash,
+            committed=int(out.committed),
+            intact=int(out.intact),
+            past_committed=int(out.past_committed),
+            bad_offset=int(out.bad_offset),
+            stored_crc=int(out.stored_crc),
+            computed_crc=int(out.computed_crc),
+            crc_path="the SSE4.2 crc32 instruction" if self._handle.crc_hw else "a table",
+        )
+
+    def verify(self) -> JournalCheck:
+        """:meth:`check`, raising ``JournalCorruptError`` unless the journal is intact."""
+        check = self.check()
+        if not check.ok:
+            raise JournalCorruptError(check)
+        return check
+
     def commands(self) -> np.ndarray:
-        """The committed records, copied, as ``COMMAND_DTYPE``."""
-        n = self.committed()
+        """The committed records, copied, as ``COMMAND_DTYPE`` (unchecked: :meth:`verify` first)."""
+        return self.records(self.committed())
+
+    def records(self, n: int) -> np.ndarray:
+        """Records 0 .. n-1 as they are in the file, copied, whether or not they were committed."""
+        if not 0 <= n <= self.capacity:
+            raise ValueError(f"{n} records asked of a journal of {self.capacity}")
         raw = np.frombuffer(self.mmap, dtype=np.uint8, count=n * RECORD_BYTES, offset=HEADER_BYTES)
         return raw.copy().view(COMMAND_DTYPE)
+
+    def append(self, records: np.ndarray) -> None:
+        """Appends ``COMMAND_DTYPE`` records, each with its checksum, as the engine loop does (for tools and
+        tests: never while an engine runs on this journal, the one appender). ``JournalError`` (rc -5) if they
+        do not all fit; then none was written."""
+        if records.dtype != COMMAND_DTYPE:
+            raise TypeError(f"records must be COMMAND_DTYPE, not {records.dtype}")
+        if len(records) > lib.pt_journal_free(self._handle):
+            raise JournalError(self.path, lib.PT_JOURNAL_EFULL, f"no room for {len(records)} more records")
+        data = np.ascontiguousarray(records)
+        base = ffi.cast("char *", ffi.from_buffer(data))
+        for i in range(len(data)):
+            rc = lib.pt_journal_append(self._handle, ffi.cast("pt_command_t *", base + i * RECORD_BYTES))
+            if rc != lib.PT_JOURNAL_OK:
+                raise JournalError(self.path, rc, "cannot append")
 
     def flush(self) -> None:
         """``msync(MS_SYNC)`` of the whole mapping: what was appended survives a power loss once this returns."""
@@ -206,10 +364,33 @@ class Journal:
         self.close()
 
 
-def read_commands(path: StrPath) -> np.ndarray:
-    """The committed records of the journal file at ``path`` (read-only), as ``COMMAND_DTYPE``."""
+def read_commands(path: StrPath, verify: bool = True) -> np.ndarray:
+    """The committed records of the journal file at ``path`` (read-only), as ``COMMAND_DTYPE``; checked first
+    (``JournalCorruptError``) unless ``verify`` is false."""
     with Journal(path, writable=False) as journal:
+        if verify:
+            journal.verify()
         return journal.commands()
+
+
+def salvage(path: StrPath, out: StrPath, past_committed: bool = False) -> tuple[JournalCheck, int]:
+    """Copies the intact prefix of the journal at ``path`` (records 0 .. ``check.intact``-1) into a new journal
+    at ``out`` (which must not exist), of the same capacity and configuration stamp; returns the source's check
+    and how many records were copied. ``past_committed`` also copies the whole records after the count, for a
+    journal whose count is known to be stale (a power loss that kept the records' pages and not the header's).
+    The new journal is verified and msynced before this returns."""
+    with Journal(path, writable=False) as source:
+        check = source.check()
+        n = check.intact
+        if past_committed and check.rc != lib.PT_JOURNAL_EBADCRC:
+            n += check.past_committed
+        records = source.records(n)
+        capacity, config_hash = source.capacity, source.config_hash
+    with Journal.create(out, capacity, config_hash) as new:
+        new.append(records)
+        new.verify()
+        new.flush()
+    return check, n
 
 
 def dump(path: StrPath, out: IO[str], symbol_names: Mapping[int, str]) -> int:
@@ -239,4 +420,42 @@ def run_dump(args: argparse.Namespace) -> int:
         print(f"{exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     print(f"dumped {n} commands", file=sys.stderr)
+    return 0
+
+
+def _unusable(exc: BaseException) -> int:
+    """Prints one line for a file that cannot be used as a journal; returns exit code 2."""
+    if isinstance(exc, OSError) and not isinstance(exc, JournalError):
+        print(f"{exc.filename}: {exc.strerror}", file=sys.stderr)
+    else:
+        print(exc, file=sys.stderr)
+    return 2
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    """``proptrade journal verify JOURNAL``: prints the check; exit 0 intact, 1 damaged, 2 not a usable journal."""
+    try:
+        with Journal(args.journal, writable=False) as journal:
+            check = journal.check()
+    except (JournalError, OSError) as exc:
+        return _unusable(exc)
+    print(check.summary())
+    return 0 if check.ok else 1
+
+
+def run_salvage(args: argparse.Namespace) -> int:
+    """``proptrade journal salvage JOURNAL --out NEW [--past-committed]``: exit 0 when NEW holds the intact
+    prefix, 2 when JOURNAL is not a usable journal or NEW cannot be written (it exists, or the disk is full)."""
+    try:
+        check, n = salvage(args.journal, args.out, past_committed=args.past_committed)
+    except FileExistsError:
+        print(f"{args.out}: exists: salvage writes a new journal, it never overwrites one", file=sys.stderr)
+        return 2
+    except (JournalError, OSError) as exc:
+        return _unusable(exc)
+    what = check.problem() if not check.ok else "the journal is intact"
+    if check.rc == lib.PT_JOURNAL_ECOUNT and not args.past_committed:
+        what += f" (left out: --past-committed copies them too, {check.committed + check.past_committed} in all)"
+    print(f"{args.journal}: {what}")
+    print(f"{args.out}: {n} records of {check.committed} committed copied (a journal of {check.capacity:,})")
     return 0

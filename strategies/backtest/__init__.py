@@ -1,0 +1,24 @@
+"""The backtester: a strategy against recorded or synthetic market flow in the C engine, in-process.
+
+``BacktestVenue`` implements the trading interface over ``c_engine.Engine`` (queue position and matching are
+the engine's; latencies are explicit); sources replay market data into it; ``BacktestConfig`` names every fill
+assumption. docs/STRATEGIES.md describes the models.
+"""
+
+from .latency import ConstantLatency, EmpiricalLatency, LatencyModel
+from .sources import FIRST_STRATEGY_CLIENT, CommandSource, MarketSource, SyntheticSource
+from .venue import RECORD_DTYPE, BacktestConfig, BacktestResult, BacktestVenue
+
+__all__ = [
+    "BacktestConfig",
+    "BacktestResult",
+    "BacktestVenue",
+    "CommandSource",
+    "ConstantLatency",
+    "EmpiricalLatency",
+    "FIRST_STRATEGY_CLIENT",
+    "LatencyModel",
+    "MarketSource",
+    "RECORD_DTYPE",
+    "SyntheticSource",
+]

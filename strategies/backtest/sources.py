@@ -1,0 +1,155 @@
+"""Market sources: recorded or synthetic market flow, replayed into the backtest's engine.
+
+A source owns the market's side of the engine: it adds its symbols, may seed the book, and applies its
+messages in time order when the venue asks for everything up to a time (``run_until``). The strategy's orders
+rest in the same engine book and trade against this flow by the engine's own price-time priority. Sources use
+client ids below :data:`FIRST_STRATEGY_CLIENT`, so a strategy's id never collides with the market's.
+
+- :class:`CommandSource`: engine commands as recorded (the platform's journal, ``hotpath.journal``'s
+  ``read_commands``, or a hand-built scenario), each at its own ``ts_ns``: a live run replayed exactly.
+- :class:`SyntheticSource`: the seeded synthetic flow (``c_engine.flow.SyntheticFlow``: passive limits near a
+  drifting mid, cancels, marketable IOC and market orders) with exponential gaps between messages, generated
+  in blocks and executed a block slice at a time with ``Engine.execute_batch``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+from c_engine import COMMAND_DTYPE, EVENT_DTYPE, Engine, SymbolConfig
+from c_engine.flow import SyntheticFlow
+
+__all__ = ["CommandSource", "FIRST_STRATEGY_CLIENT", "MarketSource", "SyntheticSource"]
+
+#: sources use client ids below this; strategies at or above it
+FIRST_STRATEGY_CLIENT = 100
+
+
+class MarketSource(Protocol):
+    name: str
+
+    def symbols(self) -> list[SymbolConfig]:
+        """The symbols the source trades, to add to the engine in this order."""
+        ...
+
+    def open(self, engine: Engine) -> None:
+        """Prepares the engine (the symbols are added): e.g. seeds the book as the recording starts."""
+        ...
+
+    def peek_ns(self) -> int | None:
+        """The time of the next message, None at the end."""
+        ...
+
+    def run_until(self, engine: Engine, limit_ns: int) -> None:
+        """Applies every message with a time at or before ``limit_ns`` (at least the next one)."""
+        ...
+
+
+class SyntheticSource:
+    """``messages`` commands of seeded synthetic flow on one symbol, ``mean_gap_ns`` apart on average."""
+
+    name = "synthetic"
+
+    def __init__(
+        self,
+        messages: int,
+        *,
+        seed: int = 1,
+        symbol: SymbolConfig | None = None,
+        mean_gap_ns: int = 1_000_000,
+        start_ns: int = 0,
+        block: int = 8192,
+        mid: int = 10_000,
+    ) -> None:
+        self._symbol = symbol or SymbolConfig("SYN", tick_size=0.01, lot_size=1, max_price_ticks=1_000_000)
+        self.remaining = messages
+        self.mean_gap_ns = mean_gap_ns
+        self._flow = SyntheticFlow(0, seed=seed, mid=mid, n_clients=8)
+        self._gaps = np.random.default_rng(seed + 7919)
+        self._block_size = block
+        self._block: npt.NDArray[np.void] = np.zeros(0, dtype=COMMAND_DTYPE)
+        self._times: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        self._pos = 0
+        self._events: list[npt.NDArray[np.void]] = []
+        self._clock = start_ns
+        self.executed = 0
+
+    def symbols(self) -> list[SymbolConfig]:
+        return [self._symbol]
+
+    def open(self, engine: Engine) -> None:
+        self._flow.symbol_id = engine.symbol_id(self._symbol.name)
+
+    def _refill(self) -> bool:
+        if self._pos < len(self._block):
+            return True
+        if self._events:  # the flow cancels only orders it saw rest: show it the block's events at once
+            # (joined as bytes: numpy cannot concatenate a dtype with overlapping fields, the wire's unions)
+            self._flow.observe(np.concatenate([e.view(np.uint8) for e in self._events]).view(EVENT_DTYPE))
+            self._events.clear()
+        n = min(self._block_size, self.remaining)
+        if n <= 0:
+            return False
+        self.remaining -= n
+        block = self._flow.next_batch(n, 0)
+        gaps = self._gaps.exponential(self.mean_gap_ns, size=n).astype(np.int64) + 1
+        times = self._clock + np.cumsum(gaps)
+        self._clock = int(times[-1])
+        block["ts_ns"] = times
+        self._block, self._times, self._pos = block, times, 0
+        return True
+
+    def peek_ns(self) -> int | None:
+        if not self._refill():
+            return None
+        return int(self._times[self._pos])
+
+    def run_until(self, engine: Engine, limit_ns: int) -> None:
+        if not self._refill():
+            return
+        end = max(self._pos + 1, int(np.searchsorted(self._times, limit_ns, side="right")))
+        self._events.append(engine.execute_batch(self._block[self._pos : end]))
+        self.executed += end - self._pos
+        self._pos = end
+
+
+class CommandSource:
+    """Recorded engine commands (``COMMAND_DTYPE``, ``ts_ns`` non-decreasing) on ``symbols``, replayed as they are.
+
+    The commands' client ids must be below ``FIRST_STRATEGY_CLIENT``; their symbol ids are the positions of
+    ``symbols`` (the engine adds them in that order).
+    """
+
+    name = "commands"
+
+    def __init__(self, symbols: list[SymbolConfig], commands: npt.NDArray[np.void]) -> None:
+        times = commands["ts_ns"].astype(np.int64)
+        if len(times) and (np.diff(times) < 0).any():
+            raise ValueError("recorded commands must be in time order (ts_ns non-decreasing)")
+        if len(commands) and int(commands["client_id"].max()) >= FIRST_STRATEGY_CLIENT:
+            raise ValueError(f"recorded commands use client ids below {FIRST_STRATEGY_CLIENT}, the strategies' start")
+        self._symbols = symbols
+        self._commands = commands
+        self._times = times
+        self._pos = 0
+        self.executed = 0
+
+    def symbols(self) -> list[SymbolConfig]:
+        return list(self._symbols)
+
+    def open(self, engine: Engine) -> None:
+        pass
+
+    def peek_ns(self) -> int | None:
+        return int(self._times[self._pos]) if self._pos < len(self._times) else None
+
+    def run_until(self, engine: Engine, limit_ns: int) -> None:
+        if self._pos >= len(self._times):
+            return
+        end = max(self._pos + 1, int(np.searchsorted(self._times, limit_ns, side="right")))
+        engine.execute_batch(self._commands[self._pos : end])
+        self.executed += end - self._pos
+        self._pos = end

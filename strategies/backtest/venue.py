@@ -1,0 +1,333 @@
+"""``BacktestVenue``: the trading interface over the C engine in-process, replaying a market source.
+
+The strategy's orders and the source's market flow meet in one ``c_engine.Engine``: the engine's own matching
+decides every fill, so queue position is the engine's price-time priority (an order joins the back of its
+level and fills only after what is ahead of it has traded or left), and a marketable order of the market takes
+a better-priced strategy quote first, as it would on the exchange.
+
+Time is the data's. The venue is a discrete-event simulation over five streams, merged in time order (at equal
+times in this order): the source's messages, the strategy's commands reaching the engine (sent at ``now`` plus
+an entry delay), its own events reaching it (engine time plus a response delay), market data reaching it
+(engine time plus a market-data delay: the strategy's books are the engine's as of that delay, so it acts on
+stale data as it would live), and its timer. Deliveries on one stream keep their order (as on one
+connection): a delay drawn shorter than the previous one waits for it.
+
+Batching: the source runs in one ``execute_batch`` up to the next event of another stream, and never further
+than ``min(response, market data) + entry`` delay past its first message: nothing the strategy does in reaction
+to that message can reach the engine sooner, so batching changes no fill (zero delays give one message at a
+time). The strategy is called only on events it subscribed to: its own, and market data of its symbols.
+
+Everything is deterministic: the same source, strategy, parameters and seeds give identical fills and PnL.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+
+from c_engine import (
+    ClientLimits,
+    Command,
+    Engine,
+    EngineConfig,
+    Event,
+    EventType,
+    Side,
+    Units,
+)
+from hotpath import L2Book
+
+from ..accounting import Fill, Instrument
+from ..core import TradingCore
+from ..interface import Strategy
+from .latency import LatencyModel
+from .sources import FIRST_STRATEGY_CLIENT, MarketSource
+
+__all__ = ["BacktestConfig", "BacktestResult", "BacktestVenue", "RECORD_DTYPE"]
+
+_BUY, _SELL = int(Side.BUY), int(Side.SELL)
+_DELTA, _TRADE, _FILL = int(EventType.BOOK_DELTA), int(EventType.TRADE), int(EventType.FILL)
+# Own events are the types below BOOK_DELTA (ACK, REJECT, FILL, CANCELED, MODIFIED); market data is BOOK_DELTA
+# and TRADE.
+assert int(EventType.MODIFIED) + 1 == _DELTA and _DELTA + 1 == _TRADE
+_NEVER = 1 << 62
+
+#: one row of a run's record, sampled every ``record_interval_ns`` of data time and at the end: what the
+#: metrics and plots read (live runs record the same rows)
+RECORD_DTYPE = np.dtype(
+    [
+        ("ts_ns", np.int64),
+        ("mid", np.float64),  # ticks; NaN while a side is empty
+        ("position", np.int64),  # lots, of the strategy's first symbol
+        ("cash_ticks", np.int64),
+        ("pnl", np.float64),  # net of fees, currency, all symbols marked to mid
+        ("fees", np.float64),
+        ("bid", np.int64),  # the strategy's best own bid (ticks), 0 if none
+        ("ask", np.int64),  # its best own ask, 0 if none
+    ]
+)
+
+
+@dataclass(frozen=True)
+class BacktestConfig:
+    """Every fill assumption of a backtest, named. Latencies and fees have no default on purpose."""
+
+    entry_latency: LatencyModel
+    response_latency: LatencyModel
+    market_data_latency: LatencyModel
+    maker_fee_bps: float
+    taker_fee_bps: float
+    #: currency per unit of price per unit of size (see ``Instrument``)
+    multiplier: float = 1.0
+    currency: str = "USD"
+    client_id: int = FIRST_STRATEGY_CLIENT
+    record_interval_ns: int = 1_000_000_000
+    #: the strategy's pre-trade limits in the engine (None: none)
+    limits: ClientLimits | None = None
+
+    def __post_init__(self) -> None:
+        if self.client_id < FIRST_STRATEGY_CLIENT:
+            raise ValueError(f"a strategy's client id must be at least {FIRST_STRATEGY_CLIENT} (sources use below)")
+        if self.record_interval_ns <= 0:
+            raise ValueError("record_interval_ns must be positive")
+
+    def describe(self) -> list[str]:
+        return [
+            f"latency: entry {self.entry_latency.describe()}, response {self.response_latency.describe()}, "
+            f"market data {self.market_data_latency.describe()}",
+            f"fees: maker {self.maker_fee_bps} bps, taker {self.taker_fee_bps} bps; multiplier {self.multiplier} "
+            f"{self.currency}",
+            "queue: the engine's price-time priority (an order joins the back of its level)",
+        ]
+
+
+class _Md(NamedTuple):
+    type: int
+    symbol_id: int
+    side: int
+    price: int
+    qty: int
+    order_count: int
+    seq: int
+    ts_ns: int
+
+
+@dataclass
+class BacktestResult:
+    config: BacktestConfig
+    source: str
+    fills: list[Fill]
+    records: npt.NDArray[Any]
+    messages: int
+    commands_sent: int
+    instruments: dict[int, Instrument] = field(default_factory=dict)
+
+
+class _Tap:
+    """The engine as a source sees it: every call's events are also handed to the venue."""
+
+    def __init__(self, engine: Engine, venue: BacktestVenue) -> None:
+        self._engine = engine
+        self._venue = venue
+
+    def execute(self, cmd: Command) -> list[Event]:
+        events = self._engine.execute(cmd)
+        self._venue._route_events(events, cmd.ts_ns)
+        return events
+
+    def execute_batch(self, commands: npt.NDArray[np.void]) -> npt.NDArray[np.void]:
+        rows = self._engine.execute_batch(commands)
+        self._venue._route_rows(rows)
+        return rows
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+
+class BacktestVenue(TradingCore):
+    """Runs ``strategy`` against ``source`` under ``config``: ``run()`` returns the result."""
+
+    def __init__(self, strategy: Strategy, source: MarketSource, config: BacktestConfig) -> None:
+        self.engine = Engine(EngineConfig(max_clients=max(256, config.client_id + 1)))
+        symbols: dict[int, tuple[str, Units]] = {}
+        instruments: dict[int, Instrument] = {}
+        for sym in source.symbols():
+            sid = self.engine.add_symbol(sym)
+            symbols[sid] = (sym.name, Units(sym.tick_size, sym.lot_size))
+            instruments[sid] = Instrument(sym.name, sym.tick_size, sym.lot_size, config.multiplier, config.currency,
+                                          config.maker_fee_bps, config.taker_fee_bps)  # fmt: skip
+        if config.limits is not None:
+            self.engine.set_client_limits(config.client_id, config.limits)
+        self._now = 0
+        super().__init__(strategy, config.client_id, symbols, self._clock_now, instruments)
+        self.config = config
+        self.source = source
+        self._books = {sid: L2Book() for sid in symbols}
+        self._commands: deque[tuple[int, Command]] = deque()
+        self._own: deque[tuple[int, list[Event]]] = deque()
+        self._md: deque[tuple[int, list[_Md]]] = deque()
+        self._last = {"entry": 0, "own": 0, "md": 0}
+        self._sub_codes = np.array(sorted(self.subscribed), dtype=np.uint16)
+        self.fills: list[Fill] = []
+        self._records: list[tuple[Any, ...]] = []
+        self._primary = self.symbol_id(strategy.symbols[0]) if strategy.symbols else next(iter(symbols))
+        self.commands_sent = 0
+        lat = config
+        self._batch_horizon_ns = min(lat.response_latency.min_ns, lat.market_data_latency.min_ns) + \
+            lat.entry_latency.min_ns  # fmt: skip
+
+    def _clock_now(self) -> int:
+        return self._now
+
+    # --- Trading ------------------------------------------------------------------------------------------
+
+    def book(self, symbol_id: int) -> L2Book:
+        return self._books[symbol_id]
+
+    def _send(self, cmd: Command) -> None:
+        at = max(self._last["entry"], self._now + self.config.entry_latency.draw())
+        self._last["entry"] = at
+        self._commands.append((at, cmd))
+        self.commands_sent += 1
+
+    # --- routing engine events to the strategy ------------------------------------------------------------
+
+    def _deliver_at(self, stream: str, t: int, model: LatencyModel) -> int:
+        at = max(self._last[stream], t + model.draw())
+        self._last[stream] = at
+        return at
+
+    def _route_events(self, events: Iterable[Event], t: int | None = None) -> None:
+        """Queues the events for the strategy: its own after the response delay, market data of its symbols
+        after the market-data delay, each counted from its command's time (``t``, else the event's ts_ns)."""
+        me, subscribed = self._client_id, self.subscribed
+        own: list[Event] = []
+        md: list[_Md] = []
+        cmd_ts = -1
+        for e in events:
+            ts = e.ts_ns if t is None else t
+            if ts != cmd_ts:  # a new command: what the previous one gave goes out first
+                self._flush(own, md, cmd_ts)
+                own, md, cmd_ts = [], [], ts
+            et = e.type
+            if et >= _DELTA:
+                if et <= _TRADE and e.symbol_id in subscribed:
+                    md.append(_Md(et, e.symbol_id, e.side, e.price, e.qty, e.ref, e.seq, e.ts_ns))
+            elif e.client_id == me:
+                own.append(e)
+        self._flush(own, md, cmd_ts)
+
+    def _flush(self, own: list[Event], md: list[_Md], t: int) -> None:
+        if own:
+            self._own.append((self._deliver_at("own", t, self.config.response_latency), own))
+        if md:
+            self._md.append((self._deliver_at("md", t, self.config.market_data_latency), md))
+
+    def _route_rows(self, rows: npt.NDArray[Any]) -> None:
+        """The same for an ``EVENT_DTYPE`` batch: only the rows that concern the strategy are decoded."""
+        if len(rows) > 64:  # mask first: most rows are other clients' events and other symbols' data
+            types = rows["type"]
+            if len(self._sub_codes) == 1:
+                symbol_ok = rows["symbol_id"] == self._sub_codes[0]
+            else:
+                symbol_ok = np.isin(rows["symbol_id"], self._sub_codes)
+            mask = ((types >= _DELTA) & (types <= _TRADE) & symbol_ok) | (
+                (types < _DELTA) & (rows["client_id"] == self._client_id)
+            )
+            rows = rows[mask]
+        if len(rows):
+            self._route_events(Event.unpack_all(rows.tobytes()))
+
+    # --- delivering ---------------------------------------------------------------------------------------
+
+    def _deliver_own(self, events: list[Event]) -> None:
+        for e in events:
+            if e.type == _FILL:
+                self.fills.append(Fill.from_event(e))
+        self.on_own_events(events)
+
+    def _deliver_md(self, rows: list[_Md]) -> None:
+        touched: list[int] = []
+        books = self._books
+        for r in rows:
+            if r.type == _DELTA:
+                books[r.symbol_id].apply_delta(r.side, r.price, r.qty, r.order_count, r.seq)
+                if r.symbol_id not in touched:
+                    touched.append(r.symbol_id)
+        for r in rows:
+            if r.type == _TRADE:
+                self.on_trade(r.symbol_id, r.price, r.qty, r.side, r.ts_ns)
+        for sid in touched:
+            self.on_book(sid)
+
+    def _execute_command(self, cmd: Command) -> None:
+        events = self.engine.execute(cmd._replace(ts_ns=self._now))
+        self._route_events(events, self._now)
+
+    # --- the simulation -----------------------------------------------------------------------------------
+
+    def run(self) -> BacktestResult:
+        source, engine = self.source, _Tap(self.engine, self)
+        source.open(engine)  # type: ignore[arg-type]  # the tap stands in for the engine
+        start = source.peek_ns()
+        self._now = start if start is not None else 0
+        self.strategy.on_start(self)
+        interval = self.config.record_interval_ns
+        next_record = self._now
+        while True:
+            t_src = source.peek_ns()
+            t_cmd = self._commands[0][0] if self._commands else _NEVER
+            t_own = self._own[0][0] if self._own else _NEVER
+            t_md = self._md[0][0] if self._md else _NEVER
+            if t_src is None and t_cmd == t_own == t_md == _NEVER:
+                break  # the data ended and everything in flight has landed (later timers are moot)
+            t_timer = self.timer_ns if self.timer_ns is not None else _NEVER
+            t_other = min(t_cmd, t_own, t_md, t_timer)
+            t_src_v = t_src if t_src is not None else _NEVER
+            now = min(t_src_v, t_other)
+            while now >= next_record:
+                self._record(next_record)
+                next_record += interval
+            self._now = max(self._now, now)
+            if t_src_v == now:
+                source.run_until(engine, min(t_other, now + self._batch_horizon_ns))  # type: ignore[arg-type]
+            elif t_cmd == now:
+                self._execute_command(self._commands.popleft()[1])
+            elif t_own == now:
+                self._deliver_own(self._own.popleft()[1])
+            elif t_md == now:
+                self._deliver_md(self._md.popleft()[1])
+            else:
+                self.fire_timer(now)
+        self.strategy.on_stop(self)
+        self._execute_command(Command.mass_cancel(self._client_id, ts_ns=self._now))
+        while self._own:
+            self._deliver_own(self._own.popleft()[1])
+        self._record(self._now)
+        records = np.array(self._records, dtype=RECORD_DTYPE)
+        return BacktestResult(self.config, source.name, self.fills, records, getattr(source, "executed", 0),
+                              self.commands_sent, dict(self.accounting.instruments))  # fmt: skip
+
+    def mid(self, symbol_id: int) -> float:
+        """The engine's mid now (ticks), NaN while a side is empty."""
+        bid, ask = self.engine.l1(symbol_id)
+        return (bid.price + ask.price) / 2 if bid is not None and ask is not None else float("nan")
+
+    def _record(self, ts: int) -> None:
+        marks = {}
+        for sid, state in self.accounting.of_account(self._client_id):
+            m = self.mid(sid)
+            marks[sid] = m if m == m else state.avg_cost
+        pnl = sum(state.net(marks[sid]) for sid, state in self.accounting.of_account(self._client_id))
+        fees = sum(state.fees for _, state in self.accounting.of_account(self._client_id))
+        primary = self.accounting.positions.get((self._client_id, self._primary))
+        bids = [o.price for o in self.orders.open_orders(self._primary, _BUY) if o.price]
+        asks = [o.price for o in self.orders.open_orders(self._primary, _SELL) if o.price]
+        self._records.append((ts, self.mid(self._primary), primary.position if primary else 0,
+                              primary.cash_ticks if primary else 0, pnl, fees, max(bids, default=0),
+                              min(asks, default=0)))  # fmt: skip

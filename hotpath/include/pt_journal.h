@@ -111,7 +111,7 @@ int pt_journal_attach(void *mem, size_t bytes, pt_journal_t *out);
  * and fills *out. PT_JOURNAL_OK: the records 0 .. committed-1 are the ones appended (at most one unpublished
  * record follows). PT_JOURNAL_EBADCRC: record out->intact is damaged (out->bad_offset, stored_crc,
  * computed_crc say how). PT_JOURNAL_ECOUNT: out->past_committed > 1 whole records follow the count. Reads the
- * whole journal (about 1 ns per byte with the crc32 instruction): for recovery and tools, never the hot path.
+ * whole journal (3-5 ns a record with the crc32 instruction): for recovery and tools, never the hot path.
  * Safe while an appender runs: records past the count are then its new ones, and not judged. */
 int pt_journal_check(const pt_journal_t *j, pt_journal_check_t *out);
 

@@ -1,10 +1,9 @@
 """The adaptive-spread maker: the half-spread follows realised volatility, measured as an EWMA.
 
-Each new fair value ``m`` after ``dt`` seconds adds ``(m - m_prev)^2`` to an exponentially weighted estimate of
-the variance rate (ticks^2 per second) with time constant ``vol_halflife_s`` (weight ``1 - 2^(-dt/halflife)``
-on the new observation), so the estimate is in the units the quote needs whatever the sampling. The half-spread
-is ``max(half_spread, vol_multiplier x sigma x sqrt(vol_horizon_s))``: at least the configured floor, wider when
-the price moves more than that within the horizon. ``sigma`` starts at 0 (the floor) until the first move.
+Volatility is :class:`~strategies.makers.volatility.EwmaVolatility` of fair value (ticks per square-root
+second, half-life ``vol_halflife_s``). The half-spread is ``max(half_spread, vol_multiplier x sigma x
+sqrt(vol_horizon_s))``: at least the configured floor, wider when the price moves more than that within the
+horizon. ``sigma`` is 0 (the floor) until the first move.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from dataclasses import dataclass
 
 from ..interface import Trading
 from .base import MakerParams, Quotes, QuotingStrategy
+from .volatility import EwmaVolatility
 
 __all__ = ["AdaptiveSpreadMaker", "AdaptiveParams"]
 
@@ -34,25 +34,15 @@ class AdaptiveSpreadMaker(QuotingStrategy):
     def __init__(self, params: AdaptiveParams) -> None:
         super().__init__(params)
         self.vol = params
-        self.variance_rate = 0.0  # ticks^2 per second
-        self._last: tuple[int, float] | None = None
+        self.estimator = EwmaVolatility(params.vol_halflife_s)
 
     def observe_fair(self, trading: Trading, fair: float) -> None:
-        now = trading.now_ns()
-        if self._last is not None:
-            t0, m0 = self._last
-            dt = (now - t0) / 1e9
-            if dt > 0:
-                w = 1.0 - 2.0 ** (-dt / self.vol.vol_halflife_s)
-                self.variance_rate += w * ((fair - m0) ** 2 / dt - self.variance_rate)
-            elif fair != m0:
-                return  # a move within the same ns: keep the older point, its dt will carry the move
-        self._last = (now, fair)
+        self.estimator.update(trading.now_ns(), fair)
 
     @property
     def sigma(self) -> float:
         """Ticks per square-root second."""
-        return math.sqrt(self.variance_rate)
+        return self.estimator.sigma
 
     def half_spread(self) -> float:
         return max(self.half_spread_ticks, self.vol.vol_multiplier * self.sigma * math.sqrt(self.vol.vol_horizon_s))

@@ -22,12 +22,19 @@ from strategies.makers import (
     InventorySkewMaker,
     InventorySkewParams,
     MakerParams,
+    Quotes,
     QuotingStrategy,
     SymmetricMaker,
 )
 
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 TICK = 0.01
+
+
+def both(q: Quotes) -> tuple[float, float]:
+    """The bid and ask of quotes that have both."""
+    assert q.bid is not None and q.ask is not None
+    return q.bid, q.ask
 
 
 class FakeTrading(TradingCore):
@@ -102,13 +109,13 @@ def test_the_avellaneda_stoikov_maker_quotes_the_paper_formula_in_price_units() 
     maker = AvellanedaStoikovMaker(params)
     trading = FakeTrading(maker)
     trading.t = 0
-    first = maker.quotes(trading, 10_000.0, position=10)  # q = 2 quote sizes, T - t = 100 s
+    bid, ask = both(maker.quotes(trading, 10_000.0, position=10))  # q = 2 quote sizes, T - t = 100 s
     expected = as_quotes(100.0, 2.0, 100.0, ASParams(0.1, 0.02, 1.5))
-    assert (first.bid * TICK, first.ask * TICK) == pytest.approx((expected.bid, expected.ask))
+    assert (bid * TICK, ask * TICK) == pytest.approx((expected.bid, expected.ask))
     trading.t = 75 * 1_000_000_000
-    later = maker.quotes(trading, 10_000.0, position=10)
+    bid, ask = both(maker.quotes(trading, 10_000.0, position=10))
     expected = as_quotes(100.0, 2.0, 25.0, ASParams(0.1, 0.02, 1.5))
-    assert (later.bid * TICK, later.ask * TICK) == pytest.approx((expected.bid, expected.ask))
+    assert (bid * TICK, ask * TICK) == pytest.approx((expected.bid, expected.ask))
     trading.t = 125 * 1_000_000_000  # the period restarts: 75 s left
     assert maker.time_left(trading.t) == pytest.approx(75.0)
 
@@ -117,13 +124,13 @@ def test_the_glft_maker_is_symmetric_when_flat_and_skews_down_when_long() -> Non
     params = GlftParams("XYZ", size=1, gamma=0.05, k=20.0, a=2.0, sigma=0.05)
     maker = GlftMaker(params)
     trading = FakeTrading(maker)
-    flat = maker.quotes(trading, 10_000.0, 0)
-    assert 10_000.0 - flat.bid == pytest.approx(flat.ask - 10_000.0)
-    long = maker.quotes(trading, 10_000.0, 3)
+    flat_bid, flat_ask = both(maker.quotes(trading, 10_000.0, 0))
+    assert 10_000.0 - flat_bid == pytest.approx(flat_ask - 10_000.0)
+    long_bid, long_ask = both(maker.quotes(trading, 10_000.0, 3))
     model = GLFTParams(0.05, 0.05, 20.0, 2.0)
-    assert long.bid * TICK == pytest.approx(100.0 - glft_bid_half_spread(3, model))
-    assert long.ask * TICK == pytest.approx(100.0 + glft_ask_half_spread(3, model))
-    assert long.bid < flat.bid and long.ask < flat.ask
+    assert long_bid * TICK == pytest.approx(100.0 - glft_bid_half_spread(3, model))
+    assert long_ask * TICK == pytest.approx(100.0 + glft_ask_half_spread(3, model))
+    assert long_bid < flat_bid and long_ask < flat_ask
 
 
 def test_fair_value_leaves_out_the_makers_own_quantity() -> None:

@@ -91,7 +91,7 @@ _REASONS = {
     -1: "not a journal of a usable size (truncated, or capacity too large)",
     -2: "not a journal (bad magic)",
     -3: "a journal of another version or record size",
-    -4: "a damaged journal (committed count beyond its capacity)",
+    -4: "a damaged journal header (its checksum fails, or the committed count is beyond the capacity)",
 }
 
 

@@ -12,6 +12,7 @@
  *     0  +--------------------------------------------------------------+
  *        | magic u64 | version u32 | record_bytes u32 (64) | capacity u64 | written once by pt_journal_init
  *        | config_hash u64 (the writer's configuration, 0 = none)         |
+ *        | meta_crc u32: CRC32C of the fields above (attach checks it)  |
  *    64  +--------------------------------------------------------------+
  *        | committed (_Atomic u64): records 0 .. committed-1 are whole  | the appender release-stores it;
  *        |                                                              | readers acquire-load it
@@ -56,10 +57,11 @@
 
 #define PT_JOURNAL_HEADER_BYTES 128
 #define PT_JOURNAL_OFF_META 0
+#define PT_JOURNAL_OFF_META_CRC 32
 #define PT_JOURNAL_OFF_COMMITTED 64
 #define PT_JOURNAL_RECORD_BYTES 64
 #define PT_JOURNAL_MAGIC 0x4C4E524A54505450 /* "PTPTJRNL" little-endian */
-#define PT_JOURNAL_VERSION 3 /* 2: config_hash in the header; 3: a CRC32C per record */
+#define PT_JOURNAL_VERSION 3 /* 2: config_hash in the header; 3: a CRC32C per record and of the header */
 #define PT_JOURNAL_CRC_BYTES 4 /* one u32 checksum per record */
 #define PT_JOURNAL_MAX_CAPACITY 1099511627776ULL /* 2^40 records (64 TiB): keeps the byte size in 64 bits */
 
@@ -68,7 +70,7 @@ enum pt_journal_rc {
     PT_JOURNAL_EINVAL = -1,      /* NULL, misaligned, region smaller than the capacity needs, capacity 0 */
     PT_JOURNAL_EBADMAGIC = -2,   /* the region is not a journal (never initialised, or another file) */
     PT_JOURNAL_EBADVERSION = -3, /* a journal of another layout version or record size */
-    PT_JOURNAL_ECORRUPT = -4,    /* committed > capacity: the header was damaged */
+    PT_JOURNAL_ECORRUPT = -4,    /* the header was damaged: its checksum fails, or committed > capacity */
     PT_JOURNAL_EFULL = -5,       /* capacity records already appended: nothing was written */
     PT_JOURNAL_EBADCRC = -6,     /* pt_journal_check: a committed record does not match its checksum */
     PT_JOURNAL_ECOUNT = -7,      /* pt_journal_check: whole records follow `committed`: the count was lowered */
@@ -104,8 +106,8 @@ size_t pt_journal_bytes(uint64_t capacity);
  * the writer's fingerprint of the configuration the records need to replay (symbols, limits, capacities): the
  * journal only keeps it; the engine process refuses to recover from a journal whose fingerprint differs. */
 int pt_journal_init(void *mem, size_t bytes, uint64_t capacity, uint64_t config_hash);
-/* Checks the header of a formatted region (magic, version, record size, capacity fits, committed <= capacity)
- * and fills *out. A recovering engine attaches the journal it was running on and appends after its records. */
+/* Checks the header of a formatted region (magic, version, record size, meta_crc, capacity fits, committed <=
+ * capacity) and fills *out. A recovering engine attaches the journal it was running on and appends after its records. */
 int pt_journal_attach(void *mem, size_t bytes, pt_journal_t *out);
 /* Checks every committed record against its checksum, and the records after `committed` (see the top comment),
  * and fills *out. PT_JOURNAL_OK: the records 0 .. committed-1 are the ones appended (at most one unpublished

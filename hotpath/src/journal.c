@@ -42,12 +42,14 @@ struct pt_journal_region {
     uint32_t record_bytes;
     uint64_t capacity;
     uint64_t config_hash; /* the writer's configuration fingerprint (0 = not given); opaque to the journal */
-    unsigned char pad0[64 - 32];
+    uint32_t meta_crc;    /* CRC32C of the five fields above (meta_crc()): a damaged capacity or stamp is named */
+    unsigned char pad0[64 - 36];
     _Atomic uint64_t committed;
     unsigned char pad1[56];
 };
 
 _Static_assert(sizeof(pt_journal_region_t) == PT_JOURNAL_HEADER_BYTES, "journal header layout");
+_Static_assert(offsetof(pt_journal_region_t, meta_crc) == PT_JOURNAL_OFF_META_CRC, "meta checksum after the stamp");
 _Static_assert(offsetof(pt_journal_region_t, committed) == PT_JOURNAL_OFF_COMMITTED, "count on its own line");
 _Static_assert(sizeof(pt_command_t) == PT_JOURNAL_RECORD_BYTES, "a record is one wire command");
 _Static_assert(ATOMIC_LLONG_LOCK_FREE == 2, "64-bit atomics must be lock-free to be shared across processes");
@@ -178,6 +180,13 @@ static int region_ok(const void *mem)
     return mem != NULL && ((uintptr_t)mem & 63) == 0;
 }
 
+/* The header's checksum: CRC32C of magic, version | record_bytes << 32, capacity, config_hash as 4 u64s. */
+static uint32_t meta_crc(uint32_t version, uint32_t record_bytes, uint64_t capacity, uint64_t config_hash)
+{
+    uint64_t meta[4] = {PT_JOURNAL_MAGIC, version | (uint64_t)record_bytes << 32, capacity, config_hash};
+    return pt_journal_crc32c(0, meta, sizeof meta, 1);
+}
+
 int pt_journal_init(void *mem, size_t bytes, uint64_t capacity, uint64_t config_hash)
 {
     size_t need = pt_journal_bytes(capacity);
@@ -192,6 +201,7 @@ int pt_journal_init(void *mem, size_t bytes, uint64_t capacity, uint64_t config_
     r->record_bytes = PT_JOURNAL_RECORD_BYTES;
     r->capacity = capacity;
     r->config_hash = config_hash;
+    r->meta_crc = meta_crc(r->version, r->record_bytes, capacity, config_hash);
     /* Publishes the header: pairs with the acquire load in pt_journal_attach. */
     atomic_store_explicit(&r->magic, PT_JOURNAL_MAGIC, memory_order_release);
     return PT_JOURNAL_OK;
@@ -207,6 +217,8 @@ int pt_journal_attach(void *mem, size_t bytes, pt_journal_t *out)
         return PT_JOURNAL_EBADMAGIC;
     if (r->version != PT_JOURNAL_VERSION || r->record_bytes != PT_JOURNAL_RECORD_BYTES)
         return PT_JOURNAL_EBADVERSION;
+    if (r->meta_crc != meta_crc(r->version, r->record_bytes, r->capacity, r->config_hash))
+        return PT_JOURNAL_ECORRUPT; /* a damaged capacity would misplace every checksum; a damaged stamp misleads */
     size_t need = pt_journal_bytes(r->capacity);
     if (need == 0 || bytes < need)
         return PT_JOURNAL_EINVAL; /* a truncated file, or a capacity no file could hold */

@@ -363,6 +363,25 @@ static int test_a_lowered_count_is_a_contradiction_but_one_unpublished_record_is
     return 0;
 }
 
+/* A damaged capacity would misplace every checksum, a damaged stamp would read as another configuration: the
+ * header's own checksum names either as damage. */
+static int test_a_damaged_capacity_or_stamp_fails_the_header_checksum(void)
+{
+    mapped_file_t m;
+    pt_journal_t j;
+    if (journal_with(&m, &j, 64, 10))
+        return 1;
+    unsigned char *bytes = m.mem;
+    for (size_t off = 16; off < 36; off += 9) { /* a byte of the capacity, of the stamp, of meta_crc */
+        bytes[off] ^= 0x01;
+        EXPECT(pt_journal_attach(m.mem, m.bytes, &j) == PT_JOURNAL_ECORRUPT);
+        bytes[off] ^= 0x01;
+        EXPECT(pt_journal_attach(m.mem, m.bytes, &j) == PT_JOURNAL_OK);
+    }
+    unmap_file(&m);
+    return 0;
+}
+
 static int test_a_raised_count_names_the_first_record_never_written(void)
 {
     mapped_file_t m;
@@ -397,6 +416,8 @@ int main(void)
         {"a_lowered_count_is_a_contradiction_but_one_unpublished_record_is_not",
          test_a_lowered_count_is_a_contradiction_but_one_unpublished_record_is_not},
         {"a_raised_count_names_the_first_record_never_written", test_a_raised_count_names_the_first_record_never_written},
+        {"a_damaged_capacity_or_stamp_fails_the_header_checksum",
+         test_a_damaged_capacity_or_stamp_fails_the_header_checksum},
     };
     return run_tests("journal tests", tests, sizeof tests / sizeof tests[0]);
 }

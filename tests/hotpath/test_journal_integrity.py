@@ -183,6 +183,11 @@ def _version_2(path: Path) -> None:
         f.write(struct.pack("<I", 2))  # the layout before checksums
 
 
+def _stamp_flipped(path: Path) -> None:
+    _write_journal(path, _records(_stream(4, seed=1)), capacity=16)
+    _flip(path, 24, 1)  # a byte of the configuration stamp: damage, not another configuration
+
+
 @pytest.mark.parametrize(
     ("make", "said"),
     [
@@ -190,6 +195,7 @@ def _version_2(path: Path) -> None:
         (_short, "usable size"),
         (_truncated, "truncated"),
         (_version_2, "version 2;"),
+        (_stamp_flipped, "damaged journal header"),
         (None, "No such file"),
     ],
 )

@@ -215,6 +215,7 @@ class Journal:
 
     def __init__(self, path: StrPath, writable: bool = True) -> None:
         self.path = os.fspath(path)
+        self.writable = writable
         fd = os.open(self.path, os.O_RDWR if writable else os.O_RDONLY)
         try:
             size = os.fstat(fd).st_size
@@ -335,6 +336,8 @@ class Journal:
         """Appends ``COMMAND_DTYPE`` records, each with its checksum, as the engine loop does (for tools and
         tests: never while an engine runs on this journal, the one appender). ``JournalError`` (rc -5) if they
         do not all fit; then none was written."""
+        if not self.writable:
+            raise PermissionError(f"{self.path}: opened read-only")  # the C append would fault on the mapping
         if records.dtype != COMMAND_DTYPE:
             raise TypeError(f"records must be COMMAND_DTYPE, not {records.dtype}")
         if len(records) > lib.pt_journal_free(self._handle):

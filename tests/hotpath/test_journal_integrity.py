@@ -255,3 +255,11 @@ def test_dump_of_a_damaged_journal_fails_naming_the_record(tmp_path: Path, capsy
     _flip(path, HEADER_BYTES + 7 * RECORD_BYTES)
     assert proptrade(["journal", "dump", str(path), "--out", str(tmp_path / "c.jsonl")]) == 2
     assert "record 7 (file offset" in capsys.readouterr().err
+
+
+def test_a_journal_opened_read_only_refuses_an_append(tmp_path: Path) -> None:
+    path = tmp_path / "journal.bin"
+    _write_journal(path, _records(_stream(3, seed=1)))
+    with Journal(path, writable=False) as journal, pytest.raises(PermissionError, match="read-only"):
+        journal.append(_records(_stream(1, seed=2)))
+    assert len(read_commands(path)) == 3

@@ -46,9 +46,11 @@ Choices, in the order they bite:
   can be compared exactly when the book at that id is known: ``u`` equal to an applied diff's ``u`` (or to the
   snapshot's L), or strictly between two consecutive diffs (after one's ``u``, before the next one's ``U``: no
   book change there). When ``U`` <= ``u`` of the ticker < ``u`` of a diff, the ticker saw part of that diff,
-  which the stream gives only as a whole: not comparable. Tickers and their diffs arrive in either order (a diff
-  up to 126 lines after its ticker, or 82 before, on the sample), so early tickers wait in a heap until the book
-  reaches their id and late ones are looked up in the tops of the last ``history`` diffs. Every category is
+  which the stream gives only as a whole: not comparable. Tickers and their diffs arrive in either order (on the
+  sample a diff comes up to 10 lines after its ticker or up to 82 before it; 126 of the 629 matched tickers come
+  after their diff), so early tickers wait in a heap until the book reaches their id and late ones are looked up
+  in the tops of the last ``history`` diffs. The engine's top equals the rebuilt one after every diff (checked
+  there), so a ticker equal to the rebuilt top equals the engine's too. Every category is
   counted. On the sample: 629 of the 66,089 tickers sit at a diff's final id, all equal to the rebuilt top
   (price and qty both sides); 65,427 fall inside a diff's range, 33 before the snapshot; 0 gaps.
 - **Engine replay** (``BinanceReplay``): the rebuilt book is resting orders of one *book client*
@@ -65,9 +67,10 @@ Choices, in the order they bite:
   at a time. The replay never assumes it owns a level: it keeps its own book orders (order id, open qty, side,
   price) from the events of its batches, and ``observe`` takes the events of everyone else's commands (a book
   order filled by a strategy's taker, or a book order taking a strategy's crossing order). A level's target is
-  set against the book client's open quantity there, whoever else rests at it. With ``exclusive=False`` the
-  check compares the book client's own quantity at the rebuilt best prices, not the engine's top (which holds the
-  strategy's orders too).
+  set against the book client's open quantity there, whoever else rests at it: a level a strategy traded with
+  is set back to the file's quantity the next time a diff touches it (the file never saw that trade). With
+  ``exclusive=False`` the check compares the book client's own quantity at the rebuilt best prices, not the
+  engine's top (which holds the strategy's orders too).
 
 The command prints the message counts, diffs applied, gaps, the bookTicker categories, mismatches and the clock
 offset, and exits 1 on any gap, mismatch or engine anomaly (a reject, a trade among book orders), 2 on an

@@ -1,0 +1,91 @@
+"""The strategies by name, and their parameters from TOML tables and command-line flags.
+
+Each maker's parameters are a frozen dataclass (``MakerParams`` and its subclasses): a field's default is the
+documented default, and ``proptrade strategy list`` prints them all. Values come, later ones winning, from the
+dataclass defaults, a TOML table (``[strategy]`` with ``name = ...`` and the fields), then flags. A field
+``quote_interval_s`` is the flag ``--quote-interval`` (a trailing ``_s`` means seconds and is dropped from the
+flag; underscores become dashes). A parameter that the chosen strategy does not have is an error, never
+ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+from .makers import (
+    AdaptiveParams,
+    AdaptiveSpreadMaker,
+    AvellanedaStoikovMaker,
+    AvellanedaStoikovParams,
+    GlftMaker,
+    GlftParams,
+    InventorySkewMaker,
+    InventorySkewParams,
+    MakerParams,
+    QuotingStrategy,
+    SymmetricMaker,
+)
+
+__all__ = ["STRATEGIES", "StrategyError", "build_strategy", "flag_name", "parameter_fields", "strategy_params"]
+
+#: name -> (strategy class, its parameters class)
+STRATEGIES: dict[str, tuple[type[QuotingStrategy], type[MakerParams]]] = {
+    "symmetric": (SymmetricMaker, MakerParams),
+    "inventory_skew": (InventorySkewMaker, InventorySkewParams),
+    "adaptive": (AdaptiveSpreadMaker, AdaptiveParams),
+    "avellaneda": (AvellanedaStoikovMaker, AvellanedaStoikovParams),
+    "glft": (GlftMaker, GlftParams),
+}
+
+
+class StrategyError(ValueError):
+    """An unknown strategy, or a parameter it does not have or cannot take."""
+
+
+def flag_name(field: str) -> str:
+    """``quote_interval_s`` -> ``quote-interval``."""
+    return field.removesuffix("_s").replace("_", "-")
+
+
+def parameter_fields(name: str) -> list[dataclasses.Field[Any]]:
+    """The strategy's parameter fields (the symbol left out)."""
+    return [f for f in dataclasses.fields(_params_class(name)) if f.name != "symbol"]
+
+
+def _params_class(name: str) -> type[MakerParams]:
+    try:
+        return STRATEGIES[name][1]
+    except KeyError:
+        raise StrategyError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}") from None
+
+
+def strategy_params(name: str, symbol: str, values: Mapping[str, Any]) -> MakerParams:
+    """The parameters of strategy ``name`` on ``symbol``: defaults, overridden by ``values`` (field names)."""
+    cls = _params_class(name)
+    known = {f.name: f for f in parameter_fields(name)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        field = known.get(key)
+        if field is None:
+            raise StrategyError(f"strategy {name!r} has no parameter {key!r}; it has {', '.join(known)}")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise StrategyError(f"parameter {key!r} must be a number, not {value!r}")
+        number = float(value)
+        if number != number or number in (float("inf"), float("-inf")):
+            raise StrategyError(f"parameter {key!r} must be finite, not {value!r}")
+        if number < 0:
+            raise StrategyError(f"parameter {key!r} cannot be negative ({value!r})")
+        kwargs[key] = number
+    params = cls(symbol=symbol, **kwargs)
+    if params.size <= 0 or params.max_position <= 0:
+        raise StrategyError("size and max_position must be positive")
+    return params
+
+
+def build_strategy(name: str, symbol: str, values: Mapping[str, Any] | None = None) -> QuotingStrategy:
+    """A strategy by name with its parameters (see :func:`strategy_params`)."""
+    params = strategy_params(name, symbol, values or {})
+    strategy_class = STRATEGIES[name][0]
+    return strategy_class(params)

@@ -1,0 +1,162 @@
+"""One strategy class, unchanged, in a backtest and live against the launched platform; live, its books equal
+the engine's position and cash for its account at the end. Also ``proptrade strategy run`` as a process.
+
+The platform is ``proptrade up`` with two flow agents and no maker, on a unique prefix, stopped at the end with
+nothing left behind (as tests/hotpath/test_launcher.py does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hotpath import BookView, Client
+from hotpath.md_view import control_snapshot
+from strategies.backtest import BacktestConfig, BacktestVenue, ConstantLatency, SyntheticSource
+from strategies.live import LiveTrading, run_live
+from strategies.makers import InventorySkewMaker, InventorySkewParams
+
+SHM = Path("/dev/shm")
+CONFIG = """
+[engine]
+ring_capacity = 1024
+md_capacity = 8192
+heartbeat_timeout_s = 2.0
+max_orders = 65536
+
+[[symbols]]
+name = "SIM"
+tick_size = 0.01
+band_ticks = 1000
+reference_price = 10000
+
+[[accounts]]
+name = "mm_1"
+client = 1
+limits = {{ max_position = 400 }}
+
+[[accounts]]
+name = "flow_a"
+client = 10
+
+[[accounts]]
+name = "flow_b"
+client = 11
+
+[[accounts]]
+name = "probe"
+client = 63
+
+[probe]
+account = "probe"
+hz = 20
+
+[[agents]]
+name = "flow"
+module = "hotpath.agents.flow"
+accounts = ["flow_a", "flow_b"]
+symbol = "SIM"
+args = ["--rate", "400", "--mid", "100"]
+"""
+
+
+def _pids_named(text: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", text], capture_output=True, text=True).stdout.split()
+    return [int(p) for p in out if int(p) != os.getpid()]
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> Iterator[str]:
+    """A launched platform; yields its prefix; stops it and checks nothing is left."""
+    prefix = f"pt_live_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    config = tmp_path / "platform.toml"
+    config.write_text(CONFIG.format())
+    proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(config), "--seconds", "60",
+                             "--prefix", prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        deadline, said = time.monotonic() + 30, []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            said.append(line)
+            if line.startswith("t=") or not line:
+                break
+        assert said[-1].startswith("t="), f"the platform did not come up: {''.join(said)}"
+        yield prefix
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            deadline = time.monotonic() + 10
+            while _pids_named(prefix) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            left = _pids_named(prefix)
+            for pid in left:
+                os.kill(pid, signal.SIGKILL)
+            segments = list(SHM.glob(f"{prefix}_*"))
+            for seg in segments:
+                seg.unlink()
+        assert not left and not segments, f"left behind: {left} {segments}"
+
+
+def _maker(symbol: str) -> InventorySkewMaker:
+    return InventorySkewMaker(InventorySkewParams(symbol, half_spread=0.01, size=5, max_position=100,
+                                                  quote_interval_s=0.02, skew=0.0005))  # fmt: skip
+
+
+def test_the_same_strategy_class_runs_in_a_backtest_and_live_and_its_live_books_equal_the_engine(
+    platform: str,
+) -> None:
+    config = BacktestConfig(ConstantLatency(20_000), ConstantLatency(20_000), ConstantLatency(20_000), 0.0, 0.0)
+    result = BacktestVenue(_maker("SYN"), SyntheticSource(5_000, seed=2), config).run()
+    assert result.commands_sent > 0 and result.fills
+
+    strategy = _maker("SIM")
+    with Client("mm_1", prefix=platform) as client:
+        sid = client.symbol_id("SIM")
+        view = BookView(client.market_data(), [sid], control_snapshot(client.request, client.symbol_names))
+        view.resync()
+        trading = LiveTrading(strategy, client, view)
+        run_live(trading, threading.Event(), seconds=6.0)
+        state = trading.accounting.state(client.client_id, sid)
+        engine = client.request("position", client=client.client_id, symbol="SIM")
+    assert strategy.quotes_sent > 10
+    assert state.fills > 0, "the maker never traded with the flow in 6 s"
+    assert (state.position, state.cash_ticks) == (engine["position"], engine["cash"])
+    assert engine["open_orders"] == 0
+
+
+def test_proptrade_strategy_run_attaches_quotes_and_prints_books_equal_to_the_engine(platform: str) -> None:
+    run = subprocess.run([sys.executable, "-m", "hotpath.cli", "strategy", "run", "--strategy", "avellaneda",
+                          "--account", "mm_1", "--prefix", platform, "--half-spread", "0.02", "--size", "2",
+                          "--quote-interval", "0.05", "--gamma", "0.5", "--k", "50", "--seconds", "3"],
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    books = json.loads(run.stdout.strip().splitlines()[-1])
+    assert books["quotes_sent"] > 0
+    with Client("mm_1", prefix=platform) as client:
+        engine = client.request("position", client=client.client_id, symbol="SIM")
+    assert (books["position"], books["cash_ticks"]) == (engine["position"], engine["cash"])
+
+
+def test_an_unknown_parameter_for_the_strategy_is_one_line_and_exit_2() -> None:
+    run = subprocess.run([sys.executable, "-m", "hotpath.cli", "strategy", "run", "--strategy", "symmetric",
+                          "--account", "mm_1", "--endpoint", "ipc://@nowhere", "--gamma", "0.1"],
+                         capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert run.returncode == 2
+    assert run.stderr.strip().count("\n") == 0 and "gamma" in run.stderr

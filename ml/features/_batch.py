@@ -147,8 +147,9 @@ def _queue_ahead(book: BookSeries, trades: TradeSeries, segments: Sequence[OwnOr
         level = np.where((prices[start:stop] == seg.price) & (qtys[start:stop] > 0), qtys[start:stop], 0).sum(axis=1)
         c = level - seg.open_qty
         x = np.zeros(stop - start, dtype=np.int64)
-        hit = (trades.sample > start) & (trades.sample < stop) & (trades.price == seg.price) & (trades.side == taker)
-        np.add.at(x, trades.sample[hit] - start, trades.qty[hit])
+        lo, hi = np.searchsorted(trades.sample, (start, stop - 1), side="right")  # samples start+1..stop-1
+        hit = (trades.price[lo:hi] == seg.price) & (trades.side[lo:hi] == taker)
+        np.add.at(x, trades.sample[lo:hi][hit] - start, trades.qty[lo:hi][hit])
         total = np.cumsum(x)
         ahead = np.maximum(0, np.minimum.accumulate(c + total) - total)
         # Front: the best price; at one price the earlier segment, which came first in this loop.

@@ -1,10 +1,12 @@
 """``proptrade up``: starts the platform from a TOML config, supervises it, shows it live, stops it cleanly.
 
 Start order: the engine process (pinned to its core; the launcher waits until its loop runs), the market-data
-bridge, then the agents (one process per client id; ``hotpath.agents.flow`` and ``hotpath.agents.maker`` in
-the embedded default). Every child gets its own session, so a Ctrl-C reaches the launcher alone and the
-launcher stops the children in order: agents first (each detaches, which cancels its orders), then the
-bridge, then the engine; a child that outlives its SIGTERM by ``STOP_TIMEOUT_S`` is killed. At the end no
+bridge, the gateway (a ``[gateway]`` table: ``gateway.server``, started by module name, so hotpath imports
+nothing of it; the launcher waits for its ``ready`` line), then the agents (one process per client id;
+``hotpath.agents.flow`` and ``hotpath.agents.maker`` in the embedded default). Every child gets its own
+session, so a Ctrl-C reaches the launcher alone and the launcher stops the children in order: agents and the
+gateway first (each detaches, which cancels its orders), then the bridge, then the engine; a child that
+outlives its SIGTERM by ``STOP_TIMEOUT_S`` is killed. At the end no
 process of the run is left and no ``/dev/shm`` segment of its prefix (any its children left are removed and
 reported).
 
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import errno
+import json
 import math
 import os
 import signal
@@ -180,6 +183,29 @@ class AgentSpec:
 
 
 @dataclass(frozen=True)
+class GatewaySpec:
+    """The ``[gateway]`` table: the REST/WebSocket gateway (``gateway/``), a process of its own started by module
+    name (hotpath never imports it). It gets this table, the run's prefix and its accounts as JSON on stdin
+    (:meth:`PlatformConfig.gateway_payload`), never on its command line, where API keys would be visible to
+    every local user; it prints one ``ready URL`` line once it listens."""
+
+    host: str = "127.0.0.1"  #: what it binds: loopback unless the config says otherwise
+    port: int = 8000  #: 0: any free port (the ready line says which)
+    auth: bool = True  #: API keys required; false only for local play
+    #: the accounts its one link acts for (default: every account with an api_key that no agent or the probe uses)
+    accounts: tuple[str, ...] = ()
+    rate_per_s: float = 50.0  #: each key's request rate (a token bucket; 0 = no limit)
+    rate_burst: int = 100
+    max_body_bytes: int = 16384
+    ws_queue: int = 1024  #: frames a WebSocket client may fall behind before it is dropped
+    heartbeat_s: float = 5.0
+    fills_kept: int = 10000  #: per account, for GET /fills
+    module: str = "gateway.server"
+    restart: bool = True
+    max_restarts: int = 5
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     engine: EngineProcessConfig
     accounts: Accounts = dataclasses.field(default_factory=Accounts)
@@ -188,6 +214,26 @@ class PlatformConfig:
     bridge_rep: str | None = None
     probe_account: str | None = None  #: None: no probe
     probe_hz: float = 50.0
+    gateway: GatewaySpec | None = None  #: None: no gateway
+
+    def gateway_payload(self) -> str:
+        """What the gateway process reads on stdin: the run's prefix and control endpoint, the ``[gateway]``
+        table and its accounts as ``[[accounts]]`` entries (``hotpath.accounts.parse_accounts`` reads them)."""
+        if self.gateway is None:
+            raise ValueError("the config has no [gateway]")
+        accounts = []
+        for name in self.gateway.accounts:
+            account = self.accounts[name]
+            entry: dict[str, Any] = {"name": account.name, "client": account.client_id}
+            if account.limits is not None:
+                entry["limits"] = dataclasses.asdict(account.limits)
+            for key in ("api_key", "secret_env", "secret_file"):
+                if getattr(account, key) is not None:
+                    entry[key] = getattr(account, key)
+            accounts.append(entry)
+        return json.dumps({"prefix": self.engine.prefix, "endpoint": self.engine.endpoint,
+                           "max_clients": self.engine.engine.max_clients,
+                           "gateway": dataclasses.asdict(self.gateway), "accounts": accounts})  # fmt: skip
 
 
 #: the keys each table of the platform config may have; anything else is a typo, refused
@@ -206,6 +252,7 @@ _TABLE_KEYS: dict[str, frozenset[str]] = {
         }
     ),  # fmt: skip
     "bridge": frozenset({"enabled", "pub", "rep"}),
+    "gateway": frozenset({"enabled", *(f.name for f in dataclasses.fields(GatewaySpec))}),
     "probe": frozenset({"account", "hz"}),
     "agents": frozenset({"name", "module", "accounts", "symbol", "args", "restart", "max_restarts", "maker"}),
     "symbols": frozenset(f.name for f in dataclasses.fields(SymbolConfig)),
@@ -281,6 +328,54 @@ def _symbol(entry: dict[str, Any]) -> SymbolConfig:
         raise ValueError(f"[[symbols]] {name!r}: {e}") from None
 
 
+def _gateway(table: dict[str, Any] | None, accounts: Accounts, users: list[str]) -> GatewaySpec | None:
+    """The ``[gateway]`` table, checked; None when it is absent or ``enabled = false``."""
+    if table is None or not table.get("enabled", True):
+        return None
+    defaults = GatewaySpec()
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(GatewaySpec):
+        if f.name not in table:
+            continue
+        value, default = table[f.name], getattr(defaults, f.name)
+        if f.name == "accounts":
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise ValueError(f"[gateway] accounts must be a list of account names, not {value!r}")
+            value = tuple(value)
+        elif isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ValueError(f"[gateway] {f.name} must be true or false, not {value!r}")
+        elif isinstance(default, (int, float)):
+            whole = isinstance(default, int)
+            if isinstance(value, bool) or not isinstance(value, int if whole else (int, float)) or \
+                    not math.isfinite(value) or value < 0:  # fmt: skip
+                raise ValueError(f"[gateway] {f.name} must be {'an integer' if whole else 'a number'} >= 0, "
+                                 f"not {value!r}")  # fmt: skip
+        elif not isinstance(value, str) or not value:
+            raise ValueError(f"[gateway] {f.name} must be a non-empty string, not {value!r}")
+        values[f.name] = value
+    spec = GatewaySpec(**values)
+    if spec.port > 65535:
+        raise ValueError(f"[gateway] port must be 0..65535, not {spec.port}")
+    for key in ("rate_burst", "max_body_bytes", "ws_queue"):
+        if getattr(spec, key) < 1:
+            raise ValueError(f"[gateway] {key} must be at least 1")
+    if "accounts" not in table:
+        names = tuple(n for n, a in accounts.items() if a.api_key is not None and n not in users)
+        spec = dataclasses.replace(spec, accounts=names)
+    if not spec.accounts:
+        raise ValueError("[gateway] has no accounts: list them (accounts = [...]) or give accounts an api_key")
+    if len(set(spec.accounts)) != len(spec.accounts):
+        raise ValueError(f"[gateway] accounts: a name is listed twice: {list(spec.accounts)}")
+    for name in spec.accounts:
+        account = accounts[name]  # AccountError (a ValueError) for a name no [[accounts]] entry has
+        if name in users:
+            raise ValueError(f"[gateway] account {name!r} is used by an agent or the probe: one process per account")
+        if spec.auth and account.api_key is None:
+            raise ValueError(f"[gateway] account {name!r} has no api_key (auth is on)")
+    return spec
+
+
 def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
     """Parses a platform TOML (the format of :data:`DEFAULT_CONFIG`) and checks all of it, before anything is
     started; ValueError names the table, the key and what is wrong."""
@@ -343,6 +438,7 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         bridge_rep=bridge.get("rep", DEFAULT_REP_ENDPOINT) if on else None,
         probe_account=probe_account,
         probe_hz=float(probe.get("hz", 50)),
+        gateway=_gateway(doc.get("gateway"), accounts, users),
     )
 
 
@@ -378,6 +474,7 @@ class _Child:
         self.restarts = 0
         self.next_start = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
+        self.stdin_data: bytes | None = None  #: written to the child's stdin at every start (the gateway's config)
 
     def start(self, stdout: int | None = None) -> None:
         # PR_SET_PDEATHSIG fires when the forking thread exits: only the main thread, which lives as long as
@@ -386,7 +483,14 @@ class _Child:
             raise RuntimeError("children are started on the launcher's main thread only")
         argv = [sys.executable, "-c", _CHILD_START, str(os.getpid()), self.module, *self.args]
         # Its own session: the terminal's Ctrl-C goes to the launcher only, which stops children in order.
-        self.proc = subprocess.Popen(argv, start_new_session=True, stdout=stdout)
+        stdin = subprocess.PIPE if self.stdin_data is not None else None
+        self.proc = subprocess.Popen(argv, start_new_session=True, stdout=stdout, stdin=stdin)
+        if self.proc.stdin is not None:
+            try:
+                self.proc.stdin.write(self.stdin_data or b"")
+                self.proc.stdin.close()
+            except BrokenPipeError:
+                pass  # it died at once: supervise() sees the exit
         if self.cores:
             try:
                 os.sched_setaffinity(self.proc.pid, self.cores)
@@ -513,7 +617,8 @@ class Launcher:
         allowed = os.sched_getaffinity(0)
         core = self.config.engine.core if self.config.engine.core is not None else max(allowed)
         others = allowed - {core}
-        nproc = 1 + (self.config.bridge_pub is not None) + sum(len(a.accounts) for a in self.config.agents)
+        nproc = 1 + (self.config.bridge_pub is not None) + (self.config.gateway is not None)
+        nproc += sum(len(a.accounts) for a in self.config.agents)
         if not others:
             self.say(f"note: 1 core for {nproc} processes: the engine's busy loop shares it with everything")
             return core, None
@@ -547,6 +652,8 @@ class Launcher:
             if not line.startswith("ready"):
                 raise RuntimeError(f"the bridge did not start (said {line!r})")
             self.say(f"bridge up: {line.removeprefix('ready ')}")
+        if self.config.gateway is not None:
+            self._start_gateway(self.config.gateway, others)
         for spec in self.config.agents:
             for account in spec.accounts:
                 seed = self.config.accounts[account].client_id  # distinct per account, stable across runs
@@ -556,6 +663,19 @@ class Launcher:
                 child.start()
                 self.children.append(child)
             self.say(f"{spec.name}: {len(spec.accounts)} process(es), accounts {list(spec.accounts)}")
+
+    def _start_gateway(self, spec: GatewaySpec, others: set[int] | None) -> None:
+        """Starts the gateway and waits for its ``ready URL`` line (it prints nothing else on stdout)."""
+        gateway = _Child("gateway", spec.module, ["--prefix", self.prefix, "--from-launcher"], others, spec.restart,
+                         spec.max_restarts)  # fmt: skip
+        gateway.stdin_data = self.config.gateway_payload().encode()
+        gateway.start(stdout=subprocess.PIPE)
+        self.children.append(gateway)
+        assert gateway.proc is not None and gateway.proc.stdout is not None
+        line = gateway.proc.stdout.readline().decode().strip()
+        if not line.startswith("ready"):
+            raise RuntimeError(f"the gateway did not start (said {line!r})")
+        self.say(f"gateway up: {line.removeprefix('ready ')} (API docs at /docs), accounts {list(spec.accounts)}")
 
     # --- supervise ---------------------------------------------------------------------------------------
 

@@ -1,0 +1,75 @@
+"""``create_app(config)``: the gateway's ASGI application, built in one place.
+
+Every route (``rest.routes()``, ``streams.routes()``), the one middleware (``access.AccessMiddleware``: auth,
+rate limit, body size, metrics) and the exception handlers (``errors.EXCEPTION_HANDLERS``) are listed here;
+nothing is added later. Resources live in the lifespan: it connects the venue (by default the running
+platform, ``venue.LiveVenue``), starts the :class:`~gateway.service.Gateway` (books loaded, tasks running)
+before the first request, and yields it as the request state (``request.state.gateway``). If the venue cannot
+be reached, startup fails and uvicorn opens no socket. At shutdown the gateway waits for in-flight commands
+(bounded), closes the streams, stops its tasks and detaches the link, last.
+
+Tests pass their own ``venue`` factory (an in-process engine: ``venue.EngineVenue``) and ``clock`` (the rate
+limiter's, stepped by hand).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import TypedDict
+
+from fastapi import FastAPI
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from . import rest, streams
+from .access import AccessMiddleware
+from .config import GatewayConfig
+from .errors import EXCEPTION_HANDLERS
+from .metrics import Metrics
+from .ratelimit import Clock, RateLimiter, monotonic
+from .service import Gateway
+from .venue import LiveVenue, Venue
+
+__all__ = ["State", "VenueFactory", "create_app", "live_venue"]
+
+#: makes the venue at startup
+VenueFactory = Callable[[GatewayConfig], Awaitable[Venue]]
+
+
+class State(TypedDict):
+    """What the lifespan yields: each request's ``request.state``."""
+
+    gateway: Gateway
+
+
+async def live_venue(config: GatewayConfig) -> Venue:
+    """The running platform: one link for every account of ``config``."""
+    return await LiveVenue.connect(config.prefix, config.account_names, config.endpoint)
+
+
+def create_app(config: GatewayConfig, *, venue: VenueFactory = live_venue, clock: Clock = monotonic) -> FastAPI:
+    """The gateway app for ``config`` (see the module docstring)."""
+    metrics = Metrics()
+    limiter = RateLimiter(config.rate_per_s, config.rate_burst, clock)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[State]:
+        link = await venue(config)
+        try:
+            gateway = await Gateway.start(config, link, metrics)
+        except BaseException:
+            await link.close()
+            raise
+        try:
+            yield {"gateway": gateway}
+        finally:
+            await gateway.stop()
+
+    middleware = [Middleware(AccessMiddleware, keys=config.keys if config.auth else None, limiter=limiter,
+                             max_body_bytes=config.max_body_bytes, metrics=metrics,
+                             mass_cancel_cost=config.mass_cancel_cost)]  # fmt: skip
+    routes: list[BaseRoute] = [*rest.routes(), *streams.routes()]
+    return FastAPI(title="proptrade gateway", version="1", routes=routes, middleware=middleware,
+                   exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
+                   description="REST and WebSocket access to the proptrade platform; docs/GATEWAY.md")  # fmt: skip

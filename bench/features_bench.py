@@ -12,7 +12,8 @@ each ``--runs`` times, with a fresh ``IncrementalFeatures`` (spec defaults, one 
 - *direct*: the market events' fields passed to ``on_book_delta``/``on_trade`` (what a hot-path reader that
   decodes fields itself would call), no sample;
 - *full*: every event through ``on_event`` and a ``sample`` after each command: per event of the stream, and
-  (full - update only) per sample;
+  (full - update only) per sample; and *full* again with no own client (the queue proxy's share: client 1 of
+  the flow's 8 has a few hundred orders resting, where a market maker has a handful);
 - *batch*: ``batch_features`` over the recorded arrays, per row.
 
 Medians over the runs are printed with the parameters, the CPU model and the commit. A monotonic clock
@@ -88,8 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 on_trade(side, price, qty, ts)
 
-    def full() -> None:
-        f = IncrementalFeatures(spec, OWN_CLIENT)
+    def full(own_client: int | None = OWN_CLIENT) -> None:
+        f = IncrementalFeatures(spec, own_client)
         on_event, sample = f.on_event, f.sample
         for e, end in zip(events, ends, strict=True):
             on_event(e)
@@ -113,12 +114,14 @@ def main(argv: list[str] | None = None) -> int:
     t_update = median_ns(update_only, args.runs)
     t_direct = median_ns(direct, args.runs)
     t_full = median_ns(full, args.runs)
+    t_no_own = median_ns(lambda: full(None), args.runs)
     t_batch = median_ns(batch, args.runs)
     results.update(
         update_ns_per_event=t_update / n_events,
         direct_ns_per_market_event=t_direct / n_market,
         full_ns_per_event=t_full / n_events,
         sample_ns_per_sample=(t_full - t_update) / n_samples,
+        no_own_ns_per_event=t_no_own / n_events,
         batch_ns_per_row=t_batch / n_samples,
     )
     print(f"features_bench: {args.commands} commands, {n_events} events ({n_market} BOOK_DELTA/TRADE), "
@@ -131,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"incremental sample                 : {results['sample_ns_per_sample'] / 1e3:8.3f} us per sample")
     print(f"incremental full (events + samples): {results['full_ns_per_event'] / 1e3:8.3f} us per event")
+    print(f"incremental full, no own orders    : {results['no_own_ns_per_event'] / 1e3:8.3f} us per event")
     print(f"batch (numpy)                      : {results['batch_ns_per_row'] / 1e3:8.3f} us per row")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")

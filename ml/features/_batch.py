@@ -3,8 +3,19 @@
 The inputs are plain arrays, so any recording can feed them (``sources.py`` builds them from LOBSTER files and
 from a synthetic engine session): ``BookSeries`` (the top levels after each sample point), ``TradeSeries``
 (every trade, with the sample it belongs to) and, for the queue-position proxy, one ``OwnOrderSegment`` per
-stretch of time one's own order kept its queue place. The formulas are docs/ML.md's; ``_incremental.py``
-computes the same ones event by event, and the tests hold the two within 1e-9 of each other.
+stretch of time one's own order kept its queue place. The formulas are docs/ML.md's ("Features", a table
+with each); ``_incremental.py`` computes the same ones event by event, and the tests hold the two within 1e-9.
+
+In short, at sample t with level-k bid ``b_k x B_k`` and ask ``a_k x A_k`` and ``s = b_1 + a_1`` carried forward:
+spread ``a_1 - b_1``; imbalance ``(B_1 - A_1) / (B_1 + A_1)`` and its depth-weighted form with ``w_k = 1/k``;
+the imbalance-weighted mid less the mid ``(a_1 - b_1)(B_1 - A_1) / (2 (B_1 + A_1))`` (not Stoikov's 2018
+micro-price, which needs a fitted model); order-flow imbalance per level between consecutive samples
+``e_k = B_k 1{b_k >= b_k'} - B_k' 1{b_k <= b_k'} - A_k 1{a_k <= a_k'} + A_k' 1{a_k >= a_k'}`` (primes: the
+previous sample; Cont, Kukanov & Stoikov 2014, "The price impact of order book events"; per level, Xu, Gould &
+Howison 2019, "Multi-level order-flow imbalance in a limit order book"), summed over a window of samples; returns
+``1e4 (s_t - s_ref) / s_ref`` over samples and over time; volatility ``sqrt`` of the EWMA of squared one-sample
+returns; trade-flow imbalance ``(V_buy - V_sell) / (V_buy + V_sell)`` over a time window; arrival rates
+``lambda_t = lambda_prev exp(-dt / tau) + n_t / tau``; the queue-position proxy of ``_incremental.py``'s docstring.
 
 Choices:
 

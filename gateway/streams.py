@@ -33,8 +33,9 @@ __all__ = ["routes"]
 
 #: close code when the gateway shuts down
 CLOSE_GOING_AWAY = 1001
-#: how long closing a connection may take (a client that reads nothing cannot hold its handler)
-CLOSE_TIMEOUT_S = 1.0
+#: how long closing a connection may wait for the client to read what is before the close frame (bounded: a
+#: client that reads nothing never holds its handler longer)
+CLOSE_TIMEOUT_S = 10.0
 
 
 async def _deny(websocket: WebSocket, status: int, code: ErrorCode, message: str) -> None:

@@ -6,12 +6,22 @@ the run, leaving no process and no /dev/shm segment.
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from gateway.config import GatewayConfig
 from hotpath.launcher import DEFAULT_CONFIG, GatewaySpec, load_config
+
+from conftest import SHM, processes_named
 
 BASE = """
 [[symbols]]
@@ -94,3 +104,42 @@ def test_the_payload_round_trips_into_the_same_gateway_config() -> None:
 
 def test_the_embedded_config_still_parses() -> None:
     load_config(DEFAULT_CONFIG)
+
+
+def test_up_starts_the_gateway_with_its_keys_off_the_command_line_and_stops_it(tmp_path: Path) -> None:
+    prefix = f"pt_upgw_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    config = tmp_path / "gw.toml"
+    config.write_text(BASE + "[gateway]\nport = 0\n")
+    argv = [sys.executable, "-m", "hotpath.cli", "up", "--config", str(config), "--prefix", prefix, "--seconds", "4"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        line = ""
+        while not line.startswith("gateway up:"):
+            line = proc.stdout.readline()
+            assert line, "the launcher ended before the gateway was up"
+        url = line.split()[2]
+        assert url.startswith("http://127.0.0.1:")
+        gateways = [
+            pid for pid in processes_named(prefix) if b"gateway.server" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        ]
+        assert len(gateways) == 1
+        assert b"k1" not in Path(f"/proc/{gateways[0]}/cmdline").read_bytes()
+        with urllib.request.urlopen(f"{url}/health", timeout=5) as response:
+            assert json.loads(response.read())["accounts"] == ["user_1", "user_2"]
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        deadline = time.monotonic() + 10
+        while processes_named(prefix) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = processes_named(prefix)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        segments = list(SHM.glob(f"{prefix}_*"))
+        for segment in segments:
+            segment.unlink()
+    assert not left and not segments, (left, segments)
+    assert proc.returncode == 0 and "no shared-memory segment left" in out

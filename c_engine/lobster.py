@@ -77,7 +77,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, NamedTuple
+from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
 
 from ._config import EngineConfig, SymbolConfig
 from ._types import Command, Event
@@ -93,14 +93,17 @@ __all__ = [
     "LobsterReplay",
     "LobsterReport",
     "Message",
+    "OwnOrders",
     "SEED_CLIENT",
     "TAKER_CLIENT",
+    "iter_book_lines",
     "iter_messages",
     "open_text",
     "read_messages",
     "read_orderbook",
     "replay_lobster",
     "run",
+    "symbol_config",
 ]
 
 StrPath = str | PathLike[str]
@@ -134,6 +137,33 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 class LobsterError(ValueError):
     """An input file that cannot be replayed exactly (bad row, price off the tick)."""
+
+
+class OwnOrders(Protocol):
+    """The resting orders of a strategy attached to the replay (its own client id), as the replay needs them.
+
+    With a strategy attached, the recorded orders still trade exactly as recorded (the market-impact policy
+    "extend", docs/STRATEGIES.md): a visible execution's IOC is enlarged by the strategy's quantity that the
+    engine would match before the recorded order, so the strategy is filled where the execution passed its
+    queue place and the recorded order still trades its recorded size; a recorded new order that crosses the
+    strategy's quotes is enlarged by what it takes from them, so it still rests with its recorded size; and the
+    comparison with each row leaves the strategy's quantity out of the engine's levels.
+    """
+
+    def qty_at(self, side: int, price: int) -> int:
+        """The strategy's open quantity resting at the level."""
+        ...
+
+    def ahead_of(self, side: int, price: int, order_id: int) -> int:
+        """The strategy's open quantity the engine matches before ``order_id`` resting at ``price`` on
+        ``side``: at better prices, and at that price with earlier time priority."""
+        ...
+
+    def crossing(self, side: int, price: int) -> int:
+        """The strategy's open quantity that a new ``side`` limit order at ``price`` would trade with."""
+        ...
+
+    def owns(self, order_id: int) -> bool: ...
 
 
 class Message(NamedTuple):
@@ -203,6 +233,12 @@ def iter_messages(path: StrPath, tick: int = 100) -> Iterator[Message]:
                 yield Message(line_no, _time_ns(row[0], where), kind, order_id, size, price, side)
             except ValueError as exc:
                 raise exc if isinstance(exc, LobsterError) else LobsterError(f"{where}: {exc}") from None
+
+
+def iter_book_lines(path: StrPath) -> Iterator[list[int]]:
+    """The order-book file's lines as lists of ints, 4 a level (ask price, ask size, bid price, bid size, in
+    LOBSTER units), streamed: what ``LobsterReplay.step`` takes."""
+    return _iter_values(path)
 
 
 def read_messages(path: StrPath, tick: int = 100) -> list[Message]:
@@ -308,8 +344,22 @@ class LobsterReplay:
     size, in LOBSTER units), parsed into a ``BookRow`` only where a refresh or a mismatch needs it.
     """
 
-    def __init__(self, engine: _ReplayEngine, symbol: str, levels: int, show: int = 5, tick: int = 100) -> None:
+    def __init__(
+        self,
+        engine: _ReplayEngine,
+        symbol: str,
+        levels: int,
+        show: int = 5,
+        tick: int = 100,
+        *,
+        clients: tuple[int, int, int] = (BOOK_CLIENT, SEED_CLIENT, TAKER_CLIENT),
+        own: OwnOrders | None = None,
+    ) -> None:
         self.engine = engine
+        #: the client ids of the file's orders, the seed orders and the executing IOCs
+        self.book_client, self.seed_client, self.taker_client = clients
+        #: the attached strategy's orders (None: no strategy)
+        self.own = own
         self.symbol_id: int = engine.symbol_id(symbol)
         self.levels = levels
         self.show = show
@@ -335,6 +385,12 @@ class LobsterReplay:
 
     def _execute(self, cmd: Command, what: str) -> list[Event]:
         events: list[Event] = self.engine.execute(cmd)
+        self.observe(events, what)
+        return events
+
+    def observe(self, events: list[Event], what: str = "") -> None:
+        """Keeps the replay's view of the engine (levels, resting orders) from ``events``: those of its own
+        commands, and those of an attached strategy's commands, which the caller runs on the same engine."""
         for e in events:
             t = e.type
             if t == _BOOK_DELTA:
@@ -353,9 +409,8 @@ class LobsterReplay:
                             queue.pop(e.order_id, None)
                             if not queue:
                                 del self.queues[(entry[0], entry[1])]
-            elif t == _REJECT:
+            elif t == _REJECT and what:
                 self._anomaly(f"{what}: the engine rejected it ({Event.to_dict(e).get('reason')})")
-        return events
 
     def _level_changed(self, side: int, price: int, qty: int) -> None:
         levels, keys = self.book_qty[side], self.book_keys[side]
@@ -379,7 +434,7 @@ class LobsterReplay:
     def _reduce(self, order_id: int, by: int, what: str) -> None:
         """Take ``by`` off a resting order's open qty: modify down, or cancel when nothing would be left."""
         side, price, open_qty = self.open[order_id]
-        client = SEED_CLIENT if self.seeds.get((side, price)) == order_id else BOOK_CLIENT
+        client = self.seed_client if self.seeds.get((side, price)) == order_id else self.book_client
         if by > open_qty:
             self._anomaly(f"{what}: takes {by} off order {order_id} which has {open_qty}")
         if by >= open_qty:
@@ -400,8 +455,12 @@ class LobsterReplay:
                 self._seed_level(side, price, size, f"seed {name} {price}")
                 self.report.seeded_levels += 1
 
+    def seed_line(self, values: list[int], ts_ns: int) -> None:
+        """:meth:`seed` from an order-book line as ``iter_book_lines`` gives it."""
+        self.seed(_book_row(1, values, self.tick, "row 1"), ts_ns)
+
     def _seed_level(self, side: int, price: int, size: int, what: str) -> None:
-        order_id = self._new(SEED_CLIENT, side, price, size, _GTC, what)
+        order_id = self._new(self.seed_client, side, price, size, _GTC, what)
         if order_id:
             self.seeds[(side, price)] = order_id
 
@@ -427,7 +486,8 @@ class LobsterReplay:
         self.report.applied[kind] = self.report.applied.get(kind, 0) + 1
         what = f"message line {msg.line_no} ({_TYPE_NAMES[kind]} of order {msg.order_id})"  # only read on anomalies
         if kind == NEW:
-            order_id = self._new(BOOK_CLIENT, msg.side, msg.price, msg.size, _GTC, what)
+            extra = self.own.crossing(msg.side, msg.price) if self.own is not None else 0
+            order_id = self._new(self.book_client, msg.side, msg.price, msg.size + extra, _GTC, what)
             if order_id:
                 self.known[msg.order_id] = order_id
             return
@@ -456,11 +516,16 @@ class LobsterReplay:
                 self._reduce(target, open_qty, what)
 
     def _execute_ioc(self, msg: Message, target: int | None, what: str) -> None:
-        """A visible execution through the engine's matching: an IOC of the taker client at the maker's price."""
+        """A visible execution through the engine's matching: an IOC of the taker client at the maker's price,
+        enlarged by an attached strategy's quantity ahead of the maker (see ``OwnOrders``)."""
         taker_side = _SELL if msg.side == _BUY else _BUY
-        cmd = Command.new(TAKER_CLIENT, self.symbol_id, taker_side, msg.size, msg.price, tif=Tif.IOC,
+        own = self.own
+        extra = own.ahead_of(msg.side, msg.price, target) if own is not None and target is not None else 0
+        cmd = Command.new(self.taker_client, self.symbol_id, taker_side, msg.size + extra, msg.price, tif=Tif.IOC,
                           stp=Stp.NONE, ts_ns=self.ts_ns)  # fmt: skip
         trades = [e for e in self._execute(cmd, what) if e.type == _TRADE]
+        if own is not None:
+            trades = [e for e in trades if not own.owns(e.aux)]  # the strategy's fills are not the file's
         makers = {e.aux for e in trades}  # maker_order_id
         traded = sum(e.qty for e in trades)
         if target is None or makers != {target} or traded != msg.size:
@@ -512,7 +577,7 @@ class LobsterReplay:
         """Make the level at ``price`` exactly one seed order of ``size`` (nothing when 0)."""
         seed = self.seeds.pop((side, price), None)
         for order_id in list(self.queues.get((side, price), ())):
-            client = SEED_CLIENT if order_id == seed else BOOK_CLIENT
+            client = self.seed_client if order_id == seed else self.book_client
             self._execute(Command.cancel(client, order_id, ts_ns=self.ts_ns), what)
         if size:
             self._seed_level(side, price, size, what)
@@ -521,7 +586,14 @@ class LobsterReplay:
         """Does the engine's top of book (``l2`` to depth N) equal the row ``values``? Records a mismatch if not."""
         self.report.rows_compared += 1
         tick = self.tick
-        l2 = self.engine.l2(self.symbol_id, self.levels)
+        own = self.own
+        if own is None:
+            l2 = self.engine.l2(self.symbol_id, self.levels)
+        else:  # the engine's levels without the strategy's quantity: read deeper, drop what is only its own
+            l2 = self.engine.l2(self.symbol_id, self.levels + 8)
+            for side, name in ((_BUY, "bids"), (_SELL, "asks")):
+                levels = [lv._replace(qty=lv.qty - own.qty_at(side, lv.price)) for lv in l2[name]]
+                l2[name] = [lv for lv in levels if lv.qty > 0][: self.levels]
         line = self._empty_line.copy()
         i = 0
         for level in l2["asks"]:

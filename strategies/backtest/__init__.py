@@ -7,7 +7,7 @@ assumption. docs/STRATEGIES.md describes the models.
 
 from .latency import ConstantLatency, EmpiricalLatency, LatencyModel
 from .sources import FIRST_STRATEGY_CLIENT, CommandSource, MarketSource, SyntheticSource
-from .venue import RECORD_DTYPE, BacktestConfig, BacktestResult, BacktestVenue
+from .venue import MID_DTYPE, RECORD_DTYPE, BacktestConfig, BacktestResult, BacktestVenue
 
 __all__ = [
     "BacktestConfig",
@@ -18,6 +18,7 @@ __all__ = [
     "EmpiricalLatency",
     "FIRST_STRATEGY_CLIENT",
     "LatencyModel",
+    "MID_DTYPE",
     "MarketSource",
     "RECORD_DTYPE",
     "SyntheticSource",

@@ -47,6 +47,9 @@ class MarketSource(Protocol):
         """Applies every message with a time at or before ``limit_ns`` (at least the next one)."""
         ...
 
+    # Optional: ``observe(events: list[Event]) -> None``, called with the events of each of the strategy's
+    # commands, for a source that keeps its own view of the engine (the LOBSTER replay does).
+
 
 class SyntheticSource:
     """``messages`` commands of seeded synthetic flow on one symbol, ``mean_gap_ns`` apart on average."""

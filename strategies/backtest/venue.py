@@ -37,6 +37,7 @@ from c_engine import (
     EngineConfig,
     Event,
     EventType,
+    Op,
     Side,
     Units,
 )
@@ -48,7 +49,7 @@ from ..interface import Strategy
 from .latency import LatencyModel
 from .sources import FIRST_STRATEGY_CLIENT, MarketSource
 
-__all__ = ["BacktestConfig", "BacktestResult", "BacktestVenue", "RECORD_DTYPE"]
+__all__ = ["BacktestConfig", "BacktestResult", "BacktestVenue", "MID_DTYPE", "RECORD_DTYPE"]
 
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _DELTA, _TRADE, _FILL = int(EventType.BOOK_DELTA), int(EventType.TRADE), int(EventType.FILL)
@@ -56,6 +57,7 @@ _DELTA, _TRADE, _FILL = int(EventType.BOOK_DELTA), int(EventType.TRADE), int(Eve
 # and TRADE.
 assert int(EventType.MODIFIED) + 1 == _DELTA and _DELTA + 1 == _TRADE
 _NEVER = 1 << 62
+_QUOTE_OPS = (int(Op.NEW), int(Op.MODIFY))
 
 #: one row of a run's record, sampled every ``record_interval_ns`` of data time and at the end: what the
 #: metrics and plots read (live runs record the same rows)
@@ -117,6 +119,11 @@ class _Md(NamedTuple):
     ts_ns: int
 
 
+#: the engine's mid of the strategy's first symbol at each change, at engine time (no delay): what fill-time
+#: metrics read
+MID_DTYPE = np.dtype([("ts_ns", np.int64), ("mid", np.float64)])
+
+
 @dataclass
 class BacktestResult:
     config: BacktestConfig
@@ -126,6 +133,12 @@ class BacktestResult:
     messages: int
     commands_sent: int
     instruments: dict[int, Instrument] = field(default_factory=dict)
+    #: the symbol the records' mid, position and quotes are of
+    symbol_id: int = 0
+    #: new orders and modifies sent (the quotes of a maker)
+    quotes_sent: int = 0
+    #: ``MID_DTYPE`` rows
+    mids: npt.NDArray[Any] = field(default_factory=lambda: np.zeros(0, dtype=MID_DTYPE))
 
 
 class _Tap:
@@ -167,6 +180,8 @@ class BacktestVenue(TradingCore):
         super().__init__(strategy, config.client_id, symbols, self._clock_now, instruments)
         self.config = config
         self.source = source
+        #: a source that keeps its own view of the engine is shown the strategy's commands' events
+        self._observe = getattr(source, "observe", None)
         self._books = {sid: L2Book() for sid in symbols}
         self._commands: deque[tuple[int, Command]] = deque()
         self._own: deque[tuple[int, list[Event]]] = deque()
@@ -177,6 +192,9 @@ class BacktestVenue(TradingCore):
         self._records: list[tuple[Any, ...]] = []
         self._primary = self.symbol_id(strategy.symbols[0]) if strategy.symbols else next(iter(symbols))
         self.commands_sent = 0
+        self.quotes_sent = 0
+        self._engine_book = L2Book()  # the first symbol's book at engine time, for the mid series
+        self._mids: list[tuple[int, float]] = []
         lat = config
         self._batch_horizon_ns = min(lat.response_latency.min_ns, lat.market_data_latency.min_ns) + \
             lat.entry_latency.min_ns  # fmt: skip
@@ -194,6 +212,7 @@ class BacktestVenue(TradingCore):
         self._last["entry"] = at
         self._commands.append((at, cmd))
         self.commands_sent += 1
+        self.quotes_sent += cmd.op in _QUOTE_OPS
 
     # --- routing engine events to the strategy ------------------------------------------------------------
 
@@ -218,9 +237,19 @@ class BacktestVenue(TradingCore):
             if et >= _DELTA:
                 if et <= _TRADE and e.symbol_id in subscribed:
                     md.append(_Md(et, e.symbol_id, e.side, e.price, e.qty, e.ref, e.seq, e.ts_ns))
+                    if et == _DELTA and e.symbol_id == self._primary:
+                        self._track_mid(e)
             elif e.client_id == me:
                 own.append(e)
         self._flush(own, md, cmd_ts)
+
+    def _track_mid(self, e: Event) -> None:
+        book = self._engine_book
+        book.apply_delta(e.side, e.price, e.qty, e.ref, e.seq)
+        if book.bids and book.asks:
+            mid = (max(book.bids) + min(book.asks)) / 2
+            if not self._mids or self._mids[-1][1] != mid:
+                self._mids.append((e.ts_ns, mid))
 
     def _flush(self, own: list[Event], md: list[_Md], t: int) -> None:
         if own:
@@ -267,6 +296,8 @@ class BacktestVenue(TradingCore):
 
     def _execute_command(self, cmd: Command) -> None:
         events = self.engine.execute(cmd._replace(ts_ns=self._now))
+        if self._observe is not None:
+            self._observe(events)
         self._route_events(events, self._now)
 
     # --- the simulation -----------------------------------------------------------------------------------
@@ -274,8 +305,9 @@ class BacktestVenue(TradingCore):
     def run(self) -> BacktestResult:
         source, engine = self.source, _Tap(self.engine, self)
         source.open(engine)  # type: ignore[arg-type]  # the tap stands in for the engine
-        start = source.peek_ns()
-        self._now = start if start is not None else 0
+        # The data starts at its first message, or earlier if opening it (a seeded book) gave market data.
+        starts = [t for t in (source.peek_ns(), self._md[0][0] if self._md else None) if t is not None]
+        self._now = min(starts) if starts else 0
         self.strategy.on_start(self)
         interval = self.config.record_interval_ns
         next_record = self._now
@@ -311,7 +343,8 @@ class BacktestVenue(TradingCore):
         self._record(self._now)
         records = np.array(self._records, dtype=RECORD_DTYPE)
         return BacktestResult(self.config, source.name, self.fills, records, getattr(source, "executed", 0),
-                              self.commands_sent, dict(self.accounting.instruments))  # fmt: skip
+                              self.commands_sent, dict(self.accounting.instruments), self._primary, self.quotes_sent,
+                              np.array(self._mids, dtype=MID_DTYPE))  # fmt: skip
 
     def mid(self, symbol_id: int) -> float:
         """The engine's mid now (ticks), NaN while a side is empty."""

@@ -94,11 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", required=True, help="the engine run's prefix (also in the stdin config)")
     parser.add_argument("--from-launcher", action="store_true", required=True,
                         help="read the config as JSON from stdin, as proptrade up writes it")  # fmt: skip
+    parser.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                        help="the event loop (asyncio: for comparison in bench/gateway_bench.py)")  # fmt: skip
     args = parser.parse_args(argv)
     config = GatewayConfig.from_launcher(sys.stdin.read())
     if config.prefix != args.prefix:
         parser.error(f"--prefix {args.prefix} but the config says {config.prefix}")
-    return serve(config, on_ready=ready_line)
+    return serve(config, loop=args.loop, on_ready=ready_line)
 
 
 if __name__ == "__main__":

@@ -50,9 +50,21 @@ class Harness:
         self.venue = EngineVenue(Engine(), self.symbols, {"alice": 1, "bob": 2})
         return self.venue
 
-    def outsider(self, side: str, size: int, price_ticks: int) -> None:
-        assert self.venue is not None
-        self.venue.external(Command.new(OUTSIDER, 0, Side.BUY if side == "buy" else Side.SELL, size, price_ticks))
+    def outsider(
+        self, client: TestClient, side: str, size: int, price_ticks: int, *, lose_market_data: bool = False
+    ) -> None:
+        """Someone else's order, run on the app's own loop (as the drain sees it: between two of its turns);
+        with ``lose_market_data`` the gateway's reader is lapped right after it."""
+        venue = self.venue
+        assert venue is not None and client.portal is not None
+        cmd = Command.new(OUTSIDER, 0, Side.BUY if side == "buy" else Side.SELL, size, price_ticks)
+
+        def run() -> None:
+            venue.external(cmd)
+            if lose_market_data:
+                venue.gap = 10
+
+        client.portal.call(run)
 
 
 @pytest.fixture
@@ -120,8 +132,8 @@ def test_cancel_modify_and_mass_cancel_act_on_open_orders(client: TestClient) ->
 
 def test_a_fill_of_a_resting_order_by_someone_else_reaches_the_account(harness: Harness, client: TestClient) -> None:
     order(client, side="sell", price=100.10, size=3)
-    harness.outsider("buy", 1, 10010)
-    client.get("/health")  # one turn of the app's loop: the drain applies what the venue queued
+    harness.outsider(client, "buy", 1, 10010)
+    client.get("/health")  # a turn of the app's loop: the drain applies what the venue queued
     fills = client.get("/fills/alice", headers=ALICE).json()
     assert [(f["side"], f["size"], f["liquidity"]) for f in fills] == [("sell", 1.0, "maker")]
 
@@ -296,9 +308,7 @@ def test_snapshot_then_deltas_rebuild_exactly_the_book(harness: Harness, client:
 def test_a_gap_in_the_gateways_market_data_sends_a_resync_snapshot(harness: Harness, client: TestClient) -> None:
     with client.websocket_connect("/ws/md") as ws:
         first = ws.receive_json()
-        assert harness.venue is not None
-        harness.venue.external(Command.new(OUTSIDER, 0, Side.SELL, 4, 10020))
-        harness.venue.gap = 10  # the gateway's reader was lapped: the delta above is lost to it
+        harness.outsider(client, "sell", 4, 10020, lose_market_data=True)  # its delta is lost to the gateway
         message = ws.receive_json()
         assert message["type"] == "snapshot" and message.get("resync") is True and message["seq"] == first["seq"] + 1
         assert message["asks"] == [[100.2, 4.0, 1]] == client.get("/book").json()["asks"]

@@ -15,7 +15,7 @@ Choices, in the order they bite:
   what it is: format name and version, kind, converter version, row count, the symbols (every ``SymbolConfig``
   field), the kind's parameters (LOBSTER tick and levels; Binance symbol, tick and lot; a commands origin) and
   the source files by name, size and SHA-256. Nothing depends on when or where it was written: the same input
-  gives the same bytes.
+  gives the same bytes (under the same pinned pyarrow, whose version the file names).
 - **Exact.** Every value the loaders give is an integer (ticks, lots, ns, ids) and stays one: integer columns
   of the width and signedness of the value (commands: each ``COMMAND_DTYPE`` field's own type, so a block
   read back equals the original byte for byte, reserved fields included), never a float. LOBSTER messages keep
@@ -55,6 +55,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import zip_longest
 from os import PathLike
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -424,7 +425,7 @@ def record_lobster(
     from .lobster import iter_book_lines, iter_messages, symbol_config
 
     started = time.monotonic_ns()
-    name = symbol or Path(message).name.split("_")[0] or "LOBSTER"
+    symbol_name = symbol or Path(message).name.split("_")[0] or "LOBSTER"
     messages = iter_messages(message, tick)
     lines = iter_book_lines(orderbook)
     first_message, first_line = next(messages, None), next(lines, None)
@@ -439,27 +440,24 @@ def record_lobster(
         def flush() -> None:
             fields = list(zip(*(m for m, _ in pending), strict=True))
             columns: dict[str, Any] = {
-                name: _ints(values, np.int8 if type_name == "int8" else np.int64)
-                for (name, type_name), values in zip(_LOBSTER_MESSAGE, fields, strict=True)
+                column: _ints(values, np.int8 if type_name == "int8" else np.int64)
+                for (column, type_name), values in zip(_LOBSTER_MESSAGE, fields, strict=True)
             }
             book = np.array([line for _, line in pending], dtype=np.int64)
-            columns.update((name, book[:, j]) for j, name in enumerate(book_names))
+            columns.update((column, book[:, j]) for j, column in enumerate(book_names))
             writer.write(columns)
             pending.clear()
 
-        for pair in zip(messages, lines, strict=True):
-            pending.append(pair)
+        for msg, line in zip_longest(messages, lines):
+            if msg is None or line is None:
+                raise RecordingError(f"{message} and {orderbook} have different numbers of lines")
+            pending.append((msg, line))
             if len(pending) == ROW_GROUP_ROWS:
                 flush()
         if pending:
             flush()
         sources = (_sha256(message), _sha256(orderbook))
-        return writer.finish([symbol_config(name, tick)], sources, started)
-    except ValueError as exc:  # zip(strict=True): the files have different numbers of lines
-        writer.abort()
-        if "zip()" in str(exc):
-            raise RecordingError(f"{message} and {orderbook} have different numbers of lines") from None
-        raise
+        return writer.finish([symbol_config(symbol_name, tick)], sources, started)
     except BaseException:
         writer.abort()
         raise

@@ -39,19 +39,22 @@ Exceptions::
 
     CommandFileError (ValueError)
      +-- MalformedLineError   a line of a command file; .line_no, .reason, .path
-     +-- ConfigFileError      SYMBOLS.toml / LIMITS.toml; .path, .reason
+     +-- ConfigFileError      SYMBOLS.toml / LIMITS.toml; .path, .reason, .line (None: not known)
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 import tomllib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import fields
 from os import PathLike
 from typing import Any
 
-from ._config import ClientLimits, SymbolConfig
+from ._config import MAX_SYMBOLS, ClientLimits, SymbolConfig
+from ._errors import InvalidConfigError
 from ._types import Command
 from ._wire import CLIENT_NONE, SYMBOL_NONE, Flag, Limit, Op, OrderType, Side, Stp, Tif
 
@@ -76,6 +79,8 @@ UINT8_MAX, UINT16_MAX = 0xFF, 0xFFFF
 CLIENT_MAX = CLIENT_NONE - 1
 #: the code an unknown STP name maps to (0 is a valid mode, NONE)
 STP_UNKNOWN = 255
+#: the longest symbol name a SYMBOLS.toml may give (as an account name: short enough for any message)
+SYMBOL_NAME_MAX = 64
 
 
 class CommandFileError(ValueError):
@@ -96,10 +101,12 @@ class MalformedLineError(CommandFileError):
 class ConfigFileError(CommandFileError):
     """A SYMBOLS.toml or LIMITS.toml that cannot be used."""
 
-    def __init__(self, path: StrPath, reason: str) -> None:
+    def __init__(self, path: StrPath, reason: str, line: int | None = None) -> None:
         self.path = str(path)
         self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
+        #: the line the error is about, where it is known
+        self.line = line
+        super().__init__(f"{self.path}{'' if line is None else f':{line}'}: {reason}")
 
 
 # --- names <-> wire codes -------------------------------------------------------------------------------------
@@ -206,6 +213,14 @@ def _symbol(obj: Mapping[str, Any], symbol_ids: Mapping[str, int]) -> int:
 
 
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constants)
+#: a key followed by a number too long for int(): only searched for once the decoder has refused a line
+_LONG_NUMBER = re.compile(rf'"([^"\\]{{1,64}})"\s*:\s*-?[0-9]{{{sys.get_int_max_str_digits()}}}')
+
+
+def _long_number(text: str) -> str:
+    """The key of the first over-long number in a line, as the error names it (``value`` inside an array)."""
+    found = _LONG_NUMBER.search(text)
+    return found.group(1) if found else "a value"
 
 
 def _load_json(text: str | bytes) -> Any:
@@ -220,6 +235,11 @@ def _load_json(text: str | bytes) -> Any:
         return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         raise _Bad(f"not JSON ({exc.msg} at column {exc.colno})") from None
+    except RecursionError:  # the decoder recurses per nested array or object
+        raise _Bad("not a command: arrays or objects nested too deeply (a command is one flat object)") from None
+    except ValueError:  # int() refuses more than sys.get_int_max_str_digits() digits, before any field sees it
+        raise _Bad(f"{_long_number(text)}: a number of more than {sys.get_int_max_str_digits()} digits, "
+                   "beyond every field's range") from None  # fmt: skip
 
 
 def parse_command(obj: Any, line_no: int, symbol_ids: Mapping[str, int], path: StrPath | None = None) -> Command:
@@ -421,26 +441,101 @@ _SYMBOL_OPTIONAL = ("band_bps", "reference_price", "market_band_ticks", "pnl_uni
 _LIMIT_KEYS = tuple(f.name for f in fields(ClientLimits))
 
 
-def _read_toml(path: StrPath) -> dict[str, Any]:
+class _TomlFile:
+    """A TOML config file's document and text: errors name the file and, where a line scan finds it, the line of
+    the key (or of its table's header) they are about."""
+
+    def __init__(self, path: StrPath) -> None:
+        self.path = path
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise ConfigFileError(path, exc.strerror or str(exc)) from None
+        self.text, self.doc = _parse_toml(data, path)
+
+    def error(self, reason: str, table: tuple[str, ...] = (), key: str | None = None) -> ConfigFileError:
+        return ConfigFileError(self.path, reason, _line_of(self.text, table, key))
+
+    def table(self, name: tuple[str, ...], value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.error(f"[{'.'.join(name)}] must be a table", name[:-1], name[-1])
+        return value
+
+    def check_keys(self, table: tuple[str, ...], got: Iterable[str], allowed: Iterable[str]) -> None:
+        unknown = sorted(set(got) - set(allowed))
+        if unknown:
+            shown = f"[{'.'.join(table)}]" if table else "top level"
+            raise self.error(f"{shown}: unknown key {unknown[0]!r} (known: {', '.join(allowed)})", table, unknown[0])
+
+
+def _parse_toml(data: bytes, path: StrPath) -> tuple[str, dict[str, Any]]:
+    """A TOML file's bytes as text and document; :class:`ConfigFileError` naming ``path`` and the line for
+    anything ``tomllib`` refuses, including what it raises besides ``TOMLDecodeError``: bytes that are not UTF-8,
+    arrays or inline tables nested deeper than the recursion limit, an integer of more digits than ``int()``
+    takes."""
     try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except OSError as exc:
-        raise ConfigFileError(path, exc.strerror or str(exc)) from None
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigFileError(path, f"not UTF-8 (byte {data[exc.start]:#04x} at column {column})", line) from None
+    try:
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigFileError(path, f"not TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigFileError(path, "not TOML that can be read: arrays or inline tables nested too deeply") from None
+    except ValueError as exc:  # an integer beyond int()'s digit limit: tomllib does not say where
+        digits = sys.get_int_max_str_digits()
+        long = re.search(rf"[0-9_]{{{digits}}}", text) if digits else None
+        if long is None:
+            raise ConfigFileError(path, f"not TOML that can be read: {exc}") from None
+        raise ConfigFileError(path, f"an integer of more than {digits} digits, beyond every field's range",
+                              text.count("\n", 0, long.start()) + 1) from None  # fmt: skip
 
 
-def _check_keys(path: StrPath, table: str, got: Iterable[str], allowed: Iterable[str]) -> None:
-    unknown = sorted(set(got) - set(allowed))
-    if unknown:
-        raise ConfigFileError(path, f"[{table}]: unknown key {unknown[0]!r} (known: {', '.join(allowed)})")
+#: a table header line, ``[a.b]`` (not an array of tables, which these files do not have)
+_HEADER = re.compile(r"\s*\[([^\[\]]+)\]\s*(?:#.*)?$")
 
 
-def _table(path: StrPath, name: str, value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ConfigFileError(path, f"{name} must be a table")
-    return value
+def _dotted(key: str) -> tuple[str, ...]:
+    """``a."b.c" . d`` -> ``("a", "b.c", "d")``: a dotted TOML key's parts (escapes are not decoded)."""
+    parts, part, quote = [], "", ""
+    for ch in key:
+        if quote:
+            quote = "" if ch == quote else quote
+            part += ch if quote else ""
+        elif ch in "\"'":
+            quote = ch
+        elif ch == ".":
+            parts.append(part.strip())
+            part = ""
+        else:
+            part += ch
+    parts.append(part.strip())
+    return tuple(parts)
+
+
+def _line_of(text: str, table: tuple[str, ...], key: str | None = None) -> int | None:
+    """The line where ``key`` is set in ``table`` (``()``: the top level), else the table's header line, else
+    None. A line scan, not a parser: a key set by a dotted key or in an inline table is not found; the error
+    then names the table alone."""
+    current: tuple[str, ...] = ()
+    header = None
+    assign = None
+    if key is not None:
+        quoted = re.escape(key)
+        assign = re.compile(rf"""\s*(?:{quoted}|"{quoted}"|'{quoted}')\s*=""")
+    for line_no, line in enumerate(text.split("\n"), start=1):  # TOML's newline only: as tomllib counts
+        found = _HEADER.match(line)
+        if found:
+            current = _dotted(found.group(1))
+            if current == table and header is None:
+                header = line_no
+        elif assign is not None and current == table and assign.match(line):
+            return line_no
+    return header
 
 
 def load_symbols(path: StrPath) -> list[SymbolConfig]:
@@ -448,28 +543,40 @@ def load_symbols(path: StrPath) -> list[SymbolConfig]:
 
     Every table needs ``tick_size``, ``lot_size``, ``min_price_ticks``, ``max_price_ticks``, ``max_order_lots``
     and ``band_ticks``; ``band_bps``, ``reference_price``, ``market_band_ticks`` and ``pnl_unit`` are optional.
-    Any other key is an error that names it.
+    Any other key is an error that names it, and so is a value outside what the engine accepts
+    (``SymbolConfig.check``): the file, the line, the table and the key.
     """
-    doc = _read_toml(path)
-    _check_keys(path, "top level", doc, ["symbols"])
-    symbols = _table(path, "[symbols]", doc.get("symbols", {}))
+    toml = _TomlFile(path)
+    toml.check_keys((), toml.doc, ["symbols"])
+    symbols = toml.table(("symbols",), toml.doc.get("symbols", {}))
     if not symbols:
-        raise ConfigFileError(path, "no [symbols.NAME] table")
+        raise toml.error("no [symbols.NAME] table")
+    if len(symbols) > MAX_SYMBOLS:
+        raise toml.error(f"{len(symbols)} symbols: an engine holds at most {MAX_SYMBOLS}")
     out = []
     for name, raw in symbols.items():
+        table = ("symbols", name)
+        if not (0 < len(name) <= SYMBOL_NAME_MAX and name.isprintable()):
+            shown = json.dumps(name[:SYMBOL_NAME_MAX]) + ("..." if len(name) > SYMBOL_NAME_MAX else "")
+            raise toml.error(f"[symbols.{shown}]: a symbol name is 1 to {SYMBOL_NAME_MAX} printable characters", table)
         where = f"symbols.{name}"
-        table = _table(path, f"[{where}]", raw)
-        _check_keys(path, where, table, _SYMBOL_REQUIRED + _SYMBOL_OPTIONAL)
-        missing = [k for k in _SYMBOL_REQUIRED if k not in table]
+        values = toml.table(table, raw)
+        toml.check_keys(table, values, _SYMBOL_REQUIRED + _SYMBOL_OPTIONAL)
+        missing = [k for k in _SYMBOL_REQUIRED if k not in values]
         if missing:
-            raise ConfigFileError(path, f"[{where}]: missing key {missing[0]!r}")
-        for key, value in table.items():
+            raise toml.error(f"[{where}]: missing key {missing[0]!r}", table)
+        for key, value in values.items():
             if key in ("tick_size", "lot_size"):
                 if type(value) not in (int, float) or not value > 0:
-                    raise ConfigFileError(path, f"[{where}]: {key} must be a positive number, not {value!r}")
+                    raise toml.error(f"[{where}]: {key} must be a positive number, not {value!r}", table, key)
             elif type(value) is not int:
-                raise ConfigFileError(path, f"[{where}]: {key} must be an integer, not {value!r}")
-        out.append(SymbolConfig(name=name, **{k: v for k, v in table.items()}))
+                raise toml.error(f"[{where}]: {key} must be an integer, not {value!r}", table, key)
+        cfg = SymbolConfig(name=name, **values)
+        try:
+            cfg.check()
+        except InvalidConfigError as exc:  # its message starts with the field's name
+            raise toml.error(f"[{where}]: {exc}", table, str(exc).split(" ", 1)[0]) from None
+        out.append(cfg)
     return out
 
 
@@ -478,25 +585,49 @@ def load_limits(path: StrPath) -> dict[int, ClientLimits]:
 
     ``[clients.N]`` gives client N's limits; ``[default]`` gives values for every client listed under
     ``[clients]`` (a client's own keys win). Keys are the fields of ``ClientLimits``, non-negative integers,
-    0 = off; a key not given is off. Clients not listed have no limits.
+    0 = off; a key not given is off. Clients not listed have no limits. An error names the file, the line, the
+    table and the key.
     """
-    doc = _read_toml(path)
-    _check_keys(path, "top level", doc, ["clients", "default"])
-    default = _table(path, "[default]", doc.get("default", {}))
-    clients = _table(path, "[clients]", doc.get("clients", {}))
-    _check_keys(path, "default", default, _LIMIT_KEYS)
+    toml = _TomlFile(path)
+    toml.check_keys((), toml.doc, ["clients", "default"])
+    default = toml.table(("default",), toml.doc.get("default", {}))
+    clients = toml.table(("clients",), toml.doc.get("clients", {}))
+    toml.check_keys(("default",), default, _LIMIT_KEYS)
+    _check_limits(toml, ("default",), default, {})
     out: dict[int, ClientLimits] = {}
     for key, raw in clients.items():
-        where = f"clients.{key}"
-        if not (key.isascii() and key.isdigit() and int(key) <= CLIENT_MAX):
-            raise ConfigFileError(path, f"[{where}]: a client id is an integer 0..{CLIENT_MAX}")
-        table = _table(path, f"[{where}]", raw)
-        _check_keys(path, where, table, _LIMIT_KEYS)
-        merged = {**default, **table}
-        for name, value in merged.items():
-            if type(value) is not int or value < 0:
-                raise ConfigFileError(path, f"[{where}]: {name} must be a non-negative integer, not {value!r}")
+        table = ("clients", key)
+        # the length first: int() of a key of thousands of digits is itself an error
+        if not (key.isascii() and key.isdigit() and len(key) <= 5 and int(key) <= CLIENT_MAX):
+            shown = key if len(key) <= 20 and key.isprintable() else json.dumps(key[:20]) + "..."
+            raise toml.error(f"[clients.{shown}]: a client id is an integer 0..{CLIENT_MAX}", table)
+        values = toml.table(table, raw)
+        toml.check_keys(table, values, _LIMIT_KEYS)
+        limits = _check_limits(toml, table, values, default)
         if int(key) in out:
-            raise ConfigFileError(path, f"[{where}]: client {int(key)} given twice")
-        out[int(key)] = ClientLimits(**merged)
+            raise toml.error(f"[clients.{key}]: client {int(key)} given twice", table)
+        out[int(key)] = limits
     return dict(sorted(out.items()))
+
+
+def _check_limits(
+    toml: _TomlFile, table: tuple[str, ...], values: dict[str, Any], default: dict[str, Any]
+) -> ClientLimits:
+    """The limits of ``table``, its own ``values`` over ``default``'s; an error names the table a bad value is
+    set in."""
+    merged = {**default, **values}
+
+    def where(name: str) -> tuple[str, ...]:
+        return table if name in values else ("default",)
+
+    for name, value in merged.items():
+        if type(value) is not int or value < 0:
+            reason = f"{name} must be a non-negative integer, not {value!r}"
+            raise toml.error(f"[{'.'.join(where(name))}]: {reason}", where(name), name)
+    limits = ClientLimits(**merged)
+    try:
+        limits.check()
+    except InvalidConfigError as exc:  # its message starts with the field's name
+        name = str(exc).split(" ", 1)[0]
+        raise toml.error(f"[{'.'.join(table)}]: {exc}", where(name), name) from None
+    return limits

@@ -12,6 +12,14 @@ Choices, in the order they bite:
 
 - **Files.** Both files are read as text, plain or gzip (told by the first two bytes, so ``.csv.gz`` as LOBSTER
   ships it is read directly), and streamed side by side: one message and its row at a time.
+- **Bad input.** Every field is checked against its range as it is read; anything else is a
+  :class:`LobsterError` naming the file, the line and the field: a line of more than ``MAX_LINE_CHARS`` (no
+  LOBSTER line comes near it; a binary file or one without newlines is not held whole), a byte that is not
+  ASCII, a number with an underscore or of more digits than its field holds, a time outside one day, a size
+  outside ``1..MAX_SIZE`` or a price outside ``1..MAX_PRICE_TICKS`` ticks (the replay's symbol,
+  :func:`symbol_config`), an order id beyond uint64, damaged gzip data. Types 5-7 are skipped, so only their
+  time, type and order id are checked. The engine only ever sees values it can hold, and a person always sees
+  where the file is wrong.
 - **Units.** One tick is ``--tick`` LOBSTER price units (default 100 = $0.01, the AAPL tick): prices are divided
   exactly, and a price that is not a multiple of the tick is an error, never rounded. One lot is one share.
   Times (seconds after midnight) become integer nanoseconds: exactly up to 9 decimals; more decimals (LOBSTER
@@ -72,6 +80,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
+import zlib
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -134,6 +143,21 @@ _OP_NEW, _GTC = int(Op.NEW), int(Tif.GTC)
 _ROW_SLOT = {_SELL: (0, EMPTY_ASK_PRICE), _BUY: (2, EMPTY_BID_PRICE)}
 _GZIP_MAGIC = b"\x1f\x8b"
 
+#: the longest line either file may have, in characters: a 10-level order-book row has about 200, so a longer
+#: one is not a LOBSTER file (a binary file, a file without newlines) and is refused before it is held whole
+MAX_LINE_CHARS = 128 * 1024
+#: the replay's symbol (symbol_config's values): prices in 1 .. MAX_PRICE_TICKS ticks, sizes in 1 .. MAX_SIZE shares
+MAX_PRICE_TICKS = 10_000_000
+MAX_SIZE = 1_000_000_000
+#: times are seconds after midnight of one day
+MAX_TIME_S = 86_400
+_INT64_MAX = (1 << 63) - 1
+#: the largest ``--tick``: the highest price, MAX_PRICE_TICKS ticks, is an int64 of LOBSTER units
+MAX_TICK = _INT64_MAX // MAX_PRICE_TICKS
+_UINT64_MAX = (1 << 64) - 1
+#: a message's columns, as errors name them
+_MESSAGE_FIELDS = ("time", "type", "order id", "size", "price", "direction")
+
 
 class LobsterError(ValueError):
     """An input file that cannot be replayed exactly (bad row, price off the tick)."""
@@ -186,17 +210,57 @@ class BookRow(NamedTuple):
     buy: tuple[tuple[int, int], ...]
 
 
-def open_text(path: StrPath) -> IO[str]:
-    """``path`` opened for reading text; a gzip file (``.gz``, told by its first two bytes) is decompressed."""
+def open_text(path: StrPath, errors: str = "strict") -> IO[str]:
+    """``path`` opened for reading text; a gzip file (``.gz``, told by its first two bytes) is decompressed.
+    ``errors`` is the UTF-8 decoding's (the readers here take ``"surrogateescape"`` and refuse a non-ASCII line
+    themselves, naming its line and column)."""
     with open(path, "rb") as f:
         gzipped = f.read(2) == _GZIP_MAGIC
-    return gzip.open(path, "rt", newline="") if gzipped else open(path, newline="")
+    return gzip.open(path, "rt", newline="", errors=errors) if gzipped else open(path, newline="", errors=errors)
+
+
+def _lines(path: StrPath) -> Iterator[tuple[int, str]]:
+    """``(line number, line)`` of a LOBSTER file, each checked to be ASCII, of at most ``MAX_LINE_CHARS`` and
+    without underscores (which ``int()`` would take as digit separators)."""
+    line_no = 0
+    try:
+        with open_text(path, errors="surrogateescape") as f:
+            while line := f.readline(MAX_LINE_CHARS + 1):
+                line_no += 1
+                if len(line) > MAX_LINE_CHARS and line[-1] != "\n":
+                    raise LobsterError(f"{path}:{line_no}: a line of more than {MAX_LINE_CHARS // 1024} KiB: not a "
+                                       "LOBSTER file")  # fmt: skip
+                if not line.isascii():
+                    column, char = next((i, c) for i, c in enumerate(line, start=1) if not c.isascii())
+                    code = ord(char) - 0xDC00 if 0xDC80 <= ord(char) <= 0xDCFF else ord(char)  # an undecodable byte
+                    raise LobsterError(f"{path}:{line_no}: not ASCII text ({code:#04x} at column {column})")
+                if "_" in line:
+                    raise LobsterError(f"{path}:{line_no}: an underscore at column {line.index('_') + 1}: LOBSTER "
+                                       "numbers are plain digits")  # fmt: skip
+                yield line_no, line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # BadGzipFile is an OSError without a file name
+        raise LobsterError(f"{path}:{line_no + 1}: damaged gzip data ({exc})") from None
+
+
+def _field(text: str, name: str, where: str) -> int:
+    """An integer field that ``int()`` refused: LobsterError saying why (its length first: ``int()`` of
+    thousands of digits is an error of its own)."""
+    digits = text.strip()
+    if len(digits) > 20:
+        raise LobsterError(f"{where}: {name} {digits[:20]}... has {len(digits)} characters: beyond any int64")
+    try:
+        return int(digits)
+    except ValueError:
+        raise LobsterError(f"{where}: {name} {digits!r} is not an integer") from None
 
 
 def _ticks(raw: int, tick: int, where: str) -> int:
     if raw % tick:
         raise LobsterError(f"{where}: price {raw} is not a multiple of the tick ({tick})")
-    return raw // tick
+    ticks = raw // tick
+    if not 1 <= ticks <= MAX_PRICE_TICKS:
+        raise LobsterError(f"{where}: price {raw} is {ticks} ticks, outside 1..{MAX_PRICE_TICKS}")
+    return ticks
 
 
 def _time_ns(raw: str, where: str) -> int:
@@ -207,60 +271,100 @@ def _time_ns(raw: str, where: str) -> int:
     time; truncating would make ``...671999999`` one ns early.
     """
     seconds, _, fraction = raw.strip().partition(".")
-    if not seconds.isdigit() or (fraction and not fraction.isdigit()):
-        raise LobsterError(f"{where}: time {raw!r} is not seconds after midnight with decimals")
+    if not (seconds.isascii() and seconds.isdigit()) or (fraction and not (fraction.isascii() and fraction.isdigit())):
+        shown = raw if len(raw) <= 40 else raw[:40] + "..."
+        raise LobsterError(f"{where}: time {shown!r} is not seconds after midnight with decimals")
+    if len(seconds) > 5 or int(seconds) > MAX_TIME_S:
+        shown = seconds if len(seconds) <= 20 else seconds[:20] + "..."
+        raise LobsterError(f"{where}: time {shown} s is outside the day (0..{MAX_TIME_S} s after midnight)")
     ns = int(seconds) * 1_000_000_000 + int(fraction[:9].ljust(9, "0"))
     return ns + 1 if len(fraction) > 9 and fraction[9] >= "5" else ns
 
 
 def iter_messages(path: StrPath, tick: int = 100) -> Iterator[Message]:
-    """The message file's rows, one at a time (gzip or plain text)."""
-    with open_text(path) as f:
-        for line_no, line in enumerate(f, start=1):
-            where = f"{path}:{line_no}"
-            row = line.split(",")
-            try:
-                if len(row) != 6:
-                    raise LobsterError(f"{where}: {len(row)} columns, a message has 6")
-                kind, order_id, size, direction = int(row[1]), int(row[2]), int(row[3]), int(row[5])
-                if kind not in _TYPE_NAMES:
-                    raise LobsterError(f"{where}: unknown message type {kind}")
-                applied = kind in _APPLIED  # the others are skipped: not checked
-                if applied and direction not in (1, -1):
-                    raise LobsterError(f"{where}: direction {direction} is neither 1 (buy) nor -1 (sell)")
-                price = _ticks(int(row[4]), tick, where) if applied else 0
-                side = _BUY if direction == 1 else _SELL
-                yield Message(line_no, _time_ns(row[0], where), kind, order_id, size, price, side)
-            except ValueError as exc:
-                raise exc if isinstance(exc, LobsterError) else LobsterError(f"{where}: {exc}") from None
+    """The message file's rows, one at a time (gzip or plain text); LobsterError at the first bad one."""
+    for line_no, line in _lines(path):
+        where = f"{path}:{line_no}"
+        row = line.split(",")
+        if len(row) != 6:
+            raise LobsterError(f"{where}: {len(row)} columns, a message has 6")
+        try:
+            kind, order_id, size, direction, raw_price = int(row[1]), int(row[2]), int(row[3]), int(row[5]), int(row[4])
+        except ValueError:  # say which column, and why
+            for i in (1, 2, 3, 4, 5):
+                _field(row[i], _MESSAGE_FIELDS[i], where)
+            raise
+        if kind not in _TYPE_NAMES:
+            raise LobsterError(f"{where}: unknown message type {kind}")
+        if not 0 <= order_id <= _UINT64_MAX:
+            raise LobsterError(f"{where}: order id {order_id} is outside 0..{_UINT64_MAX}")
+        ts_ns = _time_ns(row[0], where)
+        side = _BUY if direction == 1 else _SELL
+        if kind not in _APPLIED:  # skipped: their other fields are never used
+            yield Message(line_no, ts_ns, kind, order_id, size, 0, side)
+            continue
+        if direction not in (1, -1):
+            raise LobsterError(f"{where}: direction {direction} is neither 1 (buy) nor -1 (sell)")
+        if not 1 <= size <= MAX_SIZE:
+            raise LobsterError(f"{where}: size {size} is outside 1..{MAX_SIZE}")
+        yield Message(line_no, ts_ns, kind, order_id, size, _ticks(raw_price, tick, where), side)
 
 
-def iter_book_lines(path: StrPath) -> Iterator[list[int]]:
+def iter_book_lines(path: StrPath, tick: int | None = None) -> Iterator[list[int]]:
     """The order-book file's lines as lists of ints, 4 a level (ask price, ask size, bid price, bid size, in
-    LOBSTER units), streamed: what ``LobsterReplay.step`` takes."""
-    return _iter_values(path)
+    LOBSTER units), streamed: what ``LobsterReplay.step`` takes. With ``tick``, prices are checked on the tick
+    and within the replay's price domain as they are read."""
+    return _iter_values(path, tick)
 
 
 def read_messages(path: StrPath, tick: int = 100) -> list[Message]:
     return list(iter_messages(path, tick))
 
 
-def _iter_values(path: StrPath) -> Iterator[list[int]]:
-    """The order-book file's lines as lists of ints (4 a level: ask price, ask size, bid price, bid size)."""
+def _iter_values(path: StrPath, tick: int | None = None) -> Iterator[list[int]]:
+    """The order-book file's lines as lists of ints (4 a level: ask price, ask size, bid price, bid size), each
+    checked: a price is its side's empty placeholder or a positive int64 (with ``tick``: on the tick, within
+    ``1..MAX_PRICE_TICKS`` ticks), a size is ``0..MAX_SIZE`` (at least 1 where a price is given)."""
     width = 0
-    with open_text(path) as f:
-        for line_no, line in enumerate(f, start=1):
-            where = f"{path}:{line_no}"
-            try:
-                values = list(map(int, line.split(",")))
-            except ValueError as exc:
-                raise LobsterError(f"{where}: {exc}") from None
-            width = width or len(values)
-            if len(values) % 4:
-                raise LobsterError(f"{where}: {len(values)} columns, not 4 per level")
-            if len(values) != width:
-                raise LobsterError(f"{where}: {len(values)} columns, the first row has {width}")
-            yield values
+    top = MAX_PRICE_TICKS * tick if tick else _INT64_MAX
+    for line_no, line in _lines(path):
+        where = f"{path}:{line_no}"
+        cells = line.split(",")
+        try:
+            values = list(map(int, cells))
+        except ValueError:  # say which column, and why
+            for column, text in enumerate(cells, start=1):
+                _field(text, f"column {column}", where)
+            raise
+        width = width or len(values)
+        if len(values) % 4:
+            raise LobsterError(f"{where}: {len(values)} columns, not 4 per level")
+        if len(values) != width:
+            raise LobsterError(f"{where}: {len(values)} columns, the first row has {width}")
+        # A good row passes a few min/max scans; one that fails them is looked at cell by cell.
+        sizes, asks, bids = values[1::2], values[0::4], values[2::4]
+        if (min(sizes) < 1 or max(sizes) > MAX_SIZE or min(asks) < 1 or max(bids) > top
+                or (max(asks) > top and any(p != EMPTY_ASK_PRICE and p > top for p in asks))
+                or (min(bids) < 1 and any(p != EMPTY_BID_PRICE and p < 1 for p in bids))):  # fmt: skip
+            _check_cells(values, top, where)
+        if tick is not None and tick != 1:
+            for i in range(0, len(values), 2):
+                if values[i] % tick and values[i] != (EMPTY_ASK_PRICE if i % 4 == 0 else EMPTY_BID_PRICE):
+                    _ticks(values[i], tick, f"{where} column {i + 1}")
+        yield values
+
+
+def _check_cells(values: list[int], top: int, where: str) -> None:
+    """LobsterError naming the first cell of an order-book row outside its range (an empty slot's size may be
+    0, as LOBSTER writes it)."""
+    for i in range(0, len(values), 2):
+        price, size = values[i], values[i + 1]
+        side, empty = ("ask", EMPTY_ASK_PRICE) if i % 4 == 0 else ("bid", EMPTY_BID_PRICE)
+        if price != empty and not 1 <= price <= top:
+            raise LobsterError(f"{where} column {i + 1}: {side} price {price} is outside 1..{top} ({empty}: empty)")
+        low = 0 if price == empty else 1
+        if not low <= size <= MAX_SIZE:
+            raise LobsterError(f"{where} column {i + 2}: {side} size {size} is outside {low}..{MAX_SIZE}")
 
 
 def _side_levels(values: list[int], side: int, tick: int, where: str) -> tuple[tuple[int, int], ...]:
@@ -277,7 +381,7 @@ def _book_row(line_no: int, values: list[int], tick: int, where: str) -> BookRow
 def read_orderbook(path: StrPath, tick: int = 100) -> tuple[int, list[BookRow]]:
     """The number of levels a side the file has, and its rows."""
     rows, width = [], 0
-    for line_no, values in enumerate(_iter_values(path), start=1):
+    for line_no, values in enumerate(_iter_values(path, tick), start=1):
         width = width or len(values)
         rows.append(_book_row(line_no, values, tick, f"{path}:{line_no}"))
     return width // 4, rows
@@ -681,6 +785,9 @@ def run(args: argparse.Namespace) -> int:
     """The ``engine lobster`` subcommand; returns the exit code (1 on any mismatch)."""
     from .replay import engine_class
 
+    if not 1 <= args.tick <= MAX_TICK:  # the replay's symbol has tick / 10000 dollars: a float of it must exist
+        print(f"--tick {args.tick}: a tick is 1..{MAX_TICK} LOBSTER price units (dollars x 10000)", file=sys.stderr)
+        return 2
     try:
         report = replay_lobster(args.message, args.orderbook, args.tick, engine_class(args.engine), args.show)
     except (LobsterError, OSError) as exc:

@@ -16,7 +16,9 @@ then the commands go through ``execute_batch`` in chunks. Outputs (formats in do
 The file is streamed: parsed a chunk at a time, each chunk run as soon as it is parsed. A malformed line stops
 the run there: the commands before it have run and their events are written (the events file is the exact
 prefix, for debugging), no L3 file is written, ``path:LINE: reason`` goes to stderr and the exit code is 2.
-Unusable SYMBOLS/LIMITS files and unreadable paths also exit 2. Nothing is ever skipped silently. An output
+Unusable SYMBOLS/LIMITS files, capacities the engine cannot have (``--max-orders`` and the others, checked by
+``EngineConfig.check`` before any file is read) and unreadable paths also exit 2. Every such error is one line
+on stderr. Nothing is ever skipped silently. An output
 that is one of the inputs, or both outputs in one file (by any name), is refused before anything runs (exit 2).
 Each output is written under a temporary name and renamed when complete: a run that fails while writing one
 leaves no half file, and the earlier file of that name as it was.
@@ -30,6 +32,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from os import PathLike
 from typing import IO, Any, NamedTuple, Protocol, TextIO
 
@@ -37,6 +40,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ._config import ClientLimits, EngineConfig, L3Order, Level, SymbolConfig
+from ._errors import EngineError, InvalidConfigError
 from ._types import Command, Event
 from ._wire import COMMAND_DTYPE, EventType
 from .commandfile import (
@@ -119,17 +123,18 @@ def build_engine(
     A symbol or limit the engine refuses (a price domain it cannot hold, a client id beyond ``max_clients``)
     raises :class:`ConfigFileError` naming the file and table.
     """
-    from ._errors import EngineError
-
-    engine = (factory or engine_class("c"))(config or EngineConfig())
+    config = config or EngineConfig()
+    engine = (factory or engine_class("c"))(config)
     refused = (EngineError, ValueError, IndexError)
     for cfg in symbols:
         try:
+            cfg.check(config)  # names the field; the engine's own refusal is a bare status code
             engine.add_symbol(cfg)
         except refused as exc:
             raise ConfigFileError(symbols_path, f"[symbols.{cfg.name}]: the engine refuses it: {exc}") from None
     for client_id, client_limits in (limits or {}).items():
         try:
+            client_limits.check()
             engine.set_client_limits(client_id, client_limits)
         except refused as exc:
             raise ConfigFileError(limits_path, f"[clients.{client_id}]: the engine refuses it: {exc}") from None
@@ -234,7 +239,11 @@ def _written_whole(path: str) -> Iterator[TextIO]:
     leaves no file, and an earlier ``path`` as it was)."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
+        try:
+            f = open(tmp, "w", encoding="utf-8")
+        except OSError as exc:  # named as the path asked for, not the temporary name
+            raise OSError(exc.errno, exc.strerror, path) from None
+        with f:
             yield f
         os.replace(tmp, path)
     finally:
@@ -249,6 +258,12 @@ def run(args: argparse.Namespace, factory: Callable[..., _ReplayEngine] | None =
     if clash is not None:
         print(f"{clash}: is an input or another output of this replay; refusing to overwrite it", file=sys.stderr)
         return EXIT_BAD_INPUT
+    for field in ("max_orders", "max_levels_per_side", "max_clients"):
+        try:  # before any file is read: the C field would take a value beyond it as an OverflowError
+            replace(EngineConfig(), **{field: getattr(args, field)}).check()
+        except InvalidConfigError as exc:
+            print(f"--{field.replace('_', '-')}: {exc}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     try:
         symbols = load_symbols(args.symbols)
         limits = load_limits(args.limits) if args.limits else {}
@@ -258,7 +273,12 @@ def run(args: argparse.Namespace, factory: Callable[..., _ReplayEngine] | None =
             max_symbols=max(EngineConfig().max_symbols, len(symbols)),
             max_clients=args.max_clients,
         )
-        engine = build_engine(symbols, limits, factory or engine_class(args.engine), config, args.symbols, args.limits)
+        try:
+            engine = build_engine(symbols, limits, factory or engine_class(args.engine), config, args.symbols,
+                                  args.limits)  # fmt: skip
+        except (EngineError, MemoryError) as exc:  # capacities in the domain that this machine cannot allocate
+            print(f"the engine cannot be created with {config}: {exc or 'out of memory'}", file=sys.stderr)
+            return EXIT_BAD_INPUT
         if args.events:
             # A malformed line ends the replay with the events of the lines before it, complete: they are kept.
             malformed: MalformedLineError | None = None
@@ -277,10 +297,11 @@ def run(args: argparse.Namespace, factory: Callable[..., _ReplayEngine] | None =
     except (CommandFileError, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, CommandFileError):
             print(f"{exc.filename}: {exc.strerror}", file=sys.stderr)
+        elif isinstance(exc, MalformedLineError):  # one line: the reason, then what the run left
+            print(f"{exc}; replay stopped: the commands before that line ran, no L3 written", file=sys.stderr)
         else:
             print(exc, file=sys.stderr)
         if isinstance(exc, MalformedLineError):
-            print("replay stopped: the commands before that line ran; no L3 written", file=sys.stderr)
             if args.l3 and os.path.exists(args.l3):
                 os.remove(args.l3)  # never leave an L3 of an earlier run beside a failed one
         return EXIT_BAD_INPUT

@@ -120,6 +120,7 @@ __all__ = [
     "Message",
     "OtherMessage",
     "Snapshot",
+    "Split",
     "Top",
     "Trade",
     "estimate_clock_offset",
@@ -127,6 +128,7 @@ __all__ = [
     "replay_binance",
     "run",
     "symbol_config",
+    "take_from_back",
 ]
 
 StrPath = str | PathLike[str]
@@ -495,14 +497,42 @@ class Applied(NamedTuple):
 _NO_EVENTS = np.zeros(0, dtype=EVENT_DTYPE)
 
 
+#: ``split(side, price, queue, cut) -> [(entry, amount), ...]``: which of a level's book orders (``queue``: its
+#: ``[order id, open qty, side, price]`` entries in time priority) a decrease of ``cut`` lots comes off, and how
+#: much of each (amounts > 0, summing to ``cut``). L2 data does not say who left a level: this is the queue
+#: assumption a backtester chooses (strategies/backtest/binance_source.py offers several).
+Split = Callable[[int, int, list[list[int]], int], list[tuple[list[int], int]]]
+
+
+def take_from_back(side: int, price: int, queue: list[list[int]], cut: int) -> list[tuple[list[int], int]]:
+    """The decrease comes off the back of the level, newest quantity first: no quantity ahead of another
+    client's order there ever vanishes on a diff (the risk-averse rule for its queue place)."""
+    out = []
+    for entry in reversed(queue):
+        if not cut:
+            break
+        amount = min(cut, entry[1])
+        out.append((entry, amount))
+        cut -= amount
+    return out
+
+
 class BinanceReplay:
     """The rebuilt book as resting orders of ``book_client`` in ``engine``: ``load`` a snapshot, then ``apply``
     each diff in file order (module docstring, "Engine replay" and "Sharing the engine")."""
 
     def __init__(
-        self, engine: Engine, symbol: str = DEFAULT_SYMBOL, *, book_client: int = BOOK_CLIENT, exclusive: bool = True
+        self,
+        engine: Engine,
+        symbol: str = DEFAULT_SYMBOL,
+        *,
+        book_client: int = BOOK_CLIENT,
+        exclusive: bool = True,
+        split: Split | None = None,
     ) -> None:
         self.engine = engine
+        #: how a level's decrease is taken from its book orders (default: off the back, newest first)
+        self.split: Split = split or take_from_back
         self.symbol_id = engine.symbol_id(symbol)
         self.book_client = book_client
         #: the engine holds only the book client's orders: its top must equal the rebuilt book's
@@ -543,6 +573,18 @@ class BinanceReplay:
             return Applied(result, _NO_EVENTS)
         return Applied(result, self._run(diff.bids, diff.asks, diff.transact_ns, f"diff line {diff.line_no}"))
 
+    def clear_better(self, side: int, price: int, ts_ns: int) -> npt.NDArray[np.void]:
+        """Cancels the book client's quantity at prices better than ``price`` on ``side``: a trade printed at
+        ``price`` says nothing rested better on the maker's side then (a sweep took it, and the diff saying so
+        may come later). A later diff that still has such a level sets it again."""
+        held = self.held[side]
+        better = [p for p in held if (p > price if side == _BUY else p < price)]
+        if not better:
+            return _NO_EVENTS
+        zeros = [(p, 0) for p in better]
+        return self._run(zeros if side == _BUY else (), zeros if side == _SELL else (), ts_ns,
+                         f"levels better than a trade at {price}")  # fmt: skip
+
     def observe(self, events: npt.NDArray[np.void]) -> None:
         """Events of commands run on the same engine by someone else: fills of book orders update the levels."""
         self._fills(events)
@@ -582,25 +624,21 @@ class BinanceReplay:
                 if qty > have:
                     adds.append((side, price, qty - have))
                     continue
-                # Down: off the back of the level, newest first.
+                # Down: the split says how much comes off which book order (default: off the back).
                 queue = levels[price]
-                cut = have - qty
-                while cut:
+                for entry, amount in self.split(side, price, queue, have - qty):
                     if off == cap:
                         buf.extend(bytes(cap))
                         cap *= 2
-                    entry = queue[-1]
-                    if entry[1] <= cut:
-                        cut -= entry[1]
+                    if amount >= entry[1]:
                         _pack_command(buf, off, _OP_CANCEL, 0, sid, client, 0, 0, 0, 0, 0, 0, ts_ns, entry[0], 0, 0,
                                       0, 0)  # fmt: skip
-                        queue.pop()
+                        queue.remove(entry)
                         del orders[entry[0]]
                     else:
-                        entry[1] -= cut
+                        entry[1] -= amount
                         _pack_command(buf, off, _OP_MODIFY, 0, sid, client, 0, 0, 0, _HAS_QTY, 0, 0, ts_ns,
                                       entry[0], 0, 0, entry[1], 0)  # fmt: skip
-                        cut = 0
                     off += _MSG
                 if qty:
                     held[price] = qty

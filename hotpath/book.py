@@ -29,35 +29,51 @@ SIDE_CODES = {"buy": _BUY, "sell": _SELL}
 class L2Book:
     """One symbol's price levels: ``bids``/``asks`` map price (ticks) -> (qty lots, order_count).
 
-    Sorting happens only when someone asks for levels (snapshots are rare).
+    Sorting happens only when someone asks for levels (snapshots are rare). The best bid and ask are cached: a
+    delta that adds a better level updates them, one that removes the best forgets it, and the next read scans
+    the side once, so a reader that asks for the top after every delta of a deep book (thousands of levels)
+    pays a scan only when the best level leaves. Change the levels through ``apply_delta`` and ``replace`` only.
     """
 
-    __slots__ = ("bids", "asks", "stale", "engine_seq")
+    __slots__ = ("bids", "asks", "stale", "engine_seq", "_best_bid", "_best_ask")
 
     def __init__(self) -> None:
         self.bids: dict[int, tuple[int, int]] = {}
         self.asks: dict[int, tuple[int, int]] = {}
         self.stale = False  #: True after data was lost and no snapshot repaired it
         self.engine_seq = 0  #: engine seq of the last event or snapshot applied
+        self._best_bid: int | None = None  # None: not known (the next read scans)
+        self._best_ask: int | None = None
 
     def apply_delta(self, side: int, price: int, qty: int, order_count: int, engine_seq: int) -> None:
         """Applies one BOOK_DELTA (side: wire code): the level's new total; qty <= 0 removes the level."""
         if side == _BUY:
-            levels = self.bids
+            if qty > 0:
+                self.bids[price] = (qty, order_count)
+                if self._best_bid is not None and price > self._best_bid:
+                    self._best_bid = price
+            else:
+                self.bids.pop(price, None)
+                if price == self._best_bid:
+                    self._best_bid = None
         elif side == _SELL:
-            levels = self.asks
+            if qty > 0:
+                self.asks[price] = (qty, order_count)
+                if self._best_ask is not None and price < self._best_ask:
+                    self._best_ask = price
+            else:
+                self.asks.pop(price, None)
+                if price == self._best_ask:
+                    self._best_ask = None
         else:
             raise ValueError(f"bad side {side!r}")
-        if qty > 0:
-            levels[price] = (qty, order_count)
-        else:
-            levels.pop(price, None)
         self.engine_seq = engine_seq
 
     def replace(self, bids: Iterable[Sequence[int]], asks: Iterable[Sequence[int]]) -> None:
         """Replaces both sides with (price, qty, order_count) levels; drops empty ones."""
         self.bids = {int(p): (int(q), int(c)) for p, q, c in bids if q > 0}
         self.asks = {int(p): (int(q), int(c)) for p, q, c in asks if q > 0}
+        self._best_bid = self._best_ask = None
 
     def levels(self, side: int | str, depth: int | None = None) -> LevelList:
         """[[price, qty, order_count], ...] best first (bids high to low, asks low to high); side: wire code,
@@ -69,10 +85,22 @@ class L2Book:
             prices = prices[:depth]
         return [[p, *levels[p]] for p in prices]
 
+    def best_bid(self) -> int | None:
+        """The best bid price (ticks), None if there is no bid."""
+        if self._best_bid is None and self.bids:
+            self._best_bid = max(self.bids)
+        return self._best_bid
+
+    def best_ask(self) -> int | None:
+        """The best ask price (ticks), None if there is no ask."""
+        if self._best_ask is None and self.asks:
+            self._best_ask = min(self.asks)
+        return self._best_ask
+
     def best(self) -> tuple[tuple[int, int] | None, tuple[int, int] | None]:
         """((bid price, qty) or None, (ask price, qty) or None)."""
-        bid = max(self.bids) if self.bids else None
-        ask = min(self.asks) if self.asks else None
+        bid = self.best_bid()
+        ask = self.best_ask()
         return (
             (bid, self.bids[bid][0]) if bid is not None else None,
             (ask, self.asks[ask][0]) if ask is not None else None,

@@ -3,7 +3,8 @@
 Start order: the engine process (pinned to its core; the launcher waits until its loop runs), the market-data
 bridge, the gateway (a ``[gateway]`` table: ``gateway.server``, started by module name, so hotpath imports
 nothing of it; the launcher waits for its ``ready`` line), then the agents (one process per client id;
-``hotpath.agents.flow`` and ``hotpath.agents.maker`` in the embedded default). Every child gets its own
+``hotpath.agents.flow`` and the inventory-skew maker ``strategies.agent`` in the embedded default, both started
+by module name). Every child gets its own
 session, so a Ctrl-C reaches the launcher alone and the launcher stops the children in order: agents and the
 gateway first (each detaches, which cancels its orders), then the bridge, then the engine; a child that
 outlives its SIGTERM by ``STOP_TIMEOUT_S`` is killed. At the end no
@@ -147,9 +148,24 @@ client = 12
 name = "probe"
 client = 63
 
+# People and remote bots reach the platform through the gateway with these keys (change them: see
+# docs/GATEWAY.md; a key may also come from an environment variable or a file).
+[[accounts]]
+name = "user_1"
+client = 20
+api_key = "user1-key"
+
+[[accounts]]
+name = "user_2"
+client = 21
+api_key = "user2-key"
+
 [probe]
 account = "probe"
 hz = 50                    # bursts of 4 order/cancel round trips per second, timed
+
+[gateway]                  # REST + WebSocket + OpenAPI docs on http://127.0.0.1:8000 (docs/GATEWAY.md)
+port = 8000
 
 [[agents]]
 name = "flow"
@@ -161,10 +177,11 @@ restart = true
 
 [[agents]]
 name = "maker"
-module = "hotpath.agents.maker"
+module = "strategies.agent"               # proptrade strategy run (strategies/): any maker and its parameters
 accounts = ["mm_1"]
 symbol = "SIM"
-args = ["--size", "5", "--half-spread", "2", "--max-position", "200"]
+args = ["--strategy", "inventory_skew", "--size", "5", "--half-spread", "0.02", "--skew", "0.002",
+        "--max-position", "200", "--quote-interval", "0.001"]
 restart = true
 maker = true
 """

@@ -119,6 +119,8 @@ class TradingCore:
             if order.deferred is None or order.deferred[0] != "cancel":
                 order.deferred = ("modify", price, qty)
         elif order.state == OrderState.OPEN:
+            if price is not None:
+                order.pending_price = price
             self._send(Command.modify(self._client_id, order.order_id, price=price, qty=qty, ts_ns=self._clock()))
         return cloid
 

@@ -49,6 +49,14 @@ class OwnOrder:
     filled: int = 0
     #: ("cancel", 0, 0) or ("modify", price, qty) waiting for the ACK
     deferred: tuple[str, int | None, int | None] | None = None
+    #: the price of a modify in flight (0: none)
+    pending_price: int = 0
+    #: the price it rested at before its last move (0: never moved); a delayed book may still show it there
+    previous_price: int = 0
+
+    def prices(self) -> tuple[int, ...]:
+        """Every price a delayed book may show this order at: now, before its last move, and its move in flight."""
+        return tuple(p for p in (self.price, self.previous_price, self.pending_price) if p)
 
     @property
     def live(self) -> bool:
@@ -113,6 +121,7 @@ class OrderTracker:
                 return None
             if order.state == OrderState.PENDING_CANCEL:
                 order.state = OrderState.OPEN  # the cancel failed: the order stands (or is gone: then DONE)
+            order.pending_price = 0
             return self._update(t, order, ev, ev.qty, order.leaves)
         order = self._by_order_id.get(ev.order_id)
         if order is None:
@@ -123,7 +132,9 @@ class OrderTracker:
         elif t == _CANCELED:
             order.leaves = ev.aux
         elif t == _MODIFIED:
-            order.price, order.leaves = ev.price, ev.aux
+            if ev.price != order.price:
+                order.previous_price = order.price
+            order.price, order.leaves, order.pending_price = ev.price, ev.aux, 0
         else:
             return None
         if order.leaves == 0:

@@ -1,3 +1,4 @@
-"""Agent processes that run against a live engine: synthetic order flow (``flow``) and the demo market maker
-(``maker``). Each is a module runnable as ``python -m hotpath.agents.NAME --prefix RUN --client ID
---symbol SYM``; the launcher (``proptrade up``) starts them from its config."""
+"""Agent processes that run against a live engine: synthetic order flow (``flow``). It is a module runnable as
+``python -m hotpath.agents.flow --prefix RUN --client ID --symbol SYM``; the launcher (``proptrade up``) starts
+it from its config. The market makers are strategies (``strategies/``; the launcher runs them as
+``strategies.agent``)."""

@@ -7,10 +7,11 @@ assumption. docs/STRATEGIES.md describes the models.
 
 from .latency import ConstantLatency, EmpiricalLatency, LatencyModel
 from .sources import FIRST_STRATEGY_CLIENT, CommandSource, MarketSource, SyntheticSource
-from .venue import MID_DTYPE, RECORD_DTYPE, BacktestConfig, BacktestResult, BacktestVenue
+from .venue import MID_DTYPE, RECORD_DTYPE, BacktestConfig, BacktestError, BacktestResult, BacktestVenue
 
 __all__ = [
     "BacktestConfig",
+    "BacktestError",
     "BacktestResult",
     "BacktestVenue",
     "CommandSource",

@@ -19,7 +19,7 @@ from typing import Protocol
 import numpy as np
 import numpy.typing as npt
 
-from c_engine import COMMAND_DTYPE, EVENT_DTYPE, Engine, SymbolConfig
+from c_engine import CLIENT_NONE, COMMAND_DTYPE, EVENT_DTYPE, Engine, SymbolConfig
 from c_engine.flow import SyntheticFlow
 
 __all__ = ["CommandSource", "FIRST_STRATEGY_CLIENT", "MarketSource", "SyntheticSource"]
@@ -120,25 +120,30 @@ class SyntheticSource:
 
 
 class CommandSource:
-    """Recorded engine commands (``COMMAND_DTYPE``, ``ts_ns`` non-decreasing) on ``symbols``, replayed as they are.
+    """Recorded engine commands (``COMMAND_DTYPE``) on ``symbols``, replayed in their recorded order.
 
-    The commands' client ids must be below ``FIRST_STRATEGY_CLIENT``; their symbol ids are the positions of
-    ``symbols`` (the engine adds them in that order).
+    A journal is in the order the engine took the commands, but each command's ``ts_ns`` is its sender's clock,
+    so times may step back between senders: the replay time of a command is the largest ``ts_ns`` so far (the
+    order is the record's). The commands' client ids must be below ``FIRST_STRATEGY_CLIENT`` (operator
+    commands, client ``CLIENT_NONE``, aside); their symbol ids are the positions of ``symbols``.
     """
 
     name = "commands"
 
     def __init__(self, symbols: list[SymbolConfig], commands: npt.NDArray[np.void]) -> None:
-        times = commands["ts_ns"].astype(np.int64)
-        if len(times) and (np.diff(times) < 0).any():
-            raise ValueError("recorded commands must be in time order (ts_ns non-decreasing)")
-        if len(commands) and int(commands["client_id"].max()) >= FIRST_STRATEGY_CLIENT:
+        clients = commands["client_id"]
+        clients = clients[clients != CLIENT_NONE]
+        if len(clients) and int(clients.max()) >= FIRST_STRATEGY_CLIENT:
             raise ValueError(f"recorded commands use client ids below {FIRST_STRATEGY_CLIENT}, the strategies' start")
+        times = np.maximum.accumulate(commands["ts_ns"].astype(np.int64)) if len(commands) else np.zeros(0, np.int64)
+        commands = commands.copy()
+        commands["ts_ns"] = times
         self._symbols = symbols
         self._commands = commands
         self._times = times
         self._pos = 0
         self.executed = 0
+        self.total = len(commands)
 
     def symbols(self) -> list[SymbolConfig]:
         return list(self._symbols)

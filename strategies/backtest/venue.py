@@ -22,8 +22,9 @@ Everything is deterministic: the same source, strategy, parameters and seeds giv
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -49,7 +50,16 @@ from ..interface import Strategy
 from .latency import LatencyModel
 from .sources import FIRST_STRATEGY_CLIENT, MarketSource
 
-__all__ = ["BacktestConfig", "BacktestResult", "BacktestVenue", "MID_DTYPE", "RECORD_DTYPE"]
+__all__ = ["BacktestConfig", "BacktestError", "BacktestResult", "BacktestVenue", "MID_DTYPE", "RECORD_DTYPE"]
+
+#: commands a strategy may send at one instant of data time before the run is stopped as a runaway loop (a
+#: strategy that answers its own book changes at zero delay can otherwise spin forever without time passing)
+MAX_COMMANDS_PER_INSTANT = 10_000
+
+
+class BacktestError(RuntimeError):
+    """A run that cannot go on: a strategy stuck sending commands without data time passing."""
+
 
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _DELTA, _TRADE, _FILL = int(EventType.BOOK_DELTA), int(EventType.TRADE), int(EventType.FILL)
@@ -166,7 +176,11 @@ class BacktestVenue(TradingCore):
     """Runs ``strategy`` against ``source`` under ``config``: ``run()`` returns the result."""
 
     def __init__(self, strategy: Strategy, source: MarketSource, config: BacktestConfig) -> None:
-        self.engine = Engine(EngineConfig(max_clients=max(256, config.client_id + 1)))
+        # A source may need a bigger engine (a whole rebuilt L2 book); the strategy's client id must fit.
+        wanted = getattr(source, "engine_config", None)
+        engine_config = wanted() if wanted is not None else EngineConfig()
+        self.engine = Engine(dataclasses.replace(engine_config, max_clients=max(engine_config.max_clients,
+                                                                               config.client_id + 1)))  # fmt: skip
         symbols: dict[int, tuple[str, Units]] = {}
         instruments: dict[int, Instrument] = {}
         for sym in source.symbols():
@@ -193,6 +207,7 @@ class BacktestVenue(TradingCore):
         self._primary = self.symbol_id(strategy.symbols[0]) if strategy.symbols else next(iter(symbols))
         self.commands_sent = 0
         self.quotes_sent = 0
+        self._instant, self._instant_commands = -1, 0
         self._engine_book = L2Book()  # the first symbol's book at engine time, for the mid series
         self._mids: list[tuple[int, float]] = []
         lat = config
@@ -208,6 +223,13 @@ class BacktestVenue(TradingCore):
         return self._books[symbol_id]
 
     def _send(self, cmd: Command) -> None:
+        if self._now != self._instant:
+            self._instant, self._instant_commands = self._now, 0
+        self._instant_commands += 1
+        if self._instant_commands > MAX_COMMANDS_PER_INSTANT:
+            raise BacktestError(f"the strategy sent over {MAX_COMMANDS_PER_INSTANT} commands at data time "
+                                f"{self._now} ns without time passing: a requote loop (set quote_interval_s or "
+                                f"a latency above 0)")  # fmt: skip
         at = max(self._last["entry"], self._now + self.config.entry_latency.draw())
         self._last["entry"] = at
         self._commands.append((at, cmd))
@@ -246,8 +268,9 @@ class BacktestVenue(TradingCore):
     def _track_mid(self, e: Event) -> None:
         book = self._engine_book
         book.apply_delta(e.side, e.price, e.qty, e.ref, e.seq)
-        if book.bids and book.asks:
-            mid = (max(book.bids) + min(book.asks)) / 2
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None:
+            mid = (bid + ask) / 2
             if not self._mids or self._mids[-1][1] != mid:
                 self._mids.append((e.ts_ns, mid))
 
@@ -302,8 +325,10 @@ class BacktestVenue(TradingCore):
 
     # --- the simulation -----------------------------------------------------------------------------------
 
-    def run(self) -> BacktestResult:
+    def run(self, progress: Callable[[int], None] | None = None) -> BacktestResult:
+        """Runs to the end of the data; ``progress(messages done)`` is called every few thousand steps."""
         source, engine = self.source, _Tap(self.engine, self)
+        steps = 0
         source.open(engine)  # type: ignore[arg-type]  # the tap stands in for the engine
         # The data starts at its first message, or earlier if opening it (a seeded book) gave market data.
         starts = [t for t in (source.peek_ns(), self._md[0][0] if self._md else None) if t is not None]
@@ -326,6 +351,9 @@ class BacktestVenue(TradingCore):
                 self._record(next_record)
                 next_record += interval
             self._now = max(self._now, now)
+            steps += 1
+            if progress is not None and not steps & 0x1FFF:
+                progress(getattr(source, "executed", 0))
             if t_src_v == now:
                 source.run_until(engine, min(t_other, now + self._batch_horizon_ns))  # type: ignore[arg-type]
             elif t_cmd == now:

@@ -3,7 +3,8 @@
 What every maker here shares, so each strategy module is only its quoting formula (:meth:`quotes`):
 
 - **Fair value** is the mid of the best bid and ask *of everyone else*: the strategy's own quantity is taken out
-  of each level first (a maker that quoted around its own quotes would chase itself).
+  of each level first (a maker that quoted around its own quotes would chase itself), at every price a delayed
+  book may still show it at (its price, the one before its last move, a move in flight).
 - **Requoting** happens on a book change or a fill, at most once per ``quote_interval_s`` (the rest waits for
   the timer), so a busy book does not turn into a storm of modifies. A quote whose price moved is modified in
   place (the engine puts it at the back of its new level); a side whose target is None is cancelled.
@@ -44,7 +45,7 @@ class MakerParams:
     #: the most the position may reach either way, in size units
     max_position: float = 100.0
     #: the least time between two requotes of a side, in seconds
-    quote_interval_s: float = 0.0
+    quote_interval_s: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -108,16 +109,23 @@ class QuotingStrategy(Strategy):
 
     def fair(self, trading: Trading) -> float | None:
         """The mid of everyone else's best bid and ask (ticks), None while a side is empty."""
-        book = trading.book(self.sid)
-        bid = self._others_best(trading, book.bids, _BUY)
-        ask = self._others_best(trading, book.asks, _SELL)
+        bid = self._others_best(trading, _BUY)
+        ask = self._others_best(trading, _SELL)
         return None if bid is None or ask is None else (bid + ask) / 2
 
-    def _others_best(self, trading: Trading, levels: dict[int, tuple[int, int]], side: int) -> int | None:
+    def _others_best(self, trading: Trading, side: int) -> int | None:
+        """The best price on ``side`` where someone else rests: the book's best, unless only we are there."""
         own: dict[int, int] = {}
         for order in trading.orders.open_orders(self.sid, side):
             if order.order_id:
-                own[order.price] = own.get(order.price, 0) + order.leaves
+                for price in order.prices():
+                    own[price] = own.get(price, 0) + order.leaves
+        book = trading.book(self.sid)
+        best = book.best_bid() if side == _BUY else book.best_ask()
+        levels = book.bids if side == _BUY else book.asks
+        if best is None or levels[best][0] > own.get(best, 0):
+            return best
+        # Our quantity fills the best level: the next level of others (a scan, only in that case).
         for price in sorted(levels, reverse=side == _BUY):
             if levels[price][0] > own.get(price, 0):
                 return price

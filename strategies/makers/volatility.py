@@ -1,9 +1,10 @@
-"""``EwmaVolatility``: realised volatility of a price sampled at irregular times, as an EWMA variance rate.
+"""``EwmaVolatility``: realised volatility of a price sampled at irregular times, from fixed-interval returns.
 
-Each new price ``m`` after ``dt`` seconds adds ``(m - m_prev)^2 / dt`` (a variance per second) with weight
-``1 - 2^(-dt / halflife_s)``, so the estimate has the same units whatever the sampling and older moves fade
-with a half-life in seconds, not in samples. Several moves within one nanosecond are taken as one. ``sigma``
-is in price units (whatever the caller feeds: ticks here) per square-root second; 0 until the first move.
+The price is read on a fixed grid of ``sample_interval_s`` (the last value at or before each grid point), and
+each grid return ``r`` updates an EWMA of ``r^2 / interval`` (a variance per second) with half-life
+``halflife_s``. A grid, not the raw updates: two updates microseconds apart would give ``(dm)^2 / dt`` a huge
+weight per unit of time and make the estimate jump with the sampling, which a quote must not. ``sigma`` is in
+the caller's price units (ticks here) per square-root second; 0 until the first full interval has passed.
 """
 
 from __future__ import annotations
@@ -14,22 +15,33 @@ __all__ = ["EwmaVolatility"]
 
 
 class EwmaVolatility:
-    def __init__(self, halflife_s: float) -> None:
-        if not halflife_s > 0:
-            raise ValueError(f"the volatility half-life must be positive, not {halflife_s!r}")
+    def __init__(self, halflife_s: float, sample_interval_s: float = 1.0) -> None:
+        if not halflife_s > 0 or not sample_interval_s > 0:
+            raise ValueError(f"the half-life and sample interval must be positive ({halflife_s!r}, "
+                             f"{sample_interval_s!r})")  # fmt: skip
         self.halflife_s = halflife_s
+        self.interval_ns = int(sample_interval_s * 1e9)
+        self._weight = 1.0 - 2.0 ** (-sample_interval_s / halflife_s)
         self.variance_rate = 0.0
-        self._last: tuple[int, float] | None = None
+        self._grid_ns: int | None = None  # the next grid point
+        self._at_grid = 0.0  # the price at the last grid point
+        self._last = 0.0  # the latest price
 
     def update(self, now_ns: int, price: float) -> None:
-        if self._last is not None:
-            t0, p0 = self._last
-            dt = (now_ns - t0) / 1e9
-            if dt <= 0:
-                return  # the older point stays: the move is counted over a dt > 0 next time
-            w = 1.0 - 2.0 ** (-dt / self.halflife_s)
-            self.variance_rate += w * ((price - p0) ** 2 / dt - self.variance_rate)
-        self._last = (now_ns, price)
+        if self._grid_ns is None:
+            self._grid_ns, self._at_grid, self._last = now_ns + self.interval_ns, price, price
+            return
+        interval_s = self.interval_ns / 1e9
+        while now_ns >= self._grid_ns:  # grid points passed: each return is last-at-or-before minus previous
+            r = self._last - self._at_grid
+            self.variance_rate += self._weight * (r * r / interval_s - self.variance_rate)
+            self._at_grid = self._last
+            self._grid_ns += self.interval_ns
+            if now_ns - self._grid_ns > 1000 * self.interval_ns:  # a long silence: zero returns, in one step
+                skipped = (now_ns - self._grid_ns) // self.interval_ns
+                self.variance_rate *= (1.0 - self._weight) ** skipped
+                self._grid_ns += skipped * self.interval_ns
+        self._last = price
 
     @property
     def sigma(self) -> float:

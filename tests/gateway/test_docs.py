@@ -58,7 +58,8 @@ heartbeat_s = 1.0
 
 [[agents]]
 name = "maker"
-module = "hotpath.agents.maker"
+module = "strategies.agent"
+args = ["--strategy", "inventory_skew", "--size", "5", "--half-spread", "0.02", "--max-position", "200"]
 accounts = ["mm_1"]
 symbol = "SIM"
 

@@ -75,7 +75,8 @@ max_restarts = 3
 
 [[agents]]
 name = "maker"
-module = "hotpath.agents.maker"
+module = "strategies.agent"
+args = ["--strategy", "inventory_skew", "--size", "5", "--half-spread", "0.02", "--max-position", "200"]
 accounts = ["mm_1"]
 symbol = "SIM"
 maker = true
@@ -129,7 +130,8 @@ def test_the_default_config_parses_and_bad_ones_say_why() -> None:
     config = load_config(DEFAULT_CONFIG, prefix="x")
     assert [a.name for a in config.agents] == ["flow", "maker"] and config.engine.symbols[0].name == "SIM"
     assert config.engine.limits == ((1, config.accounts["mm_1"].limits),)
-    assert dict(config.engine.accounts) == {"mm_1": 1, "flow_1": 10, "flow_2": 11, "flow_3": 12, "probe": 63}
+    assert dict(config.engine.accounts) == {"mm_1": 1, "flow_1": 10, "flow_2": 11, "flow_3": 12, "probe": 63,
+                                            "user_1": 20, "user_2": 21}  # fmt: skip
     assert config.agents[1].accounts == ("mm_1",) and config.probe_account == "probe"
     with pytest.raises(ValueError, match="both use client 10"):
         load_config(DEFAULT_CONFIG.replace("client = 1\n", "client = 10\n"))
@@ -201,7 +203,8 @@ hz = 0
 
 [[agents]]
 name = "maker"
-module = "hotpath.agents.maker"
+module = "strategies.agent"
+args = ["--strategy", "inventory_skew", "--size", "5", "--half-spread", "0.02", "--max-position", "200"]
 accounts = ["mm_1"]
 symbol = "SIM"
 """

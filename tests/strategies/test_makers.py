@@ -92,6 +92,14 @@ def test_ewma_volatility_of_one_tick_a_second_is_one_tick_per_root_second() -> N
     assert vol.sigma == pytest.approx(1.0, rel=1e-9)
 
 
+def test_ewma_volatility_ignores_how_often_the_price_is_sampled_within_an_interval() -> None:
+    vol = EwmaVolatility(halflife_s=5.0)
+    for i in range(400):  # the same one-tick moves a second, with bursts of updates a microsecond apart
+        for j in range(5):
+            vol.update(i * 1_000_000_000 + j * 1_000, 1000.0 + (i % 2) + (0.5 if j < 4 else 0.0))
+    assert vol.sigma == pytest.approx(1.0, rel=1e-6)
+
+
 def test_the_adaptive_maker_widens_with_volatility_above_its_floor() -> None:
     params = AdaptiveParams("XYZ", half_spread=0.01, vol_halflife_s=5.0, vol_horizon_s=4.0, vol_multiplier=2.0)
     maker = AdaptiveSpreadMaker(params)

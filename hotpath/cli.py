@@ -18,18 +18,47 @@ The arguments of hotpath's subcommands are declared here; each subcommand's modu
 (its ``run(args)`` returns the exit code), so ``proptrade --help`` works before the C engine is built. The
 packages above hotpath declare their own subcommands: ``proptrade NAME ARGS...`` calls ``main(ARGS)`` of the
 module ``FORWARDED[NAME]`` names (by name, so hotpath imports nothing above it).
+
+A usage error is one line on stderr and exit status 2, as every bad input of these commands is: ``proptrade
+engine replay: error: argument --tick: ... (see proptrade engine replay --help)``, not argparse's usage block
+first. Values are checked as they are parsed where a value alone can be wrong: a count is an integer >= 0, a
+duration a finite number of seconds in its range (a NaN or negative timeout would wait forever, a huge one
+overflows the clocks), a prefix a name that can be a shared-memory segment and an abstract socket, an
+endpoint a ZeroMQ address a REQ socket can connect to, a ctl VALUE a JSON value nested at most
+``MAX_FIELD_DEPTH`` deep. Ranges that depend on other inputs are the subcommand's to check.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import math
+import re
 import sys
 from collections.abc import Callable
+from typing import Any, NoReturn
 
 from c_engine import EngineConfig  # pure Python: --help still works before the C build
 
 __all__ = ["FORWARDED", "build_parser", "main"]
+
+#: a usage error's message is cut to this many characters (an unrecognized argument may be megabytes)
+MAX_ERROR_CHARS = 400
+#: the longest timeout, in seconds: a day
+MAX_TIMEOUT_S = 86_400.0
+#: the longest run or interval, in seconds: a year (Event.wait and sleep overflow far beyond it)
+MAX_SECONDS = 365 * 86_400.0
+#: a run's prefix: it names /dev/shm segments (NAME_MAX 255 with their suffixes) and the abstract socket
+#: ``@proptrade-{prefix}.ctl`` (108 bytes at most), so short, and no "/" nor anything a shell would mangle
+PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: ``proptrade ctl`` FIELD=VALUE: how deeply a JSON VALUE may nest (a control request is a flat object)
+MAX_FIELD_DEPTH = 32
+#: what a ZeroMQ REQ socket connects to: tcp://HOST:PORT, ipc://PATH (``@NAME``: abstract), inproc://NAME
+_ENDPOINT = re.compile(
+    r"tcp://(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,252}[A-Za-z0-9])?|\[[0-9A-Fa-f:.]{2,45}\]):(?P<port>[0-9]{1,5})"
+    r"|ipc://@?[^\x00]{1,100}|inproc://[^\x00]{1,256}"
+)
 
 #: subcommand -> (module whose ``main(argv) -> int`` runs it, help text)
 FORWARDED = {
@@ -39,6 +68,109 @@ FORWARDED = {
     "rl": ("ml.rl.cli", "train and export the reinforcement-learning market maker"),
     "gateway": ("gateway.cli", "run the REST/WebSocket gateway alone"),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose usage error is one line on stderr, exit 2 (argparse prints its usage block
+    first: many lines for a subcommand with many options). Subparsers are of the same class."""
+
+    def error(self, message: str) -> NoReturn:
+        text = " ".join(message.split())
+        if len(text) > MAX_ERROR_CHARS:
+            text = text[:MAX_ERROR_CHARS] + "..."
+        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
+def _int(text: str, what: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # not an integer, or more digits than int() takes
+        shown = text if len(text) <= 40 else text[:40] + "..."
+        raise argparse.ArgumentTypeError(f"{shown!r} is not {what}") from None
+
+
+def _count(text: str) -> int:
+    """An integer >= 0 (a number of lines, mismatches, repetitions)."""
+    value = _int(text, "a count (an integer >= 0)")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count (an integer >= 0)")
+    return value
+
+
+def _number(text: str, low: float, high: float, *, low_included: bool) -> float:
+    bound = f"{'>=' if low_included else '>'} {low:g}"
+    shown = text if len(text) <= 40 else text[:40] + "..."
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and (value >= low if low_included else value > low) and value <= high):
+        raise argparse.ArgumentTypeError(f"{shown!r} is not a number of seconds {bound} and <= {high:.0f}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """A duration in seconds, 0 included (0 = no limit, or no interval), at most MAX_SECONDS."""
+    return _number(text, 0.0, MAX_SECONDS, low_included=True)
+
+
+def _timeout(text: str) -> float:
+    """A timeout in seconds: > 0 and at most MAX_TIMEOUT_S."""
+    return _number(text, 0.0, MAX_TIMEOUT_S, low_included=False)
+
+
+def _seed(text: str) -> int:
+    value = _int(text, "a seed (an integer 0 .. 2^64 - 1)")
+    if not 0 <= value < 1 << 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (an integer 0 .. 2^64 - 1)")
+    return value
+
+
+def _prefix(text: str) -> str:
+    if not PREFIX.fullmatch(text):
+        shown = text if len(text) <= 80 else text[:80] + "..."
+        raise argparse.ArgumentTypeError(f"{shown!r} is not a prefix (1-64 letters, digits, '_', '.' or '-', "
+                                         "starting with a letter or digit)")  # fmt: skip
+    return text
+
+
+def _endpoint(text: str) -> str:
+    found = _ENDPOINT.fullmatch(text)
+    if not found or (found.group("port") is not None and not 0 < int(found.group("port")) < 65536):
+        shown = text if len(text) <= 80 else text[:80] + "..."
+        raise argparse.ArgumentTypeError(f"{shown!r} is not an endpoint (tcp://HOST:PORT, ipc://PATH or "
+                                         "ipc://@NAME, inproc://NAME)")  # fmt: skip
+    return text
+
+
+def _depth(value: Any) -> int:
+    """How deeply a decoded JSON value nests (a scalar: 0), without recursing."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def _field(text: str) -> str:
+    """``proptrade ctl``'s FIELD=VALUE, checked; the text is passed on as it is (``hotpath.ctl`` parses it)."""
+    key, sep, value = text.partition("=")
+    shown = text if len(text) <= 80 else text[:80] + "..."
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{shown!r} is not FIELD=VALUE")
+    try:
+        decoded = json.loads(value)
+    except RecursionError:
+        raise argparse.ArgumentTypeError(f"{key}: VALUE nested deeper than {MAX_FIELD_DEPTH}") from None
+    except ValueError:  # not JSON: a string, as hotpath.ctl takes it
+        return text
+    if _depth(decoded) > MAX_FIELD_DEPTH:
+        raise argparse.ArgumentTypeError(f"{key}: VALUE nested deeper than {MAX_FIELD_DEPTH}")
+    return text
 
 
 def _lazy(module: str, function: str = "run") -> Callable[[argparse.Namespace], int]:
@@ -55,7 +187,7 @@ def _engine_choice(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="proptrade", description="proptrade: matching engine and trading platform")
+    parser = _Parser(prog="proptrade", description="proptrade: matching engine and trading platform")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     engine = commands.add_parser("engine", help="run the matching engine on files")
@@ -83,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
     lobster.add_argument("orderbook", metavar="ORDERBOOK.csv", help="LOBSTER order-book file of the same day")
     lobster.add_argument("--tick", type=int, default=100,
                          help="tick size in LOBSTER price units (dollars x 10000); default 100 = $0.01")  # fmt: skip
-    lobster.add_argument("--show", type=int, default=5, metavar="N", help="print the first N mismatches (default 5)")
+    lobster.add_argument("--show", type=_count, default=5, metavar="N", help="print the first N mismatches (default 5)")
     _engine_choice(lobster)
     lobster.set_defaults(func=_lazy("c_engine.lobster"))
 
@@ -93,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     binance.add_argument("--symbol", default="BTCUSDT", help="the contract (default BTCUSDT)")
     binance.add_argument("--tick", type=float, default=0.1, help="price tick (default 0.1)")
     binance.add_argument("--lot", type=float, default=0.001, help="quantity lot (default 0.001)")
-    binance.add_argument("--show", type=int, default=5, metavar="N", help="print the first N mismatches (default 5)")
+    binance.add_argument("--show", type=_count, default=5, metavar="N", help="print the first N mismatches (default 5)")
     binance.set_defaults(func=_lazy("c_engine.binance"))
 
     journal = commands.add_parser("journal", help="read the engine process's command journal")
@@ -121,35 +253,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     text = "print the live counters of running engines from their shared-memory control blocks"
     stats = commands.add_parser("stats", help=text, description=text)
-    stats.add_argument("prefix", nargs="?", help="the engine's segment prefix (default: every running engine)")
-    stats.add_argument("--interval", type=float, default=0.0, metavar="S",
+    stats.add_argument(
+        "prefix", nargs="?", type=_prefix, help="the engine's segment prefix (default: every running engine)"
+    )
+    stats.add_argument("--interval", type=_seconds, default=0.0, metavar="S",
                        help="print again every S seconds, with rates (default: once)")  # fmt: skip
-    stats.add_argument("--count", type=int, default=0, metavar="N", help="with --interval: stop after N lines")
-    stats.add_argument("--timeout", type=float, default=2.0, metavar="S",
+    stats.add_argument("--count", type=_count, default=0, metavar="N", help="with --interval: stop after N lines")
+    stats.add_argument("--timeout", type=_timeout, default=2.0, metavar="S",
                        help="how long to wait for an engine's loop to show as running (default 2)")  # fmt: skip
     stats.set_defaults(func=_lazy("hotpath.stats"))
 
     text = "send one control-plane request to a running engine and print its JSON reply"
     ctl = commands.add_parser("ctl", help=text, description=text)
     ctl.add_argument("op", metavar="OP", help="the op: stats, position, snapshot, state_hash, kill_reset, ...")
-    ctl.add_argument("fields", nargs="*", metavar="FIELD=VALUE", help="request fields; a VALUE in JSON is parsed")
+    ctl.add_argument(
+        "fields", nargs="*", type=_field, metavar="FIELD=VALUE", help="request fields; a VALUE in JSON is parsed"
+    )
     where = ctl.add_mutually_exclusive_group()
-    where.add_argument("--prefix", help="the engine run's prefix (default: the one engine running here)")
-    where.add_argument("--endpoint", help="the engine's control endpoint")
-    ctl.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait for the reply")
+    where.add_argument("--prefix", type=_prefix, help="the engine run's prefix (default: the one engine running here)")
+    where.add_argument("--endpoint", type=_endpoint, help="the engine's control endpoint")
+    ctl.add_argument("--timeout", type=_timeout, default=5.0, metavar="S", help="seconds to wait for the reply")
     ctl.set_defaults(func=_lazy("hotpath.ctl"))
 
     text = "start the platform (engine, bridge, agents) from a TOML config, show it live, stop it on Ctrl-C"
     up = commands.add_parser("up", help=text, description=text)
     up.add_argument("--config", metavar="FILE.toml", help="the platform config (default: the embedded one)")
-    up.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
-    up.add_argument("--prefix", help="shared-memory prefix of the run (default: pt_PID_RANDOM)")
+    up.add_argument("--seconds", type=_seconds, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
+    up.add_argument("--prefix", type=_prefix, help="shared-memory prefix of the run (default: pt_PID_RANDOM)")
     up.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
     up.set_defaults(func=_lazy("hotpath.launcher"))
 
     demo = commands.add_parser("demo", help="the in-process engine demo (no processes)")
-    demo.add_argument("--seconds", type=float, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
-    demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    demo.add_argument("--seconds", type=_seconds, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
+    demo.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
     demo.set_defaults(func=_lazy("c_engine.demo", "main"))
     for name, (_, text) in FORWARDED.items():
         # Listed for --help only: main() hands these to their package before argparse sees them.
@@ -166,7 +302,10 @@ def main(argv: list[str] | None = None) -> int:
             return int(module.main(argv[1:]) or 0)
         except KeyboardInterrupt:
             return 130
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exc:  # a usage error (its one line printed) or --help: returned like any other status
+        return exc.code if isinstance(exc.code, int) else 2
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -18,6 +18,11 @@ Choices, in the order they bite:
   ``BookTicker``, ``OtherMessage``): a diff's levels are lists of ``(price ticks, qty lots)``, what the rebuild
   consumes one level at a time, so a numpy array would only add a conversion. A message for another symbol or
   any other stream (partial depth ``@depth20`` included) is an ``OtherMessage``, counted by its stream name.
+  Lines are read as bytes (orjson takes them so, and refuses bytes that are not UTF-8); one longer than
+  ``MAX_LINE_BYTES`` is refused before it is held whole. Every field a record keeps is checked as it is read:
+  times and ids are integers in range, prices and quantities decimal strings within the replay's symbol, ``m``
+  a bool; anything else, and damaged gzip data, is a ``BinanceError`` naming the file, the line and the field,
+  so the rebuild and the engine only ever see values they can hold.
 - **Units.** Prices and quantities are exact integer ticks and lots of the symbol's ``SymbolConfig`` (BTCUSDT
   USD-M: tick 0.1, lot 0.001): each decimal string goes through ``Units.ticks``/``Units.lots`` as a
   ``Decimal``, exact, never a float. A value off the tick or lot is an error naming the file and line. The
@@ -81,8 +86,12 @@ from __future__ import annotations
 
 import argparse
 import enum
+import gzip
 import heapq
+import math
+import re
 import sys
+import zlib
 from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -96,11 +105,10 @@ import numpy.typing as npt
 import orjson
 
 from ._config import EngineConfig, SymbolConfig
-from ._errors import ConversionError
+from ._errors import ConversionError, InvalidConfigError
 from ._types import COMMAND_STRUCT
 from ._units import Units
 from ._wire import COMMAND_DTYPE, EVENT_DTYPE, EventType, Flag, Op, OrderType, Side, Stp, Tif
-from .lobster import open_text
 
 if TYPE_CHECKING:
     from ._engine import Engine
@@ -145,6 +153,17 @@ HISTORY_DIFFS = 4096
 #: by a day of one symbol)
 _CACHE_MAX = 1 << 20
 _MS = 1_000_000
+#: receive times, and event times once in ns, are int64
+_INT64_MAX = (1 << 63) - 1
+_MAX_MS = _INT64_MAX // _MS
+#: the longest line a collector file may have: a 1000-level snapshot has about 50 KB, so a longer one is not a
+#: collector line (a binary file, a file without newlines) and is refused before it is held whole
+MAX_LINE_BYTES = 1 << 20
+#: a price or quantity string longer than this is no contract's decimal
+_MAX_DECIMAL_CHARS = 40
+_GZIP_MAGIC = b"\x1f\x8b"
+#: what ``--symbol`` may be: a USD-M contract's name
+_SYMBOL = re.compile(r"[A-Za-z0-9]{1,32}")
 
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _OP_NEW, _OP_CANCEL, _OP_MODIFY = int(Op.NEW), int(Op.CANCEL), int(Op.MODIFY)
@@ -241,30 +260,52 @@ class Top(NamedTuple):
 
 
 class _Exact(dict[str, int]):
-    """Decimal strings to integer steps through ``Units``, exactly; each distinct string converted once."""
+    """Decimal strings to integer steps through ``Units``, exactly; each distinct string converted once. A value
+    that is not a decimal string, is off the step or gives steps outside ``low .. high`` (the replay's symbol)
+    is a BinanceError naming ``what``."""
 
-    def __init__(self, convert_decimal: Callable[[Any], int], what: str, step: float) -> None:
+    def __init__(self, convert_decimal: Callable[[Any], int], what: str, step: float, low: int, high: int) -> None:
         super().__init__()
         self._convert = convert_decimal
         self._what = what
         self._step = Decimal(str(step))
+        self._low, self._high = low, high
 
     def __missing__(self, text: str) -> int:
+        if type(text) is not str or len(text) > _MAX_DECIMAL_CHARS:
+            raise BinanceError(f"{self._what} {_shown(text)} is not a decimal string")
         try:
             value = Decimal(text)
-        except (InvalidOperation, TypeError):
+        except InvalidOperation:
             raise BinanceError(f"{self._what} {text!r} is not a decimal number") from None
         if not value.is_finite() or value < 0:
             raise BinanceError(f"{self._what} {text!r} is not a finite number >= 0")
+        unit = "tick" if self._what == "price" else "lot"
         try:
             steps = self._convert(value)  # Units.ticks or Units.lots: exact for a Decimal
         except ConversionError:
-            unit = "tick" if self._what == "price" else "lot"
             raise BinanceError(f"{self._what} {text} is not a multiple of the {unit} ({self._step})") from None
+        except ArithmeticError:  # a quotient beyond the decimal context's 28 digits
+            steps = self._high + 1
+        if not self._low <= steps <= self._high:
+            raise BinanceError(f"{self._what} {text} is outside {self._low}..{self._high} {unit}s of {self._step}")
         if len(self) >= _CACHE_MAX:
             self.clear()
         self[text] = steps
         return steps
+
+
+def _shown(value: Any) -> str:
+    """A JSON value as an error shows it: its JSON, cut to 40 characters."""
+    text = orjson.dumps(value).decode() if value is not None else "null"
+    return text if len(text) <= 40 else text[:40] + "..."
+
+
+def _int(d: dict[str, Any], key: str, low: int, high: int) -> int:
+    value = d[key]
+    if type(value) is not int or not low <= value <= high:
+        raise BinanceError(f"{key} must be an integer in {low}..{high}, not {_shown(value)}")
+    return value
 
 
 def _diff_stream(stream: str, symbol: str) -> bool:
@@ -273,52 +314,98 @@ def _diff_stream(stream: str, symbol: str) -> bool:
     return parts[0] == symbol and len(parts) in (2, 3) and parts[1] == "depth"
 
 
+def _lines(path: StrPath) -> Iterator[tuple[int, bytes]]:
+    """``(line number, line)`` of a collector file, plain or gzip (told by its first two bytes), as bytes: orjson
+    parses them as they are and refuses bytes that are not UTF-8 itself. A line longer than ``MAX_LINE_BYTES``
+    is refused before it is held whole, and damaged gzip data is a BinanceError naming its line."""
+    with open(path, "rb") as f:
+        gzipped = f.read(2) == _GZIP_MAGIC
+    line_no = 0
+    try:
+        with gzip.open(path, "rb") if gzipped else open(path, "rb") as f:
+            while line := f.readline(MAX_LINE_BYTES + 1):
+                line_no += 1
+                if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                    raise BinanceError(f"{path}:{line_no}: a line of more than {MAX_LINE_BYTES >> 20} MiB: not a "
+                                       "collector file")  # fmt: skip
+                yield line_no, line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:  # BadGzipFile is an OSError without a file name
+        raise BinanceError(f"{path}:{line_no + 1}: damaged gzip data ({exc})") from None
+
+
 def iter_messages(
     path: StrPath, symbol: str = DEFAULT_SYMBOL, tick: float = DEFAULT_TICK, lot: float = DEFAULT_LOT
 ) -> Iterator[Message]:
-    """The collector file's messages as typed records, one at a time (gzip or plain text); see the module doc."""
+    """The collector file's messages as typed records, one at a time (gzip or plain text); see the module doc.
+
+    Every field a record keeps is checked: times and ids are integers in range (times in ms, so that they are
+    int64 ns), prices and quantities decimal strings on the tick and lot within the replay's symbol
+    (:func:`symbol_config`), levels lists of ``[price, qty]`` pairs, ``m`` a bool. Anything else is a
+    BinanceError naming the file, the line and the field.
+    """
     units = Units(tick, lot)
-    ticks = _Exact(units.ticks, "price", tick).__getitem__
-    lots = _Exact(units.lots, "qty", lot).__getitem__
+    cfg = symbol_config(symbol, tick, lot)
+    ticks = _Exact(units.ticks, "price", tick, 1, cfg.max_price_ticks).__getitem__
+    lots = _Exact(units.lots, "qty", lot, 0, cfg.max_order_lots).__getitem__
     name = symbol.upper()
     lower = symbol.lower()
     depth_stream, trade_stream, ticker_stream = f"{lower}@depth@0ms", f"{lower}@trade", f"{lower}@bookTicker"
     loads = orjson.loads
-    with open_text(path) as f:
-        for line_no, line in enumerate(f, start=1):
-            try:
-                recv, _, text = line.partition(" ")
-                recv_ns = int(recv)
-                msg = loads(text)
-                stream = msg.get("stream")
-                if stream is None:
-                    if "lastUpdateId" not in msg:
-                        raise BinanceError("neither a snapshot (lastUpdateId) nor a stream message")
-                    yield Snapshot(line_no, recv_ns, msg["E"] * _MS, msg["T"] * _MS, msg["lastUpdateId"],
-                                   [(ticks(p), lots(q)) for p, q in msg["bids"]],
-                                   [(ticks(p), lots(q)) for p, q in msg["asks"]])  # fmt: skip
-                    continue
-                d = msg["data"]
-                if d.get("s") != name:
-                    yield OtherMessage(line_no, recv_ns, stream)
-                elif stream == ticker_stream:
-                    yield BookTicker(line_no, recv_ns, d["E"] * _MS, d["T"] * _MS, d["u"], ticks(d["b"]),
-                                     lots(d["B"]), ticks(d["a"]), lots(d["A"]))  # fmt: skip
-                elif stream == trade_stream:
-                    yield Trade(line_no, recv_ns, d["E"] * _MS, d["T"] * _MS, d["t"], ticks(d["p"]), lots(d["q"]),
-                                d["m"], d.get("X", "MARKET"))  # fmt: skip
-                elif stream == depth_stream or _diff_stream(stream, lower):
-                    yield DepthUpdate(line_no, recv_ns, d["E"] * _MS, d["T"] * _MS, d["U"], d["u"], d["pu"],
-                                      [(ticks(p), lots(q)) for p, q in d["b"]],
-                                      [(ticks(p), lots(q)) for p, q in d["a"]])  # fmt: skip
-                else:
-                    yield OtherMessage(line_no, recv_ns, stream)
-            except BinanceError as exc:
-                raise BinanceError(f"{path}:{line_no}: {exc}") from None
-            except KeyError as exc:
-                raise BinanceError(f"{path}:{line_no}: no field {exc}") from None
-            except (ValueError, TypeError, AttributeError) as exc:
-                raise BinanceError(f"{path}:{line_no}: {exc}") from None
+
+    def levels(d: dict[str, Any], key: str) -> Levels:
+        value = d[key]
+        try:
+            return [(ticks(p), lots(q)) for p, q in value]
+        except BinanceError as exc:
+            raise BinanceError(f"{exc} (in {key})") from None
+        except (TypeError, ValueError):  # not a list of pairs (an unhashable or unpackable entry)
+            raise BinanceError(f"{key} must be a list of [price, qty] pairs, not {_shown(value)}") from None
+
+    for line_no, line in _lines(path):
+        try:
+            recv, _, text = line.partition(b" ")
+            if not (recv.isdigit() and len(recv) <= 19 and int(recv) <= _INT64_MAX):
+                shown = _shown(recv.decode("ascii", "backslashreplace"))
+                raise BinanceError(f"receive time {shown} is not ns since the epoch (digits)")
+            recv_ns = int(recv)
+            msg = loads(text)
+            if type(msg) is not dict:
+                raise BinanceError(f"not a JSON object but {_shown(msg)}")
+            stream = msg.get("stream")
+            if stream is None:
+                if "lastUpdateId" not in msg:
+                    raise BinanceError("neither a snapshot (lastUpdateId) nor a stream message")
+                yield Snapshot(line_no, recv_ns, _int(msg, "E", 0, _MAX_MS) * _MS, _int(msg, "T", 0, _MAX_MS) * _MS,
+                               _int(msg, "lastUpdateId", 0, _INT64_MAX), levels(msg, "bids"),
+                               levels(msg, "asks"))  # fmt: skip
+                continue
+            d = msg["data"]
+            if type(stream) is not str or type(d) is not dict:
+                raise BinanceError(f"stream {_shown(stream)} and data {_shown(d)}: a string and an object")
+            if d.get("s") != name:
+                yield OtherMessage(line_no, recv_ns, stream)
+            elif stream == ticker_stream:
+                yield BookTicker(line_no, recv_ns, _int(d, "E", 0, _MAX_MS) * _MS, _int(d, "T", 0, _MAX_MS) * _MS,
+                                 _int(d, "u", 0, _INT64_MAX), ticks(d["b"]), lots(d["B"]), ticks(d["a"]),
+                                 lots(d["A"]))  # fmt: skip
+            elif stream == trade_stream:
+                kind = d.get("X", "MARKET")
+                if type(d["m"]) is not bool or type(kind) is not str:
+                    raise BinanceError(f"m {_shown(d['m'])} and X {_shown(kind)}: true or false, and a string")
+                yield Trade(line_no, recv_ns, _int(d, "E", 0, _MAX_MS) * _MS, _int(d, "T", 0, _MAX_MS) * _MS,
+                            _int(d, "t", 0, _INT64_MAX), ticks(d["p"]), lots(d["q"]), d["m"], kind)  # fmt: skip
+            elif stream == depth_stream or _diff_stream(stream, lower):
+                yield DepthUpdate(line_no, recv_ns, _int(d, "E", 0, _MAX_MS) * _MS, _int(d, "T", 0, _MAX_MS) * _MS,
+                                  _int(d, "U", 0, _INT64_MAX), _int(d, "u", 0, _INT64_MAX),
+                                  _int(d, "pu", -1, _INT64_MAX), levels(d, "b"), levels(d, "a"))  # fmt: skip
+            else:
+                yield OtherMessage(line_no, recv_ns, stream)
+        except BinanceError as exc:
+            raise BinanceError(f"{path}:{line_no}: {exc}") from None
+        except KeyError as exc:
+            raise BinanceError(f"{path}:{line_no}: no field {exc}") from None
+        except orjson.JSONDecodeError as exc:
+            raise BinanceError(f"{path}:{line_no}: not JSON ({exc})") from None
 
 
 # --- clock offset ----------------------------------------------------------------------------------------------
@@ -1065,6 +1152,18 @@ def replay_binance(
 
 def run(args: argparse.Namespace) -> int:
     """The ``engine binance`` subcommand; returns the exit code (1 on a gap, mismatch or anomaly)."""
+    if not _SYMBOL.fullmatch(args.symbol):
+        print(f"--symbol {args.symbol[:40]!r}: a contract is 1-32 letters and digits (BTCUSDT)", file=sys.stderr)
+        return 2
+    for flag, value in (("--tick", args.tick), ("--lot", args.lot)):
+        if not (math.isfinite(value) and value > 0):
+            print(f"{flag} {value}: must be a finite number > 0", file=sys.stderr)
+            return 2
+    try:
+        symbol_config(args.symbol, args.tick, args.lot).check()
+    except InvalidConfigError as exc:  # a step whose reciprocal overflows, as 1e-320
+        print(f"--{str(exc).split('_', 1)[0]}: {exc}", file=sys.stderr)
+        return 2
     try:
         report = replay_binance(args.file, args.symbol, args.tick, args.lot, show=args.show)
     except (BinanceError, OSError) as exc:

@@ -47,6 +47,7 @@ import errno
 import json
 import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -62,7 +63,7 @@ from typing import Any, TextIO
 
 import numpy as np
 
-from c_engine import Command, EngineConfig, Event, EventType, Side, SymbolConfig
+from c_engine import Command, EngineConfig, Event, EventType, InvalidConfigError, Side, SymbolConfig
 
 from .accounts import Accounts, parse_accounts
 from .bridge import DEFAULT_PUB_ENDPOINT, DEFAULT_REP_ENDPOINT
@@ -275,6 +276,8 @@ _TABLE_KEYS: dict[str, frozenset[str]] = {
     "symbols": frozenset(f.name for f in dataclasses.fields(SymbolConfig)),
 }
 _LISTS = {"agents", "symbols", "accounts"}  # arrays of tables; the rest are single tables
+#: an agent's module: what ``python -m`` takes
+_MODULE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def _keys_known(doc: dict[str, Any]) -> None:
@@ -296,28 +299,65 @@ def _keys_known(doc: dict[str, Any]) -> None:
                 raise ValueError(f"[{table}]: unknown keys {sorted(unknown)} (known: {sorted(_TABLE_KEYS[table])})")
 
 
-def _number(table: dict[str, Any], key: str, default: float, kind: type, low: float) -> Any:
-    """``table[key]`` (or ``default``) as ``kind``, at least ``low``; ValueError naming the key otherwise."""
+#: the longest time a config may give (heartbeats, stalls, flush periods): a day; clocks and waits overflow far
+#: beyond it, and nothing of a run waits longer
+MAX_CONFIG_S = 86_400.0
+#: the most slots a client ring or the market-data ring may have (pt_ring.h, pt_bcast.h: 2^30)
+MAX_RING_CAPACITY = 1 << 30
+#: the fastest probe: bursts a second
+MAX_PROBE_HZ = 10_000.0
+
+
+def _number(
+    table: dict[str, Any], key: str, default: float, kind: type, low: float, high: float = math.inf,
+    where: str = "[engine]",
+) -> Any:  # fmt: skip
+    """``table[key]`` (or ``default``) as ``kind``, in ``low .. high``; ValueError naming the key otherwise."""
     value = table.get(key, default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
-        raise ValueError(f"[engine] {key} must be {'an integer' if kind is int else 'a number'}, not {value!r}")
+        raise ValueError(f"{where} {key} must be {'an integer' if kind is int else 'a number'}, not {value!r}")
     if not math.isfinite(value) or value < low:
-        raise ValueError(f"[engine] {key} must be a finite number >= {low}, not {value!r}")
+        raise ValueError(f"{where} {key} must be a finite number >= {low}, not {value!r}")
+    if value > high:
+        raise ValueError(f"{where} {key} must be at most {int(high) if high == int(high) else high}, not {value!r}")
     return kind(value)
+
+
+def _text(entry: dict[str, Any], key: str, where: str, default: str | None = None) -> str:
+    """``entry[key]`` (or ``default``), a non-empty string; ValueError naming the key otherwise."""
+    value = entry.get(key, default)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{where}: {key} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _flag(entry: dict[str, Any], key: str, where: str, default: bool) -> bool:
+    value = entry.get(key, default)
+    if not isinstance(value, bool):
+        raise ValueError(f"{where}: {key} must be true or false, not {value!r}")
+    return value
+
+
+def _strings(entry: dict[str, Any], key: str, where: str) -> tuple[str, ...]:
+    value = entry.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{where}: {key} must be a list of strings, not {value!r}")
+    return tuple(value)
 
 
 def _engine_table(eng: dict[str, Any]) -> dict[str, Any]:
     """The [engine] table's values, checked: what the engine process would otherwise fail on after starting."""
     out: dict[str, Any] = {}
     for key, default in (("ring_capacity", 4096), ("md_capacity", 1 << 16)):
-        n = _number(eng, key, default, int, 2)
+        n = _number(eng, key, default, int, 2, MAX_RING_CAPACITY)
         if n & (n - 1):
             raise ValueError(f"[engine] {key} must be a power of two, not {n}")
         out[key] = n
     out["max_orders"] = _number(eng, "max_orders", 1 << 18, int, 1)
     out["max_clients"] = _number(eng, "max_clients", 64, int, 1)
-    for key, default_s in (("heartbeat_timeout_s", 5.0), ("slow_consumer_s", 2.0), ("journal_flush_ms", 5.0)):
-        out[key] = _number(eng, key, default_s, float, 0)
+    for key, default_s, high in (("heartbeat_timeout_s", 5.0, MAX_CONFIG_S), ("slow_consumer_s", 2.0, MAX_CONFIG_S),
+                                 ("journal_flush_ms", 5.0, MAX_CONFIG_S * 1000)):  # fmt: skip
+        out[key] = _number(eng, key, default_s, float, 0, high)
     core = eng.get("core", "last")
     allowed = sorted(os.sched_getaffinity(0))
     if core != "last" and (isinstance(core, bool) or not isinstance(core, int) or core not in allowed):
@@ -329,12 +369,23 @@ def _engine_table(eng: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"[engine] journal must be a path (a string), not {journal!r}")
     if journal and os.path.isdir(journal):
         raise ValueError(f"[engine] journal {journal!r} is a directory: give a file's path")
+    if journal and not os.path.isdir(os.path.dirname(os.path.abspath(journal))):
+        raise ValueError(f"[engine] journal {journal!r}: its directory does not exist")
+    if journal and os.path.exists(journal):
+        from .journal import Journal, JournalError
+
+        try:  # the header only: the engine checks every record's checksum itself when it starts
+            Journal(journal, writable=False).close()
+        except (JournalError, OSError) as exc:
+            raise ValueError(f"[engine] journal {journal!r} is not a usable journal: {exc}") from None
     out["journal"] = journal or None
     return out
 
 
 def _symbol(entry: dict[str, Any]) -> SymbolConfig:
     name = entry.get("name")
+    if not isinstance(name, str) or not 0 < len(name) <= 64 or not name.isprintable():
+        raise ValueError(f"[[symbols]] name must be 1-64 printable characters, not {name!r}")
     for key in ("tick_size", "lot_size"):
         value = entry.get(key, 1.0)
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
@@ -395,11 +446,21 @@ def _gateway(table: dict[str, Any] | None, accounts: Accounts, users: list[str])
 
 def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
     """Parses a platform TOML (the format of :data:`DEFAULT_CONFIG`) and checks all of it, before anything is
-    started; ValueError names the table, the key and what is wrong."""
+    started; ValueError names the table, the key and what is wrong. Checked: every key's type and range, the
+    engine's capacities, symbols and account limits against what the engine accepts (``EngineConfig.check``,
+    ``SymbolConfig.check``, ``ClientLimits.check``), an existing journal's header, TOML the parser cannot
+    read (nested too deeply, an integer of more digits than ``int()`` takes)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"not valid TOML: {e}") from None
+    except RecursionError:
+        raise ValueError("not valid TOML: arrays or inline tables nested too deeply") from None
+    except ValueError as e:  # an integer of more digits than int() takes: tomllib does not say where
+        digits = sys.get_int_max_str_digits()
+        found = re.search(rf"[0-9_]{{{digits}}}", text) if digits else None
+        where = f"line {text.count(chr(10), 0, found.start()) + 1}: " if found else ""
+        raise ValueError(f"not valid TOML: {where}{e}") from None
     _keys_known(doc)
     eng = _engine_table(doc.get("engine", {}))
     symbols = tuple(_symbol(s) for s in doc.get("symbols", []))
@@ -409,27 +470,48 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
     if len(set(names)) != len(names):
         raise ValueError(f"[[symbols]]: a name is used twice: {names}")
     max_clients = eng["max_clients"]
+    capacity = EngineConfig(max_orders=eng["max_orders"], max_levels_per_side=1 << 12,
+                            max_symbols=max(8, len(symbols)), max_clients=max_clients)  # fmt: skip
+    try:  # what the engine process would refuse after the launcher had started it
+        capacity.check()
+    except InvalidConfigError as e:
+        raise ValueError(f"[engine] {e}") from None
+    for s in symbols:
+        try:
+            s.check(capacity)
+        except InvalidConfigError as e:
+            raise ValueError(f"[[symbols]] {s.name!r}: {e}") from None
     accounts = parse_accounts(doc.get("accounts", []), max_clients=max_clients)
+    for account in accounts.values():
+        try:
+            if account.limits is not None:
+                account.limits.check()
+        except InvalidConfigError as e:
+            raise ValueError(f"[[accounts]] {account.name!r}: limits: {e}") from None
     agents = []
     for a in doc.get("agents", []):
         missing = {"name", "module", "accounts", "symbol"} - set(a)
         if missing:
             raise ValueError(f"[[agents]] {a.get('name')!r}: missing {sorted(missing)}")
+        where = f"[[agents]] {a['name']!r}"
+        name = _text(a, "name", where)
+        if not _MODULE.fullmatch(_text(a, "module", where)):
+            raise ValueError(f"{where}: module must be a dotted module name, not {a['module']!r}")
         if a["symbol"] not in names:  # it would crash at start, again at every restart
-            raise ValueError(f"[[agents]] {a['name']!r}: no symbol {a['symbol']!r} (known: {names})")
-        agents.append(AgentSpec(name=a["name"], module=a["module"], accounts=tuple(a["accounts"]), symbol=a["symbol"],
-                                args=tuple(a.get("args", ())), restart=bool(a.get("restart", False)),
-                                max_restarts=int(a.get("max_restarts", 5)),
-                                maker=bool(a.get("maker", False))))  # fmt: skip
+            raise ValueError(f"{where}: no symbol {a['symbol']!r} (known: {names})")
+        agents.append(AgentSpec(name=name, module=a["module"], accounts=_strings(a, "accounts", where),
+                                symbol=a["symbol"], args=_strings(a, "args", where),
+                                restart=_flag(a, "restart", where, False),
+                                max_restarts=_number(a, "max_restarts", 5, int, 0, 1_000_000, where),
+                                maker=_flag(a, "maker", where, False)))  # fmt: skip
     probe = doc.get("probe", {})
-    probe_account = probe.get("account", "probe") if probe.get("hz", 50) > 0 else None
+    hz = _number(probe, "hz", 50.0, float, 0, MAX_PROBE_HZ, "[probe]")
+    probe_account = _text(probe, "account", "[probe]", "probe") if hz > 0 else None
     users = [name for a in agents for name in a.accounts] + ([probe_account] if probe_account else [])
     if len(set(users)) != len(users):
         raise ValueError(f"each account runs in one process at a time; used twice: {sorted(users)}")
     for name in users:
         accounts[name]  # AccountError (a ValueError) for a name no [[accounts]] entry has
-    capacity = EngineConfig(max_orders=eng["max_orders"], max_levels_per_side=1 << 12,
-                            max_symbols=max(8, len(symbols)), max_clients=max_clients)  # fmt: skip
     engine = EngineProcessConfig(
         prefix=prefix or f"pt_{os.getpid()}_{uuid.uuid4().hex[:6]}",
         clients=(),  # every client attaches through the control plane
@@ -446,7 +528,9 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         slow_consumer_s=eng["slow_consumer_s"],
     )
     bridge = doc.get("bridge", {})
-    on = bridge.get("enabled", True)
+    on = _flag(bridge, "enabled", "[bridge]", True)
+    for key, default in (("pub", DEFAULT_PUB_ENDPOINT), ("rep", DEFAULT_REP_ENDPOINT)):
+        _text(bridge, key, "[bridge]", default)
     return PlatformConfig(
         engine=engine,
         accounts=accounts,
@@ -454,7 +538,7 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         bridge_pub=bridge.get("pub", DEFAULT_PUB_ENDPOINT) if on else None,
         bridge_rep=bridge.get("rep", DEFAULT_REP_ENDPOINT) if on else None,
         probe_account=probe_account,
-        probe_hz=float(probe.get("hz", 50)),
+        probe_hz=hz,
         gateway=_gateway(doc.get("gateway"), accounts, users),
     )
 
@@ -851,15 +935,25 @@ class Launcher:
             self.say("stopped: every process exited, no shared-memory segment left")
 
 
+def _config_text(data: bytes) -> str:
+    """A config file's bytes as text; ValueError naming the line and column of a byte that is not UTF-8."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ValueError(f"line {line}: not UTF-8 (byte {data[e.start]:#04x} at column {column})") from None
+
+
 def run(args: argparse.Namespace) -> int:
     """``proptrade up``."""
     if args.print_config:
         print(DEFAULT_CONFIG, end="")
         return 0
     try:
-        text = Path(args.config).read_text() if args.config else DEFAULT_CONFIG
+        text = _config_text(Path(args.config).read_bytes()) if args.config else DEFAULT_CONFIG
         config = load_config(text, prefix=args.prefix)
-    except (OSError, UnicodeDecodeError, ValueError) as e:  # one line, exit 2, nothing started
+    except (OSError, ValueError) as e:  # one line, exit 2, nothing started
         where = args.config or "the default config"
         print(f"proptrade up: {where}: {e}", file=sys.stderr)
         return 2

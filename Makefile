@@ -215,6 +215,33 @@ $(BUILD)/memory_latency: bench/memory_latency.c bench/bench_util.h bench/pointer
 bench-memory: $(BUILD)/memory_latency
 	$(BUILD)/memory_latency --core $(AB_CORE) && $(BUILD)/memory_latency --core $(AB_CORE) --huge
 
+# The journal's append with and without the per-record CRC32C, one run (the old layout built from git).
+.PHONY: bench-journal
+bench-journal: build
+	$(PY) bench/journal_bench.py
+
+# The REST gateway's order round trip and throughput beside a bare FastAPI floor; WebSocket fan-out.
+.PHONY: bench-gateway
+bench-gateway: build
+	$(PY) bench/gateway_bench.py
+
+# Backtest replay speed (engine only and with a strategy), the Binance replay, recordings, features, AS model.
+.PHONY: bench-replay bench-binance bench-recording bench-features bench-as
+bench-replay: build
+	$(PY) bench/replay_bench.py
+
+bench-binance: build
+	$(PY) bench/binance_replay_bench.py
+
+bench-recording: build
+	$(PY) bench/recording_bench.py
+
+bench-features: build
+	$(PY) bench/features_bench.py
+
+bench-as: build
+	$(PY) bench/as_model_bench.py
+
 fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests
 

@@ -47,6 +47,7 @@ _cancel: Callable[..., int] = lib.py_cancel
 _CONVERT_IN_PYTHON: int = lib.PY_CONVERT_IN_PYTHON
 _monotonic_ns = time.monotonic_ns
 _submit_batch: Callable[..., int] = lib.py_submit_batch
+_run_until_watched: Callable[..., int] = lib.py_run_until_watched
 _pack_command = COMMAND_STRUCT.pack_into
 _iter_unpack = EVENT_STRUCT.iter_unpack
 # Events are built as object.__new__(Events) and their _raw set, without calling Events(raw): a Python
@@ -217,6 +218,26 @@ class Engine(SymbolUnits):
             start += done[0]
         lib.pt_engine_clear_events(self._e)
         return out[:filled].view(EVENT_DTYPE)
+
+    def execute_until_watched(
+        self, commands: npt.NDArray[np.void], watch_symbol: int, watch_client: int
+    ) -> tuple[int, bool, npt.NDArray[np.void]]:
+        """Runs ``commands`` in order until the first one that concerns a watcher: an event of its own for
+        ``watch_client``, a trade on ``watch_symbol``, or a change of ``watch_symbol``'s top of book (py_glue.h).
+        Returns (commands run, whether it stopped at a watched one, their events as ``EVENT_DTYPE``). The
+        commands that concern nobody run back to back in C; a backtest hands Python only the watched ones.
+        It may also stop early, unwatched, when the event buffer is full: run the rest in another call."""
+        if commands.dtype != COMMAND_DTYPE:
+            raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
+        commands = np.ascontiguousarray(commands)
+        base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
+        done, count, watched = ffi.new("size_t *"), ffi.new("size_t *"), ffi.new("int *")
+        status = _run_until_watched(self._e, base, len(commands), watch_symbol, watch_client, done, count, watched)
+        if status != 0 and done[0] == 0:
+            _check(status, "run_until_watched")
+        events = np.frombuffer(self._events[: count[0] * MSG_SIZE], dtype=np.uint8).copy().view(EVENT_DTYPE)
+        lib.pt_engine_clear_events(self._e)
+        return int(done[0]), bool(watched[0]), events
 
     # ---- human units ---------------------------------------------------------------
 

@@ -664,6 +664,10 @@ class BinanceReplay:
         """Cancels the book client's quantity at prices better than ``price`` on ``side``: a trade printed at
         ``price`` says nothing rested better on the maker's side then (a sweep took it, and the diff saying so
         may come later). A later diff that still has such a level sets it again."""
+        bid, ask = self.engine.l1(self.symbol_id)
+        best = bid if side == _BUY else ask
+        if best is None or (best.price <= price if side == _BUY else best.price >= price):
+            return _NO_EVENTS  # the usual case: nothing better rests, so no scan of the side's levels
         held = self.held[side]
         better = [p for p in held if (p > price if side == _BUY else p < price)]
         if not better:

@@ -121,6 +121,7 @@ class TradingCore:
         elif order.state == OrderState.OPEN:
             if price is not None:
                 order.pending_price = price
+            order.modifies_in_flight += 1
             self._send(Command.modify(self._client_id, order.order_id, price=price, qty=qty, ts_ns=self._clock()))
         return cloid
 

@@ -51,6 +51,8 @@ class OwnOrder:
     deferred: tuple[str, int | None, int | None] | None = None
     #: the price of a modify in flight (0: none)
     pending_price: int = 0
+    #: modifies sent and not yet answered (MODIFIED or REJECT)
+    modifies_in_flight: int = 0
     #: the price it rested at before its last move (0: never moved); a delayed book may still show it there
     previous_price: int = 0
 
@@ -122,6 +124,7 @@ class OrderTracker:
             if order.state == OrderState.PENDING_CANCEL:
                 order.state = OrderState.OPEN  # the cancel failed: the order stands (or is gone: then DONE)
             order.pending_price = 0
+            order.modifies_in_flight = max(0, order.modifies_in_flight - 1)
             return self._update(t, order, ev, ev.qty, order.leaves)
         order = self._by_order_id.get(ev.order_id)
         if order is None:
@@ -135,6 +138,7 @@ class OrderTracker:
             if ev.price != order.price:
                 order.previous_price = order.price
             order.price, order.leaves, order.pending_price = ev.price, ev.aux, 0
+            order.modifies_in_flight = max(0, order.modifies_in_flight - 1)
         else:
             return None
         if order.leaves == 0:

@@ -7,6 +7,8 @@
  */
 #include "py_glue.h"
 
+#include <stdbool.h>
+
 #include <math.h>
 #include <string.h>
 
@@ -88,6 +90,58 @@ int py_run_batch(pt_engine_t *e, const pt_command_t *cmds, size_t n, size_t *don
 {
     pt_engine_clear_events(e);
     int rc = pt_engine_submit_batch(e, cmds, n, done);
+    pt_engine_events(e, nevents);
+    return rc;
+}
+
+/* Does an event of the command just run concern the watcher? bid/ask: the symbol's top before the command
+ * (price 0: that side was empty). */
+static bool concerns(const pt_event_t *x, uint16_t watch_symbol, uint16_t watch_client, const pt_level_t *bid,
+                     const pt_level_t *ask)
+{
+    if (x->type < PT_EV_BOOK_DELTA)
+        return x->client_id == watch_client;
+    if (x->symbol_id != watch_symbol)
+        return false;
+    if (x->type == PT_EV_TRADE)
+        return true;
+    if (x->type != PT_EV_BOOK_DELTA)
+        return false;
+    if (x->side == PT_SIDE_BUY)
+        return bid->price == 0 || x->price >= bid->price;
+    return ask->price == 0 || x->price <= ask->price;
+}
+
+int py_run_until_watched(pt_engine_t *e, const pt_command_t *cmds, size_t n, uint16_t watch_symbol,
+                         uint16_t watch_client, size_t *done, size_t *nevents, int *watched)
+{
+    pt_engine_clear_events(e);
+    *watched = 0;
+    pt_level_t bid, ask;
+    if (pt_engine_l1(e, watch_symbol, &bid, &ask) != PT_OK)
+        return PT_E_RANGE;
+    size_t i = 0, count = 0;
+    int rc = PT_OK;
+    for (; i < n; i++) {
+        size_t before = count;
+        pt_engine_run_ahead(e, cmds, i, n);
+        rc = pt_engine_submit(e, &cmds[i]);
+        if (rc != PT_OK)
+            break;
+        const pt_event_t *ev = pt_engine_events(e, &count);
+        for (size_t k = before; k < count; k++) {
+            if (concerns(&ev[k], watch_symbol, watch_client, &bid, &ask)) {
+                *watched = 1;
+                break;
+            }
+        }
+        if (*watched) {
+            i++;
+            break;
+        }
+        /* Nothing at or inside the top changed, so the top is still bid/ask: no need to read it again. */
+    }
+    *done = i;
     pt_engine_events(e, nevents);
     return rc;
 }

@@ -64,6 +64,14 @@ int py_cancel(pt_engine_t *e, uint16_t client_id, uint64_t order_id, uint64_t ts
  * and says how many events they left to read (*nevents); pt_engine_submit_batch's status. */
 int py_run_batch(pt_engine_t *e, const pt_command_t *cmds, size_t n, size_t *done, size_t *nevents);
 
+/* py_run_batch that stops after the first command that concerns a watcher (a backtest's strategy): one that
+ * gives watch_client an event of its own (ACK .. MODIFIED), prints a TRADE on watch_symbol, or changes
+ * watch_symbol's top of book (a BOOK_DELTA at or better than that side's best before the command, or on a side
+ * that was empty). *done says how many ran (the watched one included); *watched is 1 if it stopped there.
+ * Commands that concern nobody run back to back, in C: the backtester calls Python only for the others. */
+int py_run_until_watched(pt_engine_t *e, const pt_command_t *cmds, size_t n, uint16_t watch_symbol,
+                         uint16_t watch_client, size_t *done, size_t *nevents, int *watched);
+
 #ifdef Py_PYTHON_H
 /* py_run_batch with the GIL released, so other Python threads run meanwhile (a batch can take milliseconds),
  * as cffi's wrapper no longer does (below). Inline here, not in py_glue.c: it is the only code that needs

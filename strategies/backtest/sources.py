@@ -118,6 +118,17 @@ class SyntheticSource:
         self.executed += end - self._pos
         self._pos = end
 
+    def run_watched(self, engine: Engine, limit_ns: int, watch_symbol: int, watch_client: int) -> None:
+        """``run_until``, but stops after the first command that concerns the watcher
+        (``Engine.execute_until_watched``)."""
+        if not self._refill():
+            return
+        end = max(self._pos + 1, int(np.searchsorted(self._times, limit_ns, side="right")))
+        done, _, events = engine.execute_until_watched(self._block[self._pos : end], watch_symbol, watch_client)
+        self._events.append(events)
+        self.executed += done
+        self._pos += done
+
 
 class CommandSource:
     """Recorded engine commands (``COMMAND_DTYPE``) on ``symbols``, replayed in their recorded order.
@@ -161,3 +172,11 @@ class CommandSource:
         engine.execute_batch(self._commands[self._pos : end])
         self.executed += end - self._pos
         self._pos = end
+
+    def run_watched(self, engine: Engine, limit_ns: int, watch_symbol: int, watch_client: int) -> None:
+        if self._pos >= len(self._times):
+            return
+        end = max(self._pos + 1, int(np.searchsorted(self._times, limit_ns, side="right")))
+        done, _, _ = engine.execute_until_watched(self._commands[self._pos : end], watch_symbol, watch_client)
+        self.executed += done
+        self._pos += done

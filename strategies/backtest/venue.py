@@ -168,6 +168,13 @@ class _Tap:
         self._venue._route_rows(rows)
         return rows
 
+    def execute_until_watched(
+        self, commands: npt.NDArray[np.void], watch_symbol: int, watch_client: int
+    ) -> tuple[int, bool, npt.NDArray[np.void]]:
+        done, watched, rows = self._engine.execute_until_watched(commands, watch_symbol, watch_client)
+        self._venue._route_watched(rows, watched)
+        return done, watched, rows
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
 
@@ -199,7 +206,8 @@ class BacktestVenue(TradingCore):
         self._books = {sid: L2Book() for sid in symbols}
         self._commands: deque[tuple[int, Command]] = deque()
         self._own: deque[tuple[int, list[Event]]] = deque()
-        self._md: deque[tuple[int, list[_Md]]] = deque()
+        #: (delivery time, rows, quiet): a quiet delivery only updates the books (no handler is called)
+        self._md: deque[tuple[int, list[_Md], bool]] = deque()
         self._last = {"entry": 0, "own": 0, "md": 0}
         self._sub_codes = np.array(sorted(self.subscribed), dtype=np.uint16)
         self.fills: list[Fill] = []
@@ -278,7 +286,34 @@ class BacktestVenue(TradingCore):
         if own:
             self._own.append((self._deliver_at("own", t, self.config.response_latency), own))
         if md:
-            self._md.append((self._deliver_at("md", t, self.config.market_data_latency), md))
+            self._md.append((self._deliver_at("md", t, self.config.market_data_latency), md, False))
+
+    def _route_watched(self, rows: npt.NDArray[Any], watched: bool) -> None:
+        """The events of a run that stopped at the first command that concerns the strategy (if ``watched``):
+        the commands before it only changed book levels behind the top of its symbol (or nothing it sees), so
+        their deltas go to its books quietly, with the last of them; the watched command's events go as usual."""
+        if not len(rows):
+            return
+        times = rows["ts_ns"]
+        last = int(times[-1])
+        if watched:
+            split = int(np.searchsorted(times, last, side="left"))
+            quiet, loud = rows[:split], rows[split:]
+        else:
+            quiet, loud = rows, rows[:0]
+        if len(quiet):
+            mask = (quiet["type"] == _DELTA) & (quiet["symbol_id"] == self._primary)
+            deltas = quiet[mask]
+            if len(deltas):
+                # Columns, not rows: a quiet delivery only applies them (most messages end up here).
+                columns = tuple(deltas[f].tolist() for f in ("side", "price", "qty", "order_count", "seq"))
+                engine_book = self._engine_book
+                for side, price, qty, count, seq in zip(*columns, strict=True):  # below the top: no mid change
+                    engine_book.apply_delta(side, price, qty, count, seq)
+                at = self._deliver_at("md", int(deltas["ts_ns"][-1]), self.config.market_data_latency)
+                self._md.append((at, columns, True))  # type: ignore[arg-type]  # columns for a quiet one
+        if len(loud):
+            self._route_rows(loud)
 
     def _route_rows(self, rows: npt.NDArray[Any]) -> None:
         """The same for an ``EVENT_DTYPE`` batch: only the rows that concern the strategy are decoded."""
@@ -303,9 +338,14 @@ class BacktestVenue(TradingCore):
                 self.fills.append(Fill.from_event(e))
         self.on_own_events(events)
 
-    def _deliver_md(self, rows: list[_Md]) -> None:
-        touched: list[int] = []
+    def _deliver_md(self, rows: list[_Md], quiet: bool = False) -> None:
         books = self._books
+        if quiet:  # (side, price, qty, count, seq) columns of the first symbol's deltas below its top
+            book = books[self._primary]
+            for side, price, qty, count, seq in zip(*rows, strict=True):
+                book.apply_delta(side, price, qty, count, seq)
+            return
+        touched: list[int] = []
         for r in rows:
             if r.type == _DELTA:
                 books[r.symbol_id].apply_delta(r.side, r.price, r.qty, r.order_count, r.seq)
@@ -329,6 +369,9 @@ class BacktestVenue(TradingCore):
         """Runs to the end of the data; ``progress(messages done)`` is called every few thousand steps."""
         source, engine = self.source, _Tap(self.engine, self)
         steps = 0
+        # A source of engine commands runs in C until the first command that concerns the strategy, when the
+        # strategy watches one symbol; others run as far as no reaction could land sooner.
+        watch = getattr(source, "run_watched", None) if len(self.subscribed) == 1 else None
         source.open(engine)  # type: ignore[arg-type]  # the tap stands in for the engine
         # The data starts at its first message, or earlier if opening it (a seeded book) gave market data.
         starts = [t for t in (source.peek_ns(), self._md[0][0] if self._md else None) if t is not None]
@@ -355,13 +398,17 @@ class BacktestVenue(TradingCore):
             if progress is not None and not steps & 0x1FFF:
                 progress(getattr(source, "executed", 0))
             if t_src_v == now:
-                source.run_until(engine, min(t_other, now + self._batch_horizon_ns))  # type: ignore[arg-type]
+                if watch is not None:  # up to the next event of another stream, or the first that concerns it
+                    watch(engine, t_other, self._primary, self._client_id)
+                else:
+                    source.run_until(engine, min(t_other, now + self._batch_horizon_ns))  # type: ignore[arg-type]
             elif t_cmd == now:
                 self._execute_command(self._commands.popleft()[1])
             elif t_own == now:
                 self._deliver_own(self._own.popleft()[1])
             elif t_md == now:
-                self._deliver_md(self._md.popleft()[1])
+                _, rows, quiet = self._md.popleft()
+                self._deliver_md(rows, quiet)
             else:
                 self.fire_timer(now)
         self.strategy.on_stop(self)

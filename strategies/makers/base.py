@@ -6,7 +6,8 @@ What every maker here shares, so each strategy module is only its quoting formul
   of each level first (a maker that quoted around its own quotes would chase itself), at every price a delayed
   book may still show it at (its price, the one before its last move, a move in flight).
 - **Requoting** happens on a book change or a fill, at most once per ``quote_interval_s`` (the rest waits for
-  the timer), so a busy book does not turn into a storm of modifies. A quote whose price moved is modified in
+  the timer), and never while the quote's previous change is unanswered, so a busy book does not turn into a
+  storm of modifies. A quote whose price moved is modified in
   place (the engine puts it at the back of its new level); a side whose target is None is cancelled.
 - **Quotes are post-only GTC**: a maker never takes; a quote that would cross is rejected by the engine and
   placed again at the next requote.
@@ -170,6 +171,8 @@ class QuotingStrategy(Strategy):
                 self.quotes_sent += 1
                 continue
             order = orders.by_cloid[cloid]
+            if order.modifies_in_flight:
+                continue  # its last move is not answered yet: one change in flight per quote
             if order.order_id and (order.price != price or order.leaves != size):
                 trading.modify(cloid, price=price if order.price != price else None,
                                qty=size if order.leaves != size else None)  # fmt: skip

@@ -173,6 +173,55 @@ static int test_a_full_event_buffer_returns_its_status(void)
     return 0;
 }
 
+static pt_command_t limit(uint16_t client, uint8_t side, int64_t price, int64_t qty)
+{
+    return (pt_command_t){.op = PT_OP_NEW, .side = side, .symbol_id = 0, .client_id = client,
+                          .order_type = PT_TYPE_LIMIT, .tif = PT_TIF_GTC, .stp = PT_STP_NONE,
+                          .flags = PT_FLAG_HAS_PRICE, .price = price, .qty = qty};
+}
+
+static int test_run_until_watched_stops_after_the_first_command_that_moves_the_top(void)
+{
+    pt_engine_t *e = make_engine();
+    pt_command_t cmds[] = {
+        limit(1, PT_SIDE_BUY, 100, 5),  /* an empty side: the top changes */
+        limit(1, PT_SIDE_BUY, 98, 5),   /* deeper: nobody cares */
+        limit(1, PT_SIDE_SELL, 110, 5), /* the ask side was empty */
+        limit(1, PT_SIDE_SELL, 112, 5), /* deeper */
+        limit(1, PT_SIDE_BUY, 97, 5),   /* deeper */
+        limit(1, PT_SIDE_BUY, 100, 1),  /* at the best bid: its qty changes */
+        limit(1, PT_SIDE_BUY, 90, 1),
+    };
+    size_t done = 0, nevents = 0;
+    int watched = 0;
+    EXPECT(py_run_until_watched(e, cmds, 7, 0, 3, &done, &nevents, &watched) == PT_OK);
+    EXPECT(done == 1 && watched == 1 && nevents == 2);
+    EXPECT(py_run_until_watched(e, cmds + 1, 6, 0, 3, &done, &nevents, &watched) == PT_OK);
+    EXPECT(done == 2 && watched == 1); /* the 98 bid ran, then the first ask */
+    EXPECT(py_run_until_watched(e, cmds + 3, 4, 0, 3, &done, &nevents, &watched) == PT_OK);
+    EXPECT(done == 3 && watched == 1 && nevents == 6); /* 112, 97, then the 100 bid again */
+    EXPECT(py_run_until_watched(e, cmds + 6, 1, 0, 3, &done, &nevents, &watched) == PT_OK);
+    EXPECT(done == 1 && watched == 0); /* nothing watched: the batch ran to its end */
+    pt_engine_destroy(e);
+    return 0;
+}
+
+static int test_run_until_watched_stops_at_an_event_of_the_watched_client(void)
+{
+    pt_engine_t *e = make_engine();
+    pt_command_t cmds[] = {limit(1, PT_SIDE_BUY, 100, 5), limit(1, PT_SIDE_BUY, 99, 5),
+                           limit(3, PT_SIDE_BUY, 90, 5), limit(1, PT_SIDE_BUY, 95, 5)};
+    size_t done = 0, nevents = 0;
+    int watched = 0;
+    EXPECT(py_run_until_watched(e, cmds, 4, 0, 3, &done, &nevents, &watched) == PT_OK);
+    EXPECT(done == 1 && watched == 1); /* the first bid made the top */
+    EXPECT(py_run_until_watched(e, cmds + 1, 3, 0, 3, &done, &nevents, &watched) == PT_OK);
+    EXPECT(done == 2 && watched == 1); /* client 3's own ACK, though its bid is deep */
+    EXPECT(py_run_until_watched(e, cmds, 1, 1, 3, &done, &nevents, &watched) == PT_E_RANGE); /* no symbol 1 */
+    pt_engine_destroy(e);
+    return 0;
+}
+
 int main(void)
 {
     static const test_case_t tests[] = {
@@ -187,6 +236,10 @@ int main(void)
          test_market_order_is_packed_without_a_price_and_clears_old_events},
         {"cancel_packs_a_cancel_of_the_order", test_cancel_packs_a_cancel_of_the_order},
         {"a_full_event_buffer_returns_its_status", test_a_full_event_buffer_returns_its_status},
+        {"run_until_watched_stops_after_the_first_command_that_moves_the_top",
+         test_run_until_watched_stops_after_the_first_command_that_moves_the_top},
+        {"run_until_watched_stops_at_an_event_of_the_watched_client",
+         test_run_until_watched_stops_at_an_event_of_the_watched_client},
     };
     return run_tests("py_glue tests", tests, sizeof tests / sizeof tests[0]);
 }

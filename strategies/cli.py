@@ -96,6 +96,18 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
     return values
 
 
+def _percentiles_us(samples_ns: list[int]) -> dict[str, float | int | None]:
+    """p50/p99/max of a strategy's measured delays, in us (None without samples)."""
+    from .metrics import latency_percentiles
+
+    p = latency_percentiles(samples_ns)
+
+    def us(ns: float) -> float | None:
+        return None if ns != ns else round(ns / 1e3, 1)  # NaN (no sample) -> null in the JSON line
+
+    return {"n": p.count, "p50": us(p.p50_ns), "p99": us(p.p99_ns), "max": us(p.max_ns)}
+
+
 def _run(args: argparse.Namespace) -> int:
     from hotpath import BookView, Client, EngineGoneError
     from hotpath.md_view import control_snapshot
@@ -135,7 +147,9 @@ def _run(args: argparse.Namespace) -> int:
         summary = {"account": str(account), "client": client.client_id, "symbol": names[sid],
                    "position": state.position, "cash_ticks": state.cash_ticks, "fills": state.fills,
                    "volume": state.volume, "fees": state.fees, "quotes_sent": strategy.quotes_sent,
-                   "net_pnl": None if mid is None else state.net(mid)}  # fmt: skip
+                   "net_pnl": None if mid is None else state.net(mid),
+                   "latency_us": {stage: _percentiles_us(samples)
+                                  for stage, samples in trading.orders.latencies.items()}}  # fmt: skip
         print(json.dumps(summary), flush=True)
     return 0
 

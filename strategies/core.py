@@ -46,7 +46,7 @@ class TradingCore:
         if instruments is None:
             instruments = {sid: Instrument(name, u.tick, u.lot) for sid, (name, u) in self._symbols.items()}
         self._accounting = Accounting(dict(instruments))
-        self._orders = OrderTracker()
+        self._orders = OrderTracker(clock)
         self._stp = int(stp)
         self.timer_ns: int | None = None
         #: the symbol ids whose market data the strategy receives

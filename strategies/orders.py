@@ -15,7 +15,7 @@ that it has not yet given out.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from c_engine import Event, EventType, Op, Side
@@ -53,6 +53,9 @@ class OwnOrder:
     pending_price: int = 0
     #: modifies sent and not yet answered (MODIFIED or REJECT)
     modifies_in_flight: int = 0
+    #: the trading clock when it was sent, and when its ACK arrived (0: not yet)
+    sent_ns: int = 0
+    ack_ns: int = 0
     #: the price it rested at before its last move (0: never moved); a delayed book may still show it there
     previous_price: int = 0
 
@@ -69,7 +72,11 @@ class OwnOrder:
 class OrderTracker:
     """The own orders of one trading object (one client id)."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], int] | None = None) -> None:
+        #: with a clock, each order's delays are measured as the strategy sees them: ``order_to_ack`` (sent to
+        #: its ACK arriving) and ``ack_to_fill`` (its ACK to its first fill), in ns
+        self._clock = clock
+        self.latencies: dict[str, list[int]] = {"order_to_ack": [], "ack_to_fill": []}
         self.by_cloid: dict[int, OwnOrder] = {}
         self._by_order_id: dict[int, OwnOrder] = {}
         self._next_cloid = 1
@@ -80,6 +87,8 @@ class OrderTracker:
     def new(self, symbol_id: int, side: int, qty: int, price: int) -> OwnOrder:
         """Books a new order about to be sent; returns it with its cloid."""
         order = OwnOrder(self._next_cloid, symbol_id, int(side), price, qty, qty)
+        if self._clock is not None:
+            order.sent_ns = self._clock()
         self._next_cloid += 1
         self.by_cloid[order.cloid] = order
         return order
@@ -108,6 +117,9 @@ class OrderTracker:
                 return None
             order.order_id, order.state, order.price, order.leaves = ev.order_id, OrderState.OPEN, ev.price, ev.aux
             self._by_order_id[ev.order_id] = order
+            if self._clock is not None:
+                order.ack_ns = self._clock()
+                self.latencies["order_to_ack"].append(order.ack_ns - order.sent_ns)
             if order.deferred is not None:
                 self._ready.append(order)
             return self._update(t, order, ev, ev.qty, ev.aux)
@@ -130,6 +142,8 @@ class OrderTracker:
         if order is None:
             return None
         if t == _FILL:
+            if not order.filled and order.ack_ns:
+                self.latencies["ack_to_fill"].append(self._clock() - order.ack_ns if self._clock else 0)
             order.filled += ev.qty
             order.leaves = ev.aux
         elif t == _CANCELED:

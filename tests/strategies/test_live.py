@@ -149,6 +149,8 @@ def test_proptrade_strategy_run_attaches_quotes_and_prints_books_equal_to_the_en
     assert run.returncode == 0, run.stderr
     books = json.loads(run.stdout.strip().splitlines()[-1])
     assert books["quotes_sent"] > 0
+    acks = books["latency_us"]["order_to_ack"]
+    assert acks["n"] > 0 and 0 < acks["p50"] <= acks["p99"] <= acks["max"]
     with Client("mm_1", prefix=platform) as client:
         engine = client.request("position", client=client.client_id, symbol="SIM")
     assert (books["position"], books["cash_ticks"]) == (engine["position"], engine["cash"])

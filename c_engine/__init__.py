@@ -47,6 +47,19 @@ from ._wire import (
     Stp,
     Tif,
 )
+from .recording import (
+    RecordingError,
+    RecordingInfo,
+    RecordingSummary,
+    iter_recorded_binance,
+    iter_recorded_commands,
+    iter_recorded_lobster,
+    open_recording,
+    read_recorded_commands,
+    record_binance,
+    record_commands,
+    record_lobster,
+)
 
 if _TYPE_CHECKING:
     from ._engine import Book, Engine
@@ -95,6 +108,9 @@ __all__ = [
     "OrderType",
     "OutOfRangeError",
     "Position",
+    "RecordingError",
+    "RecordingInfo",
+    "RecordingSummary",
     "RejectReason",
     "SYMBOL_NONE",
     "Side",
@@ -104,5 +120,13 @@ __all__ = [
     "Tif",
     "Units",
     "UnknownSymbolError",
+    "iter_recorded_binance",
+    "iter_recorded_commands",
+    "iter_recorded_lobster",
+    "open_recording",
     "pack_new_order",
+    "read_recorded_commands",
+    "record_binance",
+    "record_commands",
+    "record_lobster",
 ]

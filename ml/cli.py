@@ -1,0 +1,199 @@
+"""``proptrade ml``: train, evaluate and export the short-term predictors.
+
+    proptrade ml train --data DATA [--kind K] [--target T] [--model KIND] --out models/NAME.onnx [--tiny]
+    proptrade ml eval --model models/NAME.onnx --data DATA [--kind K]
+
+``DATA`` is a LOBSTER message file (its order-book file beside it), a Parquet recording of engine commands,
+or ``synthetic:COMMANDS[:SEED]`` (``ml.data``). ``train`` cuts the data in time order (train, validation,
+test; ``ml.labels.time_split``), fits every model kind on the training rows, prints each one's metrics and the
+naive baselines' on the validation and test rows, exports the chosen kind to ONNX, checks that onnxruntime
+agrees with scikit-learn on the whole test set and prints that too. ``eval`` scores a model file on data it was
+not trained on (the same data hash is refused) and prints the same table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import time
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .data import DATA_KINDS, DataError, load_data
+from .dataset import TARGETS, Dataset, build_dataset, model_features
+from .export import ModelMeta, SpecMismatch, export_model, parity, to_onnx_bytes, versions
+from .features import FeatureSpec, to_float32
+from .labels import LabelParams, time_split
+from .models import MODEL_KINDS, baseline_predictions, evaluate, is_classifier, make_model
+
+__all__ = ["build_parser", "main", "metric_table", "train"]
+
+#: the metric columns of the table, per task
+_COLUMNS = {True: ("accuracy", "f1", "auc"), False: ("r2", "corr")}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="proptrade ml", description="short-term predictors: train, evaluate")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tr = sub.add_parser("train", help="train, evaluate and export a predictor")
+    tr.add_argument("--data", required=True, help="LOBSTER message file, commands .parquet, or synthetic:N[:SEED]")
+    tr.add_argument("--kind", choices=DATA_KINDS, help="the data's kind (default: from its name)")
+    tr.add_argument("--tick", type=int, default=100, help="LOBSTER tick in its price units (default 100: a cent)")
+    tr.add_argument("--target", choices=TARGETS, default="direction", help="what to predict (default direction)")
+    tr.add_argument("--model", choices=MODEL_KINDS, default="forest", help="the kind to export (default forest)")
+    tr.add_argument("--out", required=True, help="the model file to write (.onnx)")
+    tr.add_argument("--horizon", type=int, default=LabelParams.horizon, help="samples ahead of the return")
+    tr.add_argument("--flat-bps", type=float, default=LabelParams.flat_bps, help="the direction's flat band")
+    tr.add_argument("--fill-horizon", type=int, default=LabelParams.fill_horizon, help="adverse: fill window")
+    tr.add_argument("--markout", type=int, default=LabelParams.markout, help="adverse: samples after the fill")
+    tr.add_argument("--tiny", action="store_true", help="small models (seconds; for tests)")
+    tr.add_argument("--seed", type=int, default=0, help="the models' random seed")
+    ev = sub.add_parser("eval", help="metrics of a model file on data it never saw")
+    ev.add_argument("--model", required=True, help="the model file (.onnx)")
+    ev.add_argument("--data", required=True, help="LOBSTER message file, commands .parquet, or synthetic:N[:SEED]")
+    ev.add_argument("--kind", choices=DATA_KINDS, help="the data's kind (default: from its name)")
+    ev.add_argument("--tick", type=int, default=100, help="LOBSTER tick in its price units (default 100: a cent)")
+    return parser
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "-" if math.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def metric_table(metrics: dict[str, dict[str, dict[str, float]]], target: str) -> str:
+    """``metrics[split][row]``: one line per split and row (a model or a baseline), the task's columns."""
+    cols = _COLUMNS[is_classifier(target)]
+    lines = [f"{'split':<6} {'predictor':<14} {'rows':>8} " + " ".join(f"{c:>9}" for c in cols)]
+    for split, rows in metrics.items():
+        for name, m in rows.items():
+            cells = " ".join(f"{_fmt(m.get(c, math.nan)):>9}" for c in cols)
+            lines.append(f"{split:<6} {name:<14} {int(m.get('n', 0)):>8} {cells}")
+    return "\n".join(lines)
+
+
+def _last_return_column(spec: FeatureSpec, horizon: int) -> int:
+    """The model column of the past return over the label's horizon (or the nearest horizon the spec has)."""
+    h = min(spec.return_horizons, key=lambda r: (abs(r - horizon), r))
+    return model_features(spec).index(f"ret_{h}smp_bps")
+
+
+def _scores(pipeline: Any, x: npt.NDArray[np.float64], target: str) -> npt.NDArray[Any]:
+    x32 = to_float32(x)
+    scores: npt.NDArray[Any] = pipeline.predict_proba(x32) if is_classifier(target) else pipeline.predict(x32)
+    return scores
+
+
+def train(args: argparse.Namespace, out: Any = None) -> ModelMeta:
+    """``proptrade ml train``: fits, evaluates, exports; returns the written model's metadata."""
+    out = out or sys.stdout
+    params = LabelParams(args.horizon, args.flat_bps, args.fill_horizon, args.markout)
+    started = time.perf_counter()
+    data = load_data(args.data, args.kind, tick=args.tick)
+    ds = build_dataset(data, FeatureSpec(), params)
+    split = time_split(data.samples, params.reach)
+    target = args.target
+    x_tr, y_tr, _ = ds.xy(target, split.train)
+    if len(y_tr) == 0 or (is_classifier(target) and len(np.unique(y_tr)) < 2):
+        raise DataError(f"{args.data}: too few labelled training rows for {target} ({len(y_tr)})")
+    print(
+        f"data: {data.kind} {data.name} ({data.samples} samples, hash {data.data_hash}); target {target}; "
+        f"labels {params.as_dict()}; rows train {len(split.train)}, valid {len(split.valid)}, test "
+        f"{len(split.test)} (gap {params.reach}); read in {time.perf_counter() - started:.1f} s",
+        file=out,
+    )
+    last_col = _last_return_column(ds.spec, params.horizon)
+    fitted: dict[str, Any] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # convergence notes of the small models; their metrics say the rest
+        for kind in MODEL_KINDS:
+            t0 = time.perf_counter()
+            fitted[kind] = make_model(kind, target, tiny=args.tiny, seed=args.seed).fit(to_float32(x_tr), y_tr)
+            print(f"fitted {kind} in {time.perf_counter() - t0:.1f} s", file=out)
+    metrics = _metrics(ds, target, {"valid": split.valid, "test": split.test}, fitted, y_tr, last_col)
+    print(metric_table(metrics, target), file=out)
+    chosen = fitted[args.model]
+    names = model_features(ds.spec)
+    classes = [float(c) for c in getattr(chosen.steps[-1][1], "classes_", [])]
+    meta = ModelMeta(target, args.model, names, ds.spec.spec_hash(), ds.spec.to_json(), params.as_dict(), data.name,
+                     data.data_hash, {k: {r: m for r, m in v.items() if r in (args.model, "always flat",
+                     "last return")} for k, v in metrics.items()}, classes, versions())  # fmt: skip
+    x_te, _, _ = ds.xy(target, split.test)
+    check = parity(chosen, to_onnx_bytes(chosen, len(names), meta), x_te)
+    path = export_model(chosen, args.out, meta)
+    print(
+        f"exported {args.model} to {path}: onnxruntime vs scikit-learn on {check.rows} test rows: max abs "
+        f"{check.max_abs:.3g}, max rel {check.max_rel:.3g}, class mismatches {check.class_mismatches}",
+        file=out,
+    )
+    return meta
+
+
+def _metrics(
+    ds: Dataset,
+    target: str,
+    splits: dict[str, npt.NDArray[np.int64]],
+    models: dict[str, Any],
+    y_train: npt.NDArray[np.float64],
+    last_col: int,
+) -> dict[str, dict[str, dict[str, float]]]:
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for split, rows in splits.items():
+        x, y, _ = ds.xy(target, rows)
+        table: dict[str, dict[str, float]] = {}
+        classes = np.unique(y_train) if is_classifier(target) else None
+        for kind, model in models.items():
+            table[kind] = evaluate(target, y, _scores(model, x, target), getattr(model, "classes_", None))
+        for name, scores in baseline_predictions(target, y_train, x[:, last_col], ds.params.flat_bps, len(y)).items():
+            table[name] = evaluate(target, y, scores, classes)
+        out[split] = table
+    return out
+
+
+def evaluate_file(args: argparse.Namespace, out: Any = None) -> dict[str, dict[str, float]]:
+    """``proptrade ml eval``: the model file's metrics and the baselines' on all of ``--data``."""
+    out = out or sys.stdout
+    from .predictor import Predictor
+
+    predictor = Predictor(args.model)
+    meta = predictor.meta
+    data = load_data(args.data, args.kind, tick=args.tick)
+    if data.data_hash == meta.data_hash:
+        raise DataError(f"{args.data} is the data {args.model} was trained on (hash {data.data_hash}): evaluate it "
+                        "on data it never saw")  # fmt: skip
+    params = LabelParams(**meta.label_params)
+    ds = build_dataset(data, predictor.spec, params)
+    x, y, _ = ds.xy(meta.target)
+    session = predictor.session
+    (scores,) = session.run(predictor.outputs, {session.get_inputs()[0].name: to_float32(x)})
+    classes = np.array(meta.classes) if meta.classes else None
+    table = {meta.kind: evaluate(meta.target, y, scores, classes)}
+    trained = np.array(meta.classes)  # the baselines' "majority" is the evaluated data's own, said in the table
+    y_major = y if len(y) else trained
+    last_col = _last_return_column(ds.spec, params.horizon)
+    for name, s in baseline_predictions(meta.target, y_major, x[:, last_col], params.flat_bps, len(y)).items():
+        table[name] = evaluate(meta.target, y, s, np.unique(y_major) if classes is not None else None)
+    print(f"model: {args.model} ({meta.kind} {meta.target}, trained on {meta.data_name}, hash {meta.data_hash})",
+          file=out)  # fmt: skip
+    print(f"data: {data.kind} {data.name} ({data.samples} samples, hash {data.data_hash})", file=out)
+    print(metric_table({"eval": table}, meta.target), file=out)
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "train":
+            train(args)
+        else:
+            evaluate_file(args)
+    except (DataError, SpecMismatch, ValueError, OSError) as e:
+        print(f"proptrade ml {args.command}: {e}", file=sys.stderr)
+        return 2
+    return 0

@@ -41,7 +41,19 @@ from typing import Any, NoReturn
 
 from c_engine import EngineConfig  # pure Python: --help still works before the C build
 
-__all__ = ["FORWARDED", "build_parser", "main"]
+__all__ = [
+    "FORWARDED",
+    "OneLineParser",
+    "build_parser",
+    "count_arg",
+    "endpoint_arg",
+    "int_arg",
+    "main",
+    "number_arg",
+    "prefix_arg",
+    "seconds_arg",
+    "timeout_arg",
+]
 
 #: a usage error's message is cut to this many characters (an unrecognized argument may be megabytes)
 MAX_ERROR_CHARS = 400
@@ -49,8 +61,8 @@ MAX_ERROR_CHARS = 400
 MAX_TIMEOUT_S = 86_400.0
 #: the longest run or interval, in seconds: a year (Event.wait and sleep overflow far beyond it)
 MAX_SECONDS = 365 * 86_400.0
-#: a run's prefix: it names /dev/shm segments (NAME_MAX 255 with their suffixes) and the abstract socket
-#: ``@proptrade-{prefix}.ctl`` (108 bytes at most), so short, and no "/" nor anything a shell would mangle
+#: a run's prefix: it names /dev/shm segments (NAME_MAX 255 with their suffixes) and is part of the control
+#: socket's path (108 bytes at most), so short, and no "/" nor anything a shell would mangle
 PREFIX = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 #: ``proptrade ctl`` FIELD=VALUE: how deeply a JSON VALUE may nest (a control request is a flat object)
 MAX_FIELD_DEPTH = 32
@@ -70,75 +82,73 @@ FORWARDED = {
 }
 
 
-class _Parser(argparse.ArgumentParser):
+class OneLineParser(argparse.ArgumentParser):
     """An ``ArgumentParser`` whose usage error is one line on stderr, exit 2 (argparse prints its usage block
-    first: many lines for a subcommand with many options). Subparsers are of the same class."""
+    first: many lines for a subcommand with many options). Subparsers are of the same class. The packages
+    above hotpath build their command lines with it too."""
 
     def error(self, message: str) -> NoReturn:
-        text = " ".join(message.split())
-        if len(text) > MAX_ERROR_CHARS:
-            text = text[:MAX_ERROR_CHARS] + "..."
-        self.exit(2, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+        self.exit(2, f"{self.prog}: error: {_cut(' '.join(message.split()), MAX_ERROR_CHARS)} (see {self.prog} "
+                     "--help)\n")  # fmt: skip
 
 
-def _int(text: str, what: str) -> int:
-    try:
-        return int(text)
-    except ValueError:  # not an integer, or more digits than int() takes
-        shown = text if len(text) <= 40 else text[:40] + "..."
-        raise argparse.ArgumentTypeError(f"{shown!r} is not {what}") from None
+def _cut(text: str, chars: int = 40) -> str:
+    return text if len(text) <= chars else text[:chars] + "..."
 
 
-def _count(text: str) -> int:
-    """An integer >= 0 (a number of lines, mismatches, repetitions)."""
-    value = _int(text, "a count (an integer >= 0)")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a count (an integer >= 0)")
-    return value
+def int_arg(low: int, high: int, what: str = "an integer") -> Callable[[str], int]:
+    """An argparse ``type``: an integer in ``low .. high``, else an error naming the range."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:  # not an integer, or more digits than int() takes
+            value = low - 1
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"{_cut(text)!r} is not {what} in {low}..{high}")
+        return value
+
+    return parse
 
 
-def _number(text: str, low: float, high: float, *, low_included: bool) -> float:
-    bound = f"{'>=' if low_included else '>'} {low:g}"
-    shown = text if len(text) <= 40 else text[:40] + "..."
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and (value >= low if low_included else value > low) and value <= high):
-        raise argparse.ArgumentTypeError(f"{shown!r} is not a number of seconds {bound} and <= {high:.0f}")
-    return value
+def number_arg(low: float, high: float, *, low_open: bool = False, what: str = "a number") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number in ``low .. high`` (``low`` itself excluded with ``low_open``)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and (value > low if low_open else value >= low) and value <= high):
+            bound = f"{'>' if low_open else '>='} {low:g}"
+            raise argparse.ArgumentTypeError(f"{_cut(text)!r} is not {what} {bound} and <= {high:.15g}")
+        return value
+
+    return parse
 
 
-def _seconds(text: str) -> float:
-    """A duration in seconds, 0 included (0 = no limit, or no interval), at most MAX_SECONDS."""
-    return _number(text, 0.0, MAX_SECONDS, low_included=True)
+#: an integer >= 0 (a number of lines, mismatches, messages)
+count_arg = int_arg(0, (1 << 63) - 1, "a count")
+#: a duration in seconds, 0 included (0 = no limit, or no interval), at most MAX_SECONDS
+seconds_arg = number_arg(0.0, MAX_SECONDS, what="a number of seconds")
+#: a timeout in seconds: > 0 and at most MAX_TIMEOUT_S
+timeout_arg = number_arg(0.0, MAX_TIMEOUT_S, low_open=True, what="a number of seconds")
+_seed = int_arg(0, (1 << 64) - 1, "a seed")
 
 
-def _timeout(text: str) -> float:
-    """A timeout in seconds: > 0 and at most MAX_TIMEOUT_S."""
-    return _number(text, 0.0, MAX_TIMEOUT_S, low_included=False)
-
-
-def _seed(text: str) -> int:
-    value = _int(text, "a seed (an integer 0 .. 2^64 - 1)")
-    if not 0 <= value < 1 << 64:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a seed (an integer 0 .. 2^64 - 1)")
-    return value
-
-
-def _prefix(text: str) -> str:
+def prefix_arg(text: str) -> str:
+    """An argparse ``type``: a run's prefix (:data:`PREFIX`)."""
     if not PREFIX.fullmatch(text):
-        shown = text if len(text) <= 80 else text[:80] + "..."
-        raise argparse.ArgumentTypeError(f"{shown!r} is not a prefix (1-64 letters, digits, '_', '.' or '-', "
-                                         "starting with a letter or digit)")  # fmt: skip
+        raise argparse.ArgumentTypeError(f"{_cut(text, 80)!r} is not a prefix (1-64 letters, digits, '_', '.' or "
+                                         "'-', starting with a letter or digit)")  # fmt: skip
     return text
 
 
-def _endpoint(text: str) -> str:
+def endpoint_arg(text: str) -> str:
+    """An argparse ``type``: an endpoint a ZeroMQ REQ socket connects to (tcp, ipc or inproc)."""
     found = _ENDPOINT.fullmatch(text)
     if not found or (found.group("port") is not None and not 0 < int(found.group("port")) < 65536):
-        shown = text if len(text) <= 80 else text[:80] + "..."
-        raise argparse.ArgumentTypeError(f"{shown!r} is not an endpoint (tcp://HOST:PORT, ipc://PATH or "
+        raise argparse.ArgumentTypeError(f"{_cut(text, 80)!r} is not an endpoint (tcp://HOST:PORT, ipc://PATH or "
                                          "ipc://@NAME, inproc://NAME)")  # fmt: skip
     return text
 
@@ -159,9 +169,8 @@ def _depth(value: Any) -> int:
 def _field(text: str) -> str:
     """``proptrade ctl``'s FIELD=VALUE, checked; the text is passed on as it is (``hotpath.ctl`` parses it)."""
     key, sep, value = text.partition("=")
-    shown = text if len(text) <= 80 else text[:80] + "..."
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{shown!r} is not FIELD=VALUE")
+        raise argparse.ArgumentTypeError(f"{_cut(text, 80)!r} is not FIELD=VALUE")
     try:
         decoded = json.loads(value)
     except RecursionError:
@@ -187,7 +196,7 @@ def _engine_choice(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="proptrade", description="proptrade: matching engine and trading platform")
+    parser = OneLineParser(prog="proptrade", description="proptrade: matching engine and trading platform")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     engine = commands.add_parser("engine", help="run the matching engine on files")
@@ -215,7 +224,9 @@ def build_parser() -> argparse.ArgumentParser:
     lobster.add_argument("orderbook", metavar="ORDERBOOK.csv", help="LOBSTER order-book file of the same day")
     lobster.add_argument("--tick", type=int, default=100,
                          help="tick size in LOBSTER price units (dollars x 10000); default 100 = $0.01")  # fmt: skip
-    lobster.add_argument("--show", type=_count, default=5, metavar="N", help="print the first N mismatches (default 5)")
+    lobster.add_argument(
+        "--show", type=count_arg, default=5, metavar="N", help="print the first N mismatches (default 5)"
+    )
     _engine_choice(lobster)
     lobster.set_defaults(func=_lazy("c_engine.lobster"))
 
@@ -225,7 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
     binance.add_argument("--symbol", default="BTCUSDT", help="the contract (default BTCUSDT)")
     binance.add_argument("--tick", type=float, default=0.1, help="price tick (default 0.1)")
     binance.add_argument("--lot", type=float, default=0.001, help="quantity lot (default 0.001)")
-    binance.add_argument("--show", type=_count, default=5, metavar="N", help="print the first N mismatches (default 5)")
+    binance.add_argument(
+        "--show", type=count_arg, default=5, metavar="N", help="print the first N mismatches (default 5)"
+    )
     binance.set_defaults(func=_lazy("c_engine.binance"))
 
     journal = commands.add_parser("journal", help="read the engine process's command journal")
@@ -254,12 +267,12 @@ def build_parser() -> argparse.ArgumentParser:
     text = "print the live counters of running engines from their shared-memory control blocks"
     stats = commands.add_parser("stats", help=text, description=text)
     stats.add_argument(
-        "prefix", nargs="?", type=_prefix, help="the engine's segment prefix (default: every running engine)"
+        "prefix", nargs="?", type=prefix_arg, help="the engine's segment prefix (default: every running engine)"
     )
-    stats.add_argument("--interval", type=_seconds, default=0.0, metavar="S",
+    stats.add_argument("--interval", type=seconds_arg, default=0.0, metavar="S",
                        help="print again every S seconds, with rates (default: once)")  # fmt: skip
-    stats.add_argument("--count", type=_count, default=0, metavar="N", help="with --interval: stop after N lines")
-    stats.add_argument("--timeout", type=_timeout, default=2.0, metavar="S",
+    stats.add_argument("--count", type=count_arg, default=0, metavar="N", help="with --interval: stop after N lines")
+    stats.add_argument("--timeout", type=timeout_arg, default=2.0, metavar="S",
                        help="how long to wait for an engine's loop to show as running (default 2)")  # fmt: skip
     stats.set_defaults(func=_lazy("hotpath.stats"))
 
@@ -270,21 +283,23 @@ def build_parser() -> argparse.ArgumentParser:
         "fields", nargs="*", type=_field, metavar="FIELD=VALUE", help="request fields; a VALUE in JSON is parsed"
     )
     where = ctl.add_mutually_exclusive_group()
-    where.add_argument("--prefix", type=_prefix, help="the engine run's prefix (default: the one engine running here)")
-    where.add_argument("--endpoint", type=_endpoint, help="the engine's control endpoint")
-    ctl.add_argument("--timeout", type=_timeout, default=5.0, metavar="S", help="seconds to wait for the reply")
+    where.add_argument(
+        "--prefix", type=prefix_arg, help="the engine run's prefix (default: the one engine running here)"
+    )
+    where.add_argument("--endpoint", type=endpoint_arg, help="the engine's control endpoint")
+    ctl.add_argument("--timeout", type=timeout_arg, default=5.0, metavar="S", help="seconds to wait for the reply")
     ctl.set_defaults(func=_lazy("hotpath.ctl"))
 
     text = "start the platform (engine, bridge, agents) from a TOML config, show it live, stop it on Ctrl-C"
     up = commands.add_parser("up", help=text, description=text)
     up.add_argument("--config", metavar="FILE.toml", help="the platform config (default: the embedded one)")
-    up.add_argument("--seconds", type=_seconds, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
-    up.add_argument("--prefix", type=_prefix, help="shared-memory prefix of the run (default: pt_PID_RANDOM)")
+    up.add_argument("--seconds", type=seconds_arg, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
+    up.add_argument("--prefix", type=prefix_arg, help="shared-memory prefix of the run (default: pt_PID_RANDOM)")
     up.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
     up.set_defaults(func=_lazy("hotpath.launcher"))
 
     demo = commands.add_parser("demo", help="the in-process engine demo (no processes)")
-    demo.add_argument("--seconds", type=_seconds, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
+    demo.add_argument("--seconds", type=seconds_arg, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
     demo.add_argument("--seed", type=_seed, default=1, help="random seed (default 1)")
     demo.set_defaults(func=_lazy("c_engine.demo", "main"))
     for name, (_, text) in FORWARDED.items():

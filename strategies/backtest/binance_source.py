@@ -33,6 +33,7 @@ its time, are skipped; a sequence gap stops the book (the run reports it).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from os import PathLike
 from typing import Any
 
@@ -50,6 +51,8 @@ from c_engine import (
     Stp,
     SymbolConfig,
     Tif,
+    iter_recorded_binance,
+    open_recording,
 )
 from c_engine.binance import (
     BinanceReplay,
@@ -63,6 +66,13 @@ from c_engine.binance import (
 )
 
 from .own_orders import StrategyOrders
+
+
+def _is_recording(path: str | PathLike[str]) -> bool:
+    """A Parquet file (its magic bytes), i.e. a recording rather than a capture."""
+    with open(path, "rb") as f:
+        return f.read(4) == b"PAR1"
+
 
 __all__ = ["BinanceSource", "QUEUE_MODELS"]
 
@@ -112,7 +122,17 @@ class BinanceSource:
         self._config = symbol_config(symbol, tick, lot)
         snapshot: Snapshot | None = None
         timeline: list[tuple[int, int, int, Any]] = []
-        for i, msg in enumerate(iter_messages(path, symbol, tick, lot)):
+        records: Iterable[Any]
+        if _is_recording(path):  # c_engine.record_binance: the parsed records, read back far faster
+            info = open_recording(path)
+            if info.kind != "binance":
+                raise ValueError(f"{path}: a {info.kind} recording, not a Binance one")
+            symbol, tick, lot = str(info.params["symbol"]), float(info.params["tick"]), float(info.params["lot"])
+            self.symbol, self._config = symbol, symbol_config(symbol, tick, lot)
+            records = iter_recorded_binance(path)
+        else:
+            records = iter_messages(path, symbol, tick, lot)
+        for i, msg in enumerate(records):
             if isinstance(msg, Snapshot):
                 if snapshot is None:
                     snapshot = msg

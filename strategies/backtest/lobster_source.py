@@ -25,7 +25,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
-from c_engine import Command, Engine, Event, SymbolConfig
+from c_engine import Command, Engine, Event, SymbolConfig, iter_recorded_lobster, open_recording
 from c_engine.lobster import (
     LobsterReplay,
     LobsterReport,
@@ -60,16 +60,27 @@ class LobsterSource:
 
     name = "lobster"
 
-    def __init__(self, message: str | PathLike[str], orderbook: str | PathLike[str], *, tick: int = 100,
-                 max_messages: int | None = None) -> None:  # fmt: skip
-        self.message, self.orderbook, self.tick = Path(message), Path(orderbook), tick
-        self.symbol = self.message.name.split("_")[0] or "LOBSTER"
+    def __init__(self, message: str | PathLike[str], orderbook: str | PathLike[str] | None = None, *,
+                 tick: int = 100, max_messages: int | None = None) -> None:  # fmt: skip
+        """The two LOBSTER files, or one recording of them (``c_engine.record_lobster``: ``orderbook`` None),
+        which is read back far faster than the CSVs are parsed."""
+        self.message, self.tick = Path(message), tick
+        if orderbook is None:
+            info = open_recording(self.message)
+            if info.kind != "lobster":
+                raise ValueError(f"{message}: a {info.kind} recording, not a LOBSTER one")
+            self.symbol, self.tick = info.symbols[0].name, int(info.params["tick"])
+            self._messages, self._lines = iter_recorded_lobster(self.message)
+            self.orderbook = self.message
+        else:
+            self.orderbook = Path(orderbook)
+            self.symbol = self.message.name.split("_")[0] or "LOBSTER"
+            self._messages = iter_messages(self.message, tick)
+            self._lines = iter_book_lines(self.orderbook)
         self.max_messages = max_messages
         self.orders = StrategyOrders()
         self.replay: LobsterReplay | None = None
         self.executed = 0
-        self._messages = iter_messages(self.message, tick)
-        self._lines = iter_book_lines(self.orderbook)
         self._next: Any = None
         self._previous: list[int] = []
 

@@ -154,3 +154,16 @@ def test_the_sample_replays_with_a_maker_attached_with_no_gap_and_books_equal_to
     engine = venue.engine.position(venue.client_id, 0)
     state = venue.accounting.state(venue.client_id, 0)
     assert (state.position, state.cash_ticks) == (engine.position, engine.cash)
+
+
+def test_a_recording_of_the_capture_replays_exactly_as_the_capture_does(tmp_path: Path) -> None:
+    from c_engine import record_binance
+
+    capture = _cancels_case().write(tmp_path / "capture.txt")
+    record_binance(capture, tmp_path / "capture.parquet", symbol="BTCUSDT", tick=0.1, lot=0.001)
+    fills = []
+    for path in (capture, tmp_path / "capture.parquet"):
+        strategy = OneBid()
+        BacktestVenue(strategy, BinanceSource(path, queue="power:1"), _config()).run()
+        fills.append(strategy.filled())
+    assert fills[0] == fills[1] == [(10, 6000)]

@@ -126,3 +126,17 @@ def test_with_a_maker_attached_the_full_goog_day_still_reproduces_every_recorded
     assert report is not None
     assert (report.rows_compared, report.mismatches, len(report.anomalies)) == (147_915, 0, 0)
     assert fills > 1000
+
+
+def test_a_recording_of_the_files_replays_exactly_as_the_files_do(tmp_path: Path) -> None:
+    from c_engine import record_lobster
+
+    paths = [LOBSTER / f for f in AAPL]
+    if not all(p.exists() for p in paths):
+        pytest.skip(f"LOBSTER files not found in {LOBSTER} (the shared data folder beside the project)")
+    record_lobster(paths[0], paths[1], tmp_path / "aapl.parquet")
+    results = []
+    for source in (LobsterSource(*paths), LobsterSource(tmp_path / "aapl.parquet")):
+        result = BacktestVenue(_maker(source.symbol, 100), source, _config(100_000)).run()
+        results.append((source.symbol, [tuple(f) for f in result.fills], result.records.tobytes()))
+    assert results[0] == results[1] and results[0][1]

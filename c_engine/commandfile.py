@@ -68,6 +68,7 @@ __all__ = [
     "load_limits",
     "load_symbols",
     "parse_command",
+    "read_toml",
 ]
 
 StrPath = str | PathLike[str]
@@ -467,6 +468,14 @@ class _TomlFile:
         if unknown:
             shown = f"[{'.'.join(table)}]" if table else "top level"
             raise self.error(f"{shown}: unknown key {unknown[0]!r} (known: {', '.join(allowed)})", table, unknown[0])
+
+
+def read_toml(path: StrPath) -> dict[str, Any]:
+    """A TOML file's document; :class:`ConfigFileError` naming the file, and the line where one is known, for a
+    file that cannot be read, bytes that are not UTF-8 and TOML that is invalid or that ``tomllib`` cannot
+    read (nested too deeply, an integer of more digits than ``int()`` takes). For any config file a command
+    line names: its error is one line."""
+    return _TomlFile(path).doc
 
 
 def _parse_toml(data: bytes, path: StrPath) -> tuple[str, dict[str, Any]]:

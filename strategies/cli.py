@@ -27,7 +27,9 @@ import threading
 import tomllib
 from typing import Any
 
+from c_engine.commandfile import ConfigFileError, read_toml
 from hotpath import ControlError
+from hotpath.cli import OneLineParser, endpoint_arg, number_arg, prefix_arg, seconds_arg
 
 from .registry import STRATEGIES, StrategyError, build_strategy, flag_name, parameter_fields, strategy_params
 
@@ -50,7 +52,7 @@ def _all_parameter_flags() -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="proptrade strategy", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="proptrade strategy", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("list", help="the strategies and their parameters with defaults")
     run = commands.add_parser("run", help="run a strategy against a running platform")
@@ -60,13 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--client", type=_account, dest="account_alias", help=argparse.SUPPRESS)  # the launcher's
     run.add_argument("--symbol", help="the symbol to quote (default: the platform's only symbol)")
     where = run.add_mutually_exclusive_group()
-    where.add_argument("--prefix", help="the platform run's prefix (default: the one running here)")
-    where.add_argument("--endpoint", help="the engine's control endpoint")
+    where.add_argument("--prefix", type=prefix_arg, help="the platform run's prefix (default: the one running here)")
+    where.add_argument("--endpoint", type=endpoint_arg, help="the engine's control endpoint")
     run.add_argument("--config", metavar="PARAMS.toml", help="a [strategy] table of parameters")
-    run.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0: until signalled)")
+    run.add_argument("--seconds", type=seconds_arg, default=0.0, help="stop after this long (0: until signalled)")
     run.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    run.add_argument("--maker-fee-bps", type=float, default=0.0, help="for the strategy's own books")
-    run.add_argument("--taker-fee-bps", type=float, default=0.0, help="for the strategy's own books")
+    bps = number_arg(-10_000.0, 10_000.0, what="basis points")
+    run.add_argument("--maker-fee-bps", type=bps, default=0.0, help="for the strategy's own books")
+    run.add_argument("--taker-fee-bps", type=bps, default=0.0, help="for the strategy's own books")
     params = run.add_argument_group("strategy parameters (human units; seconds for intervals)")
     for field, text in _all_parameter_flags().items():
         params.add_argument(f"--{flag_name(field)}", dest=f"param_{field}", type=float, metavar="X", help=text)
@@ -85,10 +88,16 @@ def _list() -> int:
 def _values(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if args.config:
-        with open(args.config, "rb") as f:
-            table = tomllib.load(f).get("strategy", {})
+        try:  # one line naming the file and line, for bytes that are not UTF-8 or TOML tomllib cannot read too
+            table = read_toml(args.config).get("strategy", {})
+        except ConfigFileError as e:
+            raise StrategyError(str(e)) from None
         if not isinstance(table, dict):
             raise StrategyError(f"{args.config}: [strategy] must be a table")
+        for key, value in table.items():
+            if type(value) is int and not -(2**53) <= value <= 2**53:  # no float holds it: no parameter takes it
+                raise StrategyError(f"{args.config}: [strategy] {key}: an integer of {len(str(abs(value)))} digits, "
+                                    "beyond any parameter's range")  # fmt: skip
         values.update({k: v for k, v in table.items() if k != "name"})
     for key, value in vars(args).items():
         if key.startswith("param_") and value is not None:
@@ -121,7 +130,11 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with Client(account, prefix=args.prefix, endpoint=args.endpoint) as client:
+    try:
+        client = Client(account, prefix=args.prefix, endpoint=args.endpoint)
+    except ValueError as e:  # neither a prefix nor an endpoint, or a prefix whose socket path is too long
+        raise StrategyError(str(e)) from None
+    with client:
         names = client.symbol_names
         symbol = args.symbol or (next(iter(names.values())) if len(names) == 1 else None)
         if symbol is None:

@@ -1,0 +1,123 @@
+"""RL environment throughput, single and vectorised, on both envs.
+
+::
+
+    .venv/bin/python bench/rl_bench.py [--steps 20000] [--runs 5] [--seed 1] [--json OUT.json]
+
+Each figure is the median of ``--runs`` timed runs after one untimed warm-up run, with ``time.perf_counter_ns``
+around whole loops (no per-step clock reads). Actions are drawn before the clock starts.
+
+- *engine env, single*: ``EngineMarketEnv.step`` called directly (no gymnasium wrappers), resets included
+  (an episode's reset builds a fresh engine and warms its book), with uniform random actions (both quotes move
+  nearly every step: a modify per side per step, the worst case) and with one constant action (quotes move only
+  when the mid does);
+- *engine env, vectorised*: SB3's ``DummyVecEnv`` of 4 envs in this process, and ``SubprocVecEnv`` of 2 (one
+  process per core of these machines): env steps per second over all envs;
+- *AS env*: ``ASMarketEnv`` single, and ``ASVecEnv`` of 256 paths in numpy;
+
+Prints the parameters, the CPU model and the commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_common import cpu_model, git_commit  # noqa: E402
+from ml.rl import ASMarketEnv, EngineMarketEnv, make_vec_env  # noqa: E402
+
+#: the files whose changes the commit label reports as dirty
+SOURCES = ("ml/rl", "bench/rl_bench.py", "c_engine/flow.py", "ml/features", "strategies/as_model.py")
+
+
+def median_rate(fn: Callable[[], int], runs: int) -> float:
+    """Median of ``runs`` timed calls of ``fn`` (which returns how many steps it took), in steps per second."""
+    fn()
+    rates = []
+    for _ in range(runs):
+        t0 = time.perf_counter_ns()
+        n = fn()
+        rates.append(n / ((time.perf_counter_ns() - t0) / 1e9))
+    return statistics.median(rates)
+
+
+def single_env_rate(env: Any, actions: np.ndarray, seed: int, runs: int) -> float:
+    def run() -> int:
+        env.reset(seed=seed)
+        step = env.step
+        for a in actions:
+            _, _, term, trunc, _ = step(a)
+            if term or trunc:
+                env.reset()
+        return len(actions)
+
+    return median_rate(run, runs)
+
+
+def vec_env_rate(venv: Any, actions: np.ndarray, runs: int) -> float:
+    def run() -> int:
+        venv.reset()
+        for a in actions:
+            venv.step(a)
+        return len(actions) * int(venv.num_envs)
+
+    return median_rate(run, runs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=20_000, help="steps per timed run (single envs)")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", type=Path, help="write the figures here too")
+    args = parser.parse_args(argv)
+    rng = np.random.default_rng(args.seed)
+    print(f"rl_bench: steps {args.steps}, runs {args.runs} (median), seed {args.seed}")
+    print(f"cpu: {cpu_model()}; commit {git_commit(*SOURCES)}")
+    results: dict[str, float] = {}
+
+    engine = EngineMarketEnv()
+    random3 = rng.uniform(-1, 1, (args.steps, 3)).astype(np.float32)
+    const3 = np.tile(engine.encode_quote(1.5, 1.5, 5), (args.steps, 1))
+    results["engine_single_random_steps_s"] = single_env_rate(engine, random3, args.seed, args.runs)
+    results["engine_single_constant_steps_s"] = single_env_rate(engine, const3, args.seed, args.runs)
+    t0 = time.perf_counter_ns()
+    for i in range(20):
+        engine.reset(seed=i)
+    results["engine_reset_ms"] = (time.perf_counter_ns() - t0) / 20 / 1e6
+
+    vec_steps = max(args.steps // 4, 100)
+    for label, n, sub in (("engine_dummy4", 4, False), ("engine_subproc2", 2, True)):
+        venv = make_vec_env("engine", n, seed=args.seed, subprocess=sub)
+        actions = rng.uniform(-1, 1, (vec_steps, n, 3)).astype(np.float32)
+        results[f"{label}_random_steps_s"] = vec_env_rate(venv, actions, args.runs)
+        venv.close()
+
+    as_env = ASMarketEnv()
+    random2 = rng.uniform(-1, 1, (args.steps, 2)).astype(np.float32)
+    results["as_single_random_steps_s"] = single_env_rate(as_env, random2, args.seed, args.runs)
+    as_vec = make_vec_env("as", 256, seed=args.seed)
+    as_actions = rng.uniform(-1, 1, (max(args.steps // 50, 50), 256, 2)).astype(np.float32)
+    results["as_vec256_random_steps_s"] = vec_env_rate(as_vec, as_actions, args.runs)
+
+    width = max(len(k) for k in results)
+    for key, value in results.items():
+        print(f"  {key:<{width}}  {value:12,.1f}")
+    if args.json:
+        args.json.write_text(json.dumps({"params": vars(args) | {"json": str(args.json)}, "results": results,
+                                         "cpu": cpu_model(), "commit": git_commit(*SOURCES)}, indent=1))  # fmt: skip
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -24,9 +24,18 @@ import sys
 import tomllib
 from typing import Any
 
+from c_engine.commandfile import ConfigFileError, read_toml
+from c_engine.lobster import MAX_TICK
+from hotpath.cli import OneLineParser, int_arg, number_arg
+
 from .registry import STRATEGIES, StrategyError, build_strategy, flag_name, parameter_fields
 
 __all__ = ["build_parser", "main", "make_source", "run_backtest"]
+
+
+#: latencies: 0 .. a day, in microseconds
+_MICROSECONDS = number_arg(0.0, 86_400e6, what="microseconds")
+_BPS = number_arg(-10_000.0, 10_000.0, what="basis points")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -34,15 +43,17 @@ def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="PARAMS.toml", help="a [strategy] table of parameters (flags win)")
     parser.add_argument("--report", metavar="DIR", help="write summary.json and PNG plots here")
     lat = parser.add_argument_group("fill assumptions (printed with every result)")
-    lat.add_argument("--entry-latency-us", type=float, default=100.0, help="strategy -> engine (default 100)")
-    lat.add_argument("--response-latency-us", type=float, default=100.0,
+    lat.add_argument("--entry-latency-us", type=_MICROSECONDS, default=100.0, help="strategy -> engine (default 100)")
+    lat.add_argument("--response-latency-us", type=_MICROSECONDS, default=100.0,
                      help="engine -> strategy, own events (default 100)")  # fmt: skip
-    lat.add_argument("--md-latency-us", type=float, default=100.0, help="engine -> strategy, market data (100)")
-    lat.add_argument("--maker-fee-bps", type=float, default=0.0, help="negative: a rebate (default 0)")
-    lat.add_argument("--taker-fee-bps", type=float, default=0.0, help="(default 0)")
-    lat.add_argument("--multiplier", type=float, default=1.0, help="currency per price unit per size unit")
+    lat.add_argument("--md-latency-us", type=_MICROSECONDS, default=100.0, help="engine -> strategy, market data (100)")
+    lat.add_argument("--maker-fee-bps", type=_BPS, default=0.0, help="negative: a rebate (default 0)")
+    lat.add_argument("--taker-fee-bps", type=_BPS, default=0.0, help="(default 0)")
+    lat.add_argument("--multiplier", type=number_arg(0.0, 1e12, low_open=True), default=1.0,
+                     help="currency per price unit per size unit")  # fmt: skip
     lat.add_argument("--currency", default="USD")
-    lat.add_argument("--record-interval", type=float, default=1.0, metavar="S",
+    lat.add_argument("--record-interval", type=number_arg(0.0, 365 * 86_400.0, low_open=True, what="seconds"),
+                     default=1.0, metavar="S",
                      help="seconds of data time between PnL records (default 1)")  # fmt: skip
     params = parser.add_argument_group("strategy parameters (human units; seconds for intervals)")
     seen: set[str] = set()
@@ -55,21 +66,24 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="proptrade backtest", description=__doc__.split("\n\n")[0])
+    parser = OneLineParser(prog="proptrade backtest", description=__doc__.split("\n\n")[0])
     kinds = parser.add_subparsers(dest="kind", metavar="SOURCE", required=True)
     syn = kinds.add_parser("synthetic", help="the seeded synthetic order flow")
-    syn.add_argument("--messages", type=int, default=200_000)
-    syn.add_argument("--seed", type=int, default=1)
-    syn.add_argument("--mean-gap-us", type=float, default=1000.0, help="mean time between messages (default 1000)")
+    syn.add_argument("--messages", type=int_arg(1, 1 << 40, "a number of messages"), default=200_000)
+    syn.add_argument("--seed", type=int_arg(0, (1 << 64) - 1, "a seed"), default=1)
+    syn.add_argument("--mean-gap-us", type=number_arg(0.0, 86_400e6, low_open=True, what="microseconds"),
+                     default=1000.0, help="mean time between messages (default 1000)")  # fmt: skip
     lob = kinds.add_parser("lobster", help="a LOBSTER day, order by order")
     lob.add_argument("message", metavar="MESSAGE.csv")
     lob.add_argument("orderbook", metavar="ORDERBOOK.csv")
-    lob.add_argument("--tick", type=int, default=100, help="tick in LOBSTER price units (default 100 = $0.01)")
+    lob.add_argument("--tick", type=int_arg(1, MAX_TICK, "a tick"), default=100,
+                     help="tick in LOBSTER price units (default 100 = $0.01)")  # fmt: skip
     bn = kinds.add_parser("binance", help="a Binance USD-M capture (depth diffs, trades, bookTicker)")
     bn.add_argument("capture", metavar="CAPTURE")
     bn.add_argument("--symbol", default="BTCUSDT")
-    bn.add_argument("--tick", type=float, default=0.1)
-    bn.add_argument("--lot", type=float, default=0.001)
+    step = number_arg(1e-12, 1e9, what="a step")
+    bn.add_argument("--tick", type=step, default=0.1)
+    bn.add_argument("--lot", type=step, default=0.001)
     bn.add_argument("--queue", default="risk_averse",
                     help="how a shrinking level moves the strategy's queue place: risk_averse (cancels behind "
                          "it), optimistic (cancels ahead), power:N (a share N-th power of the quantity "
@@ -106,10 +120,16 @@ def make_source(args: argparse.Namespace) -> Any:
 def _values(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if args.config:
-        with open(args.config, "rb") as f:
-            table = tomllib.load(f).get("strategy", {})
+        try:  # one line naming the file and line, for bytes that are not UTF-8 or TOML tomllib cannot read too
+            table = read_toml(args.config).get("strategy", {})
+        except ConfigFileError as e:
+            raise StrategyError(str(e)) from None
         if not isinstance(table, dict):
             raise StrategyError(f"{args.config}: [strategy] must be a table")
+        for key, value in table.items():
+            if type(value) is int and not -(2**53) <= value <= 2**53:  # no float holds it: no parameter takes it
+                raise StrategyError(f"{args.config}: [strategy] {key}: an integer of {len(str(abs(value)))} digits, "
+                                    "beyond any parameter's range")  # fmt: skip
         values.update({k: v for k, v in table.items() if k != "name"})
     for key, value in vars(args).items():
         if key.startswith("param_") and value is not None:

@@ -2,13 +2,16 @@
 
     proptrade ml train --data DATA [--kind K] [--target T] [--model KIND] --out models/NAME.onnx [--tiny]
     proptrade ml eval --model models/NAME.onnx --data DATA [--kind K]
+    proptrade ml backtest [--model M] [--adverse-model A] --data DATA [--weight W] [--widen P] [--latency-us L]
 
 ``DATA`` is a LOBSTER message file (its order-book file beside it), a Parquet recording of engine commands,
 or ``synthetic:COMMANDS[:SEED]`` (``ml.data``). ``train`` cuts the data in time order (train, validation,
 test; ``ml.labels.time_split``), fits every model kind on the training rows, prints each one's metrics and the
 naive baselines' on the validation and test rows, exports the chosen kind to ONNX, checks that onnxruntime
 agrees with scikit-learn on the whole test set and prints that too. ``eval`` scores a model file on data it was
-not trained on (the same data hash is refused) and prints the same table.
+not trained on (the same data hash is refused) and prints the same table. ``backtest`` runs the predictor maker
+and the plain inventory-skew maker on the same market (``ml.backtest.compare``; ``DATA`` here is
+``synthetic:N[:SEED]`` or a LOBSTER message file) and prints PnL, Sharpe, fills and adverse selection.
 """
 
 from __future__ import annotations
@@ -18,13 +21,13 @@ import math
 import sys
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from .data import DATA_KINDS, DataError, load_data
+from .data import DATA_KINDS, DataError, load_data, parse_synthetic
 from .dataset import TARGETS, Dataset, build_dataset, model_features
 from .export import ModelMeta, SpecMismatch, export_model, parity, to_onnx_bytes, versions
 from .features import FeatureSpec, to_float32
@@ -58,7 +61,59 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", required=True, help="LOBSTER message file, commands .parquet, or synthetic:N[:SEED]")
     ev.add_argument("--kind", choices=DATA_KINDS, help="the data's kind (default: from its name)")
     ev.add_argument("--tick", type=int, default=100, help="LOBSTER tick in its price units (default 100: a cent)")
+    bt = sub.add_parser("backtest", help="the predictor maker against the inventory-skew maker")
+    bt.add_argument("--model", help="the signal model (return or direction)")
+    bt.add_argument("--adverse-model", help="the adverse-selection model")
+    bt.add_argument("--data", required=True, help="synthetic:N[:SEED] or a LOBSTER message file")
+    bt.add_argument("--tick", type=int, default=100, help="LOBSTER tick in its price units (default 100: a cent)")
+    bt.add_argument("--weight", type=float, default=1.0, help="signal_weight (default 1)")
+    bt.add_argument("--widen", type=float, default=0.02, help="adverse_widen, price units (default 0.02)")
+    bt.add_argument("--half-spread", type=float, default=0.02, help="both makers' half spread (default 0.02)")
+    bt.add_argument("--latency-us", type=float, default=10.0, help="each way, constant (default 10)")
     return parser
+
+
+def backtest(args: argparse.Namespace, out: Any = None) -> dict[str, dict[str, float]]:
+    """``proptrade ml backtest``: both makers on the same data; returns their summary rows."""
+    from strategies.backtest import MarketSource
+
+    from .backtest import compare, default_config, summary_row
+    from .predictor import Predictor
+    from .predictor_maker import PredictorMakerParams
+
+    out = out or sys.stdout
+    signal = Predictor(args.model) if args.model else None
+    adverse = Predictor(args.adverse_model) if args.adverse_model else None
+    name = args.data
+    make: Callable[[], MarketSource]
+    if name.startswith("synthetic:"):
+        from strategies.backtest import SyntheticSource
+
+        n, seed = parse_synthetic(name)
+        symbol, make = "SYN", lambda: SyntheticSource(n, seed=seed)
+    else:
+        from pathlib import Path
+
+        from strategies.backtest.lobster_source import LobsterSource
+
+        message = Path(name)
+        orderbook = message.with_name(message.name.replace("message", "orderbook"))
+        symbol = message.name.split("_")[0]
+        make = lambda: LobsterSource(message, orderbook, tick=args.tick)  # noqa: E731
+    for model in (signal, adverse):
+        if model is not None and name == model.meta.data_name:
+            raise DataError(f"{name} is the data {model.path} was trained on: backtest on data it never saw")
+    params = PredictorMakerParams(symbol=symbol, half_spread=args.half_spread, signal_weight=args.weight,
+                                  adverse_widen=args.widen)  # fmt: skip
+    config = default_config(args.latency_us)
+    rows = {k: summary_row(v) for k, v in compare(make, params, signal, adverse, config).items()}
+    print(f"data: {name}; " + "; ".join(config.describe()), file=out)
+    print(f"predictor: signal {args.model}, adverse {args.adverse_model}, {params}", file=out)
+    cols = list(next(iter(rows.values())))
+    print(f"{'maker':<16}" + "".join(f"{c:>14}" for c in cols), file=out)
+    for maker, row in rows.items():
+        print(f"{maker:<16}" + "".join(f"{_fmt(row[c]):>14}" for c in cols), file=out)
+    return rows
 
 
 def _fmt(value: Any) -> str:
@@ -191,8 +246,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             train(args)
-        else:
+        elif args.command == "eval":
             evaluate_file(args)
+        else:
+            backtest(args)
     except (DataError, SpecMismatch, ValueError, OSError) as e:
         print(f"proptrade ml {args.command}: {e}", file=sys.stderr)
         return 2

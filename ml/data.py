@@ -35,7 +35,7 @@ from c_engine import COMMAND_DTYPE, EVENT_DTYPE, SymbolConfig
 
 from .features import BookSeries, SyntheticSession, TradeSeries, lobster_batch_inputs, synthetic_batch_inputs
 
-__all__ = ["DATA_KINDS", "DataError", "MarketData", "data_kind", "load_data", "load_synthetic"]
+__all__ = ["DATA_KINDS", "DataError", "MarketData", "data_kind", "load_data", "load_synthetic", "parse_synthetic"]
 
 #: the data kinds ``load_data`` reads
 DATA_KINDS = ("lobster", "synthetic", "commands")
@@ -79,7 +79,7 @@ def load_data(name: str, kind: str | None = None, *, tick: int = 100) -> MarketD
     its price units (100: one cent)."""
     kind = kind or data_kind(name)
     if kind == "synthetic":
-        n, seed = _synthetic_args(name)
+        n, seed = parse_synthetic(name)
         return load_synthetic(n, seed)
     if kind == "lobster":
         return _load_lobster(Path(name), tick)
@@ -88,7 +88,8 @@ def load_data(name: str, kind: str | None = None, *, tick: int = 100) -> MarketD
     raise DataError(f"unknown data kind {kind!r}; choose one of {', '.join(DATA_KINDS)}")
 
 
-def _synthetic_args(name: str) -> tuple[int, int]:
+def parse_synthetic(name: str) -> tuple[int, int]:
+    """(commands, seed) of a name ``synthetic:COMMANDS[:SEED]``."""
     parts = name.removeprefix(SYNTHETIC_PREFIX).split(":")
     try:
         n = int(parts[0])

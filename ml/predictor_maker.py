@@ -1,0 +1,155 @@
+"""``PredictorMaker``: the inventory-skew maker, its quotes moved by a predicted return and widened on predicted
+adverse selection.
+
+At each book change it brings its ``IncrementalFeatures`` up to date, takes a feature row (a sample point),
+runs its models on it (``ml.predictor.Predictor``: one onnxruntime call each) and requotes:
+
+    centre = fair - skew x position + shift,   shift = clip(signal_weight x m, +-max_shift)
+    half spread = half_spread + adverse_widen x P(adverse)
+
+``m`` is the signal model's move in ticks: for a return model its predicted return applied to fair value
+(``1e-4 x r_bps x fair``), for a direction model ``P(up) - P(down)`` (ticks per unit of that difference). Sizes
+follow the inventory-skew maker's rule. With ``signal_weight = 0`` and ``adverse_widen = 0`` it quotes exactly
+as ``InventorySkewMaker`` (a test holds them to identical fills), so a backtest of the two isolates what the
+predictions add. Fills and timers requote with the latest predictions.
+
+Where its features come from: the trading interface gives a strategy the book (``trading.book(sid)``, an
+``L2Book``), its trades and its own order events, not the engine's BOOK_DELTAs. So each ``on_book`` diffs the
+book's top ``spec.depth`` levels a side against the previous call's and feeds the changed levels (a level that
+left the window as qty 0) to the features as deltas. Every feature but the queue proxy reads only those levels,
+so the row is the one the engine's deltas would give at the same sample points; the queue proxy sees only own
+orders within the window. The sample points are the ``on_book`` calls (one per command whose market data
+changed the book, as the venue batches it); trades and samples are timed with ``trading.now_ns()``, the
+strategy's clock, which a constant market-data delay shifts as a whole. The book the strategy sees includes
+its own quotes, as the live BOOK_DELTA stream does.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from dataclasses import dataclass
+
+from c_engine import EventType, Side
+from strategies.interface import OrderUpdate, PublicTrade, Trading
+from strategies.makers import InventorySkewParams, Quotes, QuotingStrategy
+
+from .features import FeatureSpec, IncrementalFeatures
+from .predictor import Predictor
+
+__all__ = ["PredictorMaker", "PredictorMakerParams"]
+
+_BUY, _SELL = int(Side.BUY), int(Side.SELL)
+_ACK, _FILL, _CANCELED, _MODIFIED = (int(EventType.ACK), int(EventType.FILL), int(EventType.CANCELED),
+                                     int(EventType.MODIFIED))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class PredictorMakerParams(InventorySkewParams):
+    #: how far the signal moves the quotes' centre: a fraction of the predicted move (return model) or ticks per
+    #: unit of P(up) - P(down) (direction model)
+    signal_weight: float = 1.0
+    #: the most the signal may move the centre, in price units
+    max_shift: float = 0.02
+    #: price units added to each half spread at P(adverse) = 1
+    adverse_widen: float = 0.02
+
+
+class PredictorMaker(QuotingStrategy):
+    """See the module docstring. ``signal`` (return or direction model) and ``adverse`` are optional."""
+
+    name = "predictor"
+
+    def __init__(
+        self,
+        params: PredictorMakerParams,
+        signal: Predictor | None = None,
+        adverse: Predictor | None = None,
+        spec: FeatureSpec | None = None,
+    ) -> None:
+        super().__init__(params)
+        self.p = params
+        self.signal = signal
+        self.adverse = adverse
+        for model, allowed in ((signal, ("return", "direction")), (adverse, ("adverse",))):
+            if model is not None and model.target not in allowed:
+                raise ValueError(f"{model.path} predicts {model.target}; this slot takes {' or '.join(allowed)}")
+        self.spec = spec or (signal.spec if signal else adverse.spec if adverse else FeatureSpec())
+        self.features = IncrementalFeatures(self.spec)
+        self._window: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        #: the latest signal score and adverse probability (0 before the first prediction)
+        self.score = 0.0
+        self.p_adverse = 0.0
+        self.decisions = 0
+        #: when set to a list, each book decision's duration (features + inference + quote), ns
+        self.decision_ns: list[int] | None = None
+
+    # --- features from what the interface shows ------------------------------------------------------------
+
+    def on_trade(self, trading: Trading, trade: PublicTrade) -> None:
+        if trade.symbol_id == self.sid:
+            self.features.on_trade(trade.aggressor, trade.price, trade.qty, trading.now_ns())
+
+    def on_order(self, trading: Trading, update: OrderUpdate) -> None:
+        if update.symbol_id == self.sid and update.order_id:
+            f, t = self.features, update.type
+            if t == _ACK:
+                f.on_own_ack(update.order_id, update.side, update.price, update.leaves)
+            elif t == _FILL or t == _CANCELED:
+                f.on_own_fill(update.order_id, update.leaves)
+            elif t == _MODIFIED:
+                f.on_own_modified(update.order_id, update.price, update.leaves)
+        super().on_order(trading, update)
+
+    def _feed_book(self, trading: Trading) -> None:
+        book = trading.book(self.sid)
+        depth = self.spec.depth
+        f = self.features
+        for side, levels, pick in ((_BUY, book.bids, heapq.nlargest), (_SELL, book.asks, heapq.nsmallest)):
+            old = self._window[0 if side == _BUY else 1]
+            top = pick(depth, levels)
+            new = {p: levels[p][0] for p in top}
+            for p in old:
+                if p not in new:
+                    f.on_book_delta(side, p, 0)
+            for p, q in new.items():
+                if old.get(p) != q:
+                    f.on_book_delta(side, p, q)
+            old.clear()
+            old.update(new)
+
+    def on_book(self, trading: Trading, symbol_id: int) -> None:
+        if symbol_id != self.sid:
+            return
+        started = time.perf_counter_ns() if self.decision_ns is not None else 0
+        self._feed_book(trading)
+        row = self.features.sample(trading.now_ns())
+        if self.signal is not None:
+            self.score = self.signal.score(row)
+        if self.adverse is not None:
+            self.p_adverse = self.adverse.score(row)
+        self.decisions += 1
+        self.requote(trading)
+        if self.decision_ns is not None:
+            self.decision_ns.append(time.perf_counter_ns() - started)
+
+    # --- the quotes ---------------------------------------------------------------------------------------
+
+    def shift_ticks(self, trading: Trading, fair: float) -> float:
+        """The signal's move of the centre (ticks), clipped."""
+        if self.signal is None:
+            return 0.0
+        move = 1e-4 * self.score * fair if self.signal.target == "return" else self.score
+        cap = self.p.max_shift / trading.units(self.sid).tick
+        return max(-cap, min(cap, self.p.signal_weight * move))
+
+    def quotes(self, trading: Trading, fair: float, position: int) -> Quotes:
+        units = trading.units(self.sid)
+        skew_ticks_per_lot = self.p.skew * units.lot / units.tick
+        centre = fair - skew_ticks_per_lot * position + self.shift_ticks(trading, fair)
+        h = self.half_spread_ticks + self.p.adverse_widen / units.tick * self.p_adverse
+        use = min(1.0, abs(position) / self.max_position_lots) if self.max_position_lots else 1.0
+        shrunk = max(1, int(self.size_lots * (1.0 - use))) if use < 1.0 else 0
+        bid_size = shrunk if position > 0 else self.size_lots
+        ask_size = shrunk if position < 0 else self.size_lots
+        return Quotes(centre - h, centre + h, bid_size, ask_size)

@@ -1,0 +1,187 @@
+"""ml_bench: single-row inference (onnxruntime vs scikit-learn vs a numpy forward pass), feature cost, and the
+predictor maker's decision time, in one run.
+
+    .venv/bin/python bench/ml_bench.py [--train N] [--rows N] [--events N]
+
+Models are fitted on ``synthetic:N:1`` (features of ``ml.features``, the direction target, full-size models as
+``proptrade ml train`` makes them). Each single-row figure times one call on one recorded feature row, cycling
+over ``--rows`` rows, after a warm-up; percentiles of ``time.perf_counter_ns`` per call. The numpy forward pass
+is the fitted pipeline written out (fill, scale, weights, softmax) for the linear and MLP models; a forest has
+none here. Feature cost: ``IncrementalFeatures.on_event`` per engine event, ``sample`` per sample point, and
+``batch_features`` per row. Decision: the predictor maker's ``on_book`` (features + both models + requote) in a
+backtest on ``synthetic:20000:2``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pct(samples: list[int]) -> str:
+    a = np.array(samples, dtype=np.float64) / 1e3
+    return "p50 {:8.2f} us  p99 {:8.2f} us  p99.9 {:8.2f} us  max {:9.2f} us".format(
+        *np.percentile(a, [50, 99, 99.9]), a.max()
+    )
+
+
+def _time(fn: Callable[[npt.NDArray[np.float64]], Any], rows: npt.NDArray[np.float64], calls: int) -> list[int]:
+    for i in range(min(2000, calls)):
+        fn(rows[i % len(rows)])
+    out = []
+    clock = time.perf_counter_ns
+    for i in range(calls):
+        row = rows[i % len(rows)]
+        t0 = clock()
+        fn(row)
+        out.append(clock() - t0)
+    return out
+
+
+def _numpy_forward(pipeline: Any) -> Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float64]] | None:
+    """The linear or MLP pipeline as numpy (cast, fill NaN with 0, standardise, layers, softmax)."""
+    steps = dict(pipeline.steps)
+    scale = steps.get("scale")
+    model = steps["model"]
+    if scale is None:
+        return None
+    mean, inv = scale.mean_.astype(np.float64), 1.0 / scale.scale_.astype(np.float64)
+    if hasattr(model, "coefs_"):
+        pairs = zip(model.coefs_, model.intercepts_, strict=True)
+        layers = [(w.astype(np.float64), b.astype(np.float64)) for w, b in pairs]
+    elif hasattr(model, "coef_"):
+        layers = [(model.coef_.T.astype(np.float64), model.intercept_.astype(np.float64))]
+    else:
+        return None
+
+    def forward(x: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        h = (np.nan_to_num(x.astype(np.float64), nan=0.0) - mean) * inv
+        for i, (w, b) in enumerate(layers):
+            h = h @ w + b
+            if i + 1 < len(layers):
+                np.maximum(h, 0.0, out=h)
+        e: npt.NDArray[np.float64] = np.exp(h - h.max())
+        out: npt.NDArray[np.float64] = e / e.sum()
+        return out
+
+    return forward
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", type=int, default=20000, help="synthetic commands to train on")
+    parser.add_argument("--rows", type=int, default=20000, help="single-row calls per model")
+    parser.add_argument("--events", type=int, default=20000, help="synthetic commands for the feature cost")
+    args = parser.parse_args()
+    warnings.simplefilter("ignore")
+
+    from c_engine import Event, EventType
+    from ml.backtest import default_config
+    from ml.cli import main as ml_main
+    from ml.data import load_synthetic
+    from ml.features import FeatureSpec, IncrementalFeatures, batch_features, synthetic_session, to_float32
+    from ml.predictor import Predictor
+    from ml.predictor_maker import PredictorMaker, PredictorMakerParams
+    from strategies.backtest import BacktestVenue, SyntheticSource
+
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if ln.startswith("model name")), platform.processor())  # fmt: skip
+    print(f"ml_bench: commit {commit.stdout.strip()}, {cpu}, {os.cpu_count()} cpus, python {platform.python_version()}")
+    print(f"parameters: train synthetic:{args.train}:1, {args.rows} single-row calls, {args.events} feature commands")
+
+    with TemporaryDirectory() as tmp:
+        paths = {}
+        for kind in ("linear", "forest", "mlp"):
+            paths[kind] = Path(tmp) / f"{kind}.onnx"
+            ml_main(["train", "--data", f"synthetic:{args.train}:1", "--model", kind, "--out", str(paths[kind])])
+        adverse_path = Path(tmp) / "adverse.onnx"
+        ml_main(["train", "--data", f"synthetic:{args.train}:1", "--target", "adverse", "--model", "linear",
+                 "--out", str(adverse_path)])  # fmt: skip
+        # The fitted pipelines: refit exactly as train does (same data, seed), for scikit-learn and numpy.
+        from ml.dataset import build_dataset
+        from ml.labels import time_split
+        from ml.models import make_model
+
+        ds = build_dataset(load_synthetic(args.train, 1))
+        split = time_split(len(ds.features), ds.params.reach)
+        x, y, _ = ds.xy("direction", split.train)
+        rows = ds.features[split.test]
+        print("\nsingle-row inference (direction model, one row per call)")
+        for kind, path in paths.items():
+            predictor = Predictor(path)
+            pipeline = make_model(kind, "direction").fit(to_float32(x), y)
+            cols = predictor.columns
+            ort = _time(predictor.predict_row, rows, args.rows)
+
+            def skl_call(r: npt.NDArray[np.float64], p: Any = pipeline, c: Any = cols) -> Any:
+                return p.predict_proba(to_float32(r[c])[None, :])
+
+            skl = _time(skl_call, rows, args.rows // 10)
+            print(f"  {kind:<7} onnxruntime  {_pct(ort)}")
+            print(f"  {kind:<7} scikit-learn {_pct(skl)}   ratio p50 {np.median(skl) / np.median(ort):6.1f}x")
+            forward = _numpy_forward(pipeline)
+            if forward is not None:
+
+                def np_call(r: npt.NDArray[np.float64], f: Any = forward, c: Any = cols) -> Any:
+                    return f(to_float32(r[c]))
+
+                fwd = _time(np_call, rows, args.rows)
+                check = max(
+                    float(np.abs(forward(to_float32(r[cols])) - predictor.predict_row(r)).max()) for r in rows[:500]
+                )
+                print(f"  {kind:<7} numpy        {_pct(fwd)}   (max diff vs onnx {check:.1e})")
+
+        print("\nfeatures")
+        spec = FeatureSpec()
+        session = synthetic_session(args.events, seed=3)
+        events = Event.unpack_all(np.ascontiguousarray(session.events).view(np.uint8).tobytes())
+        inc = IncrementalFeatures(spec)
+        market = [e for e in events if e.type in (int(EventType.BOOK_DELTA), int(EventType.TRADE))]
+        ends = [i for i, e in enumerate(events) if i + 1 == len(events) or events[i + 1].ts_ns != e.ts_ns]
+        t0 = time.perf_counter_ns()
+        for e in events:
+            inc.on_event(e)
+        per_event = (time.perf_counter_ns() - t0) / len(events)
+        inc2 = IncrementalFeatures(spec)
+        sample_ns = []
+        j = 0
+        for i in ends:
+            while j <= i:
+                inc2.on_event(events[j])
+                j += 1
+            t1 = time.perf_counter_ns()
+            inc2.sample(events[i].ts_ns)
+            sample_ns.append(time.perf_counter_ns() - t1)
+        data = load_synthetic(args.events, 3)
+        t2 = time.perf_counter_ns()
+        batch_features(spec, data.book, data.trades)
+        per_row = (time.perf_counter_ns() - t2) / data.samples
+        print(
+            f"  incremental on_event: {per_event / 1e3:.3f} us per event ({len(events)} events, {len(market)} market)"
+        )
+        print(f"  incremental sample:   {_pct(sample_ns)}")
+        print(f"  batch:                {per_row / 1e3:.3f} us per row ({data.samples} rows)")
+
+        print("\npredictor maker decision (on_book: features + direction and adverse models + requote)")
+        maker = PredictorMaker(PredictorMakerParams(symbol="SYN"), Predictor(paths["forest"]), Predictor(adverse_path))
+        maker.decision_ns = []
+        BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
+        print(f"  {len(maker.decision_ns)} decisions: {_pct(maker.decision_ns)}")
+
+
+if __name__ == "__main__":
+    main()

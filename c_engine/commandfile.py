@@ -527,9 +527,9 @@ def _dotted(key: str) -> tuple[str, ...]:
 
 
 def _line_of(text: str, table: tuple[str, ...], key: str | None = None) -> int | None:
-    """The line where ``key`` is set in ``table`` (``()``: the top level), else the table's header line, else
-    None. A line scan, not a parser: a key set by a dotted key or in an inline table is not found; the error
-    then names the table alone."""
+    """The line where ``key`` is set in ``table`` (``()``: the top level) or where it starts as a table of its
+    own, else the table's header line, else None. A line scan, not a parser: a key set by a dotted key or in an
+    inline table is not found; the error then names the table alone."""
     current: tuple[str, ...] = ()
     header = None
     assign = None
@@ -542,6 +542,8 @@ def _line_of(text: str, table: tuple[str, ...], key: str | None = None) -> int |
             current = _dotted(found.group(1))
             if current == table and header is None:
                 header = line_no
+            if key is not None and current[: len(table) + 1] == (*table, key):  # the key is a table itself
+                return line_no
         elif assign is not None and current == table and assign.match(line):
             return line_no
     return header

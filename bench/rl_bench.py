@@ -1,8 +1,8 @@
-"""RL environment throughput, single and vectorised, on both envs.
+"""RL environment throughput, single and vectorised, on both envs; ONNX policy latency against SB3 ``predict``.
 
 ::
 
-    .venv/bin/python bench/rl_bench.py [--steps 20000] [--runs 5] [--seed 1] [--json OUT.json]
+    .venv/bin/python bench/rl_bench.py [--steps 20000] [--runs 5] [--seed 1] [--no-policy] [--json OUT.json]
 
 Each figure is the median of ``--runs`` timed runs after one untimed warm-up run, with ``time.perf_counter_ns``
 around whole loops (no per-step clock reads). Actions are drawn before the clock starts.
@@ -14,6 +14,9 @@ around whole loops (no per-step clock reads). Actions are drawn before the clock
 - *engine env, vectorised*: SB3's ``DummyVecEnv`` of 4 envs in this process, and ``SubprocVecEnv`` of 2 (one
   process per core of these machines): env steps per second over all envs;
 - *AS env*: ``ASMarketEnv`` single, and ``ASVecEnv`` of 256 paths in numpy;
+- *policy*: a PPO policy (the default MLP, untrained: latency does not depend on the weights) exported by
+  ``ml.rl.export`` and run by onnxruntime (1 thread, sequential) on one observation, against SB3's
+  ``model.predict(obs, deterministic=True)``; p50 and p99 over single calls.
 
 Prints the parameters, the CPU model and the commit.
 """
@@ -24,6 +27,7 @@ import argparse
 import json
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,11 +78,50 @@ def vec_env_rate(venv: Any, actions: np.ndarray, runs: int) -> float:
     return median_rate(run, runs)
 
 
+def policy_latency(runs: int, seed: int) -> dict[str, float]:
+    import onnxruntime as ort
+    from stable_baselines3 import PPO
+
+    from ml.rl.export import export_onnx, onnx_session
+
+    env = EngineMarketEnv()
+    model = PPO("MlpPolicy", env, seed=seed, device="cpu")
+    obs_rows = []
+    obs, _ = env.reset(seed=seed)
+    for _ in range(200):
+        obs_rows.append(obs)
+        obs, *_ = env.step(env.action_space.sample())
+    calls = 2000 * runs
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "policy.onnx"
+        export_onnx(model, path, env=env)
+        session: ort.InferenceSession = onnx_session(path)
+        name = session.get_inputs()[0].name
+        out: dict[str, float] = {}
+        for label, fn in (
+            ("onnx", lambda o: session.run(None, {name: o[None, :]})),
+            ("sb3_predict", lambda o: model.predict(o, deterministic=True)),
+        ):
+            for o in obs_rows[:50]:
+                fn(o)
+            times = []
+            for i in range(calls):
+                o = obs_rows[i % len(obs_rows)]
+                t0 = time.perf_counter_ns()
+                fn(o)
+                times.append(time.perf_counter_ns() - t0)
+            times.sort()
+            out[f"{label}_p50_us"] = times[len(times) // 2] / 1e3
+            out[f"{label}_p99_us"] = times[int(len(times) * 0.99)] / 1e3
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20_000, help="steps per timed run (single envs)")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-policy", action="store_true", help="skip the ONNX vs SB3 predict latency")
     parser.add_argument("--json", type=Path, help="write the figures here too")
     args = parser.parse_args(argv)
     rng = np.random.default_rng(args.seed)
@@ -109,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     as_vec = make_vec_env("as", 256, seed=args.seed)
     as_actions = rng.uniform(-1, 1, (max(args.steps // 50, 50), 256, 2)).astype(np.float32)
     results["as_vec256_random_steps_s"] = vec_env_rate(as_vec, as_actions, args.runs)
+
+    if not args.no_policy:
+        results.update(policy_latency(args.runs, args.seed))
 
     width = max(len(k) for k in results)
     for key, value in results.items():

@@ -128,7 +128,13 @@ class AsyncClient(Attachment):
         except BaseException:
             ctl.close()
             raise
-        return cls(endpoint, ctl, reply, heartbeat=heartbeat, spin_s=spin_s, max_idle_s=max_idle_s)
+        client = cls(endpoint, ctl, reply, heartbeat=heartbeat, spin_s=spin_s, max_idle_s=max_idle_s)
+        if reply.get("unlink_rings"):  # mapped: the engine removes their names, no other process can open them
+            try:
+                await ctl.request("opened", token=client.token)
+            except (TimeoutError, ControlError) as e:
+                log.warning("client %d: the ring names stay until the detach: %s", client.client_id, e)
+        return client
 
     def _start(self, coro: Any, name: str) -> None:
         task = asyncio.get_running_loop().create_task(coro, name=f"{name}-{self.client_id}")
@@ -253,8 +259,10 @@ class AsyncClient(Attachment):
                         self._dispatch(event)
                     self._event_ready.set()
                     sleep_s = 0.0
-                    if self._owed():
-                        spin_until = now + self.spin_s
+                    # Spin on while a response is owed; once every one is in, stop at once: a spin left to
+                    # run out takes the core from whatever shares it (on 2 cores, one the engine's, that is
+                    # the process that sent this client its next request).
+                    spin_until = now + self.spin_s if self._owed() else 0.0
                     await asyncio.sleep(0)
                     continue
                 if now >= next_alive_check:
@@ -335,7 +343,9 @@ class AsyncClient(Attachment):
     # --- lifetime ----------------------------------------------------------------------------------------
 
     async def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """A control-plane request as it is (docs/HOTPATH.md, "Control plane"); ControlError if it failed."""
+        """A control-plane request (docs/HOTPATH.md, "Control plane") with this attachment's token (unless
+        ``fields`` names one), so it may act for this link's own accounts; ControlError if it failed."""
+        fields.setdefault("token", self.token)
         return await self._ctl.request(op, **fields)
 
     async def close(self, *, cancel: bool = True, drain_timeout_s: float = 2.0) -> None:

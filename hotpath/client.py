@@ -100,7 +100,13 @@ class Client(Attachment):
         if no engine answers."""
         self.endpoint = resolve_endpoint(prefix, endpoint)
         self._ctl = ControlClient(self.endpoint, timeout_s)
-        super().__init__(self._ctl.request("attach", client=account, accounts=list(accounts), pid=os.getpid()))
+        reply = self._ctl.request("attach", client=account, accounts=list(accounts), pid=os.getpid())
+        super().__init__(reply)
+        if reply.get("unlink_rings"):  # mapped: the engine removes their names, no other process can open them
+            try:
+                self._ctl.request("opened", token=self.token)
+            except (TimeoutError, ControlError) as e:
+                log.warning("client %d: the ring names stay until the detach: %s", self.client_id, e)
         self._next_alive_check = 0.0
         self._heartbeat: _Heartbeat | None = None
         timeout = self.heartbeat_timeout_s
@@ -203,7 +209,9 @@ class Client(Attachment):
         return self._ctl.request("snapshot", symbol=self.symbol_names[self.symbol_id(symbol)], depth=depth)
 
     def request(self, op: str, **fields: Any) -> dict[str, Any]:
-        """A control-plane request as it is (docs/HOTPATH.md, "Control plane"); ControlError if it failed."""
+        """A control-plane request (docs/HOTPATH.md, "Control plane") with this attachment's token (unless
+        ``fields`` names one), so it may act for this link's own ids; ControlError if it failed."""
+        fields.setdefault("token", self.token)
         return self._ctl.request(op, **fields)
 
     # --- lifetime ----------------------------------------------------------------------------------------

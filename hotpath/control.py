@@ -16,6 +16,33 @@ Its slot and rings are then freed, and the id may attach again. Other clients ne
 pause: every action that touches the engine or the loop's slots parks the loop at a pass boundary for its
 duration (``pt_loop.h``, "Controller"); :meth:`ControlServer.stats` reports how long the pauses took.
 
+Access (docs/OPERATIONS.md, "Who may call what"). The first gate is the socket itself: by default a file in the
+run's directory that only the platform's user may enter (``names.py``); for a unix socket the server also reads
+the caller's credentials (SO_PEERCRED on the connection the message came in on) and refuses, FORBIDDEN, a caller
+of another uid than its own or root's, whatever endpoint was configured. Then each op has an access class
+(:class:`Access`), checked in one place, :meth:`ControlServer._authorize`:
+
+- READ (``stats``, ``symbols``, ``snapshot``, ``state_hash``, ``opened``): anyone who reached the socket;
+  ``opened`` changes only the names of the caller's own rings, and needs their token;
+- ATTACH (``attach``): anyone; an id held by a live attachment is refused, and a ``pid`` given must be the
+  caller's own. The reply carries a random 128-bit ``token`` that names this attachment;
+- OWN (``heartbeat``, ``detach``, ``position``, ``kill``): the token of the attachment that acts for the named
+  client (its own id, or an account granted to its link), or the operator key (not for ``heartbeat``). A
+  token of an attachment that has ended gets NOT_ATTACHED, a missing or another client's token FORBIDDEN;
+- OPERATOR (``kill_reset``, ``halt``, ``resume``, ``set_limits``): the operator key, which the engine process
+  writes at start into the run directory, readable by the platform's user alone (``operator.key``, 0600). Every
+  operator op leaves an audit line.
+
+A request carries its token as ``"token"`` and the key as ``"operator_key"``.
+
+Rate limit: the ops that pause the loop for a caller's benefit (``snapshot``, ``position``, ``state_hash``,
+``attach``, ``kill``) draw on that caller's :class:`PauseBudget`, a token bucket whose tokens are microseconds of
+loop pause (each request is charged what it really paused, at least :data:`MIN_CHARGE_US`), refilled at
+``pause_us_per_s``. A caller is a process (its pid from SO_PEERCRED; a TCP connection when there are no
+credentials), so opening more sockets buys nothing. An empty bucket answers ``RATE_LIMITED`` with
+``retry_after_s``, before pausing anything. Detach and heartbeat are never limited (a refused detach would
+leave orders live), nor is an operator request.
+
 Protocol: one JSON object per request and per reply. Every reply has ``"ok"``; a failed request gets ``"ok":
 false, "code": ..., "error": ...`` and changes nothing. docs/HOTPATH.md lists the ops.
 
@@ -31,10 +58,13 @@ from __future__ import annotations
 
 import enum
 import errno
+import hmac
 import json
 import logging
 import os
 import signal
+import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,7 +80,17 @@ from ._cloop import ffi, lib
 from .control_client import ControlError
 from .idle import BackoffIdle
 
-__all__ = ["MAX_REQUEST_BYTES", "MAX_REQUEST_DEPTH", "Access", "ControlServer", "loop_execute", "symbol_dicts"]
+__all__ = [
+    "MAX_REQUEST_BYTES",
+    "MAX_REQUEST_DEPTH",
+    "MIN_CHARGE_US",
+    "Access",
+    "Caller",
+    "ControlServer",
+    "PauseBudget",
+    "loop_execute",
+    "symbol_dicts",
+]
 
 log = logging.getLogger("proptrade.control")
 
@@ -64,14 +104,81 @@ MAX_REQUEST_DEPTH = 32
 _PID_MAX = 1 << 22
 #: The largest value a SET_LIMIT command carries (its qty field is an int64).
 _LIMIT_MAX = (1 << 63) - 1
+#: What a rate-limited request is charged at least (µs), however short its pause: a pause costs the loop its
+#: park-and-resume handshake too, and a flood of tiny ones must run dry as well.
+MIN_CHARGE_US = 20.0
+#: Callers whose budgets are kept; past it, those whose buckets are full again are forgotten.
+_MAX_CALLERS = 1024
+#: struct ucred of SO_PEERCRED: pid, uid, gid
+_UCRED = struct.Struct("3i")
 
 
 class Access(enum.Enum):
-    """What an op may touch, for the one access check (``ControlServer._authorize``)."""
+    """Who may call an op (the module docstring; checked in ``ControlServer._authorize``)."""
 
-    READ = "read"  #: reads engine or platform state, changes nothing
-    CLIENT = "client"  #: a client's own attachment (attach, detach, heartbeat)
-    OPERATOR = "operator"  #: changes an account's or a symbol's trading state (journaled engine commands)
+    READ = "read"  #: anyone who reached the socket: reads engine or platform state, changes nothing
+    ATTACH = "attach"  #: anyone: takes a free id (or a static slot no live process holds)
+    OWN = "own"  #: the named client's attachment (its token), or the operator key
+    OPERATOR = "operator"  #: the operator key: changes an account's or a symbol's trading state
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who sent a request, as the kernel says: ``pid`` and ``uid`` from SO_PEERCRED (None over TCP, where only
+    the connection is known), and ``key``, what its rate limit is kept by."""
+
+    pid: int | None
+    uid: int | None
+    key: object
+
+    @classmethod
+    def of(cls, fd: int) -> Caller:
+        """The caller on connection ``fd`` (ZeroMQ's ZMQ_SRCFD of the message); a duplicate of the descriptor
+        is read and closed, ZeroMQ's own is left alone."""
+        try:
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                if sock.family == socket.AF_UNIX:
+                    pid, uid, _ = _UCRED.unpack(sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+                    return cls(pid, uid, ("pid", pid))
+        except OSError:
+            pass
+        return cls(None, None, ("fd", fd))
+
+
+#: The caller of a request whose connection is unknown (``handle`` called directly): limited as one caller.
+_NOBODY = Caller(None, None, ("unknown",))
+
+
+class PauseBudget:
+    """A token bucket of loop-pause microseconds for one caller: ``rate_us_per_s`` come back every second, up
+    to ``burst_us``. :meth:`check` refuses while the bucket is empty; :meth:`charge` takes what a request cost
+    (it may run the bucket below zero: a request's cost is known only once it ran). ``clock`` is injected
+    (monotonic seconds), so tests step time."""
+
+    def __init__(self, rate_us_per_s: float, burst_us: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate_us_per_s = rate_us_per_s
+        self.burst_us = burst_us
+        self._clock = clock
+        self._level = burst_us
+        self._at = clock()
+
+    def _refill(self) -> float:
+        now = self._clock()
+        self._level = min(self.burst_us, self._level + (now - self._at) * self.rate_us_per_s)
+        self._at = now
+        return self._level
+
+    def check(self) -> float:
+        """0.0 if a request may run now, else the seconds until the bucket holds something again."""
+        level = self._refill()
+        return 0.0 if level > 0 else (-level + MIN_CHARGE_US) / self.rate_us_per_s
+
+    def charge(self, used_us: float) -> None:
+        self._refill()
+        self._level -= max(used_us, MIN_CHARGE_US)
+
+    def full(self) -> bool:
+        return self._refill() >= self.burst_us
 
 
 @dataclass
@@ -88,9 +195,13 @@ class _Attached:
     attached_at: float = 0.0
     #: the other client ids this slot's link may act for (its grant; empty for a one-account client)
     granted: tuple[int, ...] = ()
-    #: names this attachment: heartbeats and detaches that carry another one (an attachment that ended, its id
-    #: attached again since) are answered NOT_ATTACHED, so a detached client learns it at its next heartbeat
+    #: names this attachment (the module docstring, "Access"): requests that carry the token of one that ended
+    #: (its id attached again since) are answered NOT_ATTACHED, so a detached client learns it at its next
+    #: heartbeat; "" while no process holds a static slot
     token: str = ""
+
+    def acts_for(self, client: int) -> bool:
+        return client == self.client_id or client in self.granted
 
 
 @dataclass
@@ -111,8 +222,11 @@ class ControlServer:
     """Serves the control plane of one engine process from a background thread.
 
     ``create_rings(client_id) -> (cmd, evt)`` makes a fresh ring pair for a client and returns the mapped
-    segments (objects with ``.segment``, ``.ptr``, ``.size`` and ``close()``); the server closes them when
-    the client goes. ``static`` are the slots the process attached itself (their rings stay until the end).
+    segments (objects with ``.segment`` (its ``.name``), ``.ptr``, ``.size``, ``depth()``, ``unlink()`` and
+    ``close()``); the server unlinks their names once the client has mapped them and closes them when the
+    client goes. ``static`` are the slots the process attached itself (their rings stay until the end).
+    ``operator_key``: what operator requests must carry (None: no request is an operator's).
+    ``pause_us_per_s`` and ``pause_burst_us``: each caller's :class:`PauseBudget` (0 = no rate limit).
     """
 
     def __init__(
@@ -121,7 +235,6 @@ class ControlServer:
         loop: Any,
         engine: Any,
         endpoint: str,
-        names: Callable[[int], tuple[str, str]],
         market_data: str,
         create_rings: Callable[[int], tuple[Any, Any]],
         static: dict[int, tuple[Any, Any]],
@@ -133,12 +246,24 @@ class ControlServer:
         heartbeat_timeout_s: float = 5.0,
         slow_consumer_s: float = 2.0,
         pause_timeout_s: float = 2.0,
+        operator_key: str | None = None,
+        pause_us_per_s: float = 5_000.0,
+        pause_burst_us: float = 50_000.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loop = loop
         self._engine = engine
         self.endpoint = endpoint
-        self._names = names
         self._market_data = market_data
+        self._operator_key = operator_key
+        self._tokens: dict[str, int] = {}  # token -> the client id of the attachment it names
+        self.pause_us_per_s = pause_us_per_s
+        self.pause_burst_us = pause_burst_us
+        self._clock = clock
+        self._budgets: dict[object, PauseBudget] = {}
+        self._caller = _NOBODY  # the caller of the request being answered (the control thread's only)
+        self._request_pause_ns = 0  # what the request being answered has paused the loop so far
+        self._rate_limited = 0
         self._create_rings = create_rings
         self._symbols = symbols
         self._accounts = dict(accounts or {})  # account name -> client id
@@ -290,10 +415,16 @@ class ControlServer:
         frames = self._sock.recv_multipart(copy=False)  # every frame: a REP socket with one unread cannot send
         request: Any = None
         try:
+            self._caller = Caller.of(frames[0].get(zmq.SRCFD))
+        except zmq.ZMQError:
+            self._caller = _NOBODY
+        try:
             request = _decode(frames)
             reply = self.handle(request)
         except ControlError as e:
             reply = {"ok": False, "code": e.code, "error": e.message}
+            if e.retry_after_s is not None:
+                reply["retry_after_s"] = e.retry_after_s
         except Exception as e:  # a bug must not kill the control plane: say so, keep serving
             log.exception("control request %r failed", request)
             reply = {"ok": False, "code": "INTERNAL", "error": repr(e)}
@@ -313,16 +444,78 @@ class ControlServer:
         entry = self._HANDLERS.get(request["op"])
         if entry is None:
             raise ControlError("BAD_REQUEST", f"unknown op {request['op']!r} (known: {sorted(self._HANDLERS)})")
-        handler, access = entry
-        self._authorize(request, access)
-        return {"ok": True, **handler(self, request)}
+        handler, access, limited = entry
+        operator = self._authorize(request, access)
+        budget = self._budget() if limited and not operator else None
+        if budget is not None:
+            wait_s = budget.check()
+            if wait_s > 0:
+                self._rate_limited += 1
+                raise ControlError("RATE_LIMITED", f"{request['op']}: this caller has used its share of engine "
+                                   f"pauses ({self.pause_us_per_s:g} us/s); retry in {wait_s:.3f} s",
+                                   retry_after_s=round(wait_s, 6))  # fmt: skip
+        self._request_pause_ns = 0
+        try:
+            return {"ok": True, **handler(self, request)}
+        finally:
+            if budget is not None:
+                budget.charge(self._request_pause_ns / 1e3)
 
-    def _authorize(self, request: dict[str, Any], access: Access) -> None:
+    def _authorize(self, request: dict[str, Any], access: Access) -> bool:
         """The one place every request passes before it runs, with its op's access class: who may call what is
-        decided here. Today every local caller may call every op (the control socket is an abstract ipc socket
-        of this machine); operator ops, which change another account's state, leave an audit line."""
+        decided here (the module docstring, "Access"). Returns whether the request carries the operator key.
+        FORBIDDEN for a caller of another user, a wrong key, a missing one, or a missing or foreign token;
+        NOT_ATTACHED for the token of an attachment that has ended."""
+        caller = self._caller
+        if caller.uid is not None and caller.uid not in (0, os.geteuid()):
+            raise ControlError("FORBIDDEN", f"uid {caller.uid} may not use this engine's control plane")
+        key = request.get("operator_key")
+        operator = False
+        if key is not None:
+            if (
+                self._operator_key is None
+                or not isinstance(key, str)
+                or not hmac.compare_digest(key.encode("utf-8", "surrogatepass"), self._operator_key.encode())
+            ):
+                raise ControlError("FORBIDDEN", "wrong operator key")
+            operator = True
+        op = request["op"]
         if access is Access.OPERATOR:
-            log.info("operator op %s", {k: v for k, v in request.items() if k != "pid"})
+            if not operator:
+                raise ControlError("FORBIDDEN", f"{op} is an operator op: it needs the run's operator key")
+            log.info("operator op %s (pid %s)", {k: v for k, v in request.items() if k not in ("pid", "operator_key")},
+                     caller.pid)  # fmt: skip
+        elif access is Access.OWN and (not operator or op == "heartbeat"):
+            self._check_token(request)
+        elif access is Access.OWN:
+            log.info("operator op %s (pid %s)", {k: v for k, v in request.items() if k not in ("pid", "operator_key")},
+                     caller.pid)  # fmt: skip
+        return operator
+
+    def _check_token(self, request: dict[str, Any]) -> None:
+        """The request's ``token`` names an attachment that acts for its ``client``, or ControlError."""
+        cid = self._client_id(request)
+        token = request.get("token")
+        if not isinstance(token, str) or not token:
+            raise ControlError("FORBIDDEN", f"{request['op']} of client {cid} needs the token its attach handed out")
+        holder = self._tokens.get(token)
+        if holder is None:
+            raise ControlError("NOT_ATTACHED", f"client {cid}: that attachment has ended (the client was detached)")
+        if not self._clients[holder].acts_for(cid):
+            raise ControlError("FORBIDDEN", f"that token is client {holder}'s, which does not act for client {cid}")
+
+    def _budget(self) -> PauseBudget | None:
+        """The caller's pause budget; None when there is no rate limit."""
+        if self.pause_us_per_s <= 0:
+            return None
+        budget = self._budgets.get(self._caller.key)
+        if budget is None:
+            if len(self._budgets) >= _MAX_CALLERS:  # forget the callers who are owed nothing
+                for key in [k for k, b in self._budgets.items() if b.full()]:
+                    del self._budgets[key]
+            budget = self._budgets[self._caller.key] = PauseBudget(self.pause_us_per_s, self.pause_burst_us,
+                                                                   self._clock)  # fmt: skip
+        return budget
 
     def _client_id(self, request: dict[str, Any]) -> int:
         """The request's client: an engine client id, or the name of an account of the config."""
@@ -360,6 +553,12 @@ class ControlServer:
             return account
         return self._granted_to.get(account)
 
+    def _check_caller_pid(self, pid: int | None) -> None:
+        """FORBIDDEN for an attach that names another process than the caller's (when the kernel says who the
+        caller is): it would take a static slot a live process holds, or watch the wrong process."""
+        if pid is not None and self._caller.pid is not None and pid != self._caller.pid:
+            raise ControlError("FORBIDDEN", f"pid {pid} is not the caller's process ({self._caller.pid})")
+
     def _attach(self, request: dict[str, Any]) -> dict[str, Any]:
         cid = self._client_id(request)
         grant = self._grant(request, cid)
@@ -377,8 +576,11 @@ class ControlServer:
         if att is None and holder is not None:
             raise ControlError("ALREADY_ATTACHED", f"client {cid} is granted to the link of client {holder}")
         if att is not None:
+            self._check_caller_pid(pid)
             att.pid = pid  # a static slot: one process at a time may use its rings (never watched, never cancelled)
-            att.token = os.urandom(8).hex()
+            self._tokens.pop(att.token, None)
+            att.token = os.urandom(16).hex()
+            self._tokens[att.token] = cid
         else:
             pidfd = None
             if pid is not None:
@@ -391,19 +593,21 @@ class ControlServer:
                         raise  # another (out of descriptors): not the request's fault; INTERNAL, logged
                     raise ControlError("BAD_REQUEST", f"pid {pid} is not a process id: {e.strerror}") from None
             try:
+                self._check_caller_pid(pid)
                 att = self._attach_slot(cid, pid, pidfd, grant)
             except BaseException:
                 if pidfd is not None:
                     os.close(pidfd)
                 raise
-        cmd_name, evt_name = self._names(cid)
+        cmd_name, evt_name = att.cmd.segment.name, att.evt.segment.name
         return {
             "client": cid,
             "account": self._account_names.get(cid),
             # every account the link acts for, its own first: name (or the id as a string) -> client id
             "accounts": {self._account_names.get(a, str(a)): a for a in (cid, *att.granted)},
             "static": att.static,
-            "token": att.token,
+            "token": att.token,  # names this attachment in every request it makes for these ids
+            "unlink_rings": not att.static,  # say "opened" once mapped: the names are removed then
             "command_ring": cmd_name,
             "event_ring": evt_name,
             "market_data": self._market_data,
@@ -429,9 +633,10 @@ class ControlServer:
             raise
         now = time.monotonic()
         att = _Attached(cid, cmd, evt, static=False, pid=pid, pidfd=pidfd, last_heartbeat=now, attached_at=now,
-                        token=os.urandom(8).hex(),
+                        token=os.urandom(16).hex(),
                         granted=grant)  # fmt: skip
         self._clients[cid] = att
+        self._tokens[att.token] = cid
         self._granted_to.update(dict.fromkeys(grant, cid))
         log.info("client %d attached (pid %s)%s", cid, pid, f", a link for {len(grant)} more accounts" if grant else "")
         return att
@@ -446,22 +651,24 @@ class ControlServer:
         return int(lib.PT_LOOP_OK)
 
     def _attached(self, request: dict[str, Any]) -> _Attached:
-        """The request's attachment; NOT_ATTACHED if its client is not attached, or (a ``token`` given) not by
-        the attachment that token names."""
+        """The request's client's own attachment; NOT_ATTACHED if it is not attached, or if the request's token
+        (an operator's request may carry none) names another attachment."""
         cid = self._client_id(request)
         att = self._clients.get(cid)
         if att is None:
             raise ControlError("NOT_ATTACHED", f"client {cid} is not attached")
         token = request.get("token")
-        if token is not None and token != att.token:
+        if (token is not None or request.get("operator_key") is None) and token != att.token:
             raise ControlError("NOT_ATTACHED", f"client {cid}: that attachment has ended (the client was detached)")
         return att
 
     def _detach(self, request: dict[str, Any]) -> dict[str, Any]:
         att = self._attached(request)
         if att.static:
-            if att.pid is not None and att.pid == request.get("pid"):
+            if att.token and request.get("token") == att.token:
                 att.pid = None  # the static slot's user leaves; the slot stays
+                self._tokens.pop(att.token, None)
+                att.token = ""
                 return {"cancelled": 0}
             raise ControlError("STATIC", f"client {att.client_id} is attached by the engine's config")
         cancel = request.get("cancel", True)
@@ -472,6 +679,19 @@ class ControlServer:
     def _heartbeat(self, request: dict[str, Any]) -> dict[str, Any]:
         att = self._attached(request)
         att.last_heartbeat = time.monotonic()
+        return {}
+
+    def _opened(self, request: dict[str, Any]) -> dict[str, Any]:
+        """The client has mapped its ring pair: their names are removed, so no other process can open them (the
+        mappings, the engine's and the client's, stay). A static slot's names stay: its config opens them."""
+        token = request.get("token")
+        cid = self._tokens.get(token) if isinstance(token, str) else None
+        if cid is None:
+            raise ControlError("NOT_ATTACHED", "that token names no attachment")
+        att = self._clients[cid]
+        if not att.static:
+            att.cmd.unlink()
+            att.evt.unlink()
         return {}
 
     def _snapshot(self, request: dict[str, Any]) -> dict[str, Any]:
@@ -590,20 +810,22 @@ class ControlServer:
         """Runs one command through the paused loop (:func:`loop_execute`). Returns the pt_loop rc."""
         return loop_execute(self._loop, cmd)
 
-    _HANDLERS: dict[str, tuple[Callable[[ControlServer, dict[str, Any]], dict[str, Any]], Access]] = {
-        "attach": (_attach, Access.CLIENT),
-        "detach": (_detach, Access.CLIENT),
-        "heartbeat": (_heartbeat, Access.CLIENT),
-        "snapshot": (_snapshot, Access.READ),
-        "stats": (_stats, Access.READ),
-        "position": (_position, Access.READ),
-        "symbols": (_symbols_op, Access.READ),
-        "state_hash": (_state_hash, Access.READ),
-        "kill_reset": (_kill_reset, Access.OPERATOR),
-        "kill": (_kill, Access.OPERATOR),
-        "halt": (_halt, Access.OPERATOR),
-        "resume": (_resume, Access.OPERATOR),
-        "set_limits": (_set_limits, Access.OPERATOR),
+    #: op -> (handler, who may call it, whether it draws on the caller's pause budget)
+    _HANDLERS: dict[str, tuple[Callable[[ControlServer, dict[str, Any]], dict[str, Any]], Access, bool]] = {
+        "attach": (_attach, Access.ATTACH, True),
+        "opened": (_opened, Access.READ, False),
+        "detach": (_detach, Access.OWN, False),
+        "heartbeat": (_heartbeat, Access.OWN, False),
+        "snapshot": (_snapshot, Access.READ, True),
+        "stats": (_stats, Access.READ, False),
+        "position": (_position, Access.OWN, True),
+        "symbols": (_symbols_op, Access.READ, False),
+        "state_hash": (_state_hash, Access.READ, True),
+        "kill": (_kill, Access.OWN, True),
+        "kill_reset": (_kill_reset, Access.OPERATOR, False),
+        "halt": (_halt, Access.OPERATOR, False),
+        "resume": (_resume, Access.OPERATOR, False),
+        "set_limits": (_set_limits, Access.OPERATOR, False),
     }
 
     # --- what the requests do to the loop ----------------------------------------------------------------
@@ -623,11 +845,14 @@ class ControlServer:
                     raise ControlError("STOPPED", "the engine loop is not running")
                 raise ControlError("BUSY", f"the engine loop did not pause within {self.pause_timeout_s} s")
             idle.idle(0)
+        parked = time.perf_counter_ns()  # the loop matches nothing from here: what a caller's budget pays
         try:
             yield
         finally:
             lib.pt_loop_resume(self._loop)
-            self._pauses.add(time.perf_counter_ns() - start)
+            end = time.perf_counter_ns()
+            self._pauses.add(end - start)
+            self._request_pause_ns += end - parked
 
     def _gone(self, cid: int, why: str) -> None:
         """Cancel-on-disconnect for a client that is gone. Never raises: the control thread must live. If the
@@ -662,6 +887,7 @@ class ControlServer:
                 cancelled = before - self._engine.stats()["live_orders"]
             lib.pt_loop_remove_client(self._loop, cid)
         del self._clients[cid]
+        self._tokens.pop(att.token, None)
         for account in att.granted:
             del self._granted_to[account]
         self._release(att)
@@ -688,10 +914,13 @@ class ControlServer:
                     "static": a.static,
                     "pid": a.pid,
                     "heartbeat_age_s": None if a.static else round(now - a.last_heartbeat, 3),
+                    "cmd_depth": _depth(a.cmd),  # commands not yet taken
+                    "evt_depth": _depth(a.evt),  # events not yet read
                 }
                 for a in sorted(self._clients.values(), key=lambda a: a.client_id)
             ],
             "disconnects": self._disconnects,
+            "rate_limited": self._rate_limited,
             "pauses": p.count,
             "pause_max_us": p.max_ns / 1e3,
             "pause_mean_us": p.total_ns / p.count / 1e3 if p.count else 0.0,
@@ -739,6 +968,12 @@ def loop_execute(loop: Any, cmd: Command) -> int:
         return int(lib.pt_loop_execute(loop, ffi.cast("pt_command_t *", buf)))
     finally:
         ffi.release(buf)
+
+
+def _depth(mapped: Any) -> int | None:
+    """A ring's depth, if its mapping can say (the engine process's can)."""
+    depth = getattr(mapped, "depth", None)
+    return int(depth()) if depth is not None else None
 
 
 def _alive(pid: int) -> bool:

@@ -29,6 +29,18 @@ engine creates their ring pair and hands back the names), heartbeat and detach; 
 exits or whose heartbeats stop has its orders cancelled (a journaled DISCONNECT mass cancel) and its slot
 freed. The ``clients`` of the config are static slots, attached for the whole run without heartbeats.
 
+Access (docs/OPERATIONS.md): every segment is created 0600 and so is the journal; the control socket is a file
+in the run's private directory (``names.run_dir``, 0700), next to the operator key this process writes there at
+start (0600, random, new for every start) and hands to the control server: operator ops must carry it. A
+dynamically attached client's ring pair gets a random name, which is unlinked as soon as the client says it has
+mapped the pair (the ``opened`` op), so no other process can open it by name. At a clean stop the socket, the
+key and the run directory are removed.
+
+Errors: a start that fails (a core it may not use, a damaged or unusable journal, a prefix whose segments
+exist, a run directory it may not use) prints one line, ``engine: ...``, and exits 2; a loop that stops on a
+full journal says so (which journal, how many records) and exits with the loop's rc, so the launcher can
+report the engine's own words at once.
+
 Segment names (``/dev/shm/NAME``) and the control endpoint come from ``names.py``. Run it as ``python -m
 hotpath.engine_process CONFIG_JSON`` (:meth:`EngineProcessConfig.to_json`). ``engine_control.EngineControl`` reads
 the live counters and sets the stop flag from any process; clients attach through the control plane
@@ -38,29 +50,46 @@ the live counters and sets the stop flag from any process; clients attach throug
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import signal
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
+from multiprocessing import resource_tracker
+from pathlib import Path
 from typing import Any
+
+import zmq
 
 from c_engine import ClientLimits, Command, EngineConfig, SymbolConfig
 
 from ._cloop import ffi, lib
 from .bcast import Broadcast, broadcast_bytes
 from .control import ControlServer, loop_execute, symbol_dicts
-from .engine_control import check_loop_rc
+from .engine_control import LoopError, check_loop_rc
 from .journal import Journal, JournalError, config_fingerprint
-from .names import command_ring_name, control_endpoint, control_name, event_ring_name, market_data_name
+from .names import (
+    command_ring_name,
+    control_endpoint,
+    control_name,
+    event_ring_name,
+    market_data_name,
+    operator_key_path,
+    private_dir,
+    run_dir,
+)
 from .ring import Ring, ring_bytes
 from .shm import ShmSegment
 
-__all__ = ["EngineProcessConfig", "run_engine_process"]
+__all__ = ["EXIT_START_FAILED", "EngineProcessConfig", "run_engine_process"]
 
 _STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
+#: The exit status of a start that failed before the loop ran (its one-line reason is on stderr).
+EXIT_START_FAILED = 2
 
 
 @dataclass(frozen=True)
@@ -100,6 +129,11 @@ class EngineProcessConfig:
     heartbeat_timeout_s: float = 5.0
     #: a dynamically attached client whose full event ring holds the loop this long is disconnected; 0 = never
     slow_consumer_s: float = 2.0
+    #: how long, per second, the requests of one caller (a process) may keep the loop paused (snapshot, position,
+    #: state_hash, attach, kill); past it they get RATE_LIMITED. 0 = no limit. Operator requests are not limited
+    control_pause_us_per_s: float = 5_000.0
+    #: the pause one caller may use up at once (the bucket's size), in microseconds
+    control_pause_burst_us: float = 50_000.0
 
     def fingerprint(self) -> int:
         """What a journal of this run is stamped with: everything that decides how its commands replay (the
@@ -134,6 +168,8 @@ class EngineProcessConfig:
             control_endpoint=d.get("control_endpoint"),
             heartbeat_timeout_s=d.get("heartbeat_timeout_s", 5.0),
             slow_consumer_s=d.get("slow_consumer_s", 2.0),
+            control_pause_us_per_s=d.get("control_pause_us_per_s", 5_000.0),
+            control_pause_burst_us=d.get("control_pause_burst_us", 50_000.0),
         )
 
 
@@ -145,6 +181,24 @@ class _Mapped:
         assert segment.mmap is not None
         self.ptr: Any = ffi.from_buffer(segment.mmap, require_writable=True)
         self.size = segment.size
+
+    def unlink(self) -> None:
+        """Removes the segment's name now (the mappings stay): from then on no process can open it. Idempotent."""
+        if self.segment.owner:
+            self.segment.owner = False  # close() must not unlink it again, nor unregister it twice
+            try:
+                os.unlink(self.segment.path)
+            except FileNotFoundError:
+                pass
+            resource_tracker.unregister("/" + self.segment.name, "shared_memory")
+
+    def depth(self) -> int:
+        """Messages in the ring now (a client ring's segment only): read from its head and tail, nothing waits."""
+        ring = Ring(self.segment.mmap)
+        try:
+            return ring.depth()
+        finally:
+            ring.close()
 
     def close(self) -> None:
         ffi.release(self.ptr)
@@ -161,13 +215,18 @@ def _create_ring(name: str, capacity: int) -> _Mapped:
         raise
 
 
-def _create_ring_pair(prefix: str, client_id: int, capacity: int) -> tuple[_Mapped, _Mapped]:
-    cmd = _create_ring(command_ring_name(prefix, client_id), capacity)
+def _create_ring_pair(prefix: str, client_id: int, capacity: int, nonce: str = "") -> tuple[_Mapped, _Mapped]:
+    cmd = _create_ring(command_ring_name(prefix, client_id, nonce), capacity)
     try:
-        return cmd, _create_ring(event_ring_name(prefix, client_id), capacity)
+        return cmd, _create_ring(event_ring_name(prefix, client_id, nonce), capacity)
     except BaseException:
         cmd.close()
         raise
+
+
+def _nonce() -> str:
+    """The random part of an attached client's ring names (128 bits): nobody finds them by counting ids."""
+    return secrets.token_hex(16)
 
 
 def _create_broadcast(name: str, capacity: int) -> _Mapped:
@@ -239,6 +298,52 @@ def _cancel_orphans(engine: Any, loop: Any, attached: set[int]) -> int:
     return int(before - engine.stats()["live_orders"])
 
 
+def _create_operator_key(prefix: str) -> tuple[Path, str]:
+    """Makes the run directory private (or checks it) and writes a fresh operator key in it, 0600. A key or a
+    socket left there by a run of this prefix that was killed is replaced: this process created the run's
+    segments with O_EXCL just before, so no other engine of the prefix is running."""
+    private_dir(run_dir(prefix))
+    path = operator_key_path(prefix)
+    key = secrets.token_hex(32)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(key + "\n")
+    return path, key
+
+
+def _remove_run_dir(prefix: str, key_path: Path) -> None:
+    """At the end: the operator key, then the run directory if nothing else is in it (the control server has
+    removed its socket file)."""
+    try:
+        key_path.unlink()
+    except FileNotFoundError:
+        pass
+    try:
+        run_dir(prefix).rmdir()
+    except OSError as e:
+        if e.errno not in (errno.ENOENT, errno.ENOTEMPTY):
+            raise
+
+
+def _loop_stopped(rc: int, config: EngineProcessConfig, journal: Journal | None) -> int:
+    """The loop's ``rc`` (the process's exit status, as before), after saying on stderr why a loop that did not
+    stop cleanly stopped: the launcher shows that line, and an operator reads it in the engine's log."""
+    if rc == lib.PT_LOOP_OK:
+        return 0
+    if rc == lib.PT_LOOP_EJOURNALFULL:
+        records = journal.committed() if journal is not None else 0
+        print(f"engine: stopped: the journal {config.journal_path} is full ({records:,} records): the loop ran no "
+              "command it could not journal. Start again with a new journal (a larger journal_capacity), or "
+              "`proptrade journal dump` this one", file=sys.stderr, flush=True)  # fmt: skip
+    else:
+        print(f"engine: the loop stopped with pt_loop rc {rc}", file=sys.stderr, flush=True)
+    return rc
+
+
 def _write_status(path: str, status: dict[str, int]) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
@@ -272,6 +377,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
     waiter: threading.Thread | None = None
     flusher: threading.Thread | None = None
     journal: Journal | None = None
+    key_path: Path | None = None
     control: ControlServer | None = None
     md_view: Broadcast | None = None
     done = threading.Event()
@@ -279,6 +385,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
     try:
         if config.journal_path is not None:
             journal = Journal.open_or_create(config.journal_path, config.journal_capacity, config.fingerprint())
+            os.chmod(config.journal_path, 0o600)  # the run's whole history: the platform's user alone reads it
             status["replayed"] = _replay(engine, journal)
             status["recovered_state_hash"] = int(engine.state_hash())
         rings = []
@@ -288,6 +395,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             rings.append((client, cmd, evt))
         md = _create_broadcast(market_data_name(config.prefix), config.md_capacity)
         mapped.append(md)
+        key_path, operator_key = _create_operator_key(config.prefix)  # after the segments: the prefix is ours
         ctl_seg = ShmSegment.create(control_name(config.prefix), lib.PT_LOOP_CONTROL_BYTES)
         ctl = _Mapped(ctl_seg)
         mapped.append(ctl)
@@ -321,9 +429,8 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             loop=loop_out[0],
             engine=engine,
             endpoint=config.endpoint,
-            names=lambda cid: (command_ring_name(config.prefix, cid), event_ring_name(config.prefix, cid)),
             market_data=market_data_name(config.prefix),
-            create_rings=lambda cid: _create_ring_pair(config.prefix, cid, config.ring_capacity),
+            create_rings=lambda cid: _create_ring_pair(config.prefix, cid, config.ring_capacity, _nonce()),
             static={client: (cmd, evt) for client, cmd, evt in rings},
             symbols=symbol_dicts(config.symbols),
             accounts=dict(config.accounts),
@@ -332,6 +439,9 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             stalled_on=stalled_on,
             heartbeat_timeout_s=config.heartbeat_timeout_s,
             slow_consumer_s=config.slow_consumer_s,
+            operator_key=operator_key,
+            pause_us_per_s=config.control_pause_us_per_s,
+            pause_burst_us=config.control_pause_burst_us,
         )
         control.start(allowed - {core})
 
@@ -356,7 +466,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             status.update(rc=rc, state_hash=int(engine.state_hash()), commands=int(counters.commands),
                           disconnects=control.stats()["disconnects"])  # fmt: skip
             _write_status(config.status_path, status)
-        return rc
+        return _loop_stopped(rc, config, journal)
     finally:
         done.set()
         if control is not None:
@@ -379,6 +489,8 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             m.close()
         if journal is not None:
             journal.close()
+        if key_path is not None:  # only a run directory this process made its own
+            _remove_run_dir(config.prefix, key_path)
         del engine
 
 
@@ -390,8 +502,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return run_engine_process(EngineProcessConfig.from_json(args[0]))
     except JournalError as e:  # a journal it must not or cannot use (damaged included): one line, not a traceback
-        print(f"engine: {e}", file=sys.stderr)
-        return 2
+        print(f"engine: {e}", file=sys.stderr, flush=True)
+        return EXIT_START_FAILED
+    except (OSError, ValueError, LoopError, zmq.ZMQError) as e:  # a start that cannot go on: one line, at once
+        print(f"engine: could not start: {type(e).__name__}: {e}", file=sys.stderr, flush=True)
+        return EXIT_START_FAILED
 
 
 if __name__ == "__main__":

@@ -42,6 +42,7 @@ engine's busy loop shares it with everything else, which works but is slow, and 
 from __future__ import annotations
 
 import argparse
+import collections
 import dataclasses
 import errno
 import json
@@ -68,7 +69,7 @@ from c_engine import Command, EngineConfig, Event, EventType, InvalidConfigError
 from .accounts import Accounts, parse_accounts
 from .bridge import DEFAULT_PUB_ENDPOINT, DEFAULT_REP_ENDPOINT
 from .client import Client
-from .control_client import ControlClient, ControlError
+from .control_client import ControlClient, ControlError, load_operator_key
 from .engine_control import EngineControl
 from .engine_process import EngineProcessConfig
 from .md_view import BookView, control_snapshot
@@ -81,6 +82,8 @@ STOP_TIMEOUT_S = 10.0
 #: 10 ms keeps an idle bridge under 1% of a core (agents: hotpath/agents/base.py, AGENT_MAX_SLEEP_S)
 BRIDGE_MAX_SLEEP_MS = 10
 START_TIMEOUT_S = 30.0
+#: how often the start checks whether the engine process has exited instead of starting its loop
+_ENGINE_POLL_S = 0.05
 #: the exit status of a run refused before it started anything (its prefix is in use)
 EXIT_PREFIX_IN_USE = 2
 
@@ -577,7 +580,7 @@ class _Child:
         self.proc: subprocess.Popen[bytes] | None = None
         self.stdin_data: bytes | None = None  #: written to the child's stdin at every start (the gateway's config)
 
-    def start(self, stdout: int | None = None) -> None:
+    def start(self, stdout: int | None = None, stderr: int | None = None) -> None:
         # PR_SET_PDEATHSIG fires when the forking thread exits: only the main thread, which lives as long as
         # the launcher, may start children (run() already must run there, for its signal handlers).
         if threading.current_thread() is not threading.main_thread():
@@ -585,7 +588,7 @@ class _Child:
         argv = [sys.executable, "-c", _CHILD_START, str(os.getpid()), self.module, *self.args]
         # Its own session: the terminal's Ctrl-C goes to the launcher only, which stops children in order.
         stdin = subprocess.PIPE if self.stdin_data is not None else None
-        self.proc = subprocess.Popen(argv, start_new_session=True, stdout=stdout, stdin=stdin)
+        self.proc = subprocess.Popen(argv, start_new_session=True, stdout=stdout, stdin=stdin, stderr=stderr)
         if self.proc.stdin is not None:
             try:
                 self.proc.stdin.write(self.stdin_data or b"")
@@ -605,6 +608,30 @@ class _Child:
         if self.alive():
             assert self.proc is not None
             self.proc.send_signal(sig)
+
+
+class _StderrTail:
+    """Copies a child's stderr, line by line, to the launcher's own (so the terminal shows it as before) from a
+    daemon thread, and keeps its last lines: what the launcher reports when that child fails. Reading a pipe
+    starts no process, so any thread may do it."""
+
+    def __init__(self, name: str, pipe: Any, keep: int = 20) -> None:
+        self._pipe = pipe
+        self.lines: collections.deque[str] = collections.deque(maxlen=keep)
+        self._thread = threading.Thread(target=self._copy, name=f"{name}-stderr", daemon=True)
+        self._thread.start()
+
+    def _copy(self) -> None:
+        for raw in iter(self._pipe.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            self.lines.append(line)
+            print(line, file=sys.stderr, flush=True)
+        self._pipe.close()
+
+    def last(self, timeout_s: float = 1.0) -> str:
+        """The child's last non-empty stderr line once the pipe is drained (the child has exited), or ""."""
+        self._thread.join(timeout_s)
+        return next((line.strip() for line in reversed(self.lines) if line.strip()), "")
 
 
 class _Probe:
@@ -675,6 +702,7 @@ class Launcher:
         self.failed: str | None = None
         self._stop = threading.Event()
         self._claim: socket.socket | None = None
+        self._engine_stderr: _StderrTail | None = None
 
     def claim(self) -> None:
         """Takes the prefix for this run, or raises :class:`PrefixInUseError` saying whose it is. Held until
@@ -732,11 +760,13 @@ class Launcher:
         core, others = self._cores()
         cfg = dataclasses.replace(self.config.engine, core=core)  # explicit: the child's mask may differ
         engine = _Child("engine", "hotpath.engine_process", [cfg.to_json()], None)
-        engine.start()
+        engine.start(stderr=subprocess.PIPE)
+        assert engine.proc is not None and engine.proc.stderr is not None
+        self._engine_stderr = _StderrTail("engine", engine.proc.stderr)
         if others:
             os.sched_setaffinity(0, others)  # the launcher too keeps off the engine's core
         self.children.append(engine)
-        EngineControl(self.prefix, START_TIMEOUT_S).close()
+        self._wait_for_engine(engine)
         self.say(f"engine up: prefix {self.prefix}, pinned to core {core}, control {self.endpoint}")
         if self.config.bridge_pub is not None:
             symbols = ",".join(f"{i}={s.name}" for i, s in enumerate(cfg.symbols))
@@ -765,6 +795,27 @@ class Launcher:
                 self.children.append(child)
             self.say(f"{spec.name}: {len(spec.accounts)} process(es), accounts {list(spec.accounts)}")
 
+    def _wait_for_engine(self, engine: _Child) -> None:
+        """Until the engine's loop runs; if the engine exits first, RuntimeError at once with its own last words
+        (a bad journal, a core it may not use...), not a timeout START_TIMEOUT_S later."""
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            try:
+                EngineControl(self.prefix, _ENGINE_POLL_S).close()
+                return
+            except TimeoutError:
+                pass
+            assert engine.proc is not None
+            if engine.proc.poll() is not None:
+                raise RuntimeError(f"the engine did not start (rc {engine.proc.returncode}){self._engine_said()}")
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"the engine's loop was not running after {START_TIMEOUT_S} s")
+
+    def _engine_said(self) -> str:
+        """The engine's last stderr line after a colon and a space, or "" if it said nothing."""
+        said = self._engine_stderr.last() if self._engine_stderr is not None else ""
+        return f": {said}" if said else ""
+
     def _start_gateway(self, spec: GatewaySpec, others: set[int] | None) -> None:
         """Starts the gateway and waits for its ``ready URL`` line (it prints nothing else on stdout)."""
         gateway = _Child("gateway", spec.module, ["--prefix", self.prefix, "--from-launcher"], others, spec.restart,
@@ -788,7 +839,8 @@ class Launcher:
                 continue
             rc = child.proc.returncode
             if child.name in ("engine", "bridge"):
-                self.failed = f"the {child.name} exited (rc {rc})"
+                said = self._engine_said() if child.name == "engine" else ""
+                self.failed = f"the {child.name} exited (rc {rc}){said}"
                 self._stop.set()
                 return
             if child.restart and child.restarts < child.max_restarts:
@@ -847,7 +899,8 @@ class Launcher:
 
     def _live(self, view: BookView, probe: _Probe | None, seconds: float) -> None:
         control = EngineControl(self.prefix)
-        positions = ControlClient(self.endpoint, timeout_s=1.0)  # one socket for the run's position requests
+        # one socket for the run's position requests: the operator's, since they read every maker's account
+        positions = ControlClient(self.endpoint, timeout_s=1.0, operator_key=load_operator_key(prefix=self.prefix))
         try:
             start = last = time.monotonic()
             last_counts = control.counters()

@@ -10,8 +10,10 @@ Without PREFIX it shows every engine whose control block is in ``/dev/shm`` (``{
 
 Each line ends with the depth of every client's rings (``c5 cmd 0 evt 12``: commands not yet taken, events
 not yet read) and how many messages the market-data ring has carried, read from the rings' own head and tail
-indexes in shared memory: the loop spends nothing on them. A client whose event ring sits near its capacity is
-the one stalling the engine.
+indexes: the loop spends nothing on them. An attached client's rings have no name once it has mapped them (no
+other process may open them: docs/OPERATIONS.md), so their depths come from the control plane's ``stats``,
+which reads them in the engine process without pausing the loop; a static client's are read by name. A client
+whose event ring sits near its capacity is the one stalling the engine.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from .names import (
     SHM_DIR,
     client_ids,
     command_ring_name,
+    control_endpoint,
     control_name,
     event_ring_name,
     market_data_name,
     running_prefixes,
 )
+
+#: how long ``proptrade stats`` waits for the control plane's answer (it shows the named rings without it)
+_CONTROL_TIMEOUT_S = 0.5
 
 __all__ = ["ring_depths", "run"]
 
@@ -37,10 +43,21 @@ _RATES = ("commands", "events", "iterations")
 def ring_depths(prefix: str) -> dict[str, int]:
     """``{"c5 cmd": depth, "c5 evt": depth, ..., "md published": n}`` for the rings of engine ``prefix`` now."""
     from .bcast import SharedMemoryBroadcast
+    from .control_client import ControlClient, ControlError
     from .ring import SharedMemoryRing
 
     out: dict[str, int] = {}
+    try:
+        with ControlClient(control_endpoint(prefix), timeout_s=_CONTROL_TIMEOUT_S) as ctl:
+            for client in ctl.request("stats")["clients"]:
+                for kind in ("cmd", "evt"):
+                    if isinstance(client.get(f"{kind}_depth"), int):
+                        out[f"c{client['client']} {kind}"] = client[f"{kind}_depth"]
+    except (TimeoutError, ControlError, ValueError):  # no control plane now: the named rings only
+        pass
     for cid in client_ids(prefix):
+        if f"c{cid} cmd" in out:
+            continue
         for kind, name in (("cmd", command_ring_name(prefix, cid)), ("evt", event_ring_name(prefix, cid))):
             try:
                 with SharedMemoryRing.attach(name) as ring:

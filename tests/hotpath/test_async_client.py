@@ -126,10 +126,13 @@ def test_execute_returns_every_event_of_the_command_up_to_the_one_flagged_last(e
 @pytest.mark.engine_config(clients=())
 def test_an_operators_ack_on_the_ring_is_not_taken_for_the_response_to_a_request(engine_run: EngineRun) -> None:
     from hotpath import ControlClient
+    from hotpath.control_client import load_operator_key
+
+    key = load_operator_key(prefix=engine_run.prefix)
 
     async def main() -> tuple[Event, list[Event]]:
         async with await AsyncClient.connect(6, endpoint=engine_run.config.endpoint) as client:
-            with ControlClient(engine_run.config.endpoint) as ctl:
+            with ControlClient(engine_run.config.endpoint, operator_key=key) as ctl:  # an operator's op
                 ctl.request("kill_reset", client=6)  # blocks the loop: its ACK waits on the ring, unread
             ack = await client.submit("TEST", "buy", 1, 90, cloid=77)
             seen = [event async for event in _take(client, 2)]

@@ -25,7 +25,7 @@ import zmq
 from c_engine import Command, EventType, Flag, Op, Side
 from hotpath.client import Client, EngineGoneError
 from hotpath.control import MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH
-from hotpath.control_client import ControlClient, ControlError
+from hotpath.control_client import ControlClient, ControlError, load_operator_key
 from hotpath.engine_control import EngineControl
 from hotpath.journal import read_commands
 
@@ -82,7 +82,8 @@ def _stats(run: EngineRun) -> dict[str, Any]:
 def test_attach_trade_detach_with_cancel_and_attach_again(engine_run: EngineRun) -> None:
     with Client(5, endpoint=engine_run.config.endpoint) as c:
         assert not c.static and c.symbols == {"TEST": 0}
-        assert (SHM / f"{engine_run.prefix}_c5_cmd").exists()
+        # mapped, then unlinked: no other process can open the pair by name while it is attached
+        assert not [p for p in SHM.iterdir() if p.name.startswith(f"{engine_run.prefix}_c5_")]
         cloid = c.submit("TEST", "buy", 2, 99)
         ack = c.wait_events(1)[0]
         assert ack.type == EventType.ACK and ack.client_id == 5 and ack.cloid == cloid and ack.price == 99
@@ -202,6 +203,7 @@ def test_a_client_that_stops_heartbeating_is_disconnected(engine_run: EngineRun)
 
 
 def test_bad_requests_get_typed_errors_and_change_nothing(engine_run: EngineRun) -> None:
+    key = load_operator_key(prefix=engine_run.prefix)
     with ControlClient(engine_run.config.endpoint) as ctl:
         cases: list[tuple[str, dict[str, Any], str]] = [
             ("launch", {}, "BAD_REQUEST"),
@@ -209,9 +211,12 @@ def test_bad_requests_get_typed_errors_and_change_nothing(engine_run: EngineRun)
             ("attach", {"client": "7"}, "UNKNOWN_ACCOUNT"),  # a name, and no account has it
             ("attach", {"client": 7.0}, "BAD_REQUEST"),
             ("attach", {"client": 7, "pid": 2**22 + 12345}, "BAD_REQUEST"),  # no such process
-            ("detach", {"client": 7}, "NOT_ATTACHED"),
-            ("detach", {"client": 1}, "STATIC"),
-            ("heartbeat", {"client": 7}, "NOT_ATTACHED"),
+            ("detach", {"client": 7}, "FORBIDDEN"),  # no token, no operator key
+            ("detach", {"client": 7, "token": "ab" * 16}, "NOT_ATTACHED"),  # no attachment has that token
+            ("detach", {"client": 7, "operator_key": key}, "NOT_ATTACHED"),
+            ("detach", {"client": 1, "operator_key": key}, "STATIC"),
+            ("heartbeat", {"client": 7}, "FORBIDDEN"),
+            ("heartbeat", {"client": 7, "token": "ab" * 16}, "NOT_ATTACHED"),
             ("snapshot", {"symbol": "NOPE"}, "UNKNOWN_SYMBOL"),
             ("snapshot", {"symbol": "TEST", "depth": 0}, "BAD_REQUEST"),
         ]

@@ -28,7 +28,7 @@ import zmq
 from c_engine import EventType
 from hotpath.client import Client
 from hotpath.control import MAX_REQUEST_BYTES, MAX_REQUEST_DEPTH
-from hotpath.control_client import ControlClient
+from hotpath.control_client import ControlClient, load_operator_key
 
 from conftest import WAIT_S, EngineRun  # tests/hotpath/conftest.py
 
@@ -39,7 +39,10 @@ LONG_REQUESTS = 100_000
 FINAL_CLIENT = 5
 #: Every code a refused request may get; INTERNAL (a bug in a handler) fails the test.
 CODES = {"BAD_REQUEST", "UNKNOWN_ACCOUNT", "UNKNOWN_SYMBOL", "INVALID_LIMIT", "ALREADY_ATTACHED", "NOT_ATTACHED",
-         "STATIC", "NO_SLOT", "BUSY", "STOPPED"}  # fmt: skip
+         "STATIC", "NO_SLOT", "BUSY", "STOPPED", "FORBIDDEN", "RATE_LIMITED"}  # fmt: skip
+#: Stands for the run's operator key in a drawn request (it differs per run), replaced when it is sent, so
+#: operator ops run too and request ``i`` of a seed is still the same bytes but for the key.
+KEY_SLOT = "K" * 64
 #: Each op and the fields it reads (docs/HOTPATH.md, "Control plane"); a request names them more often than others.
 LIMITS = ["max_order_qty", "max_open_orders", "max_position", "rate_per_s", "rate_burst", "max_loss"]
 OPS: dict[str, list[str]] = {
@@ -147,6 +150,8 @@ def _object(rng: random.Random) -> dict[str, Any]:
             request[name] = _value(rng)
     for _ in range(rng.randrange(3) if rng.random() < 0.3 else 0):
         request[_str(rng)] = _value(rng)
+    if rng.random() < 0.3:
+        request["operator_key"] = KEY_SLOT if rng.random() < 0.8 else _value(rng)
     _scrub(request)
     return request
 
@@ -202,11 +207,13 @@ def fuzz_control_plane(run: EngineRun, seed: int, requests: int) -> None:
     sock: zmq.Socket[bytes] = zmq.Context.instance().socket(zmq.REQ)
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(run.config.endpoint)
+    operator_key = load_operator_key(prefix=run.prefix)
+    assert operator_key is not None and len(operator_key) == len(KEY_SLOT)
     refused: dict[str, int] = {}
     t0 = time.monotonic()
     try:
         for index in range(requests):
-            frames = request_frames(seed, index)
+            frames = [f.replace(KEY_SLOT.encode(), operator_key.encode()) for f in request_frames(seed, index)]
             try:
                 sock.send_multipart(frames)
                 if not sock.poll(int(WAIT_S * 1000)):
@@ -221,7 +228,7 @@ def fuzz_control_plane(run: EngineRun, seed: int, requests: int) -> None:
     finally:
         sock.close(0)
     print(f"seed {seed}: {requests} requests in {time.monotonic() - t0:.1f} s: {dict(sorted(refused.items()))}")
-    with ControlClient(run.config.endpoint) as ctl:
+    with ControlClient(run.config.endpoint, operator_key=operator_key) as ctl:
         ctl.request("resume", symbol="TEST")  # a request may have halted it
     with Client(FINAL_CLIENT, endpoint=run.config.endpoint) as c:
         c.submit("TEST", "buy", 1, 97)

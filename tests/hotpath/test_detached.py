@@ -11,6 +11,7 @@ import pytest
 
 from c_engine import EventType
 from hotpath import AsyncClient, Client, ControlClient, DetachedError
+from hotpath.control_client import load_operator_key
 
 from conftest import EngineRun
 
@@ -25,7 +26,7 @@ def test_a_detached_client_gets_detached_error_and_leaves_the_next_holder_of_its
     old = Client(7, endpoint=endpoint)
     old.submit("TEST", "buy", 1, 90)
     assert old.wait_events(1)[0].type == EventType.ACK
-    with ControlClient(endpoint) as ctl:
+    with ControlClient(endpoint, operator_key=load_operator_key(prefix=engine_run.prefix)) as ctl:
         assert ctl.request("detach", client=7)["cancelled"] == 1  # an operator cuts it loose
         deadline = time.monotonic() + HEARTBEAT_TIMEOUT_S
         with pytest.raises(DetachedError, match="detached"):
@@ -45,7 +46,7 @@ def test_a_detached_client_gets_detached_error_and_leaves_the_next_holder_of_its
 def test_an_async_client_that_was_detached_fails_its_calls_with_detached_error(engine_run: EngineRun) -> None:
     async def main() -> None:
         client = await AsyncClient.connect(8, endpoint=engine_run.config.endpoint)
-        with ControlClient(engine_run.config.endpoint) as ctl:
+        with ControlClient(engine_run.config.endpoint, operator_key=load_operator_key(prefix=engine_run.prefix)) as ctl:
             ctl.request("detach", client=8)
         deadline = time.monotonic() + HEARTBEAT_TIMEOUT_S
         with pytest.raises(DetachedError):

@@ -22,6 +22,7 @@ import pytest
 
 from hotpath.engine_control import EngineControl
 from hotpath.launcher import DEFAULT_CONFIG, Launcher, PrefixInUseError, load_config
+from hotpath.names import private_dir, run_dir
 
 from conftest import SHM, processes_named
 
@@ -361,11 +362,16 @@ def test_a_prefix_is_refused_while_a_launcher_its_control_block_its_endpoint_or_
                 _launcher(prefix).claim()
         finally:
             (SHM / name).unlink()
+    path = private_dir(run_dir(prefix)) / "control"  # the control endpoint, ipc://{run_dir}/control
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as engine:
-        engine.bind(f"\0proptrade-{prefix}.ctl")  # the control endpoint, ipc://@proptrade-{prefix}.ctl
+        engine.bind(str(path))
         engine.listen()
-        with pytest.raises(PrefixInUseError, match="listens on its control endpoint"):
-            _launcher(prefix).claim()
+        try:
+            with pytest.raises(PrefixInUseError, match="listens on its control endpoint"):
+                _launcher(prefix).claim()
+        finally:
+            path.unlink()
+            run_dir(prefix).rmdir()
     free = _launcher(prefix)
     free.claim()  # everything above let go of it
     free.release()

@@ -34,13 +34,14 @@ Exceptions::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import mmap
 import os
 import struct
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import IO, Any
@@ -407,12 +408,40 @@ def dump(path: StrPath, out: IO[str], symbol_names: Mapping[int, str]) -> int:
     return len(records)
 
 
+def _same_file(a: str, b: str) -> bool:
+    return os.path.realpath(a) == os.path.realpath(b) or (
+        os.path.exists(a) and os.path.exists(b) and os.path.samefile(a, b)
+    )
+
+
+@contextlib.contextmanager
+def _written_whole(path: str) -> Iterator[IO[str]]:
+    """A text file written under a temporary name and renamed to ``path`` when the block ends: a dump that fails
+    half way leaves no half file, and an earlier ``path`` as it was."""
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        try:
+            f = open(tmp, "w", encoding="utf-8")
+        except OSError as exc:  # named as the path asked for, not the temporary name
+            raise OSError(exc.errno, exc.strerror, path) from None
+        with f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def run_dump(args: argparse.Namespace) -> int:
-    """``proptrade journal dump JOURNAL [--symbols SYMBOLS.toml] [--out FILE]``; returns the exit code."""
+    """``proptrade journal dump JOURNAL [--symbols SYMBOLS.toml] [--out FILE]``; returns the exit code. The
+    ``--out`` file is written whole or not at all, and never over the journal or the symbols file."""
+    if args.out and any(_same_file(args.out, other) for other in (args.journal, args.symbols) if other):
+        print(f"{args.out}: is an input of this dump; refusing to overwrite it", file=sys.stderr)
+        return 2
     try:
         names = {i: s.name for i, s in enumerate(load_symbols(args.symbols))} if args.symbols else {}
         if args.out:
-            with open(args.out, "w", encoding="utf-8") as f:
+            with _written_whole(args.out) as f:
                 n = dump(args.journal, f, names)
         else:
             n = dump(args.journal, sys.stdout, names)
@@ -420,16 +449,17 @@ def run_dump(args: argparse.Namespace) -> int:
         print(exc, file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"{exc.filename}: {exc.strerror}", file=sys.stderr)
-        return 2
+        return _unusable(exc, args.journal)
     print(f"dumped {n} commands", file=sys.stderr)
     return 0
 
 
-def _unusable(exc: BaseException) -> int:
-    """Prints one line for a file that cannot be used as a journal; returns exit code 2."""
+def _unusable(exc: BaseException, path: str) -> int:
+    """Prints one line for a file that cannot be used as a journal (``path``, unless the error names another
+    file); returns exit code 2."""
     if isinstance(exc, OSError) and not isinstance(exc, JournalError):
-        print(f"{exc.filename}: {exc.strerror}", file=sys.stderr)
+        # mmap of a directory or a device fails with no file name (ENODEV); the journal is what was mapped
+        print(f"{exc.filename or path}: {exc.strerror or exc}", file=sys.stderr)
     else:
         print(exc, file=sys.stderr)
     return 2
@@ -441,7 +471,7 @@ def run_verify(args: argparse.Namespace) -> int:
         with Journal(args.journal, writable=False) as journal:
             check = journal.check()
     except (JournalError, OSError) as exc:
-        return _unusable(exc)
+        return _unusable(exc, args.journal)
     print(check.summary())
     return 0 if check.ok else 1
 
@@ -455,7 +485,9 @@ def run_salvage(args: argparse.Namespace) -> int:
         print(f"{args.out}: exists: salvage writes a new journal, it never overwrites one", file=sys.stderr)
         return 2
     except (JournalError, OSError) as exc:
-        return _unusable(exc)
+        if isinstance(exc, OSError) and exc.filename == f"{args.out}.new":  # Journal.create's temporary name
+            exc.filename = args.out
+        return _unusable(exc, args.journal)
     what = check.problem() if not check.ok else "the journal is intact"
     if check.rc == lib.PT_JOURNAL_ECOUNT and not args.past_committed:
         what += f" (left out: --past-committed copies them too, {check.committed + check.past_committed} in all)"

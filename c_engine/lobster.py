@@ -753,7 +753,7 @@ def replay_lobster(
         raise LobsterError(f"tick {tick} must be positive")
     symbol = Path(message_path).name.split("_")[0] or "LOBSTER"
     messages = iter_messages(message_path, tick)
-    rows = _iter_values(orderbook_path)
+    rows = _iter_values(orderbook_path, tick)
     first, first_values = next(messages, None), next(rows, None)
     if first is None or first_values is None:
         raise LobsterError(f"{message_path if first is None else orderbook_path} is empty")

@@ -72,7 +72,10 @@ def strategy_params(name: str, symbol: str, values: Mapping[str, Any]) -> MakerP
             raise StrategyError(f"strategy {name!r} has no parameter {key!r}; it has {', '.join(known)}")
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise StrategyError(f"parameter {key!r} must be a number, not {value!r}")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond a double
+            raise StrategyError(f"parameter {key!r} is out of range ({value!r})") from None
         if number != number or number in (float("inf"), float("-inf")):
             raise StrategyError(f"parameter {key!r} must be finite, not {value!r}")
         if number < 0:

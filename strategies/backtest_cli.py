@@ -6,6 +6,7 @@
     proptrade backtest lobster MESSAGE.csv[.gz] ORDERBOOK.csv[.gz] [--tick 100]       --strategy NAME [...]
     proptrade backtest binance CAPTURE.gz [--symbol BTCUSDT --tick 0.1 --lot 0.001]   --strategy NAME [...]
     proptrade backtest journal JOURNAL --symbols SYMBOLS.toml                         --strategy NAME [...]
+    proptrade backtest sweep --grid GRID.toml [--workers N] [--ray ADDRESS|local] [--out TABLE.csv]
 
     common: [--entry-latency-us 100] [--response-latency-us 100] [--md-latency-us 100]
             [--maker-fee-bps 0] [--taker-fee-bps 0] [--multiplier 1] [--currency USD]
@@ -93,6 +94,12 @@ def build_parser() -> argparse.ArgumentParser:
     jr.add_argument("--symbols", required=True, metavar="SYMBOLS.toml", help="the engine's [symbols.NAME] tables")
     for sub in (syn, lob, bn, jr):
         _common(sub)
+    sw = kinds.add_parser("sweep", help="a grid of backtests on a process pool or a Ray cluster (strategies.sweep)")
+    sw.add_argument("--grid", required=True, metavar="GRID.toml", help="source, strategy and the values to sweep")
+    sw.add_argument("--workers", type=int, default=None, metavar="N",
+                    help="processes (or Ray CPUs with --ray local); default: all CPUs; 0: in this process")  # fmt: skip
+    sw.add_argument("--ray", metavar="ADDRESS", help="run on this Ray cluster ('local': start one here)")
+    sw.add_argument("--out", metavar="TABLE.csv", help="write the whole table here")
     return parser
 
 
@@ -222,6 +229,10 @@ def _print(summary: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.kind == "sweep":
+        from .sweep import main as sweep_main
+
+        return sweep_main(args)
     try:
         summary = run_backtest(args, show_progress=sys.stderr.isatty())
     except (StrategyError, OSError, ValueError, tomllib.TOMLDecodeError) as e:

@@ -130,8 +130,16 @@ def _run(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    prefix = args.prefix
+    if prefix is None and args.endpoint is None:  # the one platform running here
+        from hotpath.names import running_prefixes
+
+        prefixes = running_prefixes()
+        if len(prefixes) != 1:
+            raise StrategyError(f"give --prefix: {len(prefixes)} engines are running ({', '.join(prefixes) or 'none'})")
+        prefix = prefixes[0]
     try:
-        client = Client(account, prefix=args.prefix, endpoint=args.endpoint)
+        client = Client(account, prefix=prefix, endpoint=args.endpoint)
     except ValueError as e:  # neither a prefix nor an endpoint, or a prefix whose socket path is too long
         raise StrategyError(str(e)) from None
     with client:

@@ -32,12 +32,13 @@ from dataclasses import dataclass
 
 from c_engine import EventType, Side
 from strategies.interface import OrderUpdate, PublicTrade, Trading
-from strategies.makers import InventorySkewParams, Quotes, QuotingStrategy
+from strategies.makers import InventorySkewParams, MakerParams, Quotes, QuotingStrategy
+from strategies.registry import register_strategy
 
 from .features import FeatureSpec, IncrementalFeatures
-from .predictor import Predictor
+from .predictor import Predictor, load_predictor
 
-__all__ = ["PredictorMaker", "PredictorMakerParams"]
+__all__ = ["PredictorMaker", "PredictorMakerParams", "register"]
 
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _ACK, _FILL, _CANCELED, _MODIFIED = (int(EventType.ACK), int(EventType.FILL), int(EventType.CANCELED),
@@ -153,3 +154,18 @@ class PredictorMaker(QuotingStrategy):
         bid_size = shrunk if position > 0 else self.size_lots
         ask_size = shrunk if position < 0 else self.size_lots
         return Quotes(centre - h, centre + h, bid_size, ask_size)
+
+
+def _build(params: MakerParams, model: str | None = None, adverse_model: str | None = None) -> PredictorMaker:
+    """``proptrade strategy run|backtest --strategy predictor --model M [--adverse-model A]``."""
+
+    assert isinstance(params, PredictorMakerParams)
+    return PredictorMaker(params, load_predictor(model) if model else None,
+                          load_predictor(adverse_model) if adverse_model else None)  # fmt: skip
+
+
+def register() -> None:
+    """The ``proptrade.strategies`` entry point: the predictor maker joins the strategies by name."""
+    register_strategy("predictor", _build, PredictorMakerParams,
+                      {"model": "the signal model (ONNX, proptrade ml train)",
+                       "adverse_model": "the adverse-selection model (ONNX)"})  # fmt: skip

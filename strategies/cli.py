@@ -31,7 +31,17 @@ from c_engine.commandfile import ConfigFileError, read_toml
 from hotpath import ControlError
 from hotpath.cli import OneLineParser, endpoint_arg, number_arg, prefix_arg, seconds_arg
 
-from .registry import STRATEGIES, StrategyError, build_strategy, flag_name, parameter_fields, strategy_params
+from .registry import (
+    OPTIONS,
+    STRATEGIES,
+    StrategyError,
+    build_strategy,
+    flag_name,
+    load_plugins,
+    parameter_fields,
+    strategy_module,
+    strategy_params,
+)
 
 __all__ = ["build_parser", "main"]
 
@@ -51,7 +61,17 @@ def _all_parameter_flags() -> dict[str, str]:
     return flags
 
 
+def _option_flags() -> dict[str, str]:
+    """option -> help, over every registered strategy's non-numeric options (a model path...)."""
+    flags: dict[str, str] = {}
+    for name, options in OPTIONS.items():
+        for option, text in options.items():
+            flags.setdefault(option, f"{text} ({name})")
+    return flags
+
+
 def build_parser() -> argparse.ArgumentParser:
+    load_plugins()  # strategies of other packages (entry points), so --strategy knows them
     parser = OneLineParser(prog="proptrade strategy", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("list", help="the strategies and their parameters with defaults")
@@ -73,12 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     params = run.add_argument_group("strategy parameters (human units; seconds for intervals)")
     for field, text in _all_parameter_flags().items():
         params.add_argument(f"--{flag_name(field)}", dest=f"param_{field}", type=float, metavar="X", help=text)
+    for option, text in _option_flags().items():
+        params.add_argument(f"--{flag_name(option)}", dest=f"opt_{option}", metavar="PATH", help=text)
     return parser
 
 
+def _options(args: argparse.Namespace) -> dict[str, str]:
+    return {k.removeprefix("opt_"): v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+
+
 def _list() -> int:
-    for name, (cls, _) in STRATEGIES.items():
-        doc = (cls.__module__ and sys.modules[cls.__module__].__doc__ or "").strip().split("\n")[0]
+    for name in STRATEGIES:
+        module = strategy_module(name)
+        doc = (sys.modules[module].__doc__ or "").strip().split("\n")[0]
         print(f"{name}: {doc}")
         for field in parameter_fields(name):
             print(f"    --{flag_name(field.name)} {field.default}")
@@ -148,7 +175,7 @@ def _run(args: argparse.Namespace) -> int:
         if symbol is None:
             raise StrategyError(f"the platform has several symbols ({', '.join(names.values())}): name one")
         sid = client.symbol_id(symbol)
-        strategy = build_strategy(args.strategy, names[sid], values)
+        strategy = build_strategy(args.strategy, names[sid], values, _options(args))
         instruments = {s: Instrument(n, client.units(s).tick, client.units(s).lot, maker_fee_bps=args.maker_fee_bps,
                                      taker_fee_bps=args.taker_fee_bps) for s, n in names.items()}  # fmt: skip
         view = BookView(client.market_data(), [sid], control_snapshot(client.request, names))

@@ -1,5 +1,10 @@
 """The strategies by name, and their parameters from TOML tables and command-line flags.
 
+Strategies of packages above this one (the ML predictor maker in ``ml``) register themselves through the
+``proptrade.strategies`` entry-point group (pyproject.toml): each entry point names a function that calls
+:func:`register_strategy`. They are loaded on first use, so ``strategies`` never imports them; a strategy may
+declare options that are not numbers (``--model PATH``), passed to its factory by name.
+
 Each maker's parameters are a frozen dataclass (``MakerParams`` and its subclasses): a field's default is the
 documented default, and ``proptrade strategy list`` prints them all. Values come, later ones winning, from the
 dataclass defaults, a TOML table (``[strategy]`` with ``name = ...`` and the fields), then flags. A field
@@ -11,7 +16,8 @@ ignored.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from importlib.metadata import entry_points
 from typing import Any
 
 from .makers import (
@@ -28,7 +34,18 @@ from .makers import (
     SymmetricMaker,
 )
 
-__all__ = ["STRATEGIES", "StrategyError", "build_strategy", "flag_name", "parameter_fields", "strategy_params"]
+__all__ = [
+    "OPTIONS",
+    "STRATEGIES",
+    "StrategyError",
+    "build_strategy",
+    "flag_name",
+    "load_plugins",
+    "parameter_fields",
+    "register_strategy",
+    "strategy_module",
+    "strategy_params",
+]
 
 #: name -> (strategy class, its parameters class)
 STRATEGIES: dict[str, tuple[type[QuotingStrategy], type[MakerParams]]] = {
@@ -40,8 +57,44 @@ STRATEGIES: dict[str, tuple[type[QuotingStrategy], type[MakerParams]]] = {
 }
 
 
+#: name -> {option: help} of a registered strategy's non-numeric options (paths), given to its factory by name
+OPTIONS: dict[str, dict[str, str]] = {}
+_FACTORIES: dict[str, Callable[..., QuotingStrategy]] = {}
+_PLUGINS_LOADED = False
+
+
 class StrategyError(ValueError):
     """An unknown strategy, or a parameter it does not have or cannot take."""
+
+
+def register_strategy(
+    name: str,
+    factory: Callable[..., QuotingStrategy],
+    params_class: type[MakerParams],
+    options: Mapping[str, str] | None = None,
+) -> None:
+    """Adds a strategy: ``factory(params, **options)`` builds it (options: name -> help, e.g. a model path)."""
+    if name in STRATEGIES and _FACTORIES.get(name) is not factory:
+        raise StrategyError(f"a strategy named {name!r} is registered already")
+    STRATEGIES[name] = (QuotingStrategy, params_class)
+    _FACTORIES[name] = factory
+    OPTIONS[name] = dict(options or {})
+
+
+def strategy_module(name: str) -> str:
+    """The module that defines the strategy (its docstring describes it)."""
+    factory = _FACTORIES.get(name)
+    return factory.__module__ if factory is not None else STRATEGIES[name][0].__module__
+
+
+def load_plugins() -> None:
+    """Registers the strategies of the ``proptrade.strategies`` entry points (once)."""
+    global _PLUGINS_LOADED
+    if _PLUGINS_LOADED:
+        return
+    _PLUGINS_LOADED = True
+    for entry in entry_points(group="proptrade.strategies"):
+        entry.load()()
 
 
 def flag_name(field: str) -> str:
@@ -55,6 +108,7 @@ def parameter_fields(name: str) -> list[dataclasses.Field[Any]]:
 
 
 def _params_class(name: str) -> type[MakerParams]:
+    load_plugins()
     try:
         return STRATEGIES[name][1]
     except KeyError:
@@ -87,8 +141,20 @@ def strategy_params(name: str, symbol: str, values: Mapping[str, Any]) -> MakerP
     return params
 
 
-def build_strategy(name: str, symbol: str, values: Mapping[str, Any] | None = None) -> QuotingStrategy:
-    """A strategy by name with its parameters (see :func:`strategy_params`)."""
+def build_strategy(
+    name: str, symbol: str, values: Mapping[str, Any] | None = None, options: Mapping[str, str | None] | None = None
+) -> QuotingStrategy:
+    """A strategy by name with its parameters (see :func:`strategy_params`) and, for a registered one, its
+    options (``None`` values left out)."""
     params = strategy_params(name, symbol, values or {})
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    factory = _FACTORIES.get(name)
+    if factory is not None:
+        unknown = set(given) - set(OPTIONS[name])
+        if unknown:
+            raise StrategyError(f"strategy {name!r} has no option {sorted(unknown)}")
+        return factory(params, **given)
+    if given:
+        raise StrategyError(f"strategy {name!r} takes no option {sorted(given)}")
     strategy_class = STRATEGIES[name][0]
     return strategy_class(params)

@@ -8,8 +8,9 @@ Starlette's ``BaseHTTPMiddleware`` sees only ``http`` scopes, so a check written
    :data:`PRINCIPAL`, which routes compare with the account a request names (403 when they differ). No key or
    an unknown one: 401 with ``WWW-Authenticate``; a WebSocket is refused before it is accepted (an HTTP 401
    denial response where the server supports it, else close code 1008). Keys are compared in constant time.
-   Public paths (health, metrics, docs, the book and ``/ws/md``) need no key. With ``auth`` off every request
-   is a principal with no account, which may act for any of the gateway's accounts.
+   Public paths (health, metrics, docs, the book, ``/ws/md``, the dashboard's page and files) need no key.
+   With ``auth`` off every request is a principal with no account, which may act for any of the gateway's
+   accounts.
 2. **Rate limit.** One token bucket per account (per peer address for a request without one), a cost per call
    (a mass cancel costs ``mass_cancel_cost``); over the limit: 429 with ``Retry-After`` in whole seconds.
 3. **Body size.** A declared ``Content-Length`` over ``max_body_bytes`` is refused at once (413); a chunked
@@ -33,15 +34,17 @@ from .errors import ApiError, ErrorBody, ErrorCode
 from .metrics import Metrics
 from .ratelimit import RateLimiter
 
-__all__ = ["API_KEY_HEADER", "AccessMiddleware", "PRINCIPAL", "PUBLIC_PATHS", "Principal"]
+__all__ = ["API_KEY_HEADER", "AccessMiddleware", "PRINCIPAL", "PUBLIC_PATHS", "PUBLIC_PREFIXES", "Principal"]
 
 #: the header that carries the API key
 API_KEY_HEADER = "X-API-Key"
 #: the scope key the principal is stored under
 PRINCIPAL = "proptrade.principal"
-#: paths anyone may call: health, metrics, the API docs and public market data
+#: paths anyone may call: health, metrics, the API docs, public market data and the dashboard page
 PUBLIC_PATHS = frozenset({"/health", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json",
-                          "/book", "/ws/md"})  # fmt: skip
+                          "/book", "/ws/md", "/"})  # fmt: skip
+#: path prefixes anyone may call: the dashboard's files
+PUBLIC_PREFIXES = ("/static/",)
 #: paths outside the rate limit (monitoring must see an overloaded gateway)
 UNLIMITED_PATHS = frozenset({"/health", "/metrics"})
 
@@ -105,7 +108,7 @@ class AccessMiddleware:
         client = scope.get("client")
         peer = f"peer:{client[0]}" if client else "peer:?"
         account = None
-        if self.keys is not None and path not in PUBLIC_PATHS:
+        if self.keys is not None and path not in PUBLIC_PATHS and not path.startswith(PUBLIC_PREFIXES):
             key = self._presented_key(scope)
             account = self._account(key) if key else None
             if account is None:

@@ -1,12 +1,13 @@
 """``create_app(config)``: the gateway's ASGI application, built in one place.
 
-Every route (``rest.routes()``, ``streams.routes()``), the one middleware (``access.AccessMiddleware``: auth,
-rate limit, body size, metrics) and the exception handlers (``errors.EXCEPTION_HANDLERS``) are listed here;
-nothing is added later. Resources live in the lifespan: it connects the venue (by default the running
-platform, ``venue.LiveVenue``), starts the :class:`~gateway.service.Gateway` (books loaded, tasks running)
-before the first request, and yields it as the request state (``request.state.gateway``). If the venue cannot
-be reached, startup fails and uvicorn opens no socket. At shutdown the gateway waits for in-flight commands
-(bounded), closes the streams, stops its tasks and detaches the link, last.
+Every route (``rest.routes()``, ``streams.routes()``, ``dashboard.routes()``: the page at ``/``), the one
+middleware (``access.AccessMiddleware``: auth, rate limit, body size, metrics) and the exception handlers
+(``errors.EXCEPTION_HANDLERS``) are listed here; nothing is added later. Resources live in the lifespan: it
+connects the venue (by default the running platform, ``venue.LiveVenue``), starts the
+:class:`~gateway.service.Gateway` (books loaded, tasks running) before the first request, and yields it as the
+request state (``request.state.gateway``). If the venue cannot be reached, startup fails and uvicorn opens no
+socket. At shutdown the gateway waits for in-flight commands (bounded), closes the streams, stops its tasks and
+detaches the link, last.
 
 Tests pass their own ``venue`` factory (an in-process engine: ``venue.EngineVenue``) and ``clock`` (the rate
 limiter's, stepped by hand).
@@ -22,7 +23,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
-from . import rest, streams
+from . import dashboard, rest, streams
 from .access import AccessMiddleware
 from .config import GatewayConfig
 from .errors import EXCEPTION_HANDLERS
@@ -69,7 +70,7 @@ def create_app(config: GatewayConfig, *, venue: VenueFactory = live_venue, clock
     middleware = [Middleware(AccessMiddleware, keys=config.keys if config.auth else None, limiter=limiter,
                              max_body_bytes=config.max_body_bytes, metrics=metrics,
                              mass_cancel_cost=config.mass_cancel_cost)]  # fmt: skip
-    routes: list[BaseRoute] = [*rest.routes(), *streams.routes()]
+    routes: list[BaseRoute] = [*rest.routes(), *streams.routes(), *dashboard.routes()]
     return FastAPI(title="proptrade gateway", version="1", routes=routes, middleware=middleware,
                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
                    description="REST and WebSocket access to the proptrade platform; docs/GATEWAY.md")  # fmt: skip

@@ -24,6 +24,7 @@ __all__ = [
     "OrderView",
     "PositionModel",
     "RiskResponse",
+    "WhoAmI",
 ]
 
 #: the largest client order id: the engine's field is 64 bits, kept signed for every JSON reader
@@ -182,4 +183,12 @@ class Health(BaseModel):
     status: Literal["ok", "engine_gone"]
     symbols: list[str]
     accounts: list[str]
+    auth: bool
+
+
+class WhoAmI(BaseModel):
+    """Who the caller is: its key's account, and the accounts it may act for."""
+
+    client_id: str | None = Field(description="the API key's account; none when auth is off")
+    accounts: list[str] = Field(description="the accounts this caller may act for")
     auth: bool

@@ -29,6 +29,7 @@ from .models import (
     OrderResponse,
     OrderView,
     RiskResponse,
+    WhoAmI,
 )
 from .service import Gateway
 
@@ -38,12 +39,13 @@ __all__ = ["act_as", "routes"]
 api_key = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="the API key of one account")
 
 
-def gateway_of(request: Request) -> Gateway:
+# Dependencies are coroutines: FastAPI runs a plain ``def`` one in a worker thread, two thread hops per request.
+async def gateway_of(request: Request) -> Gateway:
     gateway: Gateway = request.state.gateway
     return gateway
 
 
-def principal_of(request: Request) -> Principal:
+async def principal_of(request: Request) -> Principal:
     principal: Principal = request.scope[PRINCIPAL]
     return principal
 
@@ -123,6 +125,13 @@ async def get_health(gateway: GatewayDep) -> Health:
                   accounts=list(gateway.account_ids), auth=gateway.config.auth)  # fmt: skip
 
 
+async def get_whoami(gateway: GatewayDep, principal: PrincipalDep) -> WhoAmI:
+    """The API key's account (the dashboard asks this once a key is entered); with auth off, every account."""
+    if principal.account is not None:
+        return WhoAmI(client_id=principal.account, accounts=[principal.account], auth=gateway.config.auth)
+    return WhoAmI(client_id=None, accounts=list(gateway.account_ids), auth=gateway.config.auth)
+
+
 async def get_metrics(gateway: GatewayDep) -> Response:
     """Prometheus text exposition."""
     return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)
@@ -151,6 +160,7 @@ def routes() -> list[APIRoute]:
                  tags=["account"]),
         APIRoute("/risk/{client_id}", get_risk, methods=["GET"], dependencies=_KEY, responses=_ERRORS,
                  tags=["account"]),
+        APIRoute("/whoami", get_whoami, methods=["GET"], dependencies=_KEY, responses=_ERRORS, tags=["account"]),
         APIRoute("/book", get_book, methods=["GET"], responses=_ERRORS, tags=["market data"]),
         APIRoute("/health", get_health, methods=["GET"], tags=["operations"]),
         APIRoute("/metrics", get_metrics, methods=["GET"], response_class=Response, tags=["operations"],

@@ -60,6 +60,8 @@ class PredictorMaker(QuotingStrategy):
     """See the module docstring. ``signal`` (return or direction model) and ``adverse`` are optional."""
 
     name = "predictor"
+    #: its features are sampled per market event, as in training: every book change, not only the top's
+    book_updates = "all"
 
     def __init__(
         self,

@@ -126,6 +126,10 @@ class Strategy:
 
     #: symbol names (or ids) whose book and trades the strategy receives
     symbols: tuple[str | int, ...] = ()
+    #: "top": ``on_book`` when the top of the book changes (enough for a quoting strategy; a backtest then runs
+    #: the rest of the market in C); "all": on every change of the book (a strategy whose state follows every
+    #: level change, such as features sampled per market event). Live, every change calls it either way.
+    book_updates: str = "top"
 
     def on_start(self, trading: Trading) -> None:
         """Called once before any other handler."""

@@ -15,7 +15,10 @@ connection): a delay drawn shorter than the previous one waits for it.
 Batching: the source runs in one ``execute_batch`` up to the next event of another stream, and never further
 than ``min(response, market data) + entry`` delay past its first message: nothing the strategy does in reaction
 to that message can reach the engine sooner, so batching changes no fill (zero delays give one message at a
-time). The strategy is called only on events it subscribed to: its own, and market data of its symbols.
+time). The strategy is called only on events it subscribed to: its own, and market data of its symbols. A
+strategy of one symbol with ``book_updates = "top"`` (the makers) is called only when its top of book changes;
+a command source then runs in C up to the first command that concerns it (``Engine.execute_until_watched``),
+and the deeper level changes before it reach its book with their own delay, without a call.
 
 Everything is deterministic: the same source, strategy, parameters and seeds give identical fills and PnL.
 """
@@ -371,7 +374,9 @@ class BacktestVenue(TradingCore):
         steps = 0
         # A source of engine commands runs in C until the first command that concerns the strategy, when the
         # strategy watches one symbol; others run as far as no reaction could land sooner.
-        watch = getattr(source, "run_watched", None) if len(self.subscribed) == 1 else None
+        watch = None
+        if len(self.subscribed) == 1 and getattr(self.strategy, "book_updates", "top") == "top":
+            watch = getattr(source, "run_watched", None)
         source.open(engine)  # type: ignore[arg-type]  # the tap stands in for the engine
         # The data starts at its first message, or earlier if opening it (a seeded book) gave market data.
         starts = [t for t in (source.peek_ns(), self._md[0][0] if self._md else None) if t is not None]

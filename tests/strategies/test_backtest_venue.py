@@ -136,3 +136,28 @@ def test_a_backtest_config_refuses_a_strategy_client_id_among_the_market_ids() -
 
     with pytest.raises(ValueError, match="client id"):
         BacktestConfig(ConstantLatency(0), ConstantLatency(0), ConstantLatency(0), 0.0, 0.0, client_id=5)
+
+
+def _book_calls(book_updates: str) -> list[int]:
+    """The times on_book is called for a bid at 990, then a deeper bid at 980, then a better one at 995."""
+    calls: list[int] = []
+
+    class Watcher(Strategy):
+        symbols = ("XYZ",)
+
+        def on_book(self, trading: Trading, symbol_id: int) -> None:
+            calls.append(trading.now_ns())
+
+    Watcher.book_updates = book_updates
+    market = [Command.new(1, 0, _BUY, 5, 990, ts_ns=10 * US), Command.new(1, 0, _BUY, 5, 980, ts_ns=20 * US),
+              Command.new(1, 0, _BUY, 5, 995, ts_ns=30 * US)]  # fmt: skip
+    BacktestVenue(Watcher(), CommandSource([SYMBOL], _commands(*market)), _config(0, 0, 1)).run()
+    return calls
+
+
+def test_a_top_of_book_strategy_is_not_called_for_a_deeper_level_but_sees_it_in_its_book() -> None:
+    assert _book_calls("top") == [11 * US, 31 * US]
+
+
+def test_a_strategy_that_wants_every_change_is_called_for_the_deeper_level_too() -> None:
+    assert _book_calls("all") == [11 * US, 21 * US, 31 * US]

@@ -10,8 +10,10 @@ The paper's own market, so an agent's results compare with the literature and wi
 - **Seeds.** ``reset(seed=s)`` seeds ``np_random`` and draws the path's PCG64 seed from it, so one seed gives one
   path, fill for fill; ``ml.rl.vec.ASVecEnv`` draws its paths the same way and reproduces this env exactly.
 - **Action.** A Box in [-1, 1]^2, rescaled inside to bid and ask offsets in ``[min_offset, max_offset]`` price
-  units (linearly). The default range [-1, 4] holds the AS quotes of the paper's gammas and inventories; a
-  negative offset quotes through the mid (a sure fill, at a loss), as the model allows.
+  units (linearly). The default range [0, 3] holds the AS quotes of the paper's gamma 0.1 up to an inventory
+  of about 2 either way (beyond, the quote nearer the mid is clipped at the mid); quoting through the mid (a
+  sure fill at a loss), which the model allows, takes a config with a negative ``min_offset``. Exploring
+  there taught PPO only to quote wide.
 - **Accounting is the model's.** Its prices are not on a tick grid, so the PnL is ``ASMarket``'s own cash +
   inventory x mid (``ASMarket.profit``), the figure the paper reports. The reward is its change per step, split
   as in the engine env: spread capture (the offset of each fill) + inventory PnL (inventory after the fills x
@@ -50,8 +52,8 @@ class ASEnvConfig:
 
     model: ModelParams = field(default_factory=lambda: PAPER_MODEL)
     #: the action's offset range, price units
-    min_offset: float = -1.0
-    max_offset: float = 4.0
+    min_offset: float = 0.0
+    max_offset: float = 3.0
     #: inventory is divided by this in the observation
     inventory_scale: float = 10.0
     #: running penalty per step: inventory_penalty x inventory^2

@@ -116,9 +116,10 @@ class EngineEnvConfig:
     start_mid_ticks: int = 10_000
     #: the agent's client id: outside 1..flow_clients, below engine_max_clients
     agent_client_id: int = 100
-    #: quote offsets from the mid, ticks: the action's range
+    #: quote offsets from the mid, ticks: the action's range (fills fall off steeply with the offset, about
+    #: e^-5 a tick on the default flow: a wider range is mostly quotes that never fill)
     min_offset_ticks: float = 0.5
-    max_offset_ticks: float = 10.5
+    max_offset_ticks: float = 4.5
     #: quote size range, lots
     min_size_lots: int = 1
     max_size_lots: int = 20
@@ -137,7 +138,7 @@ class EngineEnvConfig:
     #: "box": a continuous Box in [-1, 1]^3; "discrete": MultiDiscrete of the same ranges on a grid
     action_kind: Literal["box", "discrete"] = "box"
     #: grid sizes of the discrete variant: offsets per side, sizes
-    discrete_offsets: int = 11
+    discrete_offsets: int = 9
     discrete_sizes: int = 5
     #: the features (sampled once per step; time horizons suit flow_ts_step_ns x flow_commands_per_step)
     feature_spec: FeatureSpec = field(
@@ -186,7 +187,6 @@ class EngineMarketEnv(gym.Env[F32, Any]):
     def __init__(self, config: EngineEnvConfig | None = None) -> None:
         super().__init__()
         self.config = cfg = config or EngineEnvConfig()
-        self.spec_features = cfg.feature_spec
         self.n_features = cfg.feature_spec.width
         n_obs = self.n_features + len(OBS_EXTRA_NAMES)
         self.observation_space = gym.spaces.Box(-_F32_MAX, _F32_MAX, shape=(n_obs,), dtype=np.float32)
@@ -292,7 +292,6 @@ class EngineMarketEnv(gym.Env[F32, Any]):
                 for level in engine.l2(sid)[name]:
                     self.features.on_book_delta(side, level.price, level.qty)
         self._set_mid()
-        self._mid_start = self.mid2
         row = self.features.sample(self._ts - cfg.flow_ts_step_ns)
         return self._observe(row), {"mid_ticks": self.mid_ticks}
 

@@ -4,8 +4,9 @@
 
 - **Algorithms.** PPO (on-policy; vectorised envs; Box or MultiDiscrete actions) or SAC (off-policy; one env;
   Box only). Default MLP policies; hyperparameters are SB3's defaults but for PPO's rollout length and batch,
-  set so that a short run still makes several updates. torch runs on one thread: these machines have two
-  cores, and torch's default pool on both made SAC 10x slower under load.
+  set so that a short run still makes several updates, and its initial action noise (``PPO_LOG_STD_INIT``).
+  torch runs on one thread: these machines have two cores, and torch's default pool on both made SAC 10x
+  slower under load.
 - **Normalisation travels with the model.** Training envs are wrapped in ``VecNormalize`` (observations and
   rewards); its statistics are saved beside the model (``<save>.vecnormalize.pkl``) and baked into the ONNX
   graph (``ml.rl.export``). Evaluation uses the training statistics frozen at that moment.
@@ -61,6 +62,9 @@ BASELINE_SIZE_LOTS = 5
 #: the AS risk aversion of the baselines: per tick on the engine env (per quote unit), the paper's first on AS
 ENGINE_GAMMA_PER_TICK = 0.01
 AS_GAMMA = 0.1
+#: PPO's initial log standard deviation of its Gaussian actions (SB3's default 0, std 1, spreads half the
+#: exploration onto the clipped edges of [-1, 1])
+PPO_LOG_STD_INIT = -1.0
 
 
 @dataclass(frozen=True)
@@ -211,7 +215,8 @@ def _build_model(cfg: TrainConfig, venv: VecNormalize) -> BaseAlgorithm:
         # a multiple of 16 steps per env, so the rollout splits into 4 equal minibatches (SB3 warns otherwise)
         n_steps = max(64, min(1024, cfg.timesteps // (4 * cfg.n_envs))) // 16 * 16
         return PPO("MlpPolicy", venv, seed=cfg.seed, device="cpu", n_steps=n_steps,
-                   batch_size=n_steps * cfg.n_envs // 4, verbose=0)  # fmt: skip
+                   batch_size=n_steps * cfg.n_envs // 4, policy_kwargs={"log_std_init": PPO_LOG_STD_INIT},
+                   verbose=0)  # fmt: skip
     return SAC("MlpPolicy", venv, seed=cfg.seed, device="cpu", learning_starts=min(1000, cfg.timesteps // 10),
                verbose=0)  # fmt: skip
 

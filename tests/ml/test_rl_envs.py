@@ -168,8 +168,8 @@ def test_engine_env_box_action_spans_the_documented_ranges() -> None:
 
 
 def test_engine_env_discrete_action_picks_the_grid() -> None:
-    env = EngineMarketEnv(EngineEnvConfig(action_kind="discrete", discrete_offsets=11, discrete_sizes=5))
-    assert env.decode_action(np.array([0, 10, 4])) == (0.5, 10.5, 20)
+    env = EngineMarketEnv(EngineEnvConfig(action_kind="discrete", discrete_offsets=9, discrete_sizes=5))
+    assert env.decode_action(np.array([0, 8, 4])) == (0.5, 4.5, 20)
     assert env.decode_action(env.encode_quote(3.5, 1.5, 10)) == (3.5, 1.5, 10)
 
 

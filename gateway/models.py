@@ -8,9 +8,9 @@ the lot. Responses give prices and sizes in the same human units, and levels as 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 __all__ = [
     "BookResponse",
@@ -31,6 +31,14 @@ __all__ = [
 MAX_CLIENT_ORDER_ID = 2**63 - 1
 
 Side = Literal["buy", "sell"]
+#: A book level ``[price, size, orders]``. Its schema is a plain array of three numbers, not the tuple
+#: (``prefixItems``) pydantic would write: OpenAPI 3.0 tooling, client generators and schemathesis 4.32's
+#: response check do not take ``prefixItems``. The values sent are the same.
+Level = Annotated[
+    tuple[float, float, int],
+    WithJsonSchema({"type": "array", "items": {"type": "number"}, "minItems": 3, "maxItems": 3,
+                    "description": "[price, size, orders]"}),
+]  # fmt: skip
 _STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
 
@@ -151,8 +159,8 @@ class BookResponse(BaseModel):
     best_bid: float | None
     best_ask: float | None
     spread: float | None
-    bids: list[tuple[float, float, int]] = Field(description="[price, size, orders], best first")
-    asks: list[tuple[float, float, int]]
+    bids: list[Level] = Field(description="[price, size, orders], best first")
+    asks: list[Level]
     timestamp: float
 
 

@@ -1,8 +1,9 @@
 """The REST routes: thin functions over :class:`~gateway.service.Gateway`, each declaring its response model.
 
-Every route that acts for an account checks the caller first (:func:`act_as`): with auth on, the key's
-account must be the account the request names, or the owner of the order it touches (403 otherwise). Errors
-are :class:`~gateway.errors.ApiError`s; ``errors.py`` turns every failure into the one error body.
+Every route refuses a query parameter it does not declare (:func:`known_query_only`), and every route that acts
+for an account checks the caller first (:func:`act_as`): with auth on, the key's account must be the account the
+request names, or the owner of the order it touches (403 otherwise). Errors are
+:class:`~gateway.errors.ApiError`s; ``errors.py`` turns every failure into the one error body.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Path, Query, Request, Security
+from fastapi.dependencies.models import Dependant
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
@@ -54,6 +56,34 @@ GatewayDep = Annotated[Gateway, Depends(gateway_of)]
 PrincipalDep = Annotated[Principal, Depends(principal_of)]
 Account = Annotated[str, Path(min_length=1, max_length=64, description="an account name")]
 OrderId = Annotated[int, Path(ge=1, le=MAX_CLIENT_ORDER_ID, description="the engine's order id")]
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+_KNOWN_QUERY: dict[int, frozenset[str]] = {}  #: id(route) -> the query parameters it declares
+
+
+async def known_query_only(request: Request) -> None:
+    """422 for a query parameter the route does not declare: strict as the bodies are (``?depht=5`` is a
+    typo to report, not a parameter to ignore)."""
+    if not request.query_params:
+        return
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return
+    known = _KNOWN_QUERY.get(id(route))
+    if known is None:
+        known = _KNOWN_QUERY[id(route)] = frozenset(_query_names(route.dependant))
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        allowed = ", ".join(sorted(known)) or "none"
+        raise ApiError(422, ErrorCode.INVALID_REQUEST, f"unknown query parameter {unknown[0]!r} (this route takes: "
+                       f"{allowed})")  # fmt: skip
 
 
 def act_as(principal: Principal, account: str) -> None:
@@ -141,7 +171,10 @@ async def get_metrics(gateway: GatewayDep) -> Response:
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 413, 422, 429, 503)
 }
-_KEY = [Security(api_key)]
+#: what a public route without parameters may answer: an unknown query parameter
+_QUERY_ERRORS: dict[int | str, dict[str, Any]] = {422: {"model": ErrorBody}}
+_STRICT = [Depends(known_query_only)]
+_KEY = [Security(api_key), *_STRICT]
 
 
 def routes() -> list[APIRoute]:
@@ -161,8 +194,10 @@ def routes() -> list[APIRoute]:
         APIRoute("/risk/{client_id}", get_risk, methods=["GET"], dependencies=_KEY, responses=_ERRORS,
                  tags=["account"]),
         APIRoute("/whoami", get_whoami, methods=["GET"], dependencies=_KEY, responses=_ERRORS, tags=["account"]),
-        APIRoute("/book", get_book, methods=["GET"], responses=_ERRORS, tags=["market data"]),
-        APIRoute("/health", get_health, methods=["GET"], tags=["operations"]),
-        APIRoute("/metrics", get_metrics, methods=["GET"], response_class=Response, tags=["operations"],
-                 responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text"}}),
+        APIRoute("/book", get_book, methods=["GET"], dependencies=_STRICT, responses=_ERRORS, tags=["market data"]),
+        APIRoute("/health", get_health, methods=["GET"], dependencies=_STRICT, responses=_QUERY_ERRORS,
+                 tags=["operations"]),
+        APIRoute("/metrics", get_metrics, methods=["GET"], dependencies=_STRICT, response_class=Response,
+                 tags=["operations"], responses={**_QUERY_ERRORS, 200: {"content": {CONTENT_TYPE: {}},
+                                                                        "description": "Prometheus text"}}),
     ]  # fmt: skip

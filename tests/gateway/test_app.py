@@ -350,3 +350,10 @@ def test_the_openapi_document_declares_every_route_and_the_key(client: TestClien
     post = doc["paths"]["/order"]["post"]
     assert post["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("OrderResponse")
     assert client.get("/docs").status_code == 200
+
+
+def test_an_unknown_query_parameter_is_refused_not_ignored(client: TestClient) -> None:
+    r = client.get("/book?depht=5")
+    assert r.status_code == 422 and r.json()["code"] == "INVALID_REQUEST" and "depht" in r.json()["message"]
+    assert client.get("/book?depth=5").status_code == 200
+    assert client.get("/fills/alice?limit=1&x=1", headers=ALICE).status_code == 422

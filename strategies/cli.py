@@ -55,7 +55,7 @@ def _account(text: str) -> str | int:
 def _all_parameter_flags() -> dict[str, str]:
     """flag -> help, over every strategy's fields."""
     flags: dict[str, str] = {}
-    for name in STRATEGIES:
+    for name in list(STRATEGIES):
         for field in parameter_fields(name):
             flags.setdefault(field.name, f"{field.name} (default {field.default})")
     return flags
@@ -70,8 +70,23 @@ def _option_flags() -> dict[str, str]:
     return flags
 
 
-def build_parser() -> argparse.ArgumentParser:
-    load_plugins()  # strategies of other packages (entry points), so --strategy knows them
+def _needs_plugins(argv: list[str]) -> bool:
+    """Whether the command names a strategy of another package (or lists or helps): only then are plugins
+    imported, which costs seconds (model runtimes), so a built-in maker starts fast."""
+    if any(a in ("-h", "--help", "list") for a in argv):
+        return True
+    for i, arg in enumerate(argv):
+        name = arg.partition("=")[2] if arg.startswith("--strategy=") else None
+        if arg == "--strategy" and i + 1 < len(argv):
+            name = argv[i + 1]
+        if name is not None:
+            return name not in STRATEGIES
+    return False
+
+
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    if plugins:
+        load_plugins()  # strategies of other packages (entry points), so --strategy knows them
     parser = OneLineParser(prog="proptrade strategy", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     commands.add_parser("list", help="the strategies and their parameters with defaults")
@@ -203,7 +218,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(plugins=_needs_plugins(argv)).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s strategy %(levelname)s %(message)s")
     try:
         if args.command == "list":

@@ -108,7 +108,8 @@ def parameter_fields(name: str) -> list[dataclasses.Field[Any]]:
 
 
 def _params_class(name: str) -> type[MakerParams]:
-    load_plugins()
+    if name not in STRATEGIES:
+        load_plugins()  # perhaps another package's
     try:
         return STRATEGIES[name][1]
     except KeyError:

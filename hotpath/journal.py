@@ -251,7 +251,7 @@ class Journal:
         path = os.fspath(path)
         size = journal_bytes(capacity)
         tmp = path + ".new"
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)  # the owner only (docs/OPERATIONS.md)
         try:
             try:
                 os.posix_fallocate(fd, 0, size)

@@ -14,8 +14,12 @@
   ``eval_episodes`` episodes on seeds ``eval_seed, eval_seed + 1, ...`` (apart from the training seeds: those
   are ``seed + env index`` and then the env's own draws); the baselines (``default_baselines``) ran on the same
   seeds once at the start. Rows go to ``<save>/eval.csv``; SB3's training log goes to ``<save>/progress.csv``.
+- **The best evaluation is kept.** As SB3's ``EvalCallback`` does, the model (and its statistics) of the best
+  evaluation by Sharpe ratio is the one saved, the final one if nothing earlier beat it; ``proptrade rl eval``
+  then measures it on other seeds (held out from this selection).
 - **Outputs.** ``<save>.zip`` (the SB3 model), ``<save>.vecnormalize.pkl``, ``<save>.onnx`` (the exported
-  policy), ``<save>.json`` (the run: algo, env, config overrides, seeds, wall time, final evaluation).
+  policy), ``<save>.json`` (the run: algo, env, config overrides, seeds, wall time, the selected evaluation's
+  timesteps, final evaluation), and the best checkpoint so far in ``<save>/best.*``.
 """
 
 from __future__ import annotations
@@ -190,13 +194,18 @@ class _Progress(BaseCallback):
 
 
 class _Evaluate(BaseCallback):
-    """Every ``every`` timesteps: the agent on the evaluation seeds, written beside the baselines' rows."""
+    """Every ``every`` timesteps: the agent on the evaluation seeds, written beside the baselines' rows; the
+    best by Sharpe so far is kept in ``best_dir`` (model and VecNormalize statistics), as SB3's EvalCallback
+    keeps its best model."""
 
     def __init__(self, every: int, total: int, env: EngineMarketEnv | ASMarketEnv, seeds: Sequence[int],
-                 out: Path) -> None:  # fmt: skip
+                 out: Path, best_dir: Path) -> None:  # fmt: skip
         super().__init__()
         self.every, self.total, self.env, self.seeds, self.out = every, total, env, list(seeds), out
+        self.best_dir = best_dir
         self.next_at = every
+        self.best: EvalResult | None = None
+        self.best_timesteps = 0
 
     def _on_step(self) -> bool:
         # the last evaluation is train's own, after learn()
@@ -207,6 +216,10 @@ class _Evaluate(BaseCallback):
             _write_rows(self.out, self.num_timesteps, [r])
             self.logger.record("eval/pnl_mean", r.mean)
             self.logger.record("eval/pnl_std", r.std)
+            if norm is not None and r.sharpe > (self.best.sharpe if self.best is not None else -math.inf):
+                self.best, self.best_timesteps = r, self.num_timesteps
+                self.model.save(self.best_dir / "best.zip")
+                norm.save(str(self.best_dir / "best.vecnormalize.pkl"))
         return True
 
 
@@ -241,7 +254,8 @@ def train(cfg: TrainConfig) -> TrainResult:
     baselines = default_baselines(cfg.env, env_cfg)
     baseline_results = [evaluate(eval_env, policy, seeds, name) for name, policy in baselines.items()]
     _write_rows(eval_csv, 0, baseline_results)
-    callbacks: list[BaseCallback] = [_Evaluate(cfg.eval_every, cfg.timesteps, eval_env, seeds, eval_csv)]
+    evaluator = _Evaluate(cfg.eval_every, cfg.timesteps, eval_env, seeds, eval_csv, logdir)
+    callbacks: list[BaseCallback] = [evaluator]
     if cfg.progress:
         callbacks.append(_Progress(cfg.timesteps))
     t0 = time.perf_counter()
@@ -249,16 +263,26 @@ def train(cfg: TrainConfig) -> TrainResult:
     wall_s = time.perf_counter() - t0
     agent = evaluate(eval_env, agent_policy(model, venv), seeds, "agent")
     _write_rows(eval_csv, model.num_timesteps, [agent])
+    trained_steps = model.num_timesteps
+    selected_steps = trained_steps
+    norm = venv
+    best = evaluator.best
+    if best is not None and not best.sharpe <= agent.sharpe:  # an earlier evaluation was better: keep that one
+        model = type(model).load(logdir / "best.zip", device="cpu")
+        norm = VecNormalize.load(str(logdir / "best.vecnormalize.pkl"), make_vec_env(cfg.env, 1, env_cfg))
+        agent, selected_steps = best, evaluator.best_timesteps
     model_path = save.with_suffix(".zip")
     model.save(model_path)
     norm_path = save.with_suffix(".vecnormalize.pkl")
-    venv.save(str(norm_path))
-    onnx_path = export_onnx(model, save.with_suffix(".onnx"), env=eval_env, vecnormalize=venv)
+    norm.save(str(norm_path))
+    onnx_path = export_onnx(model, save.with_suffix(".onnx"), env=eval_env, vecnormalize=norm)
     results = [agent, *baseline_results]
     summary = {
         "algo": cfg.algo,
         "env": cfg.env,
-        "timesteps": model.num_timesteps,
+        "timesteps": trained_steps,
+        # the evaluation whose model was saved (the best Sharpe on the evaluation seeds)
+        "selected_timesteps": selected_steps,
         "wall_s": wall_s,
         "config": {k: v for k, v in asdict(cfg).items() if k != "progress"},
         "evaluation": [
@@ -267,4 +291,6 @@ def train(cfg: TrainConfig) -> TrainResult:
     }
     save.with_suffix(".json").write_text(json.dumps(summary, indent=1))
     venv.close()
+    if norm is not venv:
+        norm.close()
     return TrainResult(model_path, norm_path, onnx_path, wall_s, results)

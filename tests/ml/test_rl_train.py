@@ -57,6 +57,9 @@ def test_a_short_ppo_training_on_the_engine_env_saves_model_statistics_onnx_and_
     assert [r.name for r in result.evaluation] == ["agent", "symmetric", "inventory_skew", "avellaneda_stoikov"]
     summary = json.loads(save.with_suffix(".json").read_text())
     assert summary["timesteps"] >= 2048 and summary["env"] == "engine"
+    # the saved model is the evaluation with the best Sharpe: the one at 1024 steps or the final one
+    assert summary["selected_timesteps"] in (1024, summary["timesteps"])
+    assert (save / "best.zip").exists() or summary["selected_timesteps"] == summary["timesteps"]
 
 
 def test_onnx_export_of_a_ppo_policy_on_the_engine_env_matches_sb3_predict(tmp_path: Path) -> None:

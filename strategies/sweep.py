@@ -30,7 +30,8 @@ Choices, and why:
   SOURCE ...`` command line would give, run by :func:`strategies.backtest_cli.run_backtest`: a row of the table
   is exactly what that command prints, and a grid accepts exactly the CLI's fields (their names are the flags'
   ``dest``: ``mean_gap_us``, ``entry_latency_us``; positionals by name: ``message``, ``orderbook``,
-  ``capture``, ``journal``). Relative file paths are relative to the grid file.
+  ``capture``, ``journal``), each value parsed by the CLI's own parser as its flag would be (the same ranges
+  and messages). Relative file paths are relative to the grid file.
 - **Sweep keys** are a field's plain name, resolved in the strategy's parameters, then the source's fields,
   then the fill assumptions (a name found in two is an error: write it ``strategy.NAME``, ``source.NAME`` or
   ``backtest.NAME``). Keys vary in the order written, the last fastest, so point ``i`` is the same point for
@@ -53,10 +54,10 @@ Choices, and why:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import io
 import itertools
-import math
 import os
 import sys
 import tomllib
@@ -65,7 +66,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .registry import STRATEGIES, StrategyError, strategy_params
+from .registry import STRATEGIES, StrategyError, flag_name, strategy_params
 
 __all__ = [
     "BACKTEST_FIELDS",
@@ -158,47 +159,27 @@ class SweepGrid:
         return out
 
 
-def _template(kind: str, strategy: str) -> argparse.Namespace:
-    """The namespace ``proptrade backtest KIND ... --strategy NAME`` gives with every default."""
-    from .backtest_cli import build_parser
-
+def _prefix(kind: str, strategy: str) -> list[str]:
+    """The shortest ``proptrade backtest KIND ...`` command line: placeholders for the files it requires."""
     positionals = [_PLACEHOLDER] * len(SOURCE_POSITIONALS[kind])
     required = ["--symbols", _PLACEHOLDER] if kind == "journal" else []
-    return build_parser().parse_args([kind, *positionals, *required, "--strategy", strategy])
-
-
-def _convert(where: str, default: Any, value: Any, *, is_path: bool, base_dir: Path) -> Any:
-    """``value`` as the CLI would have parsed it into a field whose default is ``default``."""
-    if is_path:
-        if not isinstance(value, str) or not value:
-            raise GridError(f"{where}: a file path, not {value!r}")
-        return str(base_dir / value) if not os.path.isabs(value) else value
-    if isinstance(value, bool):
-        raise GridError(f"{where}: {value!r} is not a number or text")
-    if isinstance(default, int) and not isinstance(default, bool):
-        if not isinstance(value, int):
-            raise GridError(f"{where}: an integer, not {value!r}")
-        return value
-    if isinstance(default, float) or default is None:  # strategy parameters default to None (not given)
-        if not isinstance(value, int | float):
-            raise GridError(f"{where}: a number, not {value!r}")
-        number = float(value)
-        if not math.isfinite(number):
-            raise GridError(f"{where}: a finite number, not {value!r}")
-        return number
-    if not isinstance(value, str):
-        raise GridError(f"{where}: text, not {value!r}")
-    return value
+    return [kind, *positionals, *required, "--strategy", strategy]
 
 
 class _Fields:
-    """The namespace dests a grid may set, by section, for one source kind and strategy."""
+    """The namespace dests a grid may set, by section, for one source kind and strategy; values are parsed by
+    the CLI's own parser, so a grid takes what the command line takes, with its ranges and messages."""
 
-    def __init__(self, template: argparse.Namespace, kind: str, strategy: str) -> None:
-        names = set(vars(template)) - _NOT_GRID
-        self.template = template
+    def __init__(self, kind: str, strategy: str) -> None:
+        from .backtest_cli import build_parser
+        from .registry import parameter_fields
+
+        self.parser = build_parser()
+        self.prefix = _prefix(kind, strategy)
+        self.template = self.parser.parse_args(self.prefix)
+        names = set(vars(self.template)) - _NOT_GRID
         self.paths = set(_PATHS[kind])
-        self.strategy = {f.name for f in _strategy_fields(strategy)}
+        self.strategy = {f.name for f in parameter_fields(strategy)}
         self.backtest = set(BACKTEST_FIELDS)
         self.source = {n for n in names if not n.startswith("param_")} - self.backtest
 
@@ -216,15 +197,23 @@ class _Fields:
             raise GridError(f"{where}: no {section} field {name!r} here; the fields are: {known}")
 
     def convert(self, where: str, section: str, name: str, value: Any, base_dir: Path) -> Any:
-        default = getattr(self.template, self.dest(section, name))
-        return _convert(where, default, value, is_path=section == "source" and name in self.paths,
-                        base_dir=base_dir)  # fmt: skip
-
-
-def _strategy_fields(strategy: str) -> list[Any]:
-    from .registry import parameter_fields
-
-    return parameter_fields(strategy)
+        """``value`` as the command line would have parsed it (its flag given ``str(value)``)."""
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise GridError(f"{where}: a number or text, not {value!r}")
+        if section == "source" and name in self.paths:
+            if not isinstance(value, str) or not value:
+                raise GridError(f"{where}: a file path, not {value!r}")
+            return value if os.path.isabs(value) else str(base_dir / value)
+        flag = f"--{flag_name(name)}" if section == "strategy" else f"--{name.replace('_', '-')}"
+        text = repr(value) if isinstance(value, float) else str(value)  # repr: the float, read back exactly
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(err):
+                parsed = self.parser.parse_args([*self.prefix, f"{flag}={text}"])
+        except SystemExit:
+            message = err.getvalue().strip().partition("error: ")[2].split(" (see ")[0]
+            raise GridError(f"{where}: {message or 'refused by the command line'}") from None
+        return getattr(parsed, self.dest(section, name))
 
 
 def _table(grid: dict[str, Any], name: str, where: str) -> dict[str, Any]:
@@ -251,9 +240,8 @@ def parse_grid(grid: dict[str, Any], *, path: str = "grid", base_dir: str | Path
     name = strategy.pop("name", None)
     if name not in STRATEGIES:
         raise GridError(f"{path}: [strategy] name must be one of {', '.join(STRATEGIES)}, not {name!r}")
-    template = _template(kind, name)
-    fields = _Fields(template, kind, name)
-    args = argparse.Namespace(**vars(template))
+    fields = _Fields(kind, name)
+    args = argparse.Namespace(**vars(fields.template))
     for section, table in (("source", source), ("backtest", backtest), ("strategy", strategy)):
         for key, value in table.items():
             where = f"{path}: [{section}] {key}"

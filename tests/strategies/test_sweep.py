@@ -96,7 +96,13 @@ def test_an_unknown_source_field_is_refused_with_the_fields_there_are() -> None:
 
 def test_a_value_of_the_wrong_type_is_refused() -> None:
     grid = {"source": {"kind": "synthetic", "messages": 1.5}, "strategy": {"name": "glft"}}
-    with pytest.raises(GridError, match=r"\[source\] messages: an integer"):
+    with pytest.raises(GridError, match=r"\[source\] messages: argument --messages: '1.5' is not a number of mes"):
+        parse_grid(grid)
+
+
+def test_a_value_outside_the_flags_range_is_refused_as_the_command_line_refuses_it() -> None:
+    grid = {"source": {"kind": "synthetic"}, "strategy": {"name": "glft"}, "sweep": {"md_latency_us": [1, -1]}}
+    with pytest.raises(GridError, match=r"md_latency_us\[1\]: argument --md-latency-us: '-1' is not microseconds"):
         parse_grid(grid)
 
 

@@ -173,8 +173,7 @@ class AccessMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.latency.labels(scope["method"], template).observe(time.perf_counter() - start)
-            self.metrics.responses.labels(str(status)).inc()
+            self.metrics.request_done(scope["method"], template, status, time.perf_counter() - start)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send, status: int, code: ErrorCode, message: str,
                       headers: Mapping[str, str] | None = None) -> None:  # fmt: skip

@@ -37,6 +37,29 @@ class Metrics:
         self.md_gaps = Counter("gateway_md_gaps", "Market-data gaps (resynced from snapshots)", registry=r)
         self.engine_seq = Gauge("gateway_engine_seq", "Engine seq of the last event the gateway applied", registry=r)
         self.engine = Gauge("gateway_engine_stat", "The engine's control-plane stats counters", ["name"], registry=r)
+        self._latency: dict[tuple[str, str], Any] = {}
+        self._responses: dict[int, Any] = {}
+        self._orders: dict[str, Any] = {}
+
+    def request_done(self, method: str, route: str, status: int, seconds: float) -> None:
+        """One HTTP request's latency (by method and route template) and status. The labelled children are
+        kept: prometheus-client's ``labels()`` costs a few microseconds a call, on every request."""
+        key = (method, route)
+        child = self._latency.get(key)
+        if child is None:
+            child = self._latency[key] = self.latency.labels(method, route)
+        child.observe(seconds)
+        counter = self._responses.get(status)
+        if counter is None:
+            counter = self._responses[status] = self.responses.labels(str(status))
+        counter.inc()
+
+    def order_result(self, result: str) -> None:
+        """A new order's result: accepted or rejected."""
+        counter = self._orders.get(result)
+        if counter is None:
+            counter = self._orders[result] = self.orders.labels(result)
+        counter.inc()
 
     def set_engine_stats(self, stats: dict[str, Any]) -> None:
         for name, value in stats.items():

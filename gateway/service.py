@@ -313,9 +313,9 @@ class Gateway:
                                     client_order_id=req.client_order_id, timestamp=time.time())  # fmt: skip
         if first is None or first.type == _REJECT:
             reason = RejectReason(first.reason).name if first is not None else "NO_ANSWER"
-            self.metrics.orders.labels("rejected").inc()
+            self.metrics.order_result("rejected")
             return OrderResponse(status="rejected", reason=reason, state="rejected", filled=0.0, leaves=0.0, **base)
-        self.metrics.orders.labels("accepted").inc()
+        self.metrics.order_result("accepted")
         order_id = first.order_id
         fills = [self._fill(e, req.client_order_id) for e in events if e.type == _FILL and e.order_id == order_id]
         filled = sum(e.qty for e in events if e.type == _FILL and e.order_id == order_id)

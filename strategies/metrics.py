@@ -427,7 +427,7 @@ def max_drawdown(records: npt.NDArray[Any], capital: float = 0.0) -> Drawdown:
     ts, equity, dd = drawdown_series(records, capital)
     if len(dd) == 0:
         return Drawdown(_NAN, _NAN, None, None)
-    peak = equity + dd
+    peak = np.maximum.accumulate(equity)  # the running peak itself: equity + dd may miss it by a rounding step
     positive = peak > 0
     fraction = float(np.max(dd[positive] / peak[positive])) if positive.any() else _NAN
     trough = int(np.argmax(dd))

@@ -234,6 +234,14 @@ def test_max_drawdown_is_the_largest_fall_from_a_running_peak() -> None:
     assert dd.max_fraction == pytest.approx(0.75)
 
 
+def test_max_drawdown_finds_its_peak_when_peak_minus_fall_does_not_round_back_to_it() -> None:
+    # 59.88 - (59.88 - (-29.25)) is not exactly 59.88 in doubles: the peak is the running maximum itself
+    rec = _records([0, S, 2 * S], pnl=[59.88, 3.97, -29.25])
+    dd = max_drawdown(rec)
+    assert dd.max_currency == pytest.approx(89.13)
+    assert (dd.peak_ts_ns, dd.trough_ts_ns) == (0, 2 * S)
+
+
 def test_max_drawdown_fraction_is_of_capital_plus_peak_when_capital_is_given() -> None:
     rec = _records([0, S, 2 * S, 3 * S, 4 * S, 5 * S], pnl=[0, 5, 3, 8, 2, 4])
     dd = max_drawdown(rec, capital=100.0)

@@ -139,7 +139,7 @@ pytest: build
 
 # ruff's rules and formatting, and mypy --strict, as pyproject.toml configures them (mypy leaves out the test
 # modules its exclude list names, not yet type-clean). Nothing is built first: the cffi extensions have no stubs.
-LINT_PATHS := c_engine hotpath strategies ml gateway bench tests
+LINT_PATHS := c_engine hotpath strategies ml gateway bench scripts tests
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)

@@ -9,6 +9,7 @@ hotpath's extensions are looked at as what is under test here, shared objects: l
 from __future__ import annotations
 
 import ctypes
+import importlib.machinery
 import os
 import shutil
 import subprocess
@@ -24,8 +25,13 @@ CORE = "libptcore.so"
 
 
 def extension(package_dir: Path, stem: str) -> str:
-    (path,) = package_dir.glob(f"{stem}.*.so")
-    return str(path)
+    """The file ``import`` would load for the extension: the first suffix of the import system's order that
+    exists (an editable install may leave an ``.abi3.so`` beside the ``.cpython-311-...so`` make builds)."""
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        path = package_dir / f"{stem}{suffix}"
+        if path.exists():
+            return str(path)
+    raise FileNotFoundError(f"no {stem} extension in {package_dir}")
 
 
 HOTPATH = Path(hotpath.__file__).resolve().parent

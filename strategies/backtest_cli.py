@@ -29,7 +29,17 @@ from c_engine.commandfile import ConfigFileError, read_toml
 from c_engine.lobster import MAX_TICK
 from hotpath.cli import OneLineParser, int_arg, number_arg
 
-from .registry import STRATEGIES, StrategyError, build_strategy, flag_name, parameter_fields
+from .registry import (
+    STRATEGIES,
+    StrategyError,
+    build_strategy,
+    flag_name,
+    load_plugins,
+    needs_plugins,
+    option_flags,
+    options_of,
+    parameter_fields,
+)
 
 __all__ = ["build_parser", "main", "make_source", "run_backtest"]
 
@@ -58,15 +68,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
                      help="seconds of data time between PnL records (default 1)")  # fmt: skip
     params = parser.add_argument_group("strategy parameters (human units; seconds for intervals)")
     seen: set[str] = set()
-    for name in STRATEGIES:
+    for name in list(STRATEGIES):
         for field in parameter_fields(name):
             if field.name not in seen:
                 seen.add(field.name)
                 params.add_argument(f"--{flag_name(field.name)}", dest=f"param_{field.name}", type=float,
                                     metavar="X", help=f"(default {field.default})")  # fmt: skip
+    for option, text in option_flags().items():
+        params.add_argument(f"--{flag_name(option)}", dest=f"opt_{option}", metavar="PATH", help=text)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
+    if plugins:
+        load_plugins()  # strategies of other packages (entry points), so --strategy knows them
     parser = OneLineParser(prog="proptrade backtest", description=__doc__.split("\n\n")[0])
     kinds = parser.add_subparsers(dest="kind", metavar="SOURCE", required=True)
     syn = kinds.add_parser("synthetic", help="the seeded synthetic order flow")
@@ -153,7 +167,7 @@ def run_backtest(args: argparse.Namespace, *, show_progress: bool = False) -> di
     values = _values(args)
     source = make_source(args)
     symbol = source.symbols()[0].name
-    strategy = build_strategy(args.strategy, symbol, values)
+    strategy = build_strategy(args.strategy, symbol, values, options_of(args))
     for name in ("entry_latency_us", "response_latency_us", "md_latency_us"):
         if not getattr(args, name) >= 0:
             raise StrategyError(f"--{name.replace('_', '-')} must be >= 0")
@@ -228,7 +242,8 @@ def _print(summary: dict[str, Any]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(plugins=needs_plugins(argv)).parse_args(argv)
     if args.kind == "sweep":
         from .sweep import main as sweep_main
 

@@ -32,12 +32,14 @@ from hotpath import ControlError
 from hotpath.cli import OneLineParser, endpoint_arg, number_arg, prefix_arg, seconds_arg
 
 from .registry import (
-    OPTIONS,
     STRATEGIES,
     StrategyError,
     build_strategy,
     flag_name,
     load_plugins,
+    needs_plugins,
+    option_flags,
+    options_of,
     parameter_fields,
     strategy_module,
     strategy_params,
@@ -59,29 +61,6 @@ def _all_parameter_flags() -> dict[str, str]:
         for field in parameter_fields(name):
             flags.setdefault(field.name, f"{field.name} (default {field.default})")
     return flags
-
-
-def _option_flags() -> dict[str, str]:
-    """option -> help, over every registered strategy's non-numeric options (a model path...)."""
-    flags: dict[str, str] = {}
-    for name, options in OPTIONS.items():
-        for option, text in options.items():
-            flags.setdefault(option, f"{text} ({name})")
-    return flags
-
-
-def _needs_plugins(argv: list[str]) -> bool:
-    """Whether the command names a strategy of another package (or lists or helps): only then are plugins
-    imported, which costs seconds (model runtimes), so a built-in maker starts fast."""
-    if any(a in ("-h", "--help", "list") for a in argv):
-        return True
-    for i, arg in enumerate(argv):
-        name = arg.partition("=")[2] if arg.startswith("--strategy=") else None
-        if arg == "--strategy" and i + 1 < len(argv):
-            name = argv[i + 1]
-        if name is not None:
-            return name not in STRATEGIES
-    return False
 
 
 def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
@@ -108,13 +87,9 @@ def build_parser(plugins: bool = True) -> argparse.ArgumentParser:
     params = run.add_argument_group("strategy parameters (human units; seconds for intervals)")
     for field, text in _all_parameter_flags().items():
         params.add_argument(f"--{flag_name(field)}", dest=f"param_{field}", type=float, metavar="X", help=text)
-    for option, text in _option_flags().items():
+    for option, text in option_flags().items():
         params.add_argument(f"--{flag_name(option)}", dest=f"opt_{option}", metavar="PATH", help=text)
     return parser
-
-
-def _options(args: argparse.Namespace) -> dict[str, str]:
-    return {k.removeprefix("opt_"): v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
 
 
 def _list() -> int:
@@ -190,7 +165,7 @@ def _run(args: argparse.Namespace) -> int:
         if symbol is None:
             raise StrategyError(f"the platform has several symbols ({', '.join(names.values())}): name one")
         sid = client.symbol_id(symbol)
-        strategy = build_strategy(args.strategy, names[sid], values, _options(args))
+        strategy = build_strategy(args.strategy, names[sid], values, options_of(args))
         instruments = {s: Instrument(n, client.units(s).tick, client.units(s).lot, maker_fee_bps=args.maker_fee_bps,
                                      taker_fee_bps=args.taker_fee_bps) for s, n in names.items()}  # fmt: skip
         view = BookView(client.market_data(), [sid], control_snapshot(client.request, names))
@@ -219,7 +194,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(plugins=_needs_plugins(argv)).parse_args(argv)
+    args = build_parser(plugins=needs_plugins(argv)).parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s strategy %(levelname)s %(message)s")
     try:
         if args.command == "list":

@@ -15,6 +15,7 @@ ignored.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
@@ -41,6 +42,9 @@ __all__ = [
     "build_strategy",
     "flag_name",
     "load_plugins",
+    "needs_plugins",
+    "option_flags",
+    "options_of",
     "parameter_fields",
     "register_strategy",
     "strategy_module",
@@ -159,3 +163,34 @@ def build_strategy(
         raise StrategyError(f"strategy {name!r} takes no option {sorted(given)}")
     strategy_class = STRATEGIES[name][0]
     return strategy_class(params)
+
+
+# --- for the command lines ---------------------------------------------------------------------------------
+
+
+def needs_plugins(argv: list[str]) -> bool:
+    """Whether the command names a strategy of another package (or lists or helps): only then are plugins
+    imported, which costs seconds (model runtimes), so a built-in maker starts fast."""
+    if any(a in ("-h", "--help", "list") for a in argv):
+        return True
+    for i, arg in enumerate(argv):
+        name = arg.partition("=")[2] if arg.startswith("--strategy=") else None
+        if arg == "--strategy" and i + 1 < len(argv):
+            name = argv[i + 1]
+        if name is not None:
+            return name not in STRATEGIES
+    return False
+
+
+def option_flags() -> dict[str, str]:
+    """option -> help, over every registered strategy's non-numeric options (a model path...)."""
+    flags: dict[str, str] = {}
+    for name, options in OPTIONS.items():
+        for option, text in options.items():
+            flags.setdefault(option, f"{text} ({name})")
+    return flags
+
+
+def options_of(args: argparse.Namespace) -> dict[str, str]:
+    """The strategy options given on a command line (the ``opt_*`` destinations ``option_flags`` declared)."""
+    return {k.removeprefix("opt_"): v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}

@@ -181,7 +181,7 @@ class _Fields:
         self.paths = set(_PATHS[kind])
         self.strategy = {f.name for f in parameter_fields(strategy)}
         self.backtest = set(BACKTEST_FIELDS)
-        self.source = {n for n in names if not n.startswith("param_")} - self.backtest
+        self.source = {n for n in names if not n.startswith(("param_", "opt_"))} - self.backtest
 
     def dest(self, section: str, name: str) -> str:
         if section == "strategy":

@@ -30,3 +30,10 @@ def test_without_models_it_backtests_like_any_registered_maker() -> None:
     zero = ConstantLatency(50_000)
     result = BacktestVenue(maker, SyntheticSource(20_000, seed=3), BacktestConfig(zero, zero, zero, 0.0, 0.0)).run()
     assert result.quotes_sent > 0
+
+
+def test_proptrade_backtest_runs_the_predictor_maker_by_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from strategies.backtest_cli import main
+
+    assert main(["synthetic", "--messages", "5000", "--strategy", "predictor", "--size", "5"]) == 0
+    assert "predictor on synthetic SYN" in capsys.readouterr().out

@@ -225,6 +225,7 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         self._price = [0, 0]
         self._open = [0, 0]
         self._block_words: npt.NDArray[np.int64] = np.zeros((0, 8), dtype=np.int64)
+        self._block_ts: list[int] = []
         self._block_pos = 0
         self._block_events: list[npt.NDArray[np.int64]] = []
         self._ts = 1
@@ -301,17 +302,19 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         cfg = self.config
         bid_off, ask_off, size = self.decode_action(action)
         mid2_before = self.mid2
-        k = self._quote(bid_off, ask_off, size)
         n = cfg.flow_commands_per_step
         if self._block_pos + n > len(self._block_words):
             self._next_block()
+        pos = self._block_pos
+        first_ts = self._block_ts[pos]
+        last_ts = self._block_ts[pos + n - 1]
+        self._block_pos = pos + n
+        cmds = self._quote(bid_off, ask_off, size, first_ts)
+        k = len(cmds)
         words = self._words
-        words[k : k + n] = self._block_words[self._block_pos : self._block_pos + n]
-        first_ts = int(words[k, 2])
-        for i in range(k):
-            words[i, 2] = first_ts
-        self._block_pos += n
-        last_ts = int(words[k + n - 1, 2])
+        if k:
+            words[:k] = cmds
+        words[k : k + n] = self._block_words[pos : pos + n]
         events = self._engine.execute_batch(self._cmds[: k + n])
         ev_words = events.view(np.int64).reshape(-1, 8)
         self._block_events.append(ev_words)
@@ -371,50 +374,30 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         return np.array([int(np.abs(grid - bid_offset_ticks).argmin()), int(np.abs(grid - ask_offset_ticks).argmin()),
                          int(np.abs(sizes - size_lots).argmin())], dtype=np.int64)  # fmt: skip
 
-    def _quote(self, bid_off: float, ask_off: float, size: int) -> int:
-        """Writes the agent's commands for this step into the buffer's first rows; returns how many."""
+    def _quote(self, bid_off: float, ask_off: float, size: int, ts_ns: int) -> list[tuple[int, ...]]:
+        """The agent's commands for this step, as rows of eight int64 words (at most one per side)."""
         if self._killed:
-            return 0
+            return []
         cfg = self.config
         q = self.account.position
         mid2 = self.mid2
         # floor((mid2 - 2 off) / 2) and ceil((mid2 + 2 off) / 2): off >= 0.5 keeps them off the far side
         want_price = (math.floor((mid2 - 2.0 * bid_off) / 2.0), math.ceil((mid2 + 2.0 * ask_off) / 2.0))
         want_qty = (min(size, cfg.max_position_lots - q), min(size, cfg.max_position_lots + q))
-        words = self._words
-        k = 0
+        out: list[tuple[int, ...]] = []
         for s in (0, 1):
             price, qty, oid = want_price[s], want_qty[s], self._oid[s]
             if price < 1:
                 qty = 0
             if oid:
                 if qty <= 0:
-                    row = words[k]
-                    row[0] = self._cancel_head
-                    row[1] = 0
-                    row[3] = oid
-                    row[4] = row[5] = row[6] = 0
-                    k += 1
+                    out.append((self._cancel_head, 0, ts_ns, oid, 0, 0, 0, 0))
                 elif price != self._price[s] or qty != self._open[s]:
-                    row = words[k]
-                    row[0] = self._modify_head[s]
-                    row[1] = _MODIFY_FLAGS
-                    row[3] = oid
-                    row[4] = 0
-                    row[5] = price
-                    row[6] = qty
-                    k += 1
+                    out.append((self._modify_head[s], _MODIFY_FLAGS, ts_ns, oid, 0, price, qty, 0))
             elif qty > 0:
                 self._cloid += 1
-                row = words[k]
-                row[0] = self._head[s]
-                row[1] = _NEW_FLAGS
-                row[3] = 0
-                row[4] = self._cloid
-                row[5] = price
-                row[6] = qty
-                k += 1
-        return k
+                out.append((self._head[s], _NEW_FLAGS, ts_ns, 0, self._cloid, price, qty, 0))
+        return out
 
     # --- the market -------------------------------------------------------------------------------------------------
 
@@ -430,6 +413,7 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         block = self._flow.next_batch(count, self._ts, cfg.flow_ts_step_ns)
         self._ts += count * cfg.flow_ts_step_ns
         self._block_words = block.view(np.int64).reshape(-1, 8)
+        self._block_ts = block["ts_ns"].tolist()  # read per step: a list index is cheaper than a numpy one
         self._block_pos = 0
 
     def _apply_events(self, ev: npt.NDArray[np.int64]) -> float:

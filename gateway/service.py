@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import heapq
+import itertools
 import logging
 import time
 from collections.abc import Coroutine
@@ -110,7 +112,11 @@ class Gateway:
         self.tasks: set[asyncio.Task[Any]] = set()
         self.gone: BaseException | None = None  #: why the link ended, once it has
         self.in_flight = 0  #: commands sent and not answered yet
-        self._progress = asyncio.Event()
+        # requests waiting for the drain to reach an engine seq: a heap of (seq, tie-break, future), each woken
+        # once when it is reached (not every waiter at every event, as one shared asyncio.Event would)
+        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
+        self._waiter_ids = itertools.count()
+        self._ended = False  #: the drain has ended
 
     @classmethod
     async def start(cls, config: GatewayConfig, venue: Venue, metrics: Metrics | None = None) -> Gateway:
@@ -155,7 +161,8 @@ class Gateway:
         else:
             self.gone = ConnectionError("the engine link closed")
         finally:
-            self._progress.set()
+            self._ended = True  # whatever ended it (shutdown too): no waiter is left waiting
+            self._wake_waiters()
 
     def _apply(self, event: Event) -> None:
         message = self.desk.apply(event)
@@ -166,15 +173,28 @@ class Gateway:
             topic = self.account_topics[event.client_id]
             if topic.subscribers:
                 self.metrics.ws_dropped.labels("fills").inc(topic.publish(dumps(message)))
-        progress, self._progress = self._progress, asyncio.Event()
-        progress.set()
+        waiters = self._waiters
+        if waiters and waiters[0][0] <= self.desk.applied_seq:
+            self._wake_waiters()
+
+    def _wake_waiters(self) -> None:
+        """Wakes the requests whose seq the drain has reached; every one once the drain has ended."""
+        waiters, applied, ended = self._waiters, self.desk.applied_seq, self._ended
+        while waiters and (ended or waiters[0][0] <= applied):
+            future = heapq.heappop(waiters)[2]
+            if not future.done():
+                future.set_result(None)
 
     async def caught_up(self, seq: int) -> None:
         """Returns once the drain has applied every event up to engine seq ``seq``; 503 if the link ended."""
-        while self.desk.applied_seq < seq:
-            if self.gone is not None:
-                raise ApiError(503, ErrorCode.ENGINE_UNAVAILABLE, f"the engine link ended: {self.gone}")
-            await self._progress.wait()
+        if self.desk.applied_seq >= seq:
+            return
+        if not self._ended:
+            future = asyncio.get_running_loop().create_future()
+            heapq.heappush(self._waiters, (seq, next(self._waiter_ids), future))
+            await future
+        if self.desk.applied_seq < seq:
+            raise ApiError(503, ErrorCode.ENGINE_UNAVAILABLE, f"the engine link ended: {self.gone or 'stopped'}")
 
     async def _resync_books(self, *, initial: bool = False) -> None:
         snapshots = {sid: await self.venue.snapshot(sid) for sid in self.market.symbol_names}

@@ -229,7 +229,7 @@ bench-gateway: build
 	$(PY) bench/gateway_bench.py
 
 # Backtest replay speed (engine only and with a strategy), the Binance replay, recordings, features, AS model.
-.PHONY: bench-replay bench-binance bench-recording bench-features bench-as
+.PHONY: bench-replay bench-binance bench-recording bench-features bench-as bench-ml bench-rl
 bench-replay: build
 	$(PY) bench/replay_bench.py
 
@@ -244,6 +244,13 @@ bench-features: build
 
 bench-as: build
 	$(PY) bench/as_model_bench.py
+
+# ONNX vs scikit-learn single-row inference, the predictor maker's decision; RL env steps/s and the policy.
+bench-ml: build
+	$(PY) bench/ml_bench.py
+
+bench-rl: build
+	$(PY) bench/rl_bench.py
 
 fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests

@@ -51,3 +51,11 @@ def test_the_recording_benchmark_runs() -> None:
 def test_the_replay_benchmark_runs() -> None:
     out = _run("bench/replay_bench.py", "--messages", "20000", "--runs", "1", "--binance", str(ROOT / "absent"))
     assert "synthetic day, strategy on every top change" in out
+
+
+def test_the_ml_benchmark_runs() -> None:
+    assert _run("bench/ml_bench.py", "--train", "2000", "--rows", "200", "--events", "500")
+
+
+def test_the_rl_benchmark_runs() -> None:
+    assert _run("bench/rl_bench.py", "--steps", "500", "--runs", "1")

@@ -52,7 +52,7 @@ from .commandfile import (
     load_symbols,
 )
 
-__all__ = ["ReplaySummary", "build_engine", "engine_class", "format_l3", "l3_json", "replay", "run"]
+__all__ = ["ReplaySummary", "build_engine", "engine_class", "format_l3", "l3_json", "replay", "run", "written_whole"]
 
 StrPath = str | PathLike[str]
 #: commands per execute_batch call: large enough to amortise the crossing, small enough to stream
@@ -234,9 +234,9 @@ def _clash(outputs: list[str], inputs: list[str]) -> str | None:
 
 
 @contextlib.contextmanager
-def _written_whole(path: str) -> Iterator[TextIO]:
-    """A file written under a temporary name and renamed to ``path`` when the block ends (an error inside it
-    leaves no file, and an earlier ``path`` as it was)."""
+def written_whole(path: str) -> Iterator[TextIO]:
+    """A text file written under a temporary name and renamed to ``path`` when the block ends (an error inside
+    it leaves no file, and an earlier ``path`` as it was). Every tool's output file is written this way."""
     tmp = f"{path}.tmp-{os.getpid()}"
     try:
         try:
@@ -282,7 +282,7 @@ def run(args: argparse.Namespace, factory: Callable[..., _ReplayEngine] | None =
         if args.events:
             # A malformed line ends the replay with the events of the lines before it, complete: they are kept.
             malformed: MalformedLineError | None = None
-            with _written_whole(args.events) as events_out:
+            with written_whole(args.events) as events_out:
                 try:
                     summary = replay(args.commands, engine, events_out)
                 except MalformedLineError as exc:
@@ -292,7 +292,7 @@ def run(args: argparse.Namespace, factory: Callable[..., _ReplayEngine] | None =
         else:
             summary = replay(args.commands, engine)
         if args.l3:
-            with _written_whole(args.l3) as f:
+            with written_whole(args.l3) as f:
                 f.write(format_l3(l3_json(engine)))
     except (CommandFileError, OSError) as exc:
         if isinstance(exc, OSError) and not isinstance(exc, CommandFileError):

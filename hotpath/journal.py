@@ -34,14 +34,13 @@ Exceptions::
 from __future__ import annotations
 
 import argparse
-import contextlib
 import hashlib
 import json
 import mmap
 import os
 import struct
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from os import PathLike
 from typing import IO, Any
@@ -50,6 +49,7 @@ import numpy as np
 
 from c_engine import COMMAND_DTYPE, Command
 from c_engine.commandfile import ConfigFileError, command_to_json, load_symbols
+from c_engine.replay import written_whole
 
 from ._cloop import ffi, lib
 
@@ -414,24 +414,6 @@ def _same_file(a: str, b: str) -> bool:
     )
 
 
-@contextlib.contextmanager
-def _written_whole(path: str) -> Iterator[IO[str]]:
-    """A text file written under a temporary name and renamed to ``path`` when the block ends: a dump that fails
-    half way leaves no half file, and an earlier ``path`` as it was."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    try:
-        try:
-            f = open(tmp, "w", encoding="utf-8")
-        except OSError as exc:  # named as the path asked for, not the temporary name
-            raise OSError(exc.errno, exc.strerror, path) from None
-        with f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def run_dump(args: argparse.Namespace) -> int:
     """``proptrade journal dump JOURNAL [--symbols SYMBOLS.toml] [--out FILE]``; returns the exit code. The
     ``--out`` file is written whole or not at all, and never over the journal or the symbols file."""
@@ -441,7 +423,7 @@ def run_dump(args: argparse.Namespace) -> int:
     try:
         names = {i: s.name for i, s in enumerate(load_symbols(args.symbols))} if args.symbols else {}
         if args.out:
-            with _written_whole(args.out) as f:
+            with written_whole(args.out) as f:
                 n = dump(args.journal, f, names)
         else:
             n = dump(args.journal, sys.stdout, names)

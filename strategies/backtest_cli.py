@@ -25,7 +25,6 @@ import sys
 import tomllib
 from typing import Any
 
-from c_engine.commandfile import ConfigFileError, read_toml
 from c_engine.lobster import MAX_TICK
 from hotpath.cli import OneLineParser, int_arg, number_arg
 
@@ -39,6 +38,7 @@ from .registry import (
     option_flags,
     options_of,
     parameter_fields,
+    parameter_values,
 )
 
 __all__ = ["build_parser", "main", "make_source", "run_backtest"]
@@ -138,33 +138,13 @@ def make_source(args: argparse.Namespace) -> Any:
     return CommandSource(symbols, read_commands(args.journal))
 
 
-def _values(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if args.config:
-        try:  # one line naming the file and line, for bytes that are not UTF-8 or TOML tomllib cannot read too
-            table = read_toml(args.config).get("strategy", {})
-        except ConfigFileError as e:
-            raise StrategyError(str(e)) from None
-        if not isinstance(table, dict):
-            raise StrategyError(f"{args.config}: [strategy] must be a table")
-        for key, value in table.items():
-            if type(value) is int and not -(2**53) <= value <= 2**53:  # no float holds it: no parameter takes it
-                raise StrategyError(f"{args.config}: [strategy] {key}: an integer of {len(str(abs(value)))} digits, "
-                                    "beyond any parameter's range")  # fmt: skip
-        values.update({k: v for k, v in table.items() if k != "name"})
-    for key, value in vars(args).items():
-        if key.startswith("param_") and value is not None:
-            values[key.removeprefix("param_")] = value
-    return values
-
-
 def run_backtest(args: argparse.Namespace, *, show_progress: bool = False) -> dict[str, Any]:
     """Runs the backtest the arguments describe; returns the metrics (and writes the report if asked)."""
     from .backtest import BacktestConfig, BacktestVenue, ConstantLatency
     from .metrics import MidSeries, PerformanceMetrics
     from .report import write_report
 
-    values = _values(args)
+    values = parameter_values(args)
     source = make_source(args)
     symbol = source.symbols()[0].name
     strategy = build_strategy(args.strategy, symbol, values, options_of(args))

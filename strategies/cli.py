@@ -25,9 +25,7 @@ import signal
 import sys
 import threading
 import tomllib
-from typing import Any
 
-from c_engine.commandfile import ConfigFileError, read_toml
 from hotpath import ControlError
 from hotpath.cli import OneLineParser, endpoint_arg, number_arg, prefix_arg, seconds_arg
 
@@ -41,6 +39,7 @@ from .registry import (
     option_flags,
     options_of,
     parameter_fields,
+    parameter_values,
     strategy_module,
     strategy_params,
 )
@@ -102,26 +101,6 @@ def _list() -> int:
     return 0
 
 
-def _values(args: argparse.Namespace) -> dict[str, Any]:
-    values: dict[str, Any] = {}
-    if args.config:
-        try:  # one line naming the file and line, for bytes that are not UTF-8 or TOML tomllib cannot read too
-            table = read_toml(args.config).get("strategy", {})
-        except ConfigFileError as e:
-            raise StrategyError(str(e)) from None
-        if not isinstance(table, dict):
-            raise StrategyError(f"{args.config}: [strategy] must be a table")
-        for key, value in table.items():
-            if type(value) is int and not -(2**53) <= value <= 2**53:  # no float holds it: no parameter takes it
-                raise StrategyError(f"{args.config}: [strategy] {key}: an integer of {len(str(abs(value)))} digits, "
-                                    "beyond any parameter's range")  # fmt: skip
-        values.update({k: v for k, v in table.items() if k != "name"})
-    for key, value in vars(args).items():
-        if key.startswith("param_") and value is not None:
-            values[key.removeprefix("param_")] = value
-    return values
-
-
 def _percentiles_us(samples_ns: list[int]) -> dict[str, float | int | None]:
     """p50/p99/max of a strategy's measured delays, in us (None without samples)."""
     from .metrics import latency_percentiles
@@ -142,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
     from .live import LiveTrading, run_live
 
     account = args.account if args.account is not None else args.account_alias
-    values = _values(args)
+    values = parameter_values(args)
     strategy_params(args.strategy, "", values)  # a bad parameter is an error before anything is attached
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from importlib.metadata import entry_points
 from typing import Any
 
+from c_engine.commandfile import ConfigFileError, read_toml
+
 from .makers import (
     AdaptiveParams,
     AdaptiveSpreadMaker,
@@ -45,6 +47,7 @@ __all__ = [
     "needs_plugins",
     "option_flags",
     "options_of",
+    "parameter_values",
     "parameter_fields",
     "register_strategy",
     "strategy_module",
@@ -194,3 +197,25 @@ def option_flags() -> dict[str, str]:
 def options_of(args: argparse.Namespace) -> dict[str, str]:
     """The strategy options given on a command line (the ``opt_*`` destinations ``option_flags`` declared)."""
     return {k.removeprefix("opt_"): v for k, v in vars(args).items() if k.startswith("opt_") and v is not None}
+
+
+def parameter_values(args: argparse.Namespace) -> dict[str, Any]:
+    """A command line's strategy parameters: its ``--config`` file's ``[strategy]`` table, then its flags
+    (``param_*`` destinations), the flags winning."""
+    values: dict[str, Any] = {}
+    if args.config:
+        try:  # one line naming the file and line, for bytes that are not UTF-8 or TOML tomllib cannot read too
+            table = read_toml(args.config).get("strategy", {})
+        except ConfigFileError as e:
+            raise StrategyError(str(e)) from None
+        if not isinstance(table, dict):
+            raise StrategyError(f"{args.config}: [strategy] must be a table")
+        for key, value in table.items():
+            if type(value) is int and not -(2**53) <= value <= 2**53:  # no float holds it: no parameter takes it
+                raise StrategyError(f"{args.config}: [strategy] {key}: an integer of {len(str(abs(value)))} digits, "
+                                    "beyond any parameter's range")  # fmt: skip
+        values.update({k: v for k, v in table.items() if k != "name"})
+    for key, value in vars(args).items():
+        if key.startswith("param_") and value is not None:
+            values[key.removeprefix("param_")] = value
+    return values

@@ -241,15 +241,8 @@ class BinanceSource:
         cut_behind = cut - cut_ahead
         if cut_behind > b:  # the rest does not fit behind: from ahead too
             cut_ahead, cut_behind = cut - b, b
-        out: list[tuple[list[int], int]] = []
-        for part, amount in ((ahead, cut_ahead), (behind, cut_behind)):
-            for entry in reversed(part):  # within a part, off its back
-                if not amount:
-                    break
-                take = min(amount, entry[1])
-                out.append((entry, take))
-                amount -= take
-        return out
+        # Within each part, off its back.
+        return take_from_back(side, price, ahead, cut_ahead) + take_from_back(side, price, behind, cut_behind)
 
     def observe(self, events: list[Event]) -> None:
         """The strategy's commands' events: its orders' places, and book orders its takers filled."""

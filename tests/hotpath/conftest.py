@@ -24,6 +24,7 @@ from c_engine import Event
 from hotpath.engine_client import EngineClient
 from hotpath.engine_control import EngineControl
 from hotpath.engine_process import EngineProcessConfig
+from hotpath.testing import processes_named as processes_named  # re-exported for the tests here
 
 SHM = Path("/dev/shm")
 START_TIMEOUT_S = 15.0
@@ -40,19 +41,6 @@ def shm_name(request: pytest.FixtureRequest) -> Iterator[str]:
     if leaked:
         os.unlink(SHM / name)
     assert not leaked, f"/dev/shm/{name} left behind"
-
-
-def processes_named(text: str) -> list[int]:
-    """Pids (not this one) whose command line contains ``text``: a run's prefix names all its processes."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if text.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
 
 
 def read_market_data(reader: Any, n: int) -> list[Event]:

@@ -23,8 +23,9 @@ import pytest
 from hotpath.engine_control import EngineControl
 from hotpath.launcher import DEFAULT_CONFIG, Launcher, PrefixInUseError, load_config
 from hotpath.names import private_dir, run_dir
+from hotpath.testing import LaunchedPlatform, finish_platform, processes_named, wait_live
 
-from conftest import SHM, processes_named
+from conftest import SHM
 
 SMALL = """
 [engine]
@@ -97,34 +98,17 @@ def _up(tmp_path: Path, seconds: float, flow_extra: str = "", prefix: str = "") 
 
 
 def _finish(proc: subprocess.Popen[str], prefix: str, timeout_s: float = 60.0) -> str:
-    try:
-        out, _ = proc.communicate(timeout=timeout_s)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        deadline = time.monotonic() + 10
-        while processes_named(prefix) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = processes_named(prefix)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        segments = list(SHM.glob(f"{prefix}_*"))
-        for seg in segments:
-            seg.unlink()
-    assert not left, f"processes left behind: {left}"
-    assert not segments, f"segments left behind: {segments}"
-    return out
+    """Waits for the run to end; kills and removes whatever it left, and fails the test if there was any."""
+    run = LaunchedPlatform(prefix, proc)
+    leftovers = finish_platform(run, timeout_s)
+    assert not leftovers.processes, f"processes left behind: {leftovers.processes}"
+    assert not leftovers.segments, f"segments left behind: {leftovers.segments}"
+    return run.output
 
 
 def _wait_live(proc: subprocess.Popen[str]) -> None:
     """Reads the launcher's output up to its first live line: everything is up."""
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if line.startswith("t=") or not line:
-            break
+    wait_live(LaunchedPlatform("", proc))
 
 
 def test_the_default_config_parses_and_bad_ones_say_why() -> None:

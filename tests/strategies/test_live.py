@@ -8,13 +8,9 @@ nothing left behind (as tests/hotpath/test_launcher.py does).
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import threading
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,11 +18,11 @@ import pytest
 
 from hotpath import BookView, Client
 from hotpath.md_view import control_snapshot
+from hotpath.testing import launched_platform
 from strategies.backtest import BacktestConfig, BacktestVenue, ConstantLatency, SyntheticSource
 from strategies.live import LiveTrading, run_live
 from strategies.makers import InventorySkewMaker, InventorySkewParams
 
-SHM = Path("/dev/shm")
 CONFIG = """
 [engine]
 ring_capacity = 1024
@@ -43,7 +39,7 @@ reference_price = 10000
 [[accounts]]
 name = "mm_1"
 client = 1
-limits = {{ max_position = 400 }}
+limits = { max_position = 400 }
 
 [[accounts]]
 name = "flow_a"
@@ -70,48 +66,11 @@ args = ["--rate", "400", "--mid", "100"]
 """
 
 
-def _pids_named(text: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", text], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in out if int(p) != os.getpid()]
-
-
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[str]:
-    """A launched platform; yields its prefix; stops it and checks nothing is left."""
-    prefix = f"pt_live_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    config = tmp_path / "platform.toml"
-    config.write_text(CONFIG.format())
-    proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(config), "--seconds", "60",
-                             "--prefix", prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        deadline, said = time.monotonic() + 30, []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            said.append(line)
-            if line.startswith("t=") or not line:
-                break
-        assert said[-1].startswith("t="), f"the platform did not come up: {''.join(said)}"
-        yield prefix
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            deadline = time.monotonic() + 10
-            while _pids_named(prefix) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            left = _pids_named(prefix)
-            for pid in left:
-                os.kill(pid, signal.SIGKILL)
-            segments = list(SHM.glob(f"{prefix}_*"))
-            for seg in segments:
-                seg.unlink()
-        assert not left and not segments, f"left behind: {left} {segments}"
+    """A launched platform; yields its prefix; stopped at the end with nothing left behind."""
+    with launched_platform(CONFIG, tmp_path) as run:
+        yield run.prefix
 
 
 def _maker(symbol: str) -> InventorySkewMaker:

@@ -1,0 +1,137 @@
+"""Running a whole platform in a test: start ``proptrade up`` on a config, wait until it is live, stop it, and
+make sure nothing of it is left (processes, ``/dev/shm`` segments, its run directory).
+
+For the project's own end-to-end tests and for a user's tests of a strategy against a real platform::
+
+    with launched_platform(CONFIG_TOML, tmp_path) as run:
+        with Client("mm_1", prefix=run.prefix) as client:
+            ...
+
+A run's prefix is in every one of its processes' command lines, so what is left of a run is found by it: the
+stop kills whatever outlived the launcher and removes its segments and run directory, then reports them (a
+test asserts there were none).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .names import run_dir
+
+__all__ = ["LaunchedPlatform", "Leftovers", "finish_platform", "launched_platform", "processes_named",
+           "start_platform", "wait_live"]  # fmt: skip
+
+SHM = Path("/dev/shm")
+
+
+def processes_named(text: str) -> list[int]:
+    """Pids (not this one) whose command line contains ``text``: a run's prefix names all its processes."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if text.encode() in (entry / "cmdline").read_bytes():
+                    pids.append(int(entry.name))
+            except OSError:
+                pass
+    return pids
+
+
+@dataclass
+class Leftovers:
+    """What a stopped run left behind (and the stop then removed)."""
+
+    processes: list[int] = field(default_factory=list)
+    segments: list[str] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.processes or self.segments)
+
+
+@dataclass
+class LaunchedPlatform:
+    prefix: str
+    proc: subprocess.Popen[str]
+    #: the launcher's output read so far (up to its first live line, after ``wait_live``)
+    said: list[str] = field(default_factory=list)
+    #: the rest of its output, after the stop
+    output: str = ""
+    leftovers: Leftovers = field(default_factory=Leftovers)
+
+
+def start_platform(config: str, directory: Path, seconds: float = 60.0, prefix: str = "") -> LaunchedPlatform:
+    """Writes ``config`` (TOML) into ``directory`` and starts ``proptrade up`` on it under a unique prefix."""
+    prefix = prefix or f"pt_t{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    path = directory / f"{prefix}.toml"
+    path.write_text(config)
+    proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(path), "--seconds",
+                             str(seconds), "--prefix", prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)  # fmt: skip
+    return LaunchedPlatform(prefix, proc)
+
+
+def wait_live(run: LaunchedPlatform, timeout_s: float = 30.0) -> bool:
+    """Reads the launcher's output up to its first live line (``t=``): everything is up. False if it ended."""
+    assert run.proc.stdout is not None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = run.proc.stdout.readline()
+        if not line:
+            return False
+        run.said.append(line)
+        if line.startswith("t="):
+            return True
+    return False
+
+
+def finish_platform(run: LaunchedPlatform, timeout_s: float = 60.0, interrupt: bool = False) -> Leftovers:
+    """Waits for the launcher to end (after a SIGINT if ``interrupt``), then removes what it left: processes of
+    the run (killed), its segments and its run directory. Returns what there was to remove."""
+    try:
+        if interrupt and run.proc.poll() is None:
+            run.proc.send_signal(signal.SIGINT)
+        run.output, _ = run.proc.communicate(timeout=timeout_s)
+    finally:
+        if run.proc.poll() is None:
+            run.proc.kill()
+            run.proc.wait()
+        deadline = time.monotonic() + 10
+        while processes_named(run.prefix) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        left = processes_named(run.prefix)
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        segments = sorted(str(p) for p in SHM.glob(f"{run.prefix}_*"))
+        for seg in segments:
+            Path(seg).unlink(missing_ok=True)
+        shutil.rmtree(run_dir(run.prefix), ignore_errors=True)
+        run.leftovers = Leftovers(left, segments)
+    return run.leftovers
+
+
+@contextmanager
+def launched_platform(config: str, directory: Path, seconds: float = 60.0) -> Iterator[LaunchedPlatform]:
+    """A live platform for the block (``AssertionError`` if it does not come up); stopped with SIGINT after it,
+    and ``AssertionError`` if anything of it was left behind."""
+    run = start_platform(config, directory, seconds)
+    try:
+        if not wait_live(run):
+            raise AssertionError(f"the platform did not come up: {''.join(run.said)}")
+        yield run
+    finally:
+        leftovers = finish_platform(run, interrupt=True)
+    if leftovers:
+        raise AssertionError(f"left behind: {leftovers}")

@@ -32,7 +32,9 @@ episode end) and the figures. Choices, and why:
   sum of an episode's rewards is the documented decomposition (tested).
 - **Features at steps.** ``ml.features.IncrementalFeatures`` sees every BOOK_DELTA and TRADE and the agent's own
   order events, and is sampled once per step (after the step's batch): horizons counted in samples count steps.
-  An undefined feature (NaN) is 0 in the observation.
+  An undefined feature (NaN) is 0 in the observation. The entries after the features come from
+  ``observation_extras`` and the row from ``fill_observation``, which the RL strategy (``ml.rl.strategy``)
+  calls too, so live and backtest decisions see the observation the agent was trained on.
 - **Episode end.** ``truncated`` at ``horizon_steps``; ``terminated`` when the engine's loss kill switch has
   fired for the agent (``max_loss``) or the inventory reaches ``max_position_lots``.
 """
@@ -66,7 +68,7 @@ from c_engine.flow import SyntheticFlow
 from ml.features import FeatureSpec, IncrementalFeatures
 from strategies.accounting import Instrument, PositionState
 
-__all__ = ["EngineEnvConfig", "EngineMarketEnv", "OBS_EXTRA_NAMES"]
+__all__ = ["OBS_EXTRA_NAMES", "EngineEnvConfig", "EngineMarketEnv", "fill_observation", "observation_extras"]
 
 F32 = npt.NDArray[np.float32]
 
@@ -492,20 +494,42 @@ class EngineMarketEnv(gym.Env[F32, Any]):
             self.mid2 = self._best_bid + self._best_ask
 
     def _observe(self, row: npt.NDArray[np.float64]) -> F32:
-        cfg = self.config
-        obs = self._obs
-        nf = self.n_features
-        obs[:nf] = row
-        mid = self.mid2 / 2.0
-        max_off = cfg.max_offset_ticks
-        extra = (
-            self.account.position / cfg.max_position_lots,
-            (cfg.horizon_steps - self.t) / cfg.horizon_steps,
-            (mid - self._price[0]) / max_off if self._oid[0] else 0.0,
-            (self._price[1] - mid) / max_off if self._oid[1] else 0.0,
-            self._open[0] / cfg.max_size_lots,
-            self._open[1] / cfg.max_size_lots,
-        )
-        obs[nf:] = extra
-        np.copyto(obs, 0.0, where=~np.isfinite(obs))  # an undefined feature is 0 (np.nan_to_num costs 10 us)
-        return obs.copy()
+        bid = self._price[0] if self._oid[0] else 0
+        ask = self._price[1] if self._oid[1] else 0
+        extras = observation_extras(self.config, self.account.position, self.t, self.mid2 / 2.0,
+                                    bid, self._open[0], ask, self._open[1])  # fmt: skip
+        return fill_observation(self._obs, row, extras)
+
+
+def observation_extras(
+    config: EngineEnvConfig,
+    position: int,
+    steps_taken: int,
+    mid_ticks: float,
+    bid_price: int,
+    bid_open: int,
+    ask_price: int,
+    ask_open: int,
+) -> tuple[float, float, float, float, float, float]:
+    """The observation's entries after the features (``OBS_EXTRA_NAMES``, docs/RL.md): inventory, time left and
+    the resting quotes (price 0: none on that side; prices in ticks, sizes in lots). The env and the RL strategy
+    (``ml.rl.strategy``) both build their observation with it."""
+    max_off = config.max_offset_ticks
+    return (
+        position / config.max_position_lots,
+        (config.horizon_steps - steps_taken) / config.horizon_steps,
+        (mid_ticks - bid_price) / max_off if bid_price else 0.0,
+        (ask_price - mid_ticks) / max_off if ask_price else 0.0,
+        bid_open / config.max_size_lots,
+        ask_open / config.max_size_lots,
+    )
+
+
+def fill_observation(out: F32, row: npt.NDArray[np.float64], extras: tuple[float, ...]) -> F32:
+    """The observation: the feature ``row`` then ``extras``, written into ``out`` (reused: one buffer per
+    caller) with every undefined (non-finite) entry 0; returns a copy."""
+    nf = len(out) - len(extras)
+    out[:nf] = row
+    out[nf:] = extras
+    np.copyto(out, 0.0, where=~np.isfinite(out))  # an undefined feature is 0 (np.nan_to_num costs 10 us)
+    return out.copy()

@@ -15,9 +15,10 @@ rescaling of an action into quotes. Here they are one graph, so a strategy needs
   offset)`` in price units on the AS env, as ``decode_action`` computes them.
 
 Exported with ``torch.onnx.export(..., dynamo=False)`` (the TorchScript exporter: the dynamo one needs
-onnxscript) at a pinned opset; the model's metadata records the env kind, observation names and the
-normalisation. ``onnx_session`` opens it as the hot path should: one intra-op and one inter-op thread,
-sequential, no spinning (docs/ML.md's runtime rule).
+onnxscript) at a pinned opset; the model's metadata records the env kind, observation names, the normalisation
+and (engine env) the env config the observation's scaling reads. ``onnx_session`` opens it as the hot path
+should: one intra-op and one inter-op thread, sequential, no spinning (docs/ML.md's runtime rule); it and
+``OnnxPolicy`` live in ``ml.rl.policy``, which needs onnxruntime and not torch, so a strategy never loads torch.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import onnxruntime as ort
 import torch
 from gymnasium import spaces
 from stable_baselines3 import PPO, SAC
@@ -40,6 +40,7 @@ from torch import nn
 
 from .as_env import AS_OBS_NAMES, ASMarketEnv
 from .engine_env import OBS_EXTRA_NAMES, EngineMarketEnv
+from .policy import OnnxPolicy, env_config_json, onnx_session
 
 __all__ = ["OPSET", "OnnxPolicy", "export_onnx", "onnx_session"]
 
@@ -174,48 +175,9 @@ def export_onnx(
     }
     if isinstance(env, EngineMarketEnv):
         meta["feature_spec_hash"] = env.config.feature_spec.spec_hash()
+        meta["env_config"] = env_config_json(env.config)
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.save(proto, str(path))
     return path
-
-
-def onnx_session(path: str | Path) -> ort.InferenceSession:
-    """The exported policy on onnxruntime's CPU provider: 1 intra-op and 1 inter-op thread, sequential,
-    spinning off."""
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    opts.inter_op_num_threads = 1
-    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
-
-
-class OnnxPolicy:
-    """An exported policy as an env policy: ``policy(obs, env) -> action`` (what ``evaluate`` calls), and
-    ``quote(obs)`` for the scaled quote."""
-
-    def __init__(self, path: str | Path) -> None:
-        self.session = onnx_session(path)
-        self._input = self.session.get_inputs()[0].name
-        meta = self.session.get_modelmeta().custom_metadata_map
-        self.env_kind: str = meta.get("env", "")
-        self.discrete = meta.get("action_kind") == "discrete"
-
-    def run(self, obs: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-        """(action, quote) for a batch of observations, or for one (then rows of one)."""
-        x = np.asarray(obs, dtype=np.float32)
-        if x.ndim == 1:
-            x = x[None, :]
-        action, quote = self.session.run(None, {self._input: x})
-        return action, quote
-
-    def __call__(self, obs: npt.NDArray[np.float32], env: Any = None) -> npt.NDArray[Any]:
-        action: npt.NDArray[Any] = self.run(obs)[0][0]
-        return action.astype(np.int64) if self.discrete else action
-
-    def quote(self, obs: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        quote: npt.NDArray[np.float32] = self.run(obs)[1][0]
-        return quote

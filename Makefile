@@ -138,6 +138,7 @@ tsan: $(BUILD)/ring_test_tsan $(BUILD)/loop_test_tsan
 	TSAN_OPTIONS=halt_on_error=1 timeout 120 $(BUILD)/loop_test_tsan
 
 pytest: build
+	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -n 2 -q
 
 # ruff's rules and formatting, and mypy --strict, as pyproject.toml configures them (mypy leaves out the test
@@ -251,6 +252,11 @@ bench-ml: build
 
 bench-rl: build
 	$(PY) bench/rl_bench.py
+
+# The container image built and run with podman (minutes; needs root, podman and debootstrap): docs/DEPLOY.md.
+.PHONY: test-container
+test-container: build
+	PROPTRADE_CONTAINER_TESTS=1 $(PY) -m pytest -q tests/deploy/test_container.py
 
 fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests

@@ -107,8 +107,6 @@ class RlMaker(QuotingStrategy):
         self._open = [0, 0]
         self._target = Quotes(None, None, 0, 0)
         self._next_ns = 0
-        #: set by ``on_stop``: no quote is placed or moved after it
-        self.stopped = False
         #: decisions taken; the latest observation and quote (offsets in ticks, size in lots)
         self.decisions = 0
         self.last_obs: np.ndarray | None = None
@@ -219,15 +217,6 @@ class RlMaker(QuotingStrategy):
 
     def quotes(self, trading: Trading, fair: float, position: int) -> Quotes:
         return self._target
-
-    def requote(self, trading: Trading) -> None:
-        if not self.stopped:
-            super().requote(trading)
-
-    def on_stop(self, trading: Trading) -> None:
-        # a fill answered while the implementation cancels everything must not place a new quote behind the
-        # mass cancel (``QuotingStrategy`` requotes on fills, and this maker requotes at once)
-        self.stopped = True
 
 
 def _build(params: MakerParams, model: str | None = None) -> RlMaker:

@@ -73,6 +73,7 @@ class QuotingStrategy(Strategy):
         self._cloid = {_BUY: 0, _SELL: 0}  # the live quote per side (0: none)
         self._last_change_ns = {_BUY: -(1 << 62), _SELL: -(1 << 62)}
         self.quotes_sent = 0
+        self.stopped = False
 
     # --- the formula (subclasses) -------------------------------------------------------------------------
 
@@ -106,6 +107,11 @@ class QuotingStrategy(Strategy):
     def on_timer(self, trading: Trading, now_ns: int) -> None:
         self.requote(trading)
 
+    def on_stop(self, trading: Trading) -> None:
+        """No quote after this: the trading object cancels what is open next, and a fill arriving meanwhile
+        must not place a new order behind that cancel."""
+        self.stopped = True
+
     # --- quoting ------------------------------------------------------------------------------------------
 
     def fair(self, trading: Trading) -> float | None:
@@ -136,6 +142,8 @@ class QuotingStrategy(Strategy):
         return trading.accounting.position(trading.client_id, self.sid)
 
     def requote(self, trading: Trading) -> None:
+        if self.stopped:
+            return
         fair = self.fair(trading)
         if fair is None:
             return

@@ -5,12 +5,8 @@ with books equal to the engine's (the platform stopped at the end with nothing l
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +18,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from c_engine import EVENT_DTYPE, EventType, Units
 from hotpath import L2Book
+from hotpath.testing import launched_platform
 from ml.rl import EngineEnvConfig, EngineMarketEnv
 from ml.rl.export import export_onnx
 from ml.rl.policy import OnnxPolicy
@@ -158,6 +155,9 @@ tick_size = 0.01
 band_ticks = 1000
 reference_price = 10000
 
+[bridge]
+enabled = false            # no fixed TCP ports: tests run side by side
+
 [[accounts]]
 name = "mm_1"
 client = 1
@@ -188,48 +188,11 @@ args = ["--rate", "400", "--mid", "100"]
 """
 
 
-def _pids_named(text: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", text], capture_output=True, text=True).stdout.split()
-    return [int(p) for p in out if int(p) != os.getpid()]
-
-
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[str]:
     """``proptrade up`` with flow agents on a unique prefix; stopped at the end, nothing left behind."""
-    prefix = f"pt_rl_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    config = tmp_path / "platform.toml"
-    config.write_text(CONFIG)
-    proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(config), "--seconds", "60",
-                             "--prefix", prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        deadline, said = time.monotonic() + 30, []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            said.append(line)
-            if line.startswith("t=") or not line:
-                break
-        assert said[-1].startswith("t="), f"the platform did not come up: {''.join(said)}"
-        yield prefix
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.communicate(timeout=30)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            deadline = time.monotonic() + 10
-            while _pids_named(prefix) and time.monotonic() < deadline:
-                time.sleep(0.1)
-            left = _pids_named(prefix)
-            for pid in left:
-                os.kill(pid, signal.SIGKILL)
-            segments = list(SHM.glob(f"{prefix}_*"))
-            for seg in segments:
-                seg.unlink()
-        assert not left and not segments, f"left behind: {left} {segments}"
+    with launched_platform(CONFIG, tmp_path) as run:
+        yield run.prefix
 
 
 def test_proptrade_strategy_run_rl_attaches_quotes_and_prints_books_equal_to_the_engine(

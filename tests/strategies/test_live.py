@@ -36,6 +36,9 @@ tick_size = 0.01
 band_ticks = 1000
 reference_price = 10000
 
+[bridge]
+enabled = false            # no fixed TCP ports: tests run side by side
+
 [[accounts]]
 name = "mm_1"
 client = 1

@@ -185,3 +185,12 @@ def test_a_side_is_requoted_at_most_once_per_quote_interval() -> None:
     trading.t = 500_000_000
     maker.requote(trading)
     assert [(c.op, c.price) for c in trading.sent[2:]] == [(Op.MODIFY, 988), (Op.MODIFY, 992)]
+
+
+def test_after_on_stop_a_maker_sends_no_new_quote() -> None:
+    maker = SymmetricMaker(MakerParams("XYZ", half_spread=0.02, size=1))
+    trading = FakeTrading(maker)
+    trading.set_book(995, 1005)
+    maker.on_stop(trading)
+    maker.requote(trading)  # as a fill arriving after the final mass cancel would
+    assert trading.sent == []

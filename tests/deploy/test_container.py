@@ -126,7 +126,8 @@ def test_a_strategy_in_a_second_container_trades_over_the_first_ones_shared_memo
     image: str, platform: tuple[str, str, int]
 ) -> None:
     name, volume, _ = platform
-    done = _podman("run", "--rm", f"--ipc=container:{name}", "-v", f"{volume}:/run/proptrade", image,
+    done = _podman("run", "--rm", f"--ipc=container:{name}", f"--pid=container:{name}", "-v",
+                   f"{volume}:/run/proptrade", image,
                    "strategy", "run", "--strategy", "inventory_skew", "--account", "mm_2", "--prefix", "pt_ct",
                    "--size", "2", "--half-spread", "0.01", "--quote-interval", "0.05", "--seconds", "8",
                    timeout=60.0)  # fmt: skip

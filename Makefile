@@ -141,13 +141,14 @@ pytest: build
 	bash scripts/ensure_chromium.sh
 	$(PY) -m pytest -n 2 -q
 
-# ruff's rules and formatting, and mypy --strict, as pyproject.toml configures them (mypy leaves out the test
-# modules its exclude list names, not yet type-clean). Nothing is built first: the cffi extensions have no stubs.
+# ruff's rules and formatting, and mypy --strict, as pyproject.toml configures them, and hadolint on the
+# Dockerfile. Nothing is built first: the cffi extensions have no stubs.
 LINT_PATHS := c_engine hotpath strategies ml gateway bench scripts tests
 lint: $(STAMP)
 	$(PY) -m ruff check $(LINT_PATHS)
 	$(PY) -m ruff format --check $(LINT_PATHS)
 	$(PY) -m mypy $(LINT_PATHS)
+	$(VENV)/bin/hadolint Dockerfile
 
 test: build lint ctest pytest
 

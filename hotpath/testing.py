@@ -28,10 +28,58 @@ from pathlib import Path
 
 from .names import run_dir
 
-__all__ = ["LaunchedPlatform", "Leftovers", "finish_platform", "launched_platform", "processes_named",
-           "start_platform", "wait_live"]  # fmt: skip
+__all__ = ["FLOW_ONLY_CONFIG", "LaunchedPlatform", "Leftovers", "finish_platform", "launched_platform",
+           "processes_named", "start_platform", "wait_live"]  # fmt: skip
 
 SHM = Path("/dev/shm")
+
+#: a small platform for strategy tests: one symbol (SIM, $0.01 ticks around 100.00), two Poisson flow agents,
+#: and the account ``mm_1`` (client 1, max position 400) left free for the process under test; no bridge, so
+#: no fixed TCP port and runs side by side
+FLOW_ONLY_CONFIG = """
+[engine]
+ring_capacity = 1024
+md_capacity = 8192
+heartbeat_timeout_s = 2.0
+max_orders = 65536
+
+[[symbols]]
+name = "SIM"
+tick_size = 0.01
+band_ticks = 1000
+reference_price = 10000
+
+[bridge]
+enabled = false            # no fixed TCP ports: tests run side by side
+
+[[accounts]]
+name = "mm_1"
+client = 1
+limits = { max_position = 400 }
+
+[[accounts]]
+name = "flow_a"
+client = 10
+
+[[accounts]]
+name = "flow_b"
+client = 11
+
+[[accounts]]
+name = "probe"
+client = 63
+
+[probe]
+account = "probe"
+hz = 20
+
+[[agents]]
+name = "flow"
+module = "hotpath.agents.flow"
+accounts = ["flow_a", "flow_b"]
+symbol = "SIM"
+args = ["--rate", "400", "--mid", "100"]
+"""
 
 
 def processes_named(text: str) -> list[int]:

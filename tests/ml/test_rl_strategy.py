@@ -18,7 +18,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 
 from c_engine import EVENT_DTYPE, EventType, Units
 from hotpath import L2Book
-from hotpath.testing import launched_platform
+from hotpath.testing import FLOW_ONLY_CONFIG, launched_platform
 from ml.rl import EngineEnvConfig, EngineMarketEnv
 from ml.rl.export import export_onnx
 from ml.rl.policy import OnnxPolicy
@@ -142,56 +142,11 @@ def test_proptrade_backtest_runs_the_rl_strategy_by_name(policy_path: Path, caps
 
 # --- live, against the launched platform -----------------------------------------------------------------------
 
-CONFIG = """
-[engine]
-ring_capacity = 1024
-md_capacity = 8192
-heartbeat_timeout_s = 2.0
-max_orders = 65536
-
-[[symbols]]
-name = "SIM"
-tick_size = 0.01
-band_ticks = 1000
-reference_price = 10000
-
-[bridge]
-enabled = false            # no fixed TCP ports: tests run side by side
-
-[[accounts]]
-name = "mm_1"
-client = 1
-limits = { max_position = 400 }
-
-[[accounts]]
-name = "flow_a"
-client = 10
-
-[[accounts]]
-name = "flow_b"
-client = 11
-
-[[accounts]]
-name = "probe"
-client = 63
-
-[probe]
-account = "probe"
-hz = 20
-
-[[agents]]
-name = "flow"
-module = "hotpath.agents.flow"
-accounts = ["flow_a", "flow_b"]
-symbol = "SIM"
-args = ["--rate", "400", "--mid", "100"]
-"""
-
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[str]:
     """``proptrade up`` with flow agents on a unique prefix; stopped at the end, nothing left behind."""
-    with launched_platform(CONFIG, tmp_path) as run:
+    with launched_platform(FLOW_ONLY_CONFIG, tmp_path) as run:
         yield run.prefix
 
 

@@ -18,61 +18,16 @@ import pytest
 
 from hotpath import BookView, Client
 from hotpath.md_view import control_snapshot
-from hotpath.testing import launched_platform
+from hotpath.testing import FLOW_ONLY_CONFIG, launched_platform
 from strategies.backtest import BacktestConfig, BacktestVenue, ConstantLatency, SyntheticSource
 from strategies.live import LiveTrading, run_live
 from strategies.makers import InventorySkewMaker, InventorySkewParams
-
-CONFIG = """
-[engine]
-ring_capacity = 1024
-md_capacity = 8192
-heartbeat_timeout_s = 2.0
-max_orders = 65536
-
-[[symbols]]
-name = "SIM"
-tick_size = 0.01
-band_ticks = 1000
-reference_price = 10000
-
-[bridge]
-enabled = false            # no fixed TCP ports: tests run side by side
-
-[[accounts]]
-name = "mm_1"
-client = 1
-limits = { max_position = 400 }
-
-[[accounts]]
-name = "flow_a"
-client = 10
-
-[[accounts]]
-name = "flow_b"
-client = 11
-
-[[accounts]]
-name = "probe"
-client = 63
-
-[probe]
-account = "probe"
-hz = 20
-
-[[agents]]
-name = "flow"
-module = "hotpath.agents.flow"
-accounts = ["flow_a", "flow_b"]
-symbol = "SIM"
-args = ["--rate", "400", "--mid", "100"]
-"""
 
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[str]:
     """A launched platform; yields its prefix; stopped at the end with nothing left behind."""
-    with launched_platform(CONFIG, tmp_path) as run:
+    with launched_platform(FLOW_ONLY_CONFIG, tmp_path) as run:
         yield run.prefix
 
 

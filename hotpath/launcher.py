@@ -690,6 +690,24 @@ def _level(level: tuple[int, int] | None, tick_size: float) -> str:
     return f"{level[1]} @ {level[0] * tick_size:.2f}" if level else "--"
 
 
+class _StopFlag:
+    """The launcher's stop request, set from its SIGINT/SIGTERM handler: a plain attribute, no lock. A
+    ``threading.Event`` is not safe there: ``set`` takes the lock that ``wait`` holds, so a signal landing in the
+    middle of the live loop's ``wait`` made the handler wait on the main thread forever (the launcher then
+    ignored every signal). The live loop sleeps its period and reads the flag."""
+
+    __slots__ = ("_set",)
+
+    def __init__(self) -> None:
+        self._set = False
+
+    def set(self) -> None:
+        self._set = True
+
+    def is_set(self) -> bool:
+        return self._set
+
+
 class Launcher:
     """Runs one platform (see the module docstring)."""
 
@@ -700,7 +718,7 @@ class Launcher:
         self.endpoint = config.engine.endpoint
         self.children: list[_Child] = []
         self.failed: str | None = None
-        self._stop = threading.Event()
+        self._stop = _StopFlag()
         self._claim: socket.socket | None = None
         self._engine_stderr: _StderrTail | None = None
 
@@ -920,7 +938,7 @@ class Launcher:
                     if probe is not None:
                         probe.ack_ns.clear()
                         probe.cancel_ns.clear()
-                self._stop.wait(period)
+                time.sleep(period)  # not a wait on _stop: see _StopFlag
             if probe is not None:
                 self.say(f"probe order -> ACK over the whole run: {_percentiles(probe.all_ack_ns)}")
         finally:

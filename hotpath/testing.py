@@ -29,7 +29,7 @@ from pathlib import Path
 from .names import run_dir
 
 __all__ = ["FLOW_ONLY_CONFIG", "LaunchedPlatform", "Leftovers", "finish_platform", "launched_platform",
-           "processes_named", "start_platform", "wait_live"]  # fmt: skip
+           "processes_named", "remove_leftovers", "start_platform", "wait_live"]  # fmt: skip
 
 SHM = Path("/dev/shm")
 
@@ -142,9 +142,28 @@ def wait_live(run: LaunchedPlatform, timeout_s: float = 30.0) -> bool:
     return False
 
 
+def remove_leftovers(prefix: str) -> Leftovers:
+    """Waits (10 s at most) for the run's processes to go, kills those that stay, removes its segments and its
+    run directory; returns what there was to remove."""
+    deadline = time.monotonic() + 10
+    while processes_named(prefix) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = processes_named(prefix)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    segments = sorted(str(p) for p in SHM.glob(f"{prefix}_*"))
+    for seg in segments:
+        Path(seg).unlink(missing_ok=True)
+    shutil.rmtree(run_dir(prefix), ignore_errors=True)
+    return Leftovers(left, segments)
+
+
 def finish_platform(run: LaunchedPlatform, timeout_s: float = 60.0, interrupt: bool = False) -> Leftovers:
-    """Waits for the launcher to end (after a SIGINT if ``interrupt``), then removes what it left: processes of
-    the run (killed), its segments and its run directory. Returns what there was to remove."""
+    """Waits for the launcher to end (after a SIGINT if ``interrupt``), then removes what it left
+    (:func:`remove_leftovers`). Returns what there was to remove."""
     try:
         if interrupt and run.proc.poll() is None:
             run.proc.send_signal(signal.SIGINT)
@@ -153,20 +172,7 @@ def finish_platform(run: LaunchedPlatform, timeout_s: float = 60.0, interrupt: b
         if run.proc.poll() is None:
             run.proc.kill()
             run.proc.wait()
-        deadline = time.monotonic() + 10
-        while processes_named(run.prefix) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = processes_named(run.prefix)
-        for pid in left:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        segments = sorted(str(p) for p in SHM.glob(f"{run.prefix}_*"))
-        for seg in segments:
-            Path(seg).unlink(missing_ok=True)
-        shutil.rmtree(run_dir(run.prefix), ignore_errors=True)
-        run.leftovers = Leftovers(left, segments)
+        run.leftovers = remove_leftovers(run.prefix)
     return run.leftovers
 
 

@@ -12,14 +12,13 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hotpath.names import SHM_DIR
+from hotpath.testing import remove_leftovers
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "GATEWAY.md"
 CONFIG = """
@@ -77,18 +76,6 @@ def examples(language: str) -> list[str]:
     return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
-def _processes(prefix: str) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if prefix.encode() in (entry / "cmdline").read_bytes():
-                    pids.append(int(entry.name))
-            except OSError:
-                pass
-    return pids
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     prefix = f"pt_gwdoc_{os.getpid()}_{uuid.uuid4().hex[:6]}"
@@ -121,16 +108,8 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
             proc.kill()
             proc.wait()
         reader.join(5)
-        deadline = time.monotonic() + 10
-        while _processes(prefix) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = _processes(prefix)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        segments = sorted(SHM_DIR.glob(f"{prefix}_*"))
-        for segment in segments:
-            segment.unlink()
-        assert not left and not segments, (left, segments)
+        leftovers = remove_leftovers(prefix)
+        assert not leftovers, leftovers
 
 
 def test_the_doc_has_its_examples() -> None:

@@ -29,7 +29,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from hotpath import ControlClient
-from hotpath.names import SHM_DIR, control_endpoint
+from hotpath.names import control_endpoint
+from hotpath.testing import remove_leftovers
 
 CONFIG = """
 [engine]
@@ -122,17 +123,6 @@ class Platform:
         self.ws_url = self.url.replace("http://", "ws://")
         self.http = httpx.Client(base_url=self.url, timeout=10.0)
 
-    def processes(self) -> list[int]:
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit() and int(entry.name) != os.getpid():
-                try:
-                    if self.prefix.encode() in (entry / "cmdline").read_bytes():
-                        pids.append(int(entry.name))
-                except OSError:
-                    pass
-        return pids
-
     def state_hash(self) -> tuple[int, int]:
         ctl = ControlClient(control_endpoint(self.prefix), timeout_s=5.0)
         try:
@@ -150,17 +140,9 @@ class Platform:
                 self.proc.kill()
                 self.proc.wait()
         self.reader.join(5)
-        deadline = time.monotonic() + 10
-        while self.processes() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = self.processes()
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        segments = sorted(SHM_DIR.glob(f"{self.prefix}_*"))
-        for segment in segments:
-            segment.unlink()
-        assert not left, f"processes left behind: {left}"
-        assert not segments, f"segments left behind: {segments}"
+        leftovers = remove_leftovers(self.prefix)
+        assert not leftovers.processes, f"processes left behind: {leftovers.processes}"
+        assert not leftovers.segments, f"segments left behind: {leftovers.segments}"
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -20,8 +18,7 @@ import pytest
 
 from gateway.config import GatewayConfig
 from hotpath.launcher import DEFAULT_CONFIG, GatewaySpec, load_config
-
-from conftest import SHM, processes_named
+from hotpath.testing import processes_named, remove_leftovers
 
 BASE = """
 [[symbols]]
@@ -133,14 +130,6 @@ def test_up_starts_the_gateway_with_its_keys_off_the_command_line_and_stops_it(t
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-        deadline = time.monotonic() + 10
-        while processes_named(prefix) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        left = processes_named(prefix)
-        for pid in left:
-            os.kill(pid, signal.SIGKILL)
-        segments = list(SHM.glob(f"{prefix}_*"))
-        for segment in segments:
-            segment.unlink()
-    assert not left and not segments, (left, segments)
+        leftovers = remove_leftovers(prefix)
+    assert not leftovers, leftovers
     assert proc.returncode == 0 and "no shared-memory segment left" in out

@@ -59,6 +59,23 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: podman's shared-memory lock table: made by the first podman command on the machine, kept by podman after
+LIBPOD_LOCK = Path("/dev/shm/libpod_lock")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def no_lock_left() -> Iterator[None]:
+    """Removes podman's lock table after the tests if they made it and podman holds nothing that needs it (no
+    container, no volume): the tests leave no /dev/shm entry."""
+    existed = LIBPOD_LOCK.exists()
+    yield
+    if existed or not LIBPOD_LOCK.exists() or shutil.which("podman") is None:
+        return
+    held = [_podman(*args, check=False).stdout.strip() for args in (("ps", "-aq"), ("volume", "ls", "-q"))]
+    if not any(held):
+        LIBPOD_LOCK.unlink(missing_ok=True)
+
+
 @pytest.fixture(scope="module")
 def image() -> str:
     why = _why_not()
@@ -92,7 +109,7 @@ def platform(image: str) -> Iterator[tuple[str, str, int]]:
             time.sleep(1.0)
         yield name, volume, cpu
     finally:
-        _podman("rm", "-f", "-t", "20", name, check=False)
+        _podman("rm", "-f", "-v", "-t", "20", name, check=False)  # -v: its anonymous volumes too
         _podman("volume", "rm", "-f", volume, check=False)
 
 

@@ -34,7 +34,7 @@ $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml setup.py | $(PY)
-	$(PIP) install -q "setuptools==80.9.0" "cffi==2.1.1"
+	$(PIP) install -q "setuptools==80.9.0" "cffi==2.0.0"
 	# torch first, exactly this version: pip takes the CPU wheel that lies on disk; stable-baselines3 resolved
 	# with no torch installed would pull a CUDA build of several GB.
 	$(PIP) install -q "torch==2.13.0"

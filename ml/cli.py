@@ -4,14 +4,16 @@
     proptrade ml eval --model models/NAME.onnx --data DATA [--kind K]
     proptrade ml backtest [--model M] [--adverse-model A] --data DATA [--weight W] [--widen P] [--latency-us L]
 
-``DATA`` is a LOBSTER message file (its order-book file beside it), a Parquet recording of engine commands,
-or ``synthetic:COMMANDS[:SEED]`` (``ml.data``). ``train`` cuts the data in time order (train, validation,
+``DATA`` is a LOBSTER message file (its order-book file beside it), a Binance USD-M capture or its Parquet
+recording, a Parquet recording of engine commands, or ``synthetic:COMMANDS[:SEED]`` (``ml.data``, which tells
+the kind from the name and the file's first bytes). ``train`` cuts the data in time order (train, validation,
 test; ``ml.labels.time_split``), fits every model kind on the training rows, prints each one's metrics and the
 naive baselines' on the validation and test rows, exports the chosen kind to ONNX, checks that onnxruntime
 agrees with scikit-learn on the whole test set and prints that too. ``eval`` scores a model file on data it was
 not trained on (the same data hash is refused) and prints the same table. ``backtest`` runs the predictor maker
 and the plain inventory-skew maker on the same market (``ml.backtest.compare``; ``DATA`` here is
-``synthetic:N[:SEED]`` or a LOBSTER message file) and prints PnL, Sharpe, fills and adverse selection.
+``synthetic:N[:SEED]``, a LOBSTER message file or a Binance capture) and prints PnL, Sharpe, fills and adverse
+selection.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .data import DATA_KINDS, DataError, load_data, parse_synthetic
+from .data import DATA_KINDS, DataError, MarketData, data_kind, load_data, parse_synthetic
 from .dataset import TARGETS, Dataset, build_dataset, model_features
 from .export import ModelMeta, SpecMismatch, export_model, parity, to_onnx_bytes, versions
 from .features import FeatureSpec, to_float32
@@ -40,13 +42,28 @@ __all__ = ["build_parser", "main", "metric_table", "train"]
 _COLUMNS = {True: ("accuracy", "f1", "auc"), False: ("r2", "corr")}
 
 
+_DATA_HELP = "LOBSTER message file, Binance capture, commands .parquet, or synthetic:N[:SEED]"
+
+
+def _binance_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--symbol", default="BTCUSDT", help="a Binance capture's symbol (default BTCUSDT)")
+    p.add_argument("--tick-size", type=float, default=0.1, help="a Binance capture's tick (default 0.1)")
+    p.add_argument("--lot-size", type=float, default=0.001, help="a Binance capture's lot (default 0.001)")
+
+
+def _load(args: argparse.Namespace) -> MarketData:
+    return load_data(args.data, args.kind, tick=args.tick, symbol=args.symbol, tick_size=args.tick_size,
+                     lot_size=args.lot_size)  # fmt: skip
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="proptrade ml", description="short-term predictors: train, evaluate")
     sub = parser.add_subparsers(dest="command", required=True)
     tr = sub.add_parser("train", help="train, evaluate and export a predictor")
-    tr.add_argument("--data", required=True, help="LOBSTER message file, commands .parquet, or synthetic:N[:SEED]")
+    tr.add_argument("--data", required=True, help=_DATA_HELP)
     tr.add_argument("--kind", choices=DATA_KINDS, help="the data's kind (default: from its name)")
     tr.add_argument("--tick", type=int, default=100, help="LOBSTER tick in its price units (default 100: a cent)")
+    _binance_options(tr)
     tr.add_argument("--target", choices=TARGETS, default="direction", help="what to predict (default direction)")
     tr.add_argument("--model", choices=MODEL_KINDS, default="forest", help="the kind to export (default forest)")
     tr.add_argument("--out", required=True, help="the model file to write (.onnx)")
@@ -58,14 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--seed", type=int, default=0, help="the models' random seed")
     ev = sub.add_parser("eval", help="metrics of a model file on data it never saw")
     ev.add_argument("--model", required=True, help="the model file (.onnx)")
-    ev.add_argument("--data", required=True, help="LOBSTER message file, commands .parquet, or synthetic:N[:SEED]")
+    ev.add_argument("--data", required=True, help=_DATA_HELP)
     ev.add_argument("--kind", choices=DATA_KINDS, help="the data's kind (default: from its name)")
     ev.add_argument("--tick", type=int, default=100, help="LOBSTER tick in its price units (default 100: a cent)")
+    _binance_options(ev)
     bt = sub.add_parser("backtest", help="the predictor maker against the inventory-skew maker")
     bt.add_argument("--model", help="the signal model (return or direction)")
     bt.add_argument("--adverse-model", help="the adverse-selection model")
-    bt.add_argument("--data", required=True, help="synthetic:N[:SEED] or a LOBSTER message file")
+    bt.add_argument("--data", required=True, help="synthetic:N[:SEED], a LOBSTER message file or a Binance capture")
     bt.add_argument("--tick", type=int, default=100, help="LOBSTER tick in its price units (default 100: a cent)")
+    _binance_options(bt)
     bt.add_argument("--weight", type=float, default=1.0, help="signal_weight (default 1)")
     bt.add_argument("--widen", type=float, default=0.02, help="adverse_widen, price units (default 0.02)")
     bt.add_argument("--half-spread", type=float, default=0.02, help="both makers' half spread (default 0.02)")
@@ -91,6 +110,11 @@ def backtest(args: argparse.Namespace, out: Any = None) -> dict[str, dict[str, f
 
         n, seed = parse_synthetic(name)
         symbol, make = "SYN", lambda: SyntheticSource(n, seed=seed)
+    elif data_kind(name) == "binance":
+        from strategies.backtest.binance_source import BinanceSource
+
+        symbol = args.symbol
+        make = lambda: BinanceSource(name, symbol=args.symbol, tick=args.tick_size, lot=args.lot_size)  # noqa: E731
     else:
         from pathlib import Path
 
@@ -150,7 +174,7 @@ def train(args: argparse.Namespace, out: Any = None) -> ModelMeta:
     out = out or sys.stdout
     params = LabelParams(args.horizon, args.flat_bps, args.fill_horizon, args.markout)
     started = time.perf_counter()
-    data = load_data(args.data, args.kind, tick=args.tick)
+    data = _load(args)
     ds = build_dataset(data, FeatureSpec(), params)
     split = time_split(data.samples, params.reach)
     target = args.target
@@ -218,7 +242,7 @@ def evaluate_file(args: argparse.Namespace, out: Any = None) -> dict[str, dict[s
 
     predictor = Predictor(args.model)
     meta = predictor.meta
-    data = load_data(args.data, args.kind, tick=args.tick)
+    data = _load(args)
     if data.data_hash == meta.data_hash:
         raise DataError(f"{args.data} is the data {args.model} was trained on (hash {data.data_hash}): evaluate it "
                         "on data it never saw")  # fmt: skip

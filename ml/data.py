@@ -13,9 +13,14 @@ from what a user has, and names the data by a hash so that a model file can say 
   (``ml.features.synthetic_batch_inputs``).
 - **commands**: a Parquet recording of engine commands (``c_engine.recording.record_commands``: the platform's
   journal, a recorded live session, a synthetic stream), run through an engine, then as for synthetic.
+- **binance**: a Binance USD-M capture (the collector's lines, plain or gzip) or its Parquet recording
+  (``c_engine.record_binance``): the L2 book rebuilt by the replay's rules and its executed trades, one sample
+  per exchange millisecond with messages (``ml.features.binance_batch_inputs``). Read as BTCUSDT (tick 0.1, lot
+  0.001) unless told another symbol, tick and lot; a recording says its own.
 
-Binance captures are not read: the feature routes of ``ml.features`` have no Binance input yet (the backtest
-rebuilds its book, but no ``BookSeries`` is made from it).
+The kind is told from the name and the first bytes (``data_kind``): ``synthetic:`` names the flow; a Parquet
+file is a Binance or a commands recording as its metadata says; a file whose first line is
+``<digits> {json}`` is a Binance capture; anything else is a LOBSTER message file.
 
 The data hash is the SHA-256 of the input files' bytes (LOBSTER: both files), or of the commands' bytes
 (synthetic and commands), 16 hex digits: the same data gives the same hash wherever it lies.
@@ -23,7 +28,9 @@ The data hash is the SHA-256 of the input files' bytes (LOBSTER: both files), or
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,12 +40,23 @@ import numpy.typing as npt
 
 from c_engine import COMMAND_DTYPE, EVENT_DTYPE, SymbolConfig
 
-from .features import BookSeries, SyntheticSession, TradeSeries, lobster_batch_inputs, synthetic_batch_inputs
+from .features import (
+    BookSeries,
+    SyntheticSession,
+    TradeSeries,
+    binance_batch_inputs,
+    lobster_batch_inputs,
+    read_binance,
+    synthetic_batch_inputs,
+)
 
 __all__ = ["DATA_KINDS", "DataError", "MarketData", "data_kind", "load_data", "load_synthetic", "parse_synthetic"]
 
 #: the data kinds ``load_data`` reads
-DATA_KINDS = ("lobster", "synthetic", "commands")
+DATA_KINDS = ("lobster", "synthetic", "commands", "binance")
+#: the first line of a Binance collector file: receive time (ns), a space, a JSON object
+_BINANCE_LINE = re.compile(rb"[0-9]{1,19} \{")
+_GZIP_MAGIC = b"\x1f\x8b"
 #: the prefix of a synthetic data name: ``synthetic:COMMANDS[:SEED]``
 SYNTHETIC_PREFIX = "synthetic:"
 
@@ -66,17 +84,41 @@ class MarketData:
 
 
 def data_kind(name: str) -> str:
-    """The kind a data name has: ``synthetic:...``, a ``.parquet`` recording (commands), else LOBSTER."""
+    """The kind a data name has (see the module docstring): ``synthetic:...``; a Parquet recording, ``binance``
+    or ``commands`` by its metadata; a Binance collector file by its first line; else LOBSTER."""
     if name.startswith(SYNTHETIC_PREFIX):
         return "synthetic"
-    if name.endswith(".parquet"):
-        return "commands"
-    return "lobster"
+    path = Path(name)
+    try:
+        with path.open("rb") as f:
+            head = f.read(4)
+            if head == b"PAR1":
+                from c_engine import open_recording
+                from c_engine.recording import RecordingError
+
+                try:
+                    return "binance" if open_recording(path).kind == "binance" else "commands"
+                except RecordingError:
+                    return "commands"  # its reader says what is wrong with it
+        opener = gzip.open if head[:2] == _GZIP_MAGIC else open
+        with opener(path, "rb") as g:
+            first = g.readline(64)
+    except (OSError, EOFError):
+        return "commands" if name.endswith(".parquet") else "lobster"  # the loader reports the file
+    return "binance" if _BINANCE_LINE.match(first) else "lobster"
 
 
-def load_data(name: str, kind: str | None = None, *, tick: int = 100) -> MarketData:
+def load_data(
+    name: str,
+    kind: str | None = None,
+    *,
+    tick: int = 100,
+    symbol: str = "BTCUSDT",
+    tick_size: float = 0.1,
+    lot_size: float = 0.001,
+) -> MarketData:
     """The data ``name`` names, read as ``kind`` (default: ``data_kind(name)``); ``tick`` is LOBSTER's tick in
-    its price units (100: one cent)."""
+    its price units (100: one cent); ``symbol``, ``tick_size`` and ``lot_size`` are a Binance capture's."""
     kind = kind or data_kind(name)
     if kind == "synthetic":
         n, seed = parse_synthetic(name)
@@ -85,6 +127,8 @@ def load_data(name: str, kind: str | None = None, *, tick: int = 100) -> MarketD
         return _load_lobster(Path(name), tick)
     if kind == "commands":
         return _load_commands(Path(name))
+    if kind == "binance":
+        return _load_binance(Path(name), symbol, tick_size, lot_size)
     raise DataError(f"unknown data kind {kind!r}; choose one of {', '.join(DATA_KINDS)}")
 
 
@@ -123,6 +167,17 @@ def _load_lobster(message: Path, tick: int) -> MarketData:
     book, trades, _ = lobster_batch_inputs(message, orderbook, tick)
     symbol = symbol_config(message.name.split("_")[0] or "LOBSTER", tick)
     return MarketData(book, trades, "lobster", str(message), _file_hash(message, orderbook), symbol)
+
+
+def _load_binance(path: Path, symbol: str, tick: float, lot: float) -> MarketData:
+    if not path.is_file():
+        raise DataError(f"{path}: no such file")
+    try:
+        capture = read_binance(path, symbol, tick, lot)
+    except ValueError as e:  # a BinanceError or RecordingError names the file and line; no snapshot
+        raise DataError(str(e)) from None
+    book, trades = binance_batch_inputs(capture)
+    return MarketData(book, trades, "binance", str(path), _file_hash(path), capture.symbol)
 
 
 class _Recorder:

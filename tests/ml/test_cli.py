@@ -12,6 +12,7 @@ from ml.features import FeatureSpec
 
 LOBSTER = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "lobster"
 AAPL = LOBSTER / "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+BINANCE = LOBSTER.parent / "binance" / "usdm_btcusdt_20240808.gz"
 
 
 def test_train_prints_models_and_baselines_on_validation_and_test_and_writes_a_checked_model(
@@ -51,6 +52,17 @@ def test_train_reads_a_lobster_day(tmp_path: Path, capsys: pytest.CaptureFixture
                  "10", "--markout", "10", "--out", str(out)]) == 0  # fmt: skip
     assert "r2" in capsys.readouterr().out
     assert read_meta(out).data_name == str(AAPL)
+
+
+def test_train_reads_a_binance_capture_told_by_its_content(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if not BINANCE.is_file():
+        pytest.skip(f"the Binance sample is not at {BINANCE}")
+    out = tmp_path / "btc.onnx"
+    assert main(["train", "--data", str(BINANCE), "--tiny", "--model", "linear", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"data: binance {BINANCE}") and "class mismatches 0" in text
+    meta = read_meta(out)
+    assert meta.data_name == str(BINANCE) and meta.kind == "linear"
 
 
 def test_unreadable_data_is_one_line_and_exit_code_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

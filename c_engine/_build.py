@@ -46,13 +46,14 @@ int py_submit_batch(pt_engine_t *e, const pt_command_t *cmds, size_t n, size_t *
 ffi = FFI()
 ffi.cdef(header_cdef(INCLUDE / "pt_wire.h"))
 ffi.cdef(header_cdef(INCLUDE / "pt_engine.h"))
+ffi.cdef(header_cdef(INCLUDE / "pt_snapshot.h"))
 ffi.cdef(header_cdef(GLUE_HEADER))
 ffi.cdef(SUBMIT_BATCH_CDEF)
 ffi.set_source(
     "c_engine._cengine",
-    # The one line of C here. cffi puts it after Python.h and before its wrappers, which is what py_glue.h
-    # needs: its Python part (py_submit_batch, the GIL macros the wrappers use) is compiled only there.
-    '#include "py_glue.h"\n',
+    # The only C here: the headers. cffi puts them after Python.h and before its wrappers, which is what
+    # py_glue.h needs: its Python part (py_submit_batch, the GIL macros the wrappers use) is compiled only there.
+    '#include "py_glue.h"\n#include "pt_snapshot.h"\n',
     include_dirs=[_path(INCLUDE), _path(HERE / "src")],
     extra_compile_args=CFLAGS,
     **_support.core_link_kwargs(HERE, _STANDALONE),

@@ -15,6 +15,8 @@ batch. The engine's event buffer is always drained before a call returns.
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict
@@ -25,13 +27,13 @@ import numpy.typing as npt
 
 from ._cengine import ffi, lib  # cffi's generated extension: no stubs (pyproject.toml's mypy overrides)
 from ._config import ClientLimits, EngineConfig, L3Order, Level, Position, SymbolConfig
-from ._errors import CorruptStateError, UnknownSymbolError, error_for_status
+from ._errors import CorruptStateError, EngineError, UnknownSymbolError, error_for_status
 from ._orders import _DEFAULT_TIF, _OP_CANCEL, _POST_ONLY, _SIDES, _STPS, _TIFS, _TYPES, pack_new_order
 from ._types import COMMAND_STRUCT, EVENT_STRUCT, Command, Event, Events, _make_event
 from ._units import SymbolUnits, Units
 from ._wire import COMMAND_DTYPE, EVENT_DTYPE, MSG_SIZE, SYMBOL_NONE, Side
 
-__all__ = ["Book", "Engine"]
+__all__ = ["Book", "Engine", "SnapshotError", "SnapshotInfo"]
 
 _BOOK_SIDES = (("bids", Side.BUY), ("asks", Side.SELL))  # the keys of l2 and l3, as on every book
 
@@ -58,6 +60,61 @@ _EVENT_VIEWS = 16  # a command's event counts that have a view ready (most have 
 # Engine keeps a py_shape_t per combination of names a caller has used. Names are few, but post_only may be
 # any truthy or falsy value, each a key of its own: past this many, a combination is converted every call.
 _MAX_SHAPES = 1024
+
+
+class SnapshotInfo(NamedTuple):
+    """What a snapshot file says about itself (``pt_snapshot_info_t``, ``include/pt_snapshot.h``)."""
+
+    #: journal records whose effect the state includes (the caller's count; the engine only keeps it)
+    journal_position: int
+    #: the journal segment that continues after it (the caller's)
+    segment: int
+    #: the writer's configuration fingerprint (the caller's; 0 = none)
+    config_hash: int
+    #: ``state_hash()`` of the state it holds (checked again after a load)
+    state_hash: int
+    #: the engine's command count
+    commands: int
+    #: resting orders
+    live_orders: int
+    #: the file's size
+    bytes: int
+
+
+_SNAPSHOT_REASONS = {
+    -20: "cannot be read or written",
+    -21: "no memory for it",
+    -22: "not a snapshot (bad magic)",
+    -23: "a snapshot of another format version",
+    -24: "not the size its header says (a torn or cut write)",
+    -25: "fails its checksum",
+    -26: "taken from an engine of other capacities or symbols",
+    -27: "cannot be loaded into an engine that has run commands",
+    -28: "contradicts itself (its checksum holds)",
+    -29: "invalid arguments",
+}
+
+
+class SnapshotError(EngineError, OSError):
+    """A snapshot that cannot be written, read or loaded; ``code`` is the ``pt_snapshot_rc``, ``path`` the file.
+    An ``OSError`` too (``errno`` set when the file system said why)."""
+
+    def __init__(self, path: str, code: int, detail: str = "") -> None:
+        err = ffi.errno if code == lib.PT_SNAPSHOT_EIO else 0
+        what = _SNAPSHOT_REASONS.get(code, "unusable")
+        if err:
+            what += f": {os.strerror(err)}"
+        OSError.__init__(self, err or errno.EIO, f"{path}: snapshot {what}{detail} (pt_snapshot rc {code})")
+        self.code = code
+        self.path = path
+        self.filename = path
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def _snapshot_info(info: Any) -> SnapshotInfo:
+    return SnapshotInfo(*(int(getattr(info, f)) for f in SnapshotInfo._fields))
 
 
 class Book(NamedTuple):
@@ -448,6 +505,52 @@ class Engine(SymbolUnits):
     def state_hash(self) -> int:
         """64-bit hash of books, orders and risk state: equal for equal command streams."""
         return int(lib.pt_engine_state_hash(self._e))
+
+    # ---- snapshots (include/pt_snapshot.h) -------------------------------------------------------------------
+
+    def save_snapshot(
+        self, path: str | os.PathLike[str], *, journal_position: int = 0, segment: int = 0, config_hash: int = 0
+    ) -> SnapshotInfo:
+        """Writes the engine's whole state to ``path`` atomically (a temporary file, fsynced, renamed over it):
+        books in priority order, risk state, kill switches, limits, counters, with a CRC32C. The three keywords
+        are kept in its header for whoever recovers from it (the engine process: the journal records it covers,
+        the segment after it, the configuration fingerprint). Raises :class:`SnapshotError`."""
+        name = os.fspath(path)
+        info = ffi.new("pt_snapshot_info_t *")
+        info.journal_position, info.segment, info.config_hash = journal_position, segment, config_hash
+        rc = lib.pt_snapshot_save(self._e, info, os.fsencode(name))
+        if rc != 0:
+            raise SnapshotError(name, rc)
+        return _snapshot_info(info)
+
+    def load_snapshot(self, path: str | os.PathLike[str]) -> SnapshotInfo:
+        """Loads the snapshot at ``path`` into this engine, which must be fresh (no command run) and have the
+        snapshot's capacities and the same symbols in the same order. Afterwards ``state_hash()`` is the
+        snapshot's, and every command gives the events it would have given the engine the snapshot was taken
+        from. Raises :class:`SnapshotError`; after a failure other than a damaged file, another configuration
+        (``ECONFIG``) or an engine that is not fresh, this engine is unusable."""
+        name = os.fspath(path)
+        info = ffi.new("pt_snapshot_info_t *")
+        rc = lib.pt_snapshot_load(self._e, os.fsencode(name), info)
+        if rc != 0:
+            detail = ""
+            if rc == lib.PT_SNAPSHOT_EBADCRC:
+                detail = f" (CRC32C {info.stored_crc:#010x} stored, {info.computed_crc:#010x} computed)"
+            raise SnapshotError(name, rc, detail)
+        return _snapshot_info(info)
+
+    @staticmethod
+    def snapshot_info(path: str | os.PathLike[str]) -> SnapshotInfo:
+        """Reads and verifies the snapshot at ``path`` (header, size, checksum) without loading it."""
+        name = os.fspath(path)
+        info = ffi.new("pt_snapshot_info_t *")
+        rc = lib.pt_snapshot_read_info(os.fsencode(name), info)
+        if rc != 0:
+            detail = ""
+            if rc == lib.PT_SNAPSHOT_EBADCRC:
+                detail = f" (CRC32C {info.stored_crc:#010x} stored, {info.computed_crc:#010x} computed)"
+            raise SnapshotError(name, rc, detail)
+        return _snapshot_info(info)
 
     def check(self) -> None:
         """Walks every engine invariant; raises ``CorruptStateError`` if one is broken."""

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pt_engine.h"
+#include "pt_snapshot.h"
 
 static int g_failed, g_passed;
 
@@ -656,6 +657,201 @@ static int test_random_stream_keeps_invariants_and_replays_identically(void)
     return 0;
 }
 
+/* ---- snapshots (pt_snapshot.h) -------------------------------------------- */
+
+/* Runs cmd on a and on b and requires the same events, byte for byte. */
+static int same_future(pt_engine_t *a, pt_engine_t *b, const pt_command_t *cmd)
+{
+    EXPECT(pt_engine_submit(a, cmd) == PT_OK && pt_engine_submit(b, cmd) == PT_OK);
+    size_t na, nb;
+    pt_event_t *ea = pt_engine_events(a, &na), *eb = pt_engine_events(b, &nb);
+    EXPECT(na == nb && memcmp(ea, eb, na * sizeof *ea) == 0);
+    pt_engine_clear_events(a);
+    pt_engine_clear_events(b);
+    return 0;
+}
+
+static pt_engine_t *restored(const void *buf, size_t len, pt_snapshot_info_t *info)
+{
+    pt_engine_t *e = make_stress_engine();
+    if (pt_snapshot_decode(e, buf, len, info) != PT_SNAPSHOT_OK)
+        abort();
+    return e;
+}
+
+static int test_snapshots_of_a_random_run_load_to_the_same_hash_and_the_same_events(void)
+{
+    pt_engine_t *a = make_stress_engine(), *b = NULL;
+    rng_state = 0x2545F4914F6CDD1DULL;
+    g_ts = 0;
+    int loaded = 0;
+    for (size_t i = 0; i < 120000; i++) {
+        if (i % 20000 == 10000) { /* a snapshot of a now, loaded into a fresh engine, must go on as a does */
+            pt_engine_destroy(b);
+            pt_snapshot_info_t info = {.journal_position = i, .segment = i / 20000, .config_hash = 77};
+            void *buf;
+            size_t len;
+            EXPECT(pt_snapshot_encode_alloc(a, &info, &buf, &len) == PT_SNAPSHOT_OK && len == info.bytes);
+            pt_snapshot_info_t got;
+            b = restored(buf, len, &got);
+            pt_snapshot_free(buf);
+            EXPECT(got.journal_position == i && got.segment == i / 20000 && got.config_hash == 77);
+            EXPECT(pt_engine_state_hash(b) == pt_engine_state_hash(a) && pt_engine_check(b) == PT_OK);
+            pt_engine_stats_t sa, sb;
+            pt_engine_stats(a, &sa);
+            pt_engine_stats(b, &sb);
+            EXPECT(sa.commands == sb.commands && sa.events == sb.events && sa.live_orders == sb.live_orders &&
+                   sa.next_order_id == sb.next_order_id && sa.next_trade_id == sb.next_trade_id);
+            loaded++;
+        }
+        pt_engine_stats_t st;
+        pt_engine_stats(a, &st);
+        pt_command_t c = random_command(st.next_order_id);
+        if (b != NULL) {
+            if (same_future(a, b, &c))
+                return 1;
+        } else {
+            EXPECT(pt_engine_submit(a, &c) == PT_OK);
+            pt_engine_clear_events(a);
+        }
+    }
+    EXPECT(loaded == 6 && pt_engine_state_hash(a) == pt_engine_state_hash(b) && pt_engine_check(b) == PT_OK);
+    pt_engine_destroy(a);
+    pt_engine_destroy(b);
+    return 0;
+}
+
+/* Killed, halted, indexed-by-cloid and loss-limited clients: state the random stream reaches only sometimes. */
+static int test_snapshot_keeps_kill_switches_halts_and_cloid_duplicates(void)
+{
+    pt_engine_t *a = make_stress_engine();
+    g_ts = 0;
+    pt_command_t cmds[] = {
+        {.op = PT_OP_NEW, .side = PT_SIDE_SELL, .client_id = 1, .order_type = PT_TYPE_LIMIT, .tif = PT_TIF_GTC,
+         .flags = PT_FLAG_HAS_PRICE, .ts_ns = 1, .price = 1000, .qty = 5, .cloid = 9},
+        {.op = PT_OP_NEW, .side = PT_SIDE_SELL, .client_id = 1, .order_type = PT_TYPE_LIMIT, .tif = PT_TIF_GTC,
+         .flags = PT_FLAG_HAS_PRICE, .ts_ns = 2, .price = 1001, .qty = 5, .cloid = 3}, /* indexes client 1 */
+        {.op = PT_OP_NEW, .side = PT_SIDE_BUY, .client_id = 2, .order_type = PT_TYPE_LIMIT, .tif = PT_TIF_GTC,
+         .flags = PT_FLAG_HAS_PRICE, .ts_ns = 3, .price = 1000, .qty = 2},
+        {.op = PT_OP_KILL, .client_id = 3, .ts_ns = 4},
+        {.op = PT_OP_HALT, .symbol_id = 1, .ts_ns = 5},
+    };
+    for (size_t i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        EXPECT(pt_engine_submit(a, &cmds[i]) == PT_OK);
+        pt_engine_clear_events(a);
+    }
+    pt_snapshot_info_t info = {0};
+    void *buf;
+    size_t len;
+    EXPECT(pt_snapshot_encode_alloc(a, &info, &buf, &len) == PT_SNAPSHOT_OK);
+    pt_engine_t *b = restored(buf, len, &info);
+    pt_snapshot_free(buf);
+    EXPECT(pt_engine_state_hash(a) == pt_engine_state_hash(b));
+    pt_position_t pa, pb;
+    EXPECT(pt_engine_position(b, 3, 0, &pb) == PT_OK && pb.killed == 1);
+    EXPECT(pt_engine_position(a, 2, 0, &pa) == PT_OK && pt_engine_position(b, 2, 0, &pb) == PT_OK);
+    EXPECT(pa.position == 2 && pb.position == 2 && pa.cash == pb.cash && pa.pnl == pb.pnl);
+    pt_client_limits_t la, lb;
+    EXPECT(pt_engine_client_limits(a, 2, &la) == PT_OK && pt_engine_client_limits(b, 2, &lb) == PT_OK);
+    EXPECT(memcmp(&la, &lb, sizeof la) == 0 && lb.max_loss == 200);
+    pt_command_t next[] = {
+        {.op = PT_OP_NEW, .side = PT_SIDE_SELL, .client_id = 1, .order_type = PT_TYPE_LIMIT, .tif = PT_TIF_GTC,
+         .flags = PT_FLAG_HAS_PRICE, .ts_ns = 6, .price = 1002, .qty = 1, .cloid = 9}, /* duplicate: rejected */
+        {.op = PT_OP_NEW, .side = PT_SIDE_BUY, .client_id = 3, .order_type = PT_TYPE_LIMIT, .tif = PT_TIF_GTC,
+         .flags = PT_FLAG_HAS_PRICE, .ts_ns = 7, .price = 990, .qty = 1}, /* killed: rejected */
+        {.op = PT_OP_NEW, .side = PT_SIDE_BUY, .symbol_id = 1, .client_id = 4, .order_type = PT_TYPE_LIMIT,
+         .tif = PT_TIF_GTC, .flags = PT_FLAG_HAS_PRICE, .ts_ns = 8, .price = 1000, .qty = 1}, /* halted */
+        {.op = PT_OP_NEW, .side = PT_SIDE_BUY, .client_id = 2, .order_type = PT_TYPE_LIMIT, .tif = PT_TIF_IOC,
+         .flags = PT_FLAG_HAS_PRICE, .ts_ns = 9, .price = 1001, .qty = 9}, /* trades through both levels */
+        {.op = PT_OP_MASS_CANCEL, .client_id = 1, .ts_ns = 10},
+    };
+    for (size_t i = 0; i < sizeof next / sizeof next[0]; i++)
+        if (same_future(a, b, &next[i]))
+            return 1;
+    EXPECT(pt_engine_state_hash(a) == pt_engine_state_hash(b));
+    pt_engine_destroy(a);
+    pt_engine_destroy(b);
+    return 0;
+}
+
+static int test_damaged_snapshots_are_refused_before_anything_is_loaded(void)
+{
+    pt_engine_t *a = make_stress_engine();
+    rng_state = 0x123456789ULL;
+    for (int i = 0; i < 3000; i++) {
+        pt_engine_stats_t st;
+        pt_engine_stats(a, &st);
+        pt_command_t c = random_command(st.next_order_id);
+        EXPECT(pt_engine_submit(a, &c) == PT_OK);
+        pt_engine_clear_events(a);
+    }
+    pt_snapshot_info_t info = {0}, got;
+    void *buf;
+    size_t len;
+    EXPECT(pt_snapshot_encode_alloc(a, &info, &buf, &len) == PT_SNAPSHOT_OK && info.live_orders > 0);
+    unsigned char *bytes = buf;
+    pt_engine_t *b = make_stress_engine();
+    for (size_t off = 0; off < len; off += len / 97 + 1) { /* a flipped bit anywhere fails a check */
+        bytes[off] ^= 0x10;
+        int rc = pt_snapshot_decode(b, buf, len, &got);
+        EXPECT(rc == PT_SNAPSHOT_EBADCRC || rc == PT_SNAPSHOT_EBADMAGIC || rc == PT_SNAPSHOT_EBADVERSION ||
+               rc == PT_SNAPSHOT_ETRUNCATED);
+        bytes[off] ^= 0x10;
+    }
+    EXPECT(pt_snapshot_decode(b, buf, len - 8, &got) == PT_SNAPSHOT_ETRUNCATED); /* a torn write */
+    bytes[len - 8] ^= 1;
+    EXPECT(pt_snapshot_decode(b, buf, len, &got) == PT_SNAPSHOT_EBADCRC && got.stored_crc != got.computed_crc);
+    bytes[len - 8] ^= 1;
+    pt_engine_stats_t st;
+    pt_engine_stats(b, &st);
+    EXPECT(st.commands == 0 && st.live_orders == 0); /* nothing was loaded */
+    /* another configuration, and an engine that has run commands, are refused too */
+    pt_engine_t *other = make_engine_for(4096, 32, 16);
+    EXPECT(pt_snapshot_decode(other, buf, len, &got) == PT_SNAPSHOT_ECONFIG);
+    pt_command_t c = random_command(1);
+    EXPECT(pt_engine_submit(b, &c) == PT_OK);
+    EXPECT(pt_snapshot_decode(b, buf, len, &got) == PT_SNAPSHOT_ENOTFRESH);
+    pt_snapshot_free(buf);
+    pt_engine_destroy(a);
+    pt_engine_destroy(b);
+    pt_engine_destroy(other);
+    return 0;
+}
+
+static int test_snapshot_file_is_written_whole_and_loads_back(void)
+{
+    pt_engine_t *a = make_stress_engine();
+    rng_state = 0xDEADBEEFULL;
+    for (int i = 0; i < 5000; i++) {
+        pt_engine_stats_t st;
+        pt_engine_stats(a, &st);
+        pt_command_t c = random_command(st.next_order_id);
+        EXPECT(pt_engine_submit(a, &c) == PT_OK);
+        pt_engine_clear_events(a);
+    }
+    char dir[] = "/tmp/pt_snapshot_test_XXXXXX";
+    EXPECT(mkdtemp(dir) != NULL);
+    char path[64], tmp[80];
+    snprintf(path, sizeof path, "%s/state.snap", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    pt_snapshot_info_t info = {.journal_position = 5000}, got;
+    EXPECT(pt_snapshot_save(a, &info, path) == PT_SNAPSHOT_OK);
+    EXPECT(access(tmp, F_OK) != 0); /* renamed into place: no temporary left */
+    EXPECT(pt_snapshot_read_info(path, &got) == PT_SNAPSHOT_OK && got.journal_position == 5000 &&
+           got.state_hash == pt_engine_state_hash(a) && got.bytes == info.bytes);
+    pt_engine_t *b = make_stress_engine();
+    EXPECT(pt_snapshot_load(b, path, &got) == PT_SNAPSHOT_OK && pt_engine_state_hash(b) == pt_engine_state_hash(a));
+    char missing[80];
+    snprintf(missing, sizeof missing, "%s/none.snap", dir);
+    EXPECT(pt_snapshot_read_info(missing, &got) == PT_SNAPSHOT_EIO);
+    EXPECT(pt_snapshot_read_info(dir, &got) == PT_SNAPSHOT_EIO); /* a directory */
+    unlink(path);
+    rmdir(dir);
+    pt_engine_destroy(a);
+    pt_engine_destroy(b);
+    return 0;
+}
+
 #define RUN(t)                         \
     do {                               \
         if (t()) {                     \
@@ -689,6 +885,10 @@ int main(void)
     RUN(test_kill_switch_fires_after_new_limits_put_a_client_below);
     RUN(test_long_lived_orders_stay_findable_when_ids_lap_the_index_ring);
     RUN(test_random_stream_keeps_invariants_and_replays_identically);
+    RUN(test_snapshots_of_a_random_run_load_to_the_same_hash_and_the_same_events);
+    RUN(test_snapshot_keeps_kill_switches_halts_and_cloid_duplicates);
+    RUN(test_damaged_snapshots_are_refused_before_anything_is_loaded);
+    RUN(test_snapshot_file_is_written_whole_and_loads_back);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -1,0 +1,625 @@
+/*
+ * snapshot.c - the engine's state to bytes and back (pt_snapshot.h has the file and the guarantees).
+ *
+ * The body, after the 128-byte header, in little-endian u64 words:
+ *
+ *   symbols    each symbol's pt_symbol_config_t (8 words), in id order: checked before anything is loaded
+ *   counters   seq, order_seq, trade_seq, commands, kill_check_due
+ *   clients    n; then n records of 14 words, ascending id, for each client whose state is not all zeros:
+ *              id, limits (6), tokens, rate_cap, last_ts, max_cloid, cloids_indexed | killed << 1,
+ *              loss_headroom (low word, high word)
+ *   positions  n; then n records (client | symbol << 16, position, cash) for each nonzero pair
+ *   books      per symbol: last_price, mark_price, halted; then per side (bids,
+ *              asks) the level count and each level in ascending key (bids low to high, asks high to low,
+ *              as book.c keeps them): price, order count, then its orders from the head of the queue:
+ *              id, cloid, open_qty, client | terms << 16
+ *
+ * Left out because they follow from the rest: each client's open orders and resting lots per side (the
+ * orders), the loss-client list (the limits), the indexes (rebuilt as each order is placed). A client that is
+ * not indexed by cloid keeps its max_cloid as it was, so duplicate checks answer as before.
+ *
+ * Choices: a walk of the books in priority order rather than a copy of the pools, so the file does not
+ * depend on the engine's memory layout or on where free slots lie, and loading is placing each order again
+ * at the back of its level (the order it was read in). Encoding reads the engine only; the one allocation is
+ * the output buffer, so the engine loop can take a snapshot between two commands (hotpath/src/loop.c) and
+ * leave the writing to disk to another thread.
+ */
+#define _DEFAULT_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal.h"
+#include "pt_crc32c.h"
+#include "pt_snapshot.h"
+
+#define HEADER_WORDS (PT_SNAPSHOT_HEADER_BYTES / 8)
+#define CLIENT_WORDS 14
+#define POSITION_WORDS 3
+#define ORDER_WORDS 4
+#define LEVEL_WORDS 2
+#define BOOK_WORDS 3 /* last price, mark price, halted */
+#define COUNTER_WORDS 5
+
+/* ---- writing ------------------------------------------------------------------------------------------ */
+
+typedef struct writer {
+    unsigned char *p;
+} writer_t;
+
+static inline void put(writer_t *w, uint64_t v)
+{
+    memcpy(w->p, &v, 8); /* little-endian: internal.h refuses other byte orders */
+    w->p += 8;
+}
+
+/* A symbol's configuration as the 8 words the file holds. */
+static void symbol_words(const pt_symbol_config_t *c, int64_t out[8])
+{
+    int64_t words[8] = {c->min_price_ticks, c->max_price_ticks, c->max_order_lots, c->band_ticks, c->band_bps,
+                        c->reference_price, c->market_band_ticks, c->pnl_unit};
+    memcpy(out, words, sizeof words);
+}
+
+static bool client_is_default(const pt_engine_t *e, uint16_t c)
+{
+    const client_t *cl = &e->clients[c];
+    const pt_client_limits_t *l = &cl->limits;
+    return l->max_order_qty == 0 && l->max_open_orders == 0 && l->max_position == 0 && l->rate_per_s == 0 &&
+           l->rate_burst == 0 && l->max_loss == 0 && cl->tokens == 0 && cl->rate_cap == 0 && cl->last_ts == 0 &&
+           cl->max_cloid == 0 && !cl->cloids_indexed && !cl->killed && cl->loss_headroom == 0;
+}
+
+static uint64_t count_clients(const pt_engine_t *e)
+{
+    uint64_t n = 0;
+    for (uint16_t c = 0; c < e->cfg.max_clients; c++)
+        n += !client_is_default(e, c);
+    return n;
+}
+
+static uint64_t count_positions(const pt_engine_t *e)
+{
+    uint64_t n = 0;
+    for (uint16_t c = 0; c < e->cfg.max_clients; c++)
+        for (uint16_t s = 0; s < e->nsymbols; s++) {
+            const client_symbol_t *cs = risk_cs(e, c, s);
+            n += cs->position != 0 || cs->cash != 0;
+        }
+    return n;
+}
+
+static size_t body_words(const pt_engine_t *e, uint64_t nclients, uint64_t npositions)
+{
+    size_t words = (size_t)e->nsymbols * 8 + COUNTER_WORDS + 1 + nclients * CLIENT_WORDS + 1 + npositions * POSITION_WORDS;
+    for (uint16_t s = 0; s < e->nsymbols; s++) {
+        words += BOOK_WORDS + 2;
+        for (int si = 0; si < 2; si++)
+            words += (size_t)e->books[s].sides[si].count * LEVEL_WORDS;
+    }
+    return words + (size_t)e->live_orders * ORDER_WORDS;
+}
+
+size_t pt_snapshot_bytes(const pt_engine_t *e)
+{
+    return PT_SNAPSHOT_HEADER_BYTES + body_words(e, count_clients(e), count_positions(e)) * 8 +
+           PT_SNAPSHOT_TRAILER_BYTES;
+}
+
+static void put_header(writer_t *w, const pt_engine_t *e, const pt_snapshot_info_t *info)
+{
+    put(w, PT_SNAPSHOT_MAGIC);
+    put(w, PT_SNAPSHOT_VERSION | (uint64_t)PT_SNAPSHOT_HEADER_BYTES << 32);
+    put(w, info->bytes);
+    put(w, info->journal_position);
+    put(w, info->segment);
+    put(w, info->config_hash);
+    put(w, info->state_hash);
+    put(w, info->commands);
+    put(w, info->live_orders);
+    put(w, e->cfg.max_orders | (uint64_t)e->cfg.max_levels_per_side << 32);
+    put(w, e->cfg.max_symbols | (uint64_t)e->cfg.max_clients << 16 | (uint64_t)e->nsymbols << 32);
+    for (int i = 11; i < HEADER_WORDS; i++)
+        put(w, 0);
+}
+
+static void put_book(writer_t *w, const pt_engine_t *e, const book_t *b)
+{
+    put(w, (uint64_t)b->last_price);
+    put(w, (uint64_t)b->mark_price);
+    put(w, b->halted);
+    for (int si = 0; si < 2; si++) {
+        const book_side_t *side = &b->sides[si];
+        put(w, side->count);
+        for (uint32_t i = 0; i < side->count; i++) {
+            const level_t *lv = &b->levels[side->levels[i]];
+            put(w, (uint64_t)lv->price);
+            put(w, (uint64_t)lv->order_count);
+            for (pt_idx_t oi = lv->head; oi != PT_NIL; oi = e->orders[oi].next) {
+                const order_t *o = &e->orders[oi];
+                put(w, o->id);
+                put(w, e->order_cloid[oi]);
+                put(w, (uint64_t)o->open_qty);
+                put(w, o->client | (uint64_t)o->terms << 16);
+            }
+        }
+    }
+}
+
+int pt_snapshot_encode(const pt_engine_t *e, pt_snapshot_info_t *info, void *buf, size_t cap, size_t *len)
+{
+    if (e == NULL || info == NULL || buf == NULL || len == NULL)
+        return PT_SNAPSHOT_EINVAL;
+    uint64_t nclients = count_clients(e), npositions = count_positions(e);
+    size_t bytes = PT_SNAPSHOT_HEADER_BYTES + body_words(e, nclients, npositions) * 8 + PT_SNAPSHOT_TRAILER_BYTES;
+    if (cap < bytes)
+        return PT_SNAPSHOT_EINVAL;
+    info->state_hash = pt_engine_state_hash(e);
+    info->commands = e->commands;
+    info->live_orders = e->live_orders;
+    info->bytes = bytes;
+    writer_t w = {.p = buf};
+    put_header(&w, e, info);
+    for (uint16_t s = 0; s < e->nsymbols; s++) {
+        int64_t cfg[8];
+        symbol_words(&e->books[s].cfg, cfg);
+        for (int i = 0; i < 8; i++)
+            put(&w, (uint64_t)cfg[i]);
+    }
+    put(&w, e->seq);
+    put(&w, e->order_seq);
+    put(&w, e->trade_seq);
+    put(&w, e->commands);
+    put(&w, e->kill_check_due);
+    put(&w, nclients);
+    for (uint16_t c = 0; c < e->cfg.max_clients; c++) {
+        if (client_is_default(e, c))
+            continue;
+        const client_t *cl = &e->clients[c];
+        const pt_client_limits_t *l = &cl->limits;
+        put(&w, c);
+        int64_t limits[6] = {l->max_order_qty, l->max_open_orders, l->max_position, l->rate_per_s, l->rate_burst,
+                             l->max_loss};
+        for (int i = 0; i < 6; i++)
+            put(&w, (uint64_t)limits[i]);
+        put(&w, (uint64_t)cl->tokens);
+        put(&w, (uint64_t)cl->rate_cap);
+        put(&w, cl->last_ts);
+        put(&w, cl->max_cloid);
+        put(&w, (uint64_t)cl->cloids_indexed | (uint64_t)cl->killed << 1);
+        unsigned __int128 headroom = (unsigned __int128)cl->loss_headroom;
+        put(&w, (uint64_t)headroom);
+        put(&w, (uint64_t)(headroom >> 64));
+    }
+    put(&w, npositions);
+    for (uint16_t c = 0; c < e->cfg.max_clients; c++)
+        for (uint16_t s = 0; s < e->nsymbols; s++) {
+            const client_symbol_t *cs = risk_cs(e, c, s);
+            if (cs->position == 0 && cs->cash == 0)
+                continue;
+            put(&w, c | (uint64_t)s << 16);
+            put(&w, (uint64_t)cs->position);
+            put(&w, (uint64_t)cs->cash);
+        }
+    for (uint16_t s = 0; s < e->nsymbols; s++)
+        put_book(&w, e, &e->books[s]);
+    size_t body_end = (size_t)(w.p - (unsigned char *)buf);
+    uint32_t crc = pt_crc32c(0, buf, body_end, 1);
+    uint64_t trailer = crc;
+    memcpy(w.p, &trailer, 8);
+    *len = body_end + PT_SNAPSHOT_TRAILER_BYTES;
+    return *len == bytes ? PT_SNAPSHOT_OK : PT_SNAPSHOT_ECORRUPT; /* the walk disagreed with the counts */
+}
+
+int pt_snapshot_encode_alloc(const pt_engine_t *e, pt_snapshot_info_t *info, void **out, size_t *len)
+{
+    if (e == NULL || out == NULL)
+        return PT_SNAPSHOT_EINVAL;
+    *out = NULL;
+    size_t cap = pt_snapshot_bytes(e);
+    void *buf = malloc(cap);
+    if (buf == NULL)
+        return PT_SNAPSHOT_ENOMEM;
+    int rc = pt_snapshot_encode(e, info, buf, cap, len);
+    if (rc != PT_SNAPSHOT_OK) {
+        free(buf);
+        return rc;
+    }
+    *out = buf;
+    return PT_SNAPSHOT_OK;
+}
+
+void pt_snapshot_free(void *buf) { free(buf); }
+
+/* ---- files --------------------------------------------------------------------------------------------- */
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+/* fsync of the directory that holds path, so the rename itself survives a power loss. */
+static int sync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 1 : (slash == path ? 1 : (size_t)(slash - path));
+    char *dir = malloc(n + 1);
+    if (dir == NULL)
+        return -1;
+    if (slash == NULL)
+        dir[0] = '.';
+    else
+        memcpy(dir, slash == path ? "/" : path, n);
+    dir[n] = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}
+
+int pt_snapshot_write_file(const char *path, const void *buf, size_t len)
+{
+    if (path == NULL || buf == NULL)
+        return PT_SNAPSHOT_EINVAL;
+    size_t n = strlen(path);
+    char *tmp = malloc(n + 5);
+    if (tmp == NULL)
+        return PT_SNAPSHOT_ENOMEM;
+    memcpy(tmp, path, n);
+    memcpy(tmp + n, ".tmp", 5);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        free(tmp);
+        return PT_SNAPSHOT_EIO;
+    }
+    int bad = write_all(fd, buf, len) != 0 || fsync(fd) != 0;
+    int saved = errno;
+    bad |= close(fd) != 0;
+    if (!bad)
+        bad = rename(tmp, path) != 0 || sync_parent(path) != 0;
+    else
+        errno = saved;
+    if (bad) {
+        saved = errno;
+        unlink(tmp); /* nothing half-written stays behind; the target is untouched */
+        errno = saved;
+    }
+    free(tmp);
+    return bad ? PT_SNAPSHOT_EIO : PT_SNAPSHOT_OK;
+}
+
+int pt_snapshot_save(const pt_engine_t *e, pt_snapshot_info_t *info, const char *path)
+{
+    void *buf;
+    size_t len;
+    int rc = pt_snapshot_encode_alloc(e, info, &buf, &len);
+    if (rc != PT_SNAPSHOT_OK)
+        return rc;
+    rc = pt_snapshot_write_file(path, buf, len);
+    free(buf);
+    return rc;
+}
+
+static int read_file(const char *path, void **out, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return PT_SNAPSHOT_EIO;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        close(fd);
+        return PT_SNAPSHOT_EIO;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        return PT_SNAPSHOT_EIO;
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *buf = malloc(n > 0 ? n : 1);
+    if (buf == NULL) {
+        close(fd);
+        return PT_SNAPSHOT_ENOMEM;
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t k = read(fd, buf + got, n - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        got += (size_t)k;
+    }
+    close(fd);
+    *out = buf;
+    *len = got;
+    return PT_SNAPSHOT_OK;
+}
+
+/* ---- reading ------------------------------------------------------------------------------------------- */
+
+typedef struct reader {
+    const unsigned char *p, *end;
+    bool bad; /* read past the end: the contents contradict their own counts */
+} reader_t;
+
+static inline uint64_t get(reader_t *r)
+{
+    if (r->end - r->p < 8) {
+        r->bad = true;
+        return 0;
+    }
+    uint64_t v;
+    memcpy(&v, r->p, 8);
+    r->p += 8;
+    return v;
+}
+
+static inline uint64_t word_at(const void *buf, int i)
+{
+    uint64_t v;
+    memcpy(&v, (const unsigned char *)buf + 8 * i, 8);
+    return v;
+}
+
+int pt_snapshot_verify(const void *buf, size_t len, pt_snapshot_info_t *info)
+{
+    if (buf == NULL || info == NULL)
+        return PT_SNAPSHOT_EINVAL;
+    memset(info, 0, sizeof *info);
+    if (len < 8 || word_at(buf, 0) != PT_SNAPSHOT_MAGIC)
+        return PT_SNAPSHOT_EBADMAGIC;
+    if (len < PT_SNAPSHOT_HEADER_BYTES + PT_SNAPSHOT_TRAILER_BYTES)
+        return PT_SNAPSHOT_ETRUNCATED;
+    uint64_t version = word_at(buf, 1);
+    if ((uint32_t)version != PT_SNAPSHOT_VERSION || version >> 32 != PT_SNAPSHOT_HEADER_BYTES)
+        return PT_SNAPSHOT_EBADVERSION;
+    info->bytes = word_at(buf, 2);
+    info->journal_position = word_at(buf, 3);
+    info->segment = word_at(buf, 4);
+    info->config_hash = word_at(buf, 5);
+    info->state_hash = word_at(buf, 6);
+    info->commands = word_at(buf, 7);
+    info->live_orders = word_at(buf, 8);
+    if (info->bytes != len || len % 8 != 0)
+        return PT_SNAPSHOT_ETRUNCATED;
+    uint64_t trailer;
+    memcpy(&trailer, (const unsigned char *)buf + len - 8, 8);
+    info->stored_crc = (uint32_t)trailer;
+    info->computed_crc = pt_crc32c(0, buf, len - 8, 1);
+    if (info->stored_crc != info->computed_crc || trailer >> 32 != 0)
+        return PT_SNAPSHOT_EBADCRC;
+    return PT_SNAPSHOT_OK;
+}
+
+static bool engine_is_fresh(const pt_engine_t *e)
+{
+    if (e->commands != 0 || e->live_orders != 0 || e->seq != 0 || e->order_seq != 0 || e->trade_seq != 0 ||
+        e->nevents != 0)
+        return false;
+    for (uint16_t s = 0; s < e->nsymbols; s++)
+        if (e->books[s].last_price != 0 || e->books[s].halted)
+            return false;
+    return true;
+}
+
+/* The snapshot's capacities and symbols are e's (the symbols section comes first in the body: read here
+ * without changing anything). */
+static bool same_config(const pt_engine_t *e, const void *buf, reader_t *r)
+{
+    uint64_t caps = word_at(buf, 9), counts = word_at(buf, 10);
+    if ((uint32_t)caps != e->cfg.max_orders || caps >> 32 != e->cfg.max_levels_per_side ||
+        (uint16_t)counts != e->cfg.max_symbols || (uint16_t)(counts >> 16) != e->cfg.max_clients ||
+        counts >> 32 != e->nsymbols)
+        return false;
+    for (uint16_t s = 0; s < e->nsymbols; s++) {
+        int64_t cfg[8];
+        symbol_words(&e->books[s].cfg, cfg);
+        for (int i = 0; i < 8; i++)
+            if (get(r) != (uint64_t)cfg[i])
+                return false;
+    }
+    return !r->bad;
+}
+
+#define BAD_IF(cond)                     \
+    do {                                 \
+        if (cond)                        \
+            return PT_SNAPSHOT_ECORRUPT; \
+    } while (0)
+
+static int load_clients(pt_engine_t *e, reader_t *r)
+{
+    memset(e->clients, 0, (size_t)e->cfg.max_clients * sizeof *e->clients);
+    memset(e->client_symbols, 0, (size_t)e->cfg.max_clients * e->cfg.max_symbols * sizeof *e->client_symbols);
+    uint64_t n = get(r);
+    BAD_IF(n > e->cfg.max_clients);
+    int64_t last = -1;
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        uint64_t id = get(r);
+        BAD_IF(id >= e->cfg.max_clients || (int64_t)id <= last);
+        last = (int64_t)id;
+        client_t *c = &e->clients[id];
+        int64_t v[6];
+        for (int k = 0; k < 6; k++)
+            v[k] = (int64_t)get(r);
+        c->limits = (pt_client_limits_t){.max_order_qty = v[0], .max_open_orders = v[1], .max_position = v[2],
+                                         .rate_per_s = v[3], .rate_burst = v[4], .max_loss = v[5]};
+        for (int k = 0; k < 6; k++)
+            BAD_IF(v[k] < 0);
+        BAD_IF(v[3] > INT64_MAX / 1000000000LL || v[4] > INT64_MAX / 1000000000LL);
+        c->tokens = (int64_t)get(r);
+        c->rate_cap = (int64_t)get(r);
+        c->last_ts = get(r);
+        c->max_cloid = get(r);
+        uint64_t flags = get(r);
+        BAD_IF(flags > 3);
+        c->cloids_indexed = flags & 1;
+        c->killed = (flags & 2) != 0;
+        uint64_t lo = get(r), hi = get(r);
+        c->loss_headroom = (__int128)(((unsigned __int128)hi << 64) | lo);
+    }
+    e->nloss_clients = 0;
+    for (uint16_t i = 0; i < e->cfg.max_clients; i++)
+        if (e->clients[i].limits.max_loss > 0)
+            e->loss_clients[e->nloss_clients++] = (loss_client_t){.client = &e->clients[i], .row = risk_cs(e, i, 0),
+                                                                  .id = i};
+    return r->bad ? PT_SNAPSHOT_ECORRUPT : PT_SNAPSHOT_OK;
+}
+
+static int load_positions(pt_engine_t *e, reader_t *r)
+{
+    uint64_t n = get(r);
+    BAD_IF(n > (uint64_t)e->cfg.max_clients * e->nsymbols);
+    for (uint64_t i = 0; i < n && !r->bad; i++) {
+        uint64_t key = get(r);
+        uint16_t c = (uint16_t)key, s = (uint16_t)(key >> 16);
+        BAD_IF(key >> 32 != 0 || c >= e->cfg.max_clients || s >= e->nsymbols);
+        client_symbol_t *cs = risk_cs(e, c, s);
+        cs->position = (int64_t)get(r);
+        cs->cash = (int64_t)get(r);
+    }
+    return r->bad ? PT_SNAPSHOT_ECORRUPT : PT_SNAPSHOT_OK;
+}
+
+/* One order read from the file goes to the back of level li, as place_order puts a new one. */
+static int load_order(pt_engine_t *e, book_t *b, uint16_t s, pt_idx_t li, reader_t *r)
+{
+    uint64_t id = get(r), cloid = get(r);
+    int64_t qty = (int64_t)get(r);
+    uint64_t owner = get(r);
+    uint16_t client = (uint16_t)owner;
+    uint64_t terms = owner >> 16;
+    BAD_IF(r->bad || id == 0 || id > e->order_seq || qty <= 0 || qty > b->cfg.max_order_lots);
+    BAD_IF(client >= e->cfg.max_clients || terms >= 16 || terms_stp((uint8_t)terms) > PT_STP_DECREMENT);
+    BAD_IF(e->free_order == PT_NIL || index_find_id(e, id) != PT_NIL);
+    client_t *c = &e->clients[client];
+    if (cloid != 0)
+        BAD_IF(c->cloids_indexed ? index_find_cloid(e, client, cloid) != PT_NIL : cloid > c->max_cloid);
+    pt_idx_t oi = e->free_order;
+    order_t *o = &e->orders[oi];
+    e->free_order = o->next;
+    if (oi >= e->slot_top)
+        e->slot_top = oi + 1;
+    *o = (order_t){.id = id, .open_qty = qty, .level = li, .terms = (uint8_t)terms, .client = client, .symbol = s};
+    e->order_cloid[oi] = cloid;
+    index_insert_id(e, oi);
+    if (cloid != 0 && c->cloids_indexed)
+        index_add_cloid(e, oi);
+    index_add_client_order(e, client, oi);
+    c->open_orders++;
+    e->live_orders++;
+    level_t *lv = &b->levels[li];
+    level_append(e, lv, oi);
+    risk_cs(e, client, s)->open_qty[lv->side] += qty;
+    return PT_SNAPSHOT_OK;
+}
+
+static int load_book(pt_engine_t *e, uint16_t s, reader_t *r)
+{
+    book_t *b = &e->books[s];
+    b->last_price = (int64_t)get(r);
+    b->mark_price = (int64_t)get(r);
+    uint64_t halted = get(r);
+    BAD_IF(halted > 1 || b->last_price < 0 || b->last_price > b->cfg.max_price_ticks);
+    b->halted = halted;
+    for (int si = 0; si < 2; si++) {
+        uint64_t count = get(r);
+        BAD_IF(count > e->cfg.max_levels_per_side);
+        for (uint64_t i = 0; i < count && !r->bad; i++) {
+            int64_t price = (int64_t)get(r);
+            uint64_t orders = get(r);
+            BAD_IF(price < b->cfg.min_price_ticks || price > b->cfg.max_price_ticks || orders == 0);
+            BAD_IF(orders > (uint64_t)(r->end - r->p) / (ORDER_WORDS * 8));
+            const level_t *best = book_best(b, si);
+            BAD_IF(best != NULL && (si == 0 ? best->price >= price : best->price <= price)); /* ascending keys */
+            bool created;
+            pt_idx_t li = book_level_for_insert(b, si, price, &created);
+            BAD_IF(!created);
+            for (uint64_t k = 0; k < orders; k++) {
+                int rc = load_order(e, b, s, li, r);
+                if (rc != PT_SNAPSHOT_OK)
+                    return rc;
+            }
+        }
+    }
+    return r->bad ? PT_SNAPSHOT_ECORRUPT : PT_SNAPSHOT_OK;
+}
+
+int pt_snapshot_decode(pt_engine_t *e, const void *buf, size_t len, pt_snapshot_info_t *info)
+{
+    if (e == NULL)
+        return PT_SNAPSHOT_EINVAL;
+    int rc = pt_snapshot_verify(buf, len, info);
+    if (rc != PT_SNAPSHOT_OK)
+        return rc;
+    reader_t r = {.p = (const unsigned char *)buf + PT_SNAPSHOT_HEADER_BYTES,
+                  .end = (const unsigned char *)buf + len - PT_SNAPSHOT_TRAILER_BYTES};
+    if (!same_config(e, buf, &r))
+        return PT_SNAPSHOT_ECONFIG;
+    if (!engine_is_fresh(e))
+        return PT_SNAPSHOT_ENOTFRESH;
+    e->seq = get(&r);
+    e->order_seq = get(&r);
+    e->trade_seq = get(&r);
+    e->commands = get(&r);
+    uint64_t due = get(&r);
+    if (due > 1)
+        return PT_SNAPSHOT_ECORRUPT;
+    e->kill_check_due = due;
+    if ((rc = load_clients(e, &r)) != PT_SNAPSHOT_OK || (rc = load_positions(e, &r)) != PT_SNAPSHOT_OK)
+        return rc;
+    for (uint16_t s = 0; s < e->nsymbols; s++)
+        if ((rc = load_book(e, s, &r)) != PT_SNAPSHOT_OK)
+            return rc;
+    /* Whatever else the file claims must hold: every byte read, every invariant, the hash it was taken with. */
+    if (r.p != r.end || e->live_orders != info->live_orders || e->commands != info->commands ||
+        pt_engine_check(e) != PT_OK || pt_engine_state_hash(e) != info->state_hash)
+        return PT_SNAPSHOT_ECORRUPT;
+    return PT_SNAPSHOT_OK;
+}
+
+int pt_snapshot_load(pt_engine_t *e, const char *path, pt_snapshot_info_t *info)
+{
+    if (e == NULL || path == NULL || info == NULL)
+        return PT_SNAPSHOT_EINVAL;
+    void *buf;
+    size_t len;
+    int rc = read_file(path, &buf, &len);
+    if (rc != PT_SNAPSHOT_OK)
+        return rc;
+    rc = pt_snapshot_decode(e, buf, len, info);
+    free(buf);
+    return rc;
+}
+
+int pt_snapshot_read_info(const char *path, pt_snapshot_info_t *info)
+{
+    if (path == NULL || info == NULL)
+        return PT_SNAPSHOT_EINVAL;
+    void *buf;
+    size_t len;
+    int rc = read_file(path, &buf, &len);
+    if (rc != PT_SNAPSHOT_OK)
+        return rc;
+    rc = pt_snapshot_verify(buf, len, info);
+    free(buf);
+    return rc;
+}

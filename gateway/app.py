@@ -22,8 +22,9 @@ from typing import TypedDict
 from fastapi import FastAPI
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
-from . import dashboard, rest, streams
+from . import binance, dashboard, rest, streams
 from .access import AccessMiddleware
 from .config import GatewayConfig
 from .errors import EXCEPTION_HANDLERS
@@ -42,6 +43,7 @@ class State(TypedDict):
     """What the lifespan yields: each request's ``request.state``."""
 
     gateway: Gateway
+    binance: binance.BinanceApi
 
 
 async def live_venue(config: GatewayConfig) -> Venue:
@@ -49,10 +51,14 @@ async def live_venue(config: GatewayConfig) -> Venue:
     return await LiveVenue.connect(config.prefix, config.account_names, config.endpoint)
 
 
-def create_app(config: GatewayConfig, *, venue: VenueFactory = live_venue, clock: Clock = monotonic) -> FastAPI:
-    """The gateway app for ``config`` (see the module docstring)."""
+def create_app(config: GatewayConfig, *, venue: VenueFactory = live_venue, clock: Clock = monotonic,
+               symbols: binance.SymbolSource | None = None) -> FastAPI:  # fmt: skip
+    """The gateway app for ``config`` (see the module docstring). ``symbols``: the engine's symbol configs for
+    the Binance API (default: the venue's, ``binance.venue_symbols``)."""
     metrics = Metrics()
     limiter = RateLimiter(config.rate_per_s, config.rate_burst, clock)
+    #: the Binance API's request weight per minute: the gateway's request rate, per minute
+    weights = binance.WeightLimiter(round(config.rate_per_s * 60), clock)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[State]:
@@ -63,14 +69,25 @@ def create_app(config: GatewayConfig, *, venue: VenueFactory = live_venue, clock
             await link.close()
             raise
         try:
-            yield {"gateway": gateway}
+            specs = await symbols(config) if symbols is not None else await binance.venue_symbols(config, link)
+            api = await binance.BinanceApi.start(gateway, specs, binance.keyring_of(config), weights.per_minute)
+        except BaseException:
+            await gateway.stop()
+            raise
+        try:
+            yield {"gateway": gateway, "binance": api}
         finally:
+            api.stop()
             await gateway.stop()
 
-    middleware = [Middleware(AccessMiddleware, keys=config.keys if config.auth else None, limiter=limiter,
-                             max_body_bytes=config.max_body_bytes, metrics=metrics,
-                             mass_cancel_cost=config.mass_cancel_cost)]  # fmt: skip
-    routes: list[BaseRoute] = [*rest.routes(), *streams.routes(), *dashboard.routes()]
+    def access(app: ASGIApp) -> ASGIApp:  # the gateway's own rules, for every path not the Binance API's
+        return AccessMiddleware(app, keys=config.keys if config.auth else None, limiter=limiter,
+                                max_body_bytes=config.max_body_bytes, metrics=metrics,
+                                mass_cancel_cost=config.mass_cancel_cost)  # fmt: skip
+
+    middleware = [Middleware(binance.BinanceAccess, other=access, limiter=weights)]
+    routes: list[BaseRoute] = [*rest.routes(), *streams.routes(), *dashboard.routes(), *binance.rest_routes(),
+                               *binance.ws_routes()]  # fmt: skip
     return FastAPI(title="proptrade gateway", version="1", routes=routes, middleware=middleware,
                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
                    description="REST and WebSocket access to the proptrade platform; docs/GATEWAY.md")  # fmt: skip

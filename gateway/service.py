@@ -25,7 +25,7 @@ import heapq
 import itertools
 import logging
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from typing import Any, Literal, TypeVar
 
 from c_engine import (
@@ -117,6 +117,11 @@ class Gateway:
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []
         self._waiter_ids = itertools.count()
         self._ended = False  #: the drain has ended
+        # what another API on this gateway (gateway.binance) keeps from the same streams, fed in the same order:
+        self.event_hooks: list[Callable[[Event], None]] = []  #: each link event, after the desk took it
+        #: each market-data batch after the books took it, with the engine seq the books' snapshot held
+        self.market_hooks: list[Callable[[list[Event], int], None]] = []
+        self.resync_hooks: list[Callable[[], None]] = []  #: after the books were reloaded from a gap
 
     @classmethod
     async def start(cls, config: GatewayConfig, venue: Venue, metrics: Metrics | None = None) -> Gateway:
@@ -166,6 +171,8 @@ class Gateway:
 
     def _apply(self, event: Event) -> None:
         message = self.desk.apply(event)
+        for hook in self.event_hooks:
+            hook(event)
         self.metrics.engine_seq.set(self.desk.applied_seq)
         if message is not None:
             if message["event"] == "reject":
@@ -203,6 +210,8 @@ class Gateway:
         else:
             self.market.resynced(snapshots)
             self.metrics.md_gaps.inc()
+            for hook in self.resync_hooks:
+                hook()
 
     async def _poll_market_data(self) -> None:
         sleep_s = 0.0
@@ -215,6 +224,8 @@ class Gateway:
                 continue
             if events:
                 self.market.apply(events)
+                for market_hook in self.market_hooks:
+                    market_hook(events, self.market.skip_upto)
                 self.metrics.md_messages.inc(len(events))
                 sleep_s = 0.0
                 await asyncio.sleep(0)
@@ -270,6 +281,10 @@ class Gateway:
         return self.desk.owners.get(order_id)
 
     # --- commands ------------------------------------------------------------------------------------------
+
+    async def execute(self, cmd: Command) -> list[Event]:
+        """Sends a command checked by its caller (another API on this gateway); its account's events, applied."""
+        return await self._execute(cmd)
 
     async def _execute(self, cmd: Command) -> list[Event]:
         """Sends ``cmd``; returns its events for its account once the desk has applied them."""

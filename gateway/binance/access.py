@@ -1,0 +1,70 @@
+"""Which requests are the Binance API's, and its request weight, as one pure ASGI middleware in front of the
+gateway's own (``gateway.access.AccessMiddleware``).
+
+The Binance paths (``/api/v3/...``, ``/stream...`` and ``/ws/<stream or listenKey>``) follow Binance's rules,
+not the gateway's: their key header is ``X-MBX-APIKEY`` and signed calls are checked by their route (the
+signature covers the body, which only the route reads), public calls need no key, limits are request
+weights per minute (``weights.py``) and errors are Binance's bodies. Every other path goes to the gateway's
+middleware unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import Code, error_response
+from .weights import WeightLimiter, weight_of
+
+__all__ = ["BinanceAccess", "is_binance_path"]
+
+#: the gateway's own WebSocket paths under /ws/
+_GATEWAY_WS = ("/ws/md", "/ws/fills/")
+
+
+def is_binance_path(path: str) -> bool:
+    if path.startswith(("/api/v3/", "/stream")):
+        return True
+    return path.startswith("/ws/") and not path.startswith(_GATEWAY_WS)
+
+
+class BinanceAccess:
+    """See the module docstring. ``other`` wraps the app in the gateway's own middleware."""
+
+    def __init__(self, app: ASGIApp, *, other: Callable[[ASGIApp], ASGIApp], limiter: WeightLimiter) -> None:
+        self.app = app
+        self.other = other(app)
+        self.limiter = limiter
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not is_binance_path(scope["path"]):
+            await self.other(scope, receive, send)
+            return
+        if scope["type"] == "websocket":
+            await self.app(scope, receive, send)
+            return
+        caller = None
+        for name, value in scope.get("headers", ()):
+            if name == b"x-mbx-apikey":
+                caller = "key:" + value.decode("latin-1")
+        if caller is None:
+            client = scope.get("client")
+            caller = f"peer:{client[0]}" if client else "peer:?"
+        allowed, used, retry = self.limiter.hit(caller, weight_of(scope["method"], scope["path"],
+                                                                  scope.get("query_string", b"")))  # fmt: skip
+        used_headers = [(b"x-mbx-used-weight", str(used).encode()), (b"x-mbx-used-weight-1m", str(used).encode())]
+        if not allowed:
+            msg = (f"Too much request weight used; current limit is {self.limiter.per_minute} request weight per "
+                   "1 MINUTE. Please use WebSocket Streams for live updates to avoid polling the API.")  # fmt: skip
+            response = error_response(429, Code.TOO_MANY_REQUESTS, msg, {"Retry-After": str(retry)})
+            response.raw_headers.extend(used_headers)
+            await response(scope, receive, send)
+            return
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), *used_headers]}
+            await send(message)
+
+        await self.app(scope, receive, sending)

@@ -6,13 +6,18 @@
                        [--n-envs 4] [--eval-every N] [--eval-episodes 20] [--set FIELD=VALUE ...]
     proptrade rl eval --model models/rl_mm [--episodes 100] [--seed 2000000] [--out DIR]
     proptrade rl export --model models/rl_mm
+    proptrade rl tune --algo ppo|sac --env engine|as --trials 20 --timesteps 50000 --out models/rl_tune
+                      [--evaluations 4] [--eval-episodes 20] [--jobs 1] [--timeout S] [--no-reward]
+                      [--set FIELD=VALUE ...]
 
 ``train`` is ``ml.rl.train.train`` (outputs: ``<save>.zip``, ``.vecnormalize.pkl``, ``.onnx``, ``.json`` and the
 CSV logs in ``<save>/``); ``--episodes E`` and ``--save-path`` are the older ``train_rl.py`` spellings (E
 episodes of the env's horizon). ``eval`` runs the exported ONNX policy and the analytic baselines on the same
 seeds and prints mean PnL, PnL std, Sharpe and mean |inventory|, with a plot (``<out>/rl_eval_<env>.png``) and
 the figures as JSON. ``export`` re-exports ``<model>.onnx`` from the saved model and statistics and prints its
-parity with SB3's ``predict`` on a rollout.
+parity with SB3's ``predict`` on a rollout. ``tune`` is ``ml.rl.tune.tune``: an Optuna study over the
+algorithm's hyperparameters (and the env's inventory penalty unless ``--no-reward``), the best trial's model
+saved as ``<out>/best.*`` (``eval --model <out>/best`` measures it) and its parameters in ``<out>/study.json``.
 """
 
 from __future__ import annotations
@@ -47,7 +52,7 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="proptrade rl", description="The RL market maker: train, eval, export.")
+    p = argparse.ArgumentParser(prog="proptrade rl", description="The RL market maker: train, eval, export, tune.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train with stable-baselines3, evaluate against the baselines, export ONNX")
     t.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
@@ -67,6 +72,22 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--episodes", type=int, default=100)
     e.add_argument("--seed", type=int, default=2_000_000, help="first episode seed")
     e.add_argument("--out", type=Path, help="where the plot and figures go (default: the model's log folder)")
+    u = sub.add_parser("tune", help="an Optuna hyperparameter search; the best trial saved as <out>/best")
+    u.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
+    u.add_argument("--env", choices=["engine", "as"], default="engine")
+    u.add_argument("--trials", type=int, default=20)
+    u.add_argument("--timesteps", type=int, default=50_000, help="env steps per trial")
+    u.add_argument("--evaluations", type=int, default=4, help="evaluations per trial, reported for pruning")
+    u.add_argument("--eval-episodes", type=int, default=20)
+    u.add_argument("--seed", type=int, default=1)
+    u.add_argument("--n-envs", type=int, default=4, help="parallel envs per trial (PPO)")
+    u.add_argument("--jobs", type=int, default=1, help="parallel trials (worker processes)")
+    u.add_argument("--timeout", type=float, help="start no trial after this many seconds")
+    u.add_argument("--startup-trials", type=int, default=3, help="complete trials before pruning starts")
+    u.add_argument("--no-reward", action="store_true", help="keep the env's inventory_penalty fixed")
+    u.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="a fixed env config field")
+    u.add_argument("--out", default="models/rl_tune", help="the study's folder")
+    u.add_argument("--no-progress", action="store_true", help="no progress bar")
     x = sub.add_parser("export", help="re-export the saved model to ONNX and check its parity")
     x.add_argument("--model", default="models/rl_mm")
     return p
@@ -89,6 +110,22 @@ def _train(args: argparse.Namespace) -> int:
     print(f"trained {cfg.algo} on the {cfg.env} env: {timesteps} steps in {result.wall_s:.1f} s")
     print(f"saved {result.model_path}, {result.vecnormalize_path}, {result.onnx_path}")
     _print_table(result.evaluation)
+    return 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from .tune import TuneConfig, tune
+
+    cfg = TuneConfig(algo=args.algo, env=args.env, trials=args.trials, timesteps=args.timesteps,
+                     evaluations=args.evaluations, eval_episodes=args.eval_episodes, seed=args.seed,
+                     n_envs=args.n_envs, jobs=args.jobs, timeout_s=args.timeout, startup_trials=args.startup_trials,
+                     tune_reward=not args.no_reward, env_overrides=_overrides(args.set), out=args.out,
+                     progress=not args.no_progress)  # fmt: skip
+    result = tune(cfg)
+    print(f"{result.trials} trials ({result.pruned} pruned) in {result.wall_s:.0f} s; best trial "
+          f"{result.best_trial}: Sharpe {result.best_value:.3f} on the evaluation seeds")  # fmt: skip
+    print(f"best parameters: {json.dumps(result.best_params)}")
+    print(f"saved {result.best_prefix}.zip, .onnx, .json and {Path(cfg.out) / 'study.json'}")
     return 0
 
 
@@ -190,6 +227,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _train(args)
         if args.command == "eval":
             return _eval(args)
+        if args.command == "tune":
+            return _tune(args)
         return _export(args)
     except (ValueError, TypeError, FileNotFoundError) as exc:
         print(f"proptrade rl {args.command}: {exc}", file=sys.stderr)

@@ -28,7 +28,7 @@ import csv
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -59,7 +59,16 @@ from .engine_env import EngineEnvConfig, EngineMarketEnv
 from .export import export_onnx
 from .vec import EnvKind, make_vec_env
 
-__all__ = ["TrainConfig", "TrainResult", "agent_policy", "default_baselines", "env_config", "make_single_env", "train"]
+__all__ = [
+    "EvalHook",
+    "TrainConfig",
+    "TrainResult",
+    "agent_policy",
+    "default_baselines",
+    "env_config",
+    "make_single_env",
+    "train",
+]
 
 #: quote size of the engine env's baselines, lots
 BASELINE_SIZE_LOTS = 5
@@ -88,6 +97,9 @@ class TrainConfig:
     eval_seed: int = 1_000_000
     #: env config fields to override (simple values only), e.g. {"horizon_steps": 500, "inventory_penalty": 0.01}
     env_overrides: dict[str, Any] = field(default_factory=dict)
+    #: SB3 constructor arguments over this module's defaults (``learning_rate``, ``n_steps``, ``batch_size``,
+    #: ``gamma``, ``ent_coef``, ...); ``net_arch`` (hidden layer widths) and ``log_std_init`` go to the policy
+    hyperparams: dict[str, Any] = field(default_factory=dict)
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -199,8 +211,9 @@ class _Evaluate(BaseCallback):
     keeps its best model."""
 
     def __init__(self, every: int, total: int, env: EngineMarketEnv | ASMarketEnv, seeds: Sequence[int],
-                 out: Path, best_dir: Path) -> None:  # fmt: skip
+                 out: Path, best_dir: Path, hook: EvalHook | None = None) -> None:  # fmt: skip
         super().__init__()
+        self.hook = hook
         self.every, self.total, self.env, self.seeds, self.out = every, total, env, list(seeds), out
         self.best_dir = best_dir
         self.next_at = every
@@ -220,22 +233,42 @@ class _Evaluate(BaseCallback):
                 self.best, self.best_timesteps = r, self.num_timesteps
                 self.model.save(self.best_dir / "best.zip")
                 norm.save(str(self.best_dir / "best.vecnormalize.pkl"))
+            if self.hook is not None:
+                self.hook(self.num_timesteps, r)
         return True
 
 
+#: hyperparameters that belong to the policy network rather than the algorithm
+POLICY_KEYS = ("net_arch", "log_std_init")
+
+
 def _build_model(cfg: TrainConfig, venv: VecNormalize) -> BaseAlgorithm:
+    kwargs = {k: v for k, v in cfg.hyperparams.items() if k not in POLICY_KEYS}
+    policy_kwargs = {k: v for k, v in cfg.hyperparams.items() if k in POLICY_KEYS}
     if cfg.algo == "ppo":
         # a multiple of 16 steps per env, so the rollout splits into 4 equal minibatches (SB3 warns otherwise)
         n_steps = max(64, min(1024, cfg.timesteps // (4 * cfg.n_envs))) // 16 * 16
-        return PPO("MlpPolicy", venv, seed=cfg.seed, device="cpu", n_steps=n_steps,
-                   batch_size=n_steps * cfg.n_envs // 4, policy_kwargs={"log_std_init": PPO_LOG_STD_INIT},
-                   verbose=0)  # fmt: skip
-    return SAC("MlpPolicy", venv, seed=cfg.seed, device="cpu", learning_starts=min(1000, cfg.timesteps // 10),
-               verbose=0)  # fmt: skip
+        kwargs = {"n_steps": n_steps, "batch_size": n_steps * cfg.n_envs // 4} | kwargs
+        policy_kwargs = {"log_std_init": PPO_LOG_STD_INIT} | policy_kwargs
+        return PPO("MlpPolicy", venv, seed=cfg.seed, device="cpu", policy_kwargs=policy_kwargs, verbose=0,
+                   **kwargs)  # fmt: skip
+    if "log_std_init" in policy_kwargs:
+        raise ValueError("log_std_init is a PPO hyperparameter")
+    kwargs = {"learning_starts": min(1000, cfg.timesteps // 10)} | kwargs
+    return SAC("MlpPolicy", venv, seed=cfg.seed, device="cpu", policy_kwargs=policy_kwargs or None, verbose=0,
+               **kwargs)  # fmt: skip
 
 
-def train(cfg: TrainConfig) -> TrainResult:
-    """Trains, evaluates, saves and exports; see the module docstring for the outputs."""
+#: called after each periodic evaluation with (timesteps, the agent's result); it may raise to stop the run (a
+#: hyperparameter search prunes a trial so)
+EvalHook = Callable[[int, EvalResult], None]
+
+
+def train(
+    cfg: TrainConfig, *, baselines: Sequence[EvalResult] | None = None, on_eval: EvalHook | None = None
+) -> TrainResult:
+    """Trains, evaluates, saves and exports; see the module docstring for the outputs. ``baselines``: the
+    baselines' results on the evaluation seeds when already known (a search measures them once)."""
     torch.set_num_threads(1)
     env_cfg = env_config(cfg.env, cfg.env_overrides)
     if cfg.algo == "sac" and isinstance(env_cfg, EngineEnvConfig) and env_cfg.action_kind != "box":
@@ -251,10 +284,12 @@ def train(cfg: TrainConfig) -> TrainResult:
     model.set_logger(configure(str(logdir), ["csv"]))
     eval_env = make_single_env(cfg.env, env_cfg)
     seeds = range(cfg.eval_seed, cfg.eval_seed + cfg.eval_episodes)
-    baselines = default_baselines(cfg.env, env_cfg)
-    baseline_results = [evaluate(eval_env, policy, seeds, name) for name, policy in baselines.items()]
+    if baselines is None:
+        policies = default_baselines(cfg.env, env_cfg)
+        baselines = [evaluate(eval_env, policy, seeds, name) for name, policy in policies.items()]
+    baseline_results = list(baselines)
     _write_rows(eval_csv, 0, baseline_results)
-    evaluator = _Evaluate(cfg.eval_every, cfg.timesteps, eval_env, seeds, eval_csv, logdir)
+    evaluator = _Evaluate(cfg.eval_every, cfg.timesteps, eval_env, seeds, eval_csv, logdir, on_eval)
     callbacks: list[BaseCallback] = [evaluator]
     if cfg.progress:
         callbacks.append(_Progress(cfg.timesteps))

@@ -42,6 +42,7 @@ episode end) and the figures. Choices, and why:
 from __future__ import annotations
 
 import math
+import struct
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -52,6 +53,7 @@ import numpy.typing as npt
 from c_engine import (
     COMMAND_DTYPE,
     EVENT_DTYPE,
+    CancelReason,
     ClientLimits,
     Engine,
     EngineConfig,
@@ -60,6 +62,7 @@ from c_engine import (
     Liquidity,
     Op,
     OrderType,
+    RejectReason,
     Side,
     SymbolConfig,
     Tif,
@@ -88,6 +91,10 @@ OBS_EXTRA_NAMES = (
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _ACK, _REJECT, _FILL = int(EventType.ACK), int(EventType.REJECT), int(EventType.FILL)
 _CANCELED, _MODIFIED = int(EventType.CANCELED), int(EventType.MODIFIED)
+_CXL_KILL, _REJ_KILL = int(CancelReason.KILL_SWITCH), int(RejectReason.KILL_SWITCH)
+#: the engine is asked whether its loss kill switch fired once the agent's PnL at the last trade price is below
+#: this fraction of -max_loss after a step, or the agent saw a kill-switch cancel or reject
+KILL_WATCH_FRACTION = 0.5
 _BOOK_DELTA, _TRADE = int(EventType.BOOK_DELTA), int(EventType.TRADE)
 _MAKER = int(Liquidity.MAKER)
 _OP_NEW = int(Op.NEW)
@@ -96,6 +103,8 @@ _OP_NEW = int(Op.NEW)
 _NEW_FLAGS = (int(Flag.POST_ONLY) | int(Flag.HAS_PRICE)) << 8
 _MODIFY_FLAGS = (int(Flag.HAS_PRICE) | int(Flag.HAS_QTY)) << 8
 _LIMIT_GTC = int(OrderType.LIMIT) << 48 | int(Tif.GTC) << 56
+#: writes one command's eight words into a buffer at a byte offset
+_PACK_COMMAND = struct.Struct("<8q").pack_into
 
 
 @dataclass(frozen=True)
@@ -204,9 +213,17 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         ]
         self.instrument = Instrument("SYN", cfg.tick_size, cfg.lot_size, maker_fee_bps=cfg.maker_fee_bps)
         self._tlv = self.instrument.tick_lot_value
-        n = cfg.flow_commands_per_step
-        self._words = np.zeros((n + 2, 8), dtype=np.int64)
-        self._cmds = self._words.reshape(-1).view(COMMAND_DTYPE)
+        self._half_tlv = self._tlv / 2.0
+        # the Box action's scaling, precomputed (x 0.5 is exact: the same values as decode_action's)
+        self._box = cfg.action_kind == "box"
+        self._off_lo = cfg.min_offset_ticks
+        self._off_half = 0.5 * (cfg.max_offset_ticks - cfg.min_offset_ticks)
+        self._size_lo = cfg.min_size_lots
+        self._size_half = 0.5 * (cfg.max_size_lots - cfg.min_size_lots)
+        #: a step's rows in a block: two for the agent's commands, then the flow's
+        self._n_flow = cfg.flow_commands_per_step
+        self._stride = self._n_flow + 2
+        self._kill_watch = KILL_WATCH_FRACTION * cfg.max_loss
         self._obs = np.zeros(n_obs, dtype=np.float32)
         self._engine: Engine | None = None
         self._flow: SyntheticFlow | None = None
@@ -220,16 +237,19 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         self.t = 0
         self.mid2 = 2 * self.config.start_mid_ticks  #: best bid + best ask (ticks), the last defined
         self._killed = False
-        self._traded = False
         self._cloid = 0
         # own orders per side (index 0: bid, 1: ask): engine order id (0: none), price, open qty
         self._oid = [0, 0]
         self._price = [0, 0]
         self._open = [0, 0]
-        self._block_words: npt.NDArray[np.int64] = np.zeros((0, 8), dtype=np.int64)
-        self._block_ts: list[int] = []
+        self._block_cmds: npt.NDArray[np.void] = np.zeros(0, dtype=COMMAND_DTYPE)
+        self._block_buf = memoryview(bytearray())
+        self._first_ts: list[int] = []  # per step of the block: its first and last flow command's time
+        self._last_ts: list[int] = []
+        self._block_steps = 0
         self._block_pos = 0
         self._block_events: list[npt.NDArray[np.int64]] = []
+        self._kill_due = False  # the engine is asked whether the kill switch fired after this step
         self._ts = 1
         # the touch (ticks): 0 a side known to be empty, -1 not known (the engine is asked)
         self._best_bid = -1
@@ -299,41 +319,53 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         return self._observe(row), {"mid_ticks": self.mid_ticks}
 
     def step(self, action: Any) -> tuple[F32, float, bool, bool, dict[str, Any]]:
-        if self._engine is None or self._flow is None or self.features is None:
+        engine, feats = self._engine, self.features
+        if engine is None or feats is None:
             raise RuntimeError("call reset() first")
         cfg = self.config
-        bid_off, ask_off, size = self.decode_action(action)
+        if self._box:  # the Box scaling inline, its constants computed once (docs/RL.md, "Action")
+            if type(action) is np.ndarray and action.shape == (3,):
+                a0, a1, a2 = action.tolist()
+            else:
+                a0, a1, a2 = np.asarray(action, dtype=np.float64).reshape(3).tolist()
+            if a0 != a0 or a1 != a1 or a2 != a2:  # NaN (an infinity clips to the range's end)
+                raise ValueError(f"action must be finite, got {action!r}")
+            a0 = -1.0 if a0 < -1.0 else 1.0 if a0 > 1.0 else a0
+            a1 = -1.0 if a1 < -1.0 else 1.0 if a1 > 1.0 else a1
+            a2 = -1.0 if a2 < -1.0 else 1.0 if a2 > 1.0 else a2
+            lo, half = self._off_lo, self._off_half
+            bid_off, ask_off = lo + (a0 + 1.0) * half, lo + (a1 + 1.0) * half
+            size = round(self._size_lo + (a2 + 1.0) * self._size_half)
+        else:
+            bid_off, ask_off, size = self.decode_action(action)
         mid2_before = self.mid2
-        n = cfg.flow_commands_per_step
-        if self._block_pos + n > len(self._block_words):
+        if self._block_pos >= self._block_steps:
             self._next_block()
         pos = self._block_pos
-        first_ts = self._block_ts[pos]
-        last_ts = self._block_ts[pos + n - 1]
-        self._block_pos = pos + n
-        cmds = self._quote(bid_off, ask_off, size, first_ts)
-        k = len(cmds)
-        words = self._words
-        if k:
-            words[:k] = cmds
-        words[k : k + n] = self._block_words[pos : pos + n]
-        events = self._engine.execute_batch(self._cmds[: k + n])
+        self._block_pos = pos + 1
+        base = pos * self._stride + 2  # the step's first flow row; the agent's rows go just before it
+        k = self._quote(bid_off, ask_off, size, self._first_ts[pos], base)
+        events = engine.execute_batch(self._block_cmds[base - k : base + self._n_flow])
         ev_words = events.view(np.int64).reshape(-1, 8)
         self._block_events.append(ev_words)
-        fees_before = self.account.fees
-        spread_capture = self._apply_events(ev_words)
-        self._set_mid()
-        self.t += 1
-        q = self.account.position
-        inventory_pnl = q * (self.mid2 - mid2_before) / 2.0 * self._tlv
-        fees = self.account.fees - fees_before
+        account = self.account
+        fees_before = account.fees
+        spread_capture = self._apply_events(ev_words.tolist())
+        if self._best_bid < 0 or self._best_ask < 0:
+            self._set_mid()
+        elif self._best_bid and self._best_ask:
+            self.mid2 = self._best_bid + self._best_ask
+        self.t = t = self.t + 1
+        q = account.position
+        inventory_pnl = q * (self.mid2 - mid2_before) * self._half_tlv
+        fees = account.fees - fees_before
         penalty = cfg.inventory_penalty * q * q
         reward = cfg.reward_scale * (spread_capture + inventory_pnl - fees - penalty)
-        if self._traded and not self._killed:  # the switch is swept after any trade (it marks at the last price)
-            self._killed = self._engine.position(cfg.agent_client_id, self._sid).killed
+        if self._kill_due and not self._killed:
+            self._check_kill()
         terminated = self._killed or abs(q) >= cfg.max_position_lots
-        truncated = self.t >= cfg.horizon_steps and not terminated
-        row = self.features.sample(last_ts)
+        truncated = t >= cfg.horizon_steps and not terminated
+        row = feats.sample(self._last_ts[pos])
         info = {
             "spread_capture": spread_capture,
             "inventory_pnl": inventory_pnl,
@@ -343,6 +375,11 @@ class EngineMarketEnv(gym.Env[F32, Any]):
             "mid_ticks": self.mid2 / 2.0,
         }
         return self._observe(row), float(reward), bool(terminated), truncated, info
+
+    def _check_kill(self) -> None:
+        """Asks the engine whether its loss kill switch has fired for the agent."""
+        self._kill_due = False
+        self._killed = self.engine.position(self.config.agent_client_id, self._sid).killed
 
     # --- actions ------------------------------------------------------------------------------------------------
 
@@ -376,61 +413,84 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         return np.array([int(np.abs(grid - bid_offset_ticks).argmin()), int(np.abs(grid - ask_offset_ticks).argmin()),
                          int(np.abs(sizes - size_lots).argmin())], dtype=np.int64)  # fmt: skip
 
-    def _quote(self, bid_off: float, ask_off: float, size: int, ts_ns: int) -> list[tuple[int, ...]]:
-        """The agent's commands for this step, as rows of eight int64 words (at most one per side)."""
+    def _quote(self, bid_off: float, ask_off: float, size: int, ts_ns: int, base: int) -> int:
+        """Writes the agent's commands for this step (at most one per side) into the block rows just before row
+        ``base`` and returns how many: a side whose quote is unchanged sends nothing."""
         if self._killed:
-            return []
-        cfg = self.config
+            return 0
         q = self.account.position
         mid2 = self.mid2
+        limit = self.config.max_position_lots
         # floor((mid2 - 2 off) / 2) and ceil((mid2 + 2 off) / 2): off >= 0.5 keeps them off the far side
-        want_price = (math.floor((mid2 - 2.0 * bid_off) / 2.0), math.ceil((mid2 + 2.0 * ask_off) / 2.0))
-        want_qty = (min(size, cfg.max_position_lots - q), min(size, cfg.max_position_lots + q))
-        out: list[tuple[int, ...]] = []
-        for s in (0, 1):
-            price, qty, oid = want_price[s], want_qty[s], self._oid[s]
-            if price < 1:
-                qty = 0
+        bid = math.floor((mid2 - 2.0 * bid_off) / 2.0)
+        ask = math.ceil((mid2 + 2.0 * ask_off) / 2.0)
+        bid_qty = size if size < limit - q else limit - q
+        ask_qty = size if size < limit + q else limit + q
+        if bid < 1:
+            bid_qty = 0
+        if ask < 1:
+            ask_qty = 0
+        rows: list[tuple[int, ...]] = []
+        for s, price, qty in ((0, bid, bid_qty), (1, ask, ask_qty)):
+            oid = self._oid[s]
             if oid:
                 if qty <= 0:
-                    out.append((self._cancel_head, 0, ts_ns, oid, 0, 0, 0, 0))
+                    rows.append((self._cancel_head, 0, ts_ns, oid, 0, 0, 0, 0))
                 elif price != self._price[s] or qty != self._open[s]:
-                    out.append((self._modify_head[s], _MODIFY_FLAGS, ts_ns, oid, 0, price, qty, 0))
+                    rows.append((self._modify_head[s], _MODIFY_FLAGS, ts_ns, oid, 0, price, qty, 0))
             elif qty > 0:
                 self._cloid += 1
-                out.append((self._head[s], _NEW_FLAGS, ts_ns, 0, self._cloid, price, qty, 0))
-        return out
+                rows.append((self._head[s], _NEW_FLAGS, ts_ns, 0, self._cloid, price, qty, 0))
+        k = len(rows)
+        if k:
+            pack, buf = _PACK_COMMAND, self._block_buf
+            at = (base - k) * 64
+            for r in rows:
+                pack(buf, at, *r)
+                at += 64
+        return k
 
     # --- the market -------------------------------------------------------------------------------------------------
 
     def _next_block(self) -> None:
-        """Draws the next block of flow, after telling the flow what rests (without the agent's orders)."""
+        """Draws the next block of flow, after telling the flow what rests (without the agent's orders).
+
+        The block is laid out step by step, each step's flow commands after two free rows where the step's
+        agent commands are written: a step runs one contiguous slice of the block, nothing copied."""
         assert self._flow is not None
         cfg = self.config
         if self._block_events:
             ev = np.concatenate(self._block_events).reshape(-1).view(EVENT_DTYPE)
             self._flow.observe(ev[ev["client_id"] != cfg.agent_client_id])
             self._block_events = []
-        count = cfg.flow_block_steps * cfg.flow_commands_per_step
-        block = self._flow.next_batch(count, self._ts, cfg.flow_ts_step_ns)
-        self._ts += count * cfg.flow_ts_step_ns
-        self._block_words = block.view(np.int64).reshape(-1, 8)
-        self._block_ts = block["ts_ns"].tolist()  # read per step: a list index is cheaper than a numpy one
+        steps, n = cfg.flow_block_steps, self._n_flow
+        block = self._flow.next_batch(steps * n, self._ts, cfg.flow_ts_step_ns)
+        self._ts += steps * n * cfg.flow_ts_step_ns
+        words = np.zeros((steps, n + 2, 8), dtype=np.int64)
+        words[:, 2:] = block.view(np.int64).reshape(steps, n, 8)
+        self._block_cmds = words.reshape(-1).view(COMMAND_DTYPE)
+        self._block_buf = words.reshape(-1).data.cast("B")
+        ts = block["ts_ns"].reshape(steps, n)
+        self._first_ts = ts[:, 0].tolist()  # read per step: a list index is cheaper than a numpy one
+        self._last_ts = ts[:, -1].tolist()
+        self._block_steps = steps
         self._block_pos = 0
 
-    def _apply_events(self, ev: npt.NDArray[np.int64]) -> float:
-        """Feeds a batch's events to the features, the own-order state and the accounting; returns the spread
-        capture of the agent's fills against the mid the quotes were set from (currency)."""
+    def _apply_events(self, rows: list[list[int]]) -> float:
+        """Feeds a batch's events (rows of eight words) to the features, the own-order state and the
+        accounting; returns the spread capture of the agent's fills against the mid the quotes were set from
+        (currency). Also says whether the engine must be asked about the kill switch (``_kill_due``)."""
         feats = self.features
         assert feats is not None
         agent = self.config.agent_client_id
         on_delta, on_trade = feats.on_book_delta, feats.on_trade
         mid = self.mid2 / 2.0
         capture = 0.0
-        traded = False
+        last_trade = 0
+        kill_seen = False
         best_bid, best_ask = self._best_bid, self._best_ask
         # one tolist of the whole batch and a type test per event: cheaper than numpy masks on ~20 rows
-        for w, _seq, ts, oid, _ref, price, qty, leaves in ev.tolist():
+        for w, _seq, ts, oid, _ref, price, qty, leaves in rows:
             typ = w & 0xFF
             side = (w >> 8) & 0xFF
             if typ == _BOOK_DELTA:
@@ -450,7 +510,7 @@ class EngineMarketEnv(gym.Env[F32, Any]):
                     best_ask = -1
             elif typ == _TRADE:
                 on_trade(side, price, qty, ts)
-                traded = True
+                last_trade = price
             elif (w >> 32) & 0xFFFF != agent:
                 continue
             elif typ == _FILL:
@@ -480,8 +540,19 @@ class EngineMarketEnv(gym.Env[F32, Any]):
                     self._oid[s] = 0
                     self._open[s] = 0
                 feats.on_own_canceled(oid, leaves)
+                kill_seen = kill_seen or (w >> 48) & 0xFF == _CXL_KILL
+            elif typ == _REJECT:
+                kill_seen = kill_seen or (w >> 48) & 0xFF == _REJ_KILL
         self._best_bid, self._best_ask = best_bid, best_ask
-        self._traded = traded
+        if last_trade:
+            # the engine's PnL (cash + position x last price, pnl_unit 1) after the batch: past a fraction of
+            # the limit, the engine is asked (it may have dipped below the limit inside the batch)
+            account = self.account
+            pnl = account.cash_ticks + account.position * last_trade
+            if pnl < -self._kill_watch:
+                kill_seen = True
+        if kill_seen and self.config.max_loss:
+            self._kill_due = True
         return capture * self._tlv
 
     def _set_mid(self) -> None:

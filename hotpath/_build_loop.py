@@ -1,5 +1,6 @@
 """Builds the cffi extension ``hotpath._cloop`` (API mode): Python's view of the engine process's event loop
-of ``include/pt_loop.h`` and the journal of ``include/pt_journal.h``.
+of ``include/pt_loop.h``, the journal of ``include/pt_journal.h``, and the loop's checkpoints (a snapshot and a
+new journal segment, ``include/pt_journal_rotation.h``; the snapshot files of ``c_engine/include/pt_snapshot.h``).
 
 The loop, the journal, the rings and the engine are compiled once, into libptcore.so
 (``c_engine/_cffi_support.py``); this extension only wraps the loop and the journal, and links that library
@@ -45,9 +46,11 @@ ffi.cdef("typedef struct pt_engine pt_engine_t;")  # opaque here: the loop only 
 ffi.cdef("typedef struct pt_command pt_command_t;")  # opaque too: Python reads records with numpy (COMMAND_DTYPE)
 ffi.cdef(header_cdef(INCLUDE / "pt_journal.h"))
 ffi.cdef(header_cdef(INCLUDE / "pt_loop.h"))
+ffi.cdef(header_cdef(ENGINE / "include" / "pt_snapshot.h"))  # the loop's checkpoints hand back encoded snapshots
+ffi.cdef(header_cdef(INCLUDE / "pt_journal_rotation.h"))
 ffi.set_source(
     "hotpath._cloop",
-    '#include "pt_journal.h"\n#include "pt_loop.h"\n',
+    '#include "pt_journal.h"\n#include "pt_loop.h"\n#include "pt_snapshot.h"\n#include "pt_journal_rotation.h"\n',
     include_dirs=[_path(INCLUDE), _path(ENGINE / "include")],
     extra_compile_args=CFLAGS,
     **_support.core_link_kwargs(HERE, _STANDALONE),

@@ -29,9 +29,9 @@ of another uid than its own or root's, whatever endpoint was configured. Then ea
 - OWN (``heartbeat``, ``detach``, ``position``, ``kill``): the token of the attachment that acts for the named
   client (its own id, or an account granted to its link), or the operator key (not for ``heartbeat``). A
   token of an attachment that has ended gets NOT_ATTACHED, a missing or another client's token FORBIDDEN;
-- OPERATOR (``kill_reset``, ``halt``, ``resume``, ``set_limits``): the operator key, which the engine process
-  writes at start into the run directory, readable by the platform's user alone (``operator.key``, 0600). Every
-  operator op leaves an audit line.
+- OPERATOR (``kill_reset``, ``halt``, ``resume``, ``set_limits``, ``checkpoint``): the operator key, which the
+  engine process writes at start into the run directory, readable by the platform's user alone (``operator.key``,
+  0600). Every operator op leaves an audit line.
 
 A request carries its token as ``"token"`` and the key as ``"operator_key"``.
 
@@ -249,9 +249,11 @@ class ControlServer:
         operator_key: str | None = None,
         pause_us_per_s: float = 5_000.0,
         pause_burst_us: float = 50_000.0,
+        checkpoint: Callable[[], dict[str, Any]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._loop = loop
+        self._checkpoint_now = checkpoint  # the engine process's: a snapshot and a new journal segment
         self._engine = engine
         self.endpoint = endpoint
         self._market_data = market_data
@@ -810,6 +812,13 @@ class ControlServer:
         """Runs one command through the paused loop (:func:`loop_execute`). Returns the pt_loop rc."""
         return loop_execute(self._loop, cmd)
 
+    def _checkpoint(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A snapshot of the engine and a new journal segment now (``include/pt_journal_rotation.h``): the loop
+        takes it at its next pass boundary; answered once the snapshot file is written."""
+        if self._checkpoint_now is None:
+            raise ControlError("NO_SNAPSHOTS", "this engine takes no snapshots (snapshot_every is 0, or no journal)")
+        return self._checkpoint_now()
+
     #: op -> (handler, who may call it, whether it draws on the caller's pause budget)
     _HANDLERS: dict[str, tuple[Callable[[ControlServer, dict[str, Any]], dict[str, Any]], Access, bool]] = {
         "attach": (_attach, Access.ATTACH, True),
@@ -826,6 +835,7 @@ class ControlServer:
         "halt": (_halt, Access.OPERATOR, False),
         "resume": (_resume, Access.OPERATOR, False),
         "set_limits": (_set_limits, Access.OPERATOR, False),
+        "checkpoint": (_checkpoint, Access.OPERATOR, False),
     }
 
     # --- what the requests do to the loop ----------------------------------------------------------------

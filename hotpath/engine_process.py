@@ -70,8 +70,18 @@ from c_engine import ClientLimits, Command, EngineConfig, SymbolConfig
 from ._cloop import ffi, lib
 from .bcast import Broadcast, broadcast_bytes
 from .control import ControlServer, loop_execute, symbol_dicts
+from .control_client import ControlError
 from .engine_control import LoopError, check_loop_rc
-from .journal import Journal, JournalError, config_fingerprint
+from .journal import (
+    Journal,
+    JournalError,
+    config_fingerprint,
+    list_segments,
+    list_snapshots,
+    recover,
+    segment_path,
+    snapshot_path,
+)
 from .names import (
     command_ring_name,
     control_endpoint,
@@ -134,6 +144,12 @@ class EngineProcessConfig:
     control_pause_us_per_s: float = 5_000.0
     #: the pause one caller may use up at once (the bucket's size), in microseconds
     control_pause_burst_us: float = 50_000.0
+    #: take a checkpoint (a snapshot of the engine and a new journal segment) every this many journal records;
+    #: 0 = never, one journal file as before. Needs a journal. Recovery is then the newest snapshot and the
+    #: segments after it (include/pt_journal_rotation.h)
+    snapshot_every: int = 0
+    #: snapshots kept (the newest ones), and the segments from the oldest kept one on; at least 1
+    snapshot_keep: int = 2
 
     def fingerprint(self) -> int:
         """What a journal of this run is stamped with: everything that decides how its commands replay (the
@@ -170,6 +186,8 @@ class EngineProcessConfig:
             slow_consumer_s=d.get("slow_consumer_s", 2.0),
             control_pause_us_per_s=d.get("control_pause_us_per_s", 5_000.0),
             control_pause_burst_us=d.get("control_pause_burst_us", 50_000.0),
+            snapshot_every=d.get("snapshot_every", 0),
+            snapshot_keep=d.get("snapshot_keep", 2),
         )
 
 
@@ -239,16 +257,164 @@ def _create_broadcast(name: str, capacity: int) -> _Mapped:
         raise
 
 
-#: commands per execute_batch call when replaying a journal
-_REPLAY_CHUNK = 1 << 16
+class _Checkpointer:
+    """The loop's helper for checkpoints (``include/pt_journal_rotation.h``), in a thread off the engine's core:
+    it formats the next journal segment and offers it to the loop, takes each checkpoint the loop hands back,
+    writes its snapshot file (atomically, fsynced), msyncs and closes the segment the loop left, and removes
+    the snapshots and segments past the retention. It also msyncs the live segment every ``flush_ms`` (the
+    flusher's job when there is no rotation).
+
+    Retention: the newest ``keep`` snapshots, and every segment from the oldest kept snapshot's on, so each
+    kept snapshot still has the whole tail it needs; nothing is removed before ``keep`` snapshots are on disk
+    (until then, a damaged snapshot falls back to the whole history). A segment that cannot be created (a full
+    disk) is retried each tick, and said once: meanwhile the loop goes on in its segment, and stops when that
+    is full, as without rotation."""
+
+    def __init__(
+        self, loop: Any, base: str, journal: Journal, segment: int, position: int, keep: int, flush_ms: float
+    ) -> None:
+        self.loop = loop
+        self.base = base
+        self.live = journal  # the segment the loop appends to
+        self.segment = segment
+        self.position = position  # records of the segments before it
+        self.keep = max(1, keep)
+        self.flush_ms = flush_ms
+        self.offered: Journal | None = None
+        self.checkpoints = 0
+        self.pause_ns: list[int] = []
+        self.last_snapshot: dict[str, Any] = {}
+        self._cv = threading.Condition()
+        self._offer_failed = False
+        self._cp = ffi.new("pt_loop_checkpoint_t *")
+
+    def offer(self) -> None:
+        """Creates the next segment and offers it to the loop, if none is offered (the caller's thread)."""
+        if self.offered is not None:
+            return
+        path = segment_path(self.base, self.segment + 1)
+        try:
+            if os.path.exists(path):  # left empty by a run that stopped before using it
+                journal = Journal(path)
+                if journal.committed() != 0 or journal.config_hash != self.live.config_hash:
+                    journal.close()
+                    raise JournalError(path, -1, "a segment that is not empty is in the way")
+            else:
+                journal = Journal.create(path, self.live.capacity, self.live.config_hash)
+        except (OSError, JournalError) as e:
+            if not self._offer_failed:
+                print(f"engine: cannot create the next journal segment: {e}", file=sys.stderr, flush=True)
+            self._offer_failed = True
+            return
+        self._offer_failed = False
+        rc = lib.pt_loop_offer_segment(self.loop, journal.ptr, journal.size)
+        if rc != lib.PT_LOOP_OK:
+            journal.close()
+            raise LoopError("offer_segment", rc)
+        self.offered = journal
+
+    def take(self) -> bool:
+        """Handles a checkpoint the loop has taken, if any: True if there was one."""
+        cp = self._cp
+        if lib.pt_loop_take_checkpoint(self.loop, cp) != 1:
+            return False
+        old, new = self.live, self.offered
+        assert new is not None  # the loop rotates only into an offered segment
+        self.live, self.offered = new, None
+        self.segment = int(cp.segment)
+        self.position = int(cp.journal_position)
+        path = snapshot_path(self.base, self.segment)
+        written = False
+        start = time.perf_counter()
+        if cp.snapshot != ffi.NULL:
+            rc = lib.pt_snapshot_write_file(os.fsencode(path), cp.snapshot, cp.snapshot_bytes)
+            lib.pt_snapshot_free(cp.snapshot)
+            written = rc == 0
+            if not written:
+                print(f"engine: could not write the snapshot {path} (pt_snapshot rc {rc}, "
+                      f"{os.strerror(ffi.errno)}): recovery will replay from the one before", file=sys.stderr,
+                      flush=True)  # fmt: skip
+        else:
+            why = f"pt_snapshot rc {cp.snapshot_rc}"
+            print(f"engine: no memory for the snapshot of segment {self.segment} ({why}): recovery will replay from "
+                  "the one before", file=sys.stderr, flush=True)  # fmt: skip
+        write_s = time.perf_counter() - start
+        old.flush()  # the segment left behind: whole on disk before anything older goes
+        old.close()
+        self.checkpoints += 1
+        self.pause_ns.append(int(cp.pause_ns))
+        info = {"segment": self.segment, "snapshot": path if written else None,
+                "journal_position": int(cp.journal_position), "bytes": int(cp.snapshot_bytes),
+                "live_orders": int(cp.live_orders), "pause_us": cp.pause_ns / 1e3,
+                "write_ms": write_s * 1e3}  # fmt: skip
+        if written:
+            self._prune()
+        with self._cv:
+            self.last_snapshot = info
+            self._cv.notify_all()
+        return True
+
+    def _prune(self) -> None:
+        snapshots = list_snapshots(self.base)
+        if len(snapshots) < self.keep:
+            return  # until `keep` snapshots exist, every segment stays: a bad snapshot falls back to a full replay
+        kept = snapshots[-self.keep :]
+        for k in snapshots[: -self.keep]:
+            _remove(snapshot_path(self.base, k))
+        oldest = kept[0] if kept else 0
+        for k in list_segments(self.base):
+            if k < oldest:
+                _remove(segment_path(self.base, k))
+
+    def tick(self) -> None:
+        self.take()
+        self.offer()
+
+    def run(self, done: threading.Event, spare: set[int]) -> threading.Thread:
+        """Serves from a thread until ``done``: checkpoints within a millisecond, an msync every flush_ms."""
+
+        def serve() -> None:
+            if spare:
+                os.sched_setaffinity(0, spare)
+            next_flush = time.monotonic()
+            while not done.wait(0.001):
+                self.tick()
+                if self.flush_ms > 0 and time.monotonic() >= next_flush:
+                    self.live.flush()
+                    next_flush = time.monotonic() + self.flush_ms / 1000.0
+
+        thread = threading.Thread(target=serve, name="journal-checkpoints", daemon=True)
+        thread.start()
+        return thread
+
+    def request(self, timeout_s: float = 10.0) -> dict[str, Any]:
+        """A checkpoint now (the control plane's ``checkpoint`` op): returns it once its snapshot is written."""
+        with self._cv:
+            before = self.checkpoints
+            lib.pt_loop_request_checkpoint(self.loop)
+            if not self._cv.wait_for(lambda: self.checkpoints > before, timeout_s):
+                raise ControlError("BUSY", f"no checkpoint within {timeout_s} s (is a journal segment offered?)")
+            return dict(self.last_snapshot)
+
+    def close(self) -> None:
+        """After the loop returned: the last checkpoint, if one is waiting; the live segment msynced."""
+        self.take()
+        self.live.flush()
+        if self.offered is not None:  # stays on disk, empty: the next start appends to it or offers it
+            self.offered.close()
+            self.offered = None
+
+    def stats(self) -> dict[str, Any]:
+        pauses = self.pause_ns or [0]
+        return {"checkpoints": self.checkpoints, "checkpoint_pause_max_us": max(pauses) / 1e3,
+                "segment": self.segment}  # fmt: skip
 
 
-def _replay(engine: Any, journal: Journal) -> int:
-    """Feeds the journal's committed records through ``engine`` in order, discarding their events."""
-    commands = journal.commands()
-    for start in range(0, len(commands), _REPLAY_CHUNK):
-        engine.execute_batch(commands[start : start + _REPLAY_CHUNK])
-    return len(commands)
+def _remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def _start_flusher(journal: Journal, period_ms: float, spare: set[int], done: threading.Event) -> threading.Thread:
@@ -366,28 +532,45 @@ def run_engine_process(config: EngineProcessConfig) -> int:
     core = config.core if config.core is not None else max(allowed)
     os.sched_setaffinity(0, {core})
 
-    engine = Engine(config.engine)
-    for sym in config.symbols:
-        engine.add_symbol(sym)
-    for client, limits in config.limits:
-        engine.set_client_limits(client, limits)
+    def make_engine() -> Engine:
+        engine = Engine(config.engine)
+        for sym in config.symbols:
+            engine.add_symbol(sym)
+        for client, limits in config.limits:
+            engine.set_client_limits(client, limits)
+        return engine
+
+    if config.snapshot_every < 0 or config.snapshot_keep < 1:
+        raise ValueError(f"snapshot_every must be >= 0 and snapshot_keep >= 1, not {config.snapshot_every} and "
+                         f"{config.snapshot_keep}")  # fmt: skip
+    engine = make_engine() if config.journal_path is None else None
 
     mapped: list[_Mapped] = []
     loop_out = ffi.new("pt_loop_t **")
     waiter: threading.Thread | None = None
     flusher: threading.Thread | None = None
     journal: Journal | None = None
+    checkpointer: _Checkpointer | None = None
     key_path: Path | None = None
     control: ControlServer | None = None
     md_view: Broadcast | None = None
     done = threading.Event()
-    status: dict[str, int] = {}
+    status: dict[str, Any] = {}
     try:
+        recovery = None
         if config.journal_path is not None:
-            journal = Journal.open_or_create(config.journal_path, config.journal_capacity, config.fingerprint())
-            os.chmod(config.journal_path, 0o600)  # the run's whole history: the platform's user alone reads it
-            status["replayed"] = _replay(engine, journal)
+            engine, journal, recovery = recover(config.journal_path, make_engine, config.journal_capacity,
+                                                config.fingerprint())  # fmt: skip
+            os.chmod(journal.path, 0o600)  # the run's whole history: the platform's user alone reads it
+            for line in recovery.skipped:  # a damaged snapshot is passed over, and said
+                print(f"engine: recovery passed over a snapshot: {line}", file=sys.stderr, flush=True)
+            status["replayed"] = recovery.replayed
             status["recovered_state_hash"] = int(engine.state_hash())
+            status["recovered_from_segment"] = recovery.segments[0]
+            status["recovery_ms"] = round((recovery.load_s + recovery.replay_s) * 1e3, 3)
+            if recovery.snapshot is not None:
+                status["recovered_snapshot"] = recovery.segments[0]
+        assert engine is not None
         rings = []
         for client in config.clients:
             cmd, evt = _create_ring_pair(config.prefix, client, config.ring_capacity)
@@ -410,9 +593,20 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             )
         check_loop_rc(lib.pt_loop_set_market_data(loop_out[0], md.ptr, md.size), "set_market_data")
         if journal is not None:
+            assert recovery is not None and config.journal_path is not None
             check_loop_rc(lib.pt_loop_set_journal(loop_out[0], journal.ptr, journal.size), "set_journal")
+            if config.snapshot_every > 0:
+                check_loop_rc(lib.pt_loop_set_rotation(loop_out[0], config.snapshot_every, recovery.journal_position,
+                                                       recovery.segment), "set_rotation")  # fmt: skip
+                checkpointer = _Checkpointer(loop_out[0], config.journal_path, journal, recovery.segment,
+                                             recovery.journal_position, config.snapshot_keep,
+                                             config.journal_flush_ms)  # fmt: skip
+                checkpointer.offer()  # before the recovery's cancels: a full segment rotates instead of stopping
             status["recovery_cancelled"] = _cancel_orphans(engine, loop_out[0], set(config.clients))
-            if config.journal_flush_ms > 0:
+            if checkpointer is not None:
+                checkpointer.take()  # a checkpoint those cancels took, if the segment was full
+                flusher = checkpointer.run(done, allowed - {core})
+            elif config.journal_flush_ms > 0:
                 flusher = _start_flusher(journal, config.journal_flush_ms, allowed - {core}, done)
         md_view = view = Broadcast(md.segment.mmap)
         counters = ffi.new("pt_loop_counters_t *")
@@ -442,6 +636,7 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             operator_key=operator_key,
             pause_us_per_s=config.control_pause_us_per_s,
             pause_burst_us=config.control_pause_burst_us,
+            checkpoint=checkpointer.request if checkpointer is not None else None,
         )
         control.start(allowed - {core})
 
@@ -458,9 +653,18 @@ def run_engine_process(config: EngineProcessConfig) -> int:
         _off_core(allowed - {core})
         rc = int(lib.pt_loop_run(loop_out[0]))  # cffi releases the GIL: the waiter and the control plane run
         control.stop()  # no pause can be asked of a loop that has returned
+        if checkpointer is not None:
+            done.set()  # the checkpoint thread ends; what it left is finished here
+            if flusher is not None:
+                flusher.join(5)
+                flusher = None
+            checkpointer.close()
+            journal = checkpointer.live
+            status.update(checkpointer.stats())
         if journal is not None:
             journal.flush()
-            status["journaled"] = journal.committed()
+            before = checkpointer.position if checkpointer is not None else recovery.journal_position if recovery else 0
+            status["journaled"] = before + journal.committed()  # records of the whole history, every segment
         if config.status_path is not None:
             check_loop_rc(lib.pt_loop_control_read(ctl.ptr, ctl.size, counters), "control_read")
             status.update(rc=rc, state_hash=int(engine.state_hash()), commands=int(counters.commands),
@@ -489,6 +693,10 @@ def run_engine_process(config: EngineProcessConfig) -> int:
             m.close()
         if journal is not None:
             journal.close()
+        if checkpointer is not None:  # whatever segments it still holds (idempotent for the one closed above)
+            checkpointer.live.close()
+            if checkpointer.offered is not None:
+                checkpointer.offered.close()
         if key_path is not None:  # only a run directory this process made its own
             _remove_run_dir(config.prefix, key_path)
         del engine

@@ -34,16 +34,20 @@ Exceptions::
 from __future__ import annotations
 
 import argparse
+import errno
+import glob
 import hashlib
 import json
 import mmap
 import os
+import re
 import struct
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from os import PathLike
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -53,7 +57,17 @@ from c_engine.replay import written_whole
 
 from ._cloop import ffi, lib
 
+if TYPE_CHECKING:
+    from c_engine import Engine
+
 __all__ = [
+    "Recovery",
+    "list_segments",
+    "list_snapshots",
+    "read_history",
+    "recover",
+    "segment_path",
+    "snapshot_path",
     "Journal",
     "JournalCheck",
     "JournalConfigError",
@@ -476,3 +490,192 @@ def run_salvage(args: argparse.Namespace) -> int:
     print(f"{args.journal}: {what}")
     print(f"{args.out}: {n} records of {check.committed} committed copied (a journal of {check.capacity:,})")
     return 0
+
+
+# ---- segments and snapshots (include/pt_journal_rotation.h) -------------------------------------------------------
+
+_SEGMENT_RE = re.compile(r"\.(\d{6})$")
+_SNAPSHOT_RE = re.compile(r"\.(\d{6})\.snap$")
+
+
+def segment_path(base: StrPath, segment: int) -> str:
+    """The file of journal segment ``segment`` of the journal at ``base``: segment 0 is ``base`` itself (a run
+    that never rotates has only it), segment k is ``BASE.k`` with k in six digits."""
+    base = os.fspath(base)
+    return base if segment == 0 else f"{base}.{segment:06d}"
+
+
+def snapshot_path(base: StrPath, segment: int) -> str:
+    """The snapshot taken when the loop entered segment ``segment``: the state after every earlier segment."""
+    return f"{os.fspath(base)}.{segment:06d}.snap"
+
+
+def _numbered(base: StrPath, pattern: re.Pattern[str], suffix: str) -> list[int]:
+    base = os.fspath(base)
+    found = []
+    for path in glob.glob(glob.escape(base) + ".[0-9][0-9][0-9][0-9][0-9][0-9]" + suffix):
+        m = pattern.search(path)
+        if m is not None and path == base + m.group(0):
+            found.append(int(m.group(1)))
+    return sorted(found)
+
+
+def list_segments(base: StrPath) -> list[int]:
+    """The journal segments of ``base`` that exist, ascending (0 is ``base`` itself)."""
+    found = _numbered(base, _SEGMENT_RE, "")
+    return ([0] if os.path.exists(base) else []) + found
+
+
+def list_snapshots(base: StrPath) -> list[int]:
+    """The segments of ``base`` that have a snapshot file, ascending (unchecked: a file may be damaged)."""
+    return _numbered(base, _SNAPSHOT_RE, ".snap")
+
+
+@dataclass
+class Recovery:
+    """How :func:`recover` rebuilt the state: which snapshot, which segments, and what it had to pass over."""
+
+    #: the snapshot loaded, None when the whole history was replayed from segment 0 (or there was none)
+    snapshot: str | None = None
+    #: the segments replayed after it, in order (the last one is the journal appended to from now on)
+    segments: list[int] = field(default_factory=list)
+    #: records replayed
+    replayed: int = 0
+    #: records of every segment before the last: where the live journal's record 0 sits in the whole history
+    journal_position: int = 0
+    #: one line per snapshot that could not be used, newest first, and why
+    skipped: list[str] = field(default_factory=list)
+    #: seconds spent loading the snapshot and replaying
+    load_s: float = 0.0
+    replay_s: float = 0.0
+
+    @property
+    def segment(self) -> int:
+        """The live segment: the one the engine appends to."""
+        return self.segments[-1]
+
+
+class RecoveryError(JournalError):
+    """The history cannot be rebuilt: a segment the chain needs is missing, or no snapshot and no segment 0."""
+
+    def __init__(self, path: StrPath, what: str) -> None:
+        Exception.__init__(self, f"{os.fspath(path)}: {what}")
+        self.path = os.fspath(path)
+        self.code = -102  # not a pt_journal rc: files are missing, none is damaged
+
+
+def _open_segment(path: str, config_hash: int) -> Journal:
+    """A segment to replay: attached, stamped with this configuration, every record checked (the first bad one
+    named: ``JournalCorruptError``)."""
+    journal = Journal(path)
+    try:
+        if config_hash and journal.config_hash and journal.config_hash != config_hash:
+            raise JournalConfigError(path, journal.config_hash, config_hash)
+        journal.verify()
+    except BaseException:
+        journal.close()
+        raise
+    return journal
+
+
+#: commands per execute_batch call when replaying
+_REPLAY_CHUNK = 1 << 16
+
+
+def _replay_into(engine: Engine, journal: Journal) -> int:
+    commands = journal.commands()
+    for start in range(0, len(commands), _REPLAY_CHUNK):
+        engine.execute_batch(commands[start : start + _REPLAY_CHUNK])
+    return len(commands)
+
+
+def recover(
+    base: StrPath, make_engine: Callable[[], Engine], capacity: int, config_hash: int = 0
+) -> tuple[Engine, Journal, Recovery]:
+    """Rebuilds the engine from the journal at ``base``: the newest snapshot that loads (its checksum, size,
+    configuration and state hash all hold), then every segment from its own on, each checked record by record
+    before it is replayed; a snapshot that does not load is named in ``Recovery.skipped`` and the one before it
+    is tried, with one more segment to replay; with none, the whole history from segment 0. Returns the engine,
+    the last segment opened for appending, and how it went. With no journal at all, a new one of ``capacity``
+    records is created at ``base`` (segment 0).
+
+    ``make_engine`` gives a fresh engine of the run's configuration each time it is called (a snapshot that
+    failed to load may have left the last one unusable). Raises ``JournalCorruptError`` for a damaged record
+    (named), ``JournalConfigError`` for a segment of another configuration, :class:`RecoveryError` when a
+    needed segment is missing."""
+    base = os.fspath(base)
+    recovery = Recovery()
+    segments = list_segments(base)
+    if not segments:
+        recovery.segments = [0]
+        return make_engine(), Journal.create(base, capacity, config_hash), recovery
+    first, last = segments[0], segments[-1]
+    missing = sorted(set(range(first, last + 1)) - set(segments))
+    engine: Engine | None = None
+    start = None
+    t0 = time.perf_counter()
+    for k in reversed(list_snapshots(base)):
+        path = snapshot_path(base, k)
+        if k < first or k > last or any(m >= k for m in missing):
+            recovery.skipped.append(f"{path}: a segment after it is missing")
+            continue
+        candidate = make_engine()
+        try:
+            info = candidate.load_snapshot(path)
+        except OSError as e:  # c_engine's SnapshotError is an OSError: damaged, torn, unreadable
+            recovery.skipped.append(str(e))
+            continue
+        if config_hash and info.config_hash and info.config_hash != config_hash:
+            recovery.skipped.append(
+                f"{path}: written under another configuration (fingerprint {info.config_hash:#018x})"
+            )
+            continue
+        if info.segment != k:
+            recovery.skipped.append(f"{path}: says it precedes segment {info.segment}, not {k}")
+            continue
+        engine, start = candidate, k
+        recovery.snapshot = path
+        recovery.journal_position = info.journal_position
+        break
+    recovery.load_s = time.perf_counter() - t0
+    if engine is None or start is None:
+        if first != 0:
+            raise RecoveryError(base, f"no usable snapshot, and segment 0 (the start of the history) is gone: "
+                                      f"the oldest segment left is {segment_path(base, first)}"
+                                      + "".join(f"; {line}" for line in recovery.skipped))  # fmt: skip
+        engine, start = make_engine(), 0
+    needed_missing = [m for m in missing if m >= start]
+    if needed_missing:
+        raise RecoveryError(base, f"segment {segment_path(base, needed_missing[0])} is missing: the history after "
+                                  f"{recovery.snapshot or 'its start'} cannot be replayed past it")  # fmt: skip
+    t0 = time.perf_counter()
+    journal: Journal | None = None
+    try:
+        for k in range(start, last + 1):
+            journal = _open_segment(segment_path(base, k), config_hash)
+            recovery.replayed += _replay_into(engine, journal)
+            recovery.segments.append(k)
+            if k != last:
+                recovery.journal_position += journal.committed()
+                journal.close()
+                journal = None
+    except BaseException:
+        if journal is not None:
+            journal.close()
+        raise
+    recovery.replay_s = time.perf_counter() - t0
+    assert journal is not None
+    return engine, journal, recovery
+
+
+def read_history(base: StrPath) -> tuple[int, np.ndarray]:
+    """The records of every segment of the journal at ``base`` that is still on disk, in order, each checked;
+    returns the first segment's number (0 unless older ones were removed after a snapshot) and the records."""
+    segments = list_segments(base)
+    if not segments:
+        raise FileNotFoundError(errno.ENOENT, "no journal", os.fspath(base))
+    missing = sorted(set(range(segments[0], segments[-1] + 1)) - set(segments))
+    if missing:
+        raise RecoveryError(base, f"segment {segment_path(base, missing[0])} is missing")
+    parts = [read_commands(segment_path(base, k)) for k in segments]
+    return segments[0], np.concatenate(parts) if parts else np.zeros(0, dtype=COMMAND_DTYPE)

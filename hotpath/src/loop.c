@@ -9,7 +9,8 @@
  *       runs those, through pt_loop_execute;
  *   (2) every engine event is routed (client ring, market-data ring, or counted as unrouted) before
  *       pt_engine_clear_events, in engine order; a full client ring is waited on, never skipped;
- *   (3) the loop makes no syscall and takes no lock: rings and counters are atomics in shared memory;
+ *   (3) the loop makes no syscall and takes no lock: rings and counters are atomics in shared memory; the
+ *       one exception is a checkpoint (pt_journal_rotation.h), which allocates its snapshot's buffer;
  *   (4) with a journal: every command run (rejected ones too) is appended to the journal right after
  *       pt_engine_submit, before any event of it, or of a later command, is routed;
  *       a command is only run when the journal has room for it (a full journal stops the loop, it never
@@ -36,15 +37,19 @@
  *   - gone (per slot): the controller release-stores 1; the loop acquire-loads it before serving the slot
  *     and while stalled on its event ring. Only the loop reads the slot's rings after that, and only to drop.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime */
 #include "pt_loop.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "pt_bcast.h"
 #include "pt_journal.h"
+#include "pt_journal_rotation.h"
 #include "pt_ring.h"
+#include "pt_snapshot.h"
 #include "pt_wire.h"
 
 #define MD_BATCH 64 /* market-data events gathered before one publish_batch */
@@ -110,7 +115,19 @@ struct pt_loop {
     _Alignas(64) _Atomic uint64_t pause_req;
     _Atomic uint64_t paused;
     uint64_t last_ticket; /* the controller's alone */
+    /* Checkpoints (pt_journal_rotation.h), on a line of their own: the helper writes the state and the offer
+     * rarely, the loop reads the state once per pass. */
+    _Alignas(64) _Atomic uint32_t rot_state; /* ROT_IDLE, ROT_OFFERED, ROT_DONE */
+    _Atomic uint32_t ckpt_req;               /* set by pt_loop_request_checkpoint, cleared by a checkpoint */
+    int rotating;                            /* pt_loop_set_rotation was called */
+    uint64_t rot_every;
+    uint64_t rot_position;                   /* records of the segments before the current one */
+    uint64_t rot_segment;                    /* the current segment */
+    pt_journal_t offered;                    /* ROT_OFFERED: the next segment (the helper's until then) */
+    pt_loop_checkpoint_t done;               /* ROT_DONE: the last checkpoint (the loop's until then) */
 };
+
+enum { ROT_IDLE = 0, ROT_OFFERED = 1, ROT_DONE = 2 };
 
 static pt_loop_control_t *control_of(void *mem, size_t bytes)
 {
@@ -447,6 +464,102 @@ static int route_events(pt_loop_t *loop, pt_loop_slot_t *sender)
     return rc;
 }
 
+/* ---- checkpoints (pt_journal_rotation.h) ------------------------------------------------------------------ */
+
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t); /* the vDSO: no syscall */
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Whether a checkpoint can be taken now: a segment is offered. Acquire: pairs with the helper's release store
+ * of ROT_OFFERED, so the offer's fields are whole. */
+static inline int segment_offered(pt_loop_t *loop)
+{
+    return loop->rotating && atomic_load_explicit(&loop->rot_state, memory_order_acquire) == ROT_OFFERED;
+}
+
+/* The snapshot of the engine as it is (between two commands), then the journal switched to the offered
+ * segment, and the checkpoint handed to the helper. Called with a segment offered. */
+static void checkpoint(pt_loop_t *loop)
+{
+    uint64_t start = now_ns();
+    pt_loop_checkpoint_t *d = &loop->done;
+    uint64_t position = loop->rot_position + loop->journal.committed;
+    pt_snapshot_info_t info = {.journal_position = position, .segment = loop->rot_segment + 1,
+                               .config_hash = loop->journal.config_hash};
+    void *buf = NULL;
+    size_t len = 0;
+    int rc = pt_snapshot_encode_alloc(loop->engine, &info, &buf, &len);
+    *d = (pt_loop_checkpoint_t){.snapshot = rc == PT_SNAPSHOT_OK ? buf : NULL, .snapshot_bytes = len,
+                                .snapshot_rc = rc, .segment = loop->rot_segment + 1, .journal_position = position,
+                                .old_journal = loop->journal.region, .old_committed = loop->journal.committed,
+                                .commands = info.commands, .live_orders = info.live_orders};
+    loop->journal = loop->offered;
+    loop->rot_position = position;
+    loop->rot_segment++;
+    atomic_store_explicit(&loop->ckpt_req, 0, memory_order_relaxed);
+    d->pause_ns = now_ns() - start;
+    /* Publishes the checkpoint: pairs with the acquire load in pt_loop_take_checkpoint. */
+    atomic_store_explicit(&loop->rot_state, ROT_DONE, memory_order_release);
+}
+
+/* At a pass boundary: a checkpoint if one is due (the segment holds `every` records, or one was asked for). */
+static inline void checkpoint_if_due(pt_loop_t *loop)
+{
+    if (!segment_offered(loop))
+        return;
+    int due = (loop->rot_every > 0 && loop->journal.committed >= loop->rot_every) ||
+              atomic_load_explicit(&loop->ckpt_req, memory_order_relaxed) != 0;
+    if (due)
+        checkpoint(loop);
+}
+
+int pt_loop_set_rotation(pt_loop_t *loop, uint64_t every, uint64_t journal_position, uint64_t segment)
+{
+    if (loop == NULL || !loop->has_journal)
+        return PT_LOOP_EINVAL;
+    loop->rotating = 1;
+    loop->rot_every = every;
+    loop->rot_position = journal_position;
+    loop->rot_segment = segment;
+    return PT_LOOP_OK;
+}
+
+int pt_loop_offer_segment(pt_loop_t *loop, void *journal_mem, size_t journal_bytes)
+{
+    if (loop == NULL || !loop->rotating)
+        return PT_LOOP_EINVAL;
+    if (atomic_load_explicit(&loop->rot_state, memory_order_acquire) != ROT_IDLE)
+        return PT_LOOP_EDUPLICATE;
+    pt_journal_t j;
+    if (pt_journal_attach(journal_mem, journal_bytes, &j) != PT_JOURNAL_OK || j.committed != 0)
+        return PT_LOOP_EINVAL;
+    loop->offered = j;
+    /* Publishes the offer: pairs with the loop's acquire load in segment_offered. */
+    atomic_store_explicit(&loop->rot_state, ROT_OFFERED, memory_order_release);
+    return PT_LOOP_OK;
+}
+
+void pt_loop_request_checkpoint(pt_loop_t *loop)
+{
+    if (loop != NULL)
+        atomic_store_explicit(&loop->ckpt_req, 1, memory_order_relaxed);
+}
+
+int pt_loop_take_checkpoint(pt_loop_t *loop, pt_loop_checkpoint_t *out)
+{
+    if (loop == NULL || out == NULL)
+        return PT_LOOP_EINVAL;
+    /* Pairs with the loop's release store of ROT_DONE: the checkpoint's fields are whole. */
+    if (atomic_load_explicit(&loop->rot_state, memory_order_acquire) != ROT_DONE)
+        return 0;
+    *out = loop->done;
+    atomic_store_explicit(&loop->rot_state, ROT_IDLE, memory_order_release);
+    return 1;
+}
+
 /* Invariant (4): journals cmd, just run (accepted or rejected: see pt_journal.h for why rejects are kept).
  * The caller checked that the journal has room, so the append cannot fail. */
 static void journal_command(pt_loop_t *loop, const pt_command_t *cmd)
@@ -473,6 +586,8 @@ static int serve_client(pt_loop_t *loop, pt_loop_slot_t *s, int *rc)
             cmd.flags |= PT_FLAG_NOT_GRANTED; /* a link acts only for its grant: rejected, journaled as such */
         if (cmd.op >= PT_OP_HALT && cmd.op <= PT_OP_SET_LIMIT)
             cmd.flags |= PT_FLAG_NOT_GRANTED; /* operator ops come only from the controller (pt_loop_execute) */
+        if (loop->has_journal && pt_journal_free(&loop->journal) == 0 && segment_offered(loop))
+            checkpoint(loop); /* the segment is full and the next one is there: carry on in it */
         if (loop->has_journal && pt_journal_free(&loop->journal) == 0) {
             /* Cannot journal it, so do not run it: it stays in the ring; the commands before it are journaled
              * and their events still go out. The loop stops (pt_loop_run returns PT_LOOP_EJOURNALFULL). */
@@ -510,6 +625,8 @@ int pt_loop_execute(pt_loop_t *loop, const pt_command_t *cmd)
 {
     if (loop == NULL || cmd == NULL)
         return PT_LOOP_EINVAL;
+    if (loop->has_journal && pt_journal_free(&loop->journal) == 0 && segment_offered(loop))
+        checkpoint(loop);
     if (loop->has_journal && pt_journal_free(&loop->journal) == 0)
         return PT_LOOP_EJOURNALFULL;
     if (pt_engine_submit(loop->engine, cmd) != PT_OK) /* the buffer is empty at a pass boundary: fits */
@@ -560,6 +677,7 @@ int pt_loop_run(pt_loop_t *loop)
         publish_counters(loop);
         if (stopped)
             break;
+        checkpoint_if_due(loop);
         park_if_asked(loop);
     }
     publish_counters(loop);

@@ -86,8 +86,7 @@ def create_app(config: GatewayConfig, *, venue: VenueFactory = live_venue, clock
                                 mass_cancel_cost=config.mass_cancel_cost)  # fmt: skip
 
     middleware = [Middleware(binance.BinanceAccess, other=access, limiter=weights)]
-    routes: list[BaseRoute] = [*rest.routes(), *streams.routes(), *dashboard.routes(), *binance.rest_routes(),
-                               *binance.ws_routes()]  # fmt: skip
+    routes: list[BaseRoute] = [*rest.routes(), *streams.routes(), *dashboard.routes(), *binance.routes()]
     return FastAPI(title="proptrade gateway", version="1", routes=routes, middleware=middleware,
                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,
                    description="REST and WebSocket access to the proptrade platform; docs/GATEWAY.md")  # fmt: skip

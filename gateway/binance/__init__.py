@@ -8,14 +8,15 @@ Modules, one job each: ``errors`` the error bodies · ``instruments`` symbols as
 ``signing`` keys, HMAC, freshness · ``weights`` request weight · ``access`` which paths are Binance's ·
 ``ledger`` orders and trades from events · ``feed`` update ids, depth diffs, trades, top · ``views`` JSON
 shapes · ``trading`` the signed calls · ``userdata`` listen keys, executionReport · ``api`` the state ·
-``rest``, ``ws`` the routes.
+``rest``, ``ws``, ``wsapi`` the routes.
 """
 
+from starlette.routing import BaseRoute
+
+from . import rest, ws, wsapi
 from .access import BinanceAccess, is_binance_path
 from .api import BinanceApi, SymbolSource, control_plane_symbols, keyring_of, venue_symbols
-from .rest import routes as rest_routes
 from .weights import WeightLimiter
-from .ws import routes as ws_routes
 
 __all__ = [
     "BinanceAccess",
@@ -25,7 +26,12 @@ __all__ = [
     "control_plane_symbols",
     "is_binance_path",
     "keyring_of",
-    "rest_routes",
+    "routes",
     "venue_symbols",
-    "ws_routes",
 ]
+
+
+def routes() -> list[BaseRoute]:
+    """Every route of the Binance API: REST, streams, the WebSocket API (after the gateway's own routes, whose
+    ``/ws/md`` and ``/ws/fills/...`` the streams' ``/ws/...`` must not shadow)."""
+    return [*rest.routes(), *ws.routes(), *wsapi.routes()]

@@ -1,10 +1,10 @@
 """Which requests are the Binance API's, and its request weight, as one pure ASGI middleware in front of the
 gateway's own (``gateway.access.AccessMiddleware``).
 
-The Binance paths (``/api/v3/...``, ``/stream...`` and ``/ws/<stream or listenKey>``) follow Binance's rules,
-not the gateway's: their key header is ``X-MBX-APIKEY`` and signed calls are checked by their route (the
-signature covers the body, which only the route reads), public calls need no key, limits are request
-weights per minute (``weights.py``) and errors are Binance's bodies. Every other path goes to the gateway's
+The Binance paths (``/api/v3/...``, ``/stream...``, ``/ws/<stream or listenKey>`` and ``/ws-api/v3``) follow
+Binance's rules, not the gateway's: their key header is ``X-MBX-APIKEY`` and signed calls are checked by
+their route (the signature covers the body, which only the route reads), public calls need no key, limits
+are request weights per minute (``weights.py``) and errors are Binance's bodies. Every other path goes to the gateway's
 middleware unchanged.
 """
 
@@ -24,7 +24,7 @@ _GATEWAY_WS = ("/ws/md", "/ws/fills/")
 
 
 def is_binance_path(path: str) -> bool:
-    if path.startswith(("/api/v3/", "/stream")):
+    if path.startswith(("/api/v3/", "/stream", "/ws-api/")):
         return True
     return path.startswith("/ws/") and not path.startswith(_GATEWAY_WS)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import orjson
 
@@ -33,6 +33,8 @@ class UserData:
     def __init__(self, instruments: Mapping[int, Instrument], accounts: Mapping[str, int]) -> None:
         self.instruments = dict(instruments)
         self.topics = {cid: Topic() for cid in accounts.values()}
+        #: account -> the WebSocket API's subscriptions to it (each wraps a report and queues it)
+        self.sinks: dict[int, dict[tuple[int, int], Callable[[str], object]]] = {}
         self._keys: dict[str, tuple[int, float]] = {}  #: listen key -> (account, expiry, monotonic)
 
     def create(self, account: int) -> str:
@@ -74,7 +76,8 @@ class UserData:
     def on_order(self, order: OrderRecord, execution: str, trade: TradeRecord | None) -> None:
         """The ledger's listener: one executionReport to the account's subscribers."""
         topic = self.topics.get(order.account)
-        if topic is None or not topic.subscribers:
+        sinks = self.sinks.get(order.account)
+        if (topic is None or not topic.subscribers) and not sinks:
             return
         inst = self.instruments[order.symbol_id]
         now = time.time_ns() // 1_000_000
@@ -91,4 +94,8 @@ class UserData:
             "Y": inst.notional(trade.price * trade.qty) if trade else inst.notional(0),
             "Q": order.quote_order_qty or ZERO, "W": order.time_ms, "V": order.stp,
         }  # fmt: skip
-        topic.publish(orjson.dumps(report).decode())
+        frame = orjson.dumps(report).decode()
+        if topic is not None and topic.subscribers:
+            topic.publish(frame)
+        for sink in list((sinks or {}).values()):
+            sink(frame)

@@ -154,6 +154,7 @@ class Engine(SymbolUnits):
         # The single-call path: commands are packed into _cmd and events read in place from _events.
         self._cmd = bytearray(MSG_SIZE)
         self._cmd_ptr = ffi.from_buffer("pt_command_t *", self._cmd)
+        self._watch_out: tuple[Any, Any, Any] | None = None  # execute_until_watched's out-parameters
         capacity = _event_capacity(self._e)
         self._events = memoryview(ffi.buffer(events, capacity * MSG_SIZE))
         self._event_views = [self._events[: k * MSG_SIZE] for k in range(min(capacity, _EVENT_VIEWS) + 1)]
@@ -288,7 +289,9 @@ class Engine(SymbolUnits):
             raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
         commands = np.ascontiguousarray(commands)
         base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
-        done, count, watched = ffi.new("size_t *"), ffi.new("size_t *"), ffi.new("int *")
+        if self._watch_out is None:  # allocated once: a backtest calls this per strategy reaction
+            self._watch_out = (ffi.new("size_t *"), ffi.new("size_t *"), ffi.new("int *"))
+        done, count, watched = self._watch_out
         status = _run_until_watched(self._e, base, len(commands), watch_symbol, watch_client, done, count, watched)
         if status != 0 and done[0] == 0:
             _check(status, "run_until_watched")

@@ -246,7 +246,7 @@ class Event(NamedTuple):
 
     @classmethod
     def unpack_all(cls, raw: bytes | memoryview) -> list[Event]:
-        return [cls._make(v) for v in EVENT_STRUCT.iter_unpack(raw)]
+        return list(map(_make_event, EVENT_STRUCT.iter_unpack(raw)))
 
     def pack(self) -> bytes:
         return EVENT_STRUCT.pack(*self)

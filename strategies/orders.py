@@ -187,7 +187,12 @@ class OrderTracker:
 
     def exposure(self, symbol_id: int, side: Side | int) -> int:
         """Lots that could still trade on the side: open, pending and pending-cancel orders."""
-        return sum(o.leaves for o in self.open_orders(symbol_id, int(side)))
+        side = int(side)
+        lots = 0
+        for order in self.by_cloid.values():  # a plain loop, not open_orders: a maker asks at every requote
+            if order.symbol_id == symbol_id and order.side == side:
+                lots += order.leaves
+        return lots
 
     def __len__(self) -> int:
         return len(self.by_cloid)

@@ -122,21 +122,32 @@ class QuotingStrategy(Strategy):
 
     def _others_best(self, trading: Trading, side: int) -> int | None:
         """The best price on ``side`` where someone else rests: the book's best, unless only we are there."""
-        own: dict[int, int] = {}
-        for order in trading.orders.open_orders(self.sid, side):
-            if order.order_id:
-                for price in order.prices():
-                    own[price] = own.get(price, 0) + order.leaves
         book = trading.book(self.sid)
         best = book.best_bid() if side == _BUY else book.best_ask()
+        if best is None:
+            return None
         levels = book.bids if side == _BUY else book.asks
-        if best is None or levels[best][0] > own.get(best, 0):
+        own = self._own_lots(trading, side)
+        if levels[best][0] > own.get(best, 0):
             return best
         # Our quantity fills the best level: the next level of others (a scan, only in that case).
         for price in sorted(levels, reverse=side == _BUY):
             if levels[price][0] > own.get(price, 0):
                 return price
         return None
+
+    def _own_lots(self, trading: Trading, side: int) -> dict[int, int]:
+        """Our resting lots on ``side`` at every price a delayed book may show them (``OwnOrder.prices``)."""
+        own: dict[int, int] = {}
+        sid = self.sid
+        for order in trading.orders.by_cloid.values():  # open orders only; a plain loop: this runs per requote
+            if order.side != side or order.symbol_id != sid or not order.order_id:
+                continue
+            leaves = order.leaves
+            for price in (order.price, order.previous_price, order.pending_price):
+                if price:
+                    own[price] = own.get(price, 0) + leaves
+        return own
 
     def position(self, trading: Trading) -> int:
         return trading.accounting.position(trading.client_id, self.sid)

@@ -1,0 +1,212 @@
+"""The Binance API in process: ``TestClient(create_app(cfg))`` over an in-process engine (``EngineVenue``) with
+the weight limiter's clock stepped by hand, and its signing on its own. ``test_binance_ccxt.py`` and
+``test_binance_sdks.py`` run the stock clients against the launched platform.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+with warnings.catch_warnings():  # starlette's TestClient prefers httpx2, which is not a dependency
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+from c_engine import Command, Engine, Side, SymbolConfig
+from gateway.app import create_app
+from gateway.binance.errors import BinanceError
+from gateway.binance.signing import Credential, sign, verify
+from gateway.config import GatewayConfig
+from gateway.venue import EngineVenue, Venue
+from hotpath.accounts import Account
+
+SECRET = "alice-secret-" + "x" * 51
+KEY = {"X-MBX-APIKEY": "alice-key"}
+FORM = "application/x-www-form-urlencoded"
+#: an account on the platform that the gateway does not act for
+OUTSIDER = 50
+SYMBOLS = [SymbolConfig(name="SIM", tick_size=0.01, band_ticks=1000, reference_price=10000, max_order_lots=500,
+                        min_price_ticks=100, max_price_ticks=50_000)]  # fmt: skip
+
+
+class StepClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Harness:
+    def __init__(self, tmp: Path, **settings: Any) -> None:
+        (tmp / "alice.secret").write_text(SECRET)
+        accounts = (Account("alice", 1, api_key="alice-key", secret_file=str(tmp / "alice.secret")),
+                    Account("bob", 2, api_key="bob-key"))  # fmt: skip
+        self.config = GatewayConfig(prefix="unit", accounts=accounts, **settings)
+        self.clock = StepClock()
+        self.venue: EngineVenue | None = None
+        self.app = create_app(self.config, venue=self._venue, clock=self.clock, symbols=self._symbols)
+
+    async def _venue(self, config: GatewayConfig) -> Venue:
+        self.venue = EngineVenue(Engine(), SYMBOLS, {"alice": 1, "bob": 2})
+        return self.venue
+
+    async def _symbols(self, config: GatewayConfig) -> list[tuple[int, SymbolConfig]]:
+        assert self.venue is not None
+        return [(self.venue.symbols[cfg.name], cfg) for cfg in SYMBOLS]
+
+    def outsider(self, client: TestClient, side: str, size: int, price_ticks: int, *,
+                 lose_market_data: bool = False) -> None:  # fmt: skip
+        """Someone else's order, run on the app's loop; with ``lose_market_data`` the gateway's market-data reader
+        is lapped right after it (the delta of this order is lost to it)."""
+        venue = self.venue
+        assert venue is not None and client.portal is not None
+        cmd = Command.new(OUTSIDER, 0, Side.BUY if side == "buy" else Side.SELL, size, price_ticks)
+
+        def run() -> None:
+            venue.external(cmd)
+            if lose_market_data:
+                venue.gap = 10
+
+        client.portal.call(run)
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Harness:
+    return Harness(tmp_path, rate_per_s=1.0)
+
+
+@pytest.fixture
+def client(harness: Harness) -> Iterator[TestClient]:
+    with TestClient(harness.app) as c:
+        yield c
+
+
+def signed(params: dict[str, Any]) -> str:
+    query = urlencode({**params, "timestamp": time.time_ns() // 1_000_000})
+    return f"{query}&signature={sign(SECRET.encode(), query.encode())}"
+
+
+def test_exchange_info_takes_its_filters_from_the_symbol_config(client: TestClient) -> None:
+    (market,) = client.get("/api/v3/exchangeInfo").json()["symbols"]
+    filters = {f["filterType"]: f for f in market["filters"]}
+    assert market["symbol"] == "SIM" and market["orderTypes"] == ["LIMIT", "LIMIT_MAKER", "MARKET"]
+    assert filters["PRICE_FILTER"] == {"filterType": "PRICE_FILTER", "minPrice": "1.00000000",
+                                       "maxPrice": "500.00000000", "tickSize": "0.01000000"}  # fmt: skip
+    assert filters["LOT_SIZE"] == {"filterType": "LOT_SIZE", "minQty": "1.00000000", "maxQty": "500.00000000",
+                                   "stepSize": "1.00000000"}  # fmt: skip
+    assert filters["NOTIONAL"]["minNotional"] == "1.00000000"
+
+
+def test_a_caller_over_its_minute_of_weight_gets_429_and_retry_after(harness: Harness, client: TestClient) -> None:
+    harness.clock.now = 30.0  # rate_per_s 1: 60 weight a minute; exchangeInfo weighs 20
+    used = [client.get("/api/v3/exchangeInfo").headers["X-MBX-USED-WEIGHT-1M"] for _ in range(3)]
+    assert used == ["20", "40", "60"]
+    refused = client.get("/api/v3/exchangeInfo")
+    assert refused.status_code == 429 and refused.json()["code"] == -1003
+    assert refused.headers["Retry-After"] == "30" and refused.headers["X-MBX-USED-WEIGHT-1M"] == "60"
+    harness.clock.now = 60.0  # the next minute
+    again = client.get("/api/v3/exchangeInfo")
+    assert again.status_code == 200 and again.headers["X-MBX-USED-WEIGHT-1M"] == "20"
+
+
+def test_the_signature_covers_the_query_and_the_body_as_sent() -> None:
+    cred = Credential("alice", 1, SECRET.encode())
+    now = 1_700_000_000_000
+    query, body = b"symbol=SIM&timestamp=1700000000000", b"side=BUY&quantity=1"
+    good = sign(SECRET.encode(), query + body).encode()
+    assert verify(cred, query, body + b"&signature=" + good, now) == {"symbol": "SIM", "timestamp": str(now),
+                                                                      "side": "BUY", "quantity": "1"}  # fmt: skip
+    assert verify(cred, query + b"&signature=" + good, body, now)["quantity"] == "1"
+    with pytest.raises(BinanceError) as tampered:
+        verify(cred, query, b"side=BUY&quantity=2&signature=" + good, now)
+    assert tampered.value.code == -1022
+    with pytest.raises(BinanceError) as stale:
+        verify(cred, query + b"&signature=" + sign(SECRET.encode(), query + body).encode(), body, now + 5001)
+    assert stale.value.code == -1021 and "recvWindow" in stale.value.msg
+    with pytest.raises(BinanceError) as ahead:
+        verify(cred, query + b"&signature=" + good, body, now - 1000)
+    assert ahead.value.code == -1021 and "ahead" in ahead.value.msg
+
+
+def test_a_limit_order_by_signed_rest_answers_in_binance_shape(client: TestClient) -> None:
+    body = signed({"symbol": "SIM", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "2",
+                   "price": "99.50", "newClientOrderId": "unit-1", "newOrderRespType": "RESULT"})  # fmt: skip
+    r = client.post("/api/v3/order", content=body, headers={**KEY, "content-type": FORM})
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    assert {k: answer[k] for k in ("symbol", "clientOrderId", "price", "origQty", "executedQty", "status",
+                                   "timeInForce", "type", "side")} == {
+        "symbol": "SIM", "clientOrderId": "unit-1", "price": "99.50000000", "origQty": "2.00000000",
+        "executedQty": "0.00000000", "status": "NEW", "timeInForce": "GTC", "type": "LIMIT", "side": "BUY"}  # fmt: skip
+    assert "fills" not in answer
+    missing = client.get("/api/v3/order?" + signed({"symbol": "SIM", "orderId": answer["orderId"] + 1}), headers=KEY)
+    assert missing.status_code == 400 and missing.json() == {"code": -2013, "msg": "Order does not exist."}
+    no_key = client.get("/api/v3/account?" + signed({}))
+    assert no_key.status_code == 401 and no_key.json()["code"] == -2014
+
+
+def test_an_account_without_a_secret_cannot_sign(client: TestClient) -> None:
+    r = client.get("/api/v3/account?" + signed({}), headers={"X-MBX-APIKEY": "bob-key"})
+    assert r.status_code == 401 and r.json()["code"] == -2015
+
+
+def test_subscribe_is_acknowledged_and_an_unknown_stream_is_an_error(client: TestClient) -> None:
+    with client.websocket_connect("/stream/ws/0") as ws:
+        ws.send_text(json.dumps({"method": "SUBSCRIBE", "params": ["sim@depth@100ms", "sim@trade"], "id": 7}))
+        assert ws.receive_json() == {"result": None, "id": 7}
+        ws.send_text(json.dumps({"method": "SUBSCRIBE", "params": ["nope@depth"], "id": 8}))
+        assert ws.receive_json()["error"]["code"] == 2
+        ws.send_text(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 9}))
+        assert ws.receive_json() == {"result": ["sim@depth@100ms", "sim@trade"], "id": 9}
+        ws.send_text(json.dumps({"method": "UNSUBSCRIBE", "params": ["sim@trade"], "id": 10}))
+        assert ws.receive_json() == {"result": None, "id": 10}
+
+
+def test_depth_diffs_are_contiguous_and_a_lost_delta_leaves_a_gap(harness: Harness, client: TestClient) -> None:
+    with client.websocket_connect("/ws/sim@depth@100ms") as ws:
+        harness.outsider(client, "buy", 3, 9990)
+        first = ws.receive_json()
+        assert first["e"] == "depthUpdate" and first["b"] == [["99.90000000", "3.00000000"]] and "pu" not in first
+        harness.outsider(client, "sell", 2, 10010)
+        second = ws.receive_json()
+        assert second["U"] == first["u"] + 1 and second["a"] == [["100.10000000", "2.00000000"]]
+        harness.outsider(client, "buy", 1, 9980, lose_market_data=True)  # its delta never reaches the gateway
+        for _ in range(200):
+            depth = client.get("/api/v3/depth", params={"symbol": "SIM"}).json()
+            if len(depth["bids"]) == 2:  # the gateway reloaded its book from the engine
+                break
+            time.sleep(0.01)
+        harness.outsider(client, "sell", 4, 10020)
+        third = ws.receive_json()
+        assert third["U"] == second["u"] + 2, "the lost update is a hole every client sees"
+        depth = client.get("/api/v3/depth", params={"symbol": "SIM"}).json()
+        assert depth["lastUpdateId"] == third["u"]
+        assert depth["bids"] == [["99.90000000", "3.00000000"], ["99.80000000", "1.00000000"]]
+
+
+def test_a_listen_key_streams_the_accounts_execution_reports(client: TestClient) -> None:
+    key = client.post("/api/v3/userDataStream", headers=KEY).json()["listenKey"]
+    assert client.put("/api/v3/userDataStream", params={"listenKey": key}, headers=KEY).json() == {}
+    with client.websocket_connect(f"/ws/{key}") as ws:
+        body = signed({"symbol": "SIM", "side": "SELL", "type": "LIMIT_MAKER", "quantity": "1", "price": "101"})
+        r = client.post("/api/v3/order", content=body, headers={**KEY, "content-type": FORM})
+        assert r.status_code == 200 and set(r.json()) == {
+            "symbol",
+            "orderId",
+            "orderListId",
+            "clientOrderId",
+            "transactTime",
+        }  # LIMIT_MAKER answers ACK by default
+        report = ws.receive_json()
+        assert (report["e"], report["x"], report["X"], report["o"], report["S"]) == ("executionReport", "NEW", "NEW",
+                                                                                  "LIMIT_MAKER", "SELL")  # fmt: skip
+    assert client.delete("/api/v3/userDataStream", params={"listenKey": key}, headers=KEY).json() == {}
+    assert client.put("/api/v3/userDataStream", params={"listenKey": key}, headers=KEY).json()["code"] == -1125

@@ -97,12 +97,15 @@ OPTIONS = {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCur
 class Platform:
     """``proptrade up`` on :data:`CONFIG`, its gateway's URL, and the engine's state hash."""
 
-    def __init__(self, tmp: Path) -> None:
-        for account, secret in SECRETS.items():
-            (tmp / f"{account}.secret").write_text(secret)
+    def __init__(self, tmp: Path, config: str | None = None) -> None:
+        """``config``: the platform's TOML (default :data:`CONFIG` with this module's secrets in ``tmp``)."""
+        if config is None:
+            for account, secret in SECRETS.items():
+                (tmp / f"{account}.secret").write_text(secret)
+            config = CONFIG.replace("{dir}", str(tmp))
         self.prefix = f"pt_bn_{os.getpid()}_{uuid.uuid4().hex[:6]}"
         path = tmp / "platform.toml"
-        path.write_text(CONFIG.replace("{dir}", str(tmp)))
+        path.write_text(config)
         self.proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(path),
                                       "--prefix", self.prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                      text=True)  # fmt: skip

@@ -75,7 +75,10 @@ Choices, in the order they bite:
   set against the book client's open quantity there, whoever else rests at it: a level a strategy traded with
   is set back to the file's quantity the next time a diff touches it (the file never saw that trade). With
   ``exclusive=False`` the check compares the book client's own quantity at the rebuilt best prices, not the
-  engine's top (which holds the strategy's orders too).
+  engine's top (which holds the strategy's orders too). The replay reads only its own events (the ACKs and
+  FILLs of the book client), never the market data, and finds nothing better to cancel from the rebuilt book's
+  top rather than the engine's, so it runs over a client link to a live engine as it runs in process
+  (``BinanceEngine``; ``hotpath/agents/market.py``).
 
 The command prints the message counts, diffs applied, gaps, the bookTicker categories, mismatches and the clock
 offset, and exits 1 on any gap, mismatch or engine anomaly (a reject, a trade among book orders), 2 on an
@@ -98,24 +101,22 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 
-from ._config import EngineConfig, SymbolConfig
+from ._config import EngineConfig, Level, SymbolConfig
 from ._errors import ConversionError, InvalidConfigError
 from ._types import COMMAND_STRUCT
 from ._units import Units
 from ._wire import COMMAND_DTYPE, EVENT_DTYPE, EventType, Flag, Op, OrderType, Side, Stp, Tif
 
-if TYPE_CHECKING:
-    from ._engine import Engine
-
 __all__ = [
     "BOOK_CLIENT",
     "BinanceCheck",
+    "BinanceEngine",
     "BinanceError",
     "BinanceReplay",
     "BinanceReport",
@@ -167,7 +168,7 @@ _SYMBOL = re.compile(r"[A-Za-z0-9]{1,32}")
 
 _BUY, _SELL = int(Side.BUY), int(Side.SELL)
 _OP_NEW, _OP_CANCEL, _OP_MODIFY = int(Op.NEW), int(Op.CANCEL), int(Op.MODIFY)
-_ACK, _REJECT, _FILL, _TRADE = int(EventType.ACK), int(EventType.REJECT), int(EventType.FILL), int(EventType.TRADE)
+_ACK, _REJECT, _FILL = int(EventType.ACK), int(EventType.REJECT), int(EventType.FILL)
 _LIMIT, _GTC, _STP_NONE = int(OrderType.LIMIT), int(Tif.GTC), int(Stp.NONE)
 _HAS_PRICE, _HAS_QTY = int(Flag.HAS_PRICE), int(Flag.HAS_QTY)
 _pack_command = COMMAND_STRUCT.pack_into
@@ -604,13 +605,25 @@ def take_from_back(side: int, price: int, queue: list[list[int]], cut: int) -> l
     return out
 
 
+class BinanceEngine(Protocol):
+    """What :class:`BinanceReplay` uses of an engine: ``c_engine.Engine``, or a client link to a running engine
+    (``hotpath.agents.market_link.LinkEngine``). ``execute_batch`` returns the batch's events (in process: all
+    of them; over a link: the link's own, up to each command's LAST); ``l1`` is read only by ``engine_top``."""
+
+    def symbol_id(self, symbol: str | int, /) -> int: ...
+
+    def execute_batch(self, commands: npt.NDArray[np.void], /) -> npt.NDArray[np.void]: ...
+
+    def l1(self, symbol: str | int, /) -> tuple[Level | None, Level | None]: ...
+
+
 class BinanceReplay:
     """The rebuilt book as resting orders of ``book_client`` in ``engine``: ``load`` a snapshot, then ``apply``
     each diff in file order (module docstring, "Engine replay" and "Sharing the engine")."""
 
     def __init__(
         self,
-        engine: Engine,
+        engine: BinanceEngine,
         symbol: str = DEFAULT_SYMBOL,
         *,
         book_client: int = BOOK_CLIENT,
@@ -664,10 +677,12 @@ class BinanceReplay:
         """Cancels the book client's quantity at prices better than ``price`` on ``side``: a trade printed at
         ``price`` says nothing rested better on the maker's side then (a sweep took it, and the diff saying so
         may come later). A later diff that still has such a level sets it again."""
-        bid, ask = self.engine.l1(self.symbol_id)
-        best = bid if side == _BUY else ask
-        if best is None or (best.price <= price if side == _BUY else best.price >= price):
-            return _NO_EVENTS  # the usual case: nothing better rests, so no scan of the side's levels
+        # The book client's levels are the rebuilt book's prices (or fewer: trades and this take some away), so
+        # when the rebuilt best is not better than ``price`` none of them is: the usual case, with no scan.
+        top = self.book.top()
+        best = top.bid_price if side == _BUY else top.ask_price
+        if not best or (best <= price if side == _BUY else best >= price):
+            return _NO_EVENTS
         held = self.held[side]
         better = [p for p in held if (p > price if side == _BUY else p < price)]
         if not better:
@@ -766,7 +781,8 @@ class BinanceReplay:
         return events
 
     def _settle(self, events: npt.NDArray[np.void], what: str) -> None:
-        """Order ids from the ACKs; rejects and (when exclusive) trades are anomalies; fills update the levels."""
+        """Order ids from the ACKs; rejects and (when exclusive) fills are anomalies; fills update the levels.
+        Fills, not TRADEs, since a link returns no market data: every trade gives both sides a FILL."""
         types = events["type"]
         acks = (types == _ACK) & (events["acked_op"] == _OP_NEW) & (events["client_id"] == self.book_client)
         for cloid, order_id in zip(events["cloid"][acks].tolist(), events["order_id"][acks].tolist(), strict=True):
@@ -779,7 +795,7 @@ class BinanceReplay:
             for reason in events["reason"][rejects].tolist():
                 self._anomaly(f"{what}: the engine rejected a book command (reason {reason})")
             self._drop_unacked()
-        if (types == _TRADE).any():
+        if (types == _FILL).any():
             if self.exclusive:
                 self._anomaly(f"{what}: book orders traded with each other (the rebuilt book crossed)")
             self._fills(events)

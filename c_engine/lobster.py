@@ -61,6 +61,22 @@ Choices, in the order they bite:
   N)``, must equal the row exactly, ``(price, qty)`` per level; any difference is a mismatch. The command prints
   rows compared, refreshes and mismatches (the first few shown) and exits 1 on any mismatch, 2 on an unusable
   input file.
+- **Own events only** (``own_events_only=True``: the live market agent, ``hotpath/agents/market.py``, which
+  drives the replay over a client link). A link returns only its own account's events: no BOOK_DELTA or TRADE
+  (those go to the market-data ring) and nothing of other clients. So the replay keeps the level quantities it
+  refreshes and compares from its own orders' events, and the row check compares those levels (the engine's
+  book without anyone else's orders) with the row, never calling ``l2``; a visible execution's maker is read
+  from its maker FILL instead of the TRADE. Other clients' orders cannot be seen before a command, so their
+  effect is repaired after it, and every recorded order still ends exactly as recorded: an execution's IOC
+  (never larger than the named order's open quantity, so it cannot reach orders behind it) that met other
+  orders first (better priced, or ahead in the queue) traded less with the recorded maker, and the maker is then
+  reduced by the rest (*displaced*, counted); a new order (or seed) that traded with other orders on arrival is
+  brought back to its recorded size (*crossed others*, counted): modified up if part of it rests, placed again
+  if nothing does. The other client is filled where the recorded flow met its order, as the backtester's
+  ``extend`` policy does (docs/STRATEGIES.md). A recorded order that another client's order consumed is
+  found smaller, or gone, by the messages that later name it: they apply to what is left, or to the level's
+  seed order as for any unknown id, and count the difference as an anomaly (an execution of more than is left
+  trades only what is left).
 
 On the AAPL 2012-06-21 10-level sample in ``../shared/data/lobster`` every one of the 998 compared rows
 matches (0 mismatches, 0 priority deviations, 0 anomalies) with 320 refreshes (14 changed) and 17 seed orders
@@ -88,9 +104,9 @@ from os import PathLike
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
 
-from ._config import EngineConfig, SymbolConfig
+from ._config import EngineConfig, Level, SymbolConfig
 from ._types import Command, Event
-from ._wire import EventType, Op, Side, Stp, Tif
+from ._wire import EventType, Liquidity, Op, Side, Stp, Tif
 
 if TYPE_CHECKING:
     from .replay import _ReplayEngine
@@ -98,6 +114,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BOOK_CLIENT",
     "BookRow",
+    "LobsterEngine",
     "LobsterError",
     "LobsterReplay",
     "LobsterReport",
@@ -139,6 +156,10 @@ _ACK, _FILL, _CANCELED = int(EventType.ACK), int(EventType.FILL), int(EventType.
 _MODIFIED, _REJECT = int(EventType.MODIFIED), int(EventType.REJECT)
 _TRADE, _BOOK_DELTA = int(EventType.TRADE), int(EventType.BOOK_DELTA)
 _OP_NEW, _GTC = int(Op.NEW), int(Tif.GTC)
+_MAKER = int(Liquidity.MAKER)
+#: own-events mode: how many times a recorded new order is placed again when other clients' crossing orders
+#: took all of it on arrival (each try consumes what crossed; a book with more than this is an anomaly)
+MAX_REPLACE = 100
 #: a message's side -> (offset of that side's price in an order-book line's group of 4, its empty placeholder)
 _ROW_SLOT = {_SELL: (0, EMPTY_ASK_PRICE), _BUY: (2, EMPTY_BID_PRICE)}
 _GZIP_MAGIC = b"\x1f\x8b"
@@ -161,6 +182,19 @@ _MESSAGE_FIELDS = ("time", "type", "order id", "size", "price", "direction")
 
 class LobsterError(ValueError):
     """An input file that cannot be replayed exactly (bad row, price off the tick)."""
+
+
+class LobsterEngine(Protocol):
+    """What :class:`LobsterReplay` uses of an engine: ``c_engine.Engine``, the reference engine, or a client link
+    to a running engine (``hotpath.agents.market_link.LinkEngine``). ``execute`` returns the command's events
+    (in process: all of them; over a link: the link's own, up to the command's LAST); ``l2`` is read by the row
+    check only without ``own_events_only``."""
+
+    def symbol_id(self, symbol: str | int, /) -> int: ...
+
+    def execute(self, cmd: Command, /) -> list[Event]: ...
+
+    def l2(self, symbol: str | int, depth: int | None = None, /) -> dict[str, list[Level]]: ...
 
 
 class OwnOrders(Protocol):
@@ -418,6 +452,12 @@ class LobsterReport:
     priority_deviations: int = 0
     #: messages that found no order to apply to, an IOC that did not trade exactly the order named, or a reject
     anomalies: list[str] = field(default_factory=list)
+    #: own-events mode: executions where other clients' orders met the recorded flow before the recorded maker
+    #: (which was then reduced by the rest)
+    displaced: int = 0
+    #: own-events mode: recorded new orders and seeds that traded with other clients' orders on arrival and were
+    #: brought back to their recorded size
+    crossed_others: int = 0
     mismatches: int = 0
     first_mismatches: list[str] = field(default_factory=list)
 
@@ -436,6 +476,9 @@ class LobsterReport:
             f"seed orders used for unknown ids: {self.seed_applied}, priority deviations: "
             f"{self.priority_deviations}, anomalies: {len(self.anomalies)}",
         ]
+        if self.displaced or self.crossed_others:
+            out.append(f"met other clients' orders: {self.displaced} executions displaced, {self.crossed_others} "
+                       "new orders crossed them")  # fmt: skip
         out += [f"  anomaly: {a}" for a in self.anomalies[:5]]
         out += [f"  mismatch: {m}" for m in self.first_mismatches]
         return out
@@ -450,7 +493,7 @@ class LobsterReplay:
 
     def __init__(
         self,
-        engine: _ReplayEngine,
+        engine: LobsterEngine,
         symbol: str,
         levels: int,
         show: int = 5,
@@ -458,12 +501,16 @@ class LobsterReplay:
         *,
         clients: tuple[int, int, int] = (BOOK_CLIENT, SEED_CLIENT, TAKER_CLIENT),
         own: OwnOrders | None = None,
+        own_events_only: bool = False,
     ) -> None:
         self.engine = engine
-        #: the client ids of the file's orders, the seed orders and the executing IOCs
+        #: the client ids of the file's orders, the seed orders and the executing IOCs (may be one id thrice)
         self.book_client, self.seed_client, self.taker_client = clients
+        self._clients = frozenset(clients)
         #: the attached strategy's orders (None: no strategy)
         self.own = own
+        #: the replay sees only its own clients' events (a link): module docstring, "Own events only"
+        self.own_events_only = own_events_only
         self.symbol_id: int = engine.symbol_id(symbol)
         self.levels = levels
         self.show = show
@@ -473,7 +520,8 @@ class LobsterReplay:
         self.open: dict[int, list[int]] = {}
         #: (side, price) -> the level's resting orders in time priority (a dict as an ordered set)
         self.queues: dict[tuple[int, int], dict[int, None]] = {}
-        #: side -> price -> the engine's level qty, from its BOOK_DELTA events
+        #: side -> price -> the engine's level qty, from its BOOK_DELTA events (own-events mode: the replay's own
+        #: orders' open qty there, from their events)
         self.book_qty: dict[int, dict[int, int]] = {_BUY: {}, _SELL: {}}
         #: side -> the engine's level prices as sort keys, best first (-price for bids, price for asks)
         self.book_keys: dict[int, list[int]] = {_BUY: [], _SELL: []}
@@ -494,7 +542,11 @@ class LobsterReplay:
 
     def observe(self, events: list[Event], what: str = "") -> None:
         """Keeps the replay's view of the engine (levels, resting orders) from ``events``: those of its own
-        commands, and those of an attached strategy's commands, which the caller runs on the same engine."""
+        commands, and those of an attached strategy's commands, which the caller runs on the same engine (or,
+        over a link, its own account's events that other clients' commands caused: fills of its orders)."""
+        if self.own_events_only:
+            self._observe_own(events, what)
+            return
         for e in events:
             t = e.type
             if t == _BOOK_DELTA:
@@ -516,6 +568,38 @@ class LobsterReplay:
             elif t == _REJECT and what:
                 self._anomaly(f"{what}: the engine rejected it ({Event.to_dict(e).get('reason')})")
 
+    def _observe_own(self, events: list[Event], what: str) -> None:
+        """``observe`` in own-events mode: only the replay's clients' order events count (market data and other
+        clients' events, which an in-process engine also returns, are passed over as a link never shows them),
+        and each change of an order's open quantity moves its level's."""
+        clients = self._clients
+        for e in events:
+            t = e.type
+            if t == _BOOK_DELTA or t == _TRADE or e.client_id not in clients:
+                continue
+            if t == _ACK:
+                if e.code == _OP_NEW:
+                    self.open[e.order_id] = [e.side, e.price, e.aux]
+                    self._level_add(e.side, e.price, e.aux)
+            elif t == _FILL or t == _CANCELED or t == _MODIFIED:
+                entry = self.open.get(e.order_id)
+                if entry is not None:
+                    self._level_add(entry[0], entry[1], e.aux - entry[2])
+                    entry[2] = e.aux  # leaves
+                    if e.aux == 0:
+                        del self.open[e.order_id]
+                        queue = self.queues.get((entry[0], entry[1]))
+                        if queue is not None:
+                            queue.pop(e.order_id, None)
+                            if not queue:
+                                del self.queues[(entry[0], entry[1])]
+            elif t == _REJECT and what:
+                self._anomaly(f"{what}: the engine rejected it ({Event.to_dict(e).get('reason')})")
+
+    def _level_add(self, side: int, price: int, delta: int) -> None:
+        if delta:
+            self._level_changed(side, price, self.book_qty[side].get(price, 0) + delta)
+
     def _level_changed(self, side: int, price: int, qty: int) -> None:
         levels, keys = self.book_qty[side], self.book_keys[side]
         key = -price if side == _BUY else price
@@ -527,13 +611,41 @@ class LobsterReplay:
             del keys[bisect_left(keys, key)]
 
     def _new(self, client: int, side: int, price: int, qty: int, tif: int, what: str) -> int:
+        order_id = self._place(client, side, price, qty, tif, what)
+        if order_id and tif == _GTC and self.own_events_only:
+            order_id = self._restore(client, side, price, qty, order_id, what)
+        if order_id and tif == _GTC and order_id in self.open:
+            self.queues.setdefault((side, price), {})[order_id] = None
+        return order_id
+
+    def _place(self, client: int, side: int, price: int, qty: int, tif: int, what: str) -> int:
+        """One new order; its engine order id (0 if rejected)."""
         cmd = Command.new(client, self.symbol_id, side, qty, price, tif=tif, stp=Stp.NONE, ts_ns=self.ts_ns)
         for e in self._execute(cmd, what):
-            if e.type == _ACK:
-                if tif == _GTC and e.order_id in self.open:
-                    self.queues.setdefault((side, price), {})[e.order_id] = None
+            if e.type == _ACK and e.code == _OP_NEW:
                 return e.order_id
         return 0
+
+    def _restore(self, client: int, side: int, price: int, qty: int, order_id: int, what: str) -> int:
+        """Own-events mode: a new GTC order that traded with other clients' orders on arrival rests with its
+        recorded ``qty`` again: modified up if part of it rests (it is the newest at its level, so it keeps its
+        place in all but name), placed again while nothing of it does. Returns the order id that rests."""
+        entry = self.open.get(order_id)
+        if entry is not None and entry[2] == qty:
+            return order_id  # the usual case: it rests whole
+        self.report.crossed_others += 1
+        for _ in range(MAX_REPLACE):
+            if entry is not None:
+                self._execute(Command.modify(client, order_id, qty=qty, ts_ns=self.ts_ns), what)
+                return order_id
+            order_id = self._place(client, side, price, qty, _GTC, what)
+            if not order_id:
+                return 0
+            entry = self.open.get(order_id)
+            if entry is not None and entry[2] == qty:
+                return order_id
+        self._anomaly(f"{what}: other clients' orders still cross it after {MAX_REPLACE} placements")
+        return order_id if entry is not None else 0
 
     def _reduce(self, order_id: int, by: int, what: str) -> None:
         """Take ``by`` off a resting order's open qty: modify down, or cancel when nothing would be left."""
@@ -623,6 +735,9 @@ class LobsterReplay:
         """A visible execution through the engine's matching: an IOC of the taker client at the maker's price,
         enlarged by an attached strategy's quantity ahead of the maker (see ``OwnOrders``)."""
         taker_side = _SELL if msg.side == _BUY else _BUY
+        if self.own_events_only:
+            self._execute_ioc_own(msg, target, taker_side, what)
+            return
         own = self.own
         extra = own.ahead_of(msg.side, msg.price, target) if own is not None and target is not None else 0
         cmd = Command.new(self.taker_client, self.symbol_id, taker_side, msg.size + extra, msg.price, tif=Tif.IOC,
@@ -634,6 +749,34 @@ class LobsterReplay:
         traded = sum(e.qty for e in trades)
         if target is None or makers != {target} or traded != msg.size:
             self._anomaly(f"{what}: traded {traded} with orders {sorted(makers)}, expected {msg.size} with {target}")
+
+    def _execute_ioc_own(self, msg: Message, target: int | None, taker_side: int, what: str) -> None:
+        """Own-events mode: the IOC for the recorded size, capped at the named order's open quantity (none when
+        nothing of it is left); its maker FILLs say what the recorded maker traded, and whatever other clients'
+        orders took first comes off the maker afterwards (module docstring, "Own events only")."""
+        if target is None:  # nothing of it is left (nor a seed order there): it trades nothing
+            self._anomaly(f"{what}: no order rests at {msg.price} on that side")
+            return
+        have = self.open[target][2]
+        size = min(msg.size, have)
+        if msg.size > have:
+            self._anomaly(f"{what}: executes {msg.size} of order {target} which has {have} open")
+        cmd = Command.new(self.taker_client, self.symbol_id, taker_side, size, msg.price, tif=Tif.IOC, stp=Stp.NONE,
+                          ts_ns=self.ts_ns)  # fmt: skip
+        clients = self._clients
+        makers: set[int] = set()
+        traded = 0
+        for e in self._execute(cmd, what):
+            if e.type == _FILL and e.code == _MAKER and e.client_id in clients:
+                makers.add(e.order_id)
+                traded += e.qty
+        if not makers <= {target}:
+            self._anomaly(f"{what}: traded {traded} with orders {sorted(makers)}, expected {msg.size} with {target}")
+            return
+        if traded < size:  # other clients' orders came first: the recorded maker still loses what the file says
+            self.report.displaced += 1
+            if target in self.open:
+                self._reduce(target, size - traded, what)
 
     # --- refresh and compare --------------------------------------------------------------------------------
 
@@ -691,7 +834,10 @@ class LobsterReplay:
         self.report.rows_compared += 1
         tick = self.tick
         own = self.own
-        if own is None:
+        if self.own_events_only:  # the replay's own levels: the engine's book without anyone else's orders
+            l2 = {name: [Level(abs(k), self.book_qty[side][abs(k)], 0) for k in self.book_keys[side][: self.levels]]
+                  for side, name in ((_BUY, "bids"), (_SELL, "asks"))}  # fmt: skip
+        elif own is None:
             l2 = self.engine.l2(self.symbol_id, self.levels)
         else:  # the engine's levels without the strategy's quantity: read deeper, drop what is only its own
             l2 = self.engine.l2(self.symbol_id, self.levels + 8)

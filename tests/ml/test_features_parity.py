@@ -111,6 +111,22 @@ def test_batch_and_incremental_agree_on_a_synthetic_session_with_own_orders(
     assert np.sum(~np.isnan(queue)) > len(batch) // 2 and np.nanmax(queue) > 0
 
 
+def test_batch_and_incremental_agree_when_the_windows_hold_thousands_of_samples_and_trades(
+    session: SyntheticSession, synthetic_batch: tuple[BookSeries, TradeSeries, list[OwnOrderSegment]]
+) -> None:
+    # The whole session (about 4 s) inside the long windows: the incremental side's ring of samples grows past
+    # its first size (1024) and the long horizons never expire an entry (tests/hotpath/test_book_features.py
+    # grows the ring of trades).
+    spec = FeatureSpec(momentum_horizons_ns=(1_000_000, 10**12), trade_window_ns=10**12, ofi_window=500,
+                       return_horizons=(1, 3000))  # fmt: skip
+    book, trades, own = synthetic_batch
+    batch = batch_features(spec, book, trades, own)
+    incremental = incremental_from_events(IncrementalFeatures(spec, OWN_CLIENT), session.events)
+    assert max_difference(batch, incremental) <= TOLERANCE
+    assert np.isnan(batch[:, spec.names().index("mom_1000000000000ns_bps")]).all()
+    assert np.isfinite(batch[3010:, spec.names().index("ret_3000smp_bps")]).all()  # the first mids are undefined
+
+
 def test_the_queue_proxy_agrees_on_lobster_orders_that_stay_in_view() -> None:
     messages, orderbook = lobster_files(AAPL)
     spec = FeatureSpec()

@@ -1,0 +1,117 @@
+"""``BookFeatures``: the C kernel of the microstructure features (``src/book_features.c``), one symbol's state.
+
+``ml.features.IncrementalFeatures`` is the public face (its docstring and docs/ML.md give the formulas); this
+module is only the crossing into C, in ``hotpath`` because ``ml`` may import ``hotpath`` and not the reverse.
+
+Choices:
+
+- **C per event.** The feature state (every book level, the windows, one's own orders) lives in C: a book
+  delta or a trade is one cffi call into an O(1) (amortised) update, a sample one call that writes the row.
+  In Python the sample alone cost 6-21 us (docs/ML.md, "Cost"); the per-event target is 2 us.
+- **Bound calls.** ``book_delta``, ``trade`` and the ``own_*`` calls are the C functions with this state
+  bound (``functools.partial``): a call is the partial and the cffi crossing, no Python frame.
+- **Errors at the sample.** The per-event calls return the C status, which a hot-path caller need not read:
+  a failed allocation (the only error they have) flags the state, and ``sample`` raises ``MemoryError`` from
+  then on. A spec outside the kernel's limits (``MAX_DEPTH`` levels, ``MAX_HORIZONS`` horizons of a kind)
+  is a ``ValueError`` at construction.
+- **A fresh row per sample.** The kernel writes into one buffer; ``sample`` returns a copy (callers keep
+  rows), ``sample_into`` writes into the caller's float64 array instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ._cring import ffi, lib
+
+__all__ = ["MAX_DEPTH", "MAX_HORIZONS", "BookFeatures"]
+
+#: the most levels a side the depth features may read (``PT_BF_MAX_DEPTH``)
+MAX_DEPTH: int = lib.PT_BF_MAX_DEPTH
+#: the most horizons of each kind, sample returns and time momentum (``PT_BF_MAX_HORIZONS``)
+MAX_HORIZONS: int = lib.PT_BF_MAX_HORIZONS
+
+
+class BookFeatures:
+    """The feature state of one symbol in C. Parameters are ``ml.features.FeatureSpec``'s; ``vol_alpha`` is
+    its EWMA weight, whose complement and the rates' per-event mass (``1e9 / rate_tau_ns``) are computed here
+    once, as the Python formulas do."""
+
+    def __init__(
+        self,
+        *,
+        depth: int,
+        ofi_window: int,
+        return_horizons: Sequence[int],
+        momentum_horizons_ns: Sequence[int],
+        trade_window_ns: int,
+        rate_tau_ns: int,
+        vol_alpha: float,
+    ) -> None:
+        if len(return_horizons) > MAX_HORIZONS or len(momentum_horizons_ns) > MAX_HORIZONS or depth > MAX_DEPTH:
+            raise ValueError(f"the C features take at most {MAX_DEPTH} levels and {MAX_HORIZONS} horizons of a kind")
+        spec = ffi.new("pt_bf_spec_t *")
+        spec.depth = depth
+        spec.ofi_window = ofi_window
+        spec.n_return_horizons = len(return_horizons)
+        spec.n_momentum_horizons = len(momentum_horizons_ns)
+        for i, h in enumerate(return_horizons):
+            spec.return_horizons[i] = h
+        for i, h in enumerate(momentum_horizons_ns):
+            spec.momentum_horizons_ns[i] = h
+        spec.trade_window_ns = trade_window_ns
+        spec.rate_tau_ns = rate_tau_ns
+        spec.vol_alpha = vol_alpha
+        spec.vol_beta = 1.0 - vol_alpha
+        spec.per_event_hz = 1e9 / rate_tau_ns if rate_tau_ns > 0 else 0.0  # C refuses tau <= 0
+        out = ffi.new("pt_bf_t **")
+        rc = lib.pt_bf_create(spec, out)
+        if rc == lib.PT_BF_ERR_SPEC:
+            raise ValueError("the C features refuse this spec: a parameter is not positive or past a limit")
+        if rc != lib.PT_BF_OK:
+            raise MemoryError("the C features could not allocate their state")
+        self._state: Any = ffi.gc(out[0], lib.pt_bf_destroy)
+        #: values in a row
+        self.width: int = lib.pt_bf_width(spec)
+        self._buf: Any = ffi.new("double[]", self.width)
+        self._row: npt.NDArray[np.float64] = np.frombuffer(ffi.buffer(self._buf), dtype=np.float64)
+        state = self._state
+        #: ``book_delta(side, price, qty)``: a BOOK_DELTA, the level's new total qty (0: gone)
+        self.book_delta: Callable[[int, int, int], int] = partial(lib.pt_bf_book_delta, state)
+        #: ``trade(side, price, qty, ts_ns)``: a TRADE, the taker's side
+        self.trade: Callable[[int, int, int, int], int] = partial(lib.pt_bf_trade, state)
+        #: ``own_ack(order_id, side, price, open_qty)``: one's own new order (price 0: a market order, not kept)
+        self.own_ack: Callable[[int, int, int, int], int] = partial(lib.pt_bf_own_ack, state)
+        #: ``own_fill(order_id, leaves)``: a FILL or CANCELED of one's own order
+        self.own_fill: Callable[[int, int], int] = partial(lib.pt_bf_own_fill, state)
+        #: ``own_modified(order_id, price, leaves)``: a MODIFIED of one's own order
+        self.own_modified: Callable[[int, int, int], int] = partial(lib.pt_bf_own_modified, state)
+        self._ahead: Any = ffi.new("int64_t *")
+
+    def queue_ahead(self, order_id: int) -> int | None:
+        """The queue-position proxy of one own order; ``None`` if it is unknown or not resting yet."""
+        if lib.pt_bf_queue_ahead(self._state, order_id, self._ahead):
+            return int(self._ahead[0])
+        return None
+
+    def sample_into(self, ts_ns: int, out: npt.NDArray[np.float64]) -> None:
+        """The feature row at a sample point at ``ts_ns``, written into ``out`` (``width`` float64 values)."""
+        if lib.pt_bf_sample(self._state, ts_ns, self._buf) != lib.PT_BF_OK:
+            raise MemoryError("the C features could not grow a table: their state is lost")
+        out[:] = self._row
+
+    def sample(self, ts_ns: int) -> npt.NDArray[np.float64]:
+        """The feature row at a sample point at ``ts_ns``, a new array."""
+        if lib.pt_bf_sample(self._state, ts_ns, self._buf) != lib.PT_BF_OK:
+            raise MemoryError("the C features could not grow a table: their state is lost")
+        return self._row.copy()
+
+    @property
+    def samples(self) -> int:
+        """Sample points taken so far."""
+        return int(lib.pt_bf_samples(self._state))

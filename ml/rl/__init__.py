@@ -2,8 +2,10 @@
 
 ``EngineMarketEnv`` quotes into the in-process C engine against seeded synthetic flow; ``ASMarketEnv`` is the
 Avellaneda-Stoikov (2008) model of ``strategies.as_model`` as an env, so results compare with the literature;
-``ASVecEnv`` and ``make_vec_env`` vectorise them. Modules that need stable-baselines3 (and so torch) are
-imported when first used, so the envs alone load fast. docs/RL.md states the contracts and the figures.
+``ASVecEnv`` and ``make_vec_env`` vectorise them; ``RecordedMarketEnv`` quotes into a replay of recorded data
+(LOBSTER, Binance, engine commands) through the backtest's sources. Modules that need stable-baselines3 (and
+so torch) or the backtester are imported when first used, so the envs alone load fast. docs/RL.md states the
+contracts and the figures.
 """
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
@@ -13,10 +15,17 @@ from .as_env import AS_OBS_NAMES, ASEnvConfig, ASMarketEnv
 from .engine_env import OBS_EXTRA_NAMES, EngineEnvConfig, EngineMarketEnv
 
 if _TYPE_CHECKING:
+    from .recorded_env import RecordedEnvConfig, RecordedMarketEnv
     from .vec import ASVecEnv, make_env, make_vec_env
 
-#: names served lazily, by module (they import stable-baselines3 and torch)
-_LAZY = {"ASVecEnv": "vec", "make_env": "vec", "make_vec_env": "vec"}
+#: names served lazily, by module (they import stable-baselines3 and torch, or the backtester)
+_LAZY = {
+    "ASVecEnv": "vec",
+    "RecordedEnvConfig": "recorded_env",
+    "RecordedMarketEnv": "recorded_env",
+    "make_env": "vec",
+    "make_vec_env": "vec",
+}
 
 
 def __getattr__(name: str) -> _Any:
@@ -35,6 +44,8 @@ __all__ = [
     "EngineEnvConfig",
     "EngineMarketEnv",
     "OBS_EXTRA_NAMES",
+    "RecordedEnvConfig",
+    "RecordedMarketEnv",
     "make_env",
     "make_vec_env",
 ]

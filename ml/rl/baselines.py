@@ -32,6 +32,7 @@ from strategies.avellaneda import ASParams, inventory_risk, optimal_spread
 
 from .as_env import ASMarketEnv
 from .engine_env import EngineEnvConfig, EngineMarketEnv
+from .recorded_env import RecordedEnvConfig, RecordedMarketEnv
 
 __all__ = [
     "AvellanedaStoikov",
@@ -118,8 +119,9 @@ def calibrate_engine(
     seeds: Sequence[int] = range(10_000, 10_004),
     offsets_ticks: Sequence[float] = (0.5, 1.5, 2.5, 3.5, 4.5),
 ) -> EngineCalibration:
-    """Measures the mid's variance per step and fits the fill intensity on symmetric quotes of 1 lot."""
-    env = EngineMarketEnv(config)
+    """Measures the mid's variance per step and fits the fill intensity on symmetric quotes of 1 lot (on the
+    recorded env when ``config`` is a ``RecordedEnvConfig``: the data's windows drawn by ``seeds``)."""
+    env = RecordedMarketEnv(config) if isinstance(config, RecordedEnvConfig) else EngineMarketEnv(config)
     moves: list[float] = []
     rates: list[float] = []
     for off in offsets_ticks:

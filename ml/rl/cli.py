@@ -51,12 +51,25 @@ def _overrides(pairs: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def _data_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--set`` pairs, with ``--data`` as the recorded env's ``data`` (required there, refused elsewhere)."""
+    out = _overrides(args.set)
+    if args.data is not None:
+        if args.env != "recorded":
+            raise ValueError("--data goes with --env recorded")
+        out["data"] = str(Path(args.data).resolve())
+    elif args.env == "recorded" and "data" not in out:
+        raise ValueError("--env recorded needs --data FILE")
+    return out
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="proptrade rl", description="The RL market maker: train, eval, export, tune.")
     sub = p.add_subparsers(dest="command", required=True)
     t = sub.add_parser("train", help="train with stable-baselines3, evaluate against the baselines, export ONNX")
     t.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
-    t.add_argument("--env", choices=["engine", "as"], default="engine")
+    t.add_argument("--env", choices=["engine", "as", "recorded"], default="engine")
+    t.add_argument("--data", help="the recorded env's data: a LOBSTER message file, a Binance capture, a recording")
     steps = t.add_mutually_exclusive_group()
     steps.add_argument("--timesteps", type=int, help="env steps to train (default 100000)")
     steps.add_argument("--episodes", type=int, help="episodes of the env's horizon to train (train_rl.py's flag)")
@@ -74,7 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--out", type=Path, help="where the plot and figures go (default: the model's log folder)")
     u = sub.add_parser("tune", help="an Optuna hyperparameter search; the best trial saved as <out>/best")
     u.add_argument("--algo", choices=["ppo", "sac"], default="ppo")
-    u.add_argument("--env", choices=["engine", "as"], default="engine")
+    u.add_argument("--env", choices=["engine", "as", "recorded"], default="engine")
+    u.add_argument("--data", help="the recorded env's data: a LOBSTER message file, a Binance capture, a recording")
     u.add_argument("--trials", type=int, default=20)
     u.add_argument("--timesteps", type=int, default=50_000, help="env steps per trial")
     u.add_argument("--evaluations", type=int, default=4, help="evaluations per trial, reported for pruning")
@@ -96,7 +110,7 @@ def _parser() -> argparse.ArgumentParser:
 def _train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, env_config, train
 
-    overrides = _overrides(args.set)
+    overrides = _data_overrides(args)
     timesteps = args.timesteps or 100_000
     if args.episodes is not None:
         horizon = getattr(env_config(args.env, overrides), "horizon_steps", None)
@@ -119,7 +133,7 @@ def _tune(args: argparse.Namespace) -> int:
     cfg = TuneConfig(algo=args.algo, env=args.env, trials=args.trials, timesteps=args.timesteps,
                      evaluations=args.evaluations, eval_episodes=args.eval_episodes, seed=args.seed,
                      n_envs=args.n_envs, jobs=args.jobs, timeout_s=args.timeout, startup_trials=args.startup_trials,
-                     tune_reward=not args.no_reward, env_overrides=_overrides(args.set), out=args.out,
+                     tune_reward=not args.no_reward, env_overrides=_data_overrides(args), out=args.out,
                      progress=not args.no_progress)  # fmt: skip
     result = tune(cfg)
     print(f"{result.trials} trials ({result.pruned} pruned) in {result.wall_s:.0f} s; best trial "

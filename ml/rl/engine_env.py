@@ -224,6 +224,7 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         self._n_flow = cfg.flow_commands_per_step
         self._stride = self._n_flow + 2
         self._kill_watch = KILL_WATCH_FRACTION * cfg.max_loss
+        self._pnl_unit = 1  # the symbol's pnl_unit: the engine's PnL is in these units of ticks x lots
         self._obs = np.zeros(n_obs, dtype=np.float32)
         self._engine: Engine | None = None
         self._flow: SyntheticFlow | None = None
@@ -414,10 +415,23 @@ class EngineMarketEnv(gym.Env[F32, Any]):
                          int(np.abs(sizes - size_lots).argmin())], dtype=np.int64)  # fmt: skip
 
     def _quote(self, bid_off: float, ask_off: float, size: int, ts_ns: int, base: int) -> int:
-        """Writes the agent's commands for this step (at most one per side) into the block rows just before row
-        ``base`` and returns how many: a side whose quote is unchanged sends nothing."""
+        """Writes the agent's commands for this step into the block rows just before row ``base`` and returns
+        how many."""
+        rows = self._quote_rows(bid_off, ask_off, size, ts_ns)
+        k = len(rows)
+        if k:
+            pack, buf = _PACK_COMMAND, self._block_buf
+            at = (base - k) * 64
+            for r in rows:
+                pack(buf, at, *r)
+                at += 64
+        return k
+
+    def _quote_rows(self, bid_off: float, ask_off: float, size: int, ts_ns: int) -> list[tuple[int, ...]]:
+        """The agent's commands for a quote, as rows of eight int64 words (at most one per side): a side whose
+        quote is unchanged sends nothing, a side without room under the position limit is cancelled."""
         if self._killed:
-            return 0
+            return []
         q = self.account.position
         mid2 = self.mid2
         limit = self.config.max_position_lots
@@ -441,14 +455,7 @@ class EngineMarketEnv(gym.Env[F32, Any]):
             elif qty > 0:
                 self._cloid += 1
                 rows.append((self._head[s], _NEW_FLAGS, ts_ns, 0, self._cloid, price, qty, 0))
-        k = len(rows)
-        if k:
-            pack, buf = _PACK_COMMAND, self._block_buf
-            at = (base - k) * 64
-            for r in rows:
-                pack(buf, at, *r)
-                at += 64
-        return k
+        return rows
 
     # --- the market -------------------------------------------------------------------------------------------------
 
@@ -545,10 +552,10 @@ class EngineMarketEnv(gym.Env[F32, Any]):
                 kill_seen = kill_seen or (w >> 48) & 0xFF == _REJ_KILL
         self._best_bid, self._best_ask = best_bid, best_ask
         if last_trade:
-            # the engine's PnL (cash + position x last price, pnl_unit 1) after the batch: past a fraction of
+            # the engine's PnL ((cash + position x last price) x pnl_unit) after the batch: past a fraction of
             # the limit, the engine is asked (it may have dipped below the limit inside the batch)
             account = self.account
-            pnl = account.cash_ticks + account.position * last_trade
+            pnl = (account.cash_ticks + account.position * last_trade) * self._pnl_unit
             if pnl < -self._kill_watch:
                 kill_seen = True
         if kill_seen and self.config.max_loss:

@@ -26,8 +26,11 @@ __all__ = ["OnnxPolicy", "env_config_from_json", "env_config_json", "onnx_sessio
 
 
 def env_config_json(config: EngineEnvConfig) -> str:
-    """The config as JSON (sorted keys; the feature spec as its fields)."""
-    return json.dumps(dataclasses.asdict(config), sort_keys=True)
+    """The config's ``EngineEnvConfig`` fields as JSON (sorted keys; the feature spec as its fields): a
+    subclass's own fields (the recorded env's data and timing) are left out, as a strategy does not read them."""
+    fields = {f.name: getattr(config, f.name) for f in dataclasses.fields(EngineEnvConfig)}
+    fields["feature_spec"] = dataclasses.asdict(config.feature_spec)
+    return json.dumps(fields, sort_keys=True)
 
 
 def env_config_from_json(text: str) -> EngineEnvConfig:

@@ -57,6 +57,7 @@ from .baselines import (
 )
 from .engine_env import EngineEnvConfig, EngineMarketEnv
 from .export import export_onnx
+from .recorded_env import RecordedEnvConfig, RecordedMarketEnv
 from .vec import EnvKind, make_vec_env
 
 __all__ = [
@@ -105,8 +106,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.algo not in ("ppo", "sac"):
             raise ValueError(f"algo must be ppo or sac, got {self.algo!r}")
-        if self.env not in ("engine", "as"):
-            raise ValueError(f"env must be engine or as, got {self.env!r}")
+        if self.env not in ("engine", "as", "recorded"):
+            raise ValueError(f"env must be engine, as or recorded, got {self.env!r}")
         if self.timesteps < 1 or self.n_envs < 1 or self.eval_episodes < 1 or self.eval_every < 0:
             raise ValueError("timesteps, n_envs and eval_episodes must be >= 1, eval_every >= 0")
 
@@ -122,12 +123,18 @@ class TrainResult:
 
 
 def env_config(kind: EnvKind, overrides: dict[str, Any]) -> EngineEnvConfig | ASEnvConfig:
-    """The env's default config with ``overrides`` applied (unknown fields raise)."""
+    """The env's default config with ``overrides`` applied (unknown fields raise); the recorded env's must name
+    its ``data``."""
+    if kind == "recorded":
+        return RecordedEnvConfig(**overrides)
     base: EngineEnvConfig | ASEnvConfig = EngineEnvConfig() if kind == "engine" else ASEnvConfig()
     return replace(base, **overrides)
 
 
 def make_single_env(kind: EnvKind, config: EngineEnvConfig | ASEnvConfig) -> EngineMarketEnv | ASMarketEnv:
+    if kind == "recorded":
+        assert isinstance(config, RecordedEnvConfig)
+        return RecordedMarketEnv(config)
     if kind == "engine":
         assert isinstance(config, EngineEnvConfig)
         return EngineMarketEnv(config)

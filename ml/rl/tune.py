@@ -90,8 +90,8 @@ class TuneConfig:
     def __post_init__(self) -> None:
         if self.algo not in ("ppo", "sac"):
             raise ValueError(f"algo must be ppo or sac, got {self.algo!r}")
-        if self.env not in ("engine", "as"):
-            raise ValueError(f"env must be engine or as, got {self.env!r}")
+        if self.env not in ("engine", "as", "recorded"):
+            raise ValueError(f"env must be engine, as or recorded, got {self.env!r}")
         if min(self.trials, self.timesteps, self.evaluations, self.eval_episodes, self.n_envs, self.jobs) < 1:
             raise ValueError("trials, timesteps, evaluations, eval_episodes, n_envs and jobs must be >= 1")
         if self.eval_episodes < 2:
@@ -135,7 +135,7 @@ def suggest(trial: optuna.trial.BaseTrial, cfg: TuneConfig) -> tuple[dict[str, A
         hp["learning_starts"] = trial.suggest_categorical("learning_starts", [100, 1000])
     overrides = dict(cfg.env_overrides)
     if cfg.tune_reward:
-        high = 1e-2 if cfg.env == "engine" else 1e-1
+        high = 1e-1 if cfg.env == "as" else 1e-2
         overrides["inventory_penalty"] = trial.suggest_float("inventory_penalty", 1e-5, high, log=True)
     return hp, overrides
 

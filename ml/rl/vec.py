@@ -25,11 +25,12 @@ from stable_baselines3.common.vec_env.base_vec_env import VecEnvIndices, VecEnvO
 
 from .as_env import ASEnvConfig, ASMarketEnv
 from .engine_env import EngineEnvConfig, EngineMarketEnv
+from .recorded_env import RecordedEnvConfig, RecordedMarketEnv
 
 __all__ = ["ASVecEnv", "EnvKind", "make_env", "make_vec_env"]
 
-#: the two markets
-EnvKind = Literal["engine", "as"]
+#: the markets: the engine against synthetic flow, the AS model, the engine against recorded data
+EnvKind = Literal["engine", "as", "recorded"]
 
 
 class ASVecEnv(VecEnv):
@@ -143,14 +144,18 @@ class ASVecEnv(VecEnv):
 def make_env(kind: EnvKind, config: EngineEnvConfig | ASEnvConfig | None = None) -> gym.Env[Any, Any]:
     """One env of ``kind`` with ``config`` (its kind's default when None)."""
     if kind == "engine":
-        if config is not None and not isinstance(config, EngineEnvConfig):
+        if config is not None and (not isinstance(config, EngineEnvConfig) or isinstance(config, RecordedEnvConfig)):
             raise TypeError("the engine env takes an EngineEnvConfig")
         return EngineMarketEnv(config)
     if kind == "as":
         if config is not None and not isinstance(config, ASEnvConfig):
             raise TypeError("the AS env takes an ASEnvConfig")
         return ASMarketEnv(config)
-    raise ValueError(f"unknown env kind {kind!r} (engine, as)")
+    if kind == "recorded":
+        if not isinstance(config, RecordedEnvConfig):
+            raise TypeError("the recorded env takes a RecordedEnvConfig (with its data file)")
+        return RecordedMarketEnv(config)
+    raise ValueError(f"unknown env kind {kind!r} (engine, as, recorded)")
 
 
 def make_vec_env(

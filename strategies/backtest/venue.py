@@ -29,7 +29,7 @@ import dataclasses
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, cast
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -121,19 +121,10 @@ class BacktestConfig:
         ]
 
 
+#: a run of events up to this long is routed in Python, a longer one in numpy columns
+_SHORT_RUN = 64
 #: a quiet delivery's delta: (side, price, qty, order count, seq)
 _QuietDelta = tuple[int, int, int, int, int]
-
-
-class _Md(NamedTuple):
-    type: int
-    symbol_id: int
-    side: int
-    price: int
-    qty: int
-    order_count: int
-    seq: int
-    ts_ns: int
 
 
 #: the engine's mid of the strategy's first symbol at each change, at engine time (no delay): what fill-time
@@ -215,7 +206,7 @@ class BacktestVenue(TradingCore):
         self._own: deque[tuple[int, list[Event]]] = deque()
         #: (delivery time, rows, quiet): a quiet delivery only updates the books (no handler is called); its
         #: rows are (side, price, qty, order count, seq) of the first symbol's deltas
-        self._md: deque[tuple[int, list[_Md] | list[_QuietDelta], bool]] = deque()
+        self._md: deque[tuple[int, list[Event] | list[_QuietDelta], bool]] = deque()
         self._last = {"entry": 0, "own": 0, "md": 0}
         self._sub_codes = np.array(sorted(self.subscribed), dtype=np.uint16)
         self.fills: list[Fill] = []
@@ -264,7 +255,7 @@ class BacktestVenue(TradingCore):
         after the market-data delay, each counted from its command's time (``t``, else the event's ts_ns)."""
         me, subscribed = self._client_id, self.subscribed
         own: list[Event] = []
-        md: list[_Md] = []
+        md: list[Event] = []  # a delta's ref is its level's order count
         cmd_ts = -1
         for e in events:
             ts = e.ts_ns if t is None else t
@@ -274,7 +265,7 @@ class BacktestVenue(TradingCore):
             et = e.type
             if et >= _DELTA:
                 if et <= _TRADE and e.symbol_id in subscribed:
-                    md.append(_Md(et, e.symbol_id, e.side, e.price, e.qty, e.ref, e.seq, e.ts_ns))
+                    md.append(e)
                     if et == _DELTA and e.symbol_id == self._primary:
                         self._track_mid(e)
             elif e.client_id == me:
@@ -290,7 +281,7 @@ class BacktestVenue(TradingCore):
             if not self._mids or self._mids[-1][1] != mid:
                 self._mids.append((e.ts_ns, mid))
 
-    def _flush(self, own: list[Event], md: list[_Md], t: int) -> None:
+    def _flush(self, own: list[Event], md: list[Event], t: int) -> None:
         if own:
             self._own.append((self._deliver_at("own", t, self.config.response_latency), own))
         if md:
@@ -301,33 +292,51 @@ class BacktestVenue(TradingCore):
         the commands before it only changed book levels behind the top of its symbol (or nothing it sees), so
         their deltas go to its books quietly, with the last of them; the watched command's events go as usual.
 
-        A run is short (about 16 events when the strategy reacts to every top change), so its columns are read
-        once as lists and split in Python: numpy's per-call cost (a mask, a search) is several microseconds."""
+        A run is short (about 16 events when the strategy reacts to every top change), so a short one is decoded
+        whole and split in Python: numpy's per-call cost (a mask, a search) is several microseconds there."""
         n = len(rows)
         if not n:
             return
-        times = rows["ts_ns"].tolist()
+        if n > _SHORT_RUN:
+            self._route_long_run(rows, watched)
+            return
+        events = Event.unpack_all(rows.tobytes())
         split = n
         if watched:  # the watched command's events: the run's last time
-            last = times[-1]
+            last = events[-1].ts_ns
             split -= 1
-            while split and times[split - 1] == last:
+            while split and events[split - 1].ts_ns == last:
                 split -= 1
         if split:
             primary = self._primary
-            types, symbols = rows["type"].tolist(), rows["symbol_id"].tolist()
-            picked = [i for i in range(split) if types[i] == _DELTA and symbols[i] == primary]
-            if picked:
-                sides, prices, qtys = rows["side"].tolist(), rows["price"].tolist(), rows["qty"].tolist()
-                counts, seqs = rows["order_count"].tolist(), rows["seq"].tolist()
-                deltas = [(sides[i], prices[i], qtys[i], counts[i], seqs[i]) for i in picked]
-                apply = self._engine_book.apply_delta
-                for side, price, qty, count, seq in deltas:  # below the top: no mid change
-                    apply(side, price, qty, count, seq)
-                at = self._deliver_at("md", times[picked[-1]], self.config.market_data_latency)
-                self._md.append((at, deltas, True))
+            quiet = [e for e in events[:split] if e.type == _DELTA and e.symbol_id == primary]
+            if quiet:
+                self._quiet([(e.side, e.price, e.qty, e.ref, e.seq) for e in quiet], quiet[-1].ts_ns)
         if split < n:
+            self._route_events(events[split:])
+
+    def _route_long_run(self, rows: npt.NDArray[Any], watched: bool) -> None:
+        """``_route_watched`` for a long run, in numpy columns."""
+        times = rows["ts_ns"]
+        split = len(rows)
+        if watched:
+            split = int(np.searchsorted(times, times[-1], side="left"))
+        quiet = rows[:split]
+        if split:
+            deltas = quiet[(quiet["type"] == _DELTA) & (quiet["symbol_id"] == self._primary)]
+            if len(deltas):
+                columns = (deltas[f].tolist() for f in ("side", "price", "qty", "order_count", "seq"))
+                self._quiet(list(zip(*columns, strict=True)), int(deltas["ts_ns"][-1]))
+        if split < len(rows):
             self._route_rows(rows[split:])
+
+    def _quiet(self, deltas: list[_QuietDelta], t: int) -> None:
+        """Deltas below the top of the first symbol (no mid change): to the engine-time book now, and to the
+        strategy's book quietly after the market-data delay, counted from ``t``."""
+        apply = self._engine_book.apply_delta
+        for side, price, qty, count, seq in deltas:
+            apply(side, price, qty, count, seq)
+        self._md.append((self._deliver_at("md", t, self.config.market_data_latency), deltas, True))
 
     def _route_rows(self, rows: npt.NDArray[Any]) -> None:
         """The same for an ``EVENT_DTYPE`` batch: only the rows that concern the strategy are decoded."""
@@ -357,12 +366,12 @@ class BacktestVenue(TradingCore):
         for side, price, qty, count, seq in deltas:
             apply(side, price, qty, count, seq)
 
-    def _deliver_md(self, rows: list[_Md]) -> None:
+    def _deliver_md(self, rows: list[Event]) -> None:
         books = self._books
         touched: list[int] = []
         for r in rows:
             if r.type == _DELTA:
-                books[r.symbol_id].apply_delta(r.side, r.price, r.qty, r.order_count, r.seq)
+                books[r.symbol_id].apply_delta(r.side, r.price, r.qty, r.ref, r.seq)
                 if r.symbol_id not in touched:
                     touched.append(r.symbol_id)
         for r in rows:
@@ -395,39 +404,43 @@ class BacktestVenue(TradingCore):
         self.strategy.on_start(self)
         interval = self.config.record_interval_ns
         next_record = self._now
+        # The loop runs once per delivery (a few times per strategy reaction): what it reads is bound locally.
+        commands, own, md, peek = self._commands, self._own, self._md, source.peek_ns
+        primary, client_id = self._primary, self._client_id
         while True:
-            t_src = source.peek_ns()
-            t_cmd = self._commands[0][0] if self._commands else _NEVER
-            t_own = self._own[0][0] if self._own else _NEVER
-            t_md = self._md[0][0] if self._md else _NEVER
+            t_src = peek()
+            t_cmd = commands[0][0] if commands else _NEVER
+            t_own = own[0][0] if own else _NEVER
+            t_md = md[0][0] if md else _NEVER
             if t_src is None and t_cmd == t_own == t_md == _NEVER:
                 break  # the data ended and everything in flight has landed (later timers are moot)
             t_timer = self.timer_ns if self.timer_ns is not None else _NEVER
             t_other = min(t_cmd, t_own, t_md, t_timer)
             t_src_v = t_src if t_src is not None else _NEVER
-            now = min(t_src_v, t_other)
+            now = t_src_v if t_src_v < t_other else t_other
             while now >= next_record:
                 self._record(next_record)
                 next_record += interval
-            self._now = max(self._now, now)
+            if now > self._now:
+                self._now = now
             steps += 1
             if progress is not None and not steps & 0x1FFF:
                 progress(getattr(source, "executed", 0))
             if t_src_v == now:
                 if watch is not None:  # up to the next event of another stream, or the first that concerns it
-                    watch(engine, t_other, self._primary, self._client_id)
+                    watch(engine, t_other, primary, client_id)
                 else:
                     source.run_until(engine, min(t_other, now + self._batch_horizon_ns))  # type: ignore[arg-type]
             elif t_cmd == now:
-                self._execute_command(self._commands.popleft()[1])
+                self._execute_command(commands.popleft()[1])
             elif t_own == now:
-                self._deliver_own(self._own.popleft()[1])
+                self._deliver_own(own.popleft()[1])
             elif t_md == now:
-                _, rows, quiet = self._md.popleft()
+                _, rows, quiet = md.popleft()
                 if quiet:
                     self._deliver_quiet(cast(list[_QuietDelta], rows))
                 else:
-                    self._deliver_md(cast(list[_Md], rows))
+                    self._deliver_md(cast(list[Event], rows))
             else:
                 self.fire_timer(now)
         self.strategy.on_stop(self)

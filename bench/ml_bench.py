@@ -85,7 +85,7 @@ def _numpy_forward(pipeline: Any) -> Callable[[npt.NDArray[np.float32]], npt.NDA
     return forward
 
 
-def _live_decisions(forest: Path, adverse: Path, seconds: float) -> list[int]:
+def _live_decisions(forest: Path, adverse: Path, seconds: float) -> tuple[list[int], list[int]]:
     """The predictor maker's decision times on a launched platform (module docstring)."""
     import threading
 
@@ -98,14 +98,14 @@ def _live_decisions(forest: Path, adverse: Path, seconds: float) -> list[int]:
 
     params = PredictorMakerParams(symbol="SIM", half_spread=0.02, size=1, max_position=100, quote_interval_s=0.05)
     maker = PredictorMaker(params, Predictor(forest), Predictor(adverse))
-    maker.decision_ns = []
+    maker.decision_ns, maker.decision_cpu_ns = [], []
     with TemporaryDirectory() as run_dir, launched_platform(FLOW_ONLY_CONFIG, Path(run_dir)) as run:
         with Client("mm_1", prefix=run.prefix) as client:
             sid = client.symbol_id("SIM")
             view = BookView(client.market_data(), [sid], control_snapshot(client.request, client.symbol_names))
             view.resync()
             run_live(LiveTrading(maker, client, view), threading.Event(), seconds=seconds)
-    return maker.decision_ns
+    return maker.decision_ns, maker.decision_cpu_ns
 
 
 def main() -> None:
@@ -209,12 +209,14 @@ def main() -> None:
 
         print("\npredictor maker decision (on_book: features + direction and adverse models + requote)")
         maker = PredictorMaker(PredictorMakerParams(symbol="SYN"), Predictor(paths["forest"]), Predictor(adverse_path))
-        maker.decision_ns = []
+        maker.decision_ns, maker.decision_cpu_ns = [], []
         BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
         print(f"  backtest: {len(maker.decision_ns)} decisions: {_pct(maker.decision_ns)}")
+        print(f"            CPU time: {_pct(maker.decision_cpu_ns)}")
         if args.live_seconds > 0:
-            live = _live_decisions(paths["forest"], adverse_path, args.live_seconds)
+            live, live_cpu = _live_decisions(paths["forest"], adverse_path, args.live_seconds)
             print(f"  live ({args.live_seconds:g} s): {len(live)} decisions: {_pct(live) if live else '-'}")
+            print(f"            CPU time: {_pct(live_cpu) if live_cpu else '-'}")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,18 @@
 """``create_app(config)``: the gateway's ASGI application, built in one place.
 
-Every route (``rest.routes()``, ``streams.routes()``, ``dashboard.routes()``: the page at ``/``), the one
-middleware (``access.AccessMiddleware``: auth, rate limit, body size, metrics) and the exception handlers
-(``errors.EXCEPTION_HANDLERS``) are listed here; nothing is added later. Resources live in the lifespan: it
-connects the venue (by default the running platform, ``venue.LiveVenue``), starts the
-:class:`~gateway.service.Gateway` (books loaded, tasks running) before the first request, and yields it as the
-request state (``request.state.gateway``). If the venue cannot be reached, startup fails and uvicorn opens no
-socket. At shutdown the gateway waits for in-flight commands (bounded), closes the streams, stops its tasks and
-detaches the link, last.
+Every route (``rest.routes()``, ``streams.routes()``, ``dashboard.routes()``: the page at ``/``, and
+``binance.routes()``: the Binance-compatible API, docs/API.md), the middleware (``binance.BinanceAccess``: the
+Binance paths' request weight, every other path through ``access.AccessMiddleware``: auth, rate limit, body
+size, metrics) and the exception handlers (``errors.EXCEPTION_HANDLERS``) are listed here; nothing is added
+later. Resources live in the lifespan: it connects the venue (by default the running platform,
+``venue.LiveVenue``), starts the :class:`~gateway.service.Gateway` (books loaded, tasks running) and the
+:class:`~gateway.binance.BinanceApi` on it before the first request, and yields them as the request state
+(``request.state.gateway``, ``request.state.binance``). If the venue cannot be reached, startup fails and
+uvicorn opens no socket. At shutdown the gateway waits for in-flight commands (bounded), closes the streams,
+stops its tasks and detaches the link, last.
 
-Tests pass their own ``venue`` factory (an in-process engine: ``venue.EngineVenue``) and ``clock`` (the rate
-limiter's, stepped by hand).
+Tests pass their own ``venue`` factory (an in-process engine: ``venue.EngineVenue``), ``clock`` (the rate
+limiters', stepped by hand) and, for the Binance API, ``symbols`` (the engine's symbol configs).
 """
 
 from __future__ import annotations

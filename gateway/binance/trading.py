@@ -188,7 +188,9 @@ class Trading:
             if params.get("quoteOrderQty"):
                 quote_qty = params["quoteOrderQty"]
                 amount = inst.decimal("quoteOrderQty", quote_qty)
-                lots = self._quote_qty_lots(inst, side, amount) if not test or amount > 0 else 1
+                if amount <= 0:
+                    raise BinanceError(400, Code.FILTER_FAILURE, "Filter failure: NOTIONAL")
+                lots = 1 if test else self._quote_qty_lots(inst, side, amount)  # a test order checks no liquidity
             elif params.get("quantity"):
                 lots = inst.lots(params["quantity"])
             else:

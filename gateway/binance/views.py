@@ -9,7 +9,16 @@ from typing import Any
 from .instruments import Instrument
 from .ledger import OrderRecord, TradeRecord
 
-__all__ = ["ZERO", "fill_json", "my_trade_json", "order_json", "new_order_json", "cancel_json"]
+__all__ = [
+    "ZERO",
+    "cancel_json",
+    "fill_json",
+    "levels_json",
+    "my_trade_json",
+    "new_order_json",
+    "order_json",
+    "public_trade_json",
+]
 
 #: Binance's zero for a field the platform has no use for (stopPrice, icebergQty, commission)
 ZERO = "0.00000000"

@@ -36,7 +36,8 @@ CLOSE_TIMEOUT_S = 5.0
 
 def _topic(api: BinanceApi, name: str, combined: bool) -> Topic | None:
     """The topic of stream ``name`` (a market stream or a listen key), None if there is none."""
-    streams = api.feed.stream(name.lower())
+    symbol, at, kind = name.partition("@")
+    streams = api.feed.stream(symbol.lower() + at + kind)  # the symbol in lower case, the kind as Binance spells it
     if streams is not None:
         return streams.combined if combined else streams.raw
     account = api.userdata.account_of(name)

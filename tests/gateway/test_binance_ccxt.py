@@ -456,11 +456,11 @@ def test_a_gap_in_the_depth_stream_makes_ccxt_resubscribe_and_resync(platform: P
                 drop.set()
                 with pytest.raises(ccxt.ChecksumError):
                     for _ in range(200):
-                        await asyncio.wait_for(ex.watch_order_book("GW/USD"), 5)
-                assert subscribes == 1
+                        await asyncio.wait_for(ex.watch_order_book("GW/USD"), 10)
+                assert subscribes == 1, "ccxt subscribed again before the gap"
                 for _ in range(20):  # ccxt subscribes again and keeps a good book through the flow
-                    await asyncio.wait_for(ex.watch_order_book("GW/USD"), 5)
-                assert subscribes == 2
+                    await asyncio.wait_for(ex.watch_order_book("GW/USD"), 10)
+                assert subscribes == 2, f"{subscribes} subscriptions: one for the start, one after the gap"
                 stop.set()
                 await flowing
                 book, rest = await caught_up(ex, platform)

@@ -210,3 +210,26 @@ def test_a_listen_key_streams_the_accounts_execution_reports(client: TestClient)
                                                                                   "LIMIT_MAKER", "SELL")  # fmt: skip
     assert client.delete("/api/v3/userDataStream", params={"listenKey": key}, headers=KEY).json() == {}
     assert client.put("/api/v3/userDataStream", params={"listenKey": key}, headers=KEY).json()["code"] == -1125
+
+
+def test_a_combined_stream_wraps_each_event_with_its_stream_name(harness: Harness, client: TestClient) -> None:
+    with client.websocket_connect("/stream?streams=sim@trade/sim@bookTicker") as ws:
+        harness.outsider(client, "sell", 2, 10010)
+        top = ws.receive_json()
+        assert (
+            top["stream"] == "sim@bookTicker"
+            and top["data"]["a"] == "100.10000000"
+            and top["data"]["b"] == "0.00000000"
+        )
+        harness.outsider(client, "buy", 1, 10010)
+        frames = [ws.receive_json() for _ in range(2)]
+        trade = next(f for f in frames if f["stream"] == "sim@trade")["data"]
+        assert (trade["e"], trade["p"], trade["q"], trade["m"]) == ("trade", "100.10000000", "1.00000000", False)
+
+
+def test_a_market_order_by_quote_amount_of_zero_fails_the_notional_filter(client: TestClient) -> None:
+    body = signed({"symbol": "SIM", "side": "BUY", "type": "MARKET", "quoteOrderQty": "0"})
+    r = client.post("/api/v3/order/test", content=body, headers={**KEY, "content-type": FORM})
+    assert r.status_code == 400 and r.json() == {"code": -1013, "msg": "Filter failure: NOTIONAL"}
+    ok = signed({"symbol": "SIM", "side": "BUY", "type": "MARKET", "quoteOrderQty": "100"})
+    assert client.post("/api/v3/order/test", content=ok, headers={**KEY, "content-type": FORM}).json() == {}

@@ -9,6 +9,7 @@
     proptrade stats [PREFIX] [--interval S] [--count N]
     proptrade ctl [--prefix P | --endpoint E] OP [FIELD=VALUE ...]
     proptrade up [--config FILE.toml] [--seconds N] [--prefix P] [--print-config]
+                 [--market lobster:MESSAGE[,ORDERBOOK] | binance:FILE] [--speed max|X] [--at-end stay|stop]
     proptrade demo [--seconds S] [--seed N]
     proptrade strategy|backtest ...    (the strategies package's own command line)
     proptrade ml|rl ...                (the ml package's)
@@ -52,6 +53,7 @@ __all__ = [
     "number_arg",
     "prefix_arg",
     "seconds_arg",
+    "speed_arg",
     "timeout_arg",
 ]
 
@@ -134,6 +136,18 @@ seconds_arg = number_arg(0.0, MAX_SECONDS, what="a number of seconds")
 #: a timeout in seconds: > 0 and at most MAX_TIMEOUT_S
 timeout_arg = number_arg(0.0, MAX_TIMEOUT_S, low_open=True, what="a number of seconds")
 _seed = int_arg(0, (1 << 64) - 1, "a seed")
+
+
+def speed_arg(text: str) -> str:
+    """An argparse ``type``: a replay speed, ``max`` or a factor > 0 of the recorded speed (kept as text)."""
+    if text.strip().lower() != "max":
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"{_cut(text)!r} is not a speed: 'max' or a number > 0 (x recorded)")
+    return text
 
 
 def prefix_arg(text: str) -> str:
@@ -296,6 +310,14 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--seconds", type=seconds_arg, default=0.0, help="stop after this many seconds; 0 = until Ctrl-C")
     up.add_argument("--prefix", type=prefix_arg, help="shared-memory prefix of the run (default: pt_PID_RANDOM)")
     up.add_argument("--print-config", action="store_true", help="print the embedded default config and exit")
+    text = ("replay a recording as the market instead of the synthetic flow: lobster:MESSAGE[,ORDERBOOK] (the "
+            "order-book file beside the message file by default) or binance:FILE; the agents of the config's first "
+            "symbol trade the recording's (a [market] table of the config does the same)")  # fmt: skip
+    up.add_argument("--market", metavar="SOURCE", help=text)
+    text = "the replay's pace: max (default) or X times the recorded speed"
+    up.add_argument("--speed", type=speed_arg, metavar="max|X", help=text)
+    text = "at the end of the recording: keep its book until Ctrl-C (stay, default) or stop the run"
+    up.add_argument("--at-end", choices=("stay", "stop"), help=text)
     up.set_defaults(func=_lazy("hotpath.launcher"))
 
     demo = commands.add_parser("demo", help="the in-process engine demo (no processes)")

@@ -25,7 +25,18 @@ journal and removes its segments). The signal follows the thread that forked the
 started on the launcher's main thread, which lives as long as the process.
 
 Supervision: an agent that exits is restarted if its config says ``restart = true`` (at most
-``max_restarts`` times, with a growing delay); the engine or the bridge dying stops the run with an error.
+``max_restarts`` times, with a growing delay); the engine or the bridge dying stops the run with an error, and
+so does an agent with ``ends_run = true`` (its exit with status 0 stops the run as a success).
+
+A recorded market (``[market]``, or ``proptrade up --market SOURCE``): the market agent
+(``hotpath.agents.market``) replays a LOBSTER day or a Binance USD-M capture into the engine in place of the
+synthetic flow agents (``hotpath.agents.flow`` agents are not started unless ``keep_flow``). The launcher adds
+the recording's symbol (named and sized by the data: ``hotpath/agents/market_replay.py``) after the config's
+symbols, an account for the agent if the config has none of its name (the lowest free client id), and the agent
+itself, with ``ends_run``: at the end of the recording it keeps the book (``at_end = "stay"``) or stops the run
+(``"stop"``), and a replay that fails stops the run. ``move_agents`` (what ``--market`` sets) moves the agents
+of the config's first symbol to the recording's, so the default maker quotes the real book. A Binance book
+keeps every level a diff has touched, so its engine gets at least ``BINANCE_LEVELS`` levels a side.
 
 Live view, once a second: the engine's commands and events per second (its shared-memory counters), the
 order -> ACK and cancel -> CANCELED round trips of a probe client the launcher attaches itself (a passive
@@ -60,13 +71,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import numpy as np
 
 from c_engine import Command, EngineConfig, Event, EventType, InvalidConfigError, Side, SymbolConfig
 
-from .accounts import Accounts, parse_accounts
+from .accounts import Account, Accounts, parse_accounts
 from .bridge import DEFAULT_PUB_ENDPOINT, DEFAULT_REP_ENDPOINT
 from .client import Client
 from .control_client import ControlClient, ControlError, load_operator_key
@@ -75,7 +86,10 @@ from .engine_process import EngineProcessConfig
 from .md_view import BookView, control_snapshot
 from .names import SHM_DIR, control_name, market_data_name, run_segments
 
-__all__ = ["DEFAULT_CONFIG", "Launcher", "PlatformConfig", "PrefixInUseError", "load_config", "run"]
+if TYPE_CHECKING:
+    from .agents.market_replay import MarketSpec
+
+__all__ = ["DEFAULT_CONFIG", "Launcher", "MarketConfig", "PlatformConfig", "PrefixInUseError", "load_config", "run"]
 
 STOP_TIMEOUT_S = 10.0
 #: the bridge's longest idle sleep: the first market data after a silence reaches subscribers up to this late;
@@ -201,6 +215,8 @@ class AgentSpec:
     restart: bool = False
     max_restarts: int = 5
     maker: bool = False  #: show its position and PnL in the live view
+    #: its exit stops the run (status 0: a success, as a replay that reached its end; else the run failed)
+    ends_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -227,6 +243,35 @@ class GatewaySpec:
 
 
 @dataclass(frozen=True)
+class MarketConfig:
+    """The ``[market]`` table: a recording replayed into the engine by the market agent (module docstring)."""
+
+    spec: MarketSpec  #: what to replay (``hotpath.agents.market_replay.parse_market``)
+    symbol: SymbolConfig  #: the recording's symbol, added to the platform's
+    account: str = "market"
+    speed: float = 0.0  #: x the recorded speed; 0: as fast as it goes ("max")
+    at_end: str = "stay"  #: "stay": the book stays until the platform stops; "stop": the run stops
+    delay_s: float = 0.0  #: between the opening book and the first message (strategies attach meanwhile)
+    max_messages: int = 0  #: replay only the first N messages (0: all)
+    progress_s: float = 2.0  #: between the agent's progress lines
+    keep_flow: bool = False  #: start the synthetic flow agents too
+    move_agents: bool = False  #: the agents of the config's first symbol trade the recording's instead
+
+    def agent_args(self) -> tuple[str, ...]:
+        """The market agent's arguments (after the launcher's ``--endpoint --client --symbol --seed``)."""
+        speed = "max" if not self.speed else repr(self.speed)
+        args = ["--source", self.spec.text(), "--speed", speed, "--at-end", self.at_end, "--delay", repr(self.delay_s),
+                "--progress-s", repr(self.progress_s)]  # fmt: skip
+        if self.spec.tick is not None:
+            args += ["--tick", repr(self.spec.tick)]
+        if self.spec.lot is not None:
+            args += ["--lot", repr(self.spec.lot)]
+        if self.max_messages:
+            args += ["--max-messages", str(self.max_messages)]
+        return tuple(args)
+
+
+@dataclass(frozen=True)
 class PlatformConfig:
     engine: EngineProcessConfig
     accounts: Accounts = dataclasses.field(default_factory=Accounts)
@@ -236,6 +281,7 @@ class PlatformConfig:
     probe_account: str | None = None  #: None: no probe
     probe_hz: float = 50.0
     gateway: GatewaySpec | None = None  #: None: no gateway
+    market: MarketConfig | None = None  #: None: no recorded market
 
     def gateway_payload(self) -> str:
         """What the gateway process reads on stdin: the run's prefix and control endpoint, the ``[gateway]``
@@ -269,13 +315,32 @@ _TABLE_KEYS: dict[str, frozenset[str]] = {
             "journal",
             "journal_flush_ms",
             "max_orders",
+            "max_levels_per_side",
             "max_clients",
         }
     ),  # fmt: skip
     "bridge": frozenset({"enabled", "pub", "rep"}),
     "gateway": frozenset({"enabled", *(f.name for f in dataclasses.fields(GatewaySpec))}),
     "probe": frozenset({"account", "hz"}),
-    "agents": frozenset({"name", "module", "accounts", "symbol", "args", "restart", "max_restarts", "maker"}),
+    "agents": frozenset(
+        {"name", "module", "accounts", "symbol", "args", "restart", "max_restarts", "maker", "ends_run"}
+    ),
+    "market": frozenset(
+        {
+            "source",
+            "speed",
+            "at_end",
+            "account",
+            "symbol",
+            "tick",
+            "lot",
+            "delay_s",
+            "max_messages",
+            "progress_s",
+            "keep_flow",
+            "move_agents",
+        }
+    ),  # fmt: skip
     "symbols": frozenset(f.name for f in dataclasses.fields(SymbolConfig)),
 }
 _LISTS = {"agents", "symbols", "accounts"}  # arrays of tables; the rest are single tables
@@ -309,6 +374,13 @@ MAX_CONFIG_S = 86_400.0
 MAX_RING_CAPACITY = 1 << 30
 #: the fastest probe: bursts a second
 MAX_PROBE_HZ = 10_000.0
+#: the levels a side the engine holds with a Binance market: the 6-minute BTCUSDT sample reaches 5,018 bid levels
+BINANCE_LEVELS = 1 << 16
+#: the most levels a side an engine may hold (EngineConfig's bound)
+MAX_LEVELS_PER_SIDE = 1 << 23
+#: the module of the synthetic flow agents a recorded market replaces, and of the market agent
+FLOW_MODULE = "hotpath.agents.flow"
+MARKET_MODULE = "hotpath.agents.market"
 
 
 def _number(
@@ -357,6 +429,7 @@ def _engine_table(eng: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"[engine] {key} must be a power of two, not {n}")
         out[key] = n
     out["max_orders"] = _number(eng, "max_orders", 1 << 18, int, 1)
+    out["max_levels_per_side"] = _number(eng, "max_levels_per_side", 1 << 12, int, 1, MAX_LEVELS_PER_SIDE)
     out["max_clients"] = _number(eng, "max_clients", 64, int, 1)
     for key, default_s, high in (("heartbeat_timeout_s", 5.0, MAX_CONFIG_S), ("slow_consumer_s", 2.0, MAX_CONFIG_S),
                                  ("journal_flush_ms", 5.0, MAX_CONFIG_S * 1000)):  # fmt: skip
@@ -447,12 +520,58 @@ def _gateway(table: dict[str, Any] | None, accounts: Accounts, users: list[str])
     return spec
 
 
-def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
+def _market(table: dict[str, Any]) -> MarketConfig:
+    """The ``[market]`` table, checked: the source's files exist (their content is the agent's to read)."""
+    from .agents.market import AT_END, parse_speed
+    from .agents.market_replay import market_symbol, parse_market
+
+    where = "[market]"
+    if "source" not in table:
+        raise ValueError(f"{where}: source is missing (lobster:MESSAGE[,ORDERBOOK] or binance:FILE)")
+    units: dict[str, Any] = {}
+    for key in ("tick", "lot"):
+        if key in table:
+            units[key] = _number(table, key, 0.0, float, 0, where=where)
+    symbol = _text(table, "symbol", where) if "symbol" in table else None
+    try:
+        spec = parse_market(_text(table, "source", where), symbol=symbol, **units)
+        speed_value = table.get("speed", "max")
+        if isinstance(speed_value, bool) or not isinstance(speed_value, (str, int, float)):
+            raise ValueError(f"speed must be 'max' or a number > 0, not {speed_value!r}")
+        speed = parse_speed(speed_value)
+        sym = market_symbol(spec)
+    except (ValueError, OSError) as e:  # a recording's metadata that cannot be read is a ValueError too
+        raise ValueError(f"{where} {e}") from None
+    at_end = _text(table, "at_end", where, "stay")
+    if at_end not in AT_END:
+        raise ValueError(f"{where}: at_end must be one of {list(AT_END)}, not {at_end!r}")
+    return MarketConfig(spec=spec, symbol=sym, account=_text(table, "account", where, "market"), speed=speed,
+                        at_end=at_end, delay_s=_number(table, "delay_s", 0.0, float, 0, MAX_CONFIG_S, where),
+                        max_messages=_number(table, "max_messages", 0, int, 0, where=where),
+                        progress_s=_number(table, "progress_s", 2.0, float, 0, MAX_CONFIG_S, where),
+                        keep_flow=_flag(table, "keep_flow", where, False),
+                        move_agents=_flag(table, "move_agents", where, False))  # fmt: skip
+
+
+def _with_market_account(accounts: Accounts, name: str, max_clients: int) -> Accounts:
+    """``accounts`` with ``name`` added (the lowest free client id, never the launcher's own fallback id
+    ``max_clients - 1``) unless it is there already."""
+    if name in accounts.ids():  # (Accounts' lookup raises AccountError, not KeyError: no `in` on it)
+        return accounts
+    used = {a.client_id for a in accounts.values()}
+    free = next((i for i in range(1, max_clients - 1) if i not in used), None)
+    if free is None:
+        raise ValueError(f"[market] no free client id for the account {name!r}: raise [engine] max_clients")
+    return Accounts([*accounts.values(), Account(name, free)])
+
+
+def load_config(text: str, *, prefix: str | None = None, market: dict[str, Any] | None = None) -> PlatformConfig:
     """Parses a platform TOML (the format of :data:`DEFAULT_CONFIG`) and checks all of it, before anything is
     started; ValueError names the table, the key and what is wrong. Checked: every key's type and range, the
     engine's capacities, symbols and account limits against what the engine accepts (``EngineConfig.check``,
     ``SymbolConfig.check``, ``ClientLimits.check``), an existing journal's header, TOML the parser cannot
-    read (nested too deeply, an integer of more digits than ``int()`` takes)."""
+    read (nested too deeply, an integer of more digits than ``int()`` takes). ``market``: ``[market]`` keys
+    that override the config's (``proptrade up --market``)."""
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -464,6 +583,9 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         found = re.search(rf"[0-9_]{{{digits}}}", text) if digits else None
         where = f"line {text.count(chr(10), 0, found.start()) + 1}: " if found else ""
         raise ValueError(f"not valid TOML: {where}{e}") from None
+    if market:
+        table = doc.get("market", {})
+        doc["market"] = {**(table if isinstance(table, dict) else {}), **market}
     _keys_known(doc)
     eng = _engine_table(doc.get("engine", {}))
     symbols = tuple(_symbol(s) for s in doc.get("symbols", []))
@@ -472,8 +594,18 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
     names = [s.name for s in symbols]
     if len(set(names)) != len(names):
         raise ValueError(f"[[symbols]]: a name is used twice: {names}")
+    recorded = _market(doc["market"]) if "market" in doc else None
+    levels = eng["max_levels_per_side"]
+    if recorded is not None:
+        if recorded.symbol.name in names:
+            raise ValueError(f"[market] the recording's symbol {recorded.symbol.name} is made from its data: take "
+                             "it out of [[symbols]] (or give the market another name: [market] symbol)")  # fmt: skip
+        symbols += (recorded.symbol,)
+        names.append(recorded.symbol.name)
+        if recorded.spec.kind == "binance":
+            levels = max(levels, BINANCE_LEVELS)
     max_clients = eng["max_clients"]
-    capacity = EngineConfig(max_orders=eng["max_orders"], max_levels_per_side=1 << 12,
+    capacity = EngineConfig(max_orders=eng["max_orders"], max_levels_per_side=levels,
                             max_symbols=max(8, len(symbols)), max_clients=max_clients)  # fmt: skip
     try:  # what the engine process would refuse after the launcher had started it
         capacity.check()
@@ -485,6 +617,8 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         except InvalidConfigError as e:
             raise ValueError(f"[[symbols]] {s.name!r}: {e}") from None
     accounts = parse_accounts(doc.get("accounts", []), max_clients=max_clients)
+    if recorded is not None:
+        accounts = _with_market_account(accounts, recorded.account, max_clients)
     for account in accounts.values():
         try:
             if account.limits is not None:
@@ -506,7 +640,16 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
                                 symbol=a["symbol"], args=_strings(a, "args", where),
                                 restart=_flag(a, "restart", where, False),
                                 max_restarts=_number(a, "max_restarts", 5, int, 0, 1_000_000, where),
-                                maker=_flag(a, "maker", where, False)))  # fmt: skip
+                                maker=_flag(a, "maker", where, False),
+                                ends_run=_flag(a, "ends_run", where, False)))  # fmt: skip
+    if recorded is not None:  # the recording replaces the synthetic flow
+        if not recorded.keep_flow:
+            agents = [a for a in agents if a.module != FLOW_MODULE]
+        if recorded.move_agents:
+            agents = [dataclasses.replace(a, symbol=recorded.symbol.name) if a.symbol == names[0] else a
+                      for a in agents]  # fmt: skip
+        agents.append(AgentSpec(name="market", module=MARKET_MODULE, accounts=(recorded.account,),
+                                symbol=recorded.symbol.name, args=recorded.agent_args(), ends_run=True))  # fmt: skip
     probe = doc.get("probe", {})
     hz = _number(probe, "hz", 50.0, float, 0, MAX_PROBE_HZ, "[probe]")
     probe_account = _text(probe, "account", "[probe]", "probe") if hz > 0 else None
@@ -543,6 +686,7 @@ def load_config(text: str, *, prefix: str | None = None) -> PlatformConfig:
         probe_account=probe_account,
         probe_hz=hz,
         gateway=_gateway(doc.get("gateway"), accounts, users),
+        market=recorded,
     )
 
 
@@ -575,6 +719,7 @@ class _Child:
                  max_restarts: int = 0) -> None:  # fmt: skip
         self.name, self.module, self.args, self.cores = name, module, args, cores
         self.restart, self.max_restarts = restart, max_restarts
+        self.ends_run = False  #: its exit stops the run (AgentSpec.ends_run)
         self.restarts = 0
         self.next_start = 0.0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -809,6 +954,7 @@ class Launcher:
                 args = ["--endpoint", self.endpoint, "--client", account, "--symbol", spec.symbol,
                         "--seed", str(seed), *spec.args]  # fmt: skip
                 child = _Child(f"{spec.name}[{account}]", spec.module, args, others, spec.restart, spec.max_restarts)
+                child.ends_run = spec.ends_run
                 child.start()
                 self.children.append(child)
             self.say(f"{spec.name}: {len(spec.accounts)} process(es), accounts {list(spec.accounts)}")
@@ -859,6 +1005,12 @@ class Launcher:
             if child.name in ("engine", "bridge"):
                 said = self._engine_said() if child.name == "engine" else ""
                 self.failed = f"the {child.name} exited (rc {rc}){said}"
+                self._stop.set()
+                return
+            if child.ends_run:
+                self.say(f"{child.name} exited (rc {rc}): stopping the run")
+                if rc != 0:
+                    self.failed = f"{child.name} exited (rc {rc})"
                 self._stop.set()
                 return
             if child.restart and child.restarts < child.max_restarts:
@@ -1021,9 +1173,18 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(DEFAULT_CONFIG, end="")
         return 0
+    market: dict[str, Any] = {}  # the command line's [market] keys
+    if getattr(args, "market", None):
+        market.update(source=args.market, move_agents=True)
+    if getattr(args, "speed", None) is not None:
+        market["speed"] = args.speed
+    if getattr(args, "at_end", None) is not None:
+        market["at_end"] = args.at_end
     try:
         text = _config_text(Path(args.config).read_bytes()) if args.config else DEFAULT_CONFIG
-        config = load_config(text, prefix=args.prefix)
+        if market and "source" not in market and "[market]" not in text:
+            raise ValueError("--speed and --at-end are for a recorded market: give --market SOURCE")
+        config = load_config(text, prefix=args.prefix, market=market or None)
     except (OSError, ValueError) as e:  # one line, exit 2, nothing started
         where = args.config or "the default config"
         print(f"proptrade up: {where}: {e}", file=sys.stderr)

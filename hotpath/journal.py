@@ -62,6 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Recovery",
+    "RecoveryError",
     "list_segments",
     "list_snapshots",
     "read_history",
@@ -412,8 +413,11 @@ def salvage(path: StrPath, out: StrPath, past_committed: bool = False) -> tuple[
 
 
 def dump(path: StrPath, out: IO[str], symbol_names: Mapping[int, str]) -> int:
-    """Writes the journal's records to ``out`` as command-file lines; returns how many."""
-    records = read_commands(path)
+    """Writes the journal's records to ``out`` as command-file lines; returns how many. A journal that was
+    rotated at snapshots (``BASE.000001`` and on beside it) is read segment after segment, from the oldest one
+    still on disk (:func:`read_history`)."""
+    rotated = any(k > 0 for k in list_segments(path))
+    records = read_history(path)[1] if rotated else read_commands(path)
     raw = records.tobytes()
     for i in range(len(records)):
         cmd = Command.unpack(raw, i * RECORD_BYTES)

@@ -63,12 +63,14 @@ typedef struct pt_snapshot_info {
     uint64_t journal_position; /* journal records whose effect the state includes */
     uint64_t segment;          /* the journal segment that continues after it */
     uint64_t config_hash;      /* the writer's configuration fingerprint (0 = none) */
-    uint64_t state_hash;       /* pt_engine_state_hash of the state, checked again after a load */
+    uint64_t state_hash;       /* pt_engine_state_hash of the state, checked again after a load (0: not taken) */
     uint64_t commands;         /* the engine's command count */
     uint64_t live_orders;      /* resting orders */
     uint64_t bytes;            /* the file's size */
     uint32_t stored_crc;       /* the checksum it carries (PT_SNAPSHOT_EBADCRC: ...) */
     uint32_t computed_crc;     /* ... and what its bytes give */
+    uint32_t no_hash;          /* set by the caller: state_hash is left 0 (it costs a walk of every queue), and a
+                                  load checks the invariants alone; the engine loop's checkpoints set it */
 } pt_snapshot_info_t;
 
 /* The size of the snapshot of e now. */

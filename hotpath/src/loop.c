@@ -487,7 +487,7 @@ static void checkpoint(pt_loop_t *loop)
     uint64_t start = now_ns();
     pt_loop_checkpoint_t *d = &loop->done;
     uint64_t position = loop->rot_position + loop->journal.committed;
-    pt_snapshot_info_t info = {.journal_position = position, .segment = loop->rot_segment + 1,
+    pt_snapshot_info_t info = {.no_hash = 1, .journal_position = position, .segment = loop->rot_segment + 1,
                                .config_hash = loop->journal.config_hash};
     void *buf = NULL;
     size_t len = 0;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "pt_engine.h"
+#include "pt_crc32c.h"
 #include "pt_snapshot.h"
 
 static int g_failed, g_passed;
@@ -852,6 +853,43 @@ static int test_snapshot_file_is_written_whole_and_loads_back(void)
     return 0;
 }
 
+/* The engine loop's snapshots skip the state hash; a file whose checksum holds but whose queues contradict
+ * themselves (a written-wrong link) is refused as corrupt. */
+static int test_snapshot_without_hash_loads_and_a_broken_queue_is_corrupt(void)
+{
+    pt_engine_t *a = make_stress_engine();
+    rng_state = 0xFEEDULL;
+    for (int i = 0; i < 4000; i++) {
+        pt_engine_stats_t st;
+        pt_engine_stats(a, &st);
+        pt_command_t c = random_command(st.next_order_id);
+        EXPECT(pt_engine_submit(a, &c) == PT_OK);
+        pt_engine_clear_events(a);
+    }
+    pt_snapshot_info_t info = {.no_hash = 1}, got;
+    void *buf;
+    size_t len;
+    EXPECT(pt_snapshot_encode_alloc(a, &info, &buf, &len) == PT_SNAPSHOT_OK && info.state_hash == 0);
+    EXPECT(info.live_orders > 1);
+    pt_engine_t *b = make_stress_engine();
+    EXPECT(pt_snapshot_decode(b, buf, len, &got) == PT_SNAPSHOT_OK && pt_engine_state_hash(b) == pt_engine_state_hash(a));
+    pt_engine_destroy(b);
+    /* the last order record: its next link made to point at itself, the checksum made to match again */
+    unsigned char *last = (unsigned char *)buf + len - PT_SNAPSHOT_TRAILER_BYTES - 5 * 8;
+    uint64_t links;
+    memcpy(&links, last, 8);
+    links = (links & 0xFFFFFFFFull) | (links & 0xFFFFFFFFull) << 32;
+    memcpy(last, &links, 8);
+    uint64_t trailer = pt_crc32c(0, buf, len - PT_SNAPSHOT_TRAILER_BYTES, 0);
+    memcpy((unsigned char *)buf + len - PT_SNAPSHOT_TRAILER_BYTES, &trailer, 8);
+    b = make_stress_engine();
+    EXPECT(pt_snapshot_decode(b, buf, len, &got) == PT_SNAPSHOT_ECORRUPT);
+    pt_snapshot_free(buf);
+    pt_engine_destroy(a);
+    pt_engine_destroy(b);
+    return 0;
+}
+
 #define RUN(t)                         \
     do {                               \
         if (t()) {                     \
@@ -889,6 +927,7 @@ int main(void)
     RUN(test_snapshot_keeps_kill_switches_halts_and_cloid_duplicates);
     RUN(test_damaged_snapshots_are_refused_before_anything_is_loaded);
     RUN(test_snapshot_file_is_written_whole_and_loads_back);
+    RUN(test_snapshot_without_hash_loads_and_a_broken_queue_is_corrupt);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -835,6 +835,15 @@ class LobsterReplay:
         tick = self.tick
         own = self.own
         if self.own_events_only:  # the replay's own levels: the engine's book without anyone else's orders
+            line = self._empty_line.copy()
+            for side, i in ((_SELL, 0), (_BUY, 2)):
+                qty = self.book_qty[side]
+                for key in self.book_keys[side][: self.levels]:
+                    line[i] = abs(key) * tick
+                    line[i + 1] = qty[abs(key)]
+                    i += 4
+            if line == values:
+                return True
             l2 = {name: [Level(abs(k), self.book_qty[side][abs(k)], 0) for k in self.book_keys[side][: self.levels]]
                   for side, name in ((_BUY, "bids"), (_SELL, "asks"))}  # fmt: skip
         elif own is None:

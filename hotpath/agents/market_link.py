@@ -24,8 +24,9 @@ Choices:
   (the gateway turns ``ts_ns`` into wall time; strategies read it as the live clock), whatever time the replay
   put in it (the recorded one): the recorded time sets the pace (``hotpath/agents/market.py``), not the stamps.
 - **Waiting.** The engine busy-polls its rings, so a round trip takes microseconds: a wait spins on the event
-  ring for ``SPIN_S``, then backs off (``BackoffIdle``), checks every ``ALIVE_CHECK_S`` that the engine process
-  exists (``EngineGoneError``) and gives up after ``timeout_s`` (``TimeoutError``).
+  ring's depth (an empty look decodes nothing) for ``SPIN_S``, then backs off (``BackoffIdle``), checks every
+  ``ALIVE_CHECK_S`` that the engine process exists (``EngineGoneError``) and this client is still attached
+  (``DetachedError``), and gives up after ``timeout_s`` (``TimeoutError``).
 - **Batches** go out in chunks of at most the command ring's capacity (``MAX_CHUNK`` at most), each chunk's
   events read before the next is sent: neither ring can then fill while its reader waits on the other, so a
   snapshot of two thousand levels cannot stall the engine on this client's event ring.
@@ -85,6 +86,7 @@ class LinkEngine:
         self._clock = clock
         self.symbol_names = client.symbol_names
         capacity = int(client._rings.commands.capacity)  # the ring this process produces into
+        self._events = client._rings.events  # looked at before each poll: an empty poll costs no decode
         self.chunk = max(1, min(MAX_CHUNK, capacity))
         self.commands = 0  #: commands sent
         self.waits = 0  #: round trips waited for (one per command, one per batch chunk)
@@ -109,11 +111,12 @@ class LinkEngine:
         before: list[Event] = []
         answered = False
         waiting = _Wait(self)
+        ring = self._events
         while True:
-            events = self.client.poll(256)
-            if not events:
+            if not ring.depth():
                 waiting.idle()
                 continue
+            events = self.client.poll(256)
             waiting.reset()
             for i, e in enumerate(events):
                 if not answered:
@@ -156,11 +159,12 @@ class LinkEngine:
         parts = []
         i, answered = 0, False
         waiting = _Wait(self)
+        ring = self._events
         while i < len(ops):
-            rows = self.client.poll_batch(4096)
-            if not len(rows):
+            if not ring.depth():
                 waiting.idle()
                 continue
+            rows = self.client.poll_batch(4096)
             waiting.reset()
             parts.append(rows)
             for kind, code, flags in zip(rows["type"].tolist(), rows["acked_op"].tolist(), rows["flags"].tolist(),
@@ -215,6 +219,7 @@ class _Wait:
         if now >= self._next_check:
             self._next_check = now + ALIVE_CHECK_S
             client = self._link.client
+            client.poll(0)  # DetachedError once the engine has detached this client: nothing would come
             if not client.engine_alive():
                 raise EngineGoneError(f"client {client.client_id}: the engine (pid {client.engine_pid}) has exited")
             if now - self._start > self._link.timeout_s:

@@ -1,9 +1,8 @@
 """Binance's request weight: each call costs a weight, each caller has a budget per minute.
 
-As Binance: the window is the clock minute (fixed, not sliding), the budget is per caller (here the API key
-when one is sent, else the peer address), every answer carries ``X-MBX-USED-WEIGHT-1M`` (what this minute
-has used, this call included), and a call over the budget is a 429 with ``Retry-After`` (seconds to the next
-minute) and -1003, consuming nothing. The weights are Binance's (:func:`weight_of`). Time is the gateway's
+As Binance: the window is the clock minute (fixed, not sliding), the budget is per caller's address, every
+answer carries ``X-MBX-USED-WEIGHT-1M`` (what this minute has used, this call included), and a call over the
+budget is a 429 with ``Retry-After`` (seconds to the next minute) and -1003, consuming nothing. The weights are Binance's (:func:`weight_of`). Time is the gateway's
 injected monotonic clock, so tests step it.
 """
 

@@ -2,7 +2,7 @@
 and its options set to ask for spot only) against a platform that ``proptrade up`` launches: markets, order
 book, limit / post-only / IOC orders, queries, cancels, balances and trades; then every refusal with its
 Binance code and the engine's state hash unchanged; then ``ccxt.pro``'s ``watch_order_book`` through live flow
-and a forced gap.
+and a forced gap, and its ``watch_orders`` (the WebSocket API), ``watch_trades`` and ``watch_bids_asks``.
 
 The platform runs no agent: the engine changes only through the tests' own orders (so a state hash can be
 compared), and the live flow of the streaming tests comes from a task placing and cancelling orders of
@@ -164,6 +164,7 @@ def point(ex: Any, url: str) -> None:
     ex.urls["api"]["v1"] = f"{url}/api/v1"
     if "ws" in ex.urls["api"]:
         ex.urls["api"]["ws"]["spot"] = url.replace("http://", "ws://") + "/stream/ws"
+        ex.urls["api"]["ws"]["ws-api"]["spot"] = url.replace("http://", "ws://") + "/ws-api/v3"
 
 
 @pytest.fixture(scope="module")
@@ -474,3 +475,29 @@ def test_a_gap_in_the_depth_stream_makes_ccxt_resubscribe_and_resync(platform: P
 
     asyncio.run(run())
     platform.http.delete("/orders/user_2", params={"symbol": "GW"}, headers={"X-API-Key": KEYS["user_2"]})
+
+
+def test_ccxt_pro_watches_its_own_orders_trades_and_the_top(platform: Platform) -> None:
+    async def run() -> None:
+        ex = ccxt.pro.binance({"apiKey": KEYS["user_3"], "secret": SECRETS["user_3"], "options": dict(OPTIONS)})
+        point(ex, platform.url)
+        try:
+            await ex.load_markets()
+            orders = asyncio.ensure_future(ex.watch_orders("GW/USD"))
+            trades = asyncio.ensure_future(ex.watch_trades("GW/USD"))
+            top = asyncio.ensure_future(ex.watch_bids_asks(["GW/USD"]))
+            await asyncio.sleep(0.5)  # the subscriptions are in place
+            maker = await ex.create_order("GW/USD", "limit", "sell", 2, 100.7)
+            seen = await asyncio.wait_for(orders, 10)
+            assert [(o["id"], o["status"], o["amount"]) for o in seen] == [(maker["id"], "open", 2)]
+            assert (await asyncio.wait_for(top, 10))["GW/USD"]["ask"] == 100.7
+            taker = platform.exchange("user_2")
+            taker.load_markets()
+            taker.create_order("GW/USD", "limit", "buy", 1, 100.7)
+            (trade,) = await asyncio.wait_for(trades, 10)
+            assert (trade["price"], trade["amount"], trade["side"]) == (100.7, 1, "buy")
+            await ex.cancel_order(maker["id"], "GW/USD")
+        finally:
+            await ex.close()
+
+    asyncio.run(run())

@@ -4,16 +4,19 @@ gateway's own (``gateway.access.AccessMiddleware``).
 The Binance paths (``/api/v3/...``, ``/stream...``, ``/ws/<stream or listenKey>`` and ``/ws-api/v3``) follow
 Binance's rules, not the gateway's: their key header is ``X-MBX-APIKEY`` and signed calls are checked by
 their route (the signature covers the body, which only the route reads), public calls need no key, limits
-are request weights per minute (``weights.py``) and errors are Binance's bodies. Every other path goes to the gateway's
-middleware unchanged.
+are request weights per minute (``weights.py``) and errors are Binance's bodies; each HTTP request's latency
+and status go to the gateway's metrics like its own. Every other path goes to the gateway's middleware
+unchanged.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..metrics import Metrics
 from .errors import Code, error_response
 from .weights import WeightLimiter, weight_of
 
@@ -32,10 +35,12 @@ def is_binance_path(path: str) -> bool:
 class BinanceAccess:
     """See the module docstring. ``other`` wraps the app in the gateway's own middleware."""
 
-    def __init__(self, app: ASGIApp, *, other: Callable[[ASGIApp], ASGIApp], limiter: WeightLimiter) -> None:
+    def __init__(self, app: ASGIApp, *, other: Callable[[ASGIApp], ASGIApp], limiter: WeightLimiter,
+                 metrics: Metrics | None = None) -> None:  # fmt: skip
         self.app = app
         self.other = other(app)
         self.limiter = limiter
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket") or not is_binance_path(scope["path"]):
@@ -59,9 +64,19 @@ class BinanceAccess:
             await response(scope, receive, send)
             return
 
+        status = 500
+
         async def sending(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = int(message["status"])
                 message = {**message, "headers": [*message.get("headers", ()), *used_headers]}
             await send(message)
 
-        await self.app(scope, receive, sending)
+        start = time.perf_counter()
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            if self.metrics is not None:  # the gateway's request metrics, by path (Binance's have no parameters)
+                path = scope["path"] if scope["path"].startswith("/api/v3/") else "unmatched"
+                self.metrics.request_done(scope["method"], path, status, time.perf_counter() - start)

@@ -2,8 +2,8 @@
 
 As Binance: the window is the clock minute (fixed, not sliding), the budget is per caller's address, every
 answer carries ``X-MBX-USED-WEIGHT-1M`` (what this minute has used, this call included), and a call over the
-budget is a 429 with ``Retry-After`` (seconds to the next minute) and -1003, consuming nothing. The weights are Binance's (:func:`weight_of`). Time is the gateway's
-injected monotonic clock, so tests step it.
+budget is a 429 with ``Retry-After`` (seconds to the next minute) and -1003, consuming nothing. The weights are
+Binance's (:func:`weight_of`). Time is the gateway's injected monotonic clock, so tests step it.
 """
 
 from __future__ import annotations

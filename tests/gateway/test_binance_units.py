@@ -233,3 +233,9 @@ def test_a_market_order_by_quote_amount_of_zero_fails_the_notional_filter(client
     assert r.status_code == 400 and r.json() == {"code": -1013, "msg": "Filter failure: NOTIONAL"}
     ok = signed({"symbol": "SIM", "side": "BUY", "type": "MARKET", "quoteOrderQty": "100"})
     assert client.post("/api/v3/order/test", content=ok, headers={**KEY, "content-type": FORM}).json() == {}
+
+
+def test_binance_requests_count_in_the_gateways_metrics(client: TestClient) -> None:
+    client.get("/api/v3/ping")
+    metrics = client.get("/metrics").text
+    assert 'gateway_request_seconds_count{method="GET",route="/api/v3/ping"} 1.0' in metrics

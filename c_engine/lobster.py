@@ -836,12 +836,18 @@ class LobsterReplay:
         own = self.own
         if self.own_events_only:  # the replay's own levels: the engine's book without anyone else's orders
             line = self._empty_line.copy()
-            for side, i in ((_SELL, 0), (_BUY, 2)):
-                qty = self.book_qty[side]
-                for key in self.book_keys[side][: self.levels]:
-                    line[i] = abs(key) * tick
-                    line[i + 1] = qty[abs(key)]
-                    i += 4
+            qty = self.book_qty[_SELL]
+            i = 0
+            for price in self.book_keys[_SELL][: self.levels]:  # asks: the key is the price
+                line[i] = price * tick
+                line[i + 1] = qty[price]
+                i += 4
+            qty = self.book_qty[_BUY]
+            i = 2
+            for key in self.book_keys[_BUY][: self.levels]:  # bids: the key is -price
+                line[i] = -key * tick
+                line[i + 1] = qty[-key]
+                i += 4
             if line == values:
                 return True
             l2 = {name: [Level(abs(k), self.book_qty[side][abs(k)], 0) for k in self.book_keys[side][: self.levels]]

@@ -514,15 +514,24 @@ class Engine(SymbolUnits):
     # ---- snapshots (include/pt_snapshot.h) -------------------------------------------------------------------
 
     def save_snapshot(
-        self, path: str | os.PathLike[str], *, journal_position: int = 0, segment: int = 0, config_hash: int = 0
+        self,
+        path: str | os.PathLike[str],
+        *,
+        journal_position: int = 0,
+        segment: int = 0,
+        config_hash: int = 0,
+        state_hash: bool = True,
     ) -> SnapshotInfo:
         """Writes the engine's whole state to ``path`` atomically (a temporary file, fsynced, renamed over it):
         books in priority order, risk state, kill switches, limits, counters, with a CRC32C. The three keywords
         are kept in its header for whoever recovers from it (the engine process: the journal records it covers,
-        the segment after it, the configuration fingerprint). Raises :class:`SnapshotError`."""
+        the segment after it, the configuration fingerprint). ``state_hash=False`` leaves the state hash out of
+        the header, as the engine loop's checkpoints do (computing it walks every order's queue); a load then
+        checks every invariant but not the hash. Raises :class:`SnapshotError`."""
         name = os.fspath(path)
         info = ffi.new("pt_snapshot_info_t *")
         info.journal_position, info.segment, info.config_hash = journal_position, segment, config_hash
+        info.no_hash = not state_hash
         rc = lib.pt_snapshot_save(self._e, info, os.fsencode(name))
         if rc != 0:
             raise SnapshotError(name, rc)

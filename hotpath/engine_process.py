@@ -23,6 +23,15 @@ writes a JSON status file: ``{"rc", "replayed", "recovered_state_hash", "recover
 "state_hash", "commands"}``: ``recovered_state_hash`` is the engine's state hash right after the replay (before
 those cancels), ``recovery_cancelled`` how many orders they cancelled, ``state_hash`` the state at the stop.
 
+Snapshots (``snapshot_every`` > 0; ``include/pt_journal_rotation.h``, docs/OPERATIONS.md): the journal is then a
+chain of segments (``journal_path``, ``journal_path.000001``, ...) and recovery is ``hotpath.journal.recover``:
+the newest snapshot that loads (a damaged one is named on stderr and the one before it used), then the segments
+after it, every record checked. Every ``snapshot_every`` records, on the operator's ``checkpoint`` op, or when a
+segment is full, the loop snapshots the engine between two commands and moves to the next segment, which a helper
+thread (:class:`_Checkpointer`, replacing the flusher) prepared; that thread writes the snapshot file, closes the
+old segment and keeps the newest ``snapshot_keep`` snapshots and the segments they need. Without it (the default)
+the journal is the one file it always was; a journal left rotated by an earlier run is still recovered as a chain.
+
 Control plane (``hotpath/control.py``): a thread of this process serves ZeroMQ REQ/REP on
 ``control_endpoint`` (default :func:`~hotpath.control.control_endpoint` of the prefix): clients attach (the
 engine creates their ring pair and hands back the names), heartbeat and detach; a client whose process

@@ -11,9 +11,10 @@
  *   positions  n; then n records (client | symbol << 16, position, cash) for each nonzero pair
  *   books      per symbol: last_price, mark_price, halted; then per side (bids,
  *              asks) the level count and each level in ascending key (bids low to high, asks high to low,
- *              as book.c keeps them): price, order count, the slot of the head of its queue
+ *              as book.c keeps them): price, order count, the slot of the head of its queue | its index
+ *              in the level pool << 32
  *   orders     n; then n records of 5 words, in slot order: slot | next slot in its queue << 32, id,
- *              cloid, open_qty, client | terms << 16 | symbol << 24
+ *              cloid, open_qty, client | terms << 16 | symbol << 24 | its level's pool index << 40
  *
  * Left out because they follow from the rest: each client's open orders and resting lots per side (the
  * orders), the loss-client list (the limits), the indexes (rebuilt as each order is placed). A client that is
@@ -22,9 +23,10 @@
  * Choices: the orders are written in one front-to-back pass over the order pool, each with the slot of the
  * next order of its queue, because encoding is the engine loop's pause (hotpath/src/loop.c): a walk of every
  * queue in priority order took a cache miss per order, some 0.5 s for 1 M orders, against tens of ms for
- * the pass (docs/BENCHMARKS.md). The slots are only names that link the records: loading follows each
- * level's queue from its head and places each order at the back of its level, in whatever slot is free, so
- * the file does not depend on where free slots lie. Encoding reads the engine only; the one allocation is
+ * the pass (docs/BENCHMARKS.md). Loading is a pass too: each order goes back into the slot it had, with
+ * its links, and each level gets its head, so no queue is followed (following them cost a cache miss per
+ * order as well); the slots left free become the free list in ascending order, since which slot a new order
+ * gets is never seen. Encoding reads the engine only; the one allocation is
  * the output buffer, so the loop can take a snapshot between two commands and leave the writing to disk to
  * another thread. The state hash is another walk of every queue, so the loop's snapshots leave it out
  * (no_hash); a load then checks every invariant but not the hash.
@@ -144,7 +146,7 @@ static void put_book(writer_t *w, const book_t *b)
             const level_t *lv = &b->levels[side->levels[i]];
             put(w, (uint64_t)lv->price);
             put(w, (uint64_t)lv->order_count);
-            put(w, lv->head);
+            put(w, lv->head | (uint64_t)side->levels[i] << 32);
         }
     }
 }
@@ -163,7 +165,7 @@ static uint64_t put_orders(writer_t *w, const pt_engine_t *e)
         put(w, o->id);
         put(w, e->order_cloid[oi]);
         put(w, (uint64_t)o->open_qty);
-        put(w, o->client | (uint64_t)o->terms << 16 | (uint64_t)o->symbol << 24);
+        put(w, o->client | (uint64_t)o->terms << 16 | (uint64_t)o->symbol << 24 | (uint64_t)o->level << 40);
         n++;
     }
     return n;
@@ -521,15 +523,13 @@ static int load_positions(pt_engine_t *e, reader_t *r)
     return r->bad ? PT_SNAPSHOT_ECORRUPT : PT_SNAPSHOT_OK;
 }
 
-/* A level read from the file, created empty; its queue is filled once every order has been read. */
-typedef struct pending_level {
-    pt_idx_t level;
-    pt_idx_t head;  /* slot of its first order, as the file numbers slots */
-    uint64_t count;
-    uint16_t symbol;
-} pending_level_t;
+/* The levels read from the file: for each symbol, the file's level pool index -> the level made here. */
+typedef struct level_map {
+    pt_idx_t *of;      /* [nsymbols * 2 * max_levels_per_side], PT_NIL = no such level in the file */
+    uint32_t per_symbol;
+} level_map_t;
 
-static int load_book(pt_engine_t *e, uint16_t s, reader_t *r, pending_level_t *pending, size_t *npending)
+static int load_book(pt_engine_t *e, uint16_t s, reader_t *r, level_map_t *map)
 {
     book_t *b = &e->books[s];
     b->last_price = (int64_t)get(r);
@@ -542,43 +542,54 @@ static int load_book(pt_engine_t *e, uint16_t s, reader_t *r, pending_level_t *p
         BAD_IF(count > e->cfg.max_levels_per_side);
         for (uint64_t i = 0; i < count && !r->bad; i++) {
             int64_t price = (int64_t)get(r);
-            uint64_t orders = get(r), head = get(r);
+            uint64_t orders = get(r), links = get(r);
+            uint32_t head = (uint32_t)links, pool_index = (uint32_t)(links >> 32);
             BAD_IF(price < b->cfg.min_price_ticks || price > b->cfg.max_price_ticks || orders == 0);
-            BAD_IF(orders > e->cfg.max_orders || head >= e->cfg.max_orders);
+            BAD_IF(orders > e->cfg.max_orders || head >= e->cfg.max_orders || pool_index >= map->per_symbol);
+            pt_idx_t *slot = &map->of[(size_t)s * map->per_symbol + pool_index];
+            BAD_IF(*slot != PT_NIL);
             const level_t *best = book_best(b, si);
             BAD_IF(best != NULL && (si == 0 ? best->price >= price : best->price <= price)); /* ascending keys */
             bool created;
             pt_idx_t li = book_level_for_insert(b, si, price, &created);
             BAD_IF(!created);
-            pending[(*npending)++] = (pending_level_t){.level = li, .head = (pt_idx_t)head, .count = orders,
-                                                       .symbol = s};
+            *slot = li;
+            /* its queue is the file's: head and count now, the orders and their sums as they are read */
+            level_t *lv = &b->levels[li];
+            lv->head = head;
+            lv->tail = PT_NIL;
+            lv->touch_stamp = orders; /* the count the file gives, until its orders are counted (load_orders) */
         }
     }
     return r->bad ? PT_SNAPSHOT_ECORRUPT : PT_SNAPSHOT_OK;
 }
 
-/* One order record (5 words at rec) goes to the back of level li of symbol s, as place_order puts a new one. */
-static int load_order(pt_engine_t *e, uint16_t s, pt_idx_t li, const unsigned char *rec)
+/* One order record (5 words at rec) goes into the slot the file names, in the level it names: the queue links
+ * are the file's, so no queue is followed (that took a cache miss per order). */
+static int load_order(pt_engine_t *e, const level_map_t *map, const unsigned char *rec)
 {
     uint64_t w[ORDER_WORDS];
     memcpy(w, rec, sizeof w);
+    uint32_t oi = (uint32_t)w[0], next = (uint32_t)(w[0] >> 32);
     uint64_t id = w[1], cloid = w[2];
     int64_t qty = (int64_t)w[3];
-    uint16_t client = (uint16_t)w[4];
-    uint64_t terms = (w[4] >> 16) & 0xFF;
+    uint16_t client = (uint16_t)w[4], s = (uint16_t)(w[4] >> 24);
+    uint64_t terms = (w[4] >> 16) & 0xFF, pool_index = w[4] >> 40;
+    BAD_IF(oi >= e->cfg.max_orders || e->orders[oi].id != 0 || (next != PT_NIL && next >= e->cfg.max_orders));
+    BAD_IF(s >= e->nsymbols || pool_index >= map->per_symbol);
+    pt_idx_t li = map->of[(size_t)s * map->per_symbol + pool_index];
     book_t *b = &e->books[s];
-    BAD_IF(w[4] >> 24 != s || id == 0 || id > e->order_seq || qty <= 0 || qty > b->cfg.max_order_lots);
+    BAD_IF(li == PT_NIL || id == 0 || id > e->order_seq || qty <= 0 || qty > b->cfg.max_order_lots);
     BAD_IF(client >= e->cfg.max_clients || terms >= 16 || terms_stp((uint8_t)terms) > PT_STP_DECREMENT);
-    BAD_IF(e->free_order == PT_NIL || index_find_id(e, id) != PT_NIL);
+    BAD_IF(index_find_id(e, id) != PT_NIL);
     client_t *c = &e->clients[client];
     if (cloid != 0)
         BAD_IF(c->cloids_indexed ? index_find_cloid(e, client, cloid) != PT_NIL : cloid > c->max_cloid);
-    pt_idx_t oi = e->free_order;
     order_t *o = &e->orders[oi];
-    e->free_order = o->next;
+    *o = (order_t){.id = id, .open_qty = qty, .prev = PT_NIL, .next = next, .level = li, .terms = (uint8_t)terms,
+                   .client = client, .symbol = s};
     if (oi >= e->slot_top)
         e->slot_top = oi + 1;
-    *o = (order_t){.id = id, .open_qty = qty, .level = li, .terms = (uint8_t)terms, .client = client, .symbol = s};
     e->order_cloid[oi] = cloid;
     index_insert_id(e, oi);
     if (cloid != 0 && c->cloids_indexed)
@@ -587,62 +598,64 @@ static int load_order(pt_engine_t *e, uint16_t s, pt_idx_t li, const unsigned ch
     c->open_orders++;
     e->live_orders++;
     level_t *lv = &b->levels[li];
-    level_append(e, lv, oi);
+    lv->qty += qty;
+    lv->order_count++;
+    if (next == PT_NIL) {
+        BAD_IF(lv->tail != PT_NIL); /* two ends to one queue */
+        lv->tail = oi;
+    }
     risk_cs(e, client, s)->open_qty[lv->side] += qty;
     return PT_SNAPSHOT_OK;
 }
 
-#define USED_SLOT (PT_NIL - 1) /* a record already placed: a queue that reaches it again is corrupt */
-
-/* The orders section: records in the file's slot order, each naming the next slot of its queue. Each level's
- * queue is followed from its head through a map from the file's slots to the records, so the orders are placed
- * in their time priority whatever slots they land in here. */
-static int load_orders(pt_engine_t *e, reader_t *r, const pending_level_t *pending, size_t npending)
+/* The orders section, then what the records' links imply: each order's prev, each level's count, the free
+ * list of the slots left. A queue whose links contradict themselves (an order with two predecessors, a head
+ * with one, a link to another level or to no order) is refused here; what could still be wrong (a queue
+ * broken into a cycle) pt_engine_check finds at the end, whose walk from each head then ends. */
+static int load_orders(pt_engine_t *e, reader_t *r, const level_map_t *map)
 {
     uint64_t n = get(r);
     BAD_IF(r->bad || n > e->cfg.max_orders || n > (uint64_t)(r->end - r->p) / (ORDER_WORDS * 8));
     const unsigned char *records = r->p;
     r->p += n * ORDER_WORDS * 8;
-    pt_idx_t *record_of = malloc((size_t)e->cfg.max_orders * sizeof *record_of);
-    if (record_of == NULL)
-        return PT_SNAPSHOT_ENOMEM;
-    int rc = PT_SNAPSHOT_OK;
-    for (uint32_t i = 0; i < e->cfg.max_orders; i++)
-        record_of[i] = PT_NIL;
-    for (uint64_t i = 0; i < n && rc == PT_SNAPSHOT_OK; i++) {
-        uint64_t links;
-        memcpy(&links, records + i * ORDER_WORDS * 8, 8);
-        uint32_t slot = (uint32_t)links;
-        if (slot >= e->cfg.max_orders || record_of[slot] != PT_NIL)
-            rc = PT_SNAPSHOT_ECORRUPT;
-        else
-            record_of[slot] = (pt_idx_t)i;
+    for (uint64_t i = 0; i < n; i++) {
+        int rc = load_order(e, map, records + i * ORDER_WORDS * 8);
+        if (rc != PT_SNAPSHOT_OK)
+            return rc;
     }
-    uint64_t placed = 0;
-    for (size_t k = 0; k < npending && rc == PT_SNAPSHOT_OK; k++) {
-        const pending_level_t *pl = &pending[k];
-        uint32_t slot = pl->head;
-        for (uint64_t j = 0; j < pl->count && rc == PT_SNAPSHOT_OK; j++) {
-            pt_idx_t i = slot < e->cfg.max_orders ? record_of[slot] : PT_NIL;
-            if (i == PT_NIL || i == USED_SLOT) {
-                rc = PT_SNAPSHOT_ECORRUPT;
-                break;
+    for (pt_idx_t oi = 0; oi < e->slot_top; oi++) {
+        const order_t *o = &e->orders[oi];
+        if (o->id == 0 || o->next == PT_NIL)
+            continue;
+        order_t *succ = &e->orders[o->next];
+        BAD_IF(succ->id == 0 || succ->prev != PT_NIL || succ->level != o->level || succ->symbol != o->symbol);
+        BAD_IF(e->books[o->symbol].levels[o->level].head == o->next);
+        succ->prev = oi;
+    }
+    for (uint16_t s = 0; s < e->nsymbols; s++) {
+        book_t *b = &e->books[s];
+        for (int si = 0; si < 2; si++)
+            for (uint32_t i = 0; i < b->sides[si].count; i++) {
+                level_t *lv = &b->levels[b->sides[si].levels[i]];
+                BAD_IF(lv->order_count != (int64_t)lv->touch_stamp || lv->tail == PT_NIL ||
+                       e->orders[lv->head].id == 0 || e->orders[lv->head].level != b->sides[si].levels[i] ||
+                       e->orders[lv->head].symbol != s || e->orders[lv->head].prev != PT_NIL);
+                lv->touch_stamp = 0; /* as a level that no command has touched */
             }
-            record_of[slot] = USED_SLOT;
-            const unsigned char *rec = records + (size_t)i * ORDER_WORDS * 8;
-            rc = load_order(e, pl->symbol, pl->level, rec);
-            uint64_t links;
-            memcpy(&links, rec, 8);
-            slot = (uint32_t)(links >> 32);
-            placed++;
-        }
-        if (rc == PT_SNAPSHOT_OK && slot != PT_NIL)
-            rc = PT_SNAPSHOT_ECORRUPT; /* the queue goes on past its level's count */
     }
-    free(record_of);
-    if (rc == PT_SNAPSHOT_OK && placed != n)
-        rc = PT_SNAPSHOT_ECORRUPT; /* records no queue reached */
-    return rc;
+    return PT_SNAPSHOT_OK;
+}
+
+/* The slots left free, in ascending order, as the free list (which slot a new order gets is never seen). */
+static void rebuild_free_list(pt_engine_t *e)
+{
+    pt_idx_t head = PT_NIL;
+    for (uint32_t i = e->cfg.max_orders; i-- > 0;)
+        if (e->orders[i].id == 0) {
+            e->orders[i].next = head;
+            head = i;
+        }
+    e->free_order = head;
 }
 
 int pt_snapshot_decode(pt_engine_t *e, const void *buf, size_t len, pt_snapshot_info_t *info)
@@ -668,15 +681,18 @@ int pt_snapshot_decode(pt_engine_t *e, const void *buf, size_t len, pt_snapshot_
     e->kill_check_due = due;
     if ((rc = load_clients(e, &r)) != PT_SNAPSHOT_OK || (rc = load_positions(e, &r)) != PT_SNAPSHOT_OK)
         return rc;
-    pending_level_t *pending = malloc((size_t)e->nsymbols * 2 * e->cfg.max_levels_per_side * sizeof *pending);
-    if (pending == NULL)
+    level_map_t map = {.per_symbol = 2 * e->cfg.max_levels_per_side};
+    map.of = malloc((size_t)e->nsymbols * map.per_symbol * sizeof *map.of);
+    if (map.of == NULL)
         return PT_SNAPSHOT_ENOMEM;
-    size_t npending = 0;
+    for (size_t i = 0; i < (size_t)e->nsymbols * map.per_symbol; i++)
+        map.of[i] = PT_NIL;
     for (uint16_t s = 0; s < e->nsymbols && rc == PT_SNAPSHOT_OK; s++)
-        rc = load_book(e, s, &r, pending, &npending);
+        rc = load_book(e, s, &r, &map);
     if (rc == PT_SNAPSHOT_OK)
-        rc = load_orders(e, &r, pending, npending);
-    free(pending);
+        rc = load_orders(e, &r, &map);
+    free(map.of);
+    rebuild_free_list(e); /* also after a failure: the engine is unusable then, but destroyable */
     if (rc != PT_SNAPSHOT_OK)
         return rc;
     /* Whatever else the file claims must hold: every byte read, every invariant, the hash it was taken with. */

@@ -128,3 +128,14 @@ def test_a_missing_snapshot_is_an_os_error_naming_the_file(tmp_path: Path) -> No
     with pytest.raises(SnapshotError, match="none.snap: snapshot cannot be read") as err:
         make_engine().load_snapshot(tmp_path / "none.snap")
     assert err.value.errno == errno.ENOENT
+
+
+def test_a_snapshot_without_its_state_hash_still_loads_to_the_same_state(tmp_path: Path) -> None:
+    engine = make_engine()
+    for cmd in random_commands(9, 1500):
+        engine.execute(cmd)
+    info = engine.save_snapshot(tmp_path / "s.snap", state_hash=False)
+    assert info.state_hash == 0
+    restored = make_engine()
+    restored.load_snapshot(tmp_path / "s.snap")
+    assert restored.state_hash() == engine.state_hash()

@@ -139,7 +139,7 @@ tsan: $(BUILD)/ring_test_tsan $(BUILD)/loop_test_tsan
 
 pytest: build
 	bash scripts/ensure_chromium.sh
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q
 
 # ruff's rules and formatting, and mypy --strict, as pyproject.toml configures them, and hadolint on the
 # Dockerfile. Nothing is built first: the cffi extensions have no stubs.
@@ -254,10 +254,11 @@ bench-ml: build
 bench-rl: build
 	$(PY) bench/rl_bench.py
 
-# The container image built and run with podman (minutes; needs root, podman and debootstrap): docs/DEPLOY.md.
+# The container image built and run with podman, and the compose pair (a minute warm, about three cold; root,
+# podman and debootstrap, else skipped): docs/DEPLOY.md. `make pytest` runs them too.
 .PHONY: test-container
 test-container: build
-	PROPTRADE_CONTAINER_TESTS=1 $(PY) -m pytest -q tests/deploy/test_container.py
+	$(PY) -m pytest -q tests/deploy
 
 fuzz: build ctest
 	PROPTRADE_FUZZ_COMMANDS=5000000 $(PY) -m pytest -q -m slow -n 2 tests

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import ccxt  # type: ignore[import-untyped]
+import ccxt
 import httpx
 import numpy as np
 

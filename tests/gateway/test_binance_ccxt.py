@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import ccxt  # type: ignore[import-untyped]
-import ccxt.pro  # type: ignore[import-untyped]
+import ccxt
+import ccxt.pro
 import httpx
 import pytest
 from websockets.asyncio.client import connect

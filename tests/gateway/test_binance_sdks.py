@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from binance import AsyncClient, BinanceSocketManager, Client  # type: ignore[import-untyped]
-from binance.exceptions import BinanceAPIException  # type: ignore[import-untyped]
+from binance import AsyncClient, BinanceSocketManager, Client
+from binance.exceptions import BinanceAPIException
 from binance_common.configuration import ConfigurationRestAPI, ConfigurationWebSocketAPI
 from binance_sdk_spot.rest_api.models import NewOrderSideEnum, NewOrderTimeInForceEnum, NewOrderTypeEnum
 from binance_sdk_spot.spot import Spot

@@ -13,6 +13,7 @@ from c_engine import COMMAND_DTYPE, Command, Engine, EngineConfig, Event, EventT
 from c_engine.lobster import symbol_config
 from c_engine.lobster_synth import write_synthetic_day
 from hotpath import Client
+from hotpath.agents.market import main as market_main
 from hotpath.agents.market_link import LinkEngine
 from hotpath.agents.market_replay import LobsterMarket, parse_market
 
@@ -73,3 +74,14 @@ def test_a_recorded_day_over_the_link_leaves_the_book_the_in_process_replay_leav
     book = engine.l2("SYNTH")
     assert snapshot["bids"] == [list(lv) for lv in book["bids"]]
     assert snapshot["asks"] == [list(lv) for lv in book["asks"]]
+
+
+@pytest.mark.engine_config(clients=(), engine=SMALL)
+def test_the_market_agent_refuses_a_platform_symbol_without_the_recordings_units(
+    engine_run: EngineRun, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    message_path, _ = write_synthetic_day(tmp_path, seed=1, events=50)
+    argv = ["--endpoint", engine_run.config.endpoint, "--client", "5", "--symbol", "TEST", "--source",
+            f"lobster:{message_path}"]  # fmt: skip
+    assert market_main(argv) == 2  # TEST has a tick of 1, the recording's is $0.01
+    assert "is not the recording's" in caplog.text

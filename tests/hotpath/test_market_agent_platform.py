@@ -159,6 +159,16 @@ def test_a_maker_trades_against_the_lobster_replay_which_still_reproduces_every_
     assert books and books[0]["fills"] > 0 and books[0]["position"] == maker_pos["position"], books
 
 
+def test_a_signal_stops_the_replay_between_two_messages_and_the_platform_cleanly(tmp_path: Path) -> None:
+    message, _ = write_synthetic_day(tmp_path, seed=3, events=400)
+    config = PLATFORM.format(source=f"lobster:{message}", market="speed = 0.001", agents="")  # days, not seconds
+    with launched_platform(config, tmp_path) as run:
+        pass  # live: the replay has begun; the block's end sends SIGINT to the launcher, which stops its agents
+    summary = json.loads(next(line for line in run.output.splitlines() if line.startswith('{"market"')))
+    assert not summary["finished"] and 1 <= summary["messages"] < 400 and summary["mismatches"] == 0, summary
+    assert "stopped after" in run.output and run.proc.returncode == 0
+
+
 def test_a_replay_that_ends_with_at_end_stop_stops_the_platform_cleanly(tmp_path: Path) -> None:
     message, _ = write_synthetic_day(tmp_path, seed=2, events=400)
     config = PLATFORM.format(source=f"lobster:{message}", market='at_end = "stop"', agents="")

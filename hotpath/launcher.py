@@ -185,6 +185,13 @@ hz = 50                    # bursts of 4 order/cancel round trips per second, ti
 [gateway]                  # REST + WebSocket + OpenAPI docs on http://127.0.0.1:8000 (docs/GATEWAY.md)
 port = 8000
 
+# A recorded day in place of the flow agents below (or `proptrade up --market SOURCE`; docs/HOTPATH.md, "A recorded
+# market"): the market agent replays it into the engine under an account "market"; the recording's symbol is added.
+# [market]
+# source = "lobster:AAPL_2012-06-21_34200000_57600000_message_10.csv"   # or "binance:CAPTURE.gz"
+# speed = "max"            # or X times the recorded speed
+# at_end = "stay"          # keep the book at the end of the recording; "stop" ends the run
+
 [[agents]]
 name = "flow"
 module = "hotpath.agents.flow"

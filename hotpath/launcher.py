@@ -591,6 +591,8 @@ def load_config(text: str, *, prefix: str | None = None, market: dict[str, Any] 
         where = f"line {text.count(chr(10), 0, found.start()) + 1}: " if found else ""
         raise ValueError(f"not valid TOML: {where}{e}") from None
     if market:
+        if "source" not in market and "market" not in doc:
+            raise ValueError("--speed and --at-end are for a recorded market: give --market SOURCE")
         table = doc.get("market", {})
         doc["market"] = {**(table if isinstance(table, dict) else {}), **market}
     _keys_known(doc)
@@ -1189,8 +1191,6 @@ def run(args: argparse.Namespace) -> int:
         market["at_end"] = args.at_end
     try:
         text = _config_text(Path(args.config).read_bytes()) if args.config else DEFAULT_CONFIG
-        if market and "source" not in market and "[market]" not in text:
-            raise ValueError("--speed and --at-end are for a recorded market: give --market SOURCE")
         config = load_config(text, prefix=args.prefix, market=market or None)
     except (OSError, ValueError) as e:  # one line, exit 2, nothing started
         where = args.config or "the default config"

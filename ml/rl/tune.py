@@ -25,7 +25,8 @@ keeps (the best periodic evaluation, as ``train`` keeps it). Choices, and why:
   each) sharing one study through Optuna's journal file, ``<out>/study.journal``, which also lets a stopped
   study be resumed (same ``out``, same ``name``).
 - **Outputs** in ``out``: each trial's ``train`` outputs under ``trial_<n>`` (model, statistics, ONNX, logs),
-  ``trials.csv`` (one row per trial: state, value, the kept evaluation's figures, the parameters), and the
+  ``trials.csv`` (one row per trial: state, value, the kept evaluation's figures, the parameters),
+  ``trials.png`` (each trial's intermediate and final values beside the baselines' Sharpe ratios), and the
   best trial's model copied to ``best.zip``, ``best.vecnormalize.pkl``, ``best.onnx``, ``best.json`` (so
   ``proptrade rl eval --model <out>/best`` evaluates it), with ``study.json``: its parameters, the
   hyperparameters and env overrides they make, its value and the baselines' figures.
@@ -229,6 +230,33 @@ def _write_trials(path: Path, study: optuna.Study) -> None:
                         *(t.params.get(p, "") for p in params)])  # fmt: skip
 
 
+def _plot_trials(path: Path, study: optuna.Study, baselines: Sequence[Any], title: str, timesteps: int) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4))
+    for t in study.trials:
+        steps = sorted(t.intermediate_values)
+        values = [t.intermediate_values[s] for s in steps]
+        if t.state == optuna.trial.TrialState.COMPLETE and t.value is not None:
+            steps, values = [*steps, timesteps], [*values, t.value]
+        pruned = t.state == optuna.trial.TrialState.PRUNED
+        ax.plot(steps, values, marker="x" if pruned else "o", linestyle=":" if pruned else "-", alpha=0.7,
+                label=f"trial {t.number}{' (pruned)' if pruned else ''}")  # fmt: skip
+    for r, style in zip(baselines, ("--", "-.", ":"), strict=False):
+        if math.isfinite(r.sharpe):
+            ax.axhline(r.sharpe, color="black", linestyle=style, linewidth=1, label=f"{r.name}")
+    ax.set_xlabel("timesteps (the last point of a complete trial: the value it kept)")
+    ax.set_ylabel("Sharpe of episode PnL (evaluation seeds)")
+    ax.set_title(title)
+    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
 def tune(cfg: TuneConfig) -> TuneResult:
     """Runs the study (see the module docstring) and saves the best trial's model and parameters."""
     out = Path(cfg.out)
@@ -252,6 +280,8 @@ def tune(cfg: TuneConfig) -> TuneResult:
                 raise RuntimeError(f"a tuning worker exited with status {p.exitcode}")
     study = _study(cfg, 0)
     _write_trials(out / "trials.csv", study)
+    title = f"{cfg.algo} on the {cfg.env} env: {len(study.trials)} trials"
+    _plot_trials(out / "trials.png", study, baselines, title, cfg.timesteps)
     try:
         best = study.best_trial
     except ValueError:

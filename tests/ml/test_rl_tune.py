@@ -26,6 +26,7 @@ def test_a_tiny_study_saves_the_best_trials_model_and_parameters(tmp_path: Path)
     assert [b["policy"] for b in summary["baselines"]] == ["symmetric", "inventory_skew", "avellaneda_stoikov"]
     assert 0 < summary["env_overrides"]["inventory_penalty"] < 0.1
     assert (tmp_path / "study" / "trials.csv").read_text().count("\n") == 3
+    assert (tmp_path / "study" / "trials.png").stat().st_size > 1000
 
 
 def test_each_trial_reports_its_intermediate_evaluations(tmp_path: Path) -> None:

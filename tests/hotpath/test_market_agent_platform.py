@@ -18,6 +18,7 @@ import pytest
 from c_engine import Engine, EngineConfig
 from c_engine.lobster_synth import write_synthetic_day
 from hotpath.agents.market_replay import open_market, parse_market
+from hotpath.cli import build_parser
 from hotpath.control_client import ControlClient, load_operator_key
 from hotpath.launcher import DEFAULT_CONFIG, load_config
 from hotpath.launcher import run as up
@@ -234,3 +235,12 @@ def test_speed_without_a_market_is_a_usage_error(capsys: pytest.CaptureFixture[s
                               at_end=None)  # fmt: skip
     assert up(args) == 2
     assert "give --market SOURCE" in capsys.readouterr().err
+
+
+def test_the_up_command_line_takes_a_market_a_speed_and_what_to_do_at_the_end() -> None:
+    args = build_parser().parse_args(["up", "--market", "lobster:m.csv", "--speed", "max", "--at-end", "stop"])
+    assert (args.market, args.speed, args.at_end) == ("lobster:m.csv", "max", "stop")
+    assert build_parser().parse_args(["up", "--speed", "12.5"]).speed == "12.5"
+    for bad in (["--speed", "0"], ["--speed", "fast"], ["--at-end", "loop"]):
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["up", *bad])

@@ -646,6 +646,51 @@ static int load_orders(pt_engine_t *e, reader_t *r, const level_map_t *map)
     return PT_SNAPSHOT_OK;
 }
 
+/* What pt_engine_check would find wrong in a state loaded here, found at less cost: the indexes, the client rows,
+ * each level's sums and each client's resting lots were built here from the orders themselves, so what is left
+ * to check is what the file states. Each level's queue is followed from its head for at most its count of
+ * orders, and must end at its tail having seen them all (the link checks of load_orders leave one way to be
+ * wrong: a cycle besides the queue, which this finds); a book must not be crossed; positions and cash must sum
+ * to zero per symbol; each loss client's headroom must be its max_loss and its PnL. (The full check walks every
+ * queue with three lookups an order: it was most of a load of 1 M orders.) */
+static bool loaded_state_holds(const pt_engine_t *e)
+{
+    for (uint16_t s = 0; s < e->nsymbols; s++) {
+        const book_t *b = &e->books[s];
+        for (int si = 0; si < 2; si++)
+            for (uint32_t i = 0; i < b->sides[si].count; i++) {
+                const level_t *lv = &b->levels[b->sides[si].levels[i]];
+                pt_idx_t oi = lv->head, last = PT_NIL;
+                for (int64_t k = 0; k < lv->order_count; k++) {
+                    if (oi == PT_NIL)
+                        return false;
+                    last = oi;
+                    oi = e->orders[oi].next;
+                }
+                if (oi != PT_NIL || last != lv->tail)
+                    return false;
+            }
+        const level_t *bid = book_best(b, 0), *ask = book_best(b, 1);
+        if ((bid != NULL && ask != NULL && bid->price >= ask->price) || b->mark_price != b->last_price)
+            return false;
+        __int128 position = 0, cash = 0;
+        for (uint16_t c = 0; c < e->cfg.max_clients; c++) {
+            position += risk_cs(e, c, s)->position;
+            cash += risk_cs(e, c, s)->cash;
+        }
+        if (position != 0 || cash != 0)
+            return false;
+    }
+    for (uint16_t i = 0; i < e->nloss_clients; i++) {
+        const loss_client_t *l = &e->loss_clients[i];
+        if (l->client->loss_headroom != l->client->limits.max_loss + risk_pnl_exact(e, l->id))
+            return false;
+        if (!e->kill_check_due && l->client->loss_headroom < 0 && !l->client->killed)
+            return false;
+    }
+    return true;
+}
+
 /* The slots left free, in ascending order, as the free list (which slot a new order gets is never seen). */
 static void rebuild_free_list(pt_engine_t *e)
 {
@@ -697,7 +742,7 @@ int pt_snapshot_decode(pt_engine_t *e, const void *buf, size_t len, pt_snapshot_
         return rc;
     /* Whatever else the file claims must hold: every byte read, every invariant, the hash it was taken with. */
     if (r.p != r.end || e->live_orders != info->live_orders || e->commands != info->commands ||
-        pt_engine_check(e) != PT_OK || (info->state_hash != 0 && pt_engine_state_hash(e) != info->state_hash))
+        !loaded_state_holds(e) || (info->state_hash != 0 && pt_engine_state_hash(e) != info->state_hash))
         return PT_SNAPSHOT_ECORRUPT;
     return PT_SNAPSHOT_OK;
 }

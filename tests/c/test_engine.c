@@ -890,6 +890,32 @@ static int test_snapshot_without_hash_loads_and_a_broken_queue_is_corrupt(void)
     return 0;
 }
 
+/* Links that each look right (one predecessor each, one tail, the counts) but make a cycle beside the queue:
+ * A alone as the queue, B and C pointing at each other. The load must refuse them, not loop. */
+static int test_snapshot_with_a_cycle_beside_the_queue_is_corrupt(void)
+{
+    pt_engine_t *a = make_engine(64, 8);
+    size_t n;
+    for (int i = 0; i < 3; i++)
+        run(a, limit_order(1, PT_SIDE_BUY, 100, 1 + i, PT_TIF_GTC, 0), &n);
+    pt_snapshot_info_t info = {0}, got;
+    void *buf;
+    size_t len;
+    EXPECT(pt_snapshot_encode_alloc(a, &info, &buf, &len) == PT_SNAPSHOT_OK && info.live_orders == 3);
+    unsigned char *rec = (unsigned char *)buf + len - PT_SNAPSHOT_TRAILER_BYTES - 3 * 5 * 8; /* slots 0, 1, 2 */
+    uint64_t links[3] = {0 | (uint64_t)UINT32_MAX << 32, 1 | (uint64_t)2 << 32, 2 | (uint64_t)1 << 32};
+    for (int i = 0; i < 3; i++)
+        memcpy(rec + i * 5 * 8, &links[i], 8);
+    uint64_t trailer = pt_crc32c(0, buf, len - PT_SNAPSHOT_TRAILER_BYTES, 0);
+    memcpy((unsigned char *)buf + len - PT_SNAPSHOT_TRAILER_BYTES, &trailer, 8);
+    pt_engine_t *b = make_engine(64, 8);
+    EXPECT(pt_snapshot_decode(b, buf, len, &got) == PT_SNAPSHOT_ECORRUPT);
+    pt_snapshot_free(buf);
+    pt_engine_destroy(a);
+    pt_engine_destroy(b);
+    return 0;
+}
+
 #define RUN(t)                         \
     do {                               \
         if (t()) {                     \
@@ -928,6 +954,7 @@ int main(void)
     RUN(test_damaged_snapshots_are_refused_before_anything_is_loaded);
     RUN(test_snapshot_file_is_written_whole_and_loads_back);
     RUN(test_snapshot_without_hash_loads_and_a_broken_queue_is_corrupt);
+    RUN(test_snapshot_with_a_cycle_beside_the_queue_is_corrupt);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -144,7 +144,7 @@ def test_a_prefix_of_the_binance_sample_replayed_live_leaves_the_book_of_the_in_
 
 def test_a_maker_trades_against_the_lobster_replay_which_still_reproduces_every_row(tmp_path: Path) -> None:
     need(AAPL)
-    market = "speed = 20\ndelay_s = 1.5"  # 49 recorded seconds in ~2.5 s, once the maker quotes the opening book
+    market = "speed = 20\ndelay_s = 2.0"  # 49 recorded seconds in ~2.5 s, once the maker quotes the opening book
     config = PLATFORM.format(source=f"lobster:{AAPL}", market=market, agents=MAKER)
     with launched_platform(config, tmp_path) as run:
         summary = summary_of(run)

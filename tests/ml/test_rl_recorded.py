@@ -12,7 +12,7 @@ import pytest
 from gymnasium.utils.env_checker import check_env as gym_check_env
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from c_engine import Engine, SymbolConfig, record_commands
+from c_engine import Engine, SymbolConfig, record_commands, record_lobster
 from c_engine.flow import SyntheticFlow
 from ml.rl.cli import main
 from ml.rl.recorded import LobsterDay, load_market_data
@@ -136,6 +136,14 @@ def test_a_later_lobster_window_is_seeded_from_its_own_row() -> None:
     env.reset(seed=2)
     for level in env.engine.l2(env._sid)["bids"][:1]:  # the engine's touch is a price of the day's book
         assert level.price * day.tick in day.lines[:, 2]
+
+
+def test_a_lobster_recording_replays_as_its_csv_files(tmp_path: Path) -> None:
+    _need(AAPL)
+    recording = tmp_path / "aapl.parquet"
+    record_lobster(AAPL, str(AAPL).replace("_message_", "_orderbook_"), recording)
+    from_csv, from_recording = RecordedMarketEnv(_config(AAPL)), RecordedMarketEnv(_config(recording))
+    assert _run(from_csv, 5, 150) == _run(from_recording, 5, 150)
 
 
 def test_recorded_env_rewards_sum_to_the_pnl_and_the_accounting_is_the_engines() -> None:

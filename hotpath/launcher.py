@@ -598,9 +598,10 @@ def load_config(text: str, *, prefix: str | None = None, market: dict[str, Any] 
     _keys_known(doc)
     eng = _engine_table(doc.get("engine", {}))
     symbols = tuple(_symbol(s) for s in doc.get("symbols", []))
-    if not symbols:
+    if not symbols and "market" not in doc:  # a recorded market brings its own
         raise ValueError("the config has no [[symbols]]")
     names = [s.name for s in symbols]
+    first = names[0] if names else None  # the config's first symbol (move_agents)
     if len(set(names)) != len(names):
         raise ValueError(f"[[symbols]]: a name is used twice: {names}")
     recorded = _market(doc["market"]) if "market" in doc else None
@@ -655,7 +656,7 @@ def load_config(text: str, *, prefix: str | None = None, market: dict[str, Any] 
         if not recorded.keep_flow:
             agents = [a for a in agents if a.module != FLOW_MODULE]
         if recorded.move_agents:
-            agents = [dataclasses.replace(a, symbol=recorded.symbol.name) if a.symbol == names[0] else a
+            agents = [dataclasses.replace(a, symbol=recorded.symbol.name) if a.symbol == first else a
                       for a in agents]  # fmt: skip
         agents.append(AgentSpec(name="market", module=MARKET_MODULE, accounts=(recorded.account,),
                                 symbol=recorded.symbol.name, args=recorded.agent_args(), ends_run=True))  # fmt: skip

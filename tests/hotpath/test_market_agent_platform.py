@@ -244,3 +244,11 @@ def test_the_up_command_line_takes_a_market_a_speed_and_what_to_do_at_the_end() 
     for bad in (["--speed", "0"], ["--speed", "fast"], ["--at-end", "loop"]):
         with pytest.raises(SystemExit):
             build_parser().parse_args(["up", *bad])
+
+
+def test_a_config_of_a_market_alone_needs_no_symbols_of_its_own(tmp_path: Path) -> None:
+    message, _ = write_synthetic_day(tmp_path, seed=1, events=50)
+    config = load_config(f'[market]\nsource = "lobster:{message}"\n\n[probe]\nhz = 0\n', prefix="x")
+    assert [s.name for s in config.engine.symbols] == ["SYNTH"] and dict(config.engine.accounts) == {"market": 1}
+    with pytest.raises(ValueError, match="no \\[\\[symbols\\]\\]"):
+        load_config("[probe]\nhz = 0\n", prefix="x")

@@ -4,6 +4,8 @@ the markets of ``hotpath/agents/market_replay.py``."""
 
 from __future__ import annotations
 
+import gzip
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -236,11 +238,14 @@ def test_a_book_order_that_trades_with_another_clients_quote_is_settled_from_its
     assert [(lv.price, lv.qty) for lv in engine.l2(0)["bids"]][0] == (1001, 4)
 
 
-def test_the_binance_market_replays_the_sample_prefix_the_same_over_own_events_as_in_process() -> None:
+def test_the_binance_market_replays_the_sample_prefix_the_same_over_own_events_as_in_process(tmp_path: Path) -> None:
     need(BINANCE)
+    prefix = tmp_path / "btcusdt_prefix.gz"
+    with gzip.open(BINANCE, "rt") as whole, gzip.open(prefix, "wt") as part:
+        part.writelines(itertools.islice(whole, 8000))  # the snapshot is line 55
     books = []
     for wrap in (False, True):
-        market = open_market(parse_market(f"binance:{BINANCE}"), max_messages=2000)
+        market = open_market(parse_market(f"binance:{prefix}"))
         engine = Engine(EngineConfig(max_orders=1 << 18, max_levels_per_side=1 << 16))
         engine.add_symbol(market.symbol)
         market.open(LinkLike(engine) if wrap else engine, MARKET)

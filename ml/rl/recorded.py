@@ -30,6 +30,7 @@ import copy
 import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -114,20 +115,37 @@ class LobsterDay:
             self.symbol = path.name.split("_")[0] or "LOBSTER"
             messages, lines = iter_messages(path, tick), iter_book_lines(orderbook)
         self.tick = tick
-        self.messages: list[Message] = list(messages)
-        book = list(lines)
-        if not self.messages or len(book) != len(self.messages):
-            raise ValueError(f"{path}: empty, or its order-book lines do not pair with its messages")
+        # messages and lines as int64 blocks of 8,192 rows: a day's as Python objects would take a quarter of a GB
+        msg_blocks, line_blocks = [], []
+        pending: list[tuple[Message, list[int]]] = []
+        for pair in zip_longest(messages, lines):
+            if pair[0] is None or pair[1] is None:
+                raise ValueError(f"{path}: its order-book lines do not pair with its messages")
+            pending.append(pair)
+            if len(pending) == 8192:
+                msg_blocks.append(np.array([m for m, _ in pending], dtype=np.int64))
+                line_blocks.append(np.array([line for _, line in pending], dtype=np.int64))
+                pending = []
+        if pending:
+            msg_blocks.append(np.array([m for m, _ in pending], dtype=np.int64))
+            line_blocks.append(np.array([line for _, line in pending], dtype=np.int64))
+        if not msg_blocks:
+            raise ValueError(f"{path} is empty")
+        #: message i's fields (``c_engine.lobster.Message``'s, in order)
+        self.message_rows: npt.NDArray[np.int64] = np.concatenate(msg_blocks)
         #: order-book line i (the book after message i), LOBSTER units
-        self.lines: npt.NDArray[np.int64] = np.asarray(book, dtype=np.int64)
+        self.lines: npt.NDArray[np.int64] = np.concatenate(line_blocks)
+        self.rows = len(self.lines)
         self.levels = self.lines.shape[1] // 4
-        self.times: npt.NDArray[np.int64] = np.fromiter((m.ts_ns for m in self.messages), np.int64,
-                                                        len(self.messages))  # fmt: skip
+        self.times: npt.NDArray[np.int64] = self.message_rows[:, 1].copy()
         self.start_ns, self.end_ns = int(self.times[0]), int(self.times[-1])
         self.name = f"lobster {path.name}"
 
     def symbol_config(self) -> SymbolConfig:
         return symbol_config(self.symbol, self.tick)
+
+    def message(self, row: int) -> Message:
+        return Message(*self.message_rows[row].tolist())
 
     def source(self, start_ns: int) -> LobsterWindowSource:
         """The replay seeded from the last row at or before ``start_ns`` (the first row if none)."""
@@ -142,8 +160,8 @@ class LobsterWindowSource:
     name = "lobster"
 
     def __init__(self, day: LobsterDay, row: int) -> None:
-        if not 0 <= row < len(day.messages):
-            raise ValueError(f"row {row} outside the day's {len(day.messages)} rows")
+        if not 0 <= row < day.rows:
+            raise ValueError(f"row {row} outside the day's {day.rows} rows")
         self.day, self.row = day, row
         self.orders = StrategyOrders()
         self.replay: LobsterReplay | None = None
@@ -165,16 +183,16 @@ class LobsterWindowSource:
         self.executed = 1
 
     def peek_ns(self) -> int | None:
-        return int(self.day.times[self._pos]) if self._pos < len(self.day.messages) else None
+        return int(self.day.times[self._pos]) if self._pos < self.day.rows else None
 
     def run_until(self, engine: Engine, limit_ns: int) -> None:
         replay, day = self.replay, self.day
         assert replay is not None
-        n = len(day.messages)
+        n = day.rows
         pos = self._pos
         while pos < n and day.times[pos] <= limit_ns:
             line = day.lines[pos].tolist()
-            replay.step(day.messages[pos], self._previous, line)
+            replay.step(day.message(pos), self._previous, line)
             self._previous = line
             pos += 1
         self.executed += pos - self._pos

@@ -102,14 +102,33 @@ def _cannot_run(image: str) -> str | None:
     return f"podman cannot run a container here: {error[:200]}"
 
 
+def _podman_at_work() -> list[str]:
+    """The command lines of conmon processes and podman's container clean-ups running now: a container's conmon
+    starts ``podman container cleanup`` when the container exits, and it may run after ``podman rm`` returned."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            args = proc.joinpath("cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        command = [a.decode(errors="replace") for a in args if a]
+        if command and (Path(command[0]).name == "conmon" or ("podman" in command[0] and "cleanup" in command)):
+            found.append(" ".join(command))
+    return found
+
+
 @pytest.fixture(scope="module", autouse=True)
 def no_lock_left() -> Iterator[None]:
     """Removes podman's lock table after the tests if they made it and podman holds nothing that needs it (no
-    container, no pod, no volume): the tests leave no /dev/shm entry."""
+    container, no pod, no volume), once podman's clean-ups have ended (one would make it again): the tests
+    leave no /dev/shm entry."""
     existed = LIBPOD_LOCK.exists()
     yield
     if existed or not LIBPOD_LOCK.exists() or shutil.which("podman") is None:
         return
+    deadline = time.monotonic() + 20.0
+    while _podman_at_work() and time.monotonic() < deadline:
+        time.sleep(0.2)
     if not any(_lines(*args) for args in (("ps", "-aq"), ("pod", "ls", "-q"), ("volume", "ls", "-q"))):
         LIBPOD_LOCK.unlink(missing_ok=True)
 

@@ -10,7 +10,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ml.data import data_kind
+from c_engine import record_binance
+from ml.data import data_kind, load_data
 from ml.features import (
     FeatureSpec,
     IncrementalFeatures,
@@ -73,3 +74,15 @@ def test_a_binance_capture_is_told_from_lobster_and_synthetic_data(tmp_path: Pat
     lobster.write_text("34200.004241176,1,16113575,18,5853300,1\n")
     assert data_kind(str(lobster)) == "lobster"
     assert data_kind("synthetic:100:1") == "synthetic"
+
+
+def test_a_binance_recording_is_told_by_its_metadata_and_reads_as_its_capture(tmp_path: Path) -> None:
+    path = capture_path()
+    recording = tmp_path / "btc.parquet"
+    record_binance(path, recording)
+    assert data_kind(str(recording)) == "binance"
+    from_recording, from_capture = load_data(str(recording)), load_data(str(path))
+    assert from_recording.kind == "binance" and from_recording.samples == from_capture.samples > 10_000
+    for got, want in zip((*from_recording.book, *from_recording.trades), (*from_capture.book, *from_capture.trades),
+                         strict=True):  # fmt: skip
+        assert np.array_equal(got, want)

@@ -247,9 +247,10 @@ bench-features: build
 bench-as: build
 	$(PY) bench/as_model_bench.py
 
-# ONNX vs scikit-learn single-row inference, the predictor maker's decision; RL env steps/s and the policy.
+# ONNX vs scikit-learn single-row inference, the predictor maker's decision in a backtest and live (10 s on a
+# launched platform).
 bench-ml: build
-	$(PY) bench/ml_bench.py
+	$(PY) bench/ml_bench.py --live-seconds 10
 
 bench-rl: build
 	$(PY) bench/rl_bench.py

@@ -1,5 +1,6 @@
 """Builds the cffi extension ``hotpath._cring`` (API mode): Python's view of the SPSC ring of
-``include/pt_ring.h`` and the broadcast ring of ``include/pt_bcast.h``.
+``include/pt_ring.h``, the broadcast ring of ``include/pt_bcast.h`` and the incremental book features of
+``include/book_features.h`` (``hotpath.book_features``).
 
 The rings and their Python glue (``src/py_ring.c``) are compiled into the one C library, libptcore.so
 (``c_engine/_cffi_support.py``); this extension only wraps them, and links that library with rpath

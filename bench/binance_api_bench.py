@@ -24,14 +24,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import signal
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -42,7 +37,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_common import cpu_model, git_commit  # noqa: E402
-from hotpath.testing import remove_leftovers  # noqa: E402
+from hotpath.testing import ServedPlatform  # noqa: E402
 
 SECRET = "bench-secret-" + "b" * 51
 CONFIG = """
@@ -77,48 +72,11 @@ rate_per_s = 0
 BLOCK = 50
 
 
-class Launched:
-    """``proptrade up`` on :data:`CONFIG` in ``directory``; the gateway's URL once it serves."""
-
-    def __init__(self, directory: Path) -> None:
-        secret = directory / "bench.secret"
-        secret.write_text(SECRET)
-        path = directory / "platform.toml"
-        path.write_text(CONFIG.replace("{secret}", str(secret)))
-        self.prefix = f"pt_bnb_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        self.proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(path), "--prefix",
-                                      self.prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)  # fmt: skip
-        self.url = ""
-        up = threading.Event()
-
-        def read() -> None:  # drains the launcher's output so its pipe never fills
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                match = re.match(r"gateway up: (http://\S+)", line)
-                if match:
-                    self.url = match.group(1)
-                    up.set()
-            up.set()
-
-        self.reader = threading.Thread(target=read, daemon=True)
-        self.reader.start()
-        if not up.wait(60) or not self.url:
-            self.stop()
-            raise RuntimeError("the platform did not start")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(5)
-        left = remove_leftovers(self.prefix)
-        if left:
-            print(f"removed what the run left: {left}")
+def launch(directory: Path) -> ServedPlatform:
+    """``proptrade up`` on :data:`CONFIG` in ``directory``, its secret in a file there."""
+    secret = directory / "bench.secret"
+    secret.write_text(SECRET)
+    return ServedPlatform(CONFIG.replace("{secret}", str(secret)), directory, "bnb")
 
 
 def ccxt_pair(url: str) -> Callable[[int], None]:
@@ -165,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     # the engine spins on the last core (proptrade up's default): the clients keep off it, as the gateway does
     os.sched_setaffinity(0, (cores - {max(cores)}) or cores)
     with tempfile.TemporaryDirectory() as tmp:
-        platform = Launched(Path(tmp))
+        platform = launch(Path(tmp))
         try:
             clients = {"ccxt": ccxt_pair(platform.url), "seed": seed_pair(platform.url)}
             for pair in clients.values():
@@ -185,7 +143,9 @@ def main(argv: list[str] | None = None) -> int:
                     p50s[name].append(float(np.percentile(ns, 50)))
                     print(f"[{round_}] {name:5s} create+cancel {percentiles(ns)}")
         finally:
-            platform.stop()
+            left = platform.stop()
+            if left:
+                print(f"removed what the run left: {left}")
     ratio = float(np.median([c / s for c, s in zip(p50s["ccxt"], p50s["seed"], strict=True)]))
     print(f"median over rounds: ccxt p50 {np.median(p50s['ccxt']) / 1e3:.1f} us, seed p50 "
           f"{np.median(p50s['seed']) / 1e3:.1f} us; ccxt/seed {ratio:.2f}x")  # fmt: skip

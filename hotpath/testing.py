@@ -1,6 +1,9 @@
 """Running a whole platform in a test: start ``proptrade up`` on a config, wait until it is live, stop it, and
 make sure nothing of it is left (processes, ``/dev/shm`` segments, its run directory).
 
+A platform with a gateway is waited for by its ``gateway up: URL`` line instead (:class:`ServedPlatform`):
+its port is free and chosen at start (``port = 0``), so that line is where its address is learnt.
+
 For the project's own end-to-end tests and for a user's tests of a strategy against a real platform::
 
     with launched_platform(CONFIG_TOML, tmp_path) as run:
@@ -15,21 +18,25 @@ test asserts there were none).
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
-from .names import run_dir
+from .control_client import ControlClient
+from .names import control_endpoint, run_dir
 
-__all__ = ["FLOW_ONLY_CONFIG", "LaunchedPlatform", "Leftovers", "finish_platform", "launched_platform",
-           "processes_named", "remove_leftovers", "start_platform", "wait_live"]  # fmt: skip
+__all__ = ["FLOW_ONLY_CONFIG", "LaunchedPlatform", "Leftovers", "ServedPlatform", "finish_platform",
+           "launched_platform", "processes_named", "remove_leftovers", "start_platform", "wait_live"]  # fmt: skip
 
 SHM = Path("/dev/shm")
 
@@ -189,3 +196,68 @@ def launched_platform(config: str, directory: Path, seconds: float = 60.0) -> It
         leftovers = finish_platform(run, interrupt=True)
     if leftovers:
         raise AssertionError(f"left behind: {leftovers}")
+
+
+class ServedPlatform:
+    """``proptrade up`` on a config with a gateway, until :meth:`stop`: its ``url`` (``http://...``) and
+    ``ws_url`` once the gateway serves, the launcher's output in ``lines`` (read by a thread, so its pipe never
+    fills), and the engine's state hash. ``RuntimeError`` if the gateway does not come up in ``timeout_s``."""
+
+    def __init__(self, config: str, directory: Path, tag: str = "srv", timeout_s: float = 60.0) -> None:
+        """Writes ``config`` (TOML) into ``directory`` and starts it under a unique prefix starting ``pt_<tag>``."""
+        self.prefix = f"pt_{tag}_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+        path = directory / f"{self.prefix}.toml"
+        path.write_text(config)
+        self.proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(path), "--prefix",
+                                      self.prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     text=True)  # fmt: skip
+        self.lines: list[str] = []
+        self.url = ""
+        found = threading.Event()
+
+        def read() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self.lines.append(line)
+                match = re.match(r"gateway up: (http://\S+)", line)
+                if match:
+                    self.url = match.group(1)
+                    found.set()
+            found.set()
+
+        self.reader = threading.Thread(target=read, daemon=True)
+        self.reader.start()
+        if not found.wait(timeout_s) or not self.url:
+            self.stop()
+            raise RuntimeError(f"the platform did not start: {''.join(self.lines)}")
+        self.ws_url = self.url.replace("http://", "ws://")
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        """Stops it; ``AssertionError`` if anything of it was left behind."""
+        leftovers = self.stop()
+        if leftovers:
+            raise AssertionError(f"left behind: {leftovers}")
+
+    def state_hash(self) -> tuple[int, int]:
+        """The engine's state hash and the number of commands it has applied (its control plane's)."""
+        ctl = ControlClient(control_endpoint(self.prefix), timeout_s=5.0)
+        try:
+            reply = ctl.request("state_hash")
+        finally:
+            ctl.close()
+        return int(reply["state_hash"]), int(reply["commands"])
+
+    def stop(self) -> Leftovers:
+        """SIGTERM to the launcher (SIGKILL after 30 s), then :func:`remove_leftovers`; returns what it found."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.reader.join(5)
+        return remove_leftovers(self.prefix)

@@ -15,13 +15,7 @@ import asyncio
 import contextlib
 import os
 import random
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -33,9 +27,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.asyncio.server import ServerConnection, serve
 
-from hotpath import ControlClient
-from hotpath.names import control_endpoint
-from hotpath.testing import remove_leftovers
+from hotpath.testing import Leftovers, ServedPlatform
 
 SECRETS = {"user_1": "s1-" + "a" * 61, "user_2": "s2-" + "b" * 61, "user_3": "s3-" + "c" * 61}
 KEYS = {"user_1": "bkey-1", "user_2": "bkey-2", "user_3": "bkey-3"}
@@ -94,8 +86,8 @@ OPTIONS = {"defaultType": "spot", "fetchMarkets": {"types": ["spot"]}, "fetchCur
            "fetchMargins": False}  # fmt: skip
 
 
-class Platform:
-    """``proptrade up`` on :data:`CONFIG`, its gateway's URL, and the engine's state hash."""
+class Platform(ServedPlatform):
+    """``proptrade up`` on :data:`CONFIG`, an HTTP client of its gateway, and ccxt clients of its accounts."""
 
     def __init__(self, tmp: Path, config: str | None = None) -> None:
         """``config``: the platform's TOML (default :data:`CONFIG` with this module's secrets in ``tmp``)."""
@@ -103,32 +95,7 @@ class Platform:
             for account, secret in SECRETS.items():
                 (tmp / f"{account}.secret").write_text(secret)
             config = CONFIG.replace("{dir}", str(tmp))
-        self.prefix = f"pt_bn_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        path = tmp / "platform.toml"
-        path.write_text(config)
-        self.proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(path),
-                                      "--prefix", self.prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)  # fmt: skip
-        self.lines: list[str] = []
-        self.url = ""
-        found = threading.Event()
-
-        def read() -> None:  # drains the launcher's output, so its pipe never fills
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.lines.append(line)
-                match = re.match(r"gateway up: (http://\S+)", line)
-                if match:
-                    self.url = match.group(1)
-                    found.set()
-            found.set()
-
-        self.reader = threading.Thread(target=read, daemon=True)
-        self.reader.start()
-        if not found.wait(60) or not self.url:
-            self.stop()
-            raise RuntimeError(f"the platform did not start: {''.join(self.lines)}")
-        self.ws_url = self.url.replace("http://", "ws://")
+        super().__init__(config, tmp, "bn")
         self.http = httpx.Client(base_url=self.url, timeout=10.0)
 
     def exchange(self, account: str, **extra: Any) -> ccxt.binance:
@@ -136,26 +103,10 @@ class Platform:
         point(ex, self.url)
         return ex
 
-    def state_hash(self) -> tuple[int, int]:
-        ctl = ControlClient(control_endpoint(self.prefix), timeout_s=5.0)
-        try:
-            reply = ctl.request("state_hash")
-        finally:
-            ctl.close()
-        return int(reply["state_hash"]), int(reply["commands"])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(5)
-        leftovers = remove_leftovers(self.prefix)
-        assert not leftovers.processes, f"processes left behind: {leftovers.processes}"
-        assert not leftovers.segments, f"segments left behind: {leftovers.segments}"
+    def stop(self) -> Leftovers:
+        if hasattr(self, "http"):
+            self.http.close()
+        return super().stop()
 
 
 def point(ex: Any, url: str) -> None:
@@ -169,12 +120,8 @@ def point(ex: Any, url: str) -> None:
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    p = Platform(tmp_path_factory.mktemp("binance_ccxt"))
-    try:
+    with Platform(tmp_path_factory.mktemp("binance_ccxt")) as p:
         yield p
-    finally:
-        p.http.close()
-        p.stop()
 
 
 @pytest.fixture(scope="module")

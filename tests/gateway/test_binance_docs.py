@@ -6,7 +6,6 @@ gateway's address from ``GW``, the key from ``KEY`` and the secret from ``SECRET
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,65 +13,33 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway.test_binance_ccxt import Platform
+from hotpath.testing import ServedPlatform
+from tests.gateway.test_docs import DOC_PLATFORM, doc_examples
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "API.md"
 SECRET = "doc-secret-" + "d" * 53
-CONFIG = """
-[engine]
-ring_capacity = 1024
-md_capacity = 4096
-
-[[symbols]]
-name = "SIM"
-tick_size = 0.01
-band_ticks = 5000
-reference_price = 10000
-
-[bridge]
-enabled = false
-
-[[accounts]]
-name = "mm_1"
-client = 1
-
+CONFIG = (
+    DOC_PLATFORM
+    + """
 [[accounts]]
 name = "user_1"
 client = 20
 api_key = "doc-key"
 secret_file = "{dir}/user_1.secret"
-
-[probe]
-hz = 0
-
-[gateway]
-port = 0
-heartbeat_s = 1.0
-
-[[agents]]
-name = "maker"
-module = "strategies.agent"
-args = ["--strategy", "inventory_skew", "--size", "5", "--half-spread", "0.02", "--max-position", "200"]
-accounts = ["mm_1"]
-symbol = "SIM"
 """
+)
 
 
 def examples() -> list[str]:
-    text = DOC.read_text().split("## Example", 1)[1].split("\n## ", 1)[0]
-    return re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    return doc_examples(DOC, "Example", "python")
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     tmp = tmp_path_factory.mktemp("binance_docs")
     (tmp / "user_1.secret").write_text(SECRET)
-    platform = Platform(tmp, CONFIG.replace("{dir}", str(tmp)))
-    try:
+    with ServedPlatform(CONFIG.replace("{dir}", str(tmp)), tmp, "bndoc") as platform:
         yield {**os.environ, "GW": platform.url, "KEY": "doc-key", "SECRET": SECRET}
-    finally:
-        platform.http.close()
-        platform.stop()
 
 
 def test_the_doc_has_one_example() -> None:

@@ -23,12 +23,8 @@ from tests.gateway.test_binance_ccxt import KEYS, SECRETS, Platform
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    p = Platform(tmp_path_factory.mktemp("binance_sdks"))
-    try:
+    with Platform(tmp_path_factory.mktemp("binance_sdks")) as p:
         yield p
-    finally:
-        p.http.close()
-        p.stop()
 
 
 def python_binance(platform: Platform, account: str) -> Any:

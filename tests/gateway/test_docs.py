@@ -8,20 +8,19 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from hotpath.testing import remove_leftovers
+from hotpath.testing import ServedPlatform
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "GATEWAY.md"
-CONFIG = """
+#: the platform the docs' examples run on: SIM with a maker quoting it, the gateway on a free port (the tests
+#: add their accounts and agents: TOML takes ``[[accounts]]`` and ``[[agents]]`` entries in any place)
+DOC_PLATFORM = """
 [engine]
 ring_capacity = 1024
 md_capacity = 4096
@@ -39,15 +38,6 @@ enabled = false
 name = "mm_1"
 client = 1
 
-[[accounts]]
-name = "flow_1"
-client = 10
-
-[[accounts]]
-name = "user_1"
-client = 20
-api_key = "doc-key"
-
 [probe]
 hz = 0
 
@@ -61,6 +51,18 @@ module = "strategies.agent"
 args = ["--strategy", "inventory_skew", "--size", "5", "--half-spread", "0.02", "--max-position", "200"]
 accounts = ["mm_1"]
 symbol = "SIM"
+"""
+CONFIG = (
+    DOC_PLATFORM
+    + """
+[[accounts]]
+name = "flow_1"
+client = 10
+
+[[accounts]]
+name = "user_1"
+client = 20
+api_key = "doc-key"
 
 [[agents]]
 name = "flow"
@@ -69,47 +71,23 @@ accounts = ["flow_1"]
 symbol = "SIM"
 args = ["--rate", "50", "--mid", "100"]
 """
+)
+
+
+def doc_examples(doc: Path, heading: str, language: str) -> list[str]:
+    """The ``language`` code blocks of ``doc``'s section ``heading`` (a level-2 title), in order."""
+    text = doc.read_text().split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
 
 
 def examples(language: str) -> list[str]:
-    text = DOC.read_text().split("## Examples", 1)[1].split("\n## ", 1)[0]
-    return re.findall(rf"```{language}\n(.*?)```", text, flags=re.S)
+    return doc_examples(DOC, "Examples", language)
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    prefix = f"pt_gwdoc_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    path = tmp_path_factory.mktemp("gateway_docs") / "platform.toml"
-    path.write_text(CONFIG)
-    proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(path), "--prefix", prefix],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
-    urls: list[str] = []
-    up = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            match = re.match(r"gateway up: (http://\S+)", line)
-            if match:
-                urls.append(match.group(1))
-                up.set()
-        up.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert up.wait(60) and urls, "the platform did not start"
-        yield {**os.environ, "GW": urls[0], "KEY": "doc-key"}
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        reader.join(5)
-        leftovers = remove_leftovers(prefix)
-        assert not leftovers, leftovers
+    with ServedPlatform(CONFIG, tmp_path_factory.mktemp("gateway_docs"), "gwdoc") as platform:
+        yield {**os.environ, "GW": platform.url, "KEY": "doc-key"}
 
 
 def test_the_doc_has_its_examples() -> None:

@@ -10,15 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,9 +22,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from hotpath import ControlClient
-from hotpath.names import control_endpoint
-from hotpath.testing import remove_leftovers
+from hotpath.testing import Leftovers, ServedPlatform
 
 CONFIG = """
 [engine]
@@ -93,66 +85,23 @@ symbol = "SIM"
 K1, K2, K3 = {"X-API-Key": "key-1"}, {"X-API-Key": "key-2"}, {"X-API-Key": "key-3"}
 
 
-class Platform:
+class Platform(ServedPlatform):
+    """The launched platform and an HTTP client of its gateway."""
+
     def __init__(self, tmp: Path) -> None:
-        self.prefix = f"pt_gw_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-        path = tmp / "platform.toml"
-        path.write_text(CONFIG)
-        self.proc = subprocess.Popen([sys.executable, "-m", "hotpath.cli", "up", "--config", str(path),
-                                      "--prefix", self.prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)  # fmt: skip
-        self.lines: list[str] = []
-        self.url = ""
-        found = threading.Event()
-
-        def read() -> None:  # drains the launcher's live view, so its pipe never fills
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.lines.append(line)
-                match = re.match(r"gateway up: (http://\S+)", line)
-                if match:
-                    self.url = match.group(1)
-                    found.set()
-            found.set()
-
-        self.reader = threading.Thread(target=read, daemon=True)
-        self.reader.start()
-        if not found.wait(60) or not self.url:
-            self.stop()
-            raise RuntimeError(f"the platform did not start: {''.join(self.lines)}")
-        self.ws_url = self.url.replace("http://", "ws://")
+        super().__init__(CONFIG, tmp, "gw")
         self.http = httpx.Client(base_url=self.url, timeout=10.0)
 
-    def state_hash(self) -> tuple[int, int]:
-        ctl = ControlClient(control_endpoint(self.prefix), timeout_s=5.0)
-        try:
-            reply = ctl.request("state_hash")
-        finally:
-            ctl.close()
-        return int(reply["state_hash"]), int(reply["commands"])
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.reader.join(5)
-        leftovers = remove_leftovers(self.prefix)
-        assert not leftovers.processes, f"processes left behind: {leftovers.processes}"
-        assert not leftovers.segments, f"segments left behind: {leftovers.segments}"
+    def stop(self) -> Leftovers:
+        if hasattr(self, "http"):
+            self.http.close()
+        return super().stop()
 
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
-    p = Platform(tmp_path_factory.mktemp("gateway_e2e"))
-    try:
+    with Platform(tmp_path_factory.mktemp("gateway_e2e")) as p:
         yield p
-    finally:
-        p.http.close()
-        p.stop()
     assert "gateway" in "".join(p.lines) and "stopped" in "".join(p.lines)
 
 

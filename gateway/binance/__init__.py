@@ -8,7 +8,7 @@ Modules, one job each: ``errors`` the error bodies · ``instruments`` symbols as
 ``signing`` keys, HMAC, freshness · ``weights`` request weight · ``access`` which paths are Binance's ·
 ``ledger`` orders and trades from events · ``feed`` update ids, depth diffs, trades, top · ``views`` JSON
 shapes · ``trading`` the signed calls · ``userdata`` listen keys, executionReport · ``api`` the state ·
-``rest``, ``ws``, ``wsapi`` the routes.
+``rest``, ``ws``, ``wsapi`` the routes · ``sockets`` one WebSocket connection's life.
 """
 
 from starlette.routing import BaseRoute

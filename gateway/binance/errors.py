@@ -53,6 +53,7 @@ class Code(enum.IntEnum):
     NO_SUCH_ORDER = -2013
     BAD_API_KEY_FMT = -2014
     REJECTED_MBX_KEY = -2015
+    SUBSCRIPTION_ACTIVE = -2035  #: a second user-data subscription of one account on one WebSocket API session
 
 
 class BinanceError(Exception):

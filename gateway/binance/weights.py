@@ -16,13 +16,13 @@ from ..ratelimit import Clock
 
 __all__ = ["WeightLimiter", "weight_of"]
 
-#: Binance's weights of the served calls: (method, path) -> weight (depth and openOrders depend on parameters)
+#: Binance's weights of the served calls: (method, path) -> weight (depth, openOrders and bookTicker
+#: depend on parameters: weight_of)
 _WEIGHTS = {
     ("GET", "/api/v3/ping"): 1,
     ("GET", "/api/v3/time"): 1,
     ("GET", "/api/v3/exchangeInfo"): 20,
     ("GET", "/api/v3/trades"): 25,
-    ("GET", "/api/v3/ticker/bookTicker"): 2,
     ("POST", "/api/v3/order"): 1,
     ("POST", "/api/v3/order/test"): 1,
     ("GET", "/api/v3/order"): 4,
@@ -44,6 +44,8 @@ def weight_of(method: str, path: str, query: bytes) -> int:
         return 5 if limit <= 100 else 25 if limit <= 500 else 50 if limit <= 1000 else 250
     if path == "/api/v3/openOrders" and method == "GET":
         return 6 if b"symbol=" in query else 80
+    if path == "/api/v3/ticker/bookTicker":
+        return 2 if b"symbol=" in query else 4
     return _WEIGHTS.get((method, path), 1)
 
 

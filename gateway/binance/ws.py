@@ -11,27 +11,24 @@ On any of them ``{"method": "SUBSCRIBE" | "UNSUBSCRIBE", "params": [names], "id"
 snapshot only once it has that acknowledgement); ``LIST_SUBSCRIPTIONS`` answers the names. A request that is
 not one of these, or names a stream that does not exist, is answered ``{"error": {"code": 2, "msg"}, "id"}``
 and changes nothing. Each connection is a :class:`~gateway.fanout.Subscriber` (bounded queue, one writer, dropped
-with close 4008 when it falls behind); unknown streams in the URL refuse the connection (400) before accept.
+with close 4008 when it falls behind: ``sockets``); unknown streams in the URL refuse the connection (400)
+before accept.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import orjson
 from starlette.responses import Response
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from ..fanout import CLOSE_SLOW_CONSUMER, Subscriber, Topic
+from ..fanout import Subscriber, Topic
 from .api import BinanceApi
+from .sockets import serve_socket
 
 __all__ = ["routes"]
-
-#: how long closing a connection may wait on a client that reads nothing
-CLOSE_TIMEOUT_S = 5.0
 
 
 def _topic(api: BinanceApi, name: str, combined: bool) -> Topic | None:
@@ -40,10 +37,7 @@ def _topic(api: BinanceApi, name: str, combined: bool) -> Topic | None:
     streams = api.feed.stream(symbol.lower() + at + kind)  # the symbol in lower case, the kind as Binance spells it
     if streams is not None:
         return streams.combined if combined else streams.raw
-    account = api.userdata.account_of(name)
-    if account is not None and not combined:
-        return api.userdata.topics.get(account)
-    return None
+    return None if combined else api.userdata.topic_of(name)
 
 
 class _Connection:
@@ -107,32 +101,8 @@ class _Connection:
     def _error(self, ident: Any, msg: str) -> None:
         self._offer({"error": {"code": 2, "msg": msg}, "id": ident})
 
-    async def serve(self) -> None:
-        api = self.api
-        api.connections.add(self.subscriber)
-        writer = api.gateway.spawn(self.subscriber.write(), "binance-ws-writer")
-        try:
-            while not self.subscriber.closed:
-                receive = asyncio.ensure_future(self.websocket.receive_text())
-                done, _ = await asyncio.wait({receive, writer}, return_when=asyncio.FIRST_COMPLETED)
-                if receive not in done:
-                    receive.cancel()
-                    with contextlib.suppress(BaseException):
-                        await receive
-                    break
-                try:
-                    text = receive.result()
-                except (WebSocketDisconnect, RuntimeError, KeyError):
-                    break
-                self.handle(text)
-        finally:
-            self.unsubscribe(list(self.subscribed))
-            dropped = self.subscriber.dropped
-            self.subscriber.close()
-            api.connections.discard(self.subscriber)
-            writer.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.websocket.close(CLOSE_SLOW_CONSUMER if dropped else 1000), CLOSE_TIMEOUT_S)
+    def release(self) -> None:
+        self.unsubscribe(list(self.subscribed))
 
 
 async def _open(websocket: WebSocket, names: list[str], combined: bool) -> None:
@@ -144,8 +114,9 @@ async def _open(websocket: WebSocket, names: list[str], combined: bool) -> None:
         body = orjson.dumps({"code": -1121, "msg": f"Invalid symbol or stream: '{unknown}'."})
         await websocket.send_denial_response(Response(body, status_code=400, media_type="application/json"))
         return
-    await websocket.accept()
-    await connection.serve()
+    await serve_socket(
+        api, websocket, connection.subscriber, connection.handle, connection.release, "binance-ws-writer"
+    )
 
 
 async def raw_streams(websocket: WebSocket) -> None:

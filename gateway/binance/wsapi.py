@@ -7,15 +7,15 @@ Requests are ``{"id", "method", "params"}`` and answers ``{"id", "status": 200, 
 weighed; binance-sdk-spot reads the field on every answer). Served: ``ping``, ``time``,
 ``userDataStream.subscribe.signature`` (params ``apiKey``, ``timestamp``, ``signature``, optional
 ``recvWindow``; the signature is Binance's over every other parameter, sorted by name and form-encoded as the
-clients encode them), ``userDataStream.unsubscribe`` and ``session.subscriptions``; any other method is a 400
-with -1000. A subscription's events come as ``{"subscriptionId": N, "event": <executionReport>}``, in engine
-order, through the connection's bounded queue.
+clients encode them; one subscription per account and session, as Binance: another is -2035),
+``userDataStream.unsubscribe`` and ``session.subscriptions``; any other method is a 400 with -1000. A
+subscription's events come as ``{"subscriptionId": N, "event": <executionReport>}``, in engine order, through
+the connection's bounded queue (``sockets``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import hmac
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -23,12 +23,13 @@ from urllib.parse import urlencode
 
 import orjson
 from starlette.routing import WebSocketRoute
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket
 
-from ..fanout import CLOSE_SLOW_CONSUMER, Subscriber
+from ..fanout import Subscriber
 from .api import BinanceApi
 from .errors import BinanceError, Code, mandatory
 from .signing import check_fresh, sign
+from .sockets import serve_socket
 
 __all__ = ["routes"]
 
@@ -52,9 +53,11 @@ class _Session:
         if not isinstance(signature, str) or not signature:
             raise mandatory("signature")
         payload = urlencode(sorted((k, v) for k, v in params.items() if k != "signature"))
-        if sign(cred.secret, payload.encode()) != signature.lower():
+        if not hmac.compare_digest(sign(cred.secret, payload.encode()).encode(), signature.lower().encode()):
             raise BinanceError(400, Code.INVALID_SIGNATURE, "Signature for this request is not valid.")
         check_fresh({k: str(v) for k, v in params.items()}, time.time_ns() // 1_000_000)
+        if cred.client_id in self.subscriptions.values():  # one per account and session, as Binance
+            raise BinanceError(400, Code.SUBSCRIPTION_ACTIVE, "User Data Stream subscription already active.")
         ident = self._next_id
         self._next_id += 1
         self.subscriptions[ident] = cred.client_id
@@ -105,38 +108,16 @@ class _Session:
             return
         self._offer({"id": ident, "status": 200, "result": result, "rateLimits": []})
 
-    async def serve(self, websocket: WebSocket) -> None:
-        api = self.api
-        api.connections.add(self.subscriber)
-        writer = api.gateway.spawn(self.subscriber.write(), "binance-wsapi-writer")
-        try:
-            while not self.subscriber.closed:
-                receive = asyncio.ensure_future(websocket.receive_text())
-                done, _ = await asyncio.wait({receive, writer}, return_when=asyncio.FIRST_COMPLETED)
-                if receive not in done:
-                    receive.cancel()
-                    with contextlib.suppress(BaseException):
-                        await receive
-                    break
-                try:
-                    text = receive.result()
-                except (WebSocketDisconnect, RuntimeError, KeyError):
-                    break
-                self.handle(text)
-        finally:
-            for ident in list(self.subscriptions):
-                self._drop(ident)
-            dropped = self.subscriber.dropped
-            self.subscriber.close()
-            api.connections.discard(self.subscriber)
-            writer.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(websocket.close(CLOSE_SLOW_CONSUMER if dropped else 1000), 5.0)
+    def release(self) -> None:
+        for ident in list(self.subscriptions):
+            self._drop(ident)
 
 
 async def ws_api(websocket: WebSocket) -> None:
-    await websocket.accept()
-    await _Session(websocket.state.binance, websocket).serve(websocket)
+    session = _Session(websocket.state.binance, websocket)
+    await serve_socket(
+        session.api, websocket, session.subscriber, session.handle, session.release, "binance-wsapi-writer"
+    )
 
 
 def routes() -> list[WebSocketRoute]:

@@ -5,10 +5,11 @@ the weight limiter's clock stepped by hand, and its signing on its own. ``test_b
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -239,3 +240,82 @@ def test_binance_requests_count_in_the_gateways_metrics(client: TestClient) -> N
     client.get("/api/v3/ping")
     metrics = client.get("/metrics").text
     assert 'gateway_request_seconds_count{method="GET",route="/api/v3/ping"} 1.0' in metrics
+
+
+def place(client: TestClient, **fields: str) -> None:
+    body = signed({"symbol": "SIM", "side": "BUY", "type": "LIMIT_MAKER", "quantity": "1", "price": "99", **fields})
+    assert client.post("/api/v3/order", content=body, headers={**KEY, "content-type": FORM}).status_code == 200
+
+
+def test_a_deleted_listen_key_ends_its_stream_with_listen_key_expired(client: TestClient) -> None:
+    key = client.post("/api/v3/userDataStream", headers=KEY).json()["listenKey"]
+    with client.websocket_connect(f"/ws/{key}") as ws:
+        assert client.delete("/api/v3/userDataStream", params={"listenKey": key}, headers=KEY).json() == {}
+        place(client)  # the account's orders no longer reach the ended key's socket
+        ws.send_text(json.dumps({"method": "LIST_SUBSCRIPTIONS", "id": 1}))
+        expired = ws.receive_json()
+        assert (expired.get("e"), expired.get("listenKey")) == ("listenKeyExpired", key)
+        assert ws.receive_json()["id"] == 1, "an executionReport came through an ended listen key"
+
+
+def test_an_expired_listen_key_is_replaced_and_forgotten(client: TestClient) -> None:
+    userdata = client.app_state["binance"].userdata
+    steps = [0.0]
+    userdata.clock = lambda: steps[0]
+    first = client.post("/api/v3/userDataStream", headers=KEY).json()["listenKey"]
+    assert client.post("/api/v3/userDataStream", headers=KEY).json()["listenKey"] == first
+    for hour in range(1, 4):  # a client that lets its key lapse and asks for a new one, hour after hour
+        steps[0] = hour * 3601.0
+        assert client.post("/api/v3/userDataStream", headers=KEY).json()["listenKey"] != first
+    assert len(userdata) == 1
+    assert client.put("/api/v3/userDataStream", params={"listenKey": first}, headers=KEY).json()["code"] == -1125
+
+
+def ws_api_subscribe(ws: Any) -> dict[str, Any]:
+    params: dict[str, Any] = {"apiKey": "alice-key", "timestamp": time.time_ns() // 1_000_000}
+    params["signature"] = sign(SECRET.encode(), urlencode(sorted(params.items())).encode())
+    ws.send_text(json.dumps({"id": "s", "method": "userDataStream.subscribe.signature", "params": params}))
+    answer: dict[str, Any] = ws.receive_json()
+    return answer
+
+
+def test_the_websocket_api_takes_one_subscription_per_account_and_session(client: TestClient) -> None:
+    with client.websocket_connect("/ws-api/v3") as ws:
+        assert ws_api_subscribe(ws)["result"] == {"subscriptionId": 0}
+        again = ws_api_subscribe(ws)
+        assert (again["status"], again["error"]["code"]) == (400, -2035)
+        place(client)
+        (report,) = [ws.receive_json()]
+        assert report["subscriptionId"] == 0 and report["event"]["x"] == "NEW"
+        ws.send_text(json.dumps({"id": "l", "method": "session.subscriptions"}))
+        assert ws.receive_json()["result"] == [{"subscriptionId": 0}], "the one report came once, then this"
+
+
+def test_a_client_gone_before_the_accept_leaves_no_subscriber(client: TestClient) -> None:
+    api = client.app_state["binance"]
+    scope = {"type": "websocket", "path": "/ws/sim@trade", "raw_path": b"/ws/sim@trade", "query_string": b"",
+             "headers": [], "scheme": "ws", "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
+             "root_path": "", "subprotocols": [], "state": dict(client.app_state)}  # fmt: skip
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        if message["type"] == "websocket.accept":
+            raise OSError("the client is gone")
+
+    async def run() -> None:
+        with contextlib.suppress(Exception):
+            await client.app(scope, receive, send)
+
+    assert client.portal is not None
+    client.portal.call(run)
+    assert not api.feed.stream("sim@trade"), "a subscriber nobody serves stays on the stream"
+    assert not api.connections
+
+
+def test_the_book_ticker_of_every_symbol_weighs_four_and_of_one_two(harness: Harness, client: TestClient) -> None:
+    harness.clock.now = 120.0
+    assert client.get("/api/v3/ticker/bookTicker").headers["X-MBX-USED-WEIGHT-1M"] == "4"
+    one = client.get("/api/v3/ticker/bookTicker", params={"symbol": "SIM"})
+    assert one.headers["X-MBX-USED-WEIGHT-1M"] == "6"

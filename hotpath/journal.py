@@ -18,6 +18,12 @@ run directory, never ``/dev/shm``) mapped ``MAP_SHARED``:
   journal with the same capacity and configuration stamp. It writes a new file and never repairs in place:
   the damaged journal stays as evidence, and an operator chooses to start the engine on the salvaged one.
 
+- Snapshots and segments (``include/pt_journal_rotation.h``): an engine that takes checkpoints journals into a
+  chain of segments, ``PATH`` (segment 0), ``PATH.000001``, ..., with ``PATH.00000k.snap`` the engine's state
+  before segment k (:func:`segment_path`, :func:`snapshot_path`). :func:`recover` rebuilds the engine from the
+  newest snapshot that loads and the segments after it (every record checked; a damaged snapshot is passed over
+  for the one before); :func:`read_history` and :func:`dump` read every segment still on disk, in order.
+
 Choices: the checking is done in C (the checksums are CRC32C, which Python's ``zlib`` does not compute, and a
 million records take a few milliseconds there); a record past the count is not replayed, even when whole,
 unless salvage is told to (``--past-committed``): the count is what the engine published, so by default the
@@ -29,6 +35,7 @@ Exceptions::
     +-- JournalCorruptError  the records fail their checksums or contradict the count (.check: JournalCheck)
     +-- JournalConfigError   written under another engine configuration (.found, .expected)
     +-- JournalSpaceError    the disk cannot hold a new journal (.size)
+    +-- RecoveryError        a segment the history needs is missing (and no snapshot makes up for it)
 """
 
 from __future__ import annotations

@@ -66,14 +66,16 @@ def public(handler: Public) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
-def signed(handler: Signed) -> Callable[[Request], Awaitable[Response]]:
+def _private(handler: Signed, *, signed: bool) -> Callable[[Request], Awaitable[Response]]:
+    """A call that takes the API key and, if ``signed``, a signature over its query and body as received."""
+
     async def endpoint(request: Request) -> Response:
         api: BinanceApi = request.state.binance
-        body = await request.body()
+        query, body = request.scope.get("query_string", b""), await request.body()
 
         def work() -> Any:
             cred = api.keyring.lookup(request.headers.get(API_KEY_HEADER))
-            params = verify(cred, request.scope.get("query_string", b""), body, _now_ms())
+            params = verify(cred, query, body, _now_ms()) if signed else parse_params([query, body])
             return handler(api, cred, params)
 
         return await _answer(work)
@@ -81,20 +83,13 @@ def signed(handler: Signed) -> Callable[[Request], Awaitable[Response]]:
     return endpoint
 
 
+def signed(handler: Signed) -> Callable[[Request], Awaitable[Response]]:
+    return _private(handler, signed=True)
+
+
 def keyed(handler: Signed) -> Callable[[Request], Awaitable[Response]]:
     """A call that takes the API key and no signature (the user-data stream's)."""
-
-    async def endpoint(request: Request) -> Response:
-        api: BinanceApi = request.state.binance
-        body = await request.body()
-
-        def work() -> Any:
-            cred = api.keyring.lookup(request.headers.get(API_KEY_HEADER))
-            return handler(api, cred, parse_params([request.scope.get("query_string", b""), body]))
-
-        return await _answer(work)
-
-    return endpoint
+    return _private(handler, signed=False)
 
 
 def _limit(params: Mapping[str, str], default: int, largest: int) -> int:

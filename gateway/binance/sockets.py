@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from ..fanout import CLOSE_SLOW_CONSUMER, Subscriber
 from .api import BinanceApi
 
-__all__ = ["CLOSE_TIMEOUT_S", "serve_socket"]
+__all__ = ["CLOSE_TIMEOUT_S", "offer_json", "parse_request", "serve_socket"]
 
 #: how long closing a connection may wait on a client that reads nothing
 CLOSE_TIMEOUT_S = 5.0
@@ -63,3 +65,17 @@ async def serve_socket(api: BinanceApi, websocket: WebSocket, subscriber: Subscr
             writer.cancel()
         with contextlib.suppress(Exception):
             await asyncio.wait_for(websocket.close(CLOSE_SLOW_CONSUMER if dropped else 1000), CLOSE_TIMEOUT_S)
+
+
+def parse_request(text: str) -> dict[str, Any] | None:
+    """A client's request: the JSON object ``text`` holds, None if it holds none."""
+    try:
+        request = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    return request if isinstance(request, dict) else None
+
+
+def offer_json(subscriber: Subscriber, message: Mapping[str, Any]) -> None:
+    """Queues an answer behind the frames already queued for the connection."""
+    subscriber.offer(orjson.dumps(message).decode())

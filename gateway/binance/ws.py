@@ -26,7 +26,7 @@ from starlette.websockets import WebSocket
 
 from ..fanout import Subscriber, Topic
 from .api import BinanceApi
-from .sockets import serve_socket
+from .sockets import offer_json, parse_request, serve_socket
 
 __all__ = ["routes"]
 
@@ -68,11 +68,8 @@ class _Connection:
                 topic.discard(self.subscriber)
 
     def handle(self, text: str) -> None:
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            request = None
-        if not isinstance(request, dict):
+        request = parse_request(text)
+        if request is None:
             self._error(None, "Invalid JSON: expected a request object")
             return
         ident = request.get("id")
@@ -96,7 +93,7 @@ class _Connection:
         self._offer({"result": None, "id": ident})
 
     def _offer(self, message: dict[str, Any]) -> None:
-        self.subscriber.offer(orjson.dumps(message).decode())
+        offer_json(self.subscriber, message)
 
     def _error(self, ident: Any, msg: str) -> None:
         self._offer({"error": {"code": 2, "msg": msg}, "id": ident})

@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from starlette.routing import WebSocketRoute
 from starlette.websockets import WebSocket
 
@@ -29,7 +28,7 @@ from ..fanout import Subscriber
 from .api import BinanceApi
 from .errors import BinanceError, Code, mandatory
 from .signing import check_fresh, sign
-from .sockets import serve_socket
+from .sockets import offer_json, parse_request, serve_socket
 
 __all__ = ["routes"]
 
@@ -42,7 +41,7 @@ class _Session:
         self._next_id = 0
 
     def _offer(self, message: Mapping[str, Any]) -> None:
-        self.subscriber.offer(orjson.dumps(message).decode())
+        offer_json(self.subscriber, message)
 
     def _subscribe(self, params: Mapping[str, Any]) -> dict[str, Any]:
         api_key = params.get("apiKey")
@@ -78,11 +77,8 @@ class _Session:
         self.api.userdata.sinks.get(account, {}).pop((id(self), ident), None)
 
     def handle(self, text: str) -> None:
-        try:
-            request = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            request = None
-        if not isinstance(request, dict):
+        request = parse_request(text)
+        if request is None:
             self._offer({"id": None, "status": 400, "error": {"code": int(Code.ILLEGAL_CHARS),
                                                               "msg": "Invalid JSON request."}})  # fmt: skip
             return

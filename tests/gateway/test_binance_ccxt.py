@@ -234,15 +234,19 @@ def test_a_market_order_by_quote_amount_buys_what_that_amount_pays_for(user_1: c
     clean(user_2)
 
 
-def settled(platform: Platform) -> tuple[int, int]:
-    """The state hash once the gateway has nothing in flight (no agent runs, so it then stays)."""
-    return platform.state_hash()
+#: new orders refused before the engine: (ccxt's error, the answer's code and text, what differs from a good one)
+REFUSED_ORDERS: list[tuple[type[Exception], str, dict[str, str]]] = [
+    (ccxt.BadSymbol, '"code":-1121', {"symbol": "NOPE"}),
+    (ccxt.InvalidOrder, '"code":-1013.*LOT_SIZE', {"quantity": "1.5"}),
+    (ccxt.BadRequest, '"code":-1111', {"quantity": "1.000000001"}),
+    (ccxt.InvalidOrder, '"code":-1013.*PRICE_FILTER', {"price": "99.005"}),
+]
 
 
 def test_refusals_give_binance_codes_and_leave_the_engine_unchanged(platform: Platform, user_1: ccxt.binance,
                                                                      user_2: ccxt.binance) -> None:  # fmt: skip
     theirs = user_2.create_order("GW/USD", "limit", "sell", 1, 103.0)
-    before = settled(platform)
+    before = platform.state_hash()  # no agent runs: only these tests' orders change it
     wrong = platform.exchange("user_1", secret="not-the-secret")
     wrong.load_markets()
     with pytest.raises(ccxt.AuthenticationError, match='"code":-1022'):
@@ -252,23 +256,15 @@ def test_refusals_give_binance_codes_and_leave_the_engine_unchanged(platform: Pl
     stale.options["timeDifference"] = 120_000  # its clock two minutes behind
     with pytest.raises(ccxt.InvalidNonce, match='"code":-1021'):
         stale.create_order("GW/USD", "limit", "buy", 1, 99.0)
-    with pytest.raises(ccxt.BadSymbol, match='"code":-1121'):
-        user_1.private_post_order({"symbol": "NOPE", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                   "quantity": "1", "price": "99"})  # fmt: skip
-    with pytest.raises(ccxt.InvalidOrder, match='"code":-1013.*LOT_SIZE'):
-        user_1.private_post_order({"symbol": "GW", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                   "quantity": "1.5", "price": "99"})  # fmt: skip
-    with pytest.raises(ccxt.BadRequest, match='"code":-1111'):
-        user_1.private_post_order({"symbol": "GW", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                   "quantity": "1.000000001", "price": "99"})  # fmt: skip
-    with pytest.raises(ccxt.InvalidOrder, match='"code":-1013.*PRICE_FILTER'):
-        user_1.private_post_order({"symbol": "GW", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC",
-                                   "quantity": "1", "price": "99.005"})  # fmt: skip
+    good = {"symbol": "GW", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1", "price": "99"}
+    for error, answer, fields in REFUSED_ORDERS:
+        with pytest.raises(error, match=answer):
+            user_1.private_post_order({**good, **fields})
     with pytest.raises(ccxt.OrderNotFound, match='"code":-2011'):
         user_1.cancel_order(theirs["id"], "GW/USD")
     with pytest.raises(ccxt.OrderNotFound, match='"code":-2013'):
         user_1.fetch_order(theirs["id"], "GW/USD")
-    assert settled(platform) == before
+    assert platform.state_hash() == before
     assert user_2.fetch_order(theirs["id"], "GW/USD")["status"] == "open"
     clean(user_2)
 

@@ -230,6 +230,17 @@ bench-journal: build
 bench-gateway: build
 	$(PY) bench/gateway_bench.py
 
+# A stock ccxt create_order + cancel_order through the Binance-compatible API beside the seed API's pair.
+.PHONY: bench-binance-api
+bench-binance-api: build
+	$(PY) bench/binance_api_bench.py
+
+# Snapshot and recovery of a 1 M-order book after 10 M journaled commands: full replay against snapshot + tail,
+# the loop's pause at a checkpoint, the journal's cost per command with and without checksums.
+.PHONY: bench-snapshot
+bench-snapshot: build
+	$(PY) bench/snapshot_bench.py
+
 # Backtest replay speed (engine only and with a strategy), the Binance replay, recordings, features, AS model.
 .PHONY: bench-replay bench-binance bench-recording bench-features bench-as bench-ml bench-rl
 bench-replay: build

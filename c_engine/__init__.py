@@ -62,13 +62,13 @@ from .recording import (
 )
 
 if _TYPE_CHECKING:
-    from ._engine import Book, Engine
+    from ._engine import Book, Engine, SnapshotError, SnapshotInfo
 
 
 def __getattr__(name: str) -> _Any:
     # Engine needs the compiled extension; importing it lazily keeps the pure-Python parts (reference engine,
     # command files, the CLI's --help) usable before `make build`.
-    if name in ("Book", "Engine"):
+    if name in ("Book", "Engine", "SnapshotError", "SnapshotInfo"):
         from . import _engine
 
         return getattr(_engine, name)
@@ -114,6 +114,8 @@ __all__ = [
     "RejectReason",
     "SYMBOL_NONE",
     "Side",
+    "SnapshotError",
+    "SnapshotInfo",
     "Stp",
     "SymbolConfig",
     "SymbolUnits",

@@ -128,6 +128,8 @@ heartbeat_timeout_s = 5.0  # a client silent this long is disconnected and its o
 slow_consumer_s = 2.0      # a client whose full event ring holds the engine this long is disconnected too
 journal = ""               # a file to journal every accepted command to ("" = no journal)
 journal_flush_ms = 5.0
+snapshot_every = 0         # with a journal: snapshot the engine and start a new journal segment every N records
+snapshot_keep = 2          # snapshots kept (and the journal segments from the oldest of them on)
 max_orders = 262144
 max_clients = 64
 
@@ -324,6 +326,8 @@ _TABLE_KEYS: dict[str, frozenset[str]] = {
             "max_orders",
             "max_levels_per_side",
             "max_clients",
+            "snapshot_every",
+            "snapshot_keep",
         }
     ),  # fmt: skip
     "bridge": frozenset({"enabled", "pub", "rep"}),
@@ -462,6 +466,10 @@ def _engine_table(eng: dict[str, Any]) -> dict[str, Any]:
         except (JournalError, OSError) as exc:
             raise ValueError(f"[engine] journal {journal!r} is not a usable journal: {exc}") from None
     out["journal"] = journal or None
+    out["snapshot_every"] = _number(eng, "snapshot_every", 0, int, 0)
+    out["snapshot_keep"] = _number(eng, "snapshot_keep", 2, int, 1)
+    if out["snapshot_every"] and not journal:
+        raise ValueError("[engine] snapshot_every needs a journal: set [engine] journal to a file's path")
     return out
 
 
@@ -682,6 +690,8 @@ def load_config(text: str, *, prefix: str | None = None, market: dict[str, Any] 
         journal_flush_ms=eng["journal_flush_ms"],
         heartbeat_timeout_s=eng["heartbeat_timeout_s"],
         slow_consumer_s=eng["slow_consumer_s"],
+        snapshot_every=eng["snapshot_every"],
+        snapshot_keep=eng["snapshot_keep"],
     )
     bridge = doc.get("bridge", {})
     on = _flag(bridge, "enabled", "[bridge]", True)

@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from c_engine import ClientLimits, Command, EngineConfig, Side, SymbolConfig, Tif
-from c_engine._engine import Engine, SnapshotError
+from c_engine import ClientLimits, Command, Engine, EngineConfig, Side, SnapshotError, SymbolConfig, Tif
 
 CONFIG = EngineConfig(max_orders=4096, max_levels_per_side=64, max_symbols=2, max_clients=8)
 

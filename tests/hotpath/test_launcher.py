@@ -132,6 +132,18 @@ def test_the_default_config_parses_and_bad_ones_say_why() -> None:
         load_config(DEFAULT_CONFIG.replace('accounts = ["mm_1"]', "clients = [1]"))
 
 
+def test_the_engine_table_passes_snapshot_settings_on_and_refuses_them_without_a_journal(tmp_path: Path) -> None:
+    journal = tmp_path / "run.jnl"
+    config = load_config(DEFAULT_CONFIG.replace('journal = ""', f'journal = "{journal}"').replace(
+        "snapshot_every = 0", "snapshot_every = 5000").replace("snapshot_keep = 2", "snapshot_keep = 3"))  # fmt: skip
+    assert (config.engine.snapshot_every, config.engine.snapshot_keep) == (5000, 3)
+    assert load_config(DEFAULT_CONFIG).engine.snapshot_every == 0  # the default: one journal file, no snapshots
+    with pytest.raises(ValueError, match="snapshot_every needs a journal"):
+        load_config(DEFAULT_CONFIG.replace("snapshot_every = 0", "snapshot_every = 5000"))
+    with pytest.raises(ValueError, match="snapshot_keep must be"):
+        load_config(DEFAULT_CONFIG.replace("snapshot_keep = 2", "snapshot_keep = 0"))
+
+
 def test_up_runs_the_platform_shows_it_live_and_stops_cleanly(tmp_path: Path) -> None:
     proc, prefix = _up(tmp_path, seconds=5)
     out = _finish(proc, prefix)

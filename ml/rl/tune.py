@@ -261,6 +261,7 @@ def tune(cfg: TuneConfig) -> TuneResult:
     """Runs the study (see the module docstring) and saves the best trial's model and parameters."""
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # a line per trial comes from _announce
     started = time.perf_counter()
     baselines = _baselines(cfg)
     for r in baselines:

@@ -176,6 +176,9 @@ def export_onnx(
     if isinstance(env, EngineMarketEnv):
         meta["feature_spec_hash"] = env.config.feature_spec.spec_hash()
         meta["env_config"] = env_config_json(env.config)
+        # the data time of one env step: the flow's on the engine env, step_ns on the recorded env
+        cfg = env.config
+        meta["step_ns"] = str(getattr(cfg, "step_ns", cfg.flow_commands_per_step * cfg.flow_ts_step_ns))
     for key, value in meta.items():
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value

@@ -11,7 +11,8 @@ onnxruntime session, one thread: ``ml.rl.policy``) and quotes the action's bid a
   (``env_config``); a model without it is read with the defaults, and a feature-spec hash that disagrees with
   the metadata's is refused. A test holds the strategy's observation equal to the env's on the same market.
 - **Decisions at the env's step.** The env samples its features and asks its agent once per step
-  (``flow_commands_per_step`` x ``flow_ts_step_ns``, 8 ms by default); features that count samples (return
+  (``flow_commands_per_step`` x ``flow_ts_step_ns``, 8 ms by default; the recorded env's ``step_ns``: the
+  model's ``step_ns`` metadata); features that count samples (return
   horizons, OFI window, volatility half-life) mean what they meant in training only at that cadence. So the
   policy runs on a timer every ``decision_interval_s`` (0: the model's step), not on each book change; market
   data between decisions only updates the features and the mid.
@@ -94,7 +95,9 @@ class RlMaker(QuotingStrategy):
         self.policy = policy
         self.config = config
         self.horizon = int(params.horizon_steps) or config.horizon_steps
-        step_s = config.flow_commands_per_step * config.flow_ts_step_ns / 1e9
+        # the env step's data time (a model exported before the key existed: the engine env's flow step)
+        step_ns = int(meta.get("step_ns", config.flow_commands_per_step * config.flow_ts_step_ns))
+        step_s = step_ns / 1e9
         self.decision_interval_ns = int(round((params.decision_interval_s or step_s) * 1e9))
         self.features = IncrementalFeatures(spec)
         self._window: tuple[dict[int, int], dict[int, int]] = ({}, {})

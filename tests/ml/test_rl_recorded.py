@@ -193,6 +193,19 @@ def test_cli_trains_on_recorded_data(commands_recording: Path, tmp_path: Path) -
     assert save.with_suffix(".onnx").exists()
 
 
+def test_a_policy_trained_on_recorded_data_decides_at_the_data_step(commands_recording: Path, tmp_path: Path) -> None:
+    from stable_baselines3 import PPO
+
+    from ml.rl.export import OnnxPolicy, export_onnx
+    from ml.rl.strategy import RlMaker, RlMakerParams
+
+    env = RecordedMarketEnv(_config(commands_recording, step_ns=250_000_000))
+    path = export_onnx(PPO("MlpPolicy", env, seed=1, device="cpu", n_steps=64, batch_size=64), tmp_path / "p.onnx",
+                       env=env)  # fmt: skip
+    maker = RlMaker(RlMakerParams("SYN"), OnnxPolicy(path))
+    assert maker.decision_interval_ns == 250_000_000
+
+
 def test_cli_refuses_data_without_the_recorded_env(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["train", "--env", "engine", "--data", "x.gz", "--save", str(tmp_path / "x")]) == 2
     assert "--data goes with --env recorded" in capsys.readouterr().err

@@ -87,7 +87,8 @@ def create_app(config: GatewayConfig, *, venue: VenueFactory = live_venue, clock
                                 max_body_bytes=config.max_body_bytes, metrics=metrics,
                                 mass_cancel_cost=config.mass_cancel_cost)  # fmt: skip
 
-    middleware = [Middleware(binance.BinanceAccess, other=access, limiter=weights, metrics=metrics)]
+    middleware = [Middleware(binance.BinanceAccess, other=access, limiter=weights, metrics=metrics,
+                             max_body_bytes=config.max_body_bytes)]  # fmt: skip
     routes: list[BaseRoute] = [*rest.routes(), *streams.routes(), *dashboard.routes(), *binance.routes()]
     return FastAPI(title="proptrade gateway", version="1", routes=routes, middleware=middleware,
                    exception_handlers=EXCEPTION_HANDLERS, lifespan=lifespan,

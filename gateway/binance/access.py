@@ -7,6 +7,10 @@ their route (the signature covers the body, which only the route reads), public 
 are request weights per minute (``weights.py``) and errors are Binance's bodies; each HTTP request's latency
 and status go to the gateway's metrics like its own. Every other path goes to the gateway's middleware
 unchanged.
+
+A body is read here, whole, up to ``max_body_bytes`` (the gateway's limit, the same for both APIs; Binance's
+parameters are a short form) and replayed to the route; a longer one, declared or streamed, is refused at
+once with 413 and -1101, before anything buffers it, as the gateway's own middleware refuses it.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..config import GatewayConfig
 from ..metrics import Metrics
 from .errors import Code, error_response
 from .weights import WeightLimiter, weight_of
 
-__all__ = ["BinanceAccess", "is_binance_path"]
+__all__ = ["BinanceAccess", "is_binance_path", "read_body"]
+
+#: the body limit when none is given: the gateway's default
+MAX_BODY_BYTES = GatewayConfig.max_body_bytes
 
 #: the gateway's own WebSocket paths under /ws/
 _GATEWAY_WS = ("/ws/md", "/ws/fills/")
@@ -36,8 +44,9 @@ class BinanceAccess:
     """See the module docstring. ``other`` wraps the app in the gateway's own middleware."""
 
     def __init__(self, app: ASGIApp, *, other: Callable[[ASGIApp], ASGIApp], limiter: WeightLimiter,
-                 metrics: Metrics | None = None) -> None:  # fmt: skip
+                 metrics: Metrics | None = None, max_body_bytes: int = MAX_BODY_BYTES) -> None:  # fmt: skip
         self.app = app
+        self.max_body_bytes = max_body_bytes
         self.other = other(app)
         self.limiter = limiter
         self.metrics = metrics
@@ -64,6 +73,21 @@ class BinanceAccess:
             await response(scope, receive, send)
             return
 
+        body = await read_body(scope, receive, self.max_body_bytes)
+        if body is None:
+            response = error_response(413, Code.TOO_MANY_PARAMETERS, "Too many parameters sent for this endpoint.")
+            response.raw_headers.extend(used_headers)
+            await response(scope, receive, send)
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()  # only a disconnect is left to come
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
         status = 500
 
         async def sending(message: Message) -> None:
@@ -75,8 +99,28 @@ class BinanceAccess:
 
         start = time.perf_counter()
         try:
-            await self.app(scope, receive, sending)
+            await self.app(scope, replay, sending)
         finally:
             if self.metrics is not None:  # the gateway's request metrics, by path (Binance's have no parameters)
                 path = scope["path"] if scope["path"].startswith("/api/v3/") else "unmatched"
                 self.metrics.request_done(scope["method"], path, status, time.perf_counter() - start)
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
+    """The request's whole body; None once it is known to be over ``limit`` bytes (declared or read)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and (not value.isdigit() or int(value) > limit):
+            return None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b"".join(chunks)  # the client left: the route sees an empty body and its answer goes nowhere
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

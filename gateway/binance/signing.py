@@ -87,7 +87,8 @@ def _split_signature(raw: bytes) -> tuple[bytes, bytes | None]:
 
 
 def parse_params(chunks: Iterable[bytes]) -> dict[str, str]:
-    """The parameters of a query string and a form body together; -1101 for a name given twice."""
+    """The parameters of a query string and a form body together (in that order). As Binance: a name given in
+    both takes the query string's value; a name given twice in one of them is -1101."""
     out: dict[str, str] = {}
     for raw in chunks:
         if not raw:
@@ -96,10 +97,11 @@ def parse_params(chunks: Iterable[bytes]) -> dict[str, str]:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=True)
         except (UnicodeDecodeError, ValueError):
             raise BinanceError(400, Code.ILLEGAL_CHARS, "Illegal characters found in a parameter.") from None
+        names = [name for name, _ in pairs]
+        if len(set(names)) != len(names):
+            raise BinanceError(400, Code.TOO_MANY_PARAMETERS, "Duplicate values for a parameter detected.")
         for name, value in pairs:
-            if name in out:
-                raise BinanceError(400, Code.TOO_MANY_PARAMETERS, f"Duplicate values for parameter '{name}'.")
-            out[name] = value
+            out.setdefault(name, value)
     return out
 
 

@@ -20,63 +20,40 @@ with warnings.catch_warnings():  # starlette's TestClient prefers httpx2, which 
     warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
-from c_engine import Command, Engine, Side, SymbolConfig
+from c_engine import SymbolConfig
 from gateway.app import create_app
 from gateway.binance.errors import BinanceError
-from gateway.binance.signing import Credential, sign, verify
+from gateway.binance.signing import Credential, parse_params, sign, verify
 from gateway.config import GatewayConfig
-from gateway.venue import EngineVenue, Venue
+from gateway.venue import EngineVenue
 from hotpath.accounts import Account
+from tests.gateway.test_app import Harness as GatewayHarness
+from tests.gateway.test_app import StepClock
 
 SECRET = "alice-secret-" + "x" * 51
 KEY = {"X-MBX-APIKEY": "alice-key"}
 FORM = "application/x-www-form-urlencoded"
-#: an account on the platform that the gateway does not act for
-OUTSIDER = 50
 SYMBOLS = [SymbolConfig(name="SIM", tick_size=0.01, band_ticks=1000, reference_price=10000, max_order_lots=500,
                         min_price_ticks=100, max_price_ticks=50_000)]  # fmt: skip
 
 
-class StepClock:
-    def __init__(self) -> None:
-        self.now = 0.0
+class Harness(GatewayHarness):
+    """test_app's harness with the Binance API's needs: alice's secret in a file, :data:`SYMBOLS`' configs
+    (their filters) given to the API."""
 
-    def __call__(self) -> float:
-        return self.now
-
-
-class Harness:
     def __init__(self, tmp: Path, **settings: Any) -> None:
         (tmp / "alice.secret").write_text(SECRET)
         accounts = (Account("alice", 1, api_key="alice-key", secret_file=str(tmp / "alice.secret")),
                     Account("bob", 2, api_key="bob-key"))  # fmt: skip
         self.config = GatewayConfig(prefix="unit", accounts=accounts, **settings)
         self.clock = StepClock()
+        self.symbols = SYMBOLS
         self.venue: EngineVenue | None = None
         self.app = create_app(self.config, venue=self._venue, clock=self.clock, symbols=self._symbols)
-
-    async def _venue(self, config: GatewayConfig) -> Venue:
-        self.venue = EngineVenue(Engine(), SYMBOLS, {"alice": 1, "bob": 2})
-        return self.venue
 
     async def _symbols(self, config: GatewayConfig) -> list[tuple[int, SymbolConfig]]:
         assert self.venue is not None
         return [(self.venue.symbols[cfg.name], cfg) for cfg in SYMBOLS]
-
-    def outsider(self, client: TestClient, side: str, size: int, price_ticks: int, *,
-                 lose_market_data: bool = False) -> None:  # fmt: skip
-        """Someone else's order, run on the app's loop; with ``lose_market_data`` the gateway's market-data reader
-        is lapped right after it (the delta of this order is lost to it)."""
-        venue = self.venue
-        assert venue is not None and client.portal is not None
-        cmd = Command.new(OUTSIDER, 0, Side.BUY if side == "buy" else Side.SELL, size, price_ticks)
-
-        def run() -> None:
-            venue.external(cmd)
-            if lose_market_data:
-                venue.gap = 10
-
-        client.portal.call(run)
 
 
 @pytest.fixture
@@ -319,3 +296,25 @@ def test_the_book_ticker_of_every_symbol_weighs_four_and_of_one_two(harness: Har
     assert client.get("/api/v3/ticker/bookTicker").headers["X-MBX-USED-WEIGHT-1M"] == "4"
     one = client.get("/api/v3/ticker/bookTicker", params={"symbol": "SIM"})
     assert one.headers["X-MBX-USED-WEIGHT-1M"] == "6"
+
+
+def test_a_body_over_the_gateways_limit_is_refused_before_it_is_read(client: TestClient) -> None:
+    huge = signed({"symbol": "SIM", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "1",
+                   "price": "99", "pad": "x" * 20_000})  # fmt: skip
+    r = client.post("/api/v3/order", content=huge, headers={**KEY, "content-type": FORM})
+    assert r.status_code == 413 and r.json()["code"] == -1101
+
+    def streamed() -> Iterator[bytes]:  # no Content-Length: counted as it comes
+        yield from (huge[i : i + 4096].encode() for i in range(0, len(huge), 4096))
+
+    r = client.post("/api/v3/order", content=streamed(), headers={**KEY, "content-type": FORM})
+    assert r.status_code == 413 and r.json()["code"] == -1101
+    assert client.get("/api/v3/openOrders?" + signed({"symbol": "SIM"}), headers=KEY).json() == []
+
+
+def test_a_parameter_in_the_query_and_the_body_takes_the_querys_value() -> None:
+    assert parse_params([b"symbol=SIM&quantity=1", b"quantity=2&side=BUY"]) == {"symbol": "SIM", "quantity": "1",
+                                                                                "side": "BUY"}  # fmt: skip
+    with pytest.raises(BinanceError) as twice:
+        parse_params([b"quantity=1&quantity=2"])
+    assert (twice.value.code, twice.value.msg) == (-1101, "Duplicate values for a parameter detected.")

@@ -6,7 +6,7 @@ An episode is a window of the data, so a data set here is loaded (parsed) once p
 episode, a fresh ``MarketSource`` that starts at or before the window. Choices, and why:
 
 - **LOBSTER (a day's message and order-book files, plain or gzip, or their recording).** The messages and the
-  order-book lines are held in memory (lines as one int64 array) and a window starts at any row:
+  order-book lines are held in memory (two int64 arrays) and a window starts at any row:
   ``LobsterWindowSource`` is ``strategies.backtest.LobsterSource``'s replay (``c_engine.lobster.LobsterReplay``
   with the strategy's orders in a ``StrategyOrders``, market impact "extend") seeded from the order-book line of
   the window's first row, as ``LobsterSource`` seeds from the day's first row; so a window of row 1 is
@@ -16,10 +16,9 @@ episode, a fresh ``MarketSource`` that starts at or before the window. Choices, 
   model (``risk_averse``, ``optimistic``, ``power:N``) and impact policy: the capture is parsed once into a
   prototype, and each episode gets a shallow copy with fresh replay state (its own ``StrategyOrders``, counters,
   no replay yet: ``open`` builds it), so the parsed timeline is shared, never re-read. The book exists only from
-  the capture's one depth snapshot on, so the env replays from there to the window (``fast_forward``).
+  the capture's one depth snapshot on, so the env replays from there to the window.
 - **Engine commands (a recording of ``c_engine.record_commands``: a journal, synthetic flow).**
-  ``strategies.backtest.CommandSource`` over the recorded array, replayed from its start to the window in C
-  (``fast_forward``).
+  ``strategies.backtest.CommandSource`` over the recorded array, replayed from its start to the window in C.
 - **Caching.** A data set is loaded once per process and arguments (``load_market_data``), so the envs of one
   ``DummyVecEnv`` share it.
 """
@@ -72,8 +71,6 @@ class MarketData(Protocol):
     #: the data's first and last message times (ns)
     start_ns: int
     end_ns: int
-    #: whether the env must replay the source from its beginning to reach a window (no seek)
-    fast_forward: bool
 
     def source(self, start_ns: int) -> MarketSource:
         """A fresh source whose replay reaches ``start_ns`` (at or before it)."""
@@ -98,8 +95,6 @@ class _OrdersTap:
 
 class LobsterDay:
     """A LOBSTER day in memory: ``message`` and ``orderbook`` files, or one recording (``orderbook`` None)."""
-
-    fast_forward = False
 
     def __init__(self, message: str | Path, orderbook: str | Path | None = None, *, tick: int = 100) -> None:
         path = Path(message)
@@ -208,8 +203,6 @@ class LobsterWindowSource:
 class BinanceCapture:
     """A Binance USD-M capture (or its recording), parsed once; each episode replays a copy from the snapshot."""
 
-    fast_forward = True
-
     def __init__(self, path: str | Path, *, symbol: str = "BTCUSDT", tick: float = 0.1, lot: float = 0.001,
                  queue: str = "risk_averse", impact: str = "extend") -> None:  # fmt: skip
         self._prototype = BinanceSource(path, symbol=symbol, tick=tick, lot=lot, queue=queue, impact=impact)
@@ -243,8 +236,6 @@ def _binance_end_ns(path: str | Path, symbol: str, tick: float, lot: float) -> i
 
 class CommandRecording:
     """A recording of engine commands (``c_engine.record_commands``), replayed by ``CommandSource``."""
-
-    fast_forward = True
 
     def __init__(self, path: str | Path) -> None:
         self.symbols, self.commands = read_recorded_commands(path)

@@ -105,8 +105,6 @@ def test_lobster_windows_repeat_byte_for_byte() -> None:
 class _WholeDay:
     """The day as LobsterSource replays it, from its first row (no seek): what a window of row 1 must equal."""
 
-    fast_forward = True
-
     def __init__(self, day: LobsterDay) -> None:
         self.name, self.start_ns, self.end_ns = "whole", day.start_ns, day.end_ns
 
@@ -171,7 +169,6 @@ def test_binance_episodes_replay_as_a_freshly_parsed_binance_source() -> None:
     shared = RecordedMarketEnv(cfg)
 
     class Fresh:
-        fast_forward = True
         name, start_ns, end_ns = "fresh", shared.data.start_ns, shared.data.end_ns
 
         def source(self, start_ns: int) -> MarketSource:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import GatewayConfig
@@ -73,7 +74,10 @@ class BinanceAccess:
             await response(scope, receive, send)
             return
 
-        body = await read_body(scope, receive, self.max_body_bytes)
+        try:
+            body = await read_body(scope, receive, self.max_body_bytes)
+        except ClientDisconnect:
+            return
         if body is None:
             response = error_response(413, Code.TOO_MANY_PARAMETERS, "Too many parameters sent for this endpoint.")
             response.raw_headers.extend(used_headers)
@@ -107,7 +111,8 @@ class BinanceAccess:
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
-    """The request's whole body; None once it is known to be over ``limit`` bytes (declared or read)."""
+    """The request's whole body; None once it is known to be over ``limit`` bytes (declared or read);
+    ``ClientDisconnect`` if the client leaves before its end."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length" and (not value.isdigit() or int(value) > limit):
             return None
@@ -116,7 +121,7 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes | None:
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            return b"".join(chunks)  # the client left: the route sees an empty body and its answer goes nowhere
+            raise ClientDisconnect()  # gone mid-body: a cut request is not acted on
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

@@ -318,3 +318,25 @@ def test_a_parameter_in_the_query_and_the_body_takes_the_querys_value() -> None:
     with pytest.raises(BinanceError) as twice:
         parse_params([b"quantity=1&quantity=2"])
     assert (twice.value.code, twice.value.msg) == (-1101, "Duplicate values for a parameter detected.")
+
+
+def test_a_request_whose_client_leaves_mid_body_is_not_acted_on(client: TestClient) -> None:
+    scope = {"type": "http", "method": "POST", "path": "/api/v3/userDataStream", "raw_path": b"/api/v3/userDataStream",
+             "query_string": b"", "headers": [(b"x-mbx-apikey", b"alice-key"), (b"content-type", FORM.encode())],
+             "scheme": "http", "server": ("testserver", 80), "client": ("127.0.0.1", 5001), "root_path": "",
+             "http_version": "1.1", "state": dict(client.app_state)}  # fmt: skip
+    messages = iter([{"type": "http.request", "body": b"a=1&", "more_body": True}, {"type": "http.disconnect"}])
+    sent: list[MutableMapping[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return next(messages, {"type": "http.disconnect"})
+
+    async def send(message: MutableMapping[str, Any]) -> None:
+        sent.append(message)
+
+    async def run() -> None:
+        await client.app(scope, receive, send)
+
+    assert client.portal is not None
+    client.portal.call(run)
+    assert sent == [] and len(client.app_state["binance"].userdata) == 0, "a cut request was answered"

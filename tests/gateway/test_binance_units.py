@@ -325,7 +325,8 @@ def test_a_request_whose_client_leaves_mid_body_is_not_acted_on(client: TestClie
              "query_string": b"", "headers": [(b"x-mbx-apikey", b"alice-key"), (b"content-type", FORM.encode())],
              "scheme": "http", "server": ("testserver", 80), "client": ("127.0.0.1", 5001), "root_path": "",
              "http_version": "1.1", "state": dict(client.app_state)}  # fmt: skip
-    messages = iter([{"type": "http.request", "body": b"a=1&", "more_body": True}, {"type": "http.disconnect"}])
+    cut: list[dict[str, Any]] = [{"type": "http.request", "body": b"a=1&", "more_body": True}]
+    messages = iter(cut)
     sent: list[MutableMapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:

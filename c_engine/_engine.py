@@ -154,7 +154,7 @@ class Engine(SymbolUnits):
         # The single-call path: commands are packed into _cmd and events read in place from _events.
         self._cmd = bytearray(MSG_SIZE)
         self._cmd_ptr = ffi.from_buffer("pt_command_t *", self._cmd)
-        self._watch_out: tuple[Any, Any, Any] | None = None  # execute_until_watched's out-parameters
+        self._watch_out: tuple[Any, Any, Any] | None = None  # the batch calls' out-parameters, made once
         capacity = _event_capacity(self._e)
         self._events = memoryview(ffi.buffer(events, capacity * MSG_SIZE))
         self._event_views = [self._events[: k * MSG_SIZE] for k in range(min(capacity, _EVENT_VIEWS) + 1)]
@@ -256,12 +256,23 @@ class Engine(SymbolUnits):
             raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
         commands = np.ascontiguousarray(commands)
         base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
-        done = ffi.new("size_t *")
-        count = ffi.new("size_t *")
-        # Raw bytes, viewed as EVENT_DTYPE at the end: numpy cannot resize or copy a dtype with overlapping
-        # fields (the wire's unions) as a whole, only as bytes.
-        out = np.empty(max(16, 3 * len(commands)) * MSG_SIZE, dtype=np.uint8)
-        start, filled, n = 0, 0, len(commands)
+        if self._watch_out is None:
+            self._watch_out = (ffi.new("size_t *"), ffi.new("size_t *"), ffi.new("int *"))
+        done, count, _ = self._watch_out
+        n = len(commands)
+        status = _submit_batch(self._e, base, n, done, count)
+        if status != 0 and done[0] == 0:
+            _check(status, "submit_batch")
+        if done[0] == n:  # the usual case, one call: its events copied once, as execute_until_watched does
+            events = np.frombuffer(bytearray(self._events[: count[0] * MSG_SIZE]), dtype=EVENT_DTYPE)
+            lib.pt_engine_clear_events(self._e)
+            return events
+        # The events outgrew the buffer: raw bytes, viewed as EVENT_DTYPE at the end (numpy cannot resize or
+        # copy a dtype with overlapping fields, the wire's unions, as a whole, only as bytes).
+        out = np.empty(max(16, 3 * n) * MSG_SIZE, dtype=np.uint8)
+        filled = count[0] * MSG_SIZE
+        out[:filled] = np.frombuffer(self._events[:filled], dtype=np.uint8)
+        start = done[0]
         while start < n:
             status = _submit_batch(self._e, base + start, n - start, done, count)
             if status != 0 and done[0] == 0:
@@ -289,7 +300,7 @@ class Engine(SymbolUnits):
             raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
         commands = np.ascontiguousarray(commands)
         base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
-        if self._watch_out is None:  # allocated once: a backtest calls this per strategy reaction
+        if self._watch_out is None:  # made once: a backtest calls this per strategy reaction
             self._watch_out = (ffi.new("size_t *"), ffi.new("size_t *"), ffi.new("int *"))
         done, count, watched = self._watch_out
         status = _run_until_watched(self._e, base, len(commands), watch_symbol, watch_client, done, count, watched)

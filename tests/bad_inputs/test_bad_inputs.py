@@ -508,8 +508,12 @@ def _edit(name: str, old: str, new: str, *expect: str) -> None:
 
 
 _up("arrays nested 5,000 deep", BASE + "x = " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply")
-_up("an integer of 5,000 digits", BASE.replace("max_orders = 262144", "max_orders = " + DIGITS), "line 12")
-_up("bytes that are not UTF-8", BASE.encode().replace(b"max_orders", b"max_\xffrders"), "line 12", "not UTF-8")
+#: where the config's max_orders line is: the two cases below break that line
+MAX_ORDERS_LINE = f"line {BASE.splitlines().index('max_orders = 262144') + 1}"
+_up("an integer of 5,000 digits", BASE.replace("max_orders = 262144", "max_orders = " + DIGITS), MAX_ORDERS_LINE)
+_up("bytes that are not UTF-8", BASE.encode().replace(b"max_orders", b"max_\xffrders"), MAX_ORDERS_LINE, "not UTF-8")
+_up("snapshots without a journal", BASE.replace("snapshot_every = 0", "snapshot_every = 1000"), "needs a journal")
+_up("no snapshot kept", BASE.replace("snapshot_keep = 2", "snapshot_keep = 0"), "snapshot_keep")
 _up("not TOML", "[engine\n", "not valid TOML")
 _up("an empty file", "", "no [[symbols]]")
 _edit("max_orders of 2^64", "max_orders = 262144", f"max_orders = {2**64}", "[engine] max_orders")

@@ -27,30 +27,28 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import zip_longest
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
 
 from c_engine import (
-    Command,
     Engine,
     Event,
     SymbolConfig,
     iter_recorded_binance,
-    iter_recorded_lobster,
     open_recording,
     read_recorded_commands,
 )
 from c_engine.binance import DepthUpdate, Trade
 from c_engine.binance import iter_messages as binance_messages
-from c_engine.lobster import LobsterReplay, Message, iter_book_lines, iter_messages, symbol_config
+from c_engine.lobster import LobsterReplay, Message, symbol_config
 from strategies.backtest import CommandSource, MarketSource
 from strategies.backtest.binance_source import BinanceSource
+from strategies.backtest.lobster_source import OrdersTap, open_lobster
 from strategies.backtest.own_orders import StrategyOrders
 
 __all__ = [
@@ -77,39 +75,12 @@ class MarketData(Protocol):
         ...
 
 
-class _OrdersTap:
-    """The engine as a LOBSTER replay sees it: its commands' events are shown to the strategy's orders."""
-
-    def __init__(self, engine: Engine, orders: StrategyOrders) -> None:
-        self._engine = engine
-        self._orders = orders
-
-    def execute(self, cmd: Command) -> list[Event]:
-        events = self._engine.execute(cmd)
-        self._orders.observe_market(events)
-        return events
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._engine, name)
-
-
 class LobsterDay:
     """A LOBSTER day in memory: ``message`` and ``orderbook`` files, or one recording (``orderbook`` None)."""
 
     def __init__(self, message: str | Path, orderbook: str | Path | None = None, *, tick: int = 100) -> None:
         path = Path(message)
-        messages: Iterator[Message]
-        lines: Iterator[list[int]]
-        if orderbook is None:
-            info = open_recording(path)
-            if info.kind != "lobster":
-                raise ValueError(f"{path}: a {info.kind} recording, not a LOBSTER one")
-            self.symbol, tick = info.symbols[0].name, int(info.params["tick"])
-            messages, lines = iter_recorded_lobster(path)
-        else:
-            self.symbol = path.name.split("_")[0] or "LOBSTER"
-            messages, lines = iter_messages(path, tick), iter_book_lines(orderbook)
-        self.tick = tick
+        self.symbol, self.tick, messages, lines = open_lobster(message, orderbook, tick)
         # messages and lines as int64 blocks of 8,192 rows: a day's as Python objects would take a quarter of a GB
         msg_blocks, line_blocks = [], []
         pending: list[tuple[Message, list[int]]] = []
@@ -169,7 +140,7 @@ class LobsterWindowSource:
 
     def open(self, engine: Engine) -> None:
         day = self.day
-        self.replay = LobsterReplay(_OrdersTap(engine, self.orders), day.symbol, day.levels, show=5,
+        self.replay = LobsterReplay(OrdersTap(engine, self.orders), day.symbol, day.levels, show=5,
                                     tick=day.tick, own=self.orders)  # fmt: skip
         first = day.lines[self.row].tolist()
         self.replay.seed_line(first, int(day.times[self.row]))

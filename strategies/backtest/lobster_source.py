@@ -21,6 +21,7 @@ rebuilt behind any strategy order resting there: the recorded quantity there is 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from c_engine import Command, Engine, Event, SymbolConfig, iter_recorded_lobster
 from c_engine.lobster import (
     LobsterReplay,
     LobsterReport,
+    Message,
     iter_book_lines,
     iter_messages,
     symbol_config,
@@ -36,11 +38,12 @@ from c_engine.lobster import (
 
 from .own_orders import StrategyOrders
 
-__all__ = ["LobsterSource"]
+__all__ = ["LobsterSource", "OrdersTap", "open_lobster"]
 
 
-class _Recorder:
-    """The engine as the replay sees it: what the replay's commands give is shown to ``StrategyOrders``."""
+class OrdersTap:
+    """The engine as a LOBSTER replay sees it: what the replay's commands give is shown to ``StrategyOrders``
+    (its ``own=``), so the replay knows where the strategy's orders stand."""
 
     def __init__(self, engine: Engine, orders: StrategyOrders) -> None:
         self._engine = engine
@@ -55,6 +58,21 @@ class _Recorder:
         return getattr(self._engine, name)
 
 
+def open_lobster(
+    message: str | PathLike[str], orderbook: str | PathLike[str] | None, tick: int
+) -> tuple[str, int, Iterator[Message], Iterator[list[int]]]:
+    """(symbol, tick, messages, order-book lines) of a LOBSTER day: its two files (plain or gzip; the symbol from
+    the message file's name), or one recording of them (``orderbook`` None; symbol and tick as recorded)."""
+    path = Path(message)
+    if orderbook is None:
+        info = open_recording(path)
+        if info.kind != "lobster":
+            raise ValueError(f"{message}: a {info.kind} recording, not a LOBSTER one")
+        messages, lines = iter_recorded_lobster(path)
+        return info.symbols[0].name, int(info.params["tick"]), messages, lines
+    return path.name.split("_")[0] or "LOBSTER", tick, iter_messages(path, tick), iter_book_lines(orderbook)
+
+
 class LobsterSource:
     """A LOBSTER day: ``message`` and ``orderbook`` files (plain or gzip), one tick = ``tick`` LOBSTER units."""
 
@@ -64,19 +82,9 @@ class LobsterSource:
                  tick: int = 100, max_messages: int | None = None) -> None:  # fmt: skip
         """The two LOBSTER files, or one recording of them (``c_engine.record_lobster``: ``orderbook`` None),
         which is read back far faster than the CSVs are parsed."""
-        self.message, self.tick = Path(message), tick
-        if orderbook is None:
-            info = open_recording(self.message)
-            if info.kind != "lobster":
-                raise ValueError(f"{message}: a {info.kind} recording, not a LOBSTER one")
-            self.symbol, self.tick = info.symbols[0].name, int(info.params["tick"])
-            self._messages, self._lines = iter_recorded_lobster(self.message)
-            self.orderbook = self.message
-        else:
-            self.orderbook = Path(orderbook)
-            self.symbol = self.message.name.split("_")[0] or "LOBSTER"
-            self._messages = iter_messages(self.message, tick)
-            self._lines = iter_book_lines(self.orderbook)
+        self.message = Path(message)
+        self.orderbook = self.message if orderbook is None else Path(orderbook)
+        self.symbol, self.tick, self._messages, self._lines = open_lobster(message, orderbook, tick)
         self.max_messages = max_messages
         self.orders = StrategyOrders()
         self.replay: LobsterReplay | None = None
@@ -91,7 +99,7 @@ class LobsterSource:
         first, first_line = next(self._messages, None), next(self._lines, None)
         if first is None or first_line is None:
             raise ValueError(f"{self.message if first is None else self.orderbook} is empty")
-        recorder = _Recorder(engine, self.orders)
+        recorder = OrdersTap(engine, self.orders)
         self.replay = LobsterReplay(recorder, self.symbol, len(first_line) // 4, show=5,
                                     tick=self.tick, own=self.orders)  # fmt: skip
         self.replay.seed_line(first_line, first.ts_ns)

@@ -7,8 +7,9 @@ same engine commands, and answers in Binance's terms; docs/API.md says what is s
 Modules, one job each: ``errors`` the error bodies · ``instruments`` symbols as markets, exact decimals ·
 ``signing`` keys, HMAC, freshness · ``weights`` request weight · ``access`` which paths are Binance's ·
 ``ledger`` orders and trades from events · ``feed`` update ids, depth diffs, trades, top · ``views`` JSON
-shapes · ``trading`` the signed calls · ``userdata`` listen keys, executionReport · ``api`` the state ·
-``rest``, ``ws``, ``wsapi`` the routes · ``sockets`` one WebSocket connection's life.
+shapes · ``params`` parameters as Binance reads them · ``trading`` the order calls · ``account`` balances and
+my trades · ``userdata`` listen keys, executionReport · ``api`` the state · ``rest``, ``ws``, ``wsapi`` the
+routes · ``sockets`` one WebSocket connection's life.
 """
 
 from starlette.routing import BaseRoute

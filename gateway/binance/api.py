@@ -3,9 +3,9 @@
 
 It holds the instruments (from the engine's symbol configs, which :func:`control_plane_symbols` asks the
 engine's control plane for; tests give their own), the keyring (each account's ``api_key`` and HMAC secret),
-the :class:`~gateway.binance.ledger.Ledger` and :class:`~gateway.binance.feed.MarketFeed` fed by the gateway's
-hooks (same events, same order, same task as the gateway's own state), the user-data stream and the task
-that sends the depth diffs.
+the :class:`~gateway.binance.ledger.Ledger` (read by ``trading`` and ``account``) and the
+:class:`~gateway.binance.feed.MarketFeed`, fed by the gateway's hooks (same events, same order, same task as
+the gateway's own state), the user-data stream and the task that sends the depth diffs.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from ..config import GatewayConfig
 from ..fanout import Subscriber
 from ..service import Gateway
 from ..venue import LiveVenue, Venue
+from .account import AccountReads
 from .feed import MarketFeed
 from .instruments import Instrument
 from .ledger import Ledger
@@ -98,6 +99,7 @@ class BinanceApi:
         self.ledger = Ledger(gateway.account_ids, gateway.desk.offset_ns, gateway.config.fills_kept)
         self.feed = MarketFeed(by_id, gateway.market.books, gateway.desk.offset_ns)
         self.trading = Trading(gateway, self.instruments, self.ledger, self.feed)
+        self.account = AccountReads(gateway, self.instruments, self.ledger)
         self.userdata = UserData(by_id, gateway.account_ids)
         self.ledger.listeners.append(self.userdata.on_order)
         self.connections: set[Subscriber] = set()  #: every open WebSocket of this API

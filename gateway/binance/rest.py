@@ -19,11 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .account import MAX_TRADES_LIMIT, TRADES_LIMIT
 from .api import BinanceApi
 from .errors import BinanceError, Code, error_response, illegal_chars
 from .instruments import exchange_info
+from .params import limit_param
 from .signing import API_KEY_HEADER, Credential, parse_params, verify
-from .trading import MAX_TRADES_LIMIT, TRADES_LIMIT
 from .views import public_trade_json
 
 __all__ = ["DEPTH_LIMIT", "MAX_DEPTH_LIMIT", "rate_limits", "routes"]
@@ -92,18 +93,6 @@ def keyed(handler: Signed) -> Callable[[Request], Awaitable[Response]]:
     return _private(handler, signed=False)
 
 
-def _limit(params: Mapping[str, str], default: int, largest: int) -> int:
-    text = params.get("limit")
-    if text is None or text == "":
-        return default
-    if not text.isdigit():
-        raise illegal_chars("limit", "^[0-9]{1,20}$")
-    value = int(text)
-    if not 1 <= value <= largest:
-        raise BinanceError(400, Code.INVALID_PARAMETER, "Invalid data sent for a parameter.")
-    return value
-
-
 def rate_limits(weight_per_minute: int) -> list[dict[str, Any]]:
     """``exchangeInfo``'s ``rateLimits``: the weight per minute (orders are limited by the engine's risk)."""
     if not weight_per_minute:
@@ -149,13 +138,13 @@ def _exchange_info(api: BinanceApi, params: Mapping[str, str]) -> dict[str, Any]
 def _depth(api: BinanceApi, params: Mapping[str, str]) -> dict[str, Any]:
     inst = api.trading.instrument(params)
     assert inst is not None
-    return api.feed.depth(inst.symbol_id, _limit(params, DEPTH_LIMIT, MAX_DEPTH_LIMIT))
+    return api.feed.depth(inst.symbol_id, limit_param(params, DEPTH_LIMIT, MAX_DEPTH_LIMIT))
 
 
 def _trades(api: BinanceApi, params: Mapping[str, str]) -> list[dict[str, Any]]:
     inst = api.trading.instrument(params)
     assert inst is not None
-    limit = _limit(params, TRADES_LIMIT, MAX_TRADES_LIMIT)
+    limit = limit_param(params, TRADES_LIMIT, MAX_TRADES_LIMIT)
     recent = list(api.feed.trades[inst.symbol_id])[-limit:]
     return [public_trade_json(inst, t.trade_id, t.price, t.qty, t.time_ms, t.buyer_maker) for t in recent]
 
@@ -203,7 +192,7 @@ def routes() -> list[Route]:
         Route(f"{t}/order", signed(lambda a, c, p: a.trading.cancel_order(c, p)), methods=["DELETE"]),
         Route(f"{t}/openOrders", signed(lambda a, c, p: a.trading.open_orders(c, p)), methods=["GET"]),
         Route(f"{t}/openOrders", signed(lambda a, c, p: a.trading.cancel_open_orders(c, p)), methods=["DELETE"]),
-        Route(f"{t}/account", signed(lambda a, c, p: a.trading.account(c, p)), methods=["GET"]),
-        Route(f"{t}/myTrades", signed(lambda a, c, p: a.trading.my_trades(c, p)), methods=["GET"]),
+        Route(f"{t}/account", signed(lambda a, c, p: a.account.account(c, p)), methods=["GET"]),
+        Route(f"{t}/myTrades", signed(lambda a, c, p: a.account.my_trades(c, p)), methods=["GET"]),
         *(Route(f"{t}/userDataStream", keyed(_user_data_stream(m)), methods=[m]) for m in ("POST", "PUT", "DELETE")),
     ]  # fmt: skip

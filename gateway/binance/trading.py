@@ -1,5 +1,5 @@
-"""Binance's trading and account calls on the gateway: checks first, then one engine command, then the answer
-in Binance's shape.
+"""Binance's order calls on the gateway (new, test, query, cancel, open orders): checks first, then one engine
+command, then the answer in Binance's shape.
 
 Everything Binance would refuse is refused here before a command goes out (symbol, side, type, time in force,
 parameters required or not allowed, filters, the order's owner), so a refused request leaves the engine as it
@@ -32,10 +32,11 @@ from ..errors import ApiError
 from ..service import Gateway
 from .errors import BinanceError, Code, illegal_chars, mandatory
 from .feed import MarketFeed
-from .instruments import QUOTE_ASSET, Instrument
+from .instruments import Instrument
 from .ledger import Intent, Ledger, OrderRecord, status_of_cancel
+from .params import choice, instrument_of, int_param
 from .signing import Credential
-from .views import cancel_json, my_trade_json, new_order_json, order_json
+from .views import cancel_json, new_order_json, order_json
 
 __all__ = ["Trading", "engine_cloid"]
 
@@ -65,8 +66,6 @@ _REJECTS: dict[int, tuple[Code, str]] = {
     int(RejectReason.KILL_SWITCH): (Code.NEW_ORDER_REJECTED, "This action is disabled on this account."),
     int(RejectReason.RATE_LIMIT): (Code.TOO_MANY_ORDERS, "Too many new orders."),
 }  # fmt: skip
-#: myTrades and trades: the default and largest ``limit``
-TRADES_LIMIT, MAX_TRADES_LIMIT = 500, 1000
 
 
 def engine_cloid(client_order_id: str) -> int:
@@ -78,29 +77,6 @@ def engine_cloid(client_order_id: str) -> int:
 def new_client_order_id() -> str:
     """A clientOrderId for an order sent without one (22 characters, as Binance makes them)."""
     return secrets.token_urlsafe(16)[:22].replace("-", "x").replace("_", "y")
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _choice(params: Mapping[str, str], name: str, allowed: Mapping[str, Any] | tuple[str, ...], code: Code,
-            msg: str) -> str:  # fmt: skip
-    value = params.get(name)
-    if not value:
-        raise mandatory(name)
-    if value not in allowed:
-        raise BinanceError(400, code, msg)
-    return value
-
-
-def _int_param(params: Mapping[str, str], name: str) -> int | None:
-    text = params.get(name)
-    if text is None or text == "":
-        return None
-    if not text.lstrip("-").isdigit() or len(text) > 20:
-        raise illegal_chars(name, "^[0-9]{1,20}$")
-    return int(text)
 
 
 def _reject(event: Event | None) -> BinanceError:
@@ -127,15 +103,7 @@ class Trading:
         self.feed = feed
 
     def instrument(self, params: Mapping[str, str], required: bool = True) -> Instrument | None:
-        symbol = params.get("symbol")
-        if not symbol:
-            if required:
-                raise mandatory("symbol")
-            return None
-        inst = self.instruments.get(symbol.upper())
-        if inst is None:
-            raise BinanceError(400, Code.INVALID_SYMBOL, "Invalid symbol.")
-        return inst
+        return instrument_of(self.instruments, params, required)
 
     async def _execute(self, cmd: Command) -> list[Event]:
         try:
@@ -167,13 +135,11 @@ class Trading:
         """``POST /api/v3/order`` (and ``order/test``: every check, no command)."""
         inst = self.instrument(params)
         assert inst is not None
-        side = _SIDES[_choice(params, "side", _SIDES, Code.INVALID_SIDE, "Invalid side.")]
-        kind = _choice(
-            params, "type", ("LIMIT", "LIMIT_MAKER", "MARKET"), Code.INVALID_ORDER_TYPE, "Invalid orderType."
-        )
+        side = _SIDES[choice(params, "side", _SIDES, Code.INVALID_SIDE, "Invalid side.")]
+        kind = choice(params, "type", ("LIMIT", "LIMIT_MAKER", "MARKET"), Code.INVALID_ORDER_TYPE, "Invalid orderType.")
         tif_text = params.get("timeInForce")
         if kind == "LIMIT":
-            tif = _choice(params, "timeInForce", _TIFS, Code.INVALID_TIF, "Invalid timeInForce.")
+            tif = choice(params, "timeInForce", _TIFS, Code.INVALID_TIF, "Invalid timeInForce.")
         elif tif_text:
             raise BinanceError(400, Code.PARAM_NOT_REQUIRED, "Parameter 'timeInForce' sent when not required.")
         else:
@@ -258,7 +224,7 @@ class Trading:
 
     def _find(self, cred: Credential, params: Mapping[str, str], inst: Instrument, code: Code,
               msg: str) -> OrderRecord:  # fmt: skip
-        order_id = _int_param(params, "orderId")
+        order_id = int_param(params, "orderId")
         orig = params.get("origClientOrderId")
         if order_id is None and not orig:
             raise BinanceError(
@@ -316,55 +282,3 @@ class Trading:
                 if order is not None:
                     out.append(cancel_json(inst, order, new_client_order_id(), self.ledger.ms(e.ts_ns)))
         return out
-
-    # --- the account -----------------------------------------------------------------------------------------
-
-    def account(self, cred: Credential, params: Mapping[str, str]) -> dict[str, Any]:
-        """Balances per asset: each symbol's base asset holds its position, the quote asset the cash of all;
-        what open orders would spend is ``locked`` (a buy locks price x quantity of the quote, a sell its
-        quantity of the base). Counted from the gateway's start (its own events): no deposit exists."""
-        totals: dict[str, Decimal] = {QUOTE_ASSET: Decimal(0)}
-        locked: dict[str, Decimal] = {QUOTE_ASSET: Decimal(0)}
-        for inst in self.instruments.values():
-            totals[inst.base] = Decimal(0)
-            locked[inst.base] = Decimal(0)
-        for sid, state in self.gateway.desk.accounting.of_account(cred.client_id):
-            held = self.by_id.get(sid)
-            if held is None:
-                continue
-            totals[held.base] += state.position * held.lot
-            totals[QUOTE_ASSET] += state.cash_ticks * held.tick * held.lot
-        for order in self.ledger.open_of(cred.client_id):
-            inst = self.by_id[order.symbol_id]
-            if order.side == "BUY":
-                locked[QUOTE_ASSET] += order.price * order.leaves * inst.tick * inst.lot
-            else:
-                locked[inst.base] += order.leaves * inst.lot
-        omit_zero = params.get("omitZeroBalances") == "true"
-        balances = []
-        for asset, total in totals.items():
-            free, lock = total - locked[asset], locked[asset]
-            if omit_zero and not free and not lock:
-                continue
-            balances.append({"asset": asset, "free": f"{free:.8f}", "locked": f"{lock:.8f}"})
-        rates = {"maker": "0.00000000", "taker": "0.00000000", "buyer": "0.00000000", "seller": "0.00000000"}
-        return {"makerCommission": 0, "takerCommission": 0, "buyerCommission": 0, "sellerCommission": 0,
-                "commissionRates": rates, "canTrade": True, "canWithdraw": False, "canDeposit": False,
-                "brokered": False, "requireSelfTradePrevention": False, "preventSor": False,
-                "updateTime": now_ms(), "accountType": "SPOT", "balances": balances, "permissions": ["SPOT"],
-                "uid": cred.client_id}  # fmt: skip
-
-    def my_trades(self, cred: Credential, params: Mapping[str, str]) -> list[dict[str, Any]]:
-        inst = self.instrument(params)
-        assert inst is not None
-        limit = _int_param(params, "limit") or TRADES_LIMIT
-        if not 1 <= limit <= MAX_TRADES_LIMIT:
-            raise BinanceError(400, Code.INVALID_PARAMETER, "Invalid data sent for a parameter.")
-        order_id, from_id = _int_param(params, "orderId"), _int_param(params, "fromId")
-        start, end = _int_param(params, "startTime"), _int_param(params, "endTime")
-        picked = [t for t in self.ledger.trades.get(cred.client_id, ()) if t.symbol_id == inst.symbol_id
-                  and (order_id is None or t.order_id == order_id) and (from_id is None or t.trade_id >= from_id)
-                  and (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)]  # fmt: skip
-        picked.sort(key=lambda t: t.trade_id)
-        picked = picked[:limit] if from_id is not None else picked[-limit:]
-        return [my_trade_json(inst, t) for t in picked]

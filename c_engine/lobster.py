@@ -559,12 +559,7 @@ class LobsterReplay:
                 if entry is not None:
                     entry[2] = e.aux  # leaves
                     if e.aux == 0:
-                        del self.open[e.order_id]
-                        queue = self.queues.get((entry[0], entry[1]))
-                        if queue is not None:
-                            queue.pop(e.order_id, None)
-                            if not queue:
-                                del self.queues[(entry[0], entry[1])]
+                        self._forget(e.order_id, entry)
             elif t == _REJECT and what:
                 self._anomaly(f"{what}: the engine rejected it ({Event.to_dict(e).get('reason')})")
 
@@ -587,14 +582,19 @@ class LobsterReplay:
                     self._level_add(entry[0], entry[1], e.aux - entry[2])
                     entry[2] = e.aux  # leaves
                     if e.aux == 0:
-                        del self.open[e.order_id]
-                        queue = self.queues.get((entry[0], entry[1]))
-                        if queue is not None:
-                            queue.pop(e.order_id, None)
-                            if not queue:
-                                del self.queues[(entry[0], entry[1])]
+                        self._forget(e.order_id, entry)
             elif t == _REJECT and what:
                 self._anomaly(f"{what}: the engine rejected it ({Event.to_dict(e).get('reason')})")
+
+    def _forget(self, order_id: int, entry: list[int]) -> None:
+        """An order no longer open: out of ``open`` and of its level's queue (``entry``: side, price, leaves)."""
+        del self.open[order_id]
+        key = (entry[0], entry[1])
+        queue = self.queues.get(key)
+        if queue is not None:
+            queue.pop(order_id, None)
+            if not queue:
+                del self.queues[key]
 
     def _level_add(self, side: int, price: int, delta: int) -> None:
         if delta:

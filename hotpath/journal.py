@@ -302,15 +302,7 @@ class Journal:
         would rebuild some other state, or stop short of what the clients were told, without a word."""
         if not os.path.exists(path):
             return cls.create(path, capacity, config_hash)
-        journal = cls(path)
-        try:
-            if config_hash and journal.config_hash and journal.config_hash != config_hash:
-                raise JournalConfigError(path, journal.config_hash, config_hash)
-            journal.verify()
-        except BaseException:
-            journal.close()
-            raise
-        return journal
+        return _open_segment(str(path), config_hash)
 
     def committed(self) -> int:
         """Records appended so far (acquire load: they are whole)."""

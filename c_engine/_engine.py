@@ -113,6 +113,14 @@ class SnapshotError(EngineError, OSError):
         return str(self.strerror)
 
 
+def _snapshot_error(name: str, rc: int, info: Any) -> SnapshotError:
+    """The error for ``rc`` from reading the snapshot ``name``; a bad checksum names both values."""
+    detail = ""
+    if rc == lib.PT_SNAPSHOT_EBADCRC:
+        detail = f" (CRC32C {info.stored_crc:#010x} stored, {info.computed_crc:#010x} computed)"
+    return SnapshotError(name, rc, detail)
+
+
 def _snapshot_info(info: Any) -> SnapshotInfo:
     return SnapshotInfo(*(int(getattr(info, f)) for f in SnapshotInfo._fields))
 
@@ -558,10 +566,7 @@ class Engine(SymbolUnits):
         info = ffi.new("pt_snapshot_info_t *")
         rc = lib.pt_snapshot_load(self._e, os.fsencode(name), info)
         if rc != 0:
-            detail = ""
-            if rc == lib.PT_SNAPSHOT_EBADCRC:
-                detail = f" (CRC32C {info.stored_crc:#010x} stored, {info.computed_crc:#010x} computed)"
-            raise SnapshotError(name, rc, detail)
+            raise _snapshot_error(name, rc, info)
         return _snapshot_info(info)
 
     @staticmethod
@@ -571,10 +576,7 @@ class Engine(SymbolUnits):
         info = ffi.new("pt_snapshot_info_t *")
         rc = lib.pt_snapshot_read_info(os.fsencode(name), info)
         if rc != 0:
-            detail = ""
-            if rc == lib.PT_SNAPSHOT_EBADCRC:
-                detail = f" (CRC32C {info.stored_crc:#010x} stored, {info.computed_crc:#010x} computed)"
-            raise SnapshotError(name, rc, detail)
+            raise _snapshot_error(name, rc, info)
         return _snapshot_info(info)
 
     def check(self) -> None:

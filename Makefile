@@ -137,9 +137,12 @@ tsan: $(BUILD)/ring_test_tsan $(BUILD)/loop_test_tsan
 	TSAN_OPTIONS=halt_on_error=1 PT_RING_TEST_MESSAGES=1000000 timeout 120 $(BUILD)/ring_test_tsan
 	TSAN_OPTIONS=halt_on_error=1 timeout 120 $(BUILD)/loop_test_tsan
 
+# The container tests run after the rest, alone: their image build takes both cores for minutes, and timing
+# tests beside it (a stop within its deadline, a replay begun before a signal) would fail for want of CPU.
 pytest: build
 	bash scripts/ensure_chromium.sh
-	$(PY) -m pytest -n 2 --dist loadgroup -q
+	$(PY) -m pytest -n 2 --dist loadgroup -q --ignore=tests/deploy
+	$(PY) -m pytest -q tests/deploy
 
 # ruff's rules and formatting, and mypy --strict, as pyproject.toml configures them, and hadolint on the
 # Dockerfile. Nothing is built first: the cffi extensions have no stubs.

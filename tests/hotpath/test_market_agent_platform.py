@@ -99,6 +99,22 @@ def summary_of(run: LaunchedPlatform, timeout_s: float = 60.0) -> dict[str, Any]
     raise AssertionError(f"no end of the replay: {''.join(run.said[-20:])}")
 
 
+def said_until(run: LaunchedPlatform, text: str, timeout_s: float = 60.0) -> None:
+    """Reads the launcher's output (into ``run.said``) up to a line with ``text``: a platform is live before its
+    agents have opened their data, and a loaded machine can take seconds more."""
+    assert run.proc.stdout is not None
+    if any(text in line for line in run.said):
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = run.proc.stdout.readline()
+        assert line, f"the launcher ended before saying {text!r}: {''.join(run.said)}"
+        run.said.append(line)
+        if text in line:
+            return
+    raise AssertionError(f"no {text!r} in {timeout_s} s: {''.join(run.said)}")
+
+
 def live_book(run: LaunchedPlatform, symbol: str) -> dict[str, list[list[int]]]:
     with ControlClient(control_endpoint(run.prefix), timeout_s=5.0) as ctl:
         reply = ctl.request("snapshot", symbol=symbol, depth=1 << 16)
@@ -164,7 +180,7 @@ def test_a_signal_stops_the_replay_between_two_messages_and_the_platform_cleanly
     message, _ = write_synthetic_day(tmp_path, seed=3, events=400)
     config = PLATFORM.format(source=f"lobster:{message}", market="speed = 0.001", agents="")  # days, not seconds
     with launched_platform(config, tmp_path) as run:
-        pass  # live: the replay has begun; the block's end sends SIGINT to the launcher, which stops its agents
+        said_until(run, "replaying")  # the agent has begun; the block's end sends SIGINT to the launcher
     summary = json.loads(next(line for line in run.output.splitlines() if line.startswith('{"market"')))
     assert not summary["finished"] and 1 <= summary["messages"] < 400 and summary["mismatches"] == 0, summary
     assert "stopped after" in run.output and run.proc.returncode == 0

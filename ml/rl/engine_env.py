@@ -357,6 +357,17 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         elif self._best_bid and self._best_ask:
             self.mid2 = self._best_bid + self._best_ask
         self.t = t = self.t + 1
+        reward, terminated, info = self._settle(spread_capture, fees_before, mid2_before)
+        truncated = t >= cfg.horizon_steps and not terminated
+        row = feats.sample(self._last_ts[pos])
+        return self._observe(row), reward, terminated, truncated, info
+
+    def _settle(
+        self, spread_capture: float, fees_before: float, mid2_before: int
+    ) -> tuple[float, bool, dict[str, Any]]:
+        """A step's reward (docs/RL.md: spread capture + inventory PnL - fees - inventory penalty, scaled), whether
+        the episode ended at the position or loss limit, and its info; after the step's events were applied."""
+        cfg, account = self.config, self.account
         q = account.position
         inventory_pnl = q * (self.mid2 - mid2_before) * self._half_tlv
         fees = account.fees - fees_before
@@ -365,8 +376,6 @@ class EngineMarketEnv(gym.Env[F32, Any]):
         if self._kill_due and not self._killed:
             self._check_kill()
         terminated = self._killed or abs(q) >= cfg.max_position_lots
-        truncated = t >= cfg.horizon_steps and not terminated
-        row = feats.sample(self._last_ts[pos])
         info = {
             "spread_capture": spread_capture,
             "inventory_pnl": inventory_pnl,
@@ -375,7 +384,7 @@ class EngineMarketEnv(gym.Env[F32, Any]):
             "inventory": q,
             "mid_ticks": self.mid2 / 2.0,
         }
-        return self._observe(row), float(reward), bool(terminated), truncated, info
+        return float(reward), bool(terminated), info
 
     def _check_kill(self) -> None:
         """Asks the engine whether its loss kill switch has fired for the agent."""

@@ -222,22 +222,7 @@ class RecordedMarketEnv(EngineMarketEnv):
         spread_capture = self._apply_events(tap.take())
         self._set_mid()
         self.t += 1
-        q = account.position
-        inventory_pnl = q * (self.mid2 - mid2_before) * self._half_tlv
-        fees = account.fees - fees_before
-        penalty = cfg.inventory_penalty * q * q
-        reward = cfg.reward_scale * (spread_capture + inventory_pnl - fees - penalty)
-        if self._kill_due and not self._killed:
-            self._check_kill()
-        terminated = self._killed or abs(q) >= cfg.max_position_lots
+        reward, terminated, info = self._settle(spread_capture, fees_before, mid2_before)
         truncated = (self.t >= cfg.horizon_steps or source.peek_ns() is None) and not terminated
         row = feats.sample(end)
-        info = {
-            "spread_capture": spread_capture,
-            "inventory_pnl": inventory_pnl,
-            "fees": fees,
-            "penalty": penalty,
-            "inventory": q,
-            "mid_ticks": self.mid2 / 2.0,
-        }
-        return self._observe(row), float(reward), bool(terminated), bool(truncated), info
+        return self._observe(row), reward, terminated, bool(truncated), info

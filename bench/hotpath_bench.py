@@ -841,6 +841,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     signal.signal(signal.SIGCHLD, _on_sigchld)
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # Python leaves SIGINT ignored when it starts with it ignored (a background job of a shell script, some test
+    # runners' workers): Ctrl-C must still stop the bench and clean up.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         results = run(a)
     finally:

@@ -123,11 +123,14 @@ static inline __attribute__((always_inline)) level_t *place_order(pt_engine_t *e
     pt_idx_t oi = t->resting;
     order_t *o;
     if (oi == PT_NIL) {
+        /* A freed slot first, else the next never used one: slots are handed out 0, 1, 2, ... and reused last
+         * freed first, and the pool is only touched as far as it is used (a fresh engine writes none of it). */
         oi = e->free_order;
+        if (oi != PT_NIL)
+            e->free_order = e->orders[oi].next;
+        else
+            oi = e->slot_top++;
         o = &e->orders[oi];
-        e->free_order = o->next;
-        if (oi >= e->slot_top) /* the free list starts as 0, 1, 2, ...: slot_top bounds every used slot */
-            e->slot_top = oi + 1;
         /* li fits the 24-bit field: pt_engine_create caps the pool at 2 x PT_MAX_LEVELS_PER_SIDE levels */
         *o = (order_t){.id = t->id, .open_qty = t->open_qty, .level = li, .terms = ORDER_TERMS(t->stp, post_only),
                        .client = t->client, .symbol = t->symbol};
@@ -232,7 +235,7 @@ static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_
     if ((c->flags & PT_FLAG_POST_ONLY) && would_cross(b, c->side, c->price))
         return PT_REJ_POST_ONLY_WOULD_TAKE;
     if (gtc_limit) {
-        if (e->free_order == PT_NIL)
+        if (e->free_order == PT_NIL && e->slot_top == e->cfg.max_orders)
             return PT_REJ_ORDER_POOL_EXHAUSTED;
         int si = side_index(c->side);
         if (!book_can_add_level(b, si, e->cfg.max_levels_per_side) && book_find_level(b, si, c->price) == PT_NIL)
@@ -637,9 +640,7 @@ int pt_engine_create(const pt_engine_config_t *cfg, pt_engine_t **out)
         pt_engine_destroy(e);
         return PT_E_NOMEM;
     }
-    for (uint32_t i = 0; i < cfg->max_orders; i++)
-        e->orders[i].next = (i + 1 < cfg->max_orders) ? i + 1 : PT_NIL;
-    e->free_order = 0;
+    e->free_order = PT_NIL; /* nothing freed yet: new orders take slot_top, 0 upwards */
     e->cmd_stamp = 1;
     *out = e;
     return PT_OK;

@@ -169,7 +169,7 @@ struct pt_engine {
     order_t *orders;
     uint64_t *order_cloid;     /* [order slot] */
     pt_idx_t free_order;
-    pt_idx_t slot_top;         /* slots below this have been used; the free list hands out the rest in order */
+    pt_idx_t slot_top;         /* slots below this have been used; new orders take it when none was freed */
     /* Each client's resting orders, as a bitmap over order slots: bit (slot % 64) of word [client * row_words
      * + slot / 64] (index.c, "by client"). Listing them (mass cancel, kill switch) scans the client's words
      * below slot_top and sorts by id into scratch. A row is one cache line longer than the whole lines that

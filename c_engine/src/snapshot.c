@@ -715,11 +715,12 @@ static bool loaded_state_holds(const pt_engine_t *e)
     return true;
 }
 
-/* The slots left free, in ascending order, as the free list (which slot a new order gets is never seen). */
+/* The slots left free below slot_top, in ascending order, as the free list; the slots from slot_top on are
+ * handed out after them, as a fresh engine's are (which slot a new order gets is never seen). */
 static void rebuild_free_list(pt_engine_t *e)
 {
     pt_idx_t head = PT_NIL;
-    for (uint32_t i = e->cfg.max_orders; i-- > 0;)
+    for (uint32_t i = e->slot_top; i-- > 0;)
         if (e->orders[i].id == 0) {
             e->orders[i].next = head;
             head = i;

@@ -34,10 +34,10 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from strategies.backtest import BacktestConfig, BacktestResult, BacktestVenue, ConstantLatency
-from strategies.backtest_cli import build_parser, make_source
+from strategies.backtest import BacktestResult, BacktestVenue
+from strategies.backtest_cli import backtest_config, build_parser, make_source
 from strategies.metrics import MidSeries, PerformanceMetrics
-from strategies.registry import STRATEGIES, build_strategy, flag_name, parameter_fields
+from strategies.registry import STRATEGIES, build_strategy, flag_name, parameter_fields, parameter_values
 from strategies.report import write_report
 
 __all__ = [
@@ -222,18 +222,8 @@ def run_strategy(dataset: DataSet, strategy: str, data: Path = DATA) -> Strategy
     started = time.perf_counter()
     source = make_source(args)
     symbol = source.symbols()[0].name
-    values = {k.removeprefix("param_"): v for k, v in vars(args).items() if k.startswith("param_") and v is not None}
-    config = BacktestConfig(
-        ConstantLatency(int(args.entry_latency_us * 1000)),
-        ConstantLatency(int(args.response_latency_us * 1000)),
-        ConstantLatency(int(args.md_latency_us * 1000)),
-        maker_fee_bps=args.maker_fee_bps,
-        taker_fee_bps=args.taker_fee_bps,
-        multiplier=args.multiplier,
-        currency=args.currency,
-        record_interval_ns=max(1, int(args.record_interval * 1e9)),
-    )
-    result = BacktestVenue(build_strategy(strategy, symbol, values), source, config).run()
+    values = parameter_values(args)
+    result = BacktestVenue(build_strategy(strategy, symbol, values), source, backtest_config(args)).run()
     mids = MidSeries(result.mids["ts_ns"], result.mids["mid"])
     metrics: dict[str, Any] | None = None
     error = None

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tomllib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from c_engine.lobster import MAX_TICK
 from hotpath.cli import OneLineParser, int_arg, number_arg
@@ -41,7 +41,10 @@ from .registry import (
     parameter_values,
 )
 
-__all__ = ["build_parser", "main", "make_source", "run_backtest"]
+if TYPE_CHECKING:  # the backtester is imported when a backtest runs, not for --help
+    from .backtest import BacktestConfig
+
+__all__ = ["backtest_config", "build_parser", "main", "make_source", "run_backtest"]
 
 
 #: latencies: 0 .. a day, in microseconds
@@ -138,20 +141,14 @@ def make_source(args: argparse.Namespace) -> Any:
     return CommandSource(symbols, read_commands(args.journal))
 
 
-def run_backtest(args: argparse.Namespace, *, show_progress: bool = False) -> dict[str, Any]:
-    """Runs the backtest the arguments describe; returns the metrics (and writes the report if asked)."""
-    from .backtest import BacktestConfig, BacktestVenue, ConstantLatency
-    from .metrics import MidSeries, PerformanceMetrics
-    from .report import write_report
+def backtest_config(args: argparse.Namespace) -> BacktestConfig:
+    """The fill assumptions a command line names: constant latencies, fees, contract terms, recording step."""
+    from .backtest import BacktestConfig, ConstantLatency
 
-    values = parameter_values(args)
-    source = make_source(args)
-    symbol = source.symbols()[0].name
-    strategy = build_strategy(args.strategy, symbol, values, options_of(args))
     for name in ("entry_latency_us", "response_latency_us", "md_latency_us"):
         if not getattr(args, name) >= 0:
             raise StrategyError(f"--{name.replace('_', '-')} must be >= 0")
-    config = BacktestConfig(
+    return BacktestConfig(
         ConstantLatency(int(args.entry_latency_us * 1000)),
         ConstantLatency(int(args.response_latency_us * 1000)),
         ConstantLatency(int(args.md_latency_us * 1000)),
@@ -161,6 +158,19 @@ def run_backtest(args: argparse.Namespace, *, show_progress: bool = False) -> di
         currency=args.currency,
         record_interval_ns=max(1, int(args.record_interval * 1e9)),
     )
+
+
+def run_backtest(args: argparse.Namespace, *, show_progress: bool = False) -> dict[str, Any]:
+    """Runs the backtest the arguments describe; returns the metrics (and writes the report if asked)."""
+    from .backtest import BacktestVenue
+    from .metrics import MidSeries, PerformanceMetrics
+    from .report import write_report
+
+    values = parameter_values(args)
+    source = make_source(args)
+    symbol = source.symbols()[0].name
+    strategy = build_strategy(args.strategy, symbol, values, options_of(args))
+    config = backtest_config(args)
     venue = BacktestVenue(strategy, source, config)
     bar = None
     if show_progress:

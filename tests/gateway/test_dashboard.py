@@ -18,7 +18,6 @@ import asyncio
 import os
 import re
 import shutil
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -26,7 +25,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
 with warnings.catch_warnings():  # starlette's TestClient prefers httpx2, which is not a dependency
     warnings.simplefilter("ignore")
@@ -36,7 +34,7 @@ from c_engine import Command, Engine, Side, SymbolConfig
 from gateway.app import create_app
 from gateway.config import GatewayConfig
 from gateway.dashboard import STATIC_DIR
-from gateway.server import bind
+from gateway.testing import AppInThread
 from gateway.venue import EngineVenue, Venue
 from hotpath.accounts import Account
 
@@ -124,18 +122,8 @@ class LiveGateway:
     def __init__(self) -> None:
         self.venue: EngineVenue | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        sock = bind("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        settings = uvicorn.Config(create_app(config(), venue=self._venue), loop="uvloop", http="httptools",
-                                  lifespan="on", access_log=False, log_level="warning")  # fmt: skip
-        self.server = uvicorn.Server(settings)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.02)
+        self.served = AppInThread(create_app(config(), venue=self._venue))
+        self.url = self.served.url
 
     async def _venue(self, cfg: GatewayConfig) -> Venue:
         self.loop = asyncio.get_running_loop()
@@ -155,8 +143,7 @@ class LiveGateway:
         asyncio.run_coroutine_threadsafe(run(), loop).result(10)
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
+        self.served.stop()
 
 
 @pytest.fixture

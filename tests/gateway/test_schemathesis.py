@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, Phase, settings
 from requests.structures import CaseInsensitiveDict
 from schemathesis import checks
@@ -29,7 +26,7 @@ from schemathesis.core.parameters import ParameterLocation
 from c_engine import Engine, SymbolConfig
 from gateway.app import create_app
 from gateway.config import GatewayConfig
-from gateway.server import bind
+from gateway.testing import AppInThread
 from gateway.venue import EngineVenue, Venue
 from hotpath.accounts import Account
 
@@ -56,26 +53,15 @@ class Served:
     def __init__(self) -> None:
         accounts = (Account("alice", 1, api_key="alice-key"), Account("bob", 2, api_key="bob-key"))
         cfg = GatewayConfig(prefix="fuzz", accounts=accounts, rate_per_s=0, heartbeat_s=1.0)
-        sock = bind("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        settings_ = uvicorn.Config(create_app(cfg, venue=self._venue), loop="uvloop", http="httptools",
-                                   lifespan="on", access_log=False, log_level="error")  # fmt: skip
-        self.server = uvicorn.Server(settings_)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
-        self.thread.start()
-        deadline = time.monotonic() + 30
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the gateway did not start")
-            time.sleep(0.02)
+        self.served = AppInThread(create_app(cfg, venue=self._venue), log_level="error")
+        self.url = self.served.url
 
     async def _venue(self, cfg: GatewayConfig) -> Venue:
         await asyncio.sleep(0)
         return EngineVenue(Engine(), SYMBOLS, {"alice": 1, "bob": 2})
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(15)
+        self.served.stop()
 
 
 @pytest.fixture(scope="module")

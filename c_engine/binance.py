@@ -95,7 +95,7 @@ import math
 import re
 import sys
 import zlib
-from bisect import bisect_left, insort
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -112,6 +112,7 @@ from ._errors import ConversionError, InvalidConfigError
 from ._types import COMMAND_STRUCT
 from ._units import Units
 from ._wire import COMMAND_DTYPE, EVENT_DTYPE, EventType, Flag, Op, OrderType, Side, Stp, Tif
+from .levels import set_level
 
 __all__ = [
     "BOOK_CLIENT",
@@ -542,12 +543,7 @@ class DepthBook:
     @staticmethod
     def _set(book: dict[int, int], keys: list[int], levels: Levels, sign: int) -> None:
         for price, qty in levels:
-            if qty:
-                if price not in book:
-                    insort(keys, sign * price)
-                book[price] = qty
-            elif book.pop(price, None) is not None:
-                del keys[bisect_left(keys, sign * price)]
+            set_level(book, keys, price, qty, sign * price)
 
     def top(self) -> Top:
         bid = -self._bid_keys[0] if self._bid_keys else 0

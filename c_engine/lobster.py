@@ -97,7 +97,7 @@ import argparse
 import gzip
 import sys
 import zlib
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from os import PathLike
@@ -107,6 +107,7 @@ from typing import IO, TYPE_CHECKING, NamedTuple, Protocol
 from ._config import EngineConfig, Level, SymbolConfig
 from ._types import Command, Event
 from ._wire import EventType, Liquidity, Op, Side, Stp, Tif
+from .levels import set_level
 
 if TYPE_CHECKING:
     from .replay import _ReplayEngine
@@ -601,14 +602,7 @@ class LobsterReplay:
             self._level_changed(side, price, self.book_qty[side].get(price, 0) + delta)
 
     def _level_changed(self, side: int, price: int, qty: int) -> None:
-        levels, keys = self.book_qty[side], self.book_keys[side]
-        key = -price if side == _BUY else price
-        if qty:
-            if price not in levels:
-                insort(keys, key)
-            levels[price] = qty
-        elif levels.pop(price, None) is not None:
-            del keys[bisect_left(keys, key)]
+        set_level(self.book_qty[side], self.book_keys[side], price, qty, -price if side == _BUY else price)
 
     def _new(self, client: int, side: int, price: int, qty: int, tif: int, what: str) -> int:
         order_id = self._place(client, side, price, qty, tif, what)

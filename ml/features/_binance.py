@@ -34,7 +34,6 @@ Choices:
 
 from __future__ import annotations
 
-from bisect import bisect_left, insort
 from dataclasses import dataclass
 from os import PathLike
 from typing import Any, NamedTuple
@@ -44,6 +43,7 @@ import numpy.typing as npt
 
 from c_engine import EventType, Side, SymbolConfig
 from c_engine.binance import DepthUpdate, Snapshot, Trade, iter_messages, symbol_config
+from c_engine.levels import set_level
 
 from ._batch import BookSeries, TradeSeries
 from ._incremental import IncrementalFeatures
@@ -117,14 +117,7 @@ class _L2:
         self.synced = True
 
     def set(self, side: int, price: int, qty: int) -> None:
-        levels, keys = self.levels[side], self.keys[side]
-        key = -price if side == _BUY else price
-        if qty:
-            if price not in levels:
-                insort(keys, key)
-            levels[price] = qty
-        elif levels.pop(price, None) is not None:
-            del keys[bisect_left(keys, key)]
+        set_level(self.levels[side], self.keys[side], price, qty, -price if side == _BUY else price)
 
     def diff(self, d: DepthUpdate) -> None:
         if not self.synced:

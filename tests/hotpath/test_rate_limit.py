@@ -61,7 +61,9 @@ def _flood(ctl: ControlClient, n: int) -> list[str]:
         except ControlError as e:
             codes.append(e.code)
             if e.code == "RATE_LIMITED":
-                assert e.retry_after_s is not None and 0 < e.retry_after_s < 1.0
+                # A pause is charged after it ran, so one slow snapshot on a loaded machine overdraws the bucket
+                # (2.5 ms at 2 ms/s is 1.25 s to wait): the wait is positive and bounded, not under a second.
+                assert e.retry_after_s is not None and 0 < e.retry_after_s < 30.0
     return codes
 
 

@@ -916,6 +916,56 @@ static int test_snapshot_with_a_cycle_beside_the_queue_is_corrupt(void)
     return 0;
 }
 
+/* The file's record of order `from` given the id `to`, the checksum made to match again; returns whether that
+ * record was found (1). */
+static int rewrite_order_id(void *buf, size_t len, uint64_t live, uint64_t from, uint64_t to)
+{
+    unsigned char *rec = (unsigned char *)buf + len - PT_SNAPSHOT_TRAILER_BYTES - live * 5 * 8;
+    for (uint64_t i = 0; i < live; i++, rec += 5 * 8) {
+        uint64_t id;
+        memcpy(&id, rec + 8, 8);
+        if (id != from)
+            continue;
+        memcpy(rec + 8, &to, 8);
+        uint64_t trailer = pt_crc32c(0, buf, len - PT_SNAPSHOT_TRAILER_BYTES, 0);
+        memcpy((unsigned char *)buf + len - PT_SNAPSHOT_TRAILER_BYTES, &trailer, 8);
+        return 1;
+    }
+    return 0;
+}
+
+/* Two records with one id are refused, whether the id's ring slot holds it or it went to the overflow table:
+ * 64 orders give a ring of 128 slots, so ids 1 and 129 share a slot. Given an unused id instead, the same
+ * record loads: the refusal is the duplicate's. */
+static int test_snapshot_with_a_duplicate_order_id_is_corrupt(void)
+{
+    for (uint64_t dup = 1; dup <= 129; dup += 128) {
+        pt_engine_t *a = make_engine(64, 8);
+        size_t n;
+        for (int i = 0; i < 130; i++) {
+            run(a, limit_order(1, PT_SIDE_BUY, 100, 1, PT_TIF_GTC, 0), &n);
+            if (i >= 1 && i <= 127) /* ids 2..128 leave: 1, 129 and 130 rest */
+                run(a, (pt_command_t){.op = PT_OP_CANCEL, .client_id = 1, .order_id = (uint64_t)i + 1,
+                                      .ts_ns = ++g_ts}, &n);
+        }
+        pt_snapshot_info_t info = {.no_hash = 1}, got;
+        void *buf;
+        size_t len;
+        EXPECT(pt_snapshot_encode_alloc(a, &info, &buf, &len) == PT_SNAPSHOT_OK && info.live_orders == 3);
+        EXPECT(rewrite_order_id(buf, len, 3, 130, 2));
+        pt_engine_t *b = make_engine(64, 8);
+        EXPECT(pt_snapshot_decode(b, buf, len, &got) == PT_SNAPSHOT_OK && pt_engine_check(b) == PT_OK);
+        pt_engine_destroy(b);
+        EXPECT(rewrite_order_id(buf, len, 3, 2, dup));
+        b = make_engine(64, 8);
+        EXPECT(pt_snapshot_decode(b, buf, len, &got) == PT_SNAPSHOT_ECORRUPT);
+        pt_snapshot_free(buf);
+        pt_engine_destroy(a);
+        pt_engine_destroy(b);
+    }
+    return 0;
+}
+
 #define RUN(t)                         \
     do {                               \
         if (t()) {                     \
@@ -955,6 +1005,7 @@ int main(void)
     RUN(test_snapshot_file_is_written_whole_and_loads_back);
     RUN(test_snapshot_without_hash_loads_and_a_broken_queue_is_corrupt);
     RUN(test_snapshot_with_a_cycle_beside_the_queue_is_corrupt);
+    RUN(test_snapshot_with_a_duplicate_order_id_is_corrupt);
     printf("%d passed, %d failed\n", g_passed, g_failed);
     return g_failed ? 1 : 0;
 }

@@ -304,6 +304,16 @@ class Engine(SymbolUnits):
         Returns (commands run, whether it stopped at a watched one, their events as ``EVENT_DTYPE``). The
         commands that concern nobody run back to back in C; a backtest hands Python only the watched ones.
         It may also stop early, unwatched, when the event buffer is full: run the rest in another call."""
+        done, watched, raw = self.execute_until_watched_raw(commands, watch_symbol, watch_client)
+        return done, watched, np.frombuffer(raw, dtype=EVENT_DTYPE)
+
+    def execute_until_watched_raw(
+        self, commands: npt.NDArray[np.void], watch_symbol: int, watch_client: int
+    ) -> tuple[int, bool, bytearray]:
+        """:meth:`execute_until_watched` with the events as their wire bytes (``MSG_SIZE`` each): a backtest
+        calls it per strategy reaction, and viewing the bytes as ``EVENT_DTYPE`` costs more than the run of a
+        few commands (numpy checks a view to a dtype with overlapping fields, the wire's unions, at every
+        call)."""
         if commands.dtype != COMMAND_DTYPE:
             raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
         commands = np.ascontiguousarray(commands)
@@ -314,11 +324,9 @@ class Engine(SymbolUnits):
         status = _run_until_watched(self._e, base, len(commands), watch_symbol, watch_client, done, count, watched)
         if status != 0 and done[0] == 0:
             _check(status, "run_until_watched")
-        # One copy into a bytearray, viewed as EVENT_DTYPE: a third of copying uint8s and then viewing them
-        # (numpy checks a view to a dtype with overlapping fields at every call).
-        events = np.frombuffer(bytearray(self._events[: count[0] * MSG_SIZE]), dtype=EVENT_DTYPE)
+        raw = bytearray(self._events[: count[0] * MSG_SIZE])
         lib.pt_engine_clear_events(self._e)
-        return int(done[0]), bool(watched[0]), events
+        return int(done[0]), bool(watched[0]), raw
 
     # ---- human units ---------------------------------------------------------------
 

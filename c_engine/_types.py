@@ -245,7 +245,7 @@ class Event(NamedTuple):
         return f"{self.type_name}({fields})"
 
     @classmethod
-    def unpack_all(cls, raw: bytes | memoryview) -> list[Event]:
+    def unpack_all(cls, raw: bytes | bytearray | memoryview) -> list[Event]:
         return list(map(_make_event, EVENT_STRUCT.iter_unpack(raw)))
 
     def pack(self) -> bytes:

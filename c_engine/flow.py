@@ -75,7 +75,8 @@ class SyntheticFlow:
         if len(live_ids) and len(cancels):
             targets = rng.choice(live_ids, size=len(cancels))
             out["order_id"][cancels] = targets
-            out["client_id"][cancels] = [self._live[int(t)] for t in targets]
+            live = self._live
+            out["client_id"][cancels] = [live[t] for t in targets.tolist()]
         else:
             out["op"][cancels] = Op.NEW  # nothing to cancel yet: make them passive limits
             out["tif"][cancels] = Tif.GTC
@@ -89,10 +90,10 @@ class SyntheticFlow:
         t = events["type"]
         acks = events[(t == EventType.ACK) & (events["acked_op"] == Op.NEW)]
         done = events[((t == EventType.FILL) | (t == EventType.CANCELED)) & (events["leaves"] == 0)]
-        for oid, client in zip(acks["order_id"].tolist(), acks["client_id"].tolist(), strict=True):
-            self._live[oid] = client
+        self._live.update(zip(acks["order_id"].tolist(), acks["client_id"].tolist(), strict=True))
+        pop = self._live.pop
         for oid in done["order_id"].tolist():
-            self._live.pop(oid, None)
+            pop(oid, None)
 
     @property
     def live_orders(self) -> int:

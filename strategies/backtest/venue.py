@@ -26,6 +26,7 @@ Everything is deterministic: the same source, strategy, parameters and seeds giv
 from __future__ import annotations
 
 import dataclasses
+import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -35,6 +36,8 @@ import numpy as np
 import numpy.typing as npt
 
 from c_engine import (
+    EVENT_DTYPE,
+    MSG_SIZE,
     ClientLimits,
     Command,
     Engine,
@@ -123,8 +126,15 @@ class BacktestConfig:
 
 #: a run of events up to this long is routed in Python, a longer one in numpy columns
 _SHORT_RUN = 64
-#: a quiet delivery's delta: (side, price, qty, order count, seq)
+#: a quiet delivery's delta: (side, seq, order count, price, qty), the wire's field order
 _QuietDelta = tuple[int, int, int, int, int]
+#: an event's (type, symbol_id, ts_ns), and a BOOK_DELTA's quiet-delivery fields, read from its wire bytes
+#: (``pt_event_t``'s layout, ``c_engine.Event``'s fields): a short run is sorted by these without building an
+#: ``Event`` for every row
+_EVENT_HEAD = struct.Struct("<BxH12xQ40x")
+_QUIET_FIELDS = struct.Struct("<xB6xQ8x8xQqq8x")
+_EVENT_BYTES = MSG_SIZE
+assert _EVENT_HEAD.size == _QUIET_FIELDS.size == MSG_SIZE
 
 
 #: the engine's mid of the strategy's first symbol at each change, at engine time (no delay): what fill-time
@@ -166,12 +176,18 @@ class _Tap:
         self._venue._route_rows(rows)
         return rows
 
+    def execute_until_watched_raw(
+        self, commands: npt.NDArray[np.void], watch_symbol: int, watch_client: int
+    ) -> tuple[int, bool, bytearray]:
+        done, watched, raw = self._engine.execute_until_watched_raw(commands, watch_symbol, watch_client)
+        self._venue._route_watched(raw, watched)
+        return done, watched, raw
+
     def execute_until_watched(
         self, commands: npt.NDArray[np.void], watch_symbol: int, watch_client: int
     ) -> tuple[int, bool, npt.NDArray[np.void]]:
-        done, watched, rows = self._engine.execute_until_watched(commands, watch_symbol, watch_client)
-        self._venue._route_watched(rows, watched)
-        return done, watched, rows
+        done, watched, raw = self.execute_until_watched_raw(commands, watch_symbol, watch_client)
+        return done, watched, np.frombuffer(raw, dtype=EVENT_DTYPE)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._engine, name)
@@ -287,33 +303,38 @@ class BacktestVenue(TradingCore):
         if md:
             self._md.append((self._deliver_at("md", t, self.config.market_data_latency), md, False))
 
-    def _route_watched(self, rows: npt.NDArray[Any], watched: bool) -> None:
-        """The events of a run that stopped at the first command that concerns the strategy (if ``watched``):
-        the commands before it only changed book levels behind the top of its symbol (or nothing it sees), so
-        their deltas go to its books quietly, with the last of them; the watched command's events go as usual.
+    def _route_watched(self, raw: bytearray, watched: bool) -> None:
+        """The events of a run (wire bytes) that stopped at the first command that concerns the strategy (if
+        ``watched``): the commands before it only changed book levels behind the top of its symbol (or nothing
+        it sees), so their deltas go to its books quietly, with the last of them; the watched command's events
+        go as usual.
 
-        A run is short (about 16 events when the strategy reacts to every top change), so a short one is decoded
-        whole and split in Python: numpy's per-call cost (a mask, a search) is several microseconds there."""
-        n = len(rows)
+        A run is short (about 16 events when the strategy reacts to every top change, 9 of them before the
+        watched command and 4 of those its symbol's deltas), so a short one is split on each row's type, symbol
+        and time read from the bytes, and only the watched command's rows become ``Event``s: numpy's per-call
+        cost (a view, a mask, a search) is several microseconds there, and an ``Event`` per row was most of the
+        rest."""
+        n = len(raw) // _EVENT_BYTES
         if not n:
             return
         if n > _SHORT_RUN:
-            self._route_long_run(rows, watched)
+            self._route_long_run(np.frombuffer(raw, dtype=EVENT_DTYPE), watched)
             return
-        events = Event.unpack_all(rows.tobytes())
+        heads = list(_EVENT_HEAD.iter_unpack(raw))
         split = n
         if watched:  # the watched command's events: the run's last time
-            last = events[-1].ts_ns
+            last = heads[-1][2]
             split -= 1
-            while split and events[split - 1].ts_ns == last:
+            while split and heads[split - 1][2] == last:
                 split -= 1
         if split:
             primary = self._primary
-            quiet = [e for e in events[:split] if e.type == _DELTA and e.symbol_id == primary]
-            if quiet:
-                self._quiet([(e.side, e.price, e.qty, e.ref, e.seq) for e in quiet], quiet[-1].ts_ns)
+            mine = [k for k in range(split) if heads[k][0] == _DELTA and heads[k][1] == primary]
+            if mine:
+                quiet_at = _QUIET_FIELDS.unpack_from
+                self._quiet([quiet_at(raw, k * _EVENT_BYTES) for k in mine], heads[mine[-1]][2])
         if split < n:
-            self._route_events(events[split:])
+            self._route_events(Event.unpack_all(raw[split * _EVENT_BYTES :]))
 
     def _route_long_run(self, rows: npt.NDArray[Any], watched: bool) -> None:
         """``_route_watched`` for a long run, in numpy columns."""
@@ -325,7 +346,7 @@ class BacktestVenue(TradingCore):
         if split:
             deltas = quiet[(quiet["type"] == _DELTA) & (quiet["symbol_id"] == self._primary)]
             if len(deltas):
-                columns = (deltas[f].tolist() for f in ("side", "price", "qty", "order_count", "seq"))
+                columns = (deltas[f].tolist() for f in ("side", "seq", "order_count", "price", "qty"))
                 self._quiet(list(zip(*columns, strict=True)), int(deltas["ts_ns"][-1]))
         if split < len(rows):
             self._route_rows(rows[split:])
@@ -334,7 +355,7 @@ class BacktestVenue(TradingCore):
         """Deltas below the top of the first symbol (no mid change): to the engine-time book now, and to the
         strategy's book quietly after the market-data delay, counted from ``t``."""
         apply = self._engine_book.apply_delta
-        for side, price, qty, count, seq in deltas:
+        for side, seq, count, price, qty in deltas:
             apply(side, price, qty, count, seq)
         self._md.append((self._deliver_at("md", t, self.config.market_data_latency), deltas, True))
 
@@ -363,7 +384,7 @@ class BacktestVenue(TradingCore):
 
     def _deliver_quiet(self, deltas: list[_QuietDelta]) -> None:
         apply = self._books[self._primary].apply_delta
-        for side, price, qty, count, seq in deltas:
+        for side, seq, count, price, qty in deltas:
             apply(side, price, qty, count, seq)
 
     def _deliver_md(self, rows: list[Event]) -> None:

@@ -116,8 +116,27 @@ class QuotingStrategy(Strategy):
 
     def fair(self, trading: Trading) -> float | None:
         """The mid of everyone else's best bid and ask (ticks), None while a side is empty."""
-        bid = self._others_best(trading, _BUY)
-        ask = self._others_best(trading, _SELL)
+        book = trading.book(self.sid)
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is None or ask is None:
+            return None
+        # Our lots at the two best prices, in one pass over our open orders (this runs per requote); a side
+        # whose best level is all ours is looked past by _others_best, which is rare.
+        own_bid = own_ask = 0
+        sid = self.sid
+        for order in trading.orders.by_cloid.values():
+            if order.symbol_id != sid or not order.order_id:
+                continue
+            if order.side == _BUY:
+                own_bid += order.leaves * ((order.price == bid) + (order.previous_price == bid) +
+                                           (order.pending_price == bid))  # fmt: skip
+            else:
+                own_ask += order.leaves * ((order.price == ask) + (order.previous_price == ask) +
+                                           (order.pending_price == ask))  # fmt: skip
+        if book.bids[bid][0] <= own_bid:
+            bid = self._others_best(trading, _BUY)
+        if book.asks[ask][0] <= own_ask:
+            ask = self._others_best(trading, _SELL)
         return None if bid is None or ask is None else (bid + ask) / 2
 
     def _others_best(self, trading: Trading, side: int) -> int | None:

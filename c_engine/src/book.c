@@ -27,6 +27,10 @@ static inline int64_t key_of(int si, int64_t price) { return si == 0 ? price : -
 int book_init(book_t *b, const pt_symbol_config_t *cfg, uint32_t max_levels_per_side)
 {
     b->cfg = *cfg;
+    /* max_price >= 1: lots x max_price <= RISK_EDGE iff lots <= RISK_EDGE / max_price, and |position| x max_price
+     * < RISK_EDGE iff |position| <= (RISK_EDGE - 1) / max_price (risk_position_check) */
+    b->risk_lots_edge = (uint64_t)(RISK_EDGE / cfg->max_price_ticks);
+    b->risk_position_edge = (uint64_t)((RISK_EDGE - 1) / cfg->max_price_ticks);
     b->last_price = 0;
     b->mark_price = 0;
     uint32_t pool = 2 * max_levels_per_side;

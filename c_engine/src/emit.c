@@ -35,22 +35,6 @@ void emit_remove_order(pt_engine_t *e, pt_idx_t oi)
     emit_unplace_order(e, oi);
 }
 
-void emit_release_order(pt_engine_t *e, pt_idx_t oi)
-{
-    order_t *o = &e->orders[oi];
-    index_erase_id(e, oi);
-    client_t *c = &e->clients[o->client];
-    if (c->cloids_indexed && e->order_cloid[oi] != 0) /* only an indexed client's cloid needs its (cold) line */
-        index_remove_cloid(e, oi);
-    index_remove_client_order(e, o->client, oi);
-    if (--c->open_orders == 0)
-        index_client_flat(e, o->client);
-    e->live_orders--;
-    o->id = 0;
-    o->next = e->free_order;
-    e->free_order = oi;
-}
-
 size_t emit_cancel_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t reason, uint64_t ts)
 {
     size_t n = index_client_orders(e, client, symbol, true);

@@ -45,6 +45,24 @@ static inline __attribute__((always_inline)) void emit_unplace_order(pt_engine_t
         book_remove_level(b, si, o->level);
 }
 
+/* Forgets an order that is off the book and returns its slot to the pool. Always inlined: a user cancel and a
+ * filled maker end here, and a call of its own cost each ~10 instructions (callgrind). */
+static inline __attribute__((always_inline)) void emit_release_order(pt_engine_t *e, pt_idx_t oi)
+{
+    order_t *o = &e->orders[oi];
+    index_erase_id(e, oi);
+    client_t *c = &e->clients[o->client];
+    if (c->cloids_indexed && e->order_cloid[oi] != 0) /* only an indexed client's cloid needs its (cold) line */
+        index_remove_cloid(e, oi);
+    index_remove_client_order(e, o->client, oi);
+    if (--c->open_orders == 0)
+        index_client_flat(e, o->client);
+    e->live_orders--;
+    o->id = 0;
+    o->next = e->free_order;
+    e->free_order = oi;
+}
+
 /* Appends the CANCELED of resting order oi: qty cancelled, leaves still open. */
 void emit_canceled(pt_engine_t *e, pt_idx_t oi, uint8_t reason, int64_t qty, int64_t leaves, uint64_t ts);
 /* Cancels qty of a taker that is not resting (its order slot, if any, is off the book). */
@@ -53,8 +71,6 @@ void emit_taker_canceled(pt_engine_t *e, taker_t *t, uint8_t reason, int64_t qty
 void emit_touch_level(pt_engine_t *e, uint16_t symbol, int si, level_t *lv);
 /* emit_unplace_order, the level on the command's touched list first. */
 void emit_remove_order(pt_engine_t *e, pt_idx_t oi);
-/* Forgets an order that is off the book and returns its slot to the pool. */
-void emit_release_order(pt_engine_t *e, pt_idx_t oi);
 /* Cancels all the client's resting orders (on symbol, or all when symbol is PT_SYMBOL_NONE), in ascending id,
  * for a mass cancel or the kill switch; returns how many. */
 size_t emit_cancel_client_orders(pt_engine_t *e, uint16_t client, uint16_t symbol, uint8_t reason, uint64_t ts);

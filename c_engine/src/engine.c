@@ -46,9 +46,11 @@ _Static_assert(offsetof(pt_command_t, side) == offsetof(pt_event_t, side) &&
                    offsetof(pt_event_t, client_id) == 4 && offsetof(pt_event_t, reason) == 6,
                "command_event_head: side, symbol_id and client_id at the same offsets, then the aux field");
 
+/* A reject is its command's only event, so it is the last for the client and carries PT_EVF_LAST itself. */
 static void emit_reject(pt_engine_t *e, const pt_command_t *c, uint16_t reason)
 {
-    emit(e, command_event_head(c, PT_EV_REJECT, reason), c->ts_ns, c->order_id, c->cloid, c->price, c->qty, 0);
+    emit(e, command_event_head(c, PT_EV_REJECT, reason) | EVENT_HEAD_LAST, c->ts_ns, c->order_id, c->cloid, c->price,
+         c->qty, 0);
 }
 
 static void emit_ack(pt_engine_t *e, const pt_command_t *c, uint16_t op, uint64_t order_id, int64_t price,
@@ -61,13 +63,19 @@ static void emit_ack(pt_engine_t *e, const pt_command_t *c, uint16_t op, uint64_
 
 /* ---- touched levels and the end of a command -------------------------------- */
 
-/* The BOOK_DELTA of the level at price after the command, written at slot with sequence number seq:
- * lv NULL (or emptied) = the level is gone. */
+/* The BOOK_DELTA of the level at price after the command, written at slot with sequence number seq: lv NULL (or
+ * emptied) = the level is gone. Whether a level emptied is a coin flip for the predictor: the two fields are
+ * masked instead of branched on. */
 static inline void write_book_delta(pt_event_t *slot, uint64_t seq, uint64_t delta_head, int64_t price,
                                     const level_t *lv, uint64_t ts)
 {
-    bool exists = lv != NULL && lv->order_count > 0;
-    write_event(slot, delta_head, seq, ts, 0, exists ? (uint64_t)lv->order_count : 0, price, exists ? lv->qty : 0, 0);
+    uint64_t count = 0, qty = 0;
+    if (lv != NULL) {
+        uint64_t keep = -(uint64_t)(lv->order_count > 0);
+        count = (uint64_t)lv->order_count & keep;
+        qty = (uint64_t)lv->qty & keep;
+    }
+    write_event(slot, delta_head, seq, ts, 0, count, price, (int64_t)qty, 0);
 }
 
 /* A level created in this command at a price it already touched (and emptied):
@@ -95,10 +103,12 @@ static void finish_command(pt_engine_t *e, uint64_t ts)
         /* t->lv is the level now at that price, if there is one: a level created at a touched
          * price re-points the entry (touch_new_level). A slot freed since then has count 0 and,
          * if reused, another price or side. */
-        const level_t *lv = t->lv->price == t->price && t->lv->side == t->side ? t->lv : NULL;
+        const level_t *lv = t->lv;
+        uint64_t keep = -(uint64_t)((lv->price == t->price) & (lv->side == t->side) & (lv->order_count > 0));
         uint64_t seq;
         pt_event_t *slot = reserve_events(e, 1, &seq);
-        write_book_delta(slot, seq + 1, t->delta_head, t->price, lv, ts);
+        write_event(slot, t->delta_head, seq + 1, ts, 0, (uint64_t)lv->order_count & keep, t->price,
+                    (int64_t)((uint64_t)lv->qty & keep), 0); /* write_book_delta, masked here as there */
     }
     e->ntouched = 0;
     e->cmd_stamp++;
@@ -244,7 +254,8 @@ static uint16_t validate_new(const pt_engine_t *e, const pt_command_t *c, int64_
     return 0;
 }
 
-static void cmd_new(pt_engine_t *e, const pt_command_t *c)
+/* Returns whether its events carry PT_EVF_LAST already (a reject, a quote that rests without trading). */
+static bool cmd_new(pt_engine_t *e, const pt_command_t *c)
 {
     if (c->cloid != 0)
         index_prepare_cloid_check(e, c->client_id, c->cloid);
@@ -252,7 +263,7 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
     uint16_t reason = validate_new(e, c, &tokens_after);
     if (reason) {
         emit_reject(e, c, reason);
-        return;
+        return true;
     }
     client_t *cl = &e->clients[c->client_id];
     risk_rate_consume(cl, c->ts_ns, tokens_after);
@@ -271,11 +282,11 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
         const level_t *lv = place_order(e, b, &q, c->flags & PT_FLAG_POST_ONLY, &created);
         uint64_t seq;
         pt_event_t *ev = reserve_events(e, 2, &seq);
-        write_event(&ev[0], command_event_head(c, PT_EV_ACK, PT_OP_NEW), seq + 1, c->ts_ns, q.id, c->cloid, q.limit,
-                    c->qty, c->qty);
+        write_event(&ev[0], command_event_head(c, PT_EV_ACK, PT_OP_NEW) | EVENT_HEAD_LAST, seq + 1, c->ts_ns, q.id,
+                    c->cloid, q.limit, c->qty, c->qty);
         write_event(&ev[1], emit_delta_head(c->symbol_id, lv->side), seq + 2, c->ts_ns, 0,
                     (uint64_t)lv->order_count, lv->price, lv->qty, 0); /* write_book_delta, of a level that exists */
-        return;
+        return true;
     }
     taker_t t = {.id = ++e->order_seq, .cloid = c->cloid, .limit = market ? 0 : c->price, .open_qty = c->qty,
                  .resting = PT_NIL, .client = c->client_id, .symbol = c->symbol_id, .side = c->side,
@@ -285,7 +296,7 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
     if (c->tif == PT_TIF_FOK && !match_fok_fillable(e, b, &t)) {
         emit_taker_canceled(e, &t, PT_CXL_FOK, t.open_qty, c->ts_ns);
         finish_command(e, c->ts_ns);
-        return;
+        return false;
     }
     int stop = crossing ? match_taker(e, b, &t, c->ts_ns) : MATCH_DONE;
     if (t.open_qty > 0) {
@@ -297,6 +308,7 @@ static void cmd_new(pt_engine_t *e, const pt_command_t *c)
         }
     }
     finish_command(e, c->ts_ns);
+    return false;
 }
 
 /* The order a cancel or modify targets, or a reject reason. */
@@ -310,31 +322,39 @@ static uint16_t find_own_order(const pt_engine_t *e, const pt_command_t *c, pt_i
     return 0;
 }
 
-static void cmd_cancel(pt_engine_t *e, const pt_command_t *c)
+/* Its events always carry PT_EVF_LAST already: returns true. */
+static bool cmd_cancel(pt_engine_t *e, const pt_command_t *c)
 {
     pt_idx_t oi;
     uint16_t reason = find_own_order(e, c, &oi);
     if (reason) {
         emit_reject(e, c, reason);
-        return;
+        return true;
     }
-    /* One level touched, no trade: the CANCELED and the BOOK_DELTA go out directly, as for a resting quote
-     * (cmd_new), with one update of the event count and sequence. */
+    /* One level touched, no trade: the CANCELED (the client's last event) and the BOOK_DELTA go out directly, as
+     * for a resting quote (cmd_new), with one update of the event count and sequence. They are written last,
+     * from locals: a store through an event may alias anything, and the order, level and engine fields were
+     * reloaded after each one. */
     const order_t *o = &e->orders[oi];
+    /* Its cloid and the two neighbours it is unlinked from; an end of the queue (PT_NIL) prefetches the order
+     * itself instead of branching (whether an order is at an end of its level is a coin flip for the predictor). */
     __builtin_prefetch(&e->order_cloid[oi]);
-    if (o->prev != PT_NIL)
-        __builtin_prefetch(&e->orders[o->prev], 1);
-    if (o->next != PT_NIL)
-        __builtin_prefetch(&e->orders[o->next], 1);
+    __builtin_prefetch(&e->orders[o->prev != PT_NIL ? o->prev : oi], 1);
+    __builtin_prefetch(&e->orders[o->next != PT_NIL ? o->next : oi], 1);
     const level_t *lv = order_level(e, o);
-    uint64_t delta_head = emit_delta_head(o->symbol, lv->side);
-    int64_t price = lv->price;
-    uint64_t seq;
-    pt_event_t *ev = reserve_events(e, 2, &seq);
-    emit_write_canceled(e, &ev[0], seq + 1, oi, PT_CXL_USER, o->open_qty, 0, c->ts_ns);
+    int si = lv->side;
+    uint64_t canceled_head =
+        event_head(PT_EV_CANCELED, side_of_index(si), o->symbol, o->client, PT_CXL_USER) | EVENT_HEAD_LAST;
+    uint64_t delta_head = emit_delta_head(o->symbol, si);
+    int64_t price = lv->price, qty = o->open_qty;
+    uint64_t id = o->id, cloid = e->order_cloid[oi];
     emit_unplace_order(e, oi); /* lv is free when it emptied: order_count 0 */
     emit_release_order(e, oi);
+    uint64_t seq;
+    pt_event_t *ev = reserve_events(e, 2, &seq);
+    write_event(&ev[0], canceled_head, seq + 1, c->ts_ns, id, cloid, price, qty, 0); /* emit_write_canceled's */
     write_book_delta(&ev[1], seq + 2, delta_head, price, lv, c->ts_ns);
+    return true;
 }
 
 static uint16_t validate_modify(const pt_engine_t *e, const pt_command_t *c, pt_idx_t *oi, int64_t *tokens_after)
@@ -485,58 +505,74 @@ static void cmd_kill_reset(pt_engine_t *e, const pt_command_t *c)
 
 /* Flags the command's last event for its client (PT_EVF_LAST, pt_wire.h): the events after it are market data
  * (book deltas, the trade) or other clients' (a maker's fill, a kill switch's cancels). Every command gives its
- * client at least its response, so one is always found, a few events back at most. */
+ * client at least its response, so one is always found, a few events back at most. The commonest commands set the
+ * flag as they write (run_command): this scan is for the rest. The flagged event's first half is loaded and
+ * stored back whole: a byte stored into it would leave whoever reads the event next (the journal's copy, a
+ * checksum) a wide load that no single store covers, which waits for both stores to reach the cache. */
 static inline void mark_last_event(pt_engine_t *e, size_t first, uint16_t client_id)
 {
     for (size_t i = e->nevents; i-- > first;) {
         pt_event_t *ev = &e->events[i];
         if (ev->client_id == client_id && ev->type != PT_EV_BOOK_DELTA && ev->type != PT_EV_TRADE) {
-            ev->flags |= PT_EVF_LAST;
+            event_half_t *lo = (event_half_t *)(void *)ev;
+            event_half_t v = *lo;
+            v[0] |= EVENT_HEAD_LAST;
+            *lo = v;
             return;
         }
     }
 }
 
-static void run_command(pt_engine_t *e, const pt_command_t *cmd)
+/* Runs one command; returns whether its events carry PT_EVF_LAST already (rejects, a quote that rests, a cancel),
+ * else mark_last_event finds the event to flag. The checks before the command's own are, in order: NOT_GRANTED,
+ * then HALT and RESUME (a symbol's state: no client, any id is echoed), then the client id; the switch comes
+ * first and each case makes the checks that concern it, so the commonest commands branch once on the op. */
+static bool run_command(pt_engine_t *e, const pt_command_t *cmd)
 {
     if (cmd->flags & PT_FLAG_NOT_GRANTED) { /* the loop's verdict on the link, journaled with the command */
         emit_reject(e, cmd, PT_REJ_NOT_GRANTED);
-        return;
+        return true;
     }
-    if (cmd->op == PT_OP_HALT || cmd->op == PT_OP_RESUME) { /* a symbol's state: no client (any id is echoed) */
-        cmd_halt(e, cmd, cmd->op == PT_OP_HALT);
-        return;
-    }
-    if (cmd->client_id >= e->cfg.max_clients) {
-        emit_reject(e, cmd, PT_REJ_UNKNOWN_CLIENT);
-        return;
-    }
+    bool known_client = cmd->client_id < e->cfg.max_clients;
     switch (cmd->op) {
     case PT_OP_NEW:
-        cmd_new(e, cmd);
-        break;
+        if (!known_client)
+            break;
+        return cmd_new(e, cmd);
     case PT_OP_CANCEL:
-        cmd_cancel(e, cmd);
-        break;
-    case PT_OP_MODIFY:
-        cmd_modify(e, cmd);
-        break;
-    case PT_OP_MASS_CANCEL:
-        cmd_mass_cancel(e, cmd);
-        break;
-    case PT_OP_KILL_RESET:
-        cmd_kill_reset(e, cmd);
-        break;
-    case PT_OP_KILL:
-        cmd_kill(e, cmd);
-        break;
-    case PT_OP_SET_LIMIT:
-        cmd_set_limit(e, cmd);
-        break;
+        if (!known_client)
+            break;
+        return cmd_cancel(e, cmd);
+    case PT_OP_HALT:
+    case PT_OP_RESUME:
+        cmd_halt(e, cmd, cmd->op == PT_OP_HALT);
+        return false;
     default:
-        emit_reject(e, cmd, PT_REJ_UNKNOWN_OP);
-        break;
+        if (!known_client)
+            break;
+        switch (cmd->op) {
+        case PT_OP_MODIFY:
+            cmd_modify(e, cmd);
+            return false;
+        case PT_OP_MASS_CANCEL:
+            cmd_mass_cancel(e, cmd);
+            return false;
+        case PT_OP_KILL_RESET:
+            cmd_kill_reset(e, cmd);
+            return false;
+        case PT_OP_KILL:
+            cmd_kill(e, cmd);
+            return false;
+        case PT_OP_SET_LIMIT:
+            cmd_set_limit(e, cmd);
+            return false;
+        default:
+            emit_reject(e, cmd, PT_REJ_UNKNOWN_OP);
+            return true;
+        }
     }
+    emit_reject(e, cmd, PT_REJ_UNKNOWN_CLIENT);
+    return true;
 }
 
 int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd)
@@ -545,8 +581,8 @@ int pt_engine_submit(pt_engine_t *e, const pt_command_t *cmd)
         return PT_E_FULL;
     e->commands++;
     size_t first = e->nevents;
-    run_command(e, cmd);
-    mark_last_event(e, first, cmd->client_id);
+    if (!run_command(e, cmd))
+        mark_last_event(e, first, cmd->client_id);
     return PT_OK;
 }
 

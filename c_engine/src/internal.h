@@ -100,6 +100,10 @@ typedef struct book {
     int64_t last_price;    /* 0 until the first trade */
     int64_t mark_price;    /* the price the loss clients' pnl is marked at: last_price after every command */
     bool halted;           /* PT_OP_HALT: new orders and modifies are rejected until PT_OP_RESUME */
+    /* From cfg.max_price_ticks, for risk_position_check's common case without multiplying (book_init): the most
+     * lots whose value at the max price is at most RISK_EDGE, and the most whose value is below it. */
+    uint64_t risk_lots_edge;
+    uint64_t risk_position_edge;
 } book_t;
 
 typedef struct client_symbol {
@@ -322,11 +326,12 @@ static inline uint16_t risk_position_check(const pt_engine_t *e, uint16_t client
                                            int64_t add_qty)
 {
     const client_symbol_t *cs = risk_cs(e, client, symbol);
-    int64_t max_price = e->books[symbol].cfg.max_price_ticks, lots, notional, value;
-    if (__builtin_add_overflow(cs->open_qty[side_index(side)], add_qty, &lots) ||
-        __builtin_mul_overflow(lots, max_price, &notional) || notional > RISK_EDGE ||
-        __builtin_mul_overflow(cs->position, max_price, &value) || !below_risk_edge(value) ||
-        !below_risk_edge(cs->cash))
+    const book_t *b = &e->books[symbol];
+    int64_t lots;
+    /* lots x max_price <= RISK_EDGE and |position x max_price| < RISK_EDGE, by the book's edges: lots in
+     * [0, risk_lots_edge] and position in [-risk_position_edge, risk_position_edge], each one unsigned compare */
+    if (__builtin_add_overflow(cs->open_qty[side_index(side)], add_qty, &lots) || (uint64_t)lots > b->risk_lots_edge ||
+        (uint64_t)cs->position + b->risk_position_edge > 2 * b->risk_position_edge || !below_risk_edge(cs->cash))
         return risk_position_check_exact(e, client, symbol, side, add_qty);
     int64_t limit = e->clients[client].limits.max_position;
     return limit > 0 && cs->position * side_sign(side) + lots > limit ? PT_REJ_RISK_MAX_POSITION : 0;
@@ -375,6 +380,10 @@ static inline uint64_t event_head(uint8_t type, uint8_t side, uint16_t symbol, u
     return (uint64_t)type | (uint64_t)side << 8 | (uint64_t)symbol << 16 | (uint64_t)client << 32 |
            (uint64_t)aux << 48;
 }
+
+/* PT_EVF_LAST in word 0 (the flags byte, offset 7): a command whose last event for its client is known when it is
+ * written sets it there, in the same store, instead of flagging it afterwards (engine.c, mark_last_event). */
+#define EVENT_HEAD_LAST ((uint64_t)PT_EVF_LAST << 56)
 
 /* Writes one event at slot: words 0..7 as pt_wire.h lays them out (head; seq; ts; order_id;
  * cloid | trade_id | order_count; price; qty; leaves | maker_order_id). */

@@ -109,11 +109,11 @@ static int walk_book(pt_engine_t *e, book_t *b, taker_t *t, fill_totals_t *fille
         order_t *m = &e->orders[mi];
         /* The next maker in line, and what releasing this one reads: their misses overlap this fill's work
          * instead of following it. */
-        if (m->next != PT_NIL)
-            __builtin_prefetch(&e->orders[m->next]);
+        __builtin_prefetch(&e->orders[m->next != PT_NIL ? m->next : mi]); /* a select, not a branch */
         __builtin_prefetch(&e->by_id.ring[m->id & e->by_id.ring_mask]);
 
-        if (m->client == t->client && t->stp != PT_STP_NONE) {
+        /* the taker's mode first: it is fixed for the walk, where the maker's client changes at every fill */
+        if (t->stp != PT_STP_NONE && m->client == t->client) {
             switch (t->stp) {
             case PT_STP_EXPIRE_TAKER:
                 emit_taker_canceled(e, t, PT_CXL_STP, t->open_qty, ts);

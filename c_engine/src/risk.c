@@ -34,8 +34,10 @@ bool risk_outside_band(const book_t *b, int64_t price)
         band = (int64_t)((__int128)ref * b->cfg.band_bps / 10000);
     else
         return false;
-    int64_t diff = price > ref ? price - ref : ref - price;
-    return diff > band;
+    /* |price - ref| without a branch: whether an order is above or below the reference is its side, a coin flip
+     * for the predictor. Both are >= 1, so the difference and its negation fit int64. */
+    int64_t diff = price - ref, sign = diff >> 63;
+    return (diff ^ sign) - sign > band;
 }
 
 /* Tokens the client would hold at ts, after taking one; false if it has none. In int64: a full bucket
@@ -49,7 +51,7 @@ bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after)
     }
     int64_t cap = c->rate_cap;
     int64_t tokens = c->tokens;
-    if (ts > c->last_ts) {
+    if (ts > c->last_ts && tokens < cap) { /* a full bucket stays full: no refill to compute */
         uint64_t elapsed = ts - c->last_ts;
         int64_t refill;
         if (elapsed > (uint64_t)INT64_MAX || __builtin_mul_overflow((int64_t)elapsed, rate, &refill) ||

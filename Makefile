@@ -178,6 +178,15 @@ bench-ab: $(BUILD)/engine_bench
 	for run in 1 2 3; do $(BUILD)/ab/engine_ab --commands $(BUILD)/ab/commands.bin --core $(AB_CORE) $(AB_FLAGS) \
 		--label-a $(BASE) --label-b working-tree; done
 
+# This engine against open-source order books on one op stream (bench/peers/): geseq/cpp-orderbook and Liquibook,
+# whose sources you fetch outside the project and name in PEERS_SRC (bench/peers/build.sh lists them); without
+# them it says so and measures nothing. PEERS_ROUNDS (at least 7) interleaved rounds pinned to one core.
+PEERS_ROUNDS ?= 7
+.PHONY: bench-peers
+bench-peers: $(STAMP)
+	bench/peers/build.sh $(BUILD)/peers
+	$(PY) bench/peers/run_rounds.py --bin $(BUILD)/peers --rounds $(PEERS_ROUNDS) --core $(AB_CORE)
+
 # Ring ping-pong floors ((a) and (a') in docs/BENCHMARKS.md): C<->C, then Python<->C echo; two busy-polling
 # processes pinned to cores 0 and 1 (needs 2 cores). Writes build/bench/ring_pingpong.json and .png.
 .PHONY: bench-ring

@@ -77,18 +77,22 @@ class Command(NamedTuple):
         flags = (Flag.POST_ONLY if post_only else 0) | (Flag.HAS_PRICE if price is not None else 0)
         return cls(Op.NEW, side, symbol_id, client_id, order_type, tif, stp, flags, ts_ns, 0, cloid, price or 0, qty)
 
+    # cancel and modify are built positionally: a strategy sends one per requote, and the keyword form costs
+    # twice as much.
     @classmethod
     def cancel(cls, client_id: int, order_id: int, *, ts_ns: int = 0) -> Command:
-        return cls(Op.CANCEL, client_id=client_id, order_id=order_id, ts_ns=ts_ns)
+        return cls(_CANCEL, 0, SYMBOL_NONE, client_id, 0, 0, 0, 0, ts_ns, order_id, 0, 0, 0)
 
     @classmethod
     def modify(
         cls, client_id: int, order_id: int, *, qty: int | None = None, price: int | None = None, ts_ns: int = 0
     ) -> Command:
-        flags = (Flag.HAS_QTY if qty is not None else 0) | (Flag.HAS_PRICE if price is not None else 0)
-        return cls(
-            Op.MODIFY, client_id=client_id, flags=flags, ts_ns=ts_ns, order_id=order_id, price=price or 0, qty=qty or 0
-        )
+        flags = (_HAS_QTY if qty is not None else 0) | (_HAS_PRICE if price is not None else 0)
+        return cls(_MODIFY, 0, SYMBOL_NONE, client_id, 0, 0, 0, flags, ts_ns, order_id, 0, price or 0, qty or 0)
+
+    def at(self, ts_ns: int) -> Command:
+        """This command stamped ``ts_ns`` (``_replace(ts_ns=...)``, at a fifth of its cost)."""
+        return _make_command(self[:8] + (ts_ns,) + self[9:])
 
     @classmethod
     def mass_cancel(
@@ -252,6 +256,9 @@ class Event(NamedTuple):
         return EVENT_STRUCT.pack(*self)
 
 
+_make_command = partial(tuple.__new__, Command)
+_CANCEL, _MODIFY = int(Op.CANCEL), int(Op.MODIFY)
+_HAS_QTY, _HAS_PRICE = int(Flag.HAS_QTY), int(Flag.HAS_PRICE)
 _unpack_event = EVENT_STRUCT.unpack_from
 _make_event = partial(tuple.__new__, Event)  # about 40% cheaper than Event._make per event
 

@@ -35,7 +35,12 @@ class SyntheticFlow:
         self.n_clients = n_clients
         self.p = np.array([p_limit, p_cancel, p_market, 1.0 - p_limit - p_cancel - p_market])
         self._rng = np.random.default_rng(seed)
-        self._live: dict[int, int] = {}  # order id -> client
+        # The orders seen resting, ascending by id, with their clients. The engine numbers orders in the order
+        # it acknowledges them, so this is also the order the flow saw them rest in: a block's acks append, its
+        # fills and cancels delete by binary search, all in numpy (a dict kept in Python cost most of a replay
+        # with nobody watching).
+        self._live_ids = np.zeros(0, dtype=np.uint64)
+        self._live_clients = np.zeros(0, dtype=np.uint16)
         self._cloid = 0
 
     def next_batch(self, n: int, ts_ns: int, ts_step_ns: int = 1_000) -> npt.NDArray[np.void]:
@@ -46,7 +51,7 @@ class SyntheticFlow:
         mids = self.mid + np.cumsum(steps)
         self.mid = int(mids[-1])
         side = rng.integers(1, 3, size=n)
-        live_ids = np.fromiter(self._live.keys(), dtype=np.int64, count=len(self._live))
+        live_ids = self._live_ids
 
         out["ts_ns"] = ts_ns + np.arange(n, dtype=np.uint64) * ts_step_ns
         out["symbol_id"] = self.symbol_id
@@ -73,10 +78,9 @@ class SyntheticFlow:
 
         cancels = np.flatnonzero(is_cancel)
         if len(live_ids) and len(cancels):
-            targets = rng.choice(live_ids, size=len(cancels))
-            out["order_id"][cancels] = targets
-            live = self._live
-            out["client_id"][cancels] = [live[t] for t in targets.tolist()]
+            picks = rng.integers(0, len(live_ids), size=len(cancels))  # what rng.choice(live_ids) draws
+            out["order_id"][cancels] = live_ids[picks]
+            out["client_id"][cancels] = self._live_clients[picks]
         else:
             out["op"][cancels] = Op.NEW  # nothing to cancel yet: make them passive limits
             out["tif"][cancels] = Tif.GTC
@@ -89,15 +93,23 @@ class SyntheticFlow:
         assert events.dtype == EVENT_DTYPE
         t = events["type"]
         acks = events[(t == EventType.ACK) & (events["acked_op"] == Op.NEW)]
-        done = events[((t == EventType.FILL) | (t == EventType.CANCELED)) & (events["leaves"] == 0)]
-        self._live.update(zip(acks["order_id"].tolist(), acks["client_id"].tolist(), strict=True))
-        pop = self._live.pop
-        for oid in done["order_id"].tolist():
-            pop(oid, None)
+        done = events["order_id"][((t == EventType.FILL) | (t == EventType.CANCELED)) & (events["leaves"] == 0)]
+        ids = np.concatenate([self._live_ids, acks["order_id"]])
+        clients = np.concatenate([self._live_clients, acks["client_id"]])
+        if len(ids) > 1 and not (ids[1:] > ids[:-1]).all():  # acks out of id order (not this engine's):
+            order = np.unique(ids, return_index=True)[1]  # kept ascending, which the search needs
+            ids, clients = ids[order], clients[order]
+        if len(done) and len(ids):  # orders that are not resting (IOCs, other clients') are not found
+            at = np.searchsorted(ids, done)
+            found = at < len(ids)
+            at, done = at[found], done[found]
+            at = at[ids[at] == done]
+            ids, clients = np.delete(ids, at), np.delete(clients, at)
+        self._live_ids, self._live_clients = ids, clients
 
     @property
     def live_orders(self) -> int:
-        return len(self._live)
+        return len(self._live_ids)
 
     def sample_command(self, ts_ns: int) -> Command:
         """One passive limit order, for timing single calls beside the batches."""

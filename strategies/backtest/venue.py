@@ -402,7 +402,7 @@ class BacktestVenue(TradingCore):
             self.on_book(sid)
 
     def _execute_command(self, cmd: Command) -> None:
-        events = self.engine.execute(cmd._replace(ts_ns=self._now))
+        events = self.engine.execute(cmd.at(self._now))
         if self._observe is not None:
             self._observe(events)
         self._route_events(events, self._now)

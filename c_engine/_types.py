@@ -252,6 +252,11 @@ class Event(NamedTuple):
     def unpack_all(cls, raw: bytes | bytearray | memoryview) -> list[Event]:
         return list(map(_make_event, EVENT_STRUCT.iter_unpack(raw)))
 
+    @staticmethod
+    def unpack_at(raw: bytes | bytearray | memoryview, offset: int) -> Event:
+        """The event whose wire bytes start at ``offset`` of ``raw``."""
+        return _make_event(_unpack_event(raw, offset))
+
     def pack(self) -> bytes:
         return EVENT_STRUCT.pack(*self)
 

@@ -128,13 +128,14 @@ class BacktestConfig:
 _SHORT_RUN = 64
 #: a quiet delivery's delta: (side, seq, order count, price, qty), the wire's field order
 _QuietDelta = tuple[int, int, int, int, int]
-#: an event's (type, symbol_id, ts_ns), and a BOOK_DELTA's quiet-delivery fields, read from its wire bytes
+#: an event's (type, symbol_id, client_id, ts_ns), and a BOOK_DELTA's quiet-delivery fields, read from its wire bytes
 #: (``pt_event_t``'s layout, ``c_engine.Event``'s fields): a short run is sorted by these without building an
 #: ``Event`` for every row
-_EVENT_HEAD = struct.Struct("<BxH12xQ40x")
+_EVENT_HEAD = struct.Struct("<BxHH10xQ40x")
 _QUIET_FIELDS = struct.Struct("<xB6xQ8x8xQqq8x")
 _EVENT_BYTES = MSG_SIZE
 assert _EVENT_HEAD.size == _QUIET_FIELDS.size == MSG_SIZE
+_EVENT_AT = Event.unpack_at
 
 
 #: the engine's mid of the strategy's first symbol at each change, at engine time (no delay): what fill-time
@@ -323,18 +324,33 @@ class BacktestVenue(TradingCore):
         heads = list(_EVENT_HEAD.iter_unpack(raw))
         split = n
         if watched:  # the watched command's events: the run's last time
-            last = heads[-1][2]
+            last = heads[-1][3]
             split -= 1
-            while split and heads[split - 1][2] == last:
+            while split and heads[split - 1][3] == last:
                 split -= 1
+        primary = self._primary
         if split:
-            primary = self._primary
             mine = [k for k in range(split) if heads[k][0] == _DELTA and heads[k][1] == primary]
             if mine:
                 quiet_at = _QUIET_FIELDS.unpack_from
-                self._quiet([quiet_at(raw, k * _EVENT_BYTES) for k in mine], heads[mine[-1]][2])
+                self._quiet([quiet_at(raw, k * _EVENT_BYTES) for k in mine], heads[mine[-1]][3])
         if split < n:
-            self._route_events(Event.unpack_all(raw[split * _EVENT_BYTES :]))
+            # One time (the watched command's, or a full buffer's last): its rows the strategy sees, and only
+            # those, become Events (watching means one subscribed symbol, the primary: _route_events' rules)
+            me, event_at = self._client_id, _EVENT_AT
+            own: list[Event] = []
+            md: list[Event] = []
+            for k in range(split, n):
+                kind, symbol, client = heads[k][:3]
+                if kind >= _DELTA:
+                    if kind <= _TRADE and symbol == primary:
+                        e = event_at(raw, k * _EVENT_BYTES)
+                        md.append(e)
+                        if kind == _DELTA:
+                            self._track_mid(e)
+                elif client == me:
+                    own.append(event_at(raw, k * _EVENT_BYTES))
+            self._flush(own, md, heads[-1][3])
 
     def _route_long_run(self, rows: npt.NDArray[Any], watched: bool) -> None:
         """``_route_watched`` for a long run, in numpy columns."""

@@ -1,5 +1,6 @@
-"""Every exported model kind agrees with scikit-learn on a whole test set; model files carry their metadata
-and are refused under other features; the predictor runs single rows with the session settings it promises."""
+"""Every exported model kind agrees with scikit-learn on a whole test set, alone and joined with another in one
+graph; model files carry their metadata and are refused under other features; the predictors run single rows
+with the session settings they promise."""
 
 from __future__ import annotations
 
@@ -8,17 +9,29 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.pipeline import Pipeline
 
 from ml.data import load_synthetic
 from ml.dataset import Dataset, build_dataset, model_features
-from ml.export import ModelMeta, SpecMismatch, export_model, parity, read_meta, to_onnx_bytes, versions
+from ml.export import (
+    ModelMeta,
+    SpecMismatch,
+    export_model,
+    joint_model,
+    joint_outputs,
+    joint_parity,
+    parity,
+    read_meta,
+    to_onnx_bytes,
+    versions,
+)
 from ml.features import FeatureSpec, to_float32
 from ml.labels import LabelParams, time_split
 from ml.models import MODEL_KINDS, make_model
-from ml.predictor import Predictor, load_predictor, session_options
+from ml.predictor import JointPredictor, Predictor, load_predictor, session_options
 
 PARAMS = LabelParams(horizon=10, fill_horizon=20, markout=20)
 
@@ -51,6 +64,38 @@ def test_onnxruntime_agrees_with_scikit_learn_on_the_whole_test_set(dataset: Dat
     assert check.rows == len(x_test) > 500
     assert check.class_mismatches == 0
     assert check.max_abs <= 1e-5
+
+
+def _classes(model: Pipeline) -> list[float]:
+    last = model.steps[-1][1]
+    return [float(c) for c in last.classes_] if hasattr(last, "classes_") else []
+
+
+@pytest.mark.parametrize("signal", ["return", "direction"])
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_a_signal_and_an_adverse_model_in_one_graph_agree_with_scikit_learn_on_the_whole_test_set(
+    dataset: Dataset, kind: str, signal: str
+) -> None:
+    other = MODEL_KINDS[(MODEL_KINDS.index(kind) + 1) % len(MODEL_KINDS)]
+    pipelines = [_fit(dataset, kind, signal)[0], _fit(dataset, other, "adverse")[0]]
+    metas = [
+        _meta(dataset, signal, kind, _classes(pipelines[0])),
+        _meta(dataset, "adverse", other, _classes(pipelines[1])),
+    ]
+    width = len(model_features(dataset.spec))
+    protos = [onnx.load_from_string(to_onnx_bytes(p, width, m)) for p, m in zip(pipelines, metas, strict=True)]
+    joint = joint_model(list(zip(protos, metas, strict=True)), dataset.spec)
+    rows = dataset.features[time_split(len(dataset.features), PARAMS.reach).test]
+    assert len(rows) > 500 and np.isnan(rows).any()  # undefined features (NaN) included
+    assert joint_parity(pipelines, joint, joint_outputs(protos), rows, dataset.spec) <= 1e-5
+
+
+def test_a_joint_graph_refuses_a_model_of_other_features(dataset: Dataset) -> None:
+    model, x_test, _ = _fit(dataset, "linear", "return")
+    meta = _meta(dataset, "return", "linear", [])
+    proto = onnx.load_from_string(to_onnx_bytes(model, x_test.shape[1], meta))
+    with pytest.raises(SpecMismatch, match="retrain"):
+        joint_model([(proto, meta)], dataclasses.replace(FeatureSpec(), ofi_window=11))
 
 
 def test_hist_gradient_boosting_does_not_convert_under_the_pinned_onnx() -> None:
@@ -113,6 +158,23 @@ def test_single_row_predictions_equal_scikit_learn_and_scores_are_what_a_strateg
     for row, want in zip(rows, expected, strict=True):
         np.testing.assert_allclose(predictor.predict_row(row), want, atol=1e-5)
         assert predictor.score(row) == pytest.approx(want[classes.index(1.0)] - want[classes.index(-1.0)], abs=1e-5)
+
+
+def test_a_joint_predictor_gives_each_models_score_for_single_rows_from_one_session(
+    dataset: Dataset, tmp_path: Path
+) -> None:
+    predictors = []
+    for kind, target in (("forest", "direction"), ("mlp", "return"), ("linear", "adverse")):
+        model, _, _ = _fit(dataset, kind, target)
+        path = export_model(model, tmp_path / f"{target}.onnx", _meta(dataset, target, kind, _classes(model)))
+        predictors.append(Predictor(path))
+    joint = JointPredictor(predictors)
+    assert not any("session" in vars(p) for p in predictors)  # the joint session is the only one made
+    rows = dataset.features[2000:2100]
+    got = np.array([joint.scores(row) for row in rows])
+    want = np.array([[p.score(row) for p in predictors] for row in rows])
+    assert np.ptp(want, axis=0).min() > 0  # the rows give each model more than one score
+    np.testing.assert_array_equal(got, want)  # the same float32 outputs, the same arithmetic
 
 
 def test_one_session_per_model_file_per_process(dataset: Dataset, tmp_path: Path) -> None:

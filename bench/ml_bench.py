@@ -9,12 +9,19 @@ over ``--rows`` rows, after a warm-up; percentiles of ``time.perf_counter_ns`` p
 is the fitted pipeline written out (fill, scale, weights, softmax) for the linear and MLP models; a forest has
 none here. Feature cost: ``IncrementalFeatures.on_event`` per engine event, ``sample`` per sample point, and
 ``batch_features`` per row (the incremental ones in C, ``hotpath.book_features``, called from Python).
-Decision: the predictor maker's ``on_book`` (features + both models + requote), in a backtest on
-``synthetic:20000:2`` and live: ``--live-seconds`` on a launched platform (``hotpath.testing.FLOW_ONLY_CONFIG``:
-the engine process, two Poisson flow agents on SIM), the maker attached as ``mm_1`` through
-``strategies.live`` (``LiveTrading``, ``run_live``), each decision timed from the book view's change to the
-commands written to the engine's ring. CPU time (``time.process_time_ns``) is printed beside wall time where a
-whole loop is timed: the machine is shared, and other work inflates wall time only.
+
+Decision: the predictor maker's ``on_book`` with the forest direction model and the linear adverse model, from
+its entry (the book already updated) to its return: the book window's deltas into the features, the sample, both
+models (one ``JointPredictor`` run), and the requote, whose orders are written to the engine (the venue, or the
+engine's command ring) before it returns. In a backtest on ``synthetic:20000:2``, and live: ``--live-seconds``
+on a launched platform (``hotpath.testing.FLOW_ONLY_CONFIG``: the engine process, two Poisson flow agents on
+SIM), the maker attached as ``mm_1`` through ``strategies.live`` (``LiveTrading``, ``run_live``). CPU time
+(``time.thread_time_ns``) is printed beside wall time: the machine is shared, and other work inflates wall
+time only.
+
+A/B, the gain measured under one load: the inference alone (the two models' own sessions, two runs, against
+the joint one, on the same rows, interleaved call by call), and the whole decision, backtest and live, in a
+maker whose decisions alternate between the two (the live A/B on a second launched platform after the first).
 """
 
 from __future__ import annotations
@@ -85,27 +92,66 @@ def _numpy_forward(pipeline: Any) -> Callable[[npt.NDArray[np.float32]], npt.NDA
     return forward
 
 
-def _live_decisions(forest: Path, adverse: Path, seconds: float) -> tuple[list[int], list[int]]:
-    """The predictor maker's decision times on a launched platform (module docstring)."""
+class _Alternating:
+    """Scores for a predictor maker's decisions, alternately from the joint session (even calls) and from the two
+    models' own sessions, two runs (odd calls: the path before the joint graph)."""
+
+    def __init__(self, signal: Any, adverse: Any) -> None:
+        from ml.predictor import JointPredictor
+
+        self.joint = JointPredictor([signal, adverse])
+        self.signal, self.adverse = signal, adverse
+        self.calls = 0
+        signal.session, adverse.session  # noqa: B018 - made now, not in the first decision
+
+    def scores(self, row: npt.NDArray[np.float64]) -> list[float]:
+        self.calls += 1
+        if self.calls % 2:
+            return self.joint.scores(row)
+        return [self.signal.score(row), self.adverse.score(row)]
+
+
+def _maker(symbol: str, forest: Path, adverse: Path, alternate: bool, **params: Any) -> Any:
+    """The decision's maker (module docstring), timing its decisions; ``alternate``: the A/B one."""
+    from ml.predictor import Predictor
+    from ml.predictor_maker import PredictorMaker, PredictorMakerParams
+
+    signal_model, adverse_model = Predictor(forest), Predictor(adverse)
+    maker = PredictorMaker(PredictorMakerParams(symbol=symbol, **params), signal_model, adverse_model)
+    if alternate:
+        maker.joint = _Alternating(signal_model, adverse_model)  # type: ignore[assignment]
+    maker.decision_ns, maker.decision_cpu_ns = [], []
+    return maker
+
+
+def _ab(maker: Any) -> str:
+    """The alternating maker's decisions, joint (even) against two sessions (odd), and their p50 ratio."""
+    joint, two = maker.decision_ns[0::2], maker.decision_ns[1::2]
+    jc, tc = maker.decision_cpu_ns[0::2], maker.decision_cpu_ns[1::2]
+    return (f"{len(maker.decision_ns)} decisions\n    two sessions: {_pct(two)}  CPU p50 {np.median(tc) / 1e3:.2f} us"
+            f"\n    joint:        {_pct(joint)}  CPU p50 {np.median(jc) / 1e3:.2f} us"
+            f"\n    p50 ratio two/joint {np.median(two) / np.median(joint):.2f}x "
+            f"(CPU {np.median(tc) / np.median(jc):.2f}x)")  # fmt: skip
+
+
+def _live_decisions(forest: Path, adverse: Path, seconds: float, alternate: bool = False) -> Any:
+    """The predictor maker (``_maker``) after ``seconds`` on a launched platform (module docstring)."""
     import threading
 
     from hotpath import BookView, Client
     from hotpath.md_view import control_snapshot
     from hotpath.testing import FLOW_ONLY_CONFIG, launched_platform
-    from ml.predictor import Predictor
-    from ml.predictor_maker import PredictorMaker, PredictorMakerParams
     from strategies.live import LiveTrading, run_live
 
-    params = PredictorMakerParams(symbol="SIM", half_spread=0.02, size=1, max_position=100, quote_interval_s=0.05)
-    maker = PredictorMaker(params, Predictor(forest), Predictor(adverse))
-    maker.decision_ns, maker.decision_cpu_ns = [], []
+    maker = _maker("SIM", forest, adverse, alternate, half_spread=0.02, size=1, max_position=100,
+                   quote_interval_s=0.05)  # fmt: skip
     with TemporaryDirectory() as run_dir, launched_platform(FLOW_ONLY_CONFIG, Path(run_dir)) as run:
         with Client("mm_1", prefix=run.prefix) as client:
             sid = client.symbol_id("SIM")
             view = BookView(client.market_data(), [sid], control_snapshot(client.request, client.symbol_names))
             view.resync()
             run_live(LiveTrading(maker, client, view), threading.Event(), seconds=seconds)
-    return maker.decision_ns, maker.decision_cpu_ns
+    return maker
 
 
 def main() -> None:
@@ -123,7 +169,6 @@ def main() -> None:
     from ml.data import load_synthetic
     from ml.features import FeatureSpec, IncrementalFeatures, batch_features, synthetic_session, to_float32
     from ml.predictor import Predictor
-    from ml.predictor_maker import PredictorMaker, PredictorMakerParams
     from strategies.backtest import BacktestVenue, SyntheticSource
 
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
@@ -208,15 +253,29 @@ def main() -> None:
               f"({data.samples} rows)")  # fmt: skip
 
         print("\npredictor maker decision (on_book: features + direction and adverse models + requote)")
-        maker = PredictorMaker(PredictorMakerParams(symbol="SYN"), Predictor(paths["forest"]), Predictor(adverse_path))
-        maker.decision_ns, maker.decision_cpu_ns = [], []
+        maker = _maker("SYN", paths["forest"], adverse_path, False)
         BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
         print(f"  backtest: {len(maker.decision_ns)} decisions: {_pct(maker.decision_ns)}")
         print(f"            CPU time: {_pct(maker.decision_cpu_ns)}")
         if args.live_seconds > 0:
-            live, live_cpu = _live_decisions(paths["forest"], adverse_path, args.live_seconds)
-            print(f"  live ({args.live_seconds:g} s): {len(live)} decisions: {_pct(live) if live else '-'}")
-            print(f"            CPU time: {_pct(live_cpu) if live_cpu else '-'}")
+            live = _live_decisions(paths["forest"], adverse_path, args.live_seconds)
+            ns, cpu_ns = live.decision_ns, live.decision_cpu_ns
+            print(f"  live ({args.live_seconds:g} s): {len(ns)} decisions: {_pct(ns) if ns else '-'}")
+            print(f"            CPU time: {_pct(cpu_ns) if cpu_ns else '-'}")
+
+        print("\nA/B: the two models' own sessions (two runs) against the joint session (one run)")
+        two = _Alternating(Predictor(paths["forest"]), Predictor(adverse_path))
+        inference = _time(two.scores, rows, 2 * args.rows)  # an even warm-up: joint on even indices
+        print(f"  inference, interleaved: two sessions {_pct(inference[1::2])}")
+        print(f"                          joint        {_pct(inference[0::2])}   "
+              f"ratio p50 {np.median(inference[1::2]) / np.median(inference[0::2]):.2f}x")  # fmt: skip
+        maker = _maker("SYN", paths["forest"], adverse_path, True)
+        BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
+        print(f"  decision, backtest, alternating: {_ab(maker)}")
+        if args.live_seconds > 0:
+            live = _live_decisions(paths["forest"], adverse_path, args.live_seconds, alternate=True)
+            if len(live.decision_ns) > 1:
+                print(f"  decision, live ({args.live_seconds:g} s), alternating: {_ab(live)}")
 
 
 if __name__ == "__main__":

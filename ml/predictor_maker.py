@@ -2,7 +2,7 @@
 adverse selection.
 
 At each book change it brings its ``IncrementalFeatures`` up to date, takes a feature row (a sample point),
-runs its models on it (``ml.predictor.Predictor``: one onnxruntime call each) and requotes:
+runs its models on it (``ml.predictor.JointPredictor``: both models in one onnxruntime call) and requotes:
 
     centre = fair - skew x position + shift,   shift = clip(signal_weight x m, +-max_shift)
     half spread = half_spread + adverse_widen x P(adverse)
@@ -16,14 +16,18 @@ predictions add. Fills and timers requote with the latest predictions.
 Where its features come from: the trading interface gives a strategy the book (``trading.book(sid)``, an
 ``L2Book``), its trades and its own order events, not the engine's BOOK_DELTAs. So each ``on_book`` diffs the
 book's top ``spec.depth`` levels a side against the previous call's and feeds the changed levels (a level that
-left the window as qty 0) to the features as deltas. A side of up to ``_WALK_TICKS`` levels is searched
-whole (``heapq``: 1 us for a few levels); a deeper one (a Binance book holds thousands) by walking ticks from
-the book's cached best price, a few dict probes (0.3 us where ``heapq`` over 2,000 levels takes 84 us). Every
-feature but the queue proxy reads only those levels, so the row is the one the engine's deltas would give at
-the same sample points; the queue proxy sees only own orders within the window. The sample points are the
-``on_book`` calls (one per command whose market data changed the book, as the venue batches it); trades and
-samples are timed with ``trading.now_ns()``, the strategy's clock, which a constant market-data delay shifts
-as a whole. The book the strategy sees includes its own quotes, as the live BOOK_DELTA stream does.
+left the window as qty 0) to the features as deltas. A side's window is found by walking ticks from the book's
+cached best price, one dict probe a tick, until ``spec.depth`` levels (or all the side has) are found: near the
+touch levels lie a tick or a few apart, so that is a few probes (1 us a side on the synthetic book, where
+``heapq`` over its 30 levels took 3.5 us, and over a Binance side's 2,000 levels 84 us); a side sparser than
+``_WALK_TICKS`` ticks from its best is searched whole. A window is kept as its (price, qty) pairs, so a call
+whose change lies deeper than the window (two in three on the synthetic flow) compares two short lists and
+feeds nothing. Every feature but the queue proxy reads only those levels, so the row is the one the engine's
+deltas would give at the same sample points; the queue proxy sees only own orders within the window. The
+sample points are the ``on_book`` calls (one per command whose market data changed the book, as the venue
+batches it); trades and samples are timed with ``trading.now_ns()``, the strategy's clock, which a constant
+market-data delay shifts as a whole. The book the strategy sees includes its own quotes, as the live
+BOOK_DELTA stream does.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ from strategies.makers import InventorySkewParams, MakerParams, Quotes, QuotingS
 from strategies.registry import register_strategy
 
 from .features import FeatureSpec, IncrementalFeatures
-from .predictor import Predictor, load_predictor
+from .predictor import JointPredictor, Predictor, load_predictor
 
 __all__ = ["PredictorMaker", "PredictorMakerParams", "register"]
 
@@ -58,27 +62,31 @@ class PredictorMakerParams(InventorySkewParams):
     adverse_widen: float = 0.02
 
 
-#: a side with more levels than this is searched by walking ticks from its best price, at most this many
+#: the most ticks a window walk probes from the best price before it searches the side whole
 _WALK_TICKS = 64
+#: a side's window: (price, qty) of its best levels, best first
+_Window = list[tuple[int, int]]
 
 
-def _top_prices(levels: dict[int, tuple[int, int]], best: int | None, depth: int, step: int) -> list[int]:
-    """The best ``depth`` prices of a side, best first (``step``: -1 for bids, +1 for asks). A deep book's
-    levels near the touch lie a tick or a few apart, so a walk from the best price finds them in a few dict
-    probes; a small side, or one sparser than ``_WALK_TICKS`` ticks from its best, is searched whole."""
-    out: list[int] = []
+def _book_window(levels: dict[int, tuple[int, int]], best: int | None, depth: int, step: int) -> _Window:
+    """The best ``depth`` levels of a side as (price, qty), best first (``step``: -1 for bids, +1 for asks;
+    ``best``: the side's best price, None when it is empty). Every tick from ``best`` is probed until the
+    window is full, so the levels found are the best ones; a side sparser than that is searched whole."""
+    out: _Window = []
     if best is None:
         return out
-    if len(levels) <= _WALK_TICKS:
-        return heapq.nlargest(depth, levels) if step < 0 else heapq.nsmallest(depth, levels)
+    want = min(depth, len(levels))
+    get = levels.get
     price = best
     for _ in range(_WALK_TICKS):
-        if price in levels:
-            out.append(price)
-            if len(out) == depth:
+        level = get(price)
+        if level is not None:
+            out.append((price, level[0]))
+            if len(out) == want:
                 return out
         price += step
-    return heapq.nlargest(depth, levels) if step < 0 else heapq.nsmallest(depth, levels)
+    prices = heapq.nlargest(depth, levels) if step < 0 else heapq.nsmallest(depth, levels)
+    return [(p, levels[p][0]) for p in prices]
 
 
 class PredictorMaker(QuotingStrategy):
@@ -104,7 +112,12 @@ class PredictorMaker(QuotingStrategy):
                 raise ValueError(f"{model.path} predicts {model.target}; this slot takes {' or '.join(allowed)}")
         self.spec = spec or (signal.spec if signal else adverse.spec if adverse else FeatureSpec())
         self.features = IncrementalFeatures(self.spec)
-        self._window: tuple[dict[int, int], dict[int, int]] = ({}, {})
+        models = [m for m in (signal, adverse) if m is not None]
+        #: both models in one session (``None`` without models); its scores come in the order signal, adverse
+        self.joint = JointPredictor(models) if models else None
+        self._bids: _Window = []
+        self._asks: _Window = []
+        self._tick = self._lot = 0.0
         #: the latest signal score and adverse probability (0 before the first prediction)
         self.score = 0.0
         self.p_adverse = 0.0
@@ -135,21 +148,26 @@ class PredictorMaker(QuotingStrategy):
     def _feed_book(self, trading: Trading) -> None:
         book = trading.book(self.sid)
         depth = self.spec.depth
-        f = self.features
-        for side, levels, best, step in (
-            (_BUY, book.bids, book.best_bid(), -1),
-            (_SELL, book.asks, book.best_ask(), 1),
-        ):
-            old = self._window[0 if side == _BUY else 1]
-            new = {p: levels[p][0] for p in _top_prices(levels, best, depth, step)}
-            for p in old:
-                if p not in new:
-                    f.on_book_delta(side, p, 0)
-            for p, q in new.items():
-                if old.get(p) != q:
-                    f.on_book_delta(side, p, q)
-            old.clear()
-            old.update(new)
+        bids = _book_window(book.bids, book.best_bid(), depth, -1)
+        if bids != self._bids:
+            self._feed_side(_BUY, self._bids, bids)
+            self._bids = bids
+        asks = _book_window(book.asks, book.best_ask(), depth, 1)
+        if asks != self._asks:
+            self._feed_side(_SELL, self._asks, asks)
+            self._asks = asks
+
+    def _feed_side(self, side: int, old: _Window, new: _Window) -> None:
+        """The deltas from one window of a side to the next: levels that left it as qty 0, then changed ones."""
+        delta = self.features.on_book_delta
+        now = dict(new)
+        for p, _ in old:
+            if p not in now:
+                delta(side, p, 0)
+        before = dict(old)
+        for p, q in new:
+            if before.get(p) != q:
+                delta(side, p, q)
 
     def on_book(self, trading: Trading, symbol_id: int) -> None:
         if symbol_id != self.sid:
@@ -160,10 +178,12 @@ class PredictorMaker(QuotingStrategy):
         cpu_started = time.thread_time_ns() if cpu is not None else 0
         self._feed_book(trading)
         row = self.features.sample(trading.now_ns())
-        if self.signal is not None:
-            self.score = self.signal.score(row)
-        if self.adverse is not None:
-            self.p_adverse = self.adverse.score(row)
+        if self.joint is not None:
+            scores = self.joint.scores(row)
+            if self.signal is not None:
+                self.score = scores[0]
+            if self.adverse is not None:
+                self.p_adverse = scores[-1]
         self.decisions += 1
         self.requote(trading)
         if timed:
@@ -174,19 +194,24 @@ class PredictorMaker(QuotingStrategy):
 
     # --- the quotes ---------------------------------------------------------------------------------------
 
+    def on_start(self, trading: Trading) -> None:
+        super().on_start(trading)
+        units = trading.units(self.sid)
+        self._tick, self._lot = units.tick, units.lot
+
     def shift_ticks(self, trading: Trading, fair: float) -> float:
         """The signal's move of the centre (ticks), clipped."""
         if self.signal is None:
             return 0.0
         move = 1e-4 * self.score * fair if self.signal.target == "return" else self.score
-        cap = self.p.max_shift / trading.units(self.sid).tick
+        cap = self.p.max_shift / self._tick
         return max(-cap, min(cap, self.p.signal_weight * move))
 
     def quotes(self, trading: Trading, fair: float, position: int) -> Quotes:
-        units = trading.units(self.sid)
-        skew_ticks_per_lot = self.p.skew * units.lot / units.tick
+        tick = self._tick
+        skew_ticks_per_lot = self.p.skew * self._lot / tick
         centre = fair - skew_ticks_per_lot * position + self.shift_ticks(trading, fair)
-        h = self.half_spread_ticks + self.p.adverse_widen / units.tick * self.p_adverse
+        h = self.half_spread_ticks + self.p.adverse_widen / tick * self.p_adverse
         use = min(1.0, abs(position) / self.max_position_lots) if self.max_position_lots else 1.0
         shrunk = max(1, int(self.size_lots * (1.0 - use))) if use < 1.0 else 0
         bid_size = shrunk if position > 0 else self.size_lots

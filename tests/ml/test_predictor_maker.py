@@ -1,9 +1,11 @@
-"""The predictor maker runs in the backtest venue, keeps features from what the interface shows, and with its
-predictions switched off quotes exactly as the inventory-skew maker."""
+"""The predictor maker runs in the backtest venue, keeps features from what the interface shows, acts on its
+models' scores, and with its predictions
+switched off quotes exactly as the inventory-skew maker."""
 
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +77,21 @@ def test_a_model_in_the_wrong_slot_is_refused(models: tuple[Predictor, Predictor
     signal, adverse = models
     with pytest.raises(ValueError, match="predicts adverse"):
         PredictorMaker(PredictorMakerParams(symbol="SYN"), adverse, None)
+
+
+def test_its_scores_are_its_models_scores_of_the_row_it_sampled(models: tuple[Predictor, Predictor]) -> None:
+    signal, adverse = models
+    for maker in (PredictorMaker(PredictorMakerParams(symbol="SYN"), signal, adverse),
+                  PredictorMaker(PredictorMakerParams(symbol="SYN"), None, adverse)):  # fmt: skip
+        rows: list[np.ndarray] = []
+        sample = maker.features.sample
+
+        def keep(ts_ns: int, sample: Callable[[int], np.ndarray] = sample, rows: list[np.ndarray] = rows) -> np.ndarray:
+            rows.append(sample(ts_ns))
+            return rows[-1]
+
+        maker.features.sample = keep  # type: ignore[method-assign]
+        BacktestVenue(maker, SyntheticSource(1500, seed=9), default_config(10.0)).run()
+        assert len(rows) > 200
+        assert maker.p_adverse == pytest.approx(adverse.score(rows[-1]), abs=1e-6)
+        assert maker.score == (pytest.approx(signal.score(rows[-1]), abs=1e-6) if maker.signal else 0.0)

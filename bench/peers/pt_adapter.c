@@ -90,17 +90,22 @@ static inline void drain(pt_engine_t *e, sink_t *s) {
     v4u64 a0, a1;
     memcpy(&a0, &s->acc[0], sizeof a0);
     memcpy(&a1, &s->acc[4], sizeof a1);
+    /* in locals: a store to *s might alias the events, and the compiler would reload and store each per event */
+    uint64_t trades = 0, lots = 0, rejects = 0;
     for (size_t j = 0; j < n; j++) {
         const v4u64 *w = (const v4u64 *)(const void *)&ev[j];
         a0 += w[0];
         a1 += w[1];
         uint64_t trade = ev[j].type == PT_EV_TRADE; /* counted without branching on the type */
-        s->k.trades += trade;
-        s->k.lots += (uint64_t)ev[j].qty & -trade;
-        s->k.rejects += ev[j].type == PT_EV_REJECT;
+        trades += trade;
+        lots += (uint64_t)ev[j].qty & -trade;
+        rejects += ev[j].type == PT_EV_REJECT;
     }
     memcpy(&s->acc[0], &a0, sizeof a0);
     memcpy(&s->acc[4], &a1, sizeof a1);
+    s->k.trades += trades;
+    s->k.lots += lots;
+    s->k.rejects += rejects;
     s->k.events += n;
     pt_engine_clear_events(e);
 }

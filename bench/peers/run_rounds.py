@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_common import cpu_model, git_commit  # noqa: E402
 
-__all__ = ["ADAPTERS", "MIN_ROUNDS", "main", "parse_result", "summarize"]
+__all__ = ["ADAPTERS", "BASELINE", "MIN_ROUNDS", "main", "parse_result", "summarize"]
 
 #: Each engine's adapter binary in the build folder.
 ADAPTERS = {"proptrade": "pt_adapter", "geseq": "geseq_adapter", "liquibook": "liquibook_adapter"}

@@ -163,6 +163,7 @@ class Engine(SymbolUnits):
         self._cmd = bytearray(MSG_SIZE)
         self._cmd_ptr = ffi.from_buffer("pt_command_t *", self._cmd)
         self._watch_out: tuple[Any, Any, Any] | None = None  # the batch calls' out-parameters, made once
+        self._watch_block: tuple[Any, Any, Any, int] | None = None  # execute_until_watched_raw's last block
         capacity = _event_capacity(self._e)
         self._events = memoryview(ffi.buffer(events, capacity * MSG_SIZE))
         self._event_views = [self._events[: k * MSG_SIZE] for k in range(min(capacity, _EVENT_VIEWS) + 1)]
@@ -308,20 +309,35 @@ class Engine(SymbolUnits):
         return done, watched, np.frombuffer(raw, dtype=EVENT_DTYPE)
 
     def execute_until_watched_raw(
-        self, commands: npt.NDArray[np.void], watch_symbol: int, watch_client: int
+        self,
+        commands: npt.NDArray[np.void],
+        watch_symbol: int,
+        watch_client: int,
+        start: int = 0,
+        stop: int | None = None,
     ) -> tuple[int, bool, bytearray]:
-        """:meth:`execute_until_watched` with the events as their wire bytes (``MSG_SIZE`` each): a backtest
-        calls it per strategy reaction, and viewing the bytes as ``EVENT_DTYPE`` costs more than the run of a
-        few commands (numpy checks a view to a dtype with overlapping fields, the wire's unions, at every
-        call)."""
-        if commands.dtype != COMMAND_DTYPE:
-            raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
-        commands = np.ascontiguousarray(commands)
-        base = ffi.cast("const pt_command_t *", ffi.from_buffer(commands))
+        """:meth:`execute_until_watched` on ``commands[start:stop]``, with the events as their wire bytes
+        (``MSG_SIZE`` each). A backtest calls it per strategy reaction, a few commands at a time out of one
+        block: the block's address is kept from the last call (slicing and viewing it each time, and viewing the
+        bytes as ``EVENT_DTYPE``, cost more than the run: numpy checks a view to a dtype with overlapping fields,
+        the wire's unions, at every call)."""
+        cached = self._watch_block
+        if cached is not None and cached[0] is commands:
+            base, n = cached[2], cached[3]
+        else:
+            if commands.dtype != COMMAND_DTYPE:
+                raise TypeError(f"commands must have dtype COMMAND_DTYPE, not {commands.dtype}")
+            contiguous = np.ascontiguousarray(commands)
+            base, n = ffi.cast("const pt_command_t *", ffi.from_buffer(contiguous)), len(contiguous)
+            self._watch_block = (commands, contiguous, base, n)  # the arrays kept alive with their address
+        stop = n if stop is None else min(stop, n)
+        if not 0 <= start <= stop:
+            raise IndexError(f"commands[{start}:{stop}] of {n}")
         if self._watch_out is None:  # made once: a backtest calls this per strategy reaction
             self._watch_out = (ffi.new("size_t *"), ffi.new("size_t *"), ffi.new("int *"))
         done, count, watched = self._watch_out
-        status = _run_until_watched(self._e, base, len(commands), watch_symbol, watch_client, done, count, watched)
+        status = _run_until_watched(self._e, base + start, stop - start, watch_symbol, watch_client, done, count,
+                                    watched)  # fmt: skip
         if status != 0 and done[0] == 0:
             _check(status, "run_until_watched")
         raw = bytearray(self._events[: count[0] * MSG_SIZE])

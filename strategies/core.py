@@ -51,6 +51,9 @@ class TradingCore:
         self.timer_ns: int | None = None
         #: the symbol ids whose market data the strategy receives
         self.subscribed = frozenset(self.symbol_id(s) for s in strategy.symbols)
+        # A strategy that keeps Strategy's on_trade (most makers) is not handed trades: a PublicTrade built
+        # for a no-op was a sizeable part of a backtest's work per reaction.
+        self._wants_trades = getattr(type(strategy), "on_trade", None) is not Strategy.on_trade
 
     # --- Trading ------------------------------------------------------------------------------------------
 
@@ -162,7 +165,8 @@ class TradingCore:
                     self.modify(order.cloid, price=price, qty=qty)
 
     def on_trade(self, symbol_id: int, price: int, qty: int, aggressor: int, ts_ns: int) -> None:
-        self.strategy.on_trade(self, PublicTrade(symbol_id, price, qty, aggressor, ts_ns))
+        if self._wants_trades:
+            self.strategy.on_trade(self, PublicTrade(symbol_id, price, qty, aggressor, ts_ns))
 
     def on_book(self, symbol_id: int) -> None:
         self.strategy.on_book(self, symbol_id)

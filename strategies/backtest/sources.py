@@ -132,7 +132,7 @@ class SyntheticSource:
         if not self._refill():
             return
         end = self._end(limit_ns)
-        done, _, events = engine.execute_until_watched_raw(self._block[self._pos : end], watch_symbol, watch_client)
+        done, _, events = engine.execute_until_watched_raw(self._block, watch_symbol, watch_client, self._pos, end)
         self._events.append(events)
         self.executed += done
         self._pos += done
@@ -185,6 +185,6 @@ class CommandSource:
         if self._pos >= len(self._times):
             return
         end = max(self._pos + 1, int(np.searchsorted(self._times, limit_ns, side="right")))
-        done, _, _ = engine.execute_until_watched_raw(self._commands[self._pos : end], watch_symbol, watch_client)
+        done, _, _ = engine.execute_until_watched_raw(self._commands, watch_symbol, watch_client, self._pos, end)
         self.executed += done
         self._pos += done

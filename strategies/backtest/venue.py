@@ -128,13 +128,12 @@ class BacktestConfig:
 _SHORT_RUN = 64
 #: a quiet delivery's delta: (side, seq, order count, price, qty), the wire's field order
 _QuietDelta = tuple[int, int, int, int, int]
-#: an event's (type, symbol_id, client_id, ts_ns), and a BOOK_DELTA's quiet-delivery fields, read from its wire bytes
-#: (``pt_event_t``'s layout, ``c_engine.Event``'s fields): a short run is sorted by these without building an
-#: ``Event`` for every row
-_EVENT_HEAD = struct.Struct("<BxHH10xQ40x")
+#: a BOOK_DELTA's quiet-delivery fields and an event's time, read from its wire bytes (``pt_event_t``'s layout,
+#: ``c_engine.Event``'s fields): a short run is sorted without building an ``Event`` for every row
 _QUIET_FIELDS = struct.Struct("<xB6xQ8x8xQqq8x")
+_TS_AT = struct.Struct("<Q").unpack_from
 _EVENT_BYTES = MSG_SIZE
-assert _EVENT_HEAD.size == _QUIET_FIELDS.size == MSG_SIZE
+assert _QUIET_FIELDS.size == MSG_SIZE
 _EVENT_AT = Event.unpack_at
 
 
@@ -178,9 +177,15 @@ class _Tap:
         return rows
 
     def execute_until_watched_raw(
-        self, commands: npt.NDArray[np.void], watch_symbol: int, watch_client: int
+        self,
+        commands: npt.NDArray[np.void],
+        watch_symbol: int,
+        watch_client: int,
+        start: int = 0,
+        stop: int | None = None,
     ) -> tuple[int, bool, bytearray]:
-        done, watched, raw = self._engine.execute_until_watched_raw(commands, watch_symbol, watch_client)
+        done, watched, raw = self._engine.execute_until_watched_raw(commands, watch_symbol, watch_client, start,
+                                                                    stop)  # fmt: skip
         self._venue._route_watched(raw, watched)
         return done, watched, raw
 
@@ -321,36 +326,43 @@ class BacktestVenue(TradingCore):
         if n > _SHORT_RUN:
             self._route_long_run(np.frombuffer(raw, dtype=EVENT_DTYPE), watched)
             return
-        heads = list(_EVENT_HEAD.iter_unpack(raw))
-        split = n
+        # Rows are read in place: a row's type is its byte 0, its symbol bytes 2-3 and its client bytes 4-5
+        # (little-endian, pt_event_t), its time a struct read at byte 16.
+        size, ts_at = _EVENT_BYTES, _TS_AT
+        end = n * size
+        split = end
+        last = ts_at(raw, end - size + 16)[0]
         if watched:  # the watched command's events: the run's last time
-            last = heads[-1][3]
-            split -= 1
-            while split and heads[split - 1][3] == last:
-                split -= 1
+            split -= size
+            while split and ts_at(raw, split - size + 16)[0] == last:
+                split -= size
         primary = self._primary
+        sym_lo, sym_hi = primary & 0xFF, primary >> 8
         if split:
-            mine = [k for k in range(split) if heads[k][0] == _DELTA and heads[k][1] == primary]
+            mine = [
+                o for o in range(0, split, size) if raw[o] == _DELTA and raw[o + 2] == sym_lo and raw[o + 3] == sym_hi
+            ]
             if mine:
                 quiet_at = _QUIET_FIELDS.unpack_from
-                self._quiet([quiet_at(raw, k * _EVENT_BYTES) for k in mine], heads[mine[-1]][3])
-        if split < n:
+                self._quiet([quiet_at(raw, o) for o in mine], ts_at(raw, mine[-1] + 16)[0])
+        if split < end:
             # One time (the watched command's, or a full buffer's last): its rows the strategy sees, and only
             # those, become Events (watching means one subscribed symbol, the primary: _route_events' rules)
             me, event_at = self._client_id, _EVENT_AT
+            me_lo, me_hi = me & 0xFF, me >> 8
             own: list[Event] = []
             md: list[Event] = []
-            for k in range(split, n):
-                kind, symbol, client = heads[k][:3]
+            for o in range(split, end, size):
+                kind = raw[o]
                 if kind >= _DELTA:
-                    if kind <= _TRADE and symbol == primary:
-                        e = event_at(raw, k * _EVENT_BYTES)
+                    if kind <= _TRADE and raw[o + 2] == sym_lo and raw[o + 3] == sym_hi:
+                        e = event_at(raw, o)
                         md.append(e)
                         if kind == _DELTA:
                             self._track_mid(e)
-                elif client == me:
-                    own.append(event_at(raw, k * _EVENT_BYTES))
-            self._flush(own, md, heads[-1][3])
+                elif raw[o + 4] == me_lo and raw[o + 5] == me_hi:
+                    own.append(event_at(raw, o))
+            self._flush(own, md, last)
 
     def _route_long_run(self, rows: npt.NDArray[Any], watched: bool) -> None:
         """``_route_watched`` for a long run, in numpy columns."""

@@ -51,7 +51,7 @@ bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after)
     }
     int64_t cap = c->rate_cap;
     int64_t tokens = c->tokens;
-    if (ts > c->last_ts && tokens < cap) { /* a full bucket stays full: no refill to compute */
+    if (ts > c->last_ts) {
         uint64_t elapsed = ts - c->last_ts;
         int64_t refill;
         if (elapsed > (uint64_t)INT64_MAX || __builtin_mul_overflow((int64_t)elapsed, rate, &refill) ||

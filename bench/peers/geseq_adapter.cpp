@@ -93,7 +93,7 @@ int main(int argc, char** argv) {
     {
         Consumer c;
         Book* b = book_new(c);
-        run_ops(b, m.ops, 0, pre + PEERS_WARMUP_OPS);
+        run_ops(b, m.ops, 0, peers_warmup_end(&m));
         delete b;
     }
     peers_pass_t tp{}, lat{};

@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     uint64_t ns0 = mono_ns(), tsc0 = peers_tsc();
     {
         Book* b = new Book();
-        run_ops(b, m.ops, 0, pre + PEERS_WARMUP_OPS);
+        run_ops(b, m.ops, 0, peers_warmup_end(&m));
         delete b;
     }
     peers_pass_t tp{}, lat{};

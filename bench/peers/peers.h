@@ -88,6 +88,12 @@ static inline mix_t mix_load(const char *path) {
 
 #define PEERS_WARMUP_OPS 500000u /* ops of the warm-up pass, after its prefill */
 
+/* Where the warm-up pass ends: PEERS_WARMUP_OPS after the prefill, or the end of a shorter stream. */
+static inline size_t peers_warmup_end(const mix_t *m) {
+    size_t end = m->h.n_prefill + (size_t)PEERS_WARMUP_OPS;
+    return end < m->n ? end : m->n;
+}
+
 /* lfence; rdtsc: the op before has finished its instructions (not its stores) when the TSC is read. */
 static inline uint64_t peers_tsc(void) {
     unsigned lo, hi;

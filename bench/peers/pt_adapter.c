@@ -201,7 +201,7 @@ int main(int argc, char **argv) {
     sink_t s;
 
     pt_engine_t *e = prefilled(&m, &s); /* warm-up */
-    pt_run_ops(e, m.ops, pre, pre + PEERS_WARMUP_OPS, &s);
+    pt_run_ops(e, m.ops, pre, peers_warmup_end(&m), &s);
     pt_engine_destroy(e);
 
     peers_pass_t tp, lat;

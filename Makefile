@@ -111,8 +111,13 @@ $(BUILD)/journal_test_san: tests/c/test_journal.c tests/c/harness.h hotpath/src/
 	@mkdir -p $(BUILD)
 	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -o $@ tests/c/test_journal.c hotpath/src/journal.c
 
+# A backtest's split of a watched engine run (hotpath/src/run_split.c), sanitized.
+$(BUILD)/run_split_test_san: tests/c/test_run_split.c tests/c/harness.h hotpath/src/run_split.c $(RING_HEADERS)
+	@mkdir -p $(BUILD)
+	$(CC) $(SAN_FLAGS) $(RING_INCLUDES) -o $@ tests/c/test_run_split.c hotpath/src/run_split.c
+
 ctest: $(BUILD)/engine_test_san $(BUILD)/py_glue_test_san $(BUILD)/ring_test $(BUILD)/ring_test_san $(BUILD)/bcast_test $(BUILD)/bcast_test_san \
-		$(BUILD)/loop_test_san $(BUILD)/journal_test_san
+		$(BUILD)/loop_test_san $(BUILD)/journal_test_san $(BUILD)/run_split_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/engine_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/py_glue_test_san
 	timeout 120 $(BUILD)/ring_test
@@ -121,6 +126,7 @@ ctest: $(BUILD)/engine_test_san $(BUILD)/py_glue_test_san $(BUILD)/ring_test $(B
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/bcast_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/loop_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 timeout 120 $(BUILD)/journal_test_san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/run_split_test_san
 
 # The ring under ThreadSanitizer (its two-thread transfer; TSan does not see across processes).
 $(BUILD)/ring_test_tsan: tests/c/test_ring.c tests/c/harness.h $(RING_SOURCES) $(RING_HEADERS)

@@ -1,6 +1,7 @@
 """Builds the cffi extension ``hotpath._cring`` (API mode): Python's view of the SPSC ring of
-``include/pt_ring.h``, the broadcast ring of ``include/pt_bcast.h`` and the incremental book features of
-``include/book_features.h`` (``hotpath.book_features``).
+``include/pt_ring.h``, the broadcast ring of ``include/pt_bcast.h``, the incremental book features of
+``include/book_features.h`` (``hotpath.book_features``) and a backtest's split of a watched engine run,
+``include/pt_run_split.h`` (``hotpath.run_split``).
 
 The rings and their Python glue (``src/py_ring.c``) are compiled into the one C library, libptcore.so
 (``c_engine/_cffi_support.py``); this extension only wraps them, and links that library with rpath
@@ -46,9 +47,11 @@ ffi.cdef(header_cdef(HERE / "src" / "py_ring.h"))
 # The microstructure features' kernel (src/book_features.c): per-event calls from ml.features, through
 # hotpath.book_features.
 ffi.cdef(header_cdef(INCLUDE / "book_features.h"))
+# A backtest's split of a watched engine run (src/run_split.c), through hotpath.run_split.
+ffi.cdef(header_cdef(INCLUDE / "pt_run_split.h"))
 ffi.set_source(
     "hotpath._cring",
-    '#include "py_ring.h"\n#include "book_features.h"\n',
+    '#include "py_ring.h"\n#include "book_features.h"\n#include "pt_run_split.h"\n',
     include_dirs=[_path(INCLUDE), _path(HERE / "src"), _path(WIRE_INCLUDE)],
     extra_compile_args=CFLAGS,
     **_support.core_link_kwargs(HERE, _STANDALONE),

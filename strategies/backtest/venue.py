@@ -26,7 +26,6 @@ Everything is deterministic: the same source, strategy, parameters and seeds giv
 from __future__ import annotations
 
 import dataclasses
-import struct
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -49,6 +48,7 @@ from c_engine import (
     Units,
 )
 from hotpath import L2Book
+from hotpath.run_split import KEPT_DELTA, KEPT_OWN, RunSplitter
 
 from ..accounting import Fill, Instrument
 from ..core import TradingCore
@@ -128,12 +128,7 @@ class BacktestConfig:
 _SHORT_RUN = 64
 #: a quiet delivery's delta: (side, seq, order count, price, qty), the wire's field order
 _QuietDelta = tuple[int, int, int, int, int]
-#: a BOOK_DELTA's quiet-delivery fields and an event's time, read from its wire bytes (``pt_event_t``'s layout,
-#: ``c_engine.Event``'s fields): a short run is sorted without building an ``Event`` for every row
-_QUIET_FIELDS = struct.Struct("<xB6xQ8x8xQqq8x")
-_TS_AT = struct.Struct("<Q").unpack_from
 _EVENT_BYTES = MSG_SIZE
-assert _QUIET_FIELDS.size == MSG_SIZE
 _EVENT_AT = Event.unpack_at
 
 
@@ -238,6 +233,7 @@ class BacktestVenue(TradingCore):
         self.quotes_sent = 0
         self._instant, self._instant_commands = -1, 0
         self._engine_book = L2Book()  # the first symbol's book at engine time, for the mid series
+        self._splitter = RunSplitter(_SHORT_RUN)  # a short watched run, sorted in C (_route_watched)
         self._mids: list[tuple[int, float]] = []
         lat = config
         self._batch_horizon_ns = min(lat.response_latency.min_ns, lat.market_data_latency.min_ns) + \
@@ -316,53 +312,33 @@ class BacktestVenue(TradingCore):
         go as usual.
 
         A run is short (about 16 events when the strategy reacts to every top change, 9 of them before the
-        watched command and 4 of those its symbol's deltas), so a short one is split on each row's type, symbol
-        and time read from the bytes, and only the watched command's rows become ``Event``s: numpy's per-call
-        cost (a view, a mask, a search) is several microseconds there, and an ``Event`` per row was most of the
-        rest."""
+        watched command and 4 of those its symbol's deltas), so a short one is sorted in C
+        (``hotpath.run_split``: a sixth of a reaction in Python) and only the rows the strategy gets become
+        ``Event``s; numpy's per-call cost (a view, a mask, a search) is several microseconds at that size."""
         n = len(raw) // _EVENT_BYTES
         if not n:
             return
         if n > _SHORT_RUN:
             self._route_long_run(np.frombuffer(raw, dtype=EVENT_DTYPE), watched)
             return
-        # Rows are read in place: a row's type is its byte 0, its symbol bytes 2-3 and its client bytes 4-5
-        # (little-endian, pt_event_t), its time a struct read at byte 16.
-        size, ts_at = _EVENT_BYTES, _TS_AT
-        end = n * size
-        split = end
-        last = ts_at(raw, end - size + 16)[0]
-        if watched:  # the watched command's events: the run's last time
-            split -= size
-            while split and ts_at(raw, split - size + 16)[0] == last:
-                split -= size
-        primary = self._primary
-        sym_lo, sym_hi = primary & 0xFF, primary >> 8
-        if split:
-            mine = [
-                o for o in range(0, split, size) if raw[o] == _DELTA and raw[o + 2] == sym_lo and raw[o + 3] == sym_hi
-            ]
-            if mine:
-                quiet_at = _QUIET_FIELDS.unpack_from
-                self._quiet([quiet_at(raw, o) for o in mine], ts_at(raw, mine[-1] + 16)[0])
-        if split < end:
-            # One time (the watched command's, or a full buffer's last): its rows the strategy sees, and only
+        split = self._splitter.split(raw, watched, self._primary, self._client_id)
+        if split.quiet:
+            self._quiet(split.quiet, split.quiet_ts)
+        if split.kept:
+            # One time (the watched command's, or a full buffer's last): the rows the strategy sees, and only
             # those, become Events (watching means one subscribed symbol, the primary: _route_events' rules)
-            me, event_at = self._client_id, _EVENT_AT
-            me_lo, me_hi = me & 0xFF, me >> 8
+            event_at = _EVENT_AT
             own: list[Event] = []
             md: list[Event] = []
-            for o in range(split, end, size):
-                kind = raw[o]
-                if kind >= _DELTA:
-                    if kind <= _TRADE and raw[o + 2] == sym_lo and raw[o + 3] == sym_hi:
-                        e = event_at(raw, o)
-                        md.append(e)
-                        if kind == _DELTA:
-                            self._track_mid(e)
-                elif raw[o + 4] == me_lo and raw[o + 5] == me_hi:
-                    own.append(event_at(raw, o))
-            self._flush(own, md, last)
+            for row, kind in split.kept:
+                e = event_at(raw, row * _EVENT_BYTES)
+                if kind == KEPT_OWN:
+                    own.append(e)
+                else:
+                    md.append(e)
+                    if kind == KEPT_DELTA:
+                        self._track_mid(e)
+            self._flush(own, md, split.last_ts)
 
     def _route_long_run(self, rows: npt.NDArray[Any], watched: bool) -> None:
         """``_route_watched`` for a long run, in numpy columns."""

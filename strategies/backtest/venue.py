@@ -321,24 +321,25 @@ class BacktestVenue(TradingCore):
         if n > _SHORT_RUN:
             self._route_long_run(np.frombuffer(raw, dtype=EVENT_DTYPE), watched)
             return
-        split = self._splitter.split(raw, watched, self._primary, self._client_id)
-        if split.quiet:
-            self._quiet(split.quiet, split.quiet_ts)
-        if split.kept:
+        quiet, quiet_ts, kept, last_ts = self._splitter.split(raw, watched, self._primary, self._client_id)
+        if quiet:
+            self._quiet(quiet, quiet_ts)
+        if kept:
             # One time (the watched command's, or a full buffer's last): the rows the strategy sees, and only
             # those, become Events (watching means one subscribed symbol, the primary: _route_events' rules)
             event_at = _EVENT_AT
             own: list[Event] = []
             md: list[Event] = []
-            for row, kind in split.kept:
-                e = event_at(raw, row * _EVENT_BYTES)
+            for k in kept:  # row * 4 + kind
+                e = event_at(raw, (k >> 2) * _EVENT_BYTES)
+                kind = k & 3
                 if kind == KEPT_OWN:
                     own.append(e)
                 else:
                     md.append(e)
                     if kind == KEPT_DELTA:
                         self._track_mid(e)
-            self._flush(own, md, split.last_ts)
+            self._flush(own, md, last_ts)
 
     def _route_long_run(self, rows: npt.NDArray[Any], watched: bool) -> None:
         """``_route_watched`` for a long run, in numpy columns."""

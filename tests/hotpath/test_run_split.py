@@ -17,7 +17,7 @@ DELTA, TRADE = int(EventType.BOOK_DELTA), int(EventType.TRADE)
 def reference(events: list[Event], watched: bool, symbol: int, client: int) -> RunSplit:
     """The rules as pt_run_split.h states them, one event at a time."""
     if not events:
-        return RunSplit([], 0, [], 0)
+        return [], 0, [], 0
     last = events[-1].ts_ns
     split = len(events)
     if watched:
@@ -31,12 +31,12 @@ def reference(events: list[Event], watched: bool, symbol: int, client: int) -> R
     for row in range(split, len(events)):
         e = events[row]
         if e.type == DELTA and e.symbol_id == symbol:
-            kept.append((row, KEPT_DELTA))
+            kept.append(row * 4 + KEPT_DELTA)
         elif e.type == TRADE and e.symbol_id == symbol:
-            kept.append((row, KEPT_TRADE))
+            kept.append(row * 4 + KEPT_TRADE)
         elif e.type < DELTA and e.client_id == client:
-            kept.append((row, KEPT_OWN))
-    return RunSplit(quiet, quiet_ts, kept, last)
+            kept.append(row * 4 + KEPT_OWN)
+    return quiet, quiet_ts, kept, last
 
 
 _event = st.builds(
@@ -85,4 +85,4 @@ def test_a_run_longer_than_its_room_or_of_partial_events_is_refused() -> None:
         splitter.split(bytearray(64 * 5), True, 0, 1)
     with pytest.raises(ValueError):
         splitter.split(bytearray(100), True, 0, 1)
-    assert splitter.split(bytearray(), True, 0, 1) == RunSplit([], 0, [], 0)
+    assert splitter.split(bytearray(), True, 0, 1) == ([], 0, [], 0)

@@ -104,6 +104,13 @@ typedef struct book {
      * lots whose value at the max price is at most RISK_EDGE, and the most whose value is below it. */
     uint64_t risk_lots_edge;
     uint64_t risk_position_edge;
+    /* The prices check_price accepts (in range, inside the band) while the reference price is price_window_ref:
+     * price - price_window_lo <= price_window_span, unsigned, one compare. Set after each command that traded and
+     * when a book is made or loaded (risk_price_window); a reference it was not set for (-1: none) takes the
+     * ordered checks, which give the same answer. */
+    int64_t price_window_ref;
+    int64_t price_window_lo;
+    uint64_t price_window_span;
 } book_t;
 
 typedef struct client_symbol {
@@ -118,6 +125,10 @@ typedef struct client {
      * one sign instead of summing every symbol after each trade. */
     __int128 loss_headroom;
     pt_client_limits_t limits;
+    /* max_order_qty and max_open_orders as caps, INT64_MAX where the limit is off (0): each check is one compare
+     * instead of two (risk_limits_derive, whenever limits change). */
+    int64_t order_qty_cap;
+    int64_t open_orders_cap;
     int64_t tokens;        /* rate bucket, in 1e-9 tokens */
     int64_t rate_cap;      /* a full bucket: burst x 10^9 */
     uint64_t last_ts;
@@ -288,8 +299,14 @@ static inline pt_idx_t book_level_at_home(const book_t *b, int si, int64_t price
 }
 
 /* risk.c */
-int64_t risk_reference_price(const book_t *b);
+/* The price band's reference: the last trade's price, the configured one before the first trade. */
+static inline int64_t risk_reference_price(const book_t *b)
+{
+    return b->last_price ? b->last_price : b->cfg.reference_price;
+}
 bool risk_outside_band(const book_t *b, int64_t price);
+void risk_price_window(book_t *b);
+void risk_limits_derive(client_t *c);
 bool risk_rate_available(const client_t *c, uint64_t ts, int64_t *tokens_after);
 void risk_rate_consume(client_t *c, uint64_t ts, int64_t tokens_after);
 /* A client's risk state on a symbol. */

@@ -17,11 +17,6 @@
 
 #define TOKEN_UNITS 1000000000LL /* one token, in 1e-9 tokens: refill is rate_per_s units per ns */
 
-int64_t risk_reference_price(const book_t *b)
-{
-    return b->last_price ? b->last_price : b->cfg.reference_price;
-}
-
 bool risk_outside_band(const book_t *b, int64_t price)
 {
     int64_t ref = risk_reference_price(b);
@@ -38,6 +33,40 @@ bool risk_outside_band(const book_t *b, int64_t price)
      * for the predictor. Both are >= 1, so the difference and its negation fit int64. */
     int64_t diff = price - ref, sign = diff >> 63;
     return (diff ^ sign) - sign > band;
+}
+
+/* The window of prices that are in the symbol's range and inside its band around the current reference price:
+ * check_price's fast case (book_t). Empty windows are not cached. */
+void risk_price_window(book_t *b)
+{
+    int64_t ref = risk_reference_price(b);
+    int64_t lo = b->cfg.min_price_ticks, hi = b->cfg.max_price_ticks; /* min >= 1: add_symbol */
+    bool banded = false;
+    int64_t band = 0;
+    if (ref > 0) { /* risk_outside_band's band */
+        banded = b->cfg.band_ticks > 0 || b->cfg.band_bps > 0;
+        band = b->cfg.band_ticks > 0 ? b->cfg.band_ticks : (int64_t)((__int128)ref * b->cfg.band_bps / 10000);
+    }
+    if (banded && band < 0) { /* every price is outside: nothing to cache */
+        lo = 1;
+        hi = 0;
+    } else if (banded) { /* |price - ref| <= band, ref >= 1: ref - band cannot overflow, ref + band saturates */
+        int64_t below = ref - band, above;
+        if (__builtin_add_overflow(ref, band, &above))
+            above = INT64_MAX;
+        lo = below > lo ? below : lo;
+        hi = above < hi ? above : hi;
+    }
+    b->price_window_ref = lo <= hi ? ref : -1;
+    b->price_window_lo = lo;
+    b->price_window_span = (uint64_t)hi - (uint64_t)lo;
+}
+
+/* The caps of the client's limits (client_t), after its limits change. */
+void risk_limits_derive(client_t *c)
+{
+    c->order_qty_cap = c->limits.max_order_qty > 0 ? c->limits.max_order_qty : INT64_MAX;
+    c->open_orders_cap = c->limits.max_open_orders > 0 ? c->limits.max_open_orders : INT64_MAX;
 }
 
 /* Tokens the client would hold at ts, after taking one; false if it has none. In int64: a full bucket
@@ -171,6 +200,8 @@ __attribute__((noinline)) void risk_kill_switch_sweep(pt_engine_t *e, uint64_t t
     book_t *b = &e->books[s];
     __int128 step = (__int128)(b->last_price - b->mark_price) * b->cfg.pnl_unit;
     b->mark_price = b->last_price;
+    if (b->price_window_ref != b->last_price)
+        risk_price_window(b);
     /* The mark did not move (a trade at the last price, as 37% of the AAPL sample's executions are): the
      * re-mark adds 0 to everyone, and only a client that went below its limit since the last full sweep can
      * be killed; kill_check_due says whether there is one. A full sweep is a multiply-add per loss client. */

@@ -485,6 +485,8 @@ static bool same_config(const pt_engine_t *e, const void *buf, reader_t *r)
 static int load_clients(pt_engine_t *e, reader_t *r)
 {
     memset(e->clients, 0, (size_t)e->cfg.max_clients * sizeof *e->clients);
+    for (uint32_t i = 0; i < e->cfg.max_clients; i++)
+        risk_limits_derive(&e->clients[i]); /* the clients the file does not list have no limits */
     memset(e->client_symbols, 0, (size_t)e->cfg.max_clients * e->cfg.max_symbols * sizeof *e->client_symbols);
     uint64_t n = get(r);
     BAD_IF(n > e->cfg.max_clients);
@@ -499,6 +501,7 @@ static int load_clients(pt_engine_t *e, reader_t *r)
             v[k] = (int64_t)get(r);
         c->limits = (pt_client_limits_t){.max_order_qty = v[0], .max_open_orders = v[1], .max_position = v[2],
                                          .rate_per_s = v[3], .rate_burst = v[4], .max_loss = v[5]};
+        risk_limits_derive(c);
         for (int k = 0; k < 6; k++)
             BAD_IF(v[k] < 0);
         BAD_IF(v[3] > INT64_MAX / 1000000000LL || v[4] > INT64_MAX / 1000000000LL);
@@ -550,6 +553,7 @@ static int load_book(pt_engine_t *e, uint16_t s, reader_t *r, level_map_t *map)
     uint64_t halted = get(r);
     BAD_IF(halted > 1 || b->last_price < 0 || b->last_price > b->cfg.max_price_ticks);
     b->halted = halted;
+    risk_price_window(b);
     for (int si = 0; si < 2; si++) {
         uint64_t count = get(r);
         BAD_IF(count > e->cfg.max_levels_per_side);

@@ -225,6 +225,7 @@ class BacktestVenue(TradingCore):
         #: rows are (side, price, qty, order count, seq) of the first symbol's deltas
         self._md: deque[tuple[int, list[Event] | list[_QuietDelta], bool]] = deque()
         self._last = {"entry": 0, "own": 0, "md": 0}
+        self._response_latency, self._md_latency = config.response_latency, config.market_data_latency
         self._sub_codes = np.array(sorted(self.subscribed), dtype=np.uint16)
         self.fills: list[Fill] = []
         self._records: list[tuple[Any, ...]] = []
@@ -264,7 +265,10 @@ class BacktestVenue(TradingCore):
     # --- routing engine events to the strategy ------------------------------------------------------------
 
     def _deliver_at(self, stream: str, t: int, model: LatencyModel) -> int:
-        at = max(self._last[stream], t + model.draw())
+        at = t + model.draw()
+        last = self._last[stream]
+        if at < last:  # a delay drawn shorter than the one before waits for it
+            at = last
         self._last[stream] = at
         return at
 
@@ -301,9 +305,9 @@ class BacktestVenue(TradingCore):
 
     def _flush(self, own: list[Event], md: list[Event], t: int) -> None:
         if own:
-            self._own.append((self._deliver_at("own", t, self.config.response_latency), own))
+            self._own.append((self._deliver_at("own", t, self._response_latency), own))
         if md:
-            self._md.append((self._deliver_at("md", t, self.config.market_data_latency), md, False))
+            self._md.append((self._deliver_at("md", t, self._md_latency), md, False))
 
     def _route_watched(self, raw: bytearray, watched: bool) -> None:
         """The events of a run (wire bytes) that stopped at the first command that concerns the strategy (if
@@ -362,7 +366,7 @@ class BacktestVenue(TradingCore):
         apply = self._engine_book.apply_delta
         for side, seq, count, price, qty in deltas:
             apply(side, price, qty, count, seq)
-        self._md.append((self._deliver_at("md", t, self.config.market_data_latency), deltas, True))
+        self._md.append((self._deliver_at("md", t, self._md_latency), deltas, True))
 
     def _route_rows(self, rows: npt.NDArray[Any]) -> None:
         """The same for an ``EVENT_DTYPE`` batch: only the rows that concern the strategy are decoded."""

@@ -29,12 +29,16 @@ class InventorySkewMaker(QuotingStrategy):
     def __init__(self, params: InventorySkewParams) -> None:
         super().__init__(params)
         self.skew_params = params
+        self.skew_ticks_per_lot = 0.0
 
-    def quotes(self, trading: Trading, fair: float, position: int) -> Quotes:
+    def on_start(self, trading: Trading) -> None:
+        super().on_start(trading)
         units = trading.units(self.sid)
         # ticks of shift per lot held: (price per unit of size) x (size per lot) / (price per tick)
-        skew_ticks_per_lot = self.skew_params.skew * units.lot / units.tick
-        center = fair - skew_ticks_per_lot * position
+        self.skew_ticks_per_lot = self.skew_params.skew * units.lot / units.tick
+
+    def quotes(self, trading: Trading, fair: float, position: int) -> Quotes:
+        center = fair - self.skew_ticks_per_lot * position
         h = self.half_spread_ticks
         use = min(1.0, abs(position) / self.max_position_lots) if self.max_position_lots else 1.0
         shrunk = max(1, int(self.size_lots * (1.0 - use))) if use < 1.0 else 0

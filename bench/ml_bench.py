@@ -22,6 +22,9 @@ time only.
 A/B, the gain measured under one load: the inference alone (the two models' own sessions, two runs, against
 the joint one, on the same rows, interleaved call by call), and the whole decision, backtest and live, in a
 maker whose decisions alternate between the two (the live A/B on a second launched platform after the first).
+A live decision starts on caches other processes used since the last one; ``--cold-mb`` (default 24) repeats
+the backtest A/B with two decisions in every 40 made after reading that many MB of other data, a stand-in
+for that which does not depend on what else the machine runs.
 """
 
 from __future__ import annotations
@@ -124,14 +127,37 @@ def _maker(symbol: str, forest: Path, adverse: Path, alternate: bool, **params: 
     return maker
 
 
-def _ab(maker: Any) -> str:
-    """The alternating maker's decisions, joint (even) against two sessions (odd), and their p50 ratio."""
-    joint, two = maker.decision_ns[0::2], maker.decision_ns[1::2]
-    jc, tc = maker.decision_cpu_ns[0::2], maker.decision_cpu_ns[1::2]
-    return (f"{len(maker.decision_ns)} decisions\n    two sessions: {_pct(two)}  CPU p50 {np.median(tc) / 1e3:.2f} us"
+def _ab(maker: Any, only: list[int] | None = None) -> str:
+    """The alternating maker's decisions (``only``: these indices), joint (even) against two sessions (odd), and
+    their p50 ratio."""
+    keep = range(len(maker.decision_ns)) if only is None else only
+    joint = [maker.decision_ns[i] for i in keep if i % 2 == 0]
+    two = [maker.decision_ns[i] for i in keep if i % 2]
+    jc = [maker.decision_cpu_ns[i] for i in keep if i % 2 == 0]
+    tc = [maker.decision_cpu_ns[i] for i in keep if i % 2]
+    return (f"{len(keep)} decisions\n    two sessions: {_pct(two)}  CPU p50 {np.median(tc) / 1e3:.2f} us"
             f"\n    joint:        {_pct(joint)}  CPU p50 {np.median(jc) / 1e3:.2f} us"
             f"\n    p50 ratio two/joint {np.median(two) / np.median(joint):.2f}x "
             f"(CPU {np.median(tc) / np.median(jc):.2f}x)")  # fmt: skip
+
+
+def _cold(maker: Any, mb: float, period: int) -> list[int]:
+    """Makes two decisions in every ``period`` (one of each path of an alternating maker) start after reading
+    ``mb`` MB of other data, as a live decision starts after other processes ran; returns the list their
+    indices will be added to."""
+    junk = np.ones(max(1, int(mb * 2**20 / 8)))
+    cold: list[int] = []
+    on_book = maker.on_book
+
+    def thrashed(trading: Any, symbol_id: int) -> None:
+        n = len(maker.decision_ns)
+        if symbol_id == maker.sid and n % period < 2:
+            junk.sum()
+            cold.append(n)
+        on_book(trading, symbol_id)
+
+    maker.on_book = thrashed
+    return cold
 
 
 def _live_decisions(forest: Path, adverse: Path, seconds: float, alternate: bool = False) -> Any:
@@ -160,6 +186,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=20000, help="single-row calls per model")
     parser.add_argument("--events", type=int, default=20000, help="synthetic commands for the feature cost")
     parser.add_argument("--live-seconds", type=float, default=0.0, help="seconds of the live decision run (0: none)")
+    parser.add_argument("--cold-mb", type=float, default=24.0, help="MB read before a cold decision (0: no cold run)")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
 
@@ -272,6 +299,11 @@ def main() -> None:
         maker = _maker("SYN", paths["forest"], adverse_path, True)
         BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
         print(f"  decision, backtest, alternating: {_ab(maker)}")
+        if args.cold_mb > 0:
+            maker = _maker("SYN", paths["forest"], adverse_path, True)
+            cold = _cold(maker, args.cold_mb, 40)
+            BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
+            print(f"  decision, backtest, alternating, each after reading {args.cold_mb:g} MB: {_ab(maker, cold)}")
         if args.live_seconds > 0:
             live = _live_decisions(paths["forest"], adverse_path, args.live_seconds, alternate=True)
             if len(live.decision_ns) > 1:

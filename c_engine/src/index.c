@@ -117,15 +117,11 @@ pt_idx_t index_find_id(const pt_engine_t *e, uint64_t id)
     }
 }
 
-void index_insert_id(pt_engine_t *e, pt_idx_t oi)
+/* index_insert_id (internal.h) when the order's ring slot is taken. */
+void index_insert_id_overflow(pt_engine_t *e, pt_idx_t oi)
 {
     id_index_t *ix = &e->by_id;
     uint64_t id = e->orders[oi].id;
-    pt_idx_t *slot = &ix->ring[id & ix->ring_mask];
-    if (*slot == PT_NIL) {
-        *slot = oi;
-        return;
-    }
     uint64_t i = overflow_home(ix, id);
     while (ix->overflow[i] != PT_NIL)
         i = (i + 1) & ix->overflow_mask;
@@ -133,15 +129,11 @@ void index_insert_id(pt_engine_t *e, pt_idx_t oi)
     ix->overflow_count++;
 }
 
-void index_erase_id(pt_engine_t *e, pt_idx_t oi)
+/* index_erase_id (internal.h) when the order is not in its ring slot. */
+void index_erase_id_overflow(pt_engine_t *e, pt_idx_t oi)
 {
     id_index_t *ix = &e->by_id;
     uint64_t id = e->orders[oi].id;
-    pt_idx_t *slot = &ix->ring[id & ix->ring_mask];
-    if (*slot == oi) {
-        *slot = PT_NIL;
-        return;
-    }
     uint64_t hole = overflow_home(ix, id);
     while (ix->overflow[hole] != oi)
         hole = (hole + 1) & ix->overflow_mask;

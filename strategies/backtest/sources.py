@@ -116,7 +116,7 @@ class SyntheticSource:
 
     def _end(self, limit_ns: int) -> int:
         """The block position after the last message at or before ``limit_ns`` (at least the next one)."""
-        return max(self._pos + 1, bisect.bisect_right(self._times, limit_ns, self._pos))
+        return bisect.bisect_right(self._times, limit_ns, self._pos + 1)  # the search starts past the next one
 
     def run_until(self, engine: Engine, limit_ns: int) -> None:
         if not self._refill():

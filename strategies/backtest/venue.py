@@ -363,9 +363,7 @@ class BacktestVenue(TradingCore):
     def _quiet(self, deltas: list[_QuietDelta], t: int) -> None:
         """Deltas below the top of the first symbol (no mid change): to the engine-time book now, and to the
         strategy's book quietly after the market-data delay, counted from ``t``."""
-        apply = self._engine_book.apply_delta
-        for side, seq, count, price, qty in deltas:
-            apply(side, price, qty, count, seq)
+        self._engine_book.apply_deltas(deltas)
         self._md.append((self._deliver_at("md", t, self._md_latency), deltas, True))
 
     def _route_rows(self, rows: npt.NDArray[Any]) -> None:
@@ -392,9 +390,7 @@ class BacktestVenue(TradingCore):
         self.on_own_events(events)
 
     def _deliver_quiet(self, deltas: list[_QuietDelta]) -> None:
-        apply = self._books[self._primary].apply_delta
-        for side, seq, count, price, qty in deltas:
-            apply(side, price, qty, count, seq)
+        self._books[self._primary].apply_deltas(deltas)
 
     def _deliver_md(self, rows: list[Event]) -> None:
         books = self._books

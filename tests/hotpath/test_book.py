@@ -38,3 +38,24 @@ def test_a_delta_with_an_unknown_side_raises_and_changes_nothing() -> None:
 
 def test_json_side_names_map_to_the_wire_codes() -> None:
     assert SIDE_CODES == {"buy": BUY, "sell": SELL}
+
+
+def test_a_run_of_deltas_in_wire_order_leaves_the_book_one_delta_at_a_time_would() -> None:
+    deltas = [(BUY, 1, 1, 10, 5), (BUY, 2, 2, 12, 3), (SELL, 3, 1, 15, 4), (BUY, 4, 0, 12, 0), (SELL, 5, 1, 14, 2),
+              (SELL, 6, 0, 14, 0), (BUY, 7, 1, 11, 9)]  # fmt: skip
+    one_by_one, batch = L2Book(), L2Book()
+    for side, seq, count, price, qty in deltas:
+        one_by_one.apply_delta(side, price, qty, count, seq)
+        one_by_one.best()  # the cached best is read between deltas, as a strategy would
+    batch.best()
+    batch.apply_deltas(deltas)
+    assert batch == one_by_one and batch.best() == one_by_one.best() == ((11, 9), (15, 4))
+    assert batch.engine_seq == 7
+
+
+def test_a_run_with_a_bad_side_keeps_what_came_before_it() -> None:
+    book = L2Book()
+    with pytest.raises(ValueError):
+        book.apply_deltas([(BUY, 1, 1, 10, 5), (3, 2, 1, 11, 1), (SELL, 3, 1, 12, 1)])
+    assert book.levels("bids") == [[10, 5, 1]] and book.levels("asks") == [] and book.engine_seq == 1
+    assert book.best() == ((10, 5), None)

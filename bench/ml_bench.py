@@ -1,7 +1,7 @@
 """ml_bench: single-row inference (onnxruntime vs scikit-learn vs a numpy forward pass), feature cost, and the
 predictor maker's decision time, in one run.
 
-    .venv/bin/python bench/ml_bench.py [--train N] [--rows N] [--events N] [--live-seconds S]
+    .venv/bin/python bench/ml_bench.py [--train N] [--rows N] [--events N] [--live-seconds S] [--cold-mb MB]
 
 Models are fitted on ``synthetic:N:1`` (features of ``ml.features``, the direction target, full-size models as
 ``proptrade ml train`` makes them). Each single-row figure times one call on one recorded feature row, cycling

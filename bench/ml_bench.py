@@ -19,9 +19,11 @@ SIM), the maker attached as ``mm_1`` through ``strategies.live`` (``LiveTrading`
 (``time.thread_time_ns``) is printed beside wall time: the machine is shared, and other work inflates wall
 time only.
 
-A/B, the gain measured under one load: the inference alone (the two models' own sessions, two runs, against
+A/B, a gain measured under one load: the inference alone (the two models' own sessions, two runs, against
 the joint one, on the same rows, interleaved call by call), and the whole decision, backtest and live, in a
-maker whose decisions alternate between the two (the live A/B on a second launched platform after the first).
+maker whose decisions alternate between its own and the one before the feature row was sampled into the
+models' bound input (the kernel's row copied into a new array, that copied into the input; the live A/B on a
+second launched platform after the first).
 A live decision starts on caches other processes used since the last one; ``--cold-mb`` (default 24) repeats
 the backtest A/B with two decisions in every 40 made after reading that many MB of other data, a stand-in
 for that which does not depend on what else the machine runs.
@@ -96,8 +98,8 @@ def _numpy_forward(pipeline: Any) -> Callable[[npt.NDArray[np.float32]], npt.NDA
 
 
 class _Alternating:
-    """Scores for a predictor maker's decisions, alternately from the joint session (even calls) and from the two
-    models' own sessions, two runs (odd calls: the path before the joint graph)."""
+    """Scores alternately from the joint session (odd calls) and from the two models' own sessions, two runs
+    (even calls: the path before the joint graph)."""
 
     def __init__(self, signal: Any, adverse: Any) -> None:
         from ml.predictor import JointPredictor
@@ -105,13 +107,32 @@ class _Alternating:
         self.joint = JointPredictor([signal, adverse])
         self.signal, self.adverse = signal, adverse
         self.calls = 0
-        signal.session, adverse.session  # noqa: B018 - made now, not in the first decision
+        signal.session, adverse.session  # noqa: B018 - made now, not in the first call
 
     def scores(self, row: npt.NDArray[np.float64]) -> list[float]:
         self.calls += 1
         if self.calls % 2:
             return self.joint.scores(row)
         return [self.signal.score(row), self.adverse.score(row)]
+
+
+def _alternate(maker: Any) -> None:
+    """Makes ``maker``'s decisions alternate between its own (even ones) and the one before the row was
+    sampled into the models' bound input (odd ones): the kernel's row copied into a new array
+    (``IncrementalFeatures.sample``), that array copied into the input (``JointPredictor.scores``)."""
+    current = maker._decide
+    joint, features = maker.joint, maker.features
+
+    def copied(trading: Any) -> None:
+        maker._feed_book(trading)
+        maker.score, maker.p_adverse = joint.scores(features.sample(trading.now_ns()))
+        maker.decisions += 1
+        maker.requote(trading)
+
+    def alternating(trading: Any) -> None:
+        (copied if len(maker.decision_ns) % 2 else current)(trading)
+
+    maker._decide = alternating
 
 
 def _maker(symbol: str, forest: Path, adverse: Path, alternate: bool, **params: Any) -> Any:
@@ -121,24 +142,24 @@ def _maker(symbol: str, forest: Path, adverse: Path, alternate: bool, **params: 
 
     signal_model, adverse_model = Predictor(forest), Predictor(adverse)
     maker = PredictorMaker(PredictorMakerParams(symbol=symbol, **params), signal_model, adverse_model)
-    if alternate:
-        maker.joint = _Alternating(signal_model, adverse_model)  # type: ignore[assignment]
     maker.decision_ns, maker.decision_cpu_ns = [], []
+    if alternate:
+        _alternate(maker)
     return maker
 
 
 def _ab(maker: Any, only: list[int] | None = None) -> str:
-    """The alternating maker's decisions (``only``: these indices), joint (even) against two sessions (odd), and
-    their p50 ratio."""
+    """The alternating maker's decisions (``only``: these indices), the row sampled into the bound input (even)
+    against the row copied twice (odd), and their p50 ratio."""
     keep = range(len(maker.decision_ns)) if only is None else only
-    joint = [maker.decision_ns[i] for i in keep if i % 2 == 0]
-    two = [maker.decision_ns[i] for i in keep if i % 2]
-    jc = [maker.decision_cpu_ns[i] for i in keep if i % 2 == 0]
-    tc = [maker.decision_cpu_ns[i] for i in keep if i % 2]
-    return (f"{len(keep)} decisions\n    two sessions: {_pct(two)}  CPU p50 {np.median(tc) / 1e3:.2f} us"
-            f"\n    joint:        {_pct(joint)}  CPU p50 {np.median(jc) / 1e3:.2f} us"
-            f"\n    p50 ratio two/joint {np.median(two) / np.median(joint):.2f}x "
-            f"(CPU {np.median(tc) / np.median(jc):.2f}x)")  # fmt: skip
+    into = [maker.decision_ns[i] for i in keep if i % 2 == 0]
+    copied = [maker.decision_ns[i] for i in keep if i % 2]
+    ic = [maker.decision_cpu_ns[i] for i in keep if i % 2 == 0]
+    cc = [maker.decision_cpu_ns[i] for i in keep if i % 2]
+    return (f"{len(keep)} decisions\n    row copied twice:  {_pct(copied)}  CPU p50 {np.median(cc) / 1e3:.2f} us"
+            f"\n    row sampled into the input: {_pct(into)}  CPU p50 {np.median(ic) / 1e3:.2f} us"
+            f"\n    p50 ratio copied/into {np.median(copied) / np.median(into):.2f}x "
+            f"(CPU {np.median(cc) / np.median(ic):.2f}x)")  # fmt: skip
 
 
 def _cold(maker: Any, mb: float, period: int) -> list[int]:
@@ -296,6 +317,7 @@ def main() -> None:
         print(f"  inference, interleaved: two sessions {_pct(inference[1::2])}")
         print(f"                          joint        {_pct(inference[0::2])}   "
               f"ratio p50 {np.median(inference[1::2]) / np.median(inference[0::2]):.2f}x")  # fmt: skip
+        print("\nA/B: the decision with the feature row copied twice against the row sampled into the bound input")
         maker = _maker("SYN", paths["forest"], adverse_path, True)
         BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
         print(f"  decision, backtest, alternating: {_ab(maker)}")

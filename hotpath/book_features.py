@@ -14,8 +14,10 @@ Choices:
   a failed allocation (the only error they have) flags the state, and ``sample`` raises ``MemoryError`` from
   then on. A spec outside the kernel's limits (``MAX_DEPTH`` levels, ``MAX_HORIZONS`` horizons of a kind)
   is a ``ValueError`` at construction.
-- **A fresh row per sample.** The kernel writes into one buffer; ``sample`` returns a copy (callers keep
-  rows), ``sample_into`` writes into the caller's float64 array instead.
+- **A fresh row per sample, or none.** ``sample`` has the kernel write into a buffer of its own and returns a
+  copy (callers keep rows). ``sample_into`` and ``sampler`` have it write straight into the caller's float64
+  array, no copy: ``sampler(out)`` binds ``out`` once (a hot-path caller's one row, such as an onnxruntime
+  input bound to it), so a sample is one call and the kernel's writes, with no array made or copied.
 """
 
 from __future__ import annotations
@@ -99,11 +101,28 @@ class BookFeatures:
             return int(self._ahead[0])
         return None
 
+    def _target(self, out: npt.NDArray[np.float64]) -> Any:
+        """``out`` as the kernel's row pointer (a cffi buffer that keeps ``out`` alive)."""
+        if out.dtype != np.float64 or out.size != self.width or not out.flags.c_contiguous or not out.flags.writeable:
+            raise ValueError(f"a feature row is {self.width} contiguous, writable float64 values")
+        return ffi.from_buffer("double[]", out)
+
     def sample_into(self, ts_ns: int, out: npt.NDArray[np.float64]) -> None:
-        """The feature row at a sample point at ``ts_ns``, written into ``out`` (``width`` float64 values)."""
-        if lib.pt_bf_sample(self._state, ts_ns, self._buf) != lib.PT_BF_OK:
+        """The feature row at a sample point at ``ts_ns``, written into ``out`` (``width`` contiguous float64
+        values) by the kernel itself."""
+        if lib.pt_bf_sample(self._state, ts_ns, self._target(out)) != lib.PT_BF_OK:
             raise MemoryError("the C features could not grow a table: their state is lost")
-        out[:] = self._row
+
+    def sampler(self, out: npt.NDArray[np.float64]) -> Callable[[int], None]:
+        """``sample(ts_ns)``: the feature row at a sample point written into ``out`` (checked and bound now,
+        kept alive by the function), one call into the kernel a sample."""
+        row, state, sample, ok = self._target(out), self._state, lib.pt_bf_sample, lib.PT_BF_OK
+
+        def sample_to(ts_ns: int) -> None:
+            if sample(state, ts_ns, row) != ok:
+                raise MemoryError("the C features could not grow a table: their state is lost")
+
+        return sample_to
 
     def sample(self, ts_ns: int) -> npt.NDArray[np.float64]:
         """The feature row at a sample point at ``ts_ns``, a new array."""

@@ -9,8 +9,10 @@ Choices, for a process whose core belongs to the trading loop:
 - **One run per decision.** A strategy that reads several models (the predictor maker: a signal and the adverse
   selection) runs them as one graph (``ml.export.joint_model``) in a ``JointPredictor``: a run's fixed cost,
   about 4 us warm and several times that on cold caches, is paid once. Its input and each output are bound
-  once to arrays of its own (io-binding): a call copies the feature row into the input, runs, and reads each
-  score from the output the run wrote, with no feed dict, no cast in Python and no output array made. It runs
+  once to arrays of its own (io-binding): the caller's features are written into the bound input (``row``;
+  ``ml.features.IncrementalFeatures.sampler`` has the C kernel write there, so the row is neither made nor
+  copied), ``run`` runs and reads each score from the output the run wrote, with no feed dict, no cast in
+  Python and no output array made; ``scores(row)`` copies a row in first. It runs
   without ``RunOptions``: onnxruntime's ``run_with_iobinding`` looks a run option up in options it is given,
   and a missing one costs a C++ exception (about 25 us, which made io-binding look slower than ``run`` here).
 - **No threads of its own.** ``intra_op_num_threads = 1`` and ``inter_op_num_threads = 1`` with sequential
@@ -136,14 +138,20 @@ class JointPredictor:
             self._plan.append((out[0], *predictor.score_columns))
         self._binding = binding
         self._run = self.session.run_with_iobinding
+        #: the bound input row (``spec.names()`` order, float64): ``run`` reads the feature row written here
+        self.row: npt.NDArray[np.float64] = self._input[0]
 
-    def scores(self, row: npt.NDArray[np.float64]) -> list[float]:
-        """Each model's score (``Predictor.score``), in the order of ``predictors``, for one whole feature row
-        (``spec.names()`` order, float64)."""
-        self._input[0] = row
+    def run(self) -> list[float]:
+        """Each model's score (``Predictor.score``), in the order of ``predictors``, for the row in ``row``
+        (a hot path writes its features there: ``ml.features.IncrementalFeatures.sampler``)."""
         self._run(self._binding)
         return [(out.item(plus) if plus >= 0 else 0.0) - (out.item(minus) if minus >= 0 else 0.0)
                 for out, plus, minus in self._plan]  # fmt: skip
+
+    def scores(self, row: npt.NDArray[np.float64]) -> list[float]:
+        """``run`` on one whole feature row (``spec.names()`` order, float64), copied into ``row`` first."""
+        self._input[0] = row
+        return self.run()
 
 
 _LOADED: dict[tuple[Path, str], Predictor] = {}

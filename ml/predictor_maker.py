@@ -36,6 +36,8 @@ import heapq
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from c_engine import EventType, Side
 from strategies.interface import OrderUpdate, PublicTrade, Trading
 from strategies.makers import InventorySkewParams, MakerParams, Quotes, QuotingStrategy
@@ -115,6 +117,11 @@ class PredictorMaker(QuotingStrategy):
         models = [m for m in (signal, adverse) if m is not None]
         #: both models in one session (``None`` without models); its scores come in the order signal, adverse
         self.joint = JointPredictor(models) if models else None
+        #: ``sample(ts_ns)``: the feature row written by the C kernel straight into ``row``, the models' bound
+        #: input (an array of its own without models), so a decision makes and copies no row
+        #: the latest decision's feature row (``spec.names()`` order)
+        self.row = self.joint.row if self.joint is not None else np.full(self.spec.width, np.nan)
+        self._sample_to = self.features.sampler(self.row)
         self._bids: _Window = []
         self._asks: _Window = []
         self._tick = self._lot = 0.0
@@ -172,25 +179,36 @@ class PredictorMaker(QuotingStrategy):
     def on_book(self, trading: Trading, symbol_id: int) -> None:
         if symbol_id != self.sid:
             return
-        timed = self.decision_ns is not None
-        cpu = self.decision_cpu_ns
-        started = time.perf_counter_ns() if timed else 0
-        cpu_started = time.thread_time_ns() if cpu is not None else 0
+        if self.decision_ns is not None:
+            self._timed_decide(trading)
+        else:
+            self._decide(trading)
+
+    def _decide(self, trading: Trading) -> None:
+        """The decision: the window's deltas into the features, the row sampled into the models' bound input,
+        one run of both, the requote."""
         self._feed_book(trading)
-        row = self.features.sample(trading.now_ns())
-        if self.joint is not None:
-            scores = self.joint.scores(row)
+        self._sample_to(trading.now_ns())
+        joint = self.joint
+        if joint is not None:
+            scores = joint.run()
             if self.signal is not None:
                 self.score = scores[0]
             if self.adverse is not None:
                 self.p_adverse = scores[-1]
         self.decisions += 1
         self.requote(trading)
-        if timed:
-            assert self.decision_ns is not None
-            self.decision_ns.append(time.perf_counter_ns() - started)
-            if cpu is not None:
-                cpu.append(time.thread_time_ns() - cpu_started)
+
+    def _timed_decide(self, trading: Trading) -> None:
+        """``_decide``, its wall time into ``decision_ns`` and its CPU time into ``decision_cpu_ns`` (if set)."""
+        assert self.decision_ns is not None
+        cpu = self.decision_cpu_ns
+        cpu_started = time.thread_time_ns() if cpu is not None else 0
+        started = time.perf_counter_ns()
+        self._decide(trading)
+        self.decision_ns.append(time.perf_counter_ns() - started)
+        if cpu is not None:
+            cpu.append(time.thread_time_ns() - cpu_started)
 
     # --- the quotes ---------------------------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ Choices:
   in Python the sample cost 6-21 us and a stream with a sample after each command 2.7-8.6 us per event
   (docs/ML.md, "Cost"), over the 2 us a hot path affords. This class keeps the API (``on_*``, ``sample``,
   ``queue_ahead``) and the Python-side choices: which events are market data and which are one's own.
+  ``sample`` returns a new row; ``sampler(out)`` writes each row into one array bound once (no array made,
+  no copy: the row a decision feeds its model).
 - **What costs what.** An event is O(1) work plus, when a level appears or disappears, a binary search and a
   memmove of the levels better than it (few: they sit near the touch). ``sample`` is O(depth + horizons),
   plus amortised O(1) for the expiring windows, plus O(own orders resting) only when one rested or left
@@ -27,6 +29,7 @@ Choices:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -129,3 +132,8 @@ class IncrementalFeatures:
     def sample(self, ts_ns: int) -> npt.NDArray[np.float64]:
         """The feature row at a sample point (after the last event of a command), time ``ts_ns``."""
         return self._sample(ts_ns)
+
+    def sampler(self, out: npt.NDArray[np.float64]) -> Callable[[int], None]:
+        """``sample(ts_ns)`` writing the row into ``out`` (``spec.width`` contiguous float64 values, bound
+        once) instead of a new array: a hot path's one row, such as ``ml.predictor.JointPredictor.row``."""
+        return self._kernel.sampler(out)

@@ -51,6 +51,24 @@ def test_each_sample_is_a_new_array_and_sample_into_fills_the_callers() -> None:
     assert out[SPREAD] == 2.0
 
 
+def test_a_sampler_writes_each_row_into_the_array_it_was_bound_to() -> None:
+    twin, k = kernel(), kernel()
+    inputs = np.zeros((1, k.width))  # a model input of one row, as onnxruntime binds it
+    sample = k.sampler(inputs[0])
+    for ts, (side, price, qty) in enumerate([(BUY, 100, 4), (SELL, 102, 1), (SELL, 102, 3), (BUY, 101, 2)]):
+        twin.book_delta(side, price, qty)
+        k.book_delta(side, price, qty)
+        sample(ts)
+        np.testing.assert_array_equal(inputs[0], twin.sample(ts))
+    assert k.samples == twin.samples == 4
+
+
+@pytest.mark.parametrize("bad", [np.zeros(16, dtype=np.float32), np.zeros(15), np.zeros((16, 2))[:, 0]])
+def test_a_sampler_refuses_an_array_the_kernel_cannot_write_a_row_into(bad: np.ndarray) -> None:
+    with pytest.raises(ValueError, match="contiguous"):
+        kernel().sampler(bad)
+
+
 class Model:
     """The book and the queue proxy by their definitions (docs/ML.md), in plain Python."""
 

@@ -5,7 +5,6 @@ switched off quotes exactly as the inventory-skew maker."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -53,13 +52,13 @@ def test_its_book_window_features_equal_the_batch_features_of_the_same_book_stat
     # of that command, found by its time.
     maker = PredictorMaker(PredictorMakerParams(symbol="SYN", size=0.0))
     rows: list[tuple[int, np.ndarray]] = []
-    sample = maker.features.sample
+    sample_to = maker._sample_to
 
-    def keep(ts_ns: int) -> np.ndarray:
-        rows.append((ts_ns, sample(ts_ns)))
-        return rows[-1][1]
+    def keep(ts_ns: int) -> None:
+        sample_to(ts_ns)
+        rows.append((ts_ns, maker.row.copy()))
 
-    maker.features.sample = keep  # type: ignore[method-assign]
+    maker._sample_to = keep
     BacktestVenue(maker, SyntheticSource(1500, seed=4), default_config(0.0)).run()
     data = load_synthetic(1500, seed=4)
     spec = FeatureSpec()
@@ -83,15 +82,8 @@ def test_its_scores_are_its_models_scores_of_the_row_it_sampled(models: tuple[Pr
     signal, adverse = models
     for maker in (PredictorMaker(PredictorMakerParams(symbol="SYN"), signal, adverse),
                   PredictorMaker(PredictorMakerParams(symbol="SYN"), None, adverse)):  # fmt: skip
-        rows: list[np.ndarray] = []
-        sample = maker.features.sample
-
-        def keep(ts_ns: int, sample: Callable[[int], np.ndarray] = sample, rows: list[np.ndarray] = rows) -> np.ndarray:
-            rows.append(sample(ts_ns))
-            return rows[-1]
-
-        maker.features.sample = keep  # type: ignore[method-assign]
         BacktestVenue(maker, SyntheticSource(1500, seed=9), default_config(10.0)).run()
-        assert len(rows) > 200
-        assert maker.p_adverse == pytest.approx(adverse.score(rows[-1]), abs=1e-6)
-        assert maker.score == (pytest.approx(signal.score(rows[-1]), abs=1e-6) if maker.signal else 0.0)
+        # The row the last decision's models read is the one the features wrote into their bound input.
+        assert maker.decisions > 200 and np.isfinite(maker.row[0])
+        assert maker.p_adverse == pytest.approx(adverse.score(maker.row), abs=1e-6)
+        assert maker.score == (pytest.approx(signal.score(maker.row), abs=1e-6) if maker.signal else 0.0)

@@ -10,6 +10,9 @@
 #   PEERS_SRC/liquibook       github.com/enewhuis/liquibook (measured at 2427613)
 # geseq's book also needs Boost.Intrusive (Debian: apt-get install libboost-dev). A peer that is missing is
 # skipped with a message; without any, run_rounds.py says so and measures nothing.
+#
+# PEERS_ENGINE_REV=REV also builds OUT/pt_adapter_REV: the same adapter (the working tree's) over this engine's
+# sources at git revision REV, to measure an engine change in the same rounds (run_rounds.py --also NAME=BINARY).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 here=$root/bench/peers
@@ -24,6 +27,14 @@ rm -f "$out/geseq_adapter" "$out/liquibook_adapter" # never run a stale peer bui
 [[ -f $out/mix_2M_s42.bin ]] || "$out/mix_gen" 2000000 42 "$out/mix_2M_s42.bin"
 "$cc" -std=c11 "${flags[@]}" -Wall -Wextra -Werror -I"$root/c_engine/include" -I"$root/bench" -I"$here" \
     -o "$out/pt_adapter" "$here/pt_adapter.c" "$root"/c_engine/src/*.c
+
+if [[ -n ${PEERS_ENGINE_REV:-} ]]; then
+    rev_src=$(mktemp -d)
+    trap 'rm -rf "$rev_src"' EXIT
+    git -C "$root" archive "$PEERS_ENGINE_REV" c_engine | tar -x -C "$rev_src"
+    "$cc" -std=c11 "${flags[@]}" -Wall -Wextra -Werror -I"$rev_src/c_engine/include" -I"$root/bench" -I"$here" \
+        -o "$out/pt_adapter_$PEERS_ENGINE_REV" "$here/pt_adapter.c" "$rev_src"/c_engine/src/*.c
+fi
 
 if [[ -z ${PEERS_SRC:-} || ! -d ${PEERS_SRC:-} ]]; then
     echo "bench-peers: PEERS_SRC is not set to a folder of peer sources: no peer adapter built (see $0)"

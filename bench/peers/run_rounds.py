@@ -15,8 +15,12 @@ and the load average before and after. Every result also goes to ``--out`` as on
 Without a peer adapter (``PEERS_SRC`` unset when building) it says so and exits 0: the peers' sources are not
 part of the project.
 
+``--also NAME=BINARY`` (repeatable) adds another adapter binary to every round under NAME, such as this engine's
+adapter built from an older commit: its ratio is taken like a peer's, so a change to the engine is measured in
+the same rounds as the peers.
+
 Usage: .venv/bin/python bench/peers/run_rounds.py [--rounds N] [--core C] [--bin build/peers]
-       [--engines proptrade,geseq,liquibook] [--out build/peers/rounds.jsonl]
+       [--engines proptrade,geseq,liquibook] [--also NAME=BINARY ...] [--out build/peers/rounds.jsonl]
 """
 
 from __future__ import annotations
@@ -118,6 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bin", type=Path, default=ROOT / "build" / "peers")
     parser.add_argument("--engines", default=",".join(ADAPTERS))
     parser.add_argument("--out", type=Path, default=None, help="JSON lines, appended (default BIN/rounds.jsonl)")
+    parser.add_argument(
+        "--also", action="append", default=[], metavar="NAME=BINARY", help="another adapter binary in every round"
+    )
     args = parser.parse_args(argv)
     if args.rounds < MIN_ROUNDS:
         parser.error(f"--rounds: at least {MIN_ROUNDS}")
@@ -125,19 +132,26 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [e for e in engines if e not in ADAPTERS]
     if unknown:
         parser.error(f"unknown engines {unknown}: {sorted(ADAPTERS)}")
+    also: dict[str, Path] = {}
+    for spec in args.also:
+        name, sep, binary = spec.partition("=")
+        if not sep or not name or name in ADAPTERS or name in also or not Path(binary).is_file():
+            parser.error(f"--also {spec}: NAME=BINARY, a new name and an existing file")
+        also[name] = Path(binary)
     mix = args.bin / MIX_FILE
     built = [e for e in engines if (args.bin / ADAPTERS[e]).is_file()]
     if BASELINE not in built or not mix.is_file():
         print(f"bench-peers: {args.bin} has no {ADAPTERS[BASELINE]} or {MIX_FILE}: run bench/peers/build.sh first")
         return 1
-    if len(built) == 1:
+    if len(built) == 1 and not also:
         print("bench-peers: skipped, no peer adapter built: set PEERS_SRC to the peers' sources (bench/peers/build.sh)")
         return 0
     missing = sorted(set(engines) - set(built))
+    binaries = {e: args.bin / ADAPTERS[e] for e in built} | also
     commit = git_commit("c_engine", "bench/peers")
     load_start = loadavg()
     print(f"bench-peers  {time.strftime('%Y-%m-%d %H:%M:%S')}  commit {commit}  {cpu_model()}")
-    print(f"{args.rounds} interleaved rounds of {', '.join(built)} pinned to core {args.core}; mix {mix}")
+    print(f"{args.rounds} interleaved rounds of {', '.join(binaries)} pinned to core {args.core}; mix {mix}")
     if missing:
         print(f"not built, left out: {', '.join(missing)}")
     print(f"load average at start {load_start}", flush=True)
@@ -146,13 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     with out_path.open("a") as log:
         for n in range(1, args.rounds + 1):
             this_round: dict[str, dict[str, str | float]] = {}
-            for engine in built:
+            for engine, binary in binaries.items():
                 load = loadavg()
-                result = run_adapter(args.bin / ADAPTERS[engine], mix, args.core)
+                result = run_adapter(binary, mix, args.core)
                 if result is None:
                     continue
                 this_round[engine] = result
-                log.write(json.dumps({**result, "round": n, "commit": commit, "loadavg": load}) + "\n")
+                log.write(
+                    json.dumps({**result, "engine": engine, "round": n, "commit": commit, "loadavg": load}) + "\n"
+                )
                 print(
                     f"round {n:2d} {engine:10s} {float(result['tp_ops_s']) / 1e6:7.2f} M ops/s  "
                     f"p50 {float(result['p50_ns']):5.0f}  p99 {float(result['p99_ns']):5.0f}  "
@@ -161,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
             rounds.append(this_round)
     print(f"load average at end {loadavg()}\n")
-    print("\n".join(summarize(rounds, built)))
+    print("\n".join(summarize(rounds, list(binaries))))
     return 0
 
 

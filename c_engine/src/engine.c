@@ -174,12 +174,15 @@ static void rest_order(pt_engine_t *e, book_t *b, const taker_t *t, bool post_on
 
 /* ---- commands -------------------------------------------------------------- */
 
+/* From the opposite side's best key (book.c: -ask for a buy's opposite side, bid for a sell's), one load, where
+ * its level's price is two dependent loads further (callgrind: ~8 instructions a new order). Prices are validated,
+ * at most 2^62: the sum cannot overflow. */
 static bool would_cross(const book_t *b, uint8_t side, int64_t price)
 {
-    const level_t *opp = book_best(b, !side_index(side));
-    if (opp == NULL)
+    const book_side_t *opp = &b->sides[!side_index(side)];
+    if (opp->count == 0)
         return false;
-    return side_sign(side) * (price - opp->price) >= 0; /* buy: price >= ask; sell: price <= bid */
+    return opp->keys[opp->count - 1] + side_sign(side) * price >= 0; /* buy: price - ask >= 0; sell: bid - price >= 0 */
 }
 
 static uint16_t check_price_ordered(const book_t *b, int64_t price)

@@ -21,9 +21,9 @@ time only.
 
 A/B, a gain measured under one load: the inference alone (the two models' own sessions, two runs, against
 the joint one, on the same rows, interleaved call by call), and the whole decision, backtest and live, in a
-maker whose decisions alternate between its own and the one before the feature row was sampled into the
-models' bound input (the kernel's row copied into a new array, that copied into the input; the live A/B on a
-second launched platform after the first).
+maker whose decisions alternate between its own and one whose feature row is copied in Python, not written
+by the C features into the models' bound input (the kernel's row into a new array, its model columns from that
+into the input; the live A/B on a second launched platform after the first).
 A live decision starts on caches other processes used since the last one; ``--cold-mb`` (default 24) repeats
 the backtest A/B with two decisions in every 40 made after reading that many MB of other data, a stand-in
 for that which does not depend on what else the machine runs.
@@ -117,9 +117,9 @@ class _Alternating:
 
 
 def _alternate(maker: Any) -> None:
-    """Makes ``maker``'s decisions alternate between its own (even ones) and the one before the row was
-    sampled into the models' bound input (odd ones): the kernel's row copied into a new array
-    (``IncrementalFeatures.sample``), that array copied into the input (``JointPredictor.scores``)."""
+    """Makes ``maker``'s decisions alternate between its own (even ones: the C features write the model columns
+    into the models' bound input) and one whose row is copied in Python (odd ones): the kernel's row into a new
+    array (``IncrementalFeatures.sample``), its model columns from that into the input (``JointPredictor.scores``)."""
     current = maker._decide
     joint, features = maker.joint, maker.features
 
@@ -149,15 +149,15 @@ def _maker(symbol: str, forest: Path, adverse: Path, alternate: bool, **params: 
 
 
 def _ab(maker: Any, only: list[int] | None = None) -> str:
-    """The alternating maker's decisions (``only``: these indices), the row sampled into the bound input (even)
-    against the row copied twice (odd), and their p50 ratio."""
+    """The alternating maker's decisions (``only``: these indices), the row written into the bound input by C
+    (even) against the row copied in Python (odd), and their p50 ratio."""
     keep = range(len(maker.decision_ns)) if only is None else only
     into = [maker.decision_ns[i] for i in keep if i % 2 == 0]
     copied = [maker.decision_ns[i] for i in keep if i % 2]
     ic = [maker.decision_cpu_ns[i] for i in keep if i % 2 == 0]
     cc = [maker.decision_cpu_ns[i] for i in keep if i % 2]
-    return (f"{len(keep)} decisions\n    row copied twice:  {_pct(copied)}  CPU p50 {np.median(cc) / 1e3:.2f} us"
-            f"\n    row sampled into the input: {_pct(into)}  CPU p50 {np.median(ic) / 1e3:.2f} us"
+    return (f"{len(keep)} decisions\n    row copied in Python: {_pct(copied)}  CPU p50 {np.median(cc) / 1e3:.2f} us"
+            f"\n    row written by C:     {_pct(into)}  CPU p50 {np.median(ic) / 1e3:.2f} us"
             f"\n    p50 ratio copied/into {np.median(copied) / np.median(into):.2f}x "
             f"(CPU {np.median(cc) / np.median(ic):.2f}x)")  # fmt: skip
 
@@ -317,7 +317,7 @@ def main() -> None:
         print(f"  inference, interleaved: two sessions {_pct(inference[1::2])}")
         print(f"                          joint        {_pct(inference[0::2])}   "
               f"ratio p50 {np.median(inference[1::2]) / np.median(inference[0::2]):.2f}x")  # fmt: skip
-        print("\nA/B: the decision with the feature row copied twice against the row sampled into the bound input")
+        print("\nA/B: the decision with the feature row copied in Python against the row written into the input by C")
         maker = _maker("SYN", paths["forest"], adverse_path, True)
         BacktestVenue(maker, SyntheticSource(20000, seed=2), default_config(10.0)).run()
         print(f"  decision, backtest, alternating: {_ab(maker)}")

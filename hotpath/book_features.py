@@ -17,7 +17,9 @@ Choices:
 - **A fresh row per sample, or none.** ``sample`` has the kernel write into a buffer of its own and returns a
   copy (callers keep rows). ``sample_into`` and ``sampler`` have it write straight into the caller's float64
   array, no copy: ``sampler(out)`` binds ``out`` once (a hot-path caller's one row, such as an onnxruntime
-  input bound to it), so a sample is one call and the kernel's writes, with no array made or copied.
+  input bound to it), so a sample is one call and the kernel's writes, with no array made or copied; given a
+  float32 ``model_input`` and its ``columns``, the same call also writes a model's input columns there, cast
+  as numpy casts, so a model whose graph reads float32 needs no cast or column selection of its own.
 """
 
 from __future__ import annotations
@@ -113,16 +115,38 @@ class BookFeatures:
         if lib.pt_bf_sample(self._state, ts_ns, self._target(out)) != lib.PT_BF_OK:
             raise MemoryError("the C features could not grow a table: their state is lost")
 
-    def sampler(self, out: npt.NDArray[np.float64]) -> Callable[[int], None]:
+    def sampler(
+        self,
+        out: npt.NDArray[np.float64],
+        model_input: npt.NDArray[np.float32] | None = None,
+        columns: Sequence[int] = (),
+    ) -> Callable[[int], None]:
         """``sample(ts_ns)``: the feature row at a sample point written into ``out`` (checked and bound now,
-        kept alive by the function), one call into the kernel a sample."""
-        row, state, sample, ok = self._target(out), self._state, lib.pt_bf_sample, lib.PT_BF_OK
+        kept alive by the function), one call into the kernel a sample. With ``model_input`` (contiguous
+        float32, one value per entry of ``columns``), the same call also writes ``row[columns[i]]`` as float32
+        into ``model_input[i]``: a model's input, rounded to nearest as ``astype(np.float32)`` rounds."""
+        row, state, ok = self._target(out), self._state, lib.PT_BF_OK
+        if model_input is None:
+            sample = lib.pt_bf_sample
 
-        def sample_to(ts_ns: int) -> None:
-            if sample(state, ts_ns, row) != ok:
+            def sample_to(ts_ns: int) -> None:
+                if sample(state, ts_ns, row) != ok:
+                    raise MemoryError("the C features could not grow a table: their state is lost")
+
+            return sample_to
+        n = len(columns)
+        if model_input.dtype != np.float32 or model_input.size != n or not model_input.flags.c_contiguous:
+            raise ValueError(f"a model input here is {n} contiguous float32 values, one per column")
+        if not model_input.flags.writeable or any(not 0 <= c < self.width for c in columns):
+            raise ValueError(f"a model input must be writable and its columns within the row's {self.width}")
+        target, picks = ffi.from_buffer("float[]", model_input), ffi.new("int32_t[]", list(columns))
+        sample_columns = lib.pt_bf_sample_columns
+
+        def sample_both(ts_ns: int) -> None:
+            if sample_columns(state, ts_ns, row, target, picks, n) != ok:
                 raise MemoryError("the C features could not grow a table: their state is lost")
 
-        return sample_to
+        return sample_both
 
     def sample(self, ts_ns: int) -> npt.NDArray[np.float64]:
         """The feature row at a sample point at ``ts_ns``, a new array."""

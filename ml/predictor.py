@@ -9,10 +9,11 @@ Choices, for a process whose core belongs to the trading loop:
 - **One run per decision.** A strategy that reads several models (the predictor maker: a signal and the adverse
   selection) runs them as one graph (``ml.export.joint_model``) in a ``JointPredictor``: a run's fixed cost,
   about 4 us warm and several times that on cold caches, is paid once. Its input and each output are bound
-  once to arrays of its own (io-binding): the caller's features are written into the bound input (``row``;
-  ``ml.features.IncrementalFeatures.sampler`` has the C kernel write there, so the row is neither made nor
-  copied), ``run`` runs and reads each score from the output the run wrote, with no feed dict, no cast in
-  Python and no output array made; ``scores(row)`` copies a row in first. It runs
+  once to arrays of its own (io-binding). The input is the model columns as float32 (``columns``;
+  ``ml.export.joint_model``): ``ml.features.IncrementalFeatures.sampler`` has the C features write them
+  there at each sample, so no row is made or copied in Python and the graph neither selects nor casts.
+  ``run`` runs and reads each score from the output the run wrote, with no feed dict and no output array
+  made; ``scores(row)`` copies a whole row's columns in first. It runs
   without ``RunOptions``: onnxruntime's ``run_with_iobinding`` looks a run option up in options it is given,
   and a missing one costs a C++ exception (about 25 us, which made io-binding look slower than ``run`` here).
 - **No threads of its own.** ``intra_op_num_threads = 1`` and ``inter_op_num_threads = 1`` with sequential
@@ -39,7 +40,16 @@ import numpy.typing as npt
 import onnx
 import onnxruntime
 
-from .export import JOINT_INPUT, ModelMeta, check_spec, joint_model, joint_outputs, onnx_outputs, read_meta
+from .export import (
+    JOINT_INPUT,
+    ModelMeta,
+    check_spec,
+    joint_columns,
+    joint_model,
+    joint_outputs,
+    onnx_outputs,
+    read_meta,
+)
 from .features import FeatureSpec
 
 __all__ = ["JointPredictor", "Predictor", "load_predictor", "session_options"]
@@ -126,7 +136,9 @@ class JointPredictor:
         self.proto = joint_model(list(zip(protos, (p.meta for p in predictors), strict=True)), spec)
         self.session = onnxruntime.InferenceSession(self.proto.SerializeToString(), session_options(),
                                                     providers=["CPUExecutionProvider"])  # fmt: skip
-        self._input = np.zeros((1, spec.width), dtype=np.float64)
+        #: the columns of a whole feature row (``spec.names()`` order) the graph reads, in its input's order
+        self.columns = np.array(joint_columns(spec), dtype=np.intp)
+        self._input = np.zeros((1, len(self.columns)), dtype=np.float32)
         binding = self.session.io_binding()
         binding.bind_cpu_input(JOINT_INPUT, self._input)
         shapes = {o.name: o.shape for o in self.session.get_outputs()}
@@ -138,19 +150,20 @@ class JointPredictor:
             self._plan.append((out[0], *predictor.score_columns))
         self._binding = binding
         self._run = self.session.run_with_iobinding
-        #: the bound input row (``spec.names()`` order, float64): ``run`` reads the feature row written here
-        self.row: npt.NDArray[np.float64] = self._input[0]
+        #: the bound input: a feature row's ``columns`` as float32, which ``run`` reads
+        self.input: npt.NDArray[np.float32] = self._input[0]
 
     def run(self) -> list[float]:
-        """Each model's score (``Predictor.score``), in the order of ``predictors``, for the row in ``row``
-        (a hot path writes its features there: ``ml.features.IncrementalFeatures.sampler``)."""
+        """Each model's score (``Predictor.score``), in the order of ``predictors``, for the row in ``input``
+        (a hot path's features write it there: ``ml.features.IncrementalFeatures.sampler``)."""
         self._run(self._binding)
         return [(out.item(plus) if plus >= 0 else 0.0) - (out.item(minus) if minus >= 0 else 0.0)
                 for out, plus, minus in self._plan]  # fmt: skip
 
     def scores(self, row: npt.NDArray[np.float64]) -> list[float]:
-        """``run`` on one whole feature row (``spec.names()`` order, float64), copied into ``row`` first."""
-        self._input[0] = row
+        """``run`` on one whole feature row (``spec.names()`` order, float64), its ``columns`` copied into
+        ``input`` first (cast to float32, to nearest)."""
+        self._input[0] = row[self.columns]
         return self.run()
 
 

@@ -117,11 +117,12 @@ class PredictorMaker(QuotingStrategy):
         models = [m for m in (signal, adverse) if m is not None]
         #: both models in one session (``None`` without models); its scores come in the order signal, adverse
         self.joint = JointPredictor(models) if models else None
-        #: ``sample(ts_ns)``: the feature row written by the C kernel straight into ``row``, the models' bound
-        #: input (an array of its own without models), so a decision makes and copies no row
         #: the latest decision's feature row (``spec.names()`` order)
-        self.row = self.joint.row if self.joint is not None else np.full(self.spec.width, np.nan)
-        self._sample_to = self.features.sampler(self.row)
+        self.row = np.full(self.spec.width, np.nan)
+        #: ``sample(ts_ns)``: the C features write the row into ``row`` and its model columns, as float32, into
+        #: the models' bound input, so a decision makes and copies no row
+        self._sample_to = (self.features.sampler(self.row, self.joint.input, self.joint.columns.tolist())
+                           if self.joint is not None else self.features.sampler(self.row))  # fmt: skip
         self._bids: _Window = []
         self._asks: _Window = []
         self._tick = self._lot = 0.0

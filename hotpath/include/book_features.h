@@ -69,6 +69,9 @@ int pt_bf_queue_ahead(const pt_bf_t *bf, uint64_t order_id, int64_t *ahead);
 
 /* The feature row at a sample point at time ts_ns into row[0 .. width). */
 int pt_bf_sample(pt_bf_t *bf, int64_t ts_ns, double *row);
+/* pt_bf_sample, then out[i] = (float)row[columns[i]] for i < n (columns within the row): a model's input
+ * columns as float32, written where a model reads them. */
+int pt_bf_sample_columns(pt_bf_t *bf, int64_t ts_ns, double *row, float *out, const int32_t *columns, int n);
 /* Sample points taken so far. */
 uint64_t pt_bf_samples(const pt_bf_t *bf);
 

@@ -613,4 +613,12 @@ int pt_bf_sample(pt_bf_t *bf, int64_t ts_ns, double *row) {
     return PT_BF_OK;
 }
 
+int pt_bf_sample_columns(pt_bf_t *bf, int64_t ts_ns, double *row, float *out, const int32_t *columns, int n) {
+    int rc = pt_bf_sample(bf, ts_ns, row);
+    if (rc != PT_BF_OK) return rc;
+    /* A C conversion rounds to nearest, as numpy's astype(float32) and ONNX Cast do. */
+    for (int i = 0; i < n; i++) out[i] = (float)row[columns[i]];
+    return PT_BF_OK;
+}
+
 uint64_t pt_bf_samples(const pt_bf_t *bf) { return bf->samples; }

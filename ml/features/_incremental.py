@@ -29,7 +29,7 @@ Choices:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -133,7 +133,13 @@ class IncrementalFeatures:
         """The feature row at a sample point (after the last event of a command), time ``ts_ns``."""
         return self._sample(ts_ns)
 
-    def sampler(self, out: npt.NDArray[np.float64]) -> Callable[[int], None]:
+    def sampler(
+        self,
+        out: npt.NDArray[np.float64],
+        model_input: npt.NDArray[np.float32] | None = None,
+        columns: Sequence[int] = (),
+    ) -> Callable[[int], None]:
         """``sample(ts_ns)`` writing the row into ``out`` (``spec.width`` contiguous float64 values, bound
-        once) instead of a new array: a hot path's one row, such as ``ml.predictor.JointPredictor.row``."""
-        return self._kernel.sampler(out)
+        once) instead of a new array, and, with ``model_input``, the row's ``columns`` as float32 into it (a
+        model's bound input, such as ``ml.predictor.JointPredictor.input``)."""
+        return self._kernel.sampler(out, model_input, columns)

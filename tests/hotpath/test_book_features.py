@@ -63,6 +63,26 @@ def test_a_sampler_writes_each_row_into_the_array_it_was_bound_to() -> None:
     assert k.samples == twin.samples == 4
 
 
+def test_a_sampler_with_a_model_input_writes_its_columns_as_float32_rounded_as_numpy_rounds() -> None:
+    k = kernel()
+    row, model_input = np.zeros(k.width), np.zeros(3, dtype=np.float32)
+    sample = k.sampler(row, model_input, [IMBALANCE, SPREAD, TFI])
+    k.book_delta(BUY, 100, 4)
+    k.book_delta(SELL, 103, 3)  # imbalance 1/7: not a float32, so the cast must round as astype does
+    k.trade(SELL, 100, 1, 0)
+    sample(1)
+    assert row[IMBALANCE] == 1 / 7 and row[SPREAD] == 3.0 and row[TFI] == -1.0
+    np.testing.assert_array_equal(model_input, row[[IMBALANCE, SPREAD, TFI]].astype(np.float32))
+
+
+def test_a_sampler_refuses_a_model_input_that_does_not_match_its_columns() -> None:
+    k = kernel()
+    with pytest.raises(ValueError, match="one per column"):
+        k.sampler(np.zeros(k.width), np.zeros(2, dtype=np.float32), [SPREAD, TFI, IMBALANCE])
+    with pytest.raises(ValueError, match="within the row"):
+        k.sampler(np.zeros(k.width), np.zeros(1, dtype=np.float32), [k.width])
+
+
 @pytest.mark.parametrize("bad", [np.zeros(16, dtype=np.float32), np.zeros(15), np.zeros((16, 2))[:, 0]])
 def test_a_sampler_refuses_an_array_the_kernel_cannot_write_a_row_into(bad: np.ndarray) -> None:
     with pytest.raises(ValueError, match="contiguous"):

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from c_engine import Command, Engine, EventType, Side
+from c_engine import Command, Engine, Event, EventType, Side
 from hotpath.control_client import ControlClient, ControlError, load_operator_key
 from hotpath.engine_client import EngineClient
 from hotpath.engine_control import EngineControl
@@ -66,7 +66,13 @@ def _trade(config: EngineProcessConfig, n: int, seed: int, acks: int | None = No
     """Sends up to ``n`` commands in small bursts (the checkpoint thread keeps up: several rotations), until
     ``acks`` ACKs came back if given; returns the ACKs seen."""
     rng = random.Random(seed)
-    seen = 0
+    seen = answered = 0  # ACKs; commands answered (their last event carries the end-of-command flag)
+
+    def count(events: list[Event]) -> None:
+        nonlocal seen, answered
+        seen += sum(e.type == EventType.ACK for e in events)
+        answered += sum(e.last for e in events)
+
     with EngineClient(config.prefix, 1, WAIT_S) as one, EngineClient(config.prefix, 2, WAIT_S) as two:
         clients = {1: one, 2: two}
         deadline = time.monotonic() + 12 * WAIT_S  # a shared machine can be slow
@@ -76,16 +82,16 @@ def _trade(config: EngineProcessConfig, n: int, seed: int, acks: int | None = No
                 clients[cmd.client_id].submit(cmd)
             time.sleep(0.002)
             for client in (one, two):
-                seen += sum(e.type == EventType.ACK for e in client.poll_events(1024))
+                count(client.poll_events(1024))
             if acks is not None and seen >= acks:
                 return seen
             assert time.monotonic() < deadline, "the engine did not keep up"
-        while acks is None and time.monotonic() < deadline:  # drain: every command run
-            got = [e for c in (one, two) for e in c.poll_events(1024)]
-            seen += sum(e.type == EventType.ACK for e in got)
-            if not got:
-                break
-            time.sleep(0.005)
+        # Drain until every command was answered (a quiet moment is not the end: the engine may be behind).
+        while acks is None and answered < n:
+            for client in (one, two):
+                count(client.poll_events(1024))
+            assert time.monotonic() < deadline, f"the engine answered {answered} of {n} commands"
+            time.sleep(0.002)
     return seen
 
 

@@ -72,35 +72,10 @@ class L2Book:
     def apply_deltas(self, deltas: Iterable[tuple[int, int, int, int, int]]) -> None:
         """:meth:`apply_delta` for each of ``deltas`` in turn, each given as (side, engine_seq, order_count,
         price, qty): a BOOK_DELTA's fields in the wire's order, as a struct reads them from the event's bytes
-        (``hotpath.run_split``). One call for a backtest's run of deltas, which cost as much in calls as in
-        stores."""
-        bids, asks = self.bids, self.asks
-        best_bid, best_ask, applied = self._best_bid, self._best_ask, self.engine_seq
-        try:
-            for side, seq, count, price, qty in deltas:
-                if side == _BUY:
-                    if qty > 0:
-                        bids[price] = (qty, count)
-                        if best_bid is not None and price > best_bid:
-                            best_bid = price
-                    else:
-                        bids.pop(price, None)
-                        if price == best_bid:
-                            best_bid = None
-                elif side == _SELL:
-                    if qty > 0:
-                        asks[price] = (qty, count)
-                        if best_ask is not None and price < best_ask:
-                            best_ask = price
-                    else:
-                        asks.pop(price, None)
-                        if price == best_ask:
-                            best_ask = None
-                else:
-                    raise ValueError(f"bad side {side!r}")
-                applied = seq
-        finally:  # what was applied stays applied, as with one apply_delta after another
-            self._best_bid, self._best_ask, self.engine_seq = best_bid, best_ask, applied
+        (``hotpath.run_split``)."""
+        apply = self.apply_delta
+        for side, seq, count, price, qty in deltas:
+            apply(side, price, qty, count, seq)
 
     def replace(self, bids: Iterable[Sequence[int]], asks: Iterable[Sequence[int]]) -> None:
         """Replaces both sides with (price, qty, order_count) levels; drops empty ones."""

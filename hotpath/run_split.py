@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import struct
 
+from c_engine import MSG_SIZE
+
 from ._cring import ffi, lib
 
 __all__ = ["KEPT_DELTA", "KEPT_OWN", "KEPT_TRADE", "RunSplit", "RunSplitter"]
@@ -34,7 +36,7 @@ _QUIET = struct.Struct("<qQQqq")  # pt_quiet_delta_t
 _ITER_QUIET = _QUIET.iter_unpack
 #: a split run: (quiet deltas, the last one's ts_ns, kept rows as row * 4 + kind, the run's last ts_ns)
 RunSplit = tuple[list[tuple[int, int, int, int, int]], int, list[int], int]
-_EVENT_BYTES = 64  # pt_event_t: PT_MSG_SIZE
+_EVENT_BYTES = MSG_SIZE  # one pt_event_t
 
 
 class RunSplitter:

@@ -27,6 +27,7 @@ __all__ = ["OrderState", "OrderTracker", "OwnOrder"]
 _ACK, _REJECT, _FILL = int(EventType.ACK), int(EventType.REJECT), int(EventType.FILL)
 _CANCELED, _MODIFIED = int(EventType.CANCELED), int(EventType.MODIFIED)
 _OP_NEW = int(Op.NEW)
+_BUY, _SELL = int(Side.BUY), int(Side.SELL)
 
 
 class OrderState(enum.IntEnum):
@@ -187,12 +188,19 @@ class OrderTracker:
 
     def exposure(self, symbol_id: int, side: Side | int) -> int:
         """Lots that could still trade on the side: open, pending and pending-cancel orders."""
-        side = int(side)
-        lots = 0
-        for order in self.by_cloid.values():  # a plain loop, not open_orders: a maker asks at every requote
-            if order.symbol_id == symbol_id and order.side == side:
-                lots += order.leaves
-        return lots
+        return self.exposures(symbol_id).get(int(side), 0)
+
+    def exposures(self, symbol_id: int) -> dict[int, int]:
+        """:meth:`exposure` of both sides (wire codes), in one pass over the orders: a maker asks at every
+        requote."""
+        buy = sell = 0
+        for order in self.by_cloid.values():  # a plain loop, not open_orders
+            if order.symbol_id == symbol_id:
+                if order.side == _BUY:
+                    buy += order.leaves
+                elif order.side == _SELL:
+                    sell += order.leaves
+        return {_BUY: buy, _SELL: sell}
 
     def __len__(self) -> int:
         return len(self.by_cloid)

@@ -256,8 +256,7 @@ class BacktestVenue(TradingCore):
             raise BacktestError(f"the strategy sent over {MAX_COMMANDS_PER_INSTANT} commands at data time "
                                 f"{self._now} ns without time passing: a requote loop (set quote_interval_s or "
                                 f"a latency above 0)")  # fmt: skip
-        at = max(self._last["entry"], self._now + self.config.entry_latency.draw())
-        self._last["entry"] = at
+        at = self._deliver_at("entry", self._now, self.config.entry_latency)
         self._commands.append((at, cmd))
         self.commands_sent += 1
         self.quotes_sent += cmd.op in _QUOTE_OPS

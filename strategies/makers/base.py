@@ -183,22 +183,14 @@ class QuotingStrategy(Strategy):
         q = self.quotes(trading, fair, position)
         now = trading.now_ns()
         orders = trading.orders
-        exposure: dict[int, int] | None = None  # lots that could still trade, by side (OrderTracker.exposure)
+        exposure: dict[int, int] | None = None  # lots that could still trade, by side
         for side, target, size in ((_BUY, q.bid, q.bid_size), (_SELL, q.ask, q.ask_size)):
             price = None if target is None or size <= 0 else (math.floor(target) if side == _BUY else math.ceil(target))
             if price is not None and price <= 0:
                 price = None
             if price is not None:
                 if exposure is None:  # both sides in one pass over the open orders, when a side needs it
-                    buy = sell = 0
-                    sid = self.sid
-                    for order in orders.by_cloid.values():
-                        if order.symbol_id == sid:
-                            if order.side == _BUY:
-                                buy += order.leaves
-                            elif order.side == _SELL:
-                                sell += order.leaves
-                    exposure = {_BUY: buy, _SELL: sell}
+                    exposure = orders.exposures(self.sid)
                 # Worst case if every live order of the side fills, this quote resized to ``size`` included.
                 reach = exposure[side] - self._quote_leaves(trading, side) + size
                 if (position + reach if side == _BUY else -position + reach) > self.max_position_lots:
